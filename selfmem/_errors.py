@@ -1,0 +1,64 @@
+"""The one exception tree of selfmem.
+
+Every error that selfmem raises on purpose is a :class:`SelfmemError`. The
+subclasses also derive from the matching built-in (``ValueError``,
+``KeyError``, ...) so that callers who catch those keep working.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "SelfmemError",
+    "InvalidInputError",
+    "RecordNotFoundError",
+    "MemoryClosedError",
+    "MemoryLockedError",
+    "EmbedderMismatchError",
+    "ConfigError",
+    "CorruptMemoryError",
+    "DependencyError",
+    "ModelLoadError",
+]
+
+
+class SelfmemError(Exception):
+    """Base class of every error raised by selfmem."""
+
+
+class InvalidInputError(SelfmemError, ValueError):
+    """An argument is malformed (empty text, unknown kind, non-JSON metadata, ...)."""
+
+
+class RecordNotFoundError(SelfmemError, KeyError):
+    """No record with the given id exists in this memory."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
+        return str(self.args[0]) if self.args else "record not found"
+
+
+class MemoryClosedError(SelfmemError, RuntimeError):
+    """The memory was used after ``close()``."""
+
+
+class MemoryLockedError(SelfmemError, RuntimeError):
+    """Another process holds the memory directory open for writing."""
+
+
+class EmbedderMismatchError(SelfmemError):
+    """The configured embedders differ from the ones the stored vectors were made with."""
+
+
+class ConfigError(SelfmemError, ValueError):
+    """A configuration value (or ``config.toml``) is invalid."""
+
+
+class CorruptMemoryError(SelfmemError):
+    """A file in the memory directory is unreadable or belongs to something else."""
+
+
+class DependencyError(SelfmemError, ImportError):
+    """An optional dependency is missing; the message names the pip extra to install."""
+
+
+class ModelLoadError(SelfmemError):
+    """A model could not be found or loaded from local files."""

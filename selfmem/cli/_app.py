@@ -1,0 +1,141 @@
+"""The ``memctl`` command group; each command calls one public function of selfmem."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import click
+
+from .._errors import SelfmemError
+from ..memory import Memory
+
+__all__ = ["main", "cli"]
+
+EXIT_ERROR = 1
+
+
+def _jsonable(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj):
+        return {f.name: _jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, datetime):
+        return obj.isoformat()
+    return obj
+
+
+def _emit(obj: Any, as_json: bool, human: Callable[[Any], str]) -> None:
+    click.echo(json.dumps(_jsonable(obj), indent=2, ensure_ascii=False) if as_json else human(obj))
+
+
+def _errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn SelfmemError into a one-line message and exit code 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except SelfmemError as exc:
+            click.echo(f"memctl: error: {exc}", err=True)
+            sys.exit(EXIT_ERROR)
+
+    return wrapper
+
+
+_path = click.argument("path", type=click.Path(file_okay=False))
+_json = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+
+
+@click.group()
+@click.version_option(package_name="selfmem")
+def cli() -> None:
+    """Inspect and maintain selfmem memory directories.
+
+    Exit codes: 0 success, 1 a selfmem error (message on stderr), 2 bad usage.
+    """
+
+
+@cli.command()
+@_path
+@_json
+@_errors
+def inspect(path: str, as_json: bool) -> None:
+    """Show counts, embedders, index and config of the memory at PATH."""
+    with Memory(path, create=False) as mem:
+        stats = mem.stats()
+
+    def human(s: Any) -> str:
+        lines = [f"memory   {s.path}", f"records  {s.records}"]
+        lines += [f"  kind {k}: {n}" for k, n in s.kinds.items()]
+        lines += [f"  session {k or '(none)'}: {n}" for k, n in s.sessions.items()]
+        lines += [f"embedder {role}: {fp.get('name')} dim={fp.get('dim')} {fp.get('revision')}"
+                  for role, fp in s.embedders.items()]
+        lines.append(f"index    {s.index}")
+        lines += [f"note     {n}" for n in s.notes]
+        return "\n".join(lines)
+
+    _emit(stats, as_json, human)
+
+
+@cli.command()
+@_path
+@click.argument("query")
+@click.option("-k", "--k", "k", default=5, show_default=True, help="Number of hits.")
+@click.option("--kind", "kinds", multiple=True, help="Only records of this kind (repeatable).")
+@click.option("--session", "sessions", multiple=True, help="Only records of this session (repeatable).")
+@_json
+@_errors
+def search(path: str, query: str, k: int, kinds: tuple[str, ...], sessions: tuple[str, ...], as_json: bool) -> None:
+    """Print the K memories at PATH nearest to QUERY."""
+    with Memory(path, create=False) as mem:
+        hits = mem.search(query, k=k, kinds=list(kinds) or None, sessions=list(sessions) or None)
+
+    def human(hs: Any) -> str:
+        return "\n".join(f"{h.rank + 1:>3}. [{h.record.id}] d={h.distance:.3f} {h.record.kind}: "
+                         f"{h.record.text[:100]!r}" for h in hs) or "(no hits)"
+
+    _emit(hits, as_json, human)
+
+
+@cli.command()
+@_path
+@click.argument("text")
+@click.option("--kind", default="note", show_default=True, help="Record kind.")
+@click.option("--session", default=None, help="Session name.")
+@click.option("--metadata", default=None, help="Metadata as a JSON object.")
+@_json
+@_errors
+def add(path: str, text: str, kind: str, session: str | None, metadata: str | None, as_json: bool) -> None:
+    """Add TEXT to the memory at PATH (created if missing) and print its id."""
+    try:
+        meta = json.loads(metadata) if metadata else None
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not JSON: {exc}", param_hint="--metadata") from exc
+    with Memory(path) as mem:
+        rid = mem.add(text, kind=kind, metadata=meta, session=session)
+    _emit({"id": rid}, as_json, lambda d: str(d["id"]))
+
+
+@cli.command()
+@_path
+@_json
+@_errors
+def rebuild(path: str, as_json: bool) -> None:
+    """Rebuild the derived files (the index) of the memory at PATH from its store."""
+    with Memory(path, create=False) as mem:
+        mem.rebuild()
+        stats = mem.stats()
+    _emit(stats.index, as_json, lambda i: f"rebuilt index: {i}")
+
+
+def main() -> None:
+    """Entry point of the ``memctl`` console script."""
+    cli()

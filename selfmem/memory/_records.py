@@ -1,0 +1,105 @@
+"""Small frozen result types returned by the Memory API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+__all__ = ["Record", "Hit", "Stats"]
+
+
+@dataclass(frozen=True)
+class Record:
+    """One stored memory.
+
+    Attributes
+    ----------
+    id : int
+        Stable id, unique within the memory.
+    kind : str
+        One of the configured kinds (``"output"``, ``"task"``, ...).
+    text : str
+        The full text as added.
+    metadata : dict
+        JSON-compatible metadata given on add.
+    session : str or None
+        The session the record was added in.
+    created_at : datetime
+        UTC time of the add.
+    importance : float
+        Importance given on add (default 1.0).
+    use_count : int
+        How often the record was used to enrich a prompt.
+    last_used_at : datetime or None
+        UTC time of the last use.
+    parents : tuple of int
+        Ids of records this one was derived from.
+    """
+
+    id: int
+    kind: str
+    text: str
+    metadata: dict[str, Any] = field(default_factory=dict, hash=False)
+    session: str | None = None
+    created_at: datetime | None = None
+    importance: float = 1.0
+    use_count: int = 0
+    last_used_at: datetime | None = None
+    parents: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result.
+
+    Attributes
+    ----------
+    record : Record
+        The memory found.
+    score : float
+        Cosine similarity between the query and the memory, in [-1, 1].
+    distance : float
+        Cosine distance ``1 - score``.
+    rank : int
+        0-based position in the result list.
+    """
+
+    record: Record
+    score: float
+    distance: float
+    rank: int
+
+
+@dataclass(frozen=True)
+class Stats:
+    """What ``Memory.stats()`` (and ``memctl inspect``) reports.
+
+    Attributes
+    ----------
+    path : str
+        The memory directory.
+    records : int
+        Number of stored records.
+    kinds : dict of str to int
+        Records per kind.
+    sessions : dict of str to int
+        Records per session (``""`` for records made outside a session).
+    embedders : dict of str to dict
+        Fingerprint (name, dim, revision) of each embedder with stored vectors.
+    index : dict
+        Index type, size and dimension.
+    config : dict
+        The configuration as stored in ``config.toml``.
+    notes : tuple of str
+        Human-readable remarks (e.g. a fallback in use).
+    """
+
+    path: str
+    records: int
+    kinds: dict[str, int]
+    sessions: dict[str, int]
+    embedders: dict[str, dict[str, Any]]
+    index: dict[str, Any]
+    config: dict[str, Any]
+    notes: tuple[str, ...] = ()

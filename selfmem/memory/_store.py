@@ -1,0 +1,318 @@
+"""The durable store: one DuckDB file per memory directory.
+
+It holds records, raw per-embedder vectors (float32 blobs), sessions and a meta
+table (schema version, embedder fingerprints). Everything else in the memory
+directory is derived from it and can be rebuilt.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+
+from .._errors import CorruptMemoryError, InvalidInputError, MemoryLockedError
+from ._records import Record
+
+__all__ = ["Store", "NewRecord", "SCHEMA_VERSION"]
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
+CREATE SEQUENCE IF NOT EXISTS record_ids START 1;
+CREATE TABLE IF NOT EXISTS sessions (name VARCHAR PRIMARY KEY, created_at TIMESTAMP NOT NULL);
+CREATE TABLE IF NOT EXISTS records (
+    id BIGINT PRIMARY KEY,
+    kind VARCHAR NOT NULL,
+    text VARCHAR NOT NULL,
+    metadata VARCHAR NOT NULL,
+    session VARCHAR,
+    created_at TIMESTAMP NOT NULL,
+    importance DOUBLE NOT NULL,
+    use_count INTEGER NOT NULL,
+    last_used_at TIMESTAMP,
+    parents BIGINT[] NOT NULL
+);
+CREATE TABLE IF NOT EXISTS embeddings (
+    record_id BIGINT NOT NULL,
+    embedder VARCHAR NOT NULL,
+    vector BLOB NOT NULL
+);
+"""
+
+_COLUMNS = "id, kind, text, metadata, session, created_at, importance, use_count, last_used_at, parents"
+_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+
+
+@dataclass(frozen=True)
+class NewRecord:
+    """A validated record about to be inserted (no id yet)."""
+
+    kind: str
+    text: str
+    metadata_json: str
+    session: str | None
+    importance: float
+    parents: tuple[int, ...]
+
+
+def _utc(ts: datetime | None) -> datetime | None:
+    return None if ts is None else ts.replace(tzinfo=timezone.utc)
+
+
+def _row_to_record(row: Sequence[Any]) -> Record:
+    return Record(
+        id=int(row[0]),
+        kind=row[1],
+        text=row[2],
+        metadata=json.loads(row[3]),
+        session=row[4],
+        created_at=_utc(row[5]),
+        importance=float(row[6]),
+        use_count=int(row[7]),
+        last_used_at=_utc(row[8]),
+        parents=tuple(int(p) for p in (row[9] or ())),
+    )
+
+
+class Store:
+    """DuckDB-backed storage of one memory.
+
+    Parameters
+    ----------
+    path : path-like
+        The ``.duckdb`` file; created if missing.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        existed = self.path.exists()
+        try:
+            self._con = duckdb.connect(str(self.path))
+        except duckdb.IOException as exc:
+            msg = str(exc)
+            if "lock" in msg.lower():
+                pid = re.search(r"PID (\d+)", msg)
+                holder = f" (held by PID {pid.group(1)})" if pid else ""
+                raise MemoryLockedError(
+                    f"{self.path.parent} is open for writing in another process{holder}; "
+                    "close that Memory first or wait for it to finish"
+                ) from exc
+            raise CorruptMemoryError(f"cannot open {self.path}: {msg}") from exc
+        except duckdb.Error as exc:
+            raise CorruptMemoryError(
+                f"{self.path} is not a selfmem store ({exc}); move it away or open another directory"
+            ) from exc
+        try:
+            self._init_schema(existed)
+        except BaseException:
+            self._con.close()
+            raise
+
+    def _init_schema(self, existed: bool) -> None:
+        tables = {r[0] for r in self._con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        if existed and tables and "meta" not in tables:
+            raise CorruptMemoryError(
+                f"{self.path} is a DuckDB file of something else (tables {sorted(tables)}); "
+                "open a different directory"
+            )
+        if "meta" in tables:
+            version = self.get_meta("schema_version")
+            if version is None or not version.isdigit():
+                raise CorruptMemoryError(f"{self.path} has no schema version; it is not a selfmem store")
+            if int(version) > SCHEMA_VERSION:
+                raise CorruptMemoryError(
+                    f"{self.path} uses store schema {version}, newer than this selfmem ({SCHEMA_VERSION}); "
+                    "upgrade selfmem to open it"
+                )
+            return
+        self._con.begin()
+        self._con.execute(_SCHEMA)
+        self._con.execute("INSERT INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+        self._con.commit()
+
+    # -- meta -----------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        row = self._con.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        return None if row is None else row[0]
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
+
+    def meta_items(self, prefix: str) -> dict[str, str]:
+        rows = self._con.execute("SELECT key, value FROM meta WHERE starts_with(key, ?)", [prefix]).fetchall()
+        return {k[len(prefix):]: v for k, v in rows}
+
+    # -- writes ---------------------------------------------------------------
+    def insert(self, records: Sequence[NewRecord], vectors: Mapping[str, np.ndarray]) -> list[int]:
+        """Insert records and their raw vectors in one transaction.
+
+        Parameters
+        ----------
+        records : sequence of NewRecord, length n
+        vectors : mapping of embedder role to float32 array, shape (n, dim)
+
+        Returns
+        -------
+        list of int
+            The new ids, in order.
+        """
+        n = len(records)
+        if n == 0:
+            return []
+        for role, arr in vectors.items():
+            if arr.shape[0] != n:
+                raise InvalidInputError(f"{role} vectors: expected {n} rows, got {arr.shape[0]}")
+        now = datetime.now(timezone.utc).replace(tzinfo=None)
+        con = self._con
+        con.begin()
+        try:
+            ids = [int(r[0]) for r in con.execute("SELECT nextval('record_ids') FROM range(?)", [n]).fetchall()]
+            sessions = sorted({r.session for r in records if r.session is not None})
+            for name in sessions:
+                con.execute("INSERT OR IGNORE INTO sessions VALUES (?, ?)", [name, now])
+            con.execute(
+                f"INSERT INTO records ({_COLUMNS}) SELECT unnest($1::BIGINT[]), unnest($2::VARCHAR[]), "
+                "unnest($3::VARCHAR[]), unnest($4::VARCHAR[]), unnest($5::VARCHAR[]), $6, "
+                "unnest($7::DOUBLE[]), 0, NULL, unnest($8::BIGINT[][])",
+                [ids, [r.kind for r in records], [r.text for r in records], [r.metadata_json for r in records],
+                 [r.session for r in records], now, [r.importance for r in records],
+                 [list(r.parents) for r in records]],
+            )
+            for role, arr in vectors.items():
+                self._insert_vectors(role, ids, arr)
+            con.commit()
+        except BaseException:
+            con.rollback()
+            raise
+        return ids
+
+    def delete(self, ids: Sequence[int]) -> None:
+        """Delete records and their vectors in one transaction."""
+        con = self._con
+        con.begin()
+        try:
+            con.execute("DELETE FROM embeddings WHERE record_id IN (SELECT unnest(?::BIGINT[]))", [list(ids)])
+            con.execute("DELETE FROM records WHERE id IN (SELECT unnest(?::BIGINT[]))", [list(ids)])
+            con.commit()
+        except BaseException:
+            con.rollback()
+            raise
+
+    def replace_vectors(self, role: str, ids: Sequence[int], arr: np.ndarray) -> None:
+        """Replace (or add) the ``role`` vectors of existing records, in one transaction."""
+        con = self._con
+        con.begin()
+        try:
+            con.execute("DELETE FROM embeddings WHERE embedder = ? AND record_id IN (SELECT unnest(?::BIGINT[]))", [role, list(ids)])
+            self._insert_vectors(role, ids, arr)
+            con.commit()
+        except BaseException:
+            con.rollback()
+            raise
+
+    def _insert_vectors(self, role: str, ids: Sequence[int], arr: np.ndarray) -> None:
+        arr = np.ascontiguousarray(arr, dtype=np.float32)
+        self._con.execute(
+            "INSERT INTO embeddings SELECT unnest($1::BIGINT[]), $2, unnest($3::BLOB[])",
+            [[int(i) for i in ids], role, [row.tobytes() for row in arr]],
+        )
+
+    def mark_used(self, ids: Sequence[int]) -> None:
+        """Increment ``use_count`` and set ``last_used_at`` of the given records."""
+        if ids:
+            self._con.execute(
+                "UPDATE records SET use_count = use_count + 1, last_used_at = ? WHERE id IN (SELECT unnest(?::BIGINT[]))",
+                [datetime.now(timezone.utc).replace(tzinfo=None), [int(i) for i in ids]],
+            )
+
+    # -- reads ----------------------------------------------------------------
+    def count(self) -> int:
+        return int(self._con.execute("SELECT count(*) FROM records").fetchone()[0])
+
+    def ids(self) -> np.ndarray:
+        """All record ids, ascending, shape (n,) int64."""
+        rows = self._con.execute("SELECT id FROM records ORDER BY id").fetchnumpy()
+        return np.asarray(rows["id"], dtype=np.int64)
+
+    def existing(self, ids: Iterable[int]) -> set[int]:
+        rows = self._con.execute("SELECT id FROM records WHERE id IN (SELECT unnest(?::BIGINT[]))", [list(ids)]).fetchall()
+        return {int(r[0]) for r in rows}
+
+    def get(self, ids: Sequence[int]) -> dict[int, Record]:
+        """Records by id (missing ids are absent from the result)."""
+        if not ids:
+            return {}
+        rows = self._con.execute(
+            f"SELECT {_COLUMNS} FROM records WHERE id IN (SELECT unnest(?::BIGINT[]))", [[int(i) for i in ids]]
+        ).fetchall()
+        return {int(r[0]): _row_to_record(r) for r in rows}
+
+    def vectors(self, role: str, ids: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Stored raw vectors of one embedder.
+
+        Returns
+        -------
+        ids : ndarray, shape (n,) int64
+        vectors : ndarray, shape (n, dim) float32 (dim 0 when n == 0)
+        """
+        sql = "SELECT record_id, vector FROM embeddings WHERE embedder = ?"
+        params: list[Any] = [role]
+        if ids is not None:
+            sql += " AND record_id IN (SELECT unnest(?::BIGINT[]))"
+            params.append([int(i) for i in ids])
+        rows = self._con.execute(sql + " ORDER BY record_id", params).fetchall()
+        if not rows:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+        out_ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        flat = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
+        return out_ids, flat.reshape(len(rows), -1).copy()
+
+    def filter_ids(
+        self,
+        kinds: Sequence[str] | None = None,
+        sessions: Sequence[str] | None = None,
+        where: Mapping[str, Any] | None = None,
+    ) -> np.ndarray:
+        """Ids of records matching all given filters, shape (m,) int64.
+
+        ``where`` maps metadata keys (dotted for nesting) to required values (equality).
+        """
+        clauses: list[str] = []
+        params: list[Any] = []
+        if kinds is not None:
+            clauses.append("list_contains(?, kind)")
+            params.append(list(kinds))
+        if sessions is not None:
+            clauses.append("list_contains(?, session)")
+            params.append(list(sessions))
+        for key, value in (where or {}).items():
+            if not _KEY_RE.match(key):
+                raise InvalidInputError(f"where key {key!r} must look like 'task' or 'a.b'")
+            clauses.append("json_extract(metadata, ?) = ?::JSON")
+            params += ["$." + key, json.dumps(value)]
+        sql = "SELECT id FROM records" + (" WHERE " + " AND ".join(clauses) if clauses else "")
+        rows = self._con.execute(sql, params).fetchnumpy()
+        return np.asarray(rows["id"], dtype=np.int64)
+
+    def group_counts(self, column: str) -> dict[str, int]:
+        if column not in ("kind", "session"):
+            raise InvalidInputError(f"cannot group by {column!r}")
+        rows = self._con.execute(
+            f"SELECT coalesce({column}, ''), count(*) FROM records GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+        return {r[0]: int(r[1]) for r in rows}
+
+    def checkpoint(self) -> None:
+        self._con.execute("CHECKPOINT")
+
+    def close(self) -> None:
+        self._con.close()

@@ -1,0 +1,128 @@
+"""Input validation for the public API: every check runs before anything is written."""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from .._errors import InvalidInputError
+
+__all__ = [
+    "check_text",
+    "check_kind",
+    "metadata_json",
+    "check_importance",
+    "check_ids",
+    "check_id",
+    "check_session",
+    "check_k",
+    "check_name_list",
+    "check_vectors",
+]
+
+
+def check_text(text: Any, max_chars: int, what: str = "text") -> str:
+    if not isinstance(text, str):
+        raise InvalidInputError(f"{what} must be a str, got {type(text).__name__}")
+    if not text.strip():
+        raise InvalidInputError(f"{what} is empty or whitespace; pass the text to remember")
+    if len(text) > max_chars:
+        raise InvalidInputError(
+            f"{what} has {len(text):,} characters, over the limit of {max_chars:,} (MemoryConfig.max_text_chars); "
+            "split it or raise the limit"
+        )
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInputError(f"{what} is not valid Unicode (lone surrogate at {exc.start}); fix the encoding")
+    return text
+
+
+def check_kind(kind: Any, kinds: Sequence[str]) -> str:
+    if not isinstance(kind, str) or kind not in kinds:
+        raise InvalidInputError(f"unknown kind {kind!r}; use one of {list(kinds)} (MemoryConfig.kinds)")
+    return kind
+
+
+def metadata_json(metadata: Any) -> str:
+    """Metadata as a JSON object string; raises for non-dicts, non-str keys, NaN or unserialisable values."""
+    if metadata is None:
+        return "{}"
+    if not isinstance(metadata, Mapping):
+        raise InvalidInputError(f"metadata must be a dict, got {type(metadata).__name__}")
+    if not all(isinstance(k, str) for k in metadata):
+        raise InvalidInputError("metadata keys must be strings")
+    try:
+        return json.dumps(dict(metadata), allow_nan=False, ensure_ascii=False, sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"metadata must be JSON-serialisable (no NaN, sets or objects): {exc}") from exc
+
+
+def check_importance(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
+        raise InvalidInputError(f"importance must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def check_ids(ids: Any, what: str = "id") -> list[int]:
+    """One id or an iterable of ids, as a list of Python ints."""
+    if isinstance(ids, (numbers.Integral, np.integer)) and not isinstance(ids, bool):
+        return [int(ids)]
+    if isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable):
+        raise InvalidInputError(f"{what} must be an int or a list of ints, got {type(ids).__name__}")
+    out = []
+    for i in ids:
+        if isinstance(i, bool) or not isinstance(i, (numbers.Integral, np.integer)):
+            raise InvalidInputError(f"{what} must be ints, got {i!r}")
+        out.append(int(i))
+    return out
+
+
+def check_id(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
+        raise InvalidInputError(f"id must be an int, got {value!r}")
+    return int(value)
+
+
+def check_session(name: Any) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidInputError(f"session name must be a non-empty str, got {name!r}")
+    return name
+
+
+def check_k(k: Any) -> int:
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+        raise InvalidInputError(f"k must be an integer >= 1, got {k!r}")
+    return int(k)
+
+
+def check_name_list(values: Any, what: str) -> list[str] | None:
+    if values is None:
+        return None
+    if isinstance(values, str):
+        return [values]
+    if not isinstance(values, Iterable) or not all(isinstance(v, str) for v in values):
+        raise InvalidInputError(f"{what} must be a str or a list of str")
+    return list(values)
+
+
+def check_vectors(vectors: Any, n: int, dim: int, what: str) -> np.ndarray:
+    """A finite float array of shape (n, dim) (a 1-D vector is accepted when n == 1)."""
+    try:
+        arr = np.asarray(vectors, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"{what} must be a numeric array: {exc}") from exc
+    if arr.ndim == 1 and n == 1:
+        arr = arr[None, :]
+    if arr.shape != (n, dim):
+        raise InvalidInputError(f"{what} must have shape ({n}, {dim}), got {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise InvalidInputError(f"{what} contains NaN or inf")
+    if (np.linalg.norm(arr, axis=1) == 0).any():
+        raise InvalidInputError(f"{what} contains an all-zero row")
+    return arr

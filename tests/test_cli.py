@@ -1,0 +1,67 @@
+"""memctl through click's runner and as the installed console script."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from selfmem import Memory
+from selfmem.cli import cli
+
+
+@pytest.fixture
+def filled(tmp_path, hash_config):
+    with Memory(tmp_path / "m", hash_config) as m:
+        with m.session("s1"):
+            m.add_many(["rotate the grid", "flip the grid", "count the colours"], kind="note")
+    return tmp_path / "m"
+
+
+def test_inspect_json(filled):
+    res = CliRunner().invoke(cli, ["inspect", str(filled), "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert data["records"] == 3 and data["kinds"] == {"note": 3} and data["index"]["kind"] == "flat"
+
+
+def test_search_and_add(filled):
+    r = CliRunner()
+    res = r.invoke(cli, ["add", str(filled), "rotate the grid twice", "--kind", "output", "--metadata",
+                         '{"task": "t1"}', "--json"])
+    assert res.exit_code == 0, res.output
+    rid = json.loads(res.output)["id"]
+    res = r.invoke(cli, ["search", str(filled), "rotate grid twice", "-k", "2", "--json"])
+    hits = json.loads(res.output)
+    assert res.exit_code == 0 and len(hits) == 2 and hits[0]["record"]["id"] == rid
+    res = r.invoke(cli, ["search", str(filled), "grid", "--kind", "output"])
+    assert res.exit_code == 0 and "rotate the grid twice" in res.output
+
+
+def test_errors_are_one_line_exit_1(tmp_path, filled):
+    r = CliRunner()
+    res = r.invoke(cli, ["inspect", str(tmp_path / "nope")])
+    assert res.exit_code == 1 and "no memory at" in res.output
+    assert not (tmp_path / "nope").exists()
+    res = r.invoke(cli, ["add", str(filled), "x", "--kind", "bogus"])
+    assert res.exit_code == 1 and "unknown kind" in res.output
+    res = r.invoke(cli, ["add", str(filled), "x", "--metadata", "{bad"])
+    assert res.exit_code == 2
+
+
+def test_rebuild(filled):
+    res = CliRunner().invoke(cli, ["rebuild", str(filled), "--json"])
+    assert res.exit_code == 0 and json.loads(res.output)["size"] == 3
+
+
+def test_console_script_installed(filled):
+    local = Path(sys.executable).with_name("memctl")
+    exe = str(local) if local.exists() else shutil.which("memctl")
+    assert exe, "the memctl console script is not installed"
+    out = subprocess.run([exe, "--help"], capture_output=True, text=True, check=True).stdout
+    assert "inspect" in out and "search" in out
+    out = subprocess.run([exe, "inspect", str(filled)], capture_output=True, text=True, check=True).stdout
+    assert "records  3" in out

@@ -1,0 +1,57 @@
+import pytest
+
+from selfmem import ConfigError, EmbeddingConfig, IndexConfig, MemoryConfig, SelfmemError
+
+
+def test_roundtrip(tmp_path):
+    cfg = MemoryConfig(embedding=EmbeddingConfig(general="hash:32", alpha=0.3, batch_size=8),
+                       kinds=("output", "task", "idea"), max_text_chars=500)
+    path = tmp_path / "config.toml"
+    cfg.write(path)
+    assert MemoryConfig.read(path) == cfg
+
+
+def test_defaults_roundtrip(tmp_path):
+    MemoryConfig().write(tmp_path / "c.toml")
+    assert MemoryConfig.read(tmp_path / "c.toml") == MemoryConfig()
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"alpha": 1.5}, {"alpha": float("nan")}, {"mode": "fancy"}, {"mode": "dual"},
+    {"batch_size": 0}, {"device": "tpu"}, {"general": ""}, {"own_layer": True},
+])
+def test_bad_embedding_values(kwargs):
+    with pytest.raises(ConfigError):
+        EmbeddingConfig(**kwargs)
+
+
+def test_bad_memory_values():
+    with pytest.raises(ConfigError):
+        MemoryConfig(kinds=())
+    with pytest.raises(ConfigError):
+        MemoryConfig(kinds=("has space",))
+    with pytest.raises(ConfigError):
+        IndexConfig(kind="magic")
+
+
+def test_newer_version_is_refused(tmp_path):
+    p = tmp_path / "config.toml"
+    p.write_text("config_version = 99\n")
+    with pytest.raises(ConfigError, match="upgrade selfmem"):
+        MemoryConfig.read(p)
+
+
+def test_unknown_key_and_bad_toml(tmp_path):
+    p = tmp_path / "config.toml"
+    p.write_text("[embedding]\nsurprise = 1\n")
+    with pytest.raises(ConfigError, match="surprise"):
+        MemoryConfig.read(p)
+    p.write_text("this is = = not toml")
+    with pytest.raises(SelfmemError, match="not valid TOML"):
+        MemoryConfig.read(p)
+
+
+def test_frozen():
+    cfg = MemoryConfig()
+    with pytest.raises(AttributeError):
+        cfg.max_text_chars = 3  # type: ignore[misc]

@@ -1,0 +1,320 @@
+"""The Memory API on the hash embedder: adds, reads, filters, persistence, and bad input writing nothing."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from selfmem import (
+    CorruptMemoryError,
+    EmbedderMismatchError,
+    EmbeddingConfig,
+    HashEmbedder,
+    Hit,
+    InvalidInputError,
+    Memory,
+    MemoryClosedError,
+    MemoryConfig,
+    MemoryLockedError,
+    Record,
+    RecordNotFoundError,
+    SelfmemError,
+)
+
+
+def test_add_get_search(mem):
+    with mem.session("exp-1"):
+        rid = mem.add("The grid is rotated 90 degrees clockwise.", kind="output", metadata={"task": "3c9b0459"})
+        mem.add("Blue squares move one cell left.", kind="note")
+    rec = mem.get(rid)
+    assert isinstance(rec, Record)
+    assert (rec.text, rec.kind, rec.metadata, rec.session) == (
+        "The grid is rotated 90 degrees clockwise.", "output", {"task": "3c9b0459"}, "exp-1")
+    assert rec.created_at.tzinfo is not None and rec.use_count == 0 and rec.parents == ()
+    hits = mem.search("grid rotated clockwise", k=5)
+    assert [h.rank for h in hits] == [0, 1]
+    assert isinstance(hits[0], Hit) and hits[0].record.id == rid
+    assert math.isclose(hits[0].distance, 1 - hits[0].score)
+    assert hits[0].score >= hits[1].score
+
+
+def test_search_score_is_cosine(mem):
+    emb = HashEmbedder(64)
+    mem.add("alpha beta gamma")
+    (hit,) = mem.search("alpha beta", k=1)
+    q, d = emb.embed(["alpha beta", "alpha beta gamma"])
+    assert hit.score == pytest.approx(float(q @ d), abs=1e-5)
+
+
+def test_add_many_and_filters(mem):
+    ids = mem.add_many(["red apple", "green apple", "red car", "blue car"],
+                       kind=["note", "note", "output", "output"],
+                       metadata=[{"c": "red"}, {"c": "green"}, {"c": "red", "n": {"x": 1}}, None],
+                       session="s1")
+    mem.add("red bicycle", kind="output", session="s2")
+    assert len(ids) == 4 and len(mem) == 5
+    assert {h.record.id for h in mem.search("red", k=10, kinds=["note"])} == set(ids[:2])
+    assert {h.record.text for h in mem.search("red", k=10, sessions=["s2"])} == {"red bicycle"}
+    assert {h.record.id for h in mem.search("red", k=10, where={"c": "red"})} == {ids[0], ids[2]}
+    assert [h.record.id for h in mem.search("car", k=10, where={"n.x": 1})] == [ids[2]]
+    assert mem.search("red", k=10, where={"c": "purple"}) == []
+    assert mem.search("red", k=10, kinds="output", sessions=["s1"])[0].record.id in ids[2:]
+
+
+def test_sessions_nest_and_are_per_thread(mem):
+    seen = {}
+    with mem.session("outer"):
+        with mem.session("inner"):
+            a = mem.add("in inner")
+
+        def other():
+            seen["thread"] = mem.current_session
+
+        t = threading.Thread(target=other)
+        t.start()
+        t.join()
+        b = mem.add("in outer")
+    c = mem.add("outside")
+    assert (mem.get(a).session, mem.get(b).session, mem.get(c).session) == ("inner", "outer", None)
+    assert seen["thread"] is None
+    assert mem.stats().sessions == {"": 1, "inner": 1, "outer": 1}
+
+
+def test_parents(mem):
+    p = mem.add("task text", kind="task")
+    c = mem.add("solution text", kind="solution", parents=[p])
+    assert mem.get(c).parents == (p,)
+    with pytest.raises(RecordNotFoundError):
+        mem.add("orphan", parents=[12345])
+    assert len(mem) == 2
+
+
+def test_delete(mem):
+    a, b, c = mem.add_many(["one fish", "two fish", "red fish"])
+    mem.delete(b)
+    assert [h.record.id for h in mem.search("fish", k=10)] and b not in {h.record.id for h in mem.search("fish", k=10)}
+    with pytest.raises(RecordNotFoundError):
+        mem.get(b)
+    with pytest.raises(RecordNotFoundError):
+        mem.delete([a, 999])
+    assert mem.get(a).text == "one fish"  # nothing deleted by the failed call
+    mem.delete([a, c])
+    assert len(mem) == 0 and mem.search("fish") == []
+
+
+BAD_ADDS = [
+    dict(text=""),
+    dict(text="   \n"),
+    dict(text=None),
+    dict(text=42),
+    dict(text=b"bytes"),
+    dict(text="ok", kind="unknown-kind"),
+    dict(text="ok", metadata={"x": {1, 2}}),
+    dict(text="ok", metadata={"x": float("nan")}),
+    dict(text="ok", metadata={1: "int key"}),
+    dict(text="ok", metadata=["not", "a", "dict"]),
+    dict(text="ok", importance=-1),
+    dict(text="ok", importance=float("inf")),
+    dict(text="ok", session=""),
+    dict(text="\ud800 lone surrogate"),
+    dict(text="x" * 2_000_001),
+]
+
+
+@pytest.mark.parametrize("kwargs", BAD_ADDS)
+def test_bad_input_raises_and_writes_nothing(mem, kwargs):
+    mem.add("existing memory")
+    text = kwargs.pop("text")
+    with pytest.raises(InvalidInputError):
+        mem.add(text, **kwargs)
+    assert len(mem) == 1 and len(mem.search("existing", k=10)) == 1
+
+
+def test_add_many_is_all_or_nothing(mem):
+    with pytest.raises(InvalidInputError, match=r"texts\[2\]"):
+        mem.add_many(["fine", "also fine", ""])
+    with pytest.raises(InvalidInputError):
+        mem.add_many("not a list")
+    with pytest.raises(InvalidInputError):
+        mem.add_many(["a", "b"], kind=["note"])
+    assert len(mem) == 0
+
+
+@pytest.mark.parametrize("call", [
+    lambda m: m.search(""), lambda m: m.search("q", k=0), lambda m: m.search("q", k=2.5),
+    lambda m: m.search("q", kinds=[1]), lambda m: m.search("q", where="x"),
+    lambda m: m.search("q", where={"bad key!": 1}), lambda m: m.get("1"), lambda m: m.get(True),
+    lambda m: m.delete("1"),
+])
+def test_bad_reads_raise(mem, call):
+    mem.add("something")
+    with pytest.raises(InvalidInputError):
+        call(mem)
+
+
+def test_errors_are_selfmem_errors_and_builtins():
+    assert issubclass(InvalidInputError, ValueError) and issubclass(InvalidInputError, SelfmemError)
+    assert issubclass(RecordNotFoundError, KeyError)
+    assert "no record" in str(RecordNotFoundError("no record with id 3"))
+
+
+def test_use_after_close(tmp_path, hash_config):
+    m = Memory(tmp_path / "m", hash_config)
+    rid = m.add("hello")
+    m.close()
+    m.close()  # idempotent
+    assert m.closed
+    for call in (lambda: m.add("x"), lambda: m.search("hello"), lambda: m.get(rid), lambda: len(m),
+                 lambda: m.delete(rid), lambda: m.stats(), lambda: m.rebuild()):
+        with pytest.raises(MemoryClosedError):
+            call()
+    with Memory(tmp_path / "m") as m2:
+        assert len(m2) == 1
+
+
+def test_reopen_reads_config_and_returns_same_hits(tmp_path, hash_config):
+    with Memory(tmp_path / "m", hash_config) as m:
+        m.add_many([f"note number {i} about topic {i % 7}" for i in range(50)])
+        before = [(h.record.id, round(h.score, 6)) for h in m.search("topic 3", k=5)]
+    with Memory(tmp_path / "m") as m:  # config read back from config.toml
+        assert m.config == hash_config
+        assert [(h.record.id, round(h.score, 6)) for h in m.search("topic 3", k=5)] == before
+
+
+def test_index_rebuilt_when_missing_or_corrupt(tmp_path, hash_config):
+    with Memory(tmp_path / "m", hash_config) as m:
+        ids = m.add_many(["apples", "pears", "plums"])
+    (tmp_path / "m" / "index.faiss").unlink()
+    with Memory(tmp_path / "m") as m:
+        assert m.search("pears", k=1)[0].record.id == ids[1]
+    (tmp_path / "m" / "index.faiss").write_bytes(b"garbage")
+    with Memory(tmp_path / "m") as m:
+        assert m.search("plums", k=1)[0].record.id == ids[2]
+
+
+CRASH_WRITER = r"""
+import os, sys
+from selfmem import Memory, MemoryConfig, EmbeddingConfig
+m = Memory(sys.argv[1], MemoryConfig(embedding=EmbeddingConfig(general="hash:64")))
+m.add_many(["late arrival one", "late arrival two"])
+m.delete(int(sys.argv[2]))
+os._exit(0)  # no close(): the saved index is now behind the store
+"""
+
+
+def test_index_reconciled_after_crash(tmp_path, hash_config):
+    with Memory(tmp_path / "m", hash_config) as m:
+        first = m.add_many(["early one", "early two"])
+    subprocess.run([sys.executable, "-c", CRASH_WRITER, str(tmp_path / "m"), str(first[0])], check=True)
+    with Memory(tmp_path / "m") as m:
+        assert m.stats().index["size"] == len(m) == 3
+        texts = {h.record.text for h in m.search("arrival", k=10)}
+        assert {"late arrival one", "late arrival two"} <= texts and "early one" not in texts
+
+
+def test_embedder_mismatch(tmp_path, hash_config):
+    with Memory(tmp_path / "m", hash_config) as m:
+        m.add("stored with hash:64")
+    other = MemoryConfig(embedding=EmbeddingConfig(general="hash:32"))
+    with pytest.raises(EmbedderMismatchError, match="re-embed"):
+        Memory(tmp_path / "m", other)
+    with Memory(tmp_path / "m") as m:  # the failed open changed nothing
+        assert len(m) == 1 and m.config == hash_config
+
+
+def test_custom_embedder_object(tmp_path):
+    with Memory(tmp_path / "m", general=HashEmbedder(16, seed="s")) as m:
+        m.add("custom embedder")
+        assert m.stats().embedders["general"]["dim"] == 16
+
+
+def test_foreign_directory_and_file(tmp_path, hash_config):
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(CorruptMemoryError, match="not empty"):
+        Memory(tmp_path / "other", hash_config)
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(InvalidInputError):
+        Memory(tmp_path / "afile", hash_config)
+    with pytest.raises(InvalidInputError):
+        Memory(tmp_path / "missing", hash_config, create=False)
+    assert not (tmp_path / "missing").exists()
+
+
+def test_foreign_duckdb_file(tmp_path, hash_config):
+    import duckdb
+
+    (tmp_path / "m").mkdir()
+    con = duckdb.connect(str(tmp_path / "m" / "memory.duckdb"))
+    con.execute("CREATE TABLE customers (id INT)")
+    con.close()
+    with pytest.raises(CorruptMemoryError, match="something else"):
+        Memory(tmp_path / "m", hash_config)
+    (tmp_path / "n").mkdir()
+    (tmp_path / "n" / "memory.duckdb").write_bytes(b"not a database at all" * 100)
+    with pytest.raises(CorruptMemoryError):
+        Memory(tmp_path / "n", hash_config)
+
+
+HOLDER = r"""
+import sys, time
+from selfmem import Memory, MemoryConfig, EmbeddingConfig
+m = Memory(sys.argv[1], MemoryConfig(embedding=EmbeddingConfig(general="hash:64")))
+print("ready", flush=True)
+time.sleep(30)
+"""
+
+
+def test_second_writer_gets_locked_error(tmp_path, hash_config):
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path / "m")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        with pytest.raises(MemoryLockedError, match=str(proc.pid)):
+            Memory(tmp_path / "m", hash_config)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_threads_hammer(mem):
+    errors = []
+
+    def worker(n):
+        try:
+            for i in range(20):
+                rid = mem.add(f"thread {n} item {i}")
+                assert mem.get(rid).text == f"thread {n} item {i}"
+                mem.search(f"thread {n}", k=3)
+        except Exception as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len(mem) == 80
+    assert mem.stats().index["size"] == 80
+
+
+def test_stats_and_rebuild(mem):
+    mem.add_many(["a b", "c d"], kind=["note", "task"])
+    s = mem.stats()
+    assert s.records == 2 and s.kinds == {"note": 1, "task": 1}
+    assert s.embedders["general"] == {"name": "hash", "dim": 64, "revision": "blake2b-default"}
+    mem.rebuild()
+    assert mem.stats().index == {"kind": "flat", "size": 2, "dim": 64}
+    json.dumps(s.config)
+
+
+def test_config_toml_written(tmp_path, hash_config):
+    with Memory(tmp_path / "m", hash_config):
+        pass
+    assert "hash:64" in (tmp_path / "m" / "config.toml").read_text()
+    assert {p.name for p in (tmp_path / "m").iterdir()} >= {"memory.duckdb", "config.toml", "index.faiss"}
+    assert not any(p.suffix == ".pkl" for p in (tmp_path / "m").iterdir())
+    assert os.path.getsize(tmp_path / "m" / "index.json") > 0
