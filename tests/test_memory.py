@@ -307,7 +307,7 @@ def test_stats_and_rebuild(mem):
     assert s.records == 2 and s.kinds == {"note": 1, "task": 1}
     assert s.embedders["general"] == {"name": "hash", "dim": 64, "revision": "blake2b-default"}
     mem.rebuild()
-    assert mem.stats().index == {"kind": "flat", "size": 2, "dim": 64}
+    assert mem.stats().index == {"kind": "flat", "size": 2, "dim": 64, "mode": "general"}
     json.dumps(s.config)
 
 

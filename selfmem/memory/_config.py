@@ -40,6 +40,11 @@ class EmbeddingConfig:
         up to it are run).
     own_dim : int
         Dimension of the post-processed (whitened) own vector.
+    own_shrinkage : float
+        Whitening regulariser: directions are scaled by ``1 / sqrt(var + s * mean(var))``.
+    own_min_fit : int
+        Records needed before the own-view whitening is fitted (automatically, or on
+        ``rebuild()``); smaller memories search the general view only.
     mode : {"general", "own", "dual"}
         Which view the index searches. ``"dual"`` fuses both:
         ``[sqrt(alpha) * e_general, sqrt(1 - alpha) * e_own]``.
@@ -57,6 +62,8 @@ class EmbeddingConfig:
     own: str | None = None
     own_layer: int = 6
     own_dim: int = 128
+    own_shrinkage: float = 0.1
+    own_min_fit: int = 200
     mode: str = "general"
     alpha: float = 0.6
     batch_size: int = 64
@@ -77,6 +84,8 @@ class EmbeddingConfig:
         _check_number("embedding.alpha", self.alpha, 0.0, 1.0)
         _check_int("embedding.own_layer", self.own_layer, 1)
         _check_int("embedding.own_dim", self.own_dim, 2)
+        _check_int("embedding.own_min_fit", self.own_min_fit, 3)
+        _check_number("embedding.own_shrinkage", self.own_shrinkage, 0.0, 1e6)
         _check_int("embedding.batch_size", self.batch_size, 1)
         _check_int("embedding.max_tokens", self.max_tokens, 8)
         if self.device not in ("auto", "cpu", "cuda"):

@@ -22,7 +22,8 @@ from .._errors import (
 )
 from ..retrieval._embedders import Embedder, batches
 from ..retrieval._index import FlatIndex, load_index, reconcile, save_index
-from ..retrieval._models import make_embedder
+from ..retrieval._models import make_embedder, make_own_embedder
+from ..retrieval._views import WHITENER_FILE, Views
 from . import _validate as v
 from ._config import MemoryConfig
 from ._records import Hit, Record, Stats
@@ -32,7 +33,7 @@ __all__ = ["Memory"]
 
 STORE_FILE = "memory.duckdb"
 CONFIG_FILE = "config.toml"
-_OWN_FILES = {STORE_FILE, STORE_FILE + ".wal", CONFIG_FILE, "index.faiss", "index.json", "models"}
+_OWN_FILES = {STORE_FILE, STORE_FILE + ".wal", CONFIG_FILE, "index.faiss", "index.json", WHITENER_FILE}
 _AUTO_PROGRESS = 512
 
 
@@ -49,10 +50,16 @@ class Memory:
         defaults are used for a new memory); when given, it is written there.
     general : Embedder, optional
         Use this embedder object instead of the one named in ``config.embedding.general``.
+    own : Embedder, optional
+        Use this object as the own-model embedder instead of ``config.embedding.own``.
     progress : bool, optional
         Force progress bars on or off; by default they show for long work.
     create : bool
         When False, raise :class:`InvalidInputError` instead of creating a new memory.
+    reembed : bool
+        When the stored vectors were made by other models than the configured ones,
+        re-embed every record (with a progress bar) instead of raising
+        :class:`EmbedderMismatchError`.
 
     Examples
     --------
@@ -63,13 +70,15 @@ class Memory:
     """
 
     def __init__(self, path: str | os.PathLike[str], config: MemoryConfig | None = None, *,
-                 general: Embedder | None = None, progress: bool | None = None, create: bool = True) -> None:
+                 general: Embedder | None = None, own: Embedder | None = None, progress: bool | None = None,
+                 create: bool = True, reembed: bool = False) -> None:
         if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
             raise InvalidInputError(f"path must be a directory path, got {path!r}")
         if config is not None and not isinstance(config, MemoryConfig):
             raise InvalidInputError(f"config must be a MemoryConfig, got {type(config).__name__}")
-        if general is not None and not isinstance(general, Embedder):
-            raise InvalidInputError("general must implement the Embedder protocol (dim, fingerprint(), embed())")
+        for name, obj in (("general", general), ("own", own)):
+            if obj is not None and not isinstance(obj, Embedder):
+                raise InvalidInputError(f"{name} must implement the Embedder protocol (dim, fingerprint(), embed())")
         self.path = Path(path).expanduser()
         if self.path.exists() and not self.path.is_dir():
             raise InvalidInputError(f"{self.path} is a file; a memory is a directory")
@@ -84,12 +93,23 @@ class Memory:
         self._lock = threading.RLock()
         self._session: contextvars.ContextVar[str | None] = contextvars.ContextVar(
             f"selfmem-session-{id(self)}", default=None)
-        self._general = general if general is not None else make_embedder(config.embedding.general, config.embedding)
+        ec = config.embedding
+        if own is not None and ec.own is None:
+            raise InvalidInputError("an own embedder object needs config.embedding.own set (any label, e.g. 'custom')")
+        self._views = Views(
+            general if general is not None else make_embedder(ec.general, ec),
+            own if own is not None else make_own_embedder(ec.own, ec),
+            mode=ec.mode, alpha=ec.alpha, own_dim=ec.own_dim, shrinkage=ec.own_shrinkage, min_fit=ec.own_min_fit)
         self.path.mkdir(parents=True, exist_ok=True)
         self._store: Store | None = Store(self.path / STORE_FILE)
         try:
-            self._check_fingerprints()
+            stale = self._check_fingerprints(allow=reembed)
             config.write(cfg_path)
+            if stale:
+                self._reembed(stale)
+            self._views.load_whitener(self.path)
+            if self._views.whitener is None and self._views.own is not None:
+                self._fit_own()
             self._index = self._open_index()
         except BaseException:
             self._store.close()
@@ -108,32 +128,33 @@ class Memory:
                 "pass a new or empty directory"
             )
 
-    def _embedders(self) -> dict[str, Embedder]:
-        return {"general": self._general}
+    def _check_fingerprints(self, *, allow: bool) -> list[str]:
+        """Record the embedders' fingerprints; return the roles whose stored vectors are stale.
 
-    def _check_fingerprints(self) -> None:
+        Raises EmbedderMismatchError for stale roles unless ``allow``.
+        """
         store = self._live()
         stored = {role: json.loads(fp) for role, fp in store.meta_items("embedder.").items()}
         has_records = store.count() > 0
-        for role, emb in self._embedders().items():
+        stale = []
+        for role, emb in self._views.roles.items():
             fp = emb.fingerprint()
             old = stored.get(role)
-            if old is not None and old != fp and has_records:
-                raise EmbedderMismatchError(
-                    f"the memory's {role} vectors were made by {old}, but the configured {role} embedder is "
-                    f"{fp}; configure the original model, or re-embed with Memory.rebuild(reembed=True) "
-                    "(memctl rebuild --reembed)"
-                )
-            if old != fp:
+            if has_records and old != fp and (old is not None or role == "own"):
+                if not allow:
+                    raise EmbedderMismatchError(
+                        f"the memory's {role} vectors were made by {old}, but the configured {role} embedder is "
+                        f"{fp}; configure the original model, or re-embed with Memory(path, config, reembed=True) "
+                        "(memctl rebuild --reembed)"
+                    )
+                stale.append(role)
+            elif old != fp:
                 store.set_meta(f"embedder.{role}", json.dumps(fp, sort_keys=True))
-
-    def _signature(self) -> dict[str, Any]:
-        """What the index vectors depend on; a saved index with another signature is rebuilt."""
-        return {"general": self._general.fingerprint(), "mode": self.config.embedding.mode}
+        return stale
 
     def _open_index(self) -> FlatIndex:
         store = self._live()
-        index = load_index(self.path, self._signature())
+        index = load_index(self.path, self._views.signature())
         if index is None:
             return self._build_index()
         missing, extra = reconcile(index, store.ids())
@@ -144,19 +165,56 @@ class Memory:
             index.add(ids, vecs)
         return index
 
+    def _raw(self, ids: Sequence[int] | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Stored raw vectors of every view, aligned by id: ids (n,), {role: (n, dim_role)}."""
+        store = self._live()
+        out: dict[str, np.ndarray] = {}
+        ref_ids = None
+        for role, emb in self._views.roles.items():
+            rids, vecs = store.vectors(role, ids)
+            if ref_ids is not None and not np.array_equal(rids, ref_ids):
+                raise CorruptMemoryError(
+                    f"records lack {role} vectors; run Memory(path, reembed=True) or memctl rebuild --reembed")
+            ref_ids = rids
+            out[role] = vecs if len(rids) else np.zeros((0, emb.dim), np.float32)
+        return ref_ids, out
+
     def _index_vectors(self, ids: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Index vectors from the store's raw vectors, shapes (n,) and (n, dim)."""
-        out_ids, vecs = self._live().vectors("general", ids)
-        if len(out_ids) == 0:
-            return out_ids, np.zeros((0, self._general.dim), dtype=np.float32)
-        return out_ids, vecs
+        rids, raw = self._raw(ids)
+        if len(rids) == 0:
+            return rids, np.zeros((0, self._views.dim), dtype=np.float32)
+        return rids, self._views.index_vectors(raw)
 
     def _build_index(self) -> FlatIndex:
-        index = FlatIndex(self._general.dim)
+        index = FlatIndex(self._views.dim)
         ids, vecs = self._index_vectors()
         index.add(ids, vecs)
-        save_index(index, self.path, self._signature())
+        save_index(index, self.path, self._views.signature())
         return index
+
+    def _fit_own(self) -> bool:
+        """Fit the own-view whitening on the stored own vectors; True if it changed."""
+        before = self._views.whitener
+        if self._views.own is None or self._live().count() < self._views.min_fit:
+            self._views.fit_whitener(np.zeros((0, 1)), self.path)
+        else:
+            _, own = self._live().vectors("own")
+            self._views.fit_whitener(own, self.path)
+        return before is not self._views.whitener
+
+    def _reembed(self, roles: Sequence[str]) -> None:
+        """Re-run the embedders of ``roles`` over every record's text and replace the stored vectors."""
+        store = self._live()
+        ids, texts = store.texts()
+        show = self._progress is not False
+        for role in roles:
+            emb = self._views.roles[role]
+            parts = [emb.embed(texts[s]) for s in batches(len(texts), 256, progress=show, desc=f"re-embed {role}")]
+            arr = np.concatenate(parts) if parts else np.zeros((0, emb.dim), np.float32)
+            store.replace_vectors(role, ids, v.check_vectors(arr, len(ids), emb.dim, f"{role} embedder output")
+                                  if len(ids) else arr)
+            store.set_meta(f"embedder.{role}", json.dumps(emb.fingerprint(), sort_keys=True))
 
     # -- state ------------------------------------------------------------------
     def _live(self) -> Store:
@@ -202,7 +260,8 @@ class Memory:
 
     # -- writes -----------------------------------------------------------------
     def add(self, text: str, kind: str = "output", metadata: Mapping[str, Any] | None = None, *,
-            session: str | None = None, importance: float = 1.0, parents: Sequence[int] = ()) -> int:
+            session: str | None = None, importance: float = 1.0, parents: Sequence[int] = (),
+            own_embedding: np.ndarray | None = None) -> int:
         """Store one memory and index it.
 
         Parameters
@@ -219,19 +278,25 @@ class Memory:
             A finite weight >= 0.
         parents : sequence of int
             Ids of existing records this one derives from.
+        own_embedding : array, shape (own_dim,), optional
+            Hidden states the solver already computed for ``text`` with its own model
+            (mean-pooled layer ``config.embedding.own_layer``); skips running the own model.
 
         Returns
         -------
         int
             The new record's id.
         """
+        own = None if own_embedding is None else [own_embedding]
         return self.add_many([text], kind=kind, metadata=[metadata], session=session,
-                             importance=importance, parents=[parents])[0]
+                             importance=importance, parents=[parents], own_embedding=own)[0]
 
     def add_many(self, texts: Sequence[str], kind: str | Sequence[str] = "output",
                  metadata: Sequence[Mapping[str, Any] | None] | None = None, *,
                  session: str | None = None, importance: float | Sequence[float] = 1.0,
-                 parents: Sequence[Sequence[int]] | None = None) -> list[int]:
+                 parents: Sequence[Sequence[int]] | None = None,
+                 own_embedding: np.ndarray | Sequence[np.ndarray] | None = None,
+                 progress: bool | None = None) -> list[int]:
         """Store many memories with batched embedding, in one transaction.
 
         Parameters
@@ -242,6 +307,10 @@ class Memory:
         session : str, optional
         importance : float or sequence of float (length n)
         parents : sequence of sequences of int (length n), optional
+        own_embedding : array, shape (n, own_dim), optional
+            Own-model hidden states the solver already computed, one row per text.
+        progress : bool, optional
+            Show a progress bar (default: for 512 texts or more).
 
         Returns
         -------
@@ -253,11 +322,24 @@ class Memory:
             rows = self._validate_batch(texts, kind, metadata, session, importance, parents)
             if not rows:
                 return []
-            show = self._show_progress(len(rows))
-            vectors = {"general": self._embed_general([r.text for r in rows], progress=show)}
-            ids = store.insert(rows, vectors)
-            self._index.add(np.asarray(ids, dtype=np.int64), vectors["general"])
+            own_given = self._check_own_embedding(own_embedding, len(rows))
+            show = progress if progress is not None else self._show_progress(len(rows))
+            raw = self._views.embed_raw([r.text for r in rows], own_given, progress=show)
+            ids = store.insert(rows, raw)
+            if self._views.own is not None and self._views.whitener is None and store.count() >= self._views.min_fit:
+                self._fit_own()
+                self._index = self._build_index()
+            else:
+                self._index.add(np.asarray(ids, dtype=np.int64), self._views.index_vectors(raw))
             return ids
+
+    def _check_own_embedding(self, value: Any, n: int) -> np.ndarray | None:
+        if value is None:
+            return None
+        own = self._views.own
+        if own is None:
+            raise InvalidInputError("own_embedding given but this memory has no own model (config.embedding.own)")
+        return v.check_vectors(value, n, own.dim, "own_embedding")
 
     def _validate_batch(self, texts: Any, kind: Any, metadata: Any, session: Any, importance: Any,
                         parents: Any) -> list[NewRecord]:
@@ -296,12 +378,6 @@ class Memory:
             )
             for i in range(n)
         ]
-
-    def _embed_general(self, texts: list[str], *, progress: bool) -> np.ndarray:
-        emb = self._general
-        parts = [emb.embed(texts[s]) for s in batches(len(texts), 1024, progress=progress, desc="embedding")]
-        out = np.concatenate(parts) if parts else np.zeros((0, emb.dim), np.float32)
-        return v.check_vectors(out, len(texts), emb.dim, "general embedder output")
 
     def delete(self, ids: int | Sequence[int]) -> None:
         """Delete one record or several; raises RecordNotFoundError (deleting nothing) if any id is unknown."""
@@ -357,7 +433,7 @@ class Memory:
                     return []
             if len(self._index) == 0:
                 return []
-            qvec = self._embed_general([query], progress=False)
+            qvec = self._views.index_vectors(self._views.embed_raw([query]))
             scores, ids = self._index.search(qvec, k, allowed)
             found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
             records = store.get([i for i, _ in found])
@@ -379,15 +455,30 @@ class Memory:
                 kinds=store.group_counts("kind"),
                 sessions=store.group_counts("session"),
                 embedders=embedders,
-                index={"kind": self._index.kind, "size": len(self._index), "dim": self._index.dim},
+                index={"kind": self._index.kind, "size": len(self._index), "dim": self._index.dim,
+                       "mode": self._views.effective_mode},
                 config=self.config.to_dict(),
+                notes=tuple(self._views.notes(store.count())),
             )
 
     # -- maintenance ------------------------------------------------------------
-    def rebuild(self) -> None:
-        """Rebuild the derived index from the store and save it."""
+    def rebuild(self, *, reembed: bool = False) -> None:
+        """Refit the derived state from the store and swap it in.
+
+        Refits the own-view whitening (when an own model is configured) and rebuilds
+        the index. Changing ``mode``, ``alpha`` or the whitening needs only this.
+
+        Parameters
+        ----------
+        reembed : bool
+            Also re-run every embedder over every record's text first (needed after
+            a model change), with a progress bar.
+        """
         with self._lock:
             self._live()
+            if reembed:
+                self._reembed(list(self._views.roles))
+            self._fit_own()
             self._index = self._build_index()
 
     def close(self) -> None:
@@ -396,7 +487,7 @@ class Memory:
             if self._store is None:
                 return
             try:
-                save_index(self._index, self.path, self._signature())
+                save_index(self._index, self.path, self._views.signature())
             finally:
                 self._store.close()
                 self._store = None

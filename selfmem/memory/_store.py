@@ -64,6 +64,10 @@ class NewRecord:
     parents: tuple[int, ...]
 
 
+def _ints(ids: Iterable[Any]) -> list[int]:
+    return [int(i) for i in ids]
+
+
 def _utc(ts: datetime | None) -> datetime | None:
     return None if ts is None else ts.replace(tzinfo=timezone.utc)
 
@@ -200,8 +204,8 @@ class Store:
         con = self._con
         con.begin()
         try:
-            con.execute("DELETE FROM embeddings WHERE record_id IN (SELECT unnest(?::BIGINT[]))", [list(ids)])
-            con.execute("DELETE FROM records WHERE id IN (SELECT unnest(?::BIGINT[]))", [list(ids)])
+            con.execute("DELETE FROM embeddings WHERE record_id IN (SELECT unnest(?::BIGINT[]))", [_ints(ids)])
+            con.execute("DELETE FROM records WHERE id IN (SELECT unnest(?::BIGINT[]))", [_ints(ids)])
             con.commit()
         except BaseException:
             con.rollback()
@@ -212,7 +216,7 @@ class Store:
         con = self._con
         con.begin()
         try:
-            con.execute("DELETE FROM embeddings WHERE embedder = ? AND record_id IN (SELECT unnest(?::BIGINT[]))", [role, list(ids)])
+            con.execute("DELETE FROM embeddings WHERE embedder = ? AND record_id IN (SELECT unnest(?::BIGINT[]))", [role, _ints(ids)])
             self._insert_vectors(role, ids, arr)
             con.commit()
         except BaseException:
@@ -223,7 +227,7 @@ class Store:
         arr = np.ascontiguousarray(arr, dtype=np.float32)
         self._con.execute(
             "INSERT INTO embeddings SELECT unnest($1::BIGINT[]), $2, unnest($3::BLOB[])",
-            [[int(i) for i in ids], role, [row.tobytes() for row in arr]],
+            [_ints(ids), role, [row.tobytes() for row in arr]],
         )
 
     def mark_used(self, ids: Sequence[int]) -> None:
@@ -231,7 +235,7 @@ class Store:
         if ids:
             self._con.execute(
                 "UPDATE records SET use_count = use_count + 1, last_used_at = ? WHERE id IN (SELECT unnest(?::BIGINT[]))",
-                [datetime.now(timezone.utc).replace(tzinfo=None), [int(i) for i in ids]],
+                [datetime.now(timezone.utc).replace(tzinfo=None), _ints(ids)],
             )
 
     # -- reads ----------------------------------------------------------------
@@ -244,7 +248,7 @@ class Store:
         return np.asarray(rows["id"], dtype=np.int64)
 
     def existing(self, ids: Iterable[int]) -> set[int]:
-        rows = self._con.execute("SELECT id FROM records WHERE id IN (SELECT unnest(?::BIGINT[]))", [list(ids)]).fetchall()
+        rows = self._con.execute("SELECT id FROM records WHERE id IN (SELECT unnest(?::BIGINT[]))", [_ints(ids)]).fetchall()
         return {int(r[0]) for r in rows}
 
     def get(self, ids: Sequence[int]) -> dict[int, Record]:
@@ -252,7 +256,7 @@ class Store:
         if not ids:
             return {}
         rows = self._con.execute(
-            f"SELECT {_COLUMNS} FROM records WHERE id IN (SELECT unnest(?::BIGINT[]))", [[int(i) for i in ids]]
+            f"SELECT {_COLUMNS} FROM records WHERE id IN (SELECT unnest(?::BIGINT[]))", [_ints(ids)]
         ).fetchall()
         return {int(r[0]): _row_to_record(r) for r in rows}
 
@@ -268,13 +272,18 @@ class Store:
         params: list[Any] = [role]
         if ids is not None:
             sql += " AND record_id IN (SELECT unnest(?::BIGINT[]))"
-            params.append([int(i) for i in ids])
+            params.append(_ints(ids))
         rows = self._con.execute(sql + " ORDER BY record_id", params).fetchall()
         if not rows:
             return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
         out_ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         flat = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
         return out_ids, flat.reshape(len(rows), -1).copy()
+
+    def texts(self) -> tuple[np.ndarray, list[str]]:
+        """All ids (ascending, (n,) int64) and their texts."""
+        rows = self._con.execute("SELECT id, text FROM records ORDER BY id").fetchall()
+        return np.array([r[0] for r in rows], dtype=np.int64), [r[1] for r in rows]
 
     def filter_ids(
         self,

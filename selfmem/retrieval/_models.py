@@ -5,7 +5,7 @@ from __future__ import annotations
 from .._errors import ConfigError
 from ._embedders import Embedder, HashEmbedder, SentenceTransformerEmbedder
 
-__all__ = ["make_embedder"]
+__all__ = ["make_embedder", "make_own_embedder"]
 
 
 def _hash_spec(spec: str) -> HashEmbedder | None:
@@ -34,3 +34,24 @@ def make_embedder(spec: str, cfg) -> Embedder:
         return fake
     return SentenceTransformerEmbedder(spec, device=cfg.device, batch_size=cfg.batch_size,
                                        max_tokens=cfg.max_tokens)
+
+
+def make_own_embedder(spec: str | None, cfg) -> Embedder | None:
+    """The own-model embedder named by ``spec`` (None for no own model).
+
+    Parameters
+    ----------
+    spec : str or None
+        ``"smollm2"``, a ``.gguf`` file, a Hugging Face model directory, or ``"hash[:DIM]"`` (tests).
+    cfg : EmbeddingConfig
+        Layer, device, batch size and token limit.
+    """
+    if spec is None:
+        return None
+    fake = _hash_spec(spec)
+    if fake is not None:
+        return HashEmbedder(fake.dim, seed="own")
+    from ._own import CausalLMEmbedder
+
+    return CausalLMEmbedder(spec, layer=cfg.own_layer, device=cfg.device, batch_size=max(1, cfg.batch_size // 2),
+                            max_tokens=cfg.max_tokens)

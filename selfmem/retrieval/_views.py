@@ -1,0 +1,135 @@
+"""The two views of a memory (general and own model) and how they become index vectors.
+
+Raw vectors of each view are stored per record. The index vector is derived from
+them: the general vector as is, the own vector after the fitted whitening, and in
+``dual`` mode their weighted concatenation (see :func:`fuse`). Changing ``mode``,
+``alpha`` or the whitening therefore needs only an index rebuild, never a model run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._errors import CorruptMemoryError, InvalidInputError
+from ._embedders import Embedder, batches, l2_normalize
+from ._post import Whitener, fuse
+
+__all__ = ["Views", "WHITENER_FILE"]
+
+WHITENER_FILE = "own_whitener.npz"
+
+
+class Views:
+    """General + optional own embedder, the own-view whitening, and fusion.
+
+    Parameters
+    ----------
+    general : Embedder
+    own : Embedder or None
+    mode : {"general", "own", "dual"}
+    alpha : float
+        Weight of the general view in dual mode.
+    own_dim : int
+        Whitened dimension of the own view.
+    shrinkage : float
+        Whitening regulariser (see :class:`Whitener`).
+    min_fit : int
+        Records needed before the whitening is fitted; below it the memory searches
+        the general view only (and says so in ``notes``).
+    """
+
+    def __init__(self, general: Embedder, own: Embedder | None, *, mode: str, alpha: float,
+                 own_dim: int, shrinkage: float, min_fit: int) -> None:
+        self.general = general
+        self.own = own
+        self.mode = mode
+        self.alpha = alpha
+        self.own_dim = own_dim
+        self.shrinkage = shrinkage
+        self.min_fit = min_fit
+        self.whitener: Whitener | None = None
+
+    # -- state ----------------------------------------------------------------------
+    @property
+    def roles(self) -> dict[str, Embedder]:
+        """Embedders whose raw vectors are stored, by role."""
+        return {"general": self.general} | ({"own": self.own} if self.own is not None else {})
+
+    @property
+    def effective_mode(self) -> str:
+        """The mode in use: ``general`` while the own view's whitening is not fitted yet."""
+        return self.mode if self.mode == "general" or self.whitener is not None else "general"
+
+    @property
+    def dim(self) -> int:
+        mode = self.effective_mode
+        own_dim = self.whitener.dim if self.whitener is not None else 0
+        return {"general": self.general.dim, "own": own_dim, "dual": self.general.dim + own_dim}[mode]
+
+    def signature(self) -> dict[str, Any]:
+        """What index vectors depend on."""
+        sig: dict[str, Any] = {"mode": self.effective_mode, "general": self.general.fingerprint()}
+        if self.effective_mode != "general":
+            sig |= {"own": self.own.fingerprint(), "whitener": self.whitener.digest()}
+        if self.effective_mode == "dual":
+            sig["alpha"] = self.alpha
+        return sig
+
+    def notes(self, n_records: int) -> list[str]:
+        if self.own is None or self.mode == "general":
+            return []
+        if self.whitener is None:
+            return [f"own view not fitted yet ({n_records} records < {self.min_fit}): searching the general view "
+                    f"only; it fits automatically at {self.min_fit} records or on rebuild()"]
+        return [f"own view whitened to {self.whitener.dim} dims, fitted on {self.whitener.n_samples_} records"]
+
+    # -- whitening ------------------------------------------------------------------
+    def load_whitener(self, directory: Path) -> None:
+        path = directory / WHITENER_FILE
+        self.whitener = None
+        if self.own is None or not path.is_file():
+            return
+        try:
+            w = Whitener.load(path)
+        except CorruptMemoryError:
+            return  # a derived file: refitted on the next rebuild
+        if w.mean_.shape == (self.own.dim,):
+            self.whitener = w
+
+    def fit_whitener(self, own_raw: np.ndarray, directory: Path) -> None:
+        """Fit the own-view whitening on the memory's raw own vectors (n, own_dim) and save it."""
+        path = directory / WHITENER_FILE
+        if self.own is None or len(own_raw) < self.min_fit:
+            self.whitener = None
+            path.unlink(missing_ok=True)
+            return
+        self.whitener = Whitener(self.own_dim, shrinkage=self.shrinkage).fit(own_raw)
+        self.whitener.save(path)
+
+    # -- vectors --------------------------------------------------------------------
+    def embed_raw(self, texts: Sequence[str], own_given: np.ndarray | None = None, *, progress: bool = False,
+                  chunk: int = 1024) -> dict[str, np.ndarray]:
+        """Raw unit vectors of every stored view, by role, each (n, dim_role)."""
+        out: dict[str, np.ndarray] = {}
+        for role, emb in self.roles.items():
+            if role == "own" and own_given is not None:
+                out[role] = l2_normalize(own_given)
+                continue
+            parts = [emb.embed(texts[s]) for s in batches(len(texts), chunk, progress=progress,
+                                                           desc=f"embedding ({role})")]
+            arr = np.concatenate(parts) if parts else np.zeros((0, emb.dim), np.float32)
+            if arr.shape != (len(texts), emb.dim) or not np.isfinite(arr).all():
+                raise InvalidInputError(f"the {role} embedder returned shape {arr.shape} or non-finite values")
+            out[role] = arr
+        return out
+
+    def index_vectors(self, raw: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Index vectors (n, dim) from raw views (as from :meth:`embed_raw` or the store)."""
+        mode = self.effective_mode
+        general = raw["general"] if mode in ("general", "dual") else None
+        own = self.whitener.transform(raw["own"]) if mode in ("own", "dual") else None
+        return fuse(general, own, self.alpha)
