@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+_EVIDENCE = re.compile(r"D:?(\d+):(\d+)")
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 
@@ -57,8 +58,13 @@ def load_locomo(data_dir: str | Path = DEFAULT_DATA) -> list[Conversation]:
                 if t.get("blip_caption"):
                     text += f" [shares a photo: {t['blip_caption']}]"
                 turns.append(Turn(t["dia_id"], num, t["speaker"], text, date))
-        qs = [Question(q["question"], str(q.get("answer", "")), frozenset(q["evidence"]), int(q["category"]))
-              for q in d["qa"] if q.get("evidence")]
+        known = {t.dia_id for t in turns}
+        qs = []
+        for q in d["qa"]:
+            # a few evidence entries are malformed ("D8:6; D9:17", "D:11:26"): parse them leniently
+            ev = frozenset(f"D{a}:{b}" for e in q.get("evidence", []) for a, b in _EVIDENCE.findall(e)) & known
+            if ev:
+                qs.append(Question(q["question"], str(q.get("answer", "")), ev, int(q["category"])))
         out.append(Conversation(f.stem, turns, qs))
     return out
 

@@ -80,7 +80,8 @@ def embed_all(convs, args):
 
 def throughput(convs, args) -> dict[str, float]:
     """Texts/s of general, own (default layer) and dual (both) on LoCoMo turns."""
-    texts = [t.record_text() for c in convs for t in c.turns][: args.throughput_n]
+    turns = [t.record_text() for c in convs for t in c.turns]
+    texts = (turns * (args.throughput_n // len(turns) + 1))[: args.throughput_n]  # cycled for large n
     gen = SentenceTransformerEmbedder("all-MiniLM-L6-v2", device=args.device, batch_size=args.gen_batch)
     own = CausalLMEmbedder("smollm2", layer=args.own_layer, device=args.device, batch_size=args.own_batch,
                            max_tokens=args.max_tokens)
@@ -97,6 +98,27 @@ def throughput(convs, args) -> dict[str, float]:
     res["dual"] = len(texts) / (t2 - t0)
     res["n"] = len(texts)
     return res
+
+
+LOAD = """
+import sys, time
+t = time.perf_counter()
+from selfmem.retrieval._own import CausalLMEmbedder
+e = CausalLMEmbedder("smollm2", layer=int(sys.argv[1]), device=sys.argv[2])
+e.embed(["load me"])
+print(time.perf_counter() - t)
+"""
+
+
+def load_time(args) -> float:
+    """Seconds to import, load (from the dequantized cache) and run the own model once, in a fresh process."""
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-c", LOAD, str(args.own_layer), args.device], check=True, capture_output=True)
+    out = subprocess.run([sys.executable, "-c", LOAD, str(args.own_layer), args.device], check=True,
+                         capture_output=True, text=True).stdout
+    return float(out.strip().splitlines()[-1])
 
 
 def evaluate(convs, emb, layers, args) -> list[tuple[str, dict[int, float]]]:
@@ -144,7 +166,7 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--gen-batch", type=int, default=64)
     ap.add_argument("--own-batch", type=int, default=32)
-    ap.add_argument("--throughput-n", type=int, default=2760)
+    ap.add_argument("--throughput-n", type=int, default=2760, help="texts (LoCoMo turns, cycled)")
     ap.add_argument("--throughput-only", action="store_true")
     ap.add_argument("--out", default="runs/bench")
     args = ap.parse_args()
@@ -155,6 +177,7 @@ def main() -> None:
     tp = throughput(convs, args)
     print(f"\nthroughput on {tp['n']} LoCoMo turns (texts/s): general {tp['general']:.1f}, "
           f"own L{args.own_layer} {tp['own']:.1f}, dual {tp['dual']:.1f}")
+    print(f"second load of the own model (fresh process, cached safetensors, incl. imports): {load_time(args):.2f} s")
     if args.throughput_only:
         return
     emb, layers, timing = embed_all(convs, args)

@@ -18,10 +18,21 @@ from ._errors import (
     RecordNotFoundError,
     SelfmemError,
 )
-from .memory import EmbeddingConfig, Hit, IndexConfig, Memory, MemoryConfig, Record, Stats
 from .retrieval import Embedder, HashEmbedder
 
 __version__ = "0.1.0"
+
+_FROM_MEMORY = ("Memory", "MemoryConfig", "EmbeddingConfig", "IndexConfig", "Record", "Hit", "Stats")
+
+
+def __getattr__(name: str):
+    # The memory facade pulls in DuckDB and FAISS; import it on first use so that
+    # ``selfmem.retrieval`` (embedders only) works without them.
+    if name in _FROM_MEMORY:
+        from . import memory
+
+        return getattr(memory, name)
+    raise AttributeError(f"module 'selfmem' has no attribute {name!r}")
 
 __all__ = [
     "Memory",

@@ -6,7 +6,7 @@ import pytest
 
 from selfmem import EmbeddingConfig, Memory, MemoryConfig
 
-HASH = MemoryConfig(embedding=EmbeddingConfig(general="hash:64"))
+HASH = MemoryConfig(embedding=EmbeddingConfig(general="hash:64", own=None, mode="general"))
 
 
 @pytest.fixture

@@ -55,6 +55,9 @@ def test_errors_are_one_line_exit_1(tmp_path, filled):
 def test_rebuild(filled):
     res = CliRunner().invoke(cli, ["rebuild", str(filled), "--json"])
     assert res.exit_code == 0 and json.loads(res.output)["size"] == 3
+    res = CliRunner().invoke(cli, ["rebuild", str(filled), "--reembed", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output) == {"kind": "flat", "size": 3, "dim": 64, "mode": "general"}
 
 
 def test_console_script_installed(filled):

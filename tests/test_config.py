@@ -4,7 +4,7 @@ from selfmem import ConfigError, EmbeddingConfig, IndexConfig, MemoryConfig, Sel
 
 
 def test_roundtrip(tmp_path):
-    cfg = MemoryConfig(embedding=EmbeddingConfig(general="hash:32", alpha=0.3, batch_size=8),
+    cfg = MemoryConfig(embedding=EmbeddingConfig(general="hash:32", own=None, mode="general", alpha=0.3, batch_size=8),
                        kinds=("output", "task", "idea"), max_text_chars=500)
     path = tmp_path / "config.toml"
     cfg.write(path)
@@ -17,7 +17,7 @@ def test_defaults_roundtrip(tmp_path):
 
 
 @pytest.mark.parametrize("kwargs", [
-    {"alpha": 1.5}, {"alpha": float("nan")}, {"mode": "fancy"}, {"mode": "dual"},
+    {"alpha": 1.5}, {"alpha": float("nan")}, {"mode": "fancy"}, {"mode": "dual", "own": None},
     {"batch_size": 0}, {"device": "tpu"}, {"general": ""}, {"own_layer": True},
 ])
 def test_bad_embedding_values(kwargs):

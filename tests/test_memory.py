@@ -199,7 +199,7 @@ def test_index_rebuilt_when_missing_or_corrupt(tmp_path, hash_config):
 CRASH_WRITER = r"""
 import os, sys
 from selfmem import Memory, MemoryConfig, EmbeddingConfig
-m = Memory(sys.argv[1], MemoryConfig(embedding=EmbeddingConfig(general="hash:64")))
+m = Memory(sys.argv[1], MemoryConfig(embedding=EmbeddingConfig(general="hash:64", own=None, mode="general")))
 m.add_many(["late arrival one", "late arrival two"])
 m.delete(int(sys.argv[2]))
 os._exit(0)  # no close(): the saved index is now behind the store
@@ -219,15 +219,15 @@ def test_index_reconciled_after_crash(tmp_path, hash_config):
 def test_embedder_mismatch(tmp_path, hash_config):
     with Memory(tmp_path / "m", hash_config) as m:
         m.add("stored with hash:64")
-    other = MemoryConfig(embedding=EmbeddingConfig(general="hash:32"))
+    other = MemoryConfig(embedding=EmbeddingConfig(general="hash:32", own=None, mode="general"))
     with pytest.raises(EmbedderMismatchError, match="re-embed"):
         Memory(tmp_path / "m", other)
     with Memory(tmp_path / "m") as m:  # the failed open changed nothing
         assert len(m) == 1 and m.config == hash_config
 
 
-def test_custom_embedder_object(tmp_path):
-    with Memory(tmp_path / "m", general=HashEmbedder(16, seed="s")) as m:
+def test_custom_embedder_object(tmp_path, hash_config):
+    with Memory(tmp_path / "m", hash_config, general=HashEmbedder(16, seed="s")) as m:
         m.add("custom embedder")
         assert m.stats().embedders["general"]["dim"] == 16
 
@@ -263,7 +263,7 @@ def test_foreign_duckdb_file(tmp_path, hash_config):
 HOLDER = r"""
 import sys, time
 from selfmem import Memory, MemoryConfig, EmbeddingConfig
-m = Memory(sys.argv[1], MemoryConfig(embedding=EmbeddingConfig(general="hash:64")))
+m = Memory(sys.argv[1], MemoryConfig(embedding=EmbeddingConfig(general="hash:64", own=None, mode="general")))
 print("ready", flush=True)
 time.sleep(30)
 """

@@ -126,12 +126,13 @@ def add(path: str, text: str, kind: str, session: str | None, metadata: str | No
 
 @cli.command()
 @_path
+@click.option("--reembed", is_flag=True, help="Re-run the embedders over every record first (after a model change).")
 @_json
 @_errors
-def rebuild(path: str, as_json: bool) -> None:
-    """Rebuild the derived files (the index) of the memory at PATH from its store."""
-    with Memory(path, create=False) as mem:
-        mem.rebuild()
+def rebuild(path: str, reembed: bool, as_json: bool) -> None:
+    """Refit the own-view whitening and rebuild the index of the memory at PATH from its store."""
+    with Memory(path, create=False, reembed=reembed) as mem:
+        mem.rebuild(reembed=reembed)
         stats = mem.stats()
     _emit(stats.index, as_json, lambda i: f"rebuilt index: {i}")
 

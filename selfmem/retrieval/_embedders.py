@@ -28,6 +28,7 @@ __all__ = [
     "resolve_device",
     "file_digest",
     "batches",
+    "padded_batches",
 ]
 
 _TOKEN_RE = re.compile(r"\w+", re.UNICODE)
@@ -92,6 +93,28 @@ def batches(n: int, size: int, *, progress: bool, desc: str):
         yield slice(s, min(s + size, n))
 
 
+def padded_batches(encodings: Sequence[Sequence[int]], batch_size: int, pad_id: int, *, progress: bool,
+                   desc: str):
+    """Length-sorted, padded batches of token ids (longest first, so memory peaks early).
+
+    Yields
+    ------
+    idx : ndarray, shape (b,)  positions of the batch's texts in ``encodings``
+    ids : ndarray, shape (b, w) int64, padded with ``pad_id``
+    mask : ndarray, shape (b, w) int64, 1 on real tokens
+    """
+    order = np.argsort([-len(e) for e in encodings], kind="stable")
+    for sl in batches(len(order), batch_size, progress=progress, desc=desc):
+        idx = order[sl]
+        width = max(len(encodings[i]) for i in idx)
+        ids = np.full((len(idx), width), pad_id, dtype=np.int64)
+        mask = np.zeros((len(idx), width), dtype=np.int64)
+        for row, i in enumerate(idx):
+            ids[row, : len(encodings[i])] = encodings[i]
+            mask[row, : len(encodings[i])] = 1
+        yield idx, ids, mask
+
+
 class HashEmbedder:
     """Deterministic feature-hashing embedder for tests and demos without models.
 
@@ -141,7 +164,6 @@ def _package_dir(module: str) -> Path | None:
 def _set_offline() -> None:
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 class SentenceTransformerEmbedder:
@@ -213,20 +235,55 @@ class SentenceTransformerEmbedder:
                 except ImportError as exc:  # pragma: no cover - a core dependency
                     raise DependencyError("pip install sentence-transformers") from exc
                 try:
-                    _MODELS[key] = SentenceTransformer(str(self.path), device=device, local_files_only=True)
+                    model = SentenceTransformer(str(self.path), device=device, local_files_only=True)
                 except OSError as exc:
                     raise ModelLoadError(f"cannot load {self.path}: {exc}") from exc
+                if device == "cuda":
+                    model.half()  # fp16 on GPU: same ranking, several times the throughput
+                _MODELS[key] = model
             return _MODELS[key]
 
+    def _tokenizer(self, model: Any) -> Any:
+        """A private copy of the model's Rust tokenizer, truncating at the token limit, no padding."""
+        from tokenizers import Tokenizer
+
+        tok = Tokenizer.from_str(model.tokenizer.backend_tokenizer.to_str())
+        tok.no_padding()
+        tok.enable_truncation(self._limit(model))
+        return tok
+
+    def _limit(self, model: Any) -> int:
+        return min(self.max_tokens, model.max_seq_length or self.max_tokens)
+
     def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
-        """Embed texts, shape (n, dim) float32, unit rows."""
+        """Embed texts, shape (n, dim) float32, unit rows.
+
+        Tokenizes everything in one parallel call of the Rust tokenizer, then runs the
+        model's modules (transformer, pooling, normalisation) on length-sorted batches.
+        """
+        import torch
+
         model = self._load()
-        model.max_seq_length = min(self.max_tokens, model.max_seq_length or self.max_tokens)
+        if getattr(self, "_tok", None) is None:
+            self._tok = self._tokenizer(model)
         texts = list(texts)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        lengths = [len(ids) for ids in model.tokenizer(texts, add_special_tokens=True)["input_ids"]]
-        self.truncated += sum(n > model.max_seq_length for n in lengths)
-        out = model.encode(texts, batch_size=self.batch_size, convert_to_numpy=True,
-                           normalize_embeddings=True, show_progress_bar=progress)
-        return np.asarray(out, dtype=np.float32)
+            return out
+        encs = [e.ids for e in self._tok.encode_batch(texts, add_special_tokens=True)]
+        limit = self._limit(model)
+        # a token covers at least one character, so only texts longer than the limit can have been cut
+        long = [t for t in texts if len(t) > limit - 2]
+        if long:
+            lengths = [len(ids) for ids in model.tokenizer(long, add_special_tokens=True)["input_ids"]]
+            self.truncated += sum(n > limit for n in lengths)
+        device = model.device
+        pad = model.tokenizer.pad_token_id or 0
+        for idx, ids, mask in padded_batches(encs, self.batch_size, pad, progress=progress, desc="embedding"):
+            t_ids = torch.from_numpy(ids).to(device)
+            feats = {"input_ids": t_ids, "attention_mask": torch.from_numpy(mask).to(device),
+                     "token_type_ids": torch.zeros_like(t_ids)}
+            with torch.inference_mode():
+                emb = model.forward(feats)["sentence_embedding"]
+            out[idx] = emb.float().cpu().numpy()
+        return l2_normalize(out)

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import DependencyError, InvalidInputError, ModelLoadError
-from ._embedders import _set_offline, batches, file_digest, resolve_device
+from ._embedders import _set_offline, file_digest, padded_batches, resolve_device
 
 __all__ = ["CausalLMEmbedder", "cache_dir", "SMOLLM2"]
 
@@ -183,7 +183,8 @@ class CausalLMEmbedder:
                 tok = AutoTokenizer.from_pretrained(str(path))
                 if tok.pad_token is None:
                     tok.pad_token = tok.eos_token
-                lm = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32)
+                dtype = torch.bfloat16 if device == "cuda" else torch.float32
+                lm = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype)
                 base = lm.model
                 base.layers = base.layers[:layer]
                 base.config.num_hidden_layers = layer
@@ -209,19 +210,12 @@ class CausalLMEmbedder:
             return out
         tok, base = self._load(top)
         device = next(base.parameters()).device
-        enc = tok(texts, add_special_tokens=False, truncation=False)["input_ids"]
+        enc = [e.ids for e in tok.backend_tokenizer.encode_batch(texts, add_special_tokens=False)]
         self.truncated += sum(len(ids) > self.max_tokens for ids in enc)
         enc = [ids[: self.max_tokens] or [tok.eos_token_id] for ids in enc]
-        order = np.argsort([len(ids) for ids in enc], kind="stable")[::-1]
-        pad = tok.pad_token_id
-        for sl in batches(len(order), self.batch_size, progress=progress, desc="own-model embedding"):
-            idx = order[sl]
-            width = max(len(enc[i]) for i in idx)
-            ids = torch.full((len(idx), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(idx), width), dtype=torch.long)
-            for row, i in enumerate(idx):
-                ids[row, : len(enc[i])] = torch.tensor(enc[i])
-                mask[row, : len(enc[i])] = 1
+        for idx, ids, mask in padded_batches(enc, self.batch_size, tok.pad_token_id, progress=progress,
+                                             desc="own-model embedding"):
+            ids, mask = torch.from_numpy(ids), torch.from_numpy(mask)
             with torch.inference_mode():
                 res = base(input_ids=ids.to(device), attention_mask=mask.to(device), output_hidden_states=True)
             m = mask.to(device).unsqueeze(-1).float()
