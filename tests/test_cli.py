@@ -57,7 +57,7 @@ def test_rebuild(filled):
     assert res.exit_code == 0 and json.loads(res.output)["size"] == 3
     res = CliRunner().invoke(cli, ["rebuild", str(filled), "--reembed", "--json"])
     assert res.exit_code == 0, res.output
-    assert json.loads(res.output) == {"kind": "flat", "size": 3, "dim": 64, "mode": "general"}
+    assert json.loads(res.stdout) == {"kind": "flat", "size": 3, "dim": 64, "mode": "general"}
 
 
 def test_console_script_installed(filled):
