@@ -102,15 +102,34 @@ class IndexConfig:
 
     Parameters
     ----------
-    kind : {"auto", "flat"}
-        ``"flat"`` is exact inner-product search; ``"auto"`` picks by size.
+    kind : {"auto", "flat", "ivfpq"}
+        ``"flat"`` is exact inner-product search; ``"ivfpq"`` is IVF-PQ with exact
+        re-ranking; ``"auto"`` uses flat below ``ivf_threshold`` vectors, IVF-PQ above.
+    ivf_threshold : int
+        Memory size at which ``"auto"`` switches to IVF-PQ (and below which
+        ``"ivfpq"`` still searches exactly: too few vectors to train).
+    opq : bool
+        Rotate vectors with OPQ before product quantization.
+    nprobe : int
+        Inverted lists visited per query; 0 = the sizing rule (docs/benchmarks.md).
+    rerank : int
+        Candidates re-ranked exactly per result (``k * rerank``); 0 = the sizing rule.
     """
 
     kind: str = "auto"
+    ivf_threshold: int = 50_000
+    opq: bool = False
+    nprobe: int = 0
+    rerank: int = 0
 
     def __post_init__(self) -> None:
-        if self.kind not in ("auto", "flat"):
-            raise ConfigError(f"index.kind must be 'auto' or 'flat', got {self.kind!r}")
+        if self.kind not in ("auto", "flat", "ivfpq"):
+            raise ConfigError(f"index.kind must be 'auto', 'flat' or 'ivfpq', got {self.kind!r}")
+        _check_int("index.ivf_threshold", self.ivf_threshold, 1000)
+        _check_int("index.nprobe", self.nprobe, 0)
+        _check_int("index.rerank", self.rerank, 0)
+        if not isinstance(self.opq, bool):
+            raise ConfigError(f"index.opq must be true or false, got {self.opq!r}")
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,16 @@ from .._errors import (
     RecordNotFoundError,
 )
 from ..retrieval._embedders import Embedder, batches
-from ..retrieval._index import FlatIndex, load_index, reconcile, save_index
+from ..retrieval._index import (
+    FlatIndex,
+    IVFPQIndex,
+    build_index,
+    load_index,
+    reconcile,
+    save_index,
+    wanted_kind,
+)
+from ..retrieval._ivfpq import RERANK_IDS, RERANK_VECS
 from ..retrieval._models import make_embedder, make_own_embedder
 from ..retrieval._views import WHITENER_FILE, Views
 from . import _validate as v
@@ -33,7 +42,8 @@ __all__ = ["Memory"]
 
 STORE_FILE = "memory.duckdb"
 CONFIG_FILE = "config.toml"
-_OWN_FILES = {STORE_FILE, STORE_FILE + ".wal", CONFIG_FILE, "index.faiss", "index.json", WHITENER_FILE}
+_OWN_FILES = {STORE_FILE, STORE_FILE + ".wal", CONFIG_FILE, "index.faiss", "index.json", WHITENER_FILE,
+              RERANK_VECS, RERANK_IDS}
 _AUTO_PROGRESS = 512
 
 
@@ -152,11 +162,15 @@ class Memory:
                 store.set_meta(f"embedder.{role}", json.dumps(fp, sort_keys=True))
         return stale
 
-    def _open_index(self) -> FlatIndex:
+    def _open_index(self) -> FlatIndex | IVFPQIndex:
+        """Load the saved index and reconcile it with the store (missing ids added, deleted removed)."""
         store = self._live()
         index = load_index(self.path, self._views.signature())
-        if index is None:
+        if index is None or index.kind != wanted_kind(self.config.index, store.count()):
             return self._build_index()
+        if isinstance(index, IVFPQIndex):
+            index.nprobe = self.config.index.nprobe or index.nprobe
+            index.rerank = self.config.index.rerank or index.rerank
         missing, extra = reconcile(index, store.ids())
         if len(extra):
             index.remove(extra)
@@ -164,6 +178,13 @@ class Memory:
             ids, vecs = self._index_vectors(missing)
             index.add(ids, vecs)
         return index
+
+    def _index_stale(self) -> bool:
+        """True when the index should be rebuilt: wrong kind for the size, or grown 4x since training."""
+        n = len(self._index)
+        if self._index.kind != wanted_kind(self.config.index, n):
+            return True
+        return isinstance(self._index, IVFPQIndex) and n >= 4 * self._index.n_trained
 
     def _raw(self, ids: Sequence[int] | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Stored raw vectors of every view, aligned by id: ids (n,), {role: (n, dim_role)}."""
@@ -186,10 +207,9 @@ class Memory:
             return rids, np.zeros((0, self._views.dim), dtype=np.float32)
         return rids, self._views.index_vectors(raw)
 
-    def _build_index(self) -> FlatIndex:
-        index = FlatIndex(self._views.dim)
+    def _build_index(self) -> FlatIndex | IVFPQIndex:
         ids, vecs = self._index_vectors()
-        index.add(ids, vecs)
+        index = build_index(self.config.index, self._views.dim, self.path, ids, vecs)
         save_index(index, self.path, self._views.signature())
         return index
 
@@ -331,6 +351,8 @@ class Memory:
                 self._index = self._build_index()
             else:
                 self._index.add(np.asarray(ids, dtype=np.int64), self._views.index_vectors(raw))
+                if self._index_stale():
+                    self._index = self._build_index()
             return ids
 
     def _check_own_embedding(self, value: Any, n: int) -> np.ndarray | None:

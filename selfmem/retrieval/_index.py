@@ -17,8 +17,10 @@ import faiss
 import numpy as np
 
 from .._errors import InvalidInputError
+from ._ivfpq import IVFPQIndex, ivfpq_params
 
-__all__ = ["VectorIndex", "FlatIndex", "load_index", "save_index"]
+__all__ = ["VectorIndex", "FlatIndex", "IVFPQIndex", "load_index", "save_index", "reconcile", "build_index",
+           "wanted_kind"]
 
 INDEX_FILE = "index.faiss"
 INDEX_META = "index.json"
@@ -109,21 +111,23 @@ class FlatIndex:
         return scores, ids
 
 
-def save_index(index: FlatIndex, directory: Path, signature: dict[str, Any]) -> None:
+def save_index(index: FlatIndex | IVFPQIndex, directory: Path, signature: dict[str, Any]) -> None:
     """Write the index and its metadata atomically (temp file + rename)."""
     tmp = directory / (INDEX_FILE + ".tmp")
     faiss.write_index(index._index, str(tmp))
     os.replace(tmp, directory / INDEX_FILE)
     meta = {"kind": index.kind, "dim": index.dim, "count": len(index), "signature": signature}
+    if isinstance(index, IVFPQIndex):
+        meta |= {"n_trained": index.n_trained, "nprobe": index.nprobe, "rerank": index.rerank}
     tmp_meta = directory / (INDEX_META + ".tmp")
     tmp_meta.write_text(json.dumps(meta, sort_keys=True))
     os.replace(tmp_meta, directory / INDEX_META)
 
 
-def load_index(directory: Path, signature: dict[str, Any]) -> FlatIndex | None:
+def load_index(directory: Path, signature: dict[str, Any]) -> FlatIndex | IVFPQIndex | None:
     """Load the saved index if it exists and was built for ``signature``; else None.
 
-    A corrupt index file is reported as None too (it is rebuilt from the store).
+    A corrupt or inconsistent index is reported as None too (it is rebuilt from the store).
     """
     path, meta_path = directory / INDEX_FILE, directory / INDEX_META
     if not path.is_file() or not meta_path.is_file():
@@ -132,18 +136,29 @@ def load_index(directory: Path, signature: dict[str, Any]) -> FlatIndex | None:
         meta = json.loads(meta_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError):
         return None
-    if not isinstance(meta, dict) or meta.get("signature") != signature or meta.get("kind") != FlatIndex.kind:
+    if not isinstance(meta, dict) or meta.get("signature") != signature:
         return None
     try:
         raw = faiss.read_index(str(path))
     except RuntimeError:
         return None
-    if raw.d != meta.get("dim") or not isinstance(raw, faiss.IndexIDMap2):
+    if raw.d != meta.get("dim"):
         return None
-    return FlatIndex(raw.d, _index=raw)
+    if meta.get("kind") == FlatIndex.kind and isinstance(raw, faiss.IndexIDMap2):
+        return FlatIndex(raw.d, _index=raw)
+    if meta.get("kind") == IVFPQIndex.kind:
+        try:
+            index = IVFPQIndex(raw.d, directory, raw, n_trained=int(meta["n_trained"]), nprobe=int(meta["nprobe"]),
+                               rerank=int(meta["rerank"]))
+        except (KeyError, TypeError, ValueError, RuntimeError):
+            return None
+        if not index.vectors.consistent() or not np.isin(index.ids(), index.vectors.all_ids()).all():
+            return None
+        return index
+    return None
 
 
-def reconcile(index: FlatIndex, store_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def reconcile(index: FlatIndex | IVFPQIndex, store_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Ids the index lacks and ids it holds that the store does not.
 
     Returns
@@ -156,3 +171,32 @@ def reconcile(index: FlatIndex, store_ids: np.ndarray) -> tuple[np.ndarray, np.n
     extra = np.setdiff1d(held, store_ids, assume_unique=False)
     return missing, extra
 
+
+
+def wanted_kind(cfg: Any, n: int) -> str:
+    """The index kind a memory of ``n`` vectors should have under IndexConfig ``cfg``."""
+    if cfg.kind == "flat" or n < cfg.ivf_threshold:
+        return FlatIndex.kind
+    return IVFPQIndex.kind
+
+
+def build_index(cfg: Any, dim: int, directory: Path, ids: np.ndarray, vectors: np.ndarray,
+                *, seed: int = 0) -> FlatIndex | IVFPQIndex:
+    """A new index of the kind :func:`wanted_kind` picks, holding ``vectors`` (n, dim) under ``ids``.
+
+    IVF-PQ is trained on a random sample sized by :func:`ivfpq_params`.
+    """
+    n = len(ids)
+    if wanted_kind(cfg, n) == FlatIndex.kind:
+        index: FlatIndex | IVFPQIndex = FlatIndex(dim)
+    else:
+        params = ivfpq_params(n, dim)
+        if cfg.nprobe:
+            params["nprobe"] = cfg.nprobe
+        if cfg.rerank:
+            params["rerank"] = cfg.rerank
+        rows = np.random.default_rng(seed).choice(n, size=params["train_size"], replace=False)
+        index = IVFPQIndex.train(dim, directory, vectors[np.sort(rows)], n, opq=cfg.opq, params=params)
+    for start in range(0, n, 65536):
+        index.add(ids[start:start + 65536], vectors[start:start + 65536])
+    return index
