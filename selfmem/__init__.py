@@ -22,7 +22,7 @@ from .retrieval import Embedder, HashEmbedder
 
 __version__ = "0.1.0"
 
-_FROM_MEMORY = ("Memory", "MemoryConfig", "EmbeddingConfig", "IndexConfig", "Record", "Hit", "Stats")
+_FROM_MEMORY = ("Memory", "MemoryConfig", "EmbeddingConfig", "IndexConfig", "SearchConfig", "Record", "Hit", "Stats")
 
 
 def __getattr__(name: str):
@@ -39,6 +39,7 @@ __all__ = [
     "MemoryConfig",
     "EmbeddingConfig",
     "IndexConfig",
+    "SearchConfig",
     "Record",
     "Hit",
     "Stats",

@@ -12,7 +12,7 @@ from typing import Any
 
 from .._errors import ConfigError
 
-__all__ = ["MemoryConfig", "EmbeddingConfig", "IndexConfig", "DEFAULT_KINDS", "CONFIG_VERSION"]
+__all__ = ["MemoryConfig", "EmbeddingConfig", "IndexConfig", "SearchConfig", "DEFAULT_KINDS", "CONFIG_VERSION"]
 
 CONFIG_VERSION = 1
 
@@ -133,6 +133,49 @@ class IndexConfig:
 
 
 @dataclass(frozen=True)
+class SearchConfig:
+    """How ``search`` and ``enrich`` rank memories (formulas in ``selfmem.retrieval._search``).
+
+    Parameters
+    ----------
+    mode : {"hybrid", "dense", "keyword"}
+        ``hybrid`` (default) fuses standardised cosine and BM25 scores of the union of
+        the dense and keyword candidates; ``dense`` ranks by cosine; ``keyword`` by BM25.
+    candidates : int
+        Candidates taken from each source (at least ``k``).
+    keyword_weight : float
+        Weight of the BM25 z-score in ``hybrid`` mode (the cosine z-score gets the rest).
+    dedupe : float
+        Cosine at or above which a hit is a near-duplicate of a better one and dropped
+        (1.0 keeps near-duplicates; identical texts are always dropped).
+    importance_weight, recency_weight, use_weight : float
+        Weights of ``ln(importance)``, ``2 ** (-age_days / recency_half_life_days)`` and
+        ``ln(1 + use_count)`` added to the relevance.
+    recency_half_life_days : float
+        Age at which the recency term halves.
+    """
+
+    mode: str = "hybrid"
+    candidates: int = 50
+    keyword_weight: float = 0.3
+    dedupe: float = 0.97
+    importance_weight: float = 0.5
+    recency_weight: float = 0.0
+    recency_half_life_days: float = 30.0
+    use_weight: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("hybrid", "dense", "keyword"):
+            raise ConfigError(f"search.mode must be 'hybrid', 'dense' or 'keyword', got {self.mode!r}")
+        _check_int("search.candidates", self.candidates, 1)
+        _check_number("search.keyword_weight", self.keyword_weight, 0.0, 1.0)
+        _check_number("search.dedupe", self.dedupe, -1.0, 1.0)
+        for name in ("importance_weight", "recency_weight", "use_weight"):
+            _check_number(f"search.{name}", getattr(self, name), -100.0, 100.0)
+        _check_number("search.recency_half_life_days", self.recency_half_life_days, 1e-6, 1e9)
+
+
+@dataclass(frozen=True)
 class MemoryConfig:
     """Everything that configures one memory directory.
 
@@ -142,6 +185,8 @@ class MemoryConfig:
         Models and fusion.
     index : IndexConfig
         The vector index.
+    search : SearchConfig
+        Ranking of search results.
     kinds : tuple of str
         The record kinds that ``add`` accepts.
     max_text_chars : int
@@ -150,6 +195,7 @@ class MemoryConfig:
 
     embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)
     index: IndexConfig = field(default_factory=IndexConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
     kinds: tuple[str, ...] = DEFAULT_KINDS
     max_text_chars: int = 1_000_000
 
@@ -158,6 +204,8 @@ class MemoryConfig:
             raise ConfigError("MemoryConfig.embedding must be an EmbeddingConfig")
         if not isinstance(self.index, IndexConfig):
             raise ConfigError("MemoryConfig.index must be an IndexConfig")
+        if not isinstance(self.search, SearchConfig):
+            raise ConfigError("MemoryConfig.search must be a SearchConfig")
         kinds = tuple(self.kinds) if isinstance(self.kinds, (list, tuple)) else None
         if not kinds or not all(isinstance(k, str) and k.isidentifier() for k in kinds):
             raise ConfigError("MemoryConfig.kinds must be a non-empty list of identifiers like 'output'")
@@ -191,7 +239,7 @@ class MemoryConfig:
                 f"config.toml has config_version {version!r}, newer than this selfmem understands "
                 f"({CONFIG_VERSION}); upgrade selfmem to open this memory"
             )
-        sections = {"embedding": EmbeddingConfig, "index": IndexConfig}
+        sections = {"embedding": EmbeddingConfig, "index": IndexConfig, "search": SearchConfig}
         kwargs: dict[str, Any] = {}
         for key, value in data.items():
             if key in sections:

@@ -7,6 +7,7 @@ import contextvars
 import json
 import os
 import threading
+from datetime import datetime
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,12 +31,16 @@ from ..retrieval._index import (
     save_index,
     wanted_kind,
 )
+from ..retrieval._enrich import Enriched, build_prompt
 from ..retrieval._ivfpq import RERANK_IDS, RERANK_VECS
+from ..retrieval._keywords import KEYWORDS_FILE, KeywordIndex
+from ..retrieval._search import rank
 from ..retrieval._models import make_embedder, make_own_embedder
 from ..retrieval._views import WHITENER_FILE, Views
 from . import _validate as v
 from ._config import MemoryConfig
 from ._records import Hit, Record, Stats
+from ._retrieve import gather
 from ._store import NewRecord, Store
 
 __all__ = ["Memory"]
@@ -43,7 +48,7 @@ __all__ = ["Memory"]
 STORE_FILE = "memory.duckdb"
 CONFIG_FILE = "config.toml"
 _OWN_FILES = {STORE_FILE, STORE_FILE + ".wal", CONFIG_FILE, "index.faiss", "index.json", WHITENER_FILE,
-              RERANK_VECS, RERANK_IDS}
+              RERANK_VECS, RERANK_IDS, KEYWORDS_FILE}
 _AUTO_PROGRESS = 512
 
 
@@ -121,6 +126,7 @@ class Memory:
             if self._views.whitener is None and self._views.own is not None:
                 self._fit_own()
             self._index = self._open_index()
+            self._keywords = self._open_keywords()
         except BaseException:
             self._store.close()
             self._store = None
@@ -178,6 +184,25 @@ class Memory:
             ids, vecs = self._index_vectors(missing)
             index.add(ids, vecs)
         return index
+
+    def _open_keywords(self) -> KeywordIndex:
+        """Load the BM25 index and reconcile it with the store (or build it from the texts)."""
+        store = self._live()
+        kw = KeywordIndex.load(self.path)
+        store_ids = store.ids()
+        if kw is None:
+            kw = KeywordIndex()
+            ids, texts = store.texts()
+            kw.add(ids, texts)
+            kw.save(self.path)
+            return kw
+        held = kw.ids()
+        kw.remove(np.setdiff1d(held, store_ids))
+        missing = np.setdiff1d(store_ids, held)
+        if len(missing):
+            recs = store.get(missing.tolist())
+            kw.add(list(recs), [r.text for r in recs.values()])
+        return kw
 
     def _index_stale(self) -> bool:
         """True when the index should be rebuilt: wrong kind for the size, or grown 4x since training."""
@@ -346,6 +371,7 @@ class Memory:
             show = progress if progress is not None else self._show_progress(len(rows))
             raw = self._views.embed_raw([r.text for r in rows], own_given, progress=show)
             ids = store.insert(rows, raw)
+            self._keywords.add(ids, [r.text for r in rows])
             if self._views.own is not None and self._views.whitener is None and store.count() >= self._views.min_fit:
                 self._fit_own()
                 self._index = self._build_index()
@@ -411,6 +437,7 @@ class Memory:
                 raise RecordNotFoundError(f"no records with ids {sorted(missing)}; nothing was deleted")
             store.delete(wanted)
             self._index.remove(wanted)
+            self._keywords.remove(wanted)
 
     # -- reads ------------------------------------------------------------------
     def get(self, id: int) -> Record:
@@ -423,8 +450,13 @@ class Memory:
             return rec
 
     def search(self, query: str, k: int = 5, *, kinds: Sequence[str] | None = None,
-               sessions: Sequence[str] | None = None, where: Mapping[str, Any] | None = None) -> list[Hit]:
-        """The k memories nearest to ``query`` by cosine similarity.
+               sessions: Sequence[str] | None = None, where: Mapping[str, Any] | None = None,
+               since: datetime | None = None, until: datetime | None = None,
+               max_distance: float | None = None, mode: str | None = None) -> list[Hit]:
+        """The k memories most relevant to ``query``.
+
+        Ranking follows ``config.search`` (default ``hybrid``: dense and BM25 candidates,
+        fused; formulas in ``selfmem.retrieval._search``).
 
         Parameters
         ----------
@@ -433,38 +465,90 @@ class Memory:
         kinds, sessions : list of str, optional
             Keep only records of these kinds / sessions.
         where : dict, optional
-            Metadata equality filters, e.g. ``{"task": "3c9b0459"}`` (dotted keys reach nested values).
+            Metadata filters: ``{"task": "3c9b0459"}`` (equality; dotted keys reach nested
+            values) or operators ``{"score": {"$gte": 0.5}}`` ($eq $ne $gt $gte $lt $lte $in $nin $exists).
+        since, until : datetime, optional
+            Keep records created in ``[since, until)`` (timezone-aware).
+        max_distance : float, optional
+            Drop hits whose cosine distance ``1 - cos`` exceeds it.
+        mode : {"hybrid", "dense", "keyword"}, optional
+            Override ``config.search.mode`` for this call.
 
         Returns
         -------
         list of Hit
-            Best first; ``score`` is the cosine, ``distance`` is ``1 - score``.
+            Best first; ``score`` is the cosine, ``distance`` is ``1 - score``, ``relevance``
+            the ranking score.
         """
         with self._lock:
-            store = self._live()
-            v.check_text(query, self.config.max_text_chars, "query")
-            k = v.check_k(k)
-            kinds = v.check_name_list(kinds, "kinds")
-            sessions = v.check_name_list(sessions, "sessions")
-            if where is not None and not isinstance(where, Mapping):
-                raise InvalidInputError("where must be a dict of metadata key -> value")
-            allowed = None
-            if kinds is not None or sessions is not None or where:
-                allowed = store.filter_ids(kinds, sessions, where)
-                if len(allowed) == 0:
-                    return []
-            if len(self._index) == 0:
+            return self._search(query, k, kinds=kinds, sessions=sessions, where=where, since=since, until=until,
+                                max_distance=max_distance, mode=mode)
+
+    def _search(self, query: Any, k: Any, *, kinds: Any, sessions: Any, where: Any, since: Any, until: Any,
+                max_distance: Any, mode: Any) -> list[Hit]:
+        store = self._live()
+        v.check_text(query, self.config.max_text_chars, "query")
+        k = v.check_k(k)
+        kinds = v.check_name_list(kinds, "kinds")
+        sessions = v.check_name_list(sessions, "sessions")
+        if where is not None and not isinstance(where, Mapping):
+            raise InvalidInputError("where must be a dict of metadata key -> value or -> {operator: value}")
+        for name, ts in (("since", since), ("until", until)):
+            if ts is not None and (not isinstance(ts, datetime) or ts.tzinfo is None):
+                raise InvalidInputError(f"{name} must be a timezone-aware datetime, e.g. datetime.now(timezone.utc)")
+        if max_distance is not None:
+            max_distance = v.check_number(max_distance, "max_distance", 0.0, 2.0)
+        cfg = self.config.search if mode is None else v.check_mode(mode, self.config.search)
+        allowed = None
+        if kinds is not None or sessions is not None or where or since or until:
+            allowed = store.filter_ids(kinds, sessions, where, since, until)
+            if len(allowed) == 0:
                 return []
-            qvec = self._views.index_vectors(self._views.embed_raw([query]))
-            scores, ids = self._index.search(qvec, k, allowed)
-            found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
-            records = store.get([i for i, _ in found])
-            hits = []
-            for i, s in found:
-                if i in records:
-                    s = min(1.0, max(-1.0, s))
-                    hits.append(Hit(record=records[i], score=s, distance=1.0 - s, rank=len(hits)))
-            return hits
+        if store.count() == 0:
+            return []
+        qvec = self._views.index_vectors(self._views.embed_raw([query]))
+        cands = gather(store, self._views, self._index, self._keywords, query, qvec, max(cfg.candidates, k),
+                       allowed, cfg.mode)
+        ranked = rank(cands, k, cfg, max_distance=max_distance)
+        return [Hit(record=c.record, score=c.cos, distance=1.0 - c.cos, rank=r, relevance=s, keyword=c.bm25)
+                for r, (c, s) in enumerate(ranked)]
+
+    def enrich(self, prompt: str, k: int = 5, *, budget_tokens: int | None = None, mark_used: bool = True,
+               **search: Any) -> Enriched:
+        """The prompt with the most relevant memories placed before it in a quoted "past context" block.
+
+        Parameters
+        ----------
+        prompt : str
+            The solver's new question (also the search query).
+        k : int
+            Memories retrieved (fewer are placed if the budget is tight).
+        budget_tokens : int, optional
+            Token budget of the whole final prompt; whole memories are cut, least useful first.
+        mark_used : bool
+            Increment ``use_count`` and set ``last_used_at`` of the memories placed.
+        **search
+            Filters passed to :meth:`search` (kinds, sessions, where, since, until, max_distance, mode).
+
+        Returns
+        -------
+        Enriched
+            ``prompt`` (the final text), ``hits`` (placed memories; pass their ids as
+            ``parents=`` when adding the solver's answer), ``tokens``, ``dropped``.
+        """
+        with self._lock:
+            v.check_text(prompt, self.config.max_text_chars, "prompt")
+            if budget_tokens is not None:
+                budget_tokens = v.check_k(budget_tokens, "budget_tokens")
+            unknown = set(search) - {"kinds", "sessions", "where", "since", "until", "max_distance", "mode"}
+            if unknown:
+                raise InvalidInputError(f"enrich() got unknown arguments {sorted(unknown)}")
+            hits = self._search(prompt, k, **{n: search.get(n) for n in (
+                "kinds", "sessions", "where", "since", "until", "max_distance", "mode")})
+            out = build_prompt(prompt, hits, budget_tokens, self._views.count_tokens)
+            if mark_used and out.hits:
+                self._live().mark_used([h.record.id for h in out.hits])
+            return out
 
     def stats(self) -> Stats:
         """Counts, embedders, index and config of this memory (what ``memctl inspect`` shows)."""
@@ -510,6 +594,7 @@ class Memory:
                 return
             try:
                 save_index(self._index, self.path, self._views.signature())
+                self._keywords.save(self.path)
             finally:
                 self._store.close()
                 self._store = None

@@ -63,12 +63,23 @@ class Hit:
         Cosine distance ``1 - score``.
     rank : int
         0-based position in the result list.
+    relevance : float
+        The ranking score (fused relevance plus importance, recency and use terms).
+    keyword : float
+        The BM25 score of the memory for the query.
     """
 
     record: Record
     score: float
     distance: float
     rank: int
+    relevance: float = 0.0
+    keyword: float = 0.0
+
+    @property
+    def weight(self) -> float:
+        """The design's contribution weight ``1 / (distance + eps)`` (eps = 1e-3)."""
+        return 1.0 / (max(self.distance, 0.0) + 1e-3)
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,36 @@ class NewRecord:
     parents: tuple[int, ...]
 
 
+_CMP = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
+
+
+def _where_clause(path: str, op: str, value: Any) -> tuple[str, list[Any]]:
+    """SQL for one metadata predicate on ``json_extract(metadata, path)``."""
+    val = "json_extract(metadata, ?)"
+    try:
+        if op == "$eq":
+            return f"{val} = ?::JSON", [path, json.dumps(value)]
+        if op == "$ne":
+            return f"({val} IS NULL OR {val} != ?::JSON)", [path, path, json.dumps(value)]
+        if op in _CMP:
+            if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+                raise InvalidInputError(f"where {op} needs a number or a string, got {value!r}")
+            cast = "DOUBLE" if isinstance(value, (int, float)) else "VARCHAR"
+            getter = f"TRY_CAST(json_extract_string(metadata, ?) AS {cast})"
+            return f"{getter} {_CMP[op]} ?", [path, value]
+        if op in ("$in", "$nin"):
+            if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+                raise InvalidInputError(f"where {op} needs a list of values, got {value!r}")
+            inside = f"list_contains(?::JSON[], {val})"
+            return (inside if op == "$in" else f"NOT coalesce({inside}, false)"), [
+                [json.dumps(v) for v in value], path]
+        if op == "$exists":
+            return (f"{val} IS {'NOT ' if value else ''}NULL"), [path]
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"where {op} value {value!r} is not JSON: {exc}") from exc
+    raise InvalidInputError(f"unknown where operator {op!r}; use $eq $ne $gt $gte $lt $lte $in $nin $exists")
+
+
 def _ints(ids: Iterable[Any]) -> list[int]:
     return [int(i) for i in ids]
 
@@ -290,10 +320,14 @@ class Store:
         kinds: Sequence[str] | None = None,
         sessions: Sequence[str] | None = None,
         where: Mapping[str, Any] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
     ) -> np.ndarray:
         """Ids of records matching all given filters, shape (m,) int64.
 
-        ``where`` maps metadata keys (dotted for nesting) to required values (equality).
+        ``where`` maps metadata keys (dotted for nesting) to a required value, or to a
+        dict of operators: ``$eq $ne $gt $gte $lt $lte $in $nin $exists``.
+        ``since`` / ``until`` bound ``created_at`` (inclusive / exclusive).
         """
         clauses: list[str] = []
         params: list[Any] = []
@@ -303,11 +337,20 @@ class Store:
         if sessions is not None:
             clauses.append("list_contains(?, session)")
             params.append(list(sessions))
-        for key, value in (where or {}).items():
-            if not _KEY_RE.match(key):
+        if since is not None:
+            clauses.append("created_at >= ?")
+            params.append(since.astimezone(timezone.utc).replace(tzinfo=None))
+        if until is not None:
+            clauses.append("created_at < ?")
+            params.append(until.astimezone(timezone.utc).replace(tzinfo=None))
+        for key, cond in (where or {}).items():
+            if not isinstance(key, str) or not _KEY_RE.match(key):
                 raise InvalidInputError(f"where key {key!r} must look like 'task' or 'a.b'")
-            clauses.append("json_extract(metadata, ?) = ?::JSON")
-            params += ["$." + key, json.dumps(value)]
+            ops = cond if isinstance(cond, Mapping) else {"$eq": cond}
+            for op, value in ops.items():
+                sql, args = _where_clause("$." + key, op, value)
+                clauses.append(sql)
+                params += args
         sql = "SELECT id FROM records" + (" WHERE " + " AND ".join(clauses) if clauses else "")
         rows = self._con.execute(sql, params).fetchnumpy()
         return np.asarray(rows["id"], dtype=np.int64)

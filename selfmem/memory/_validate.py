@@ -95,10 +95,26 @@ def check_session(name: Any) -> str:
     return name
 
 
-def check_k(k: Any) -> int:
+def check_k(k: Any, what: str = "k") -> int:
     if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
-        raise InvalidInputError(f"k must be an integer >= 1, got {k!r}")
+        raise InvalidInputError(f"{what} must be an integer >= 1, got {k!r}")
     return int(k)
+
+
+def check_number(value: Any, what: str, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
+            or not low <= value <= high:
+        raise InvalidInputError(f"{what} must be a number in [{low}, {high}], got {value!r}")
+    return float(value)
+
+
+def check_mode(mode: Any, cfg: Any) -> Any:
+    """``cfg`` (a SearchConfig) with ``mode`` replaced, or InvalidInputError."""
+    import dataclasses
+
+    if mode not in ("hybrid", "dense", "keyword"):
+        raise InvalidInputError(f"mode must be 'hybrid', 'dense' or 'keyword', got {mode!r}")
+    return dataclasses.replace(cfg, mode=mode)
 
 
 def check_name_list(values: Any, what: str) -> list[str] | None:

@@ -143,6 +143,10 @@ class HashEmbedder:
         v = int.from_bytes(d, "little")
         return v % self.dim, (1.0 if (v >> 63) & 1 else -1.0)
 
+    def count_tokens(self, text: str) -> int:
+        """Words and punctuation marks (a stand-in for a real tokenizer)."""
+        return len(re.findall(r"\w+|[^\w\s]", text))
+
     def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for i, text in enumerate(texts):
@@ -252,6 +256,20 @@ class SentenceTransformerEmbedder:
         tok.enable_truncation(self._limit(model))
         return tok
 
+    def _counter(self, model: Any) -> Any:
+        """A copy of the Rust tokenizer without truncation, for counting tokens."""
+        if getattr(self, "_count_tok", None) is None:
+            from tokenizers import Tokenizer
+
+            self._count_tok = Tokenizer.from_str(model.tokenizer.backend_tokenizer.to_str())
+            self._count_tok.no_padding()
+            self._count_tok.no_truncation()
+        return self._count_tok
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` under this model's tokenizer (no special tokens)."""
+        return len(self._counter(self._load()).encode(text, add_special_tokens=False).ids)
+
     def _limit(self, model: Any) -> int:
         return min(self.max_tokens, model.max_seq_length or self.max_tokens)
 
@@ -275,7 +293,7 @@ class SentenceTransformerEmbedder:
         # a token covers at least one character, so only texts longer than the limit can have been cut
         long = [t for t in texts if len(t) > limit - 2]
         if long:
-            lengths = [len(ids) for ids in model.tokenizer(long, add_special_tokens=True)["input_ids"]]
+            lengths = [len(e.ids) for e in self._counter(model).encode_batch(long, add_special_tokens=True)]
             self.truncated += sum(n > limit for n in lengths)
         device = model.device
         pad = model.tokenizer.pad_token_id or 0

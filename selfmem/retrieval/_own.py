@@ -193,6 +193,15 @@ class CausalLMEmbedder:
                 _MODELS[key] = (tok, base)
             return _MODELS[key]
 
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` under the own model's tokenizer (loads only the tokenizer)."""
+        if getattr(self, "_count_tok", None) is None:
+            from transformers import AutoTokenizer
+
+            _set_offline()
+            self._count_tok = AutoTokenizer.from_pretrained(str(self._materialise())).backend_tokenizer
+        return len(self._count_tok.encode(text, add_special_tokens=False).ids)
+
     # -- embedding ----------------------------------------------------------------
     def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
         """Mean-pooled layer ``self.layer`` states, shape (n, dim) float32, unit rows."""

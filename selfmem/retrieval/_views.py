@@ -87,6 +87,13 @@ class Views:
                     f"only; it fits automatically at {self.min_fit} records or on rebuild()"]
         return [f"own view whitened to {self.whitener.dim} dims, fitted on {self.whitener.n_samples_} records"]
 
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` for prompt budgets: the own model's tokenizer when there is one."""
+        for emb in (self.own, self.general):
+            if emb is not None and hasattr(emb, "count_tokens"):
+                return int(emb.count_tokens(text))
+        return len(text.split())
+
     # -- whitening ------------------------------------------------------------------
     def load_whitener(self, directory: Path) -> None:
         path = directory / WHITENER_FILE
