@@ -22,7 +22,7 @@ from .retrieval import Embedder, HashEmbedder
 
 __version__ = "0.1.0"
 
-_FROM_MEMORY = ("Memory", "MemoryConfig", "EmbeddingConfig", "IndexConfig", "SearchConfig", "Record", "Hit", "Stats")
+_FROM_MEMORY = ("Memory", "MemoryConfig", "EmbeddingConfig", "IndexConfig", "SearchConfig", "TopicsConfig", "Topic", "Record", "Hit", "Stats")
 
 
 def __getattr__(name: str):
@@ -40,6 +40,8 @@ __all__ = [
     "EmbeddingConfig",
     "IndexConfig",
     "SearchConfig",
+    "TopicsConfig",
+    "Topic",
     "Record",
     "Hit",
     "Stats",

@@ -1,7 +1,7 @@
 """The Memory facade, the durable DuckDB store, records and sessions."""
 
-from ._config import EmbeddingConfig, IndexConfig, MemoryConfig, SearchConfig
+from ._config import EmbeddingConfig, IndexConfig, MemoryConfig, SearchConfig, TopicsConfig
 from ._memory import Memory
-from ._records import Hit, Record, Stats
+from ._records import Hit, Record, Stats, Topic
 
-__all__ = ["Memory", "MemoryConfig", "EmbeddingConfig", "IndexConfig", "SearchConfig", "Record", "Hit", "Stats"]
+__all__ = ["Memory", "MemoryConfig", "EmbeddingConfig", "IndexConfig", "SearchConfig", "TopicsConfig", "Topic", "Record", "Hit", "Stats"]

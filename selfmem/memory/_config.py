@@ -12,13 +12,14 @@ from typing import Any
 
 from .._errors import ConfigError
 
-__all__ = ["MemoryConfig", "EmbeddingConfig", "IndexConfig", "SearchConfig", "DEFAULT_KINDS", "CONFIG_VERSION"]
+__all__ = ["MemoryConfig", "EmbeddingConfig", "IndexConfig", "SearchConfig", "TopicsConfig", "DEFAULT_KINDS", "CONFIG_VERSION"]
 
 CONFIG_VERSION = 1
 
 DEFAULT_KINDS: tuple[str, ...] = ("output", "task", "solution", "note", "message")
 
 _MODES = ("general", "own", "dual")
+SEARCH_MODES = ("hybrid", "dense", "keyword", "topics")
 
 
 @dataclass(frozen=True)
@@ -138,9 +139,13 @@ class SearchConfig:
 
     Parameters
     ----------
-    mode : {"hybrid", "dense", "keyword"}
+    mode : {"hybrid", "dense", "keyword", "topics"}
         ``hybrid`` (default) fuses standardised cosine and BM25 scores of the union of
-        the dense and keyword candidates; ``dense`` ranks by cosine; ``keyword`` by BM25.
+        the dense and keyword candidates; ``dense`` ranks by cosine; ``keyword`` by BM25;
+        ``topics`` routes the query to its ``route_topics`` nearest topics (centroid cosine)
+        and ranks their memories as ``hybrid`` does.
+    route_topics : int
+        Topics searched in ``topics`` mode.
     candidates : int
         Candidates taken from each source (at least ``k``).
     keyword_weight : float
@@ -156,6 +161,7 @@ class SearchConfig:
     """
 
     mode: str = "hybrid"
+    route_topics: int = 3
     candidates: int = 50
     keyword_weight: float = 0.3
     dedupe: float = 0.97
@@ -165,14 +171,65 @@ class SearchConfig:
     use_weight: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.mode not in ("hybrid", "dense", "keyword"):
-            raise ConfigError(f"search.mode must be 'hybrid', 'dense' or 'keyword', got {self.mode!r}")
+        if self.mode not in SEARCH_MODES:
+            raise ConfigError(f"search.mode must be one of {SEARCH_MODES}, got {self.mode!r}")
+        _check_int("search.route_topics", self.route_topics, 1)
         _check_int("search.candidates", self.candidates, 1)
         _check_number("search.keyword_weight", self.keyword_weight, 0.0, 1.0)
         _check_number("search.dedupe", self.dedupe, -1.0, 1.0)
         for name in ("importance_weight", "recency_weight", "use_weight"):
             _check_number(f"search.{name}", getattr(self, name), -100.0, 100.0)
         _check_number("search.recency_half_life_days", self.recency_half_life_days, 1e-6, 1e9)
+
+
+@dataclass(frozen=True)
+class TopicsConfig:
+    """Self-organisation into topics (Dirichlet-process mixture + tree).
+
+    Parameters
+    ----------
+    min_records : int
+        Topics are first fitted automatically when the memory reaches this size.
+    reducer : {"pca", "umap"}
+        Reduction before clustering (UMAP needs ``selfmem[notebooks]``).
+    n_dims : int
+        Reduced dimension.
+    max_topics : int
+        Cap on Dirichlet-process components (the data decide how many are used).
+    concentration : float
+        Dirichlet-process concentration (larger: more topics, and new topics open more easily).
+    sample_size : int
+        Memories the mixture is fitted on when there are more (all are then assigned).
+    provisional_limit : int
+        More provisional topics than this make a rebuild due.
+    growth_limit : float
+        Growth factor since the last fit that makes a rebuild due.
+    auto_rebuild : bool
+        Refit topics automatically when a rebuild is due (else ``inspect`` suggests it).
+    """
+
+    min_records: int = 50
+    reducer: str = "pca"
+    n_dims: int = 16
+    max_topics: int = 50
+    concentration: float = 0.1
+    sample_size: int = 20_000
+    provisional_limit: int = 10
+    growth_limit: float = 2.0
+    auto_rebuild: bool = False
+
+    def __post_init__(self) -> None:
+        if self.reducer not in ("pca", "umap"):
+            raise ConfigError(f"topics.reducer must be 'pca' or 'umap', got {self.reducer!r}")
+        _check_int("topics.min_records", self.min_records, 10)
+        _check_int("topics.n_dims", self.n_dims, 2)
+        _check_int("topics.max_topics", self.max_topics, 2)
+        _check_int("topics.sample_size", self.sample_size, 100)
+        _check_int("topics.provisional_limit", self.provisional_limit, 0)
+        _check_number("topics.concentration", self.concentration, 1e-6, 1e6)
+        _check_number("topics.growth_limit", self.growth_limit, 1.0, 1e6)
+        if not isinstance(self.auto_rebuild, bool):
+            raise ConfigError("topics.auto_rebuild must be true or false")
 
 
 @dataclass(frozen=True)
@@ -187,6 +244,8 @@ class MemoryConfig:
         The vector index.
     search : SearchConfig
         Ranking of search results.
+    topics : TopicsConfig
+        Topic discovery.
     kinds : tuple of str
         The record kinds that ``add`` accepts.
     max_text_chars : int
@@ -196,6 +255,7 @@ class MemoryConfig:
     embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)
     index: IndexConfig = field(default_factory=IndexConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
+    topics: TopicsConfig = field(default_factory=TopicsConfig)
     kinds: tuple[str, ...] = DEFAULT_KINDS
     max_text_chars: int = 1_000_000
 
@@ -206,6 +266,8 @@ class MemoryConfig:
             raise ConfigError("MemoryConfig.index must be an IndexConfig")
         if not isinstance(self.search, SearchConfig):
             raise ConfigError("MemoryConfig.search must be a SearchConfig")
+        if not isinstance(self.topics, TopicsConfig):
+            raise ConfigError("MemoryConfig.topics must be a TopicsConfig")
         kinds = tuple(self.kinds) if isinstance(self.kinds, (list, tuple)) else None
         if not kinds or not all(isinstance(k, str) and k.isidentifier() for k in kinds):
             raise ConfigError("MemoryConfig.kinds must be a non-empty list of identifiers like 'output'")
@@ -239,7 +301,8 @@ class MemoryConfig:
                 f"config.toml has config_version {version!r}, newer than this selfmem understands "
                 f"({CONFIG_VERSION}); upgrade selfmem to open this memory"
             )
-        sections = {"embedding": EmbeddingConfig, "index": IndexConfig, "search": SearchConfig}
+        sections = {"embedding": EmbeddingConfig, "index": IndexConfig, "search": SearchConfig,
+                    "topics": TopicsConfig}
         kwargs: dict[str, Any] = {}
         for key, value in data.items():
             if key in sections:

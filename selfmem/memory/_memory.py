@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
 import json
 import os
 import threading
@@ -31,6 +32,7 @@ from ..retrieval._index import (
     save_index,
     wanted_kind,
 )
+from ..clustering._topics import TOPICS_FILE, TopicState
 from ..retrieval._enrich import Enriched, build_prompt
 from ..retrieval._ivfpq import RERANK_IDS, RERANK_VECS
 from ..retrieval._keywords import KEYWORDS_FILE, KeywordIndex
@@ -39,7 +41,7 @@ from ..retrieval._models import make_embedder, make_own_embedder
 from ..retrieval._views import WHITENER_FILE, Views
 from . import _validate as v
 from ._config import MemoryConfig
-from ._records import Hit, Record, Stats
+from ._records import Hit, Record, Stats, Topic
 from ._retrieve import gather
 from ._store import NewRecord, Store
 
@@ -48,7 +50,7 @@ __all__ = ["Memory"]
 STORE_FILE = "memory.duckdb"
 CONFIG_FILE = "config.toml"
 _OWN_FILES = {STORE_FILE, STORE_FILE + ".wal", CONFIG_FILE, "index.faiss", "index.json", WHITENER_FILE,
-              RERANK_VECS, RERANK_IDS, KEYWORDS_FILE}
+              RERANK_VECS, RERANK_IDS, KEYWORDS_FILE, TOPICS_FILE}
 _AUTO_PROGRESS = 512
 
 
@@ -127,6 +129,8 @@ class Memory:
                 self._fit_own()
             self._index = self._open_index()
             self._keywords = self._open_keywords()
+            self._topics = TopicState(self.config.topics, self.path)
+            self._topics = self._open_topics()
         except BaseException:
             self._store.close()
             self._store = None
@@ -370,16 +374,60 @@ class Memory:
             own_given = self._check_own_embedding(own_embedding, len(rows))
             show = progress if progress is not None else self._show_progress(len(rows))
             raw = self._views.embed_raw([r.text for r in rows], own_given, progress=show)
-            ids = store.insert(rows, raw)
+            vecs = self._views.index_vectors(raw)
+            memberships, new_topics = None, []
+            if self._topics.fitted and self._topics.signature == self._topic_signature():
+                memberships, new_topics = self._topics.assign(vecs)
+            ids = store.insert(rows, raw, memberships, new_topics)
             self._keywords.add(ids, [r.text for r in rows])
             if self._views.own is not None and self._views.whitener is None and store.count() >= self._views.min_fit:
-                self._fit_own()
+                self._fit_own()  # the index-vector space changed: index and topics are rebuilt
                 self._index = self._build_index()
-            else:
-                self._index.add(np.asarray(ids, dtype=np.int64), self._views.index_vectors(raw))
-                if self._index_stale():
-                    self._index = self._build_index()
+                self._fit_topics(progress=False)
+                return ids
+            self._index.add(np.asarray(ids, dtype=np.int64), vecs)
+            if self._index_stale():
+                self._index = self._build_index()
+            n = store.count()
+            if not self._topics.fitted and n >= self.config.topics.min_records:
+                self._fit_topics(progress=False)
+            elif self.config.topics.auto_rebuild and self._topics.rebuild_reason(n):
+                self._fit_topics(progress=False)
             return ids
+
+    # -- topics -----------------------------------------------------------------
+    def _topic_signature(self) -> str:
+        return json.dumps(self._views.signature(), sort_keys=True)
+
+    def _open_topics(self) -> TopicState:
+        """Load the topic model; refit it if it is missing or stale and the memory is big enough."""
+        state = TopicState(self.config.topics, self.path)
+        store = self._live()
+        leaves = sum(1 for t in store.topics() if t.level == 0)
+        if not state.load(self._topic_signature(), leaves) and store.count() >= self.config.topics.min_records:
+            self._topics = state
+            self._fit_topics(progress=False)
+        return state
+
+    def _fit_topics(self, *, progress: bool) -> None:
+        """Refit reducer, Dirichlet-process topics, tree and labels on every memory; swap them in."""
+        store = self._live()
+        if store.count() < self.config.topics.min_records:
+            return
+        steps = ["vectors", "topics", "store"]
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(steps), desc="topics", unit="step")
+        ids, vecs = self._index_vectors()
+        _, texts = store.texts()
+        bar and bar.update(1)
+        rows, tids, probs = self._topics.fit(ids, vecs, texts, self._topic_signature())
+        bar and bar.update(1)
+        store.replace_topics(rows, ids, tids, probs)
+        self._topics.save()
+        bar and bar.update(1) and bar.close()
 
     def _check_own_embedding(self, value: Any, n: int) -> np.ndarray | None:
         if value is None:
@@ -507,11 +555,17 @@ class Memory:
         if store.count() == 0:
             return []
         qvec = self._views.index_vectors(self._views.embed_raw([query]))
+        if cfg.mode == "topics" and self._topics.fitted:
+            routed = store.topic_members(self._topics.route(qvec[0], cfg.route_topics))
+            allowed = routed if allowed is None else np.intersect1d(allowed, routed)
+            if len(allowed) == 0:
+                return []
         cands = gather(store, self._views, self._index, self._keywords, query, qvec, max(cfg.candidates, k),
                        allowed, cfg.mode)
         ranked = rank(cands, k, cfg, max_distance=max_distance)
-        return [Hit(record=c.record, score=c.cos, distance=1.0 - c.cos, rank=r, relevance=s, keyword=c.bm25)
-                for r, (c, s) in enumerate(ranked)]
+        topic_of = store.top_topics([c.id for c, _ in ranked])
+        return [Hit(record=c.record, score=c.cos, distance=1.0 - c.cos, rank=r, relevance=s, keyword=c.bm25,
+                    topic=topic_of.get(c.id)) for r, (c, s) in enumerate(ranked)]
 
     def enrich(self, prompt: str, k: int = 5, *, budget_tokens: int | None = None, mark_used: bool = True,
                **search: Any) -> Enriched:
@@ -550,6 +604,40 @@ class Memory:
                 self._live().mark_used([h.record.id for h in out.hits])
             return out
 
+    def topics(self) -> list[Topic]:
+        """Every topic of the tree (leaves first, then super-topics), without member lists."""
+        with self._lock:
+            return self._topic_nodes()
+
+    def topic(self, id: int) -> Topic:
+        """One topic with its member record ids (a super-topic's members are its leaves' members)."""
+        with self._lock:
+            tid = v.check_id(id)
+            nodes = {t.id: t for t in self._topic_nodes()}
+            if tid not in nodes:
+                raise RecordNotFoundError(f"no topic with id {tid}; see Memory.topics()")
+            leaves, stack = [], [tid]
+            while stack:
+                t = nodes[stack.pop()]
+                leaves += [t.id] if t.level == 0 else []
+                stack += list(t.children)
+            members = tuple(int(i) for i in self._live().topic_members(leaves))
+            return dataclasses.replace(nodes[tid], members=members)
+
+    def _topic_nodes(self) -> list[Topic]:
+        store = self._live()
+        rows = store.topics()
+        live = store.topic_sizes()
+        children: dict[int, list[int]] = {}
+        for r in rows:
+            if r.parent is not None:
+                children.setdefault(r.parent, []).append(r.id)
+        size: dict[int, int] = {}
+        for r in rows:  # rows come leaves first, so children are counted before parents
+            size[r.id] = live.get(r.id, 0) if r.level == 0 else sum(size.get(c, 0) for c in children.get(r.id, []))
+        return [Topic(id=r.id, level=r.level, parent=r.parent, children=tuple(children.get(r.id, ())),
+                      size=size[r.id], label=r.label, keywords=r.keywords, provisional=r.provisional) for r in rows]
+
     def stats(self) -> Stats:
         """Counts, embedders, index and config of this memory (what ``memctl inspect`` shows)."""
         with self._lock:
@@ -564,8 +652,14 @@ class Memory:
                 index={"kind": self._index.kind, "size": len(self._index), "dim": self._index.dim,
                        "mode": self._views.effective_mode},
                 config=self.config.to_dict(),
-                notes=tuple(self._views.notes(store.count())),
+                notes=tuple(self._views.notes(store.count()) + self._topic_notes(store.count())),
             )
+
+    def _topic_notes(self, n: int) -> list[str]:
+        if not self._topics.fitted:
+            return [f"topics not fitted yet ({n} records < {self.config.topics.min_records})"]
+        reason = self._topics.rebuild_reason(n)
+        return [f"rebuild suggested: {reason} (Memory.rebuild() / memctl rebuild)"] if reason else []
 
     # -- maintenance ------------------------------------------------------------
     def rebuild(self, *, reembed: bool = False) -> None:
@@ -586,6 +680,7 @@ class Memory:
                 self._reembed(list(self._views.roles))
             self._fit_own()
             self._index = self._build_index()
+            self._fit_topics(progress=self._progress is not False)
 
     def close(self) -> None:
         """Save derived files and close the store. Idempotent."""
@@ -595,6 +690,7 @@ class Memory:
             try:
                 save_index(self._index, self.path, self._views.signature())
                 self._keywords.save(self.path)
+                self._topics.save()
             finally:
                 self._store.close()
                 self._store = None

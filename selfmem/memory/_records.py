@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-__all__ = ["Record", "Hit", "Stats"]
+__all__ = ["Record", "Hit", "Stats", "Topic"]
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,8 @@ class Hit:
         The ranking score (fused relevance plus importance, recency and use terms).
     keyword : float
         The BM25 score of the memory for the query.
+    topic : int or None
+        The memory's most probable topic (None before topics are first fitted).
     """
 
     record: Record
@@ -75,11 +77,49 @@ class Hit:
     rank: int
     relevance: float = 0.0
     keyword: float = 0.0
+    topic: int | None = None
 
     @property
     def weight(self) -> float:
         """The design's contribution weight ``1 / (distance + eps)`` (eps = 1e-3)."""
         return 1.0 / (max(self.distance, 0.0) + 1e-3)
+
+
+@dataclass(frozen=True)
+class Topic:
+    """A node of the topic tree.
+
+    Attributes
+    ----------
+    id : int
+        Topic id (leaf topics 0, 1, ...; super-topics of level L from ``L * 100000``).
+    level : int
+        0 for Dirichlet-process topics; higher for super-topics.
+    parent : int or None
+        The super-topic above (None at the top level).
+    children : tuple of int
+        Topics directly below.
+    size : int
+        Memories whose most probable topic lies in this subtree.
+    label : str
+        Top keywords joined (``"(provisional)"`` until the next rebuild labels it).
+    keywords : tuple of str
+        c-TF-IDF keywords, best first.
+    provisional : bool
+        Opened online since the last rebuild.
+    members : tuple of int
+        Record ids (filled by ``Memory.topic(id)``; empty in ``Memory.topics()``).
+    """
+
+    id: int
+    level: int
+    parent: int | None
+    children: tuple[int, ...]
+    size: int
+    label: str
+    keywords: tuple[str, ...]
+    provisional: bool = False
+    members: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

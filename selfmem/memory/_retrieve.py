@@ -27,10 +27,10 @@ def gather(store: Store, views: Views, index, keywords: KeywordIndex, query: str
     mode : {"hybrid", "dense", "keyword"}
     """
     ids: list[int] = []
-    if mode in ("hybrid", "dense") and len(index):
+    if mode in ("hybrid", "dense", "topics") and len(index):
         _, dense = index.search(qvec, n, allowed)
         ids += [int(i) for i in dense[0] if i >= 0]
-    if mode in ("hybrid", "keyword"):
+    if mode in ("hybrid", "keyword", "topics"):
         kw_ids, _ = keywords.top(query, n, allowed)
         ids += [int(i) for i in kw_ids if int(i) not in set(ids)]
     ids = list(dict.fromkeys(ids))

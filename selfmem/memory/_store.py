@@ -21,7 +21,7 @@ import numpy as np
 from .._errors import CorruptMemoryError, InvalidInputError, MemoryLockedError
 from ._records import Record
 
-__all__ = ["Store", "NewRecord", "SCHEMA_VERSION"]
+__all__ = ["Store", "NewRecord", "TopicRow", "SCHEMA_VERSION"]
 
 SCHEMA_VERSION = 1
 
@@ -48,8 +48,41 @@ CREATE TABLE IF NOT EXISTS embeddings (
 );
 """
 
+_TOPIC_SCHEMA = """
+CREATE TABLE IF NOT EXISTS topics (
+    id BIGINT PRIMARY KEY,
+    parent BIGINT,
+    level INTEGER NOT NULL,
+    size BIGINT NOT NULL,
+    centroid BLOB NOT NULL,
+    label VARCHAR NOT NULL,
+    keywords VARCHAR NOT NULL,
+    provisional BOOLEAN NOT NULL
+);
+CREATE TABLE IF NOT EXISTS memberships (
+    record_id BIGINT NOT NULL,
+    topic_id BIGINT NOT NULL,
+    prob DOUBLE NOT NULL,
+    rank INTEGER NOT NULL
+);
+"""
+
 _COLUMNS = "id, kind, text, metadata, session, created_at, importance, use_count, last_used_at, parents"
 _KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+
+
+@dataclass(frozen=True)
+class TopicRow:
+    """One stored topic (level 0 = DP topics; higher levels = super-topics)."""
+
+    id: int
+    parent: int | None
+    level: int
+    size: int
+    centroid: np.ndarray
+    label: str
+    keywords: tuple[str, ...]
+    provisional: bool
 
 
 @dataclass(frozen=True)
@@ -159,6 +192,8 @@ class Store:
                 "open a different directory"
             )
         if "meta" in tables:
+            if "topics" not in tables:
+                self._con.execute(_TOPIC_SCHEMA)
             version = self.get_meta("schema_version")
             if version is None or not version.isdigit():
                 raise CorruptMemoryError(f"{self.path} has no schema version; it is not a selfmem store")
@@ -170,6 +205,7 @@ class Store:
             return
         self._con.begin()
         self._con.execute(_SCHEMA)
+        self._con.execute(_TOPIC_SCHEMA)
         self._con.execute("INSERT INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
         self._con.commit()
 
@@ -186,13 +222,19 @@ class Store:
         return {k[len(prefix):]: v for k, v in rows}
 
     # -- writes ---------------------------------------------------------------
-    def insert(self, records: Sequence[NewRecord], vectors: Mapping[str, np.ndarray]) -> list[int]:
+    def insert(self, records: Sequence[NewRecord], vectors: Mapping[str, np.ndarray],
+               memberships: Sequence[tuple[int, float]] | None = None,
+               new_topics: Sequence[TopicRow] = ()) -> list[int]:
         """Insert records and their raw vectors in one transaction.
 
         Parameters
         ----------
         records : sequence of NewRecord, length n
         vectors : mapping of embedder role to float32 array, shape (n, dim)
+        memberships : sequence of (topic id, probability), length n, optional
+            Each record's online topic assignment.
+        new_topics : sequence of TopicRow
+            Provisional topics opened by these records.
 
         Returns
         -------
@@ -223,6 +265,12 @@ class Store:
             )
             for role, arr in vectors.items():
                 self._insert_vectors(role, ids, arr)
+            for t in new_topics:
+                self._insert_topic(t)
+            if memberships is not None:
+                con.execute("INSERT INTO memberships SELECT unnest($1::BIGINT[]), unnest($2::BIGINT[]), "
+                            "unnest($3::DOUBLE[]), 0",
+                            [ids, [int(t) for t, _ in memberships], [float(p) for _, p in memberships]])
             con.commit()
         except BaseException:
             con.rollback()
@@ -235,6 +283,7 @@ class Store:
         con.begin()
         try:
             con.execute("DELETE FROM embeddings WHERE record_id IN (SELECT unnest(?::BIGINT[]))", [_ints(ids)])
+            con.execute("DELETE FROM memberships WHERE record_id IN (SELECT unnest(?::BIGINT[]))", [_ints(ids)])
             con.execute("DELETE FROM records WHERE id IN (SELECT unnest(?::BIGINT[]))", [_ints(ids)])
             con.commit()
         except BaseException:
@@ -354,6 +403,62 @@ class Store:
         sql = "SELECT id FROM records" + (" WHERE " + " AND ".join(clauses) if clauses else "")
         rows = self._con.execute(sql, params).fetchnumpy()
         return np.asarray(rows["id"], dtype=np.int64)
+
+    # -- topics ---------------------------------------------------------------
+    def _insert_topic(self, t: TopicRow) -> None:
+        self._con.execute("INSERT INTO topics VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                          [t.id, t.parent, t.level, t.size, np.asarray(t.centroid, np.float32).tobytes(), t.label,
+                           json.dumps(list(t.keywords)), t.provisional])
+
+    def replace_topics(self, topics: Sequence[TopicRow], ids: np.ndarray, tids: np.ndarray,
+                       probs: np.ndarray) -> None:
+        """Swap in a new topic tree and every record's top memberships, in one transaction.
+
+        ``ids`` (n,), ``tids`` and ``probs`` (n, top): membership rank r of record ids[i] is column r.
+        """
+        con = self._con
+        con.begin()
+        try:
+            con.execute("DELETE FROM topics")
+            con.execute("DELETE FROM memberships")
+            for t in topics:
+                self._insert_topic(t)
+            top = tids.shape[1] if tids.ndim == 2 else 0
+            for r in range(top):
+                con.execute("INSERT INTO memberships SELECT unnest($1::BIGINT[]), unnest($2::BIGINT[]), "
+                            "unnest($3::DOUBLE[]), $4",
+                            [_ints(ids), _ints(tids[:, r]), [float(p) for p in probs[:, r]], r])
+            con.commit()
+        except BaseException:
+            con.rollback()
+            raise
+
+    def topics(self) -> list[TopicRow]:
+        rows = self._con.execute(
+            "SELECT id, parent, level, size, centroid, label, keywords, provisional FROM topics ORDER BY level, id"
+        ).fetchall()
+        return [TopicRow(int(r[0]), None if r[1] is None else int(r[1]), int(r[2]), int(r[3]),
+                         np.frombuffer(r[4], dtype=np.float32).copy(), r[5], tuple(json.loads(r[6])), bool(r[7]))
+                for r in rows]
+
+    def topic_sizes(self) -> dict[int, int]:
+        """Live member counts of leaf topics (top memberships)."""
+        rows = self._con.execute("SELECT topic_id, count(*) FROM memberships WHERE rank = 0 GROUP BY 1").fetchall()
+        return {int(a): int(b) for a, b in rows}
+
+    def top_topics(self, ids: Sequence[int]) -> dict[int, int]:
+        """Each record's most probable topic."""
+        rows = self._con.execute(
+            "SELECT record_id, topic_id FROM memberships WHERE rank = 0 AND record_id IN "
+            "(SELECT unnest(?::BIGINT[]))", [_ints(ids)]).fetchall()
+        return {int(a): int(b) for a, b in rows}
+
+    def topic_members(self, topic_ids: Sequence[int]) -> np.ndarray:
+        """Ids of records whose most probable topic is one of ``topic_ids``, ascending."""
+        rows = self._con.execute(
+            "SELECT record_id FROM memberships WHERE rank = 0 AND topic_id IN (SELECT unnest(?::BIGINT[])) "
+            "ORDER BY record_id", [_ints(topic_ids)]).fetchnumpy()
+        return np.asarray(rows["record_id"], dtype=np.int64)
 
     def group_counts(self, column: str) -> dict[str, int]:
         if column not in ("kind", "session"):

@@ -112,8 +112,10 @@ def check_mode(mode: Any, cfg: Any) -> Any:
     """``cfg`` (a SearchConfig) with ``mode`` replaced, or InvalidInputError."""
     import dataclasses
 
-    if mode not in ("hybrid", "dense", "keyword"):
-        raise InvalidInputError(f"mode must be 'hybrid', 'dense' or 'keyword', got {mode!r}")
+    from ._config import SEARCH_MODES
+
+    if mode not in SEARCH_MODES:
+        raise InvalidInputError(f"mode must be one of {SEARCH_MODES}, got {mode!r}")
     return dataclasses.replace(cfg, mode=mode)
 
 

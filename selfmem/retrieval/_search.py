@@ -75,7 +75,7 @@ def rank(cands: list[Candidate], k: int, cfg, *, now: datetime | None = None,
     bm = np.array([c.bm25 for c in cands])
     if cfg.mode == "keyword":
         rel = bm
-    elif cfg.mode == "hybrid":
+    elif cfg.mode in ("hybrid", "topics"):
         rel = cfg.keyword_weight * zscore(bm) + (1 - cfg.keyword_weight) * zscore(cos)
     else:
         rel = cos

@@ -1,0 +1,173 @@
+"""Retrieval benchmark: LoCoMo recall of every search mode through the real Memory API, and latency.
+
+Usage::
+
+    python benchmarks/retrieval.py [--data ../shared/data] [--out runs/bench] [--latency-sizes 3000,100000]
+                                   [--skip-quality] [--skip-latency]
+
+Quality: one memory per LoCoMo conversation (default config: MiniLM + SmolLM2 dual embeddings),
+one record per turn; every question is searched with k = 20 in each mode and with several
+fusion settings. recall@k = share of a question's evidence turns in the top k; hit@10 = share of
+questions with at least one evidence turn in the top 10.
+
+Latency: ``Memory.search`` end to end (query embedding with both models included), k = 10, default
+config, one query at a time, at each size in ``--latency-sizes``. Memories hold the real texts of
+LoCoMo then AG News (10,360 texts, embedded for real): the 3k memory is every LoCoMo turn plus 240
+news items. Larger ones repeat them with a variant suffix until the size is reached; the vectors of a repeat are its original's
+raw vectors plus Gaussian noise (sigma 0.02 per coordinate, renormalised), so no model is run for
+the copies. Queries are LoCoMo questions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import platform
+import shutil
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+from _data import DEFAULT_DATA, load_ag_news, load_locomo
+from tqdm import tqdm
+
+from selfmem import Memory, MemoryConfig, SearchConfig
+from selfmem.memory._store import NewRecord, Store
+
+KS = (1, 5, 10, 20)
+
+
+def quality(args) -> list[tuple[str, dict[str, float]]]:
+    convs = load_locomo(args.data)
+    settings: list[tuple[str, str, SearchConfig]] = [
+        ("BM25 (keyword mode)", "keyword", SearchConfig(mode="keyword", dedupe=1.0)),
+        ("dense, general view only (MiniLM exact cosine)", "general", SearchConfig(mode="dense", dedupe=1.0)),
+        ("dense, dual view", "dual", SearchConfig(mode="dense", dedupe=1.0)),
+    ]
+    for kw in (0.2, 0.3, 0.4, 0.5):
+        for cand in (20, 50, 100):
+            settings.append((f"hybrid kw={kw} candidates={cand}", "dual",
+                             SearchConfig(mode="hybrid", keyword_weight=kw, candidates=cand, dedupe=1.0)))
+    settings.append(("hybrid kw=0.3 candidates=50 + dedupe 0.97", "dual", SearchConfig(dedupe=0.97)))
+    settings.append(("hybrid + recency 0.3 (half-life 30 d)", "dual", SearchConfig(recency_weight=0.3)))
+    default = MemoryConfig().search
+    settings.append((f"default config ({default.mode}, kw={default.keyword_weight}, "
+                     f"candidates={default.candidates}, dedupe={default.dedupe})", "dual", default))
+    sums: dict[str, dict[str, list[float]]] = {name: {} for name, _, _ in settings}
+    root = Path(args.out) / "retrieval"
+    for c in tqdm(convs, desc="conversations"):
+        for view in ("dual", "general"):
+            path = root / f"{c.name}-{view}"
+            shutil.rmtree(path, ignore_errors=True)
+            cfg = MemoryConfig() if view == "dual" else MemoryConfig().replace(
+                embedding=dataclasses.replace(MemoryConfig().embedding, mode="general"))
+            with Memory(path, cfg, progress=False) as mem:
+                ids = mem.add_many([t.record_text() for t in c.turns], kind="message",
+                                   metadata=[{"dia_id": t.dia_id} for t in c.turns])
+                id_to_dia = dict(zip(ids, (t.dia_id for t in c.turns)))
+            for name, v, scfg in settings:
+                if v != view:
+                    continue
+                with Memory(path, cfg.replace(search=scfg), progress=False) as mem:
+                    for q in c.questions:
+                        got = [id_to_dia[h.record.id] for h in mem.search(q.question, k=20)]
+                        acc = sums[name]
+                        for k in KS:
+                            acc.setdefault(f"R@{k}", []).append(len(set(got[:k]) & q.evidence) / len(q.evidence))
+                        acc.setdefault("hit@10", []).append(float(bool(set(got[:10]) & q.evidence)))
+    return [(name, {m: float(np.mean(v)) for m, v in acc.items()}) for name, acc in sums.items()]
+
+
+def build_large(n: int, args) -> Path:
+    """A memory of n records built from real texts and their real raw vectors (see module docstring)."""
+    path = Path(args.out) / f"latency-{n}"
+    if (path / "memory.duckdb").is_file():
+        with Memory(path, progress=False) as mem:
+            if len(mem) == n:
+                return path
+    shutil.rmtree(path, ignore_errors=True)
+    convs = load_locomo(args.data)
+    texts = [t.record_text() for c in convs for t in c.turns]
+    if n > len(texts):
+        texts = texts + load_ag_news(args.data)[0]
+    base = Path(args.out) / "latency-base"
+    if not (base / "memory.duckdb").is_file():
+        with Memory(base, progress=True) as mem:
+            mem.add_many(texts, kind="message")
+    if n <= len(texts):
+        with Memory(base, progress=False) as mem:
+            assert len(mem) >= n
+        shutil.copytree(base, path)
+        if n < len(texts):
+            with Memory(path, progress=False) as mem:
+                mem.delete(list(range(n + 1, len(texts) + 1)))
+        return path
+    src = Store(base / "memory.duckdb")
+    ids, base_texts = src.texts()
+    raw = {role: src.vectors(role)[1] for role in ("general", "own")}
+    src.close()
+    shutil.copytree(base, path)
+    for f in ("index.faiss", "index.json", "keywords.npz", "rerank.f16", "rerank.ids"):
+        (path / f).unlink(missing_ok=True)
+    store = Store(path / "memory.duckdb")
+    rng = np.random.default_rng(0)
+    made = len(ids)
+    copy = 1
+    with tqdm(total=n - made, desc="filling copies") as bar:
+        while made < n:
+            m = min(len(ids), n - made)
+            rows = [NewRecord("message", f"{t} (variant {copy})", "{}", None, 1.0, ()) for t in base_texts[:m]]
+            vecs = {}
+            for role, arr in raw.items():
+                x = arr[:m] + rng.normal(scale=0.02, size=arr[:m].shape).astype(np.float32)
+                vecs[role] = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+            store.insert(rows, vecs)
+            made += m
+            copy += 1
+            bar.update(m)
+    store.close()
+    return path
+
+
+def latency(n: int, args) -> dict[str, float]:
+    path = build_large(n, args)
+    queries = [q.question for c in load_locomo(args.data) for q in c.questions][: args.queries]
+    with Memory(path, progress=True) as mem:  # builds the index and keyword index if missing
+        for q in queries[:20]:
+            mem.search(q, k=10)
+        lat = []
+        for q in queries:
+            t = time.perf_counter()
+            mem.search(q, k=10)
+            lat.append(time.perf_counter() - t)
+        stats = mem.stats()
+    return {"n": stats.records, "index": stats.index["kind"], "p50": float(np.percentile(lat, 50) * 1e3),
+            "p99": float(np.percentile(lat, 99) * 1e3), "queries": len(lat)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default=str(DEFAULT_DATA))
+    ap.add_argument("--out", default="runs/bench")
+    ap.add_argument("--latency-sizes", default="3000,100000")
+    ap.add_argument("--queries", type=int, default=300)
+    ap.add_argument("--skip-quality", action="store_true")
+    ap.add_argument("--skip-latency", action="store_true")
+    args = ap.parse_args()
+    print(f"# retrieval benchmark {date.today()} on {platform.node()} {platform.machine()}")
+    if not args.skip_quality:
+        rows = quality(args)
+        print("\n| setting | R@1 | R@5 | R@10 | R@20 | hit@10 |\n|---|---|---|---|---|---|")
+        for name, r in rows:
+            print(f"| {name} | {r['R@1']:.3f} | {r['R@5']:.3f} | {r['R@10']:.3f} | {r['R@20']:.3f} | "
+                  f"{r['hit@10']:.3f} |")
+    if not args.skip_latency:
+        print("\n| memories | index | search p50 ms | p99 ms | queries |\n|---|---|---|---|---|")
+        for n in (int(v) for v in args.latency_sizes.split(",")):
+            r = latency(n, args)
+            print(f"| {r['n']:,} | {r['index']} | {r['p50']:.1f} | {r['p99']:.1f} | {r['queries']} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,162 @@
+"""Topic state of one memory: fit at rebuild, online growth between rebuilds, routing for search.
+
+Leaf topics (level 0) are the Dirichlet-process components, with ids 0, 1, ... (provisional
+topics opened online continue the sequence). Super-topics of level L have ids
+``L * LEVEL_STRIDE + j``. Centroids are stored in the index-vector space (unit mean of the
+members' index vectors), so routing compares the query to them by cosine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._errors import CorruptMemoryError
+from ..retrieval._embedders import l2_normalize
+from ._dp import TopicModel
+from ._tree import ctfidf, tree_levels
+
+__all__ = ["TopicState", "TOPICS_FILE", "LEVEL_STRIDE"]
+
+TOPICS_FILE = "topics.npz"
+LEVEL_STRIDE = 100_000
+
+
+class TopicState:
+    """Holds the fitted :class:`TopicModel` of a memory and turns it into stored topic rows.
+
+    Parameters
+    ----------
+    cfg : TopicsConfig
+    directory : Path
+        Where ``topics.npz`` lives.
+    """
+
+    def __init__(self, cfg: Any, directory: Path) -> None:
+        self.cfg = cfg
+        self.directory = Path(directory)
+        self.model: TopicModel | None = None
+        self.signature: str | None = None
+        self.fitted_n = 0
+        self.centroids: np.ndarray | None = None  # (K, dim) unit, leaf topics in model order
+        self.parents: list[int | None] = []
+
+    @property
+    def fitted(self) -> bool:
+        return self.model is not None
+
+    def load(self, signature: str, n_stored_leaves: int) -> bool:
+        """Load ``topics.npz`` if it matches ``signature`` and the stored leaf topics; True on success."""
+        path = self.directory / TOPICS_FILE
+        if not path.is_file():
+            return False
+        try:
+            model = TopicModel.load(path)
+            with np.load(path, allow_pickle=False) as z:
+                sig, fitted_n = str(z["signature"]), int(z["fitted_n"])
+                centroids, parents = z["centroids"], z["parents"]
+        except (CorruptMemoryError, KeyError, ValueError, OSError):
+            return False
+        if sig != signature or model.n_topics != n_stored_leaves or len(centroids) != model.n_topics:
+            return False
+        self.model, self.signature, self.fitted_n = model, sig, fitted_n
+        self.centroids = centroids
+        self.parents = [None if p < 0 else int(p) for p in parents.tolist()]
+        return True
+
+    def save(self) -> None:
+        if self.model is None:
+            return
+        path = self.directory / TOPICS_FILE
+        self.model.save(path)
+        with np.load(path, allow_pickle=False) as z:
+            data = {k: z[k] for k in z.files}
+        data |= {"signature": np.array(self.signature), "fitted_n": np.array(self.fitted_n),
+                 "centroids": self.centroids,
+                 "parents": np.array([-1 if p is None else p for p in self.parents], dtype=np.int64)}
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez(tmp, **data)
+        tmp.replace(path)
+
+    # -- fitting ----------------------------------------------------------------------
+    def fit(self, ids: np.ndarray, vectors: np.ndarray, texts: Sequence[str], signature: str
+            ) -> tuple[list[Any], np.ndarray, np.ndarray]:
+        """Fit topics, tree and labels on every memory.
+
+        Returns
+        -------
+        rows : list of TopicRow (leaves and super-topics)
+        tids, probs : ndarray (n, top)
+            Top memberships of each record in ``ids`` order.
+        """
+        from ..memory._store import TopicRow
+
+        c = self.cfg
+        model = TopicModel(n_dims=min(c.n_dims, vectors.shape[1]), reducer=c.reducer, max_topics=c.max_topics,
+                           concentration=c.concentration, sample_size=c.sample_size).fit(vectors)
+        tids, probs = model.assign_all(vectors)
+        k = model.n_topics
+        top = tids[:, 0]
+        sizes = np.bincount(top, minlength=k)
+        sums = np.zeros((k, vectors.shape[1]))
+        np.add.at(sums, top, vectors)
+        centroids = l2_normalize(sums).astype(np.float32)
+        levels = tree_levels(model.means_, np.maximum(sizes, 1))
+        labels_by_level = [np.arange(k)] + levels
+        rows: list[TopicRow] = []
+        parents_of_leaf: list[int | None] = [None] * k
+        for lvl, groups in enumerate(labels_by_level):
+            n_groups = int(groups.max()) + 1
+            above = labels_by_level[lvl + 1] if lvl + 1 < len(labels_by_level) else None
+            doc_groups = groups[top]
+            words = ctfidf(texts, doc_groups, n_groups, top=10)
+            for g in range(n_groups):
+                members = groups == g
+                tid = g if lvl == 0 else lvl * LEVEL_STRIDE + g
+                parent = None
+                if above is not None:
+                    parent = (lvl + 1) * LEVEL_STRIDE + int(above[np.argmax(members)])
+                if lvl == 0:
+                    parents_of_leaf[g] = parent
+                cen = l2_normalize(sums[members].sum(0)[None])[0]
+                rows.append(TopicRow(tid, parent, lvl, int(sizes[members].sum()), cen.astype(np.float32),
+                                     " / ".join(words[g][:3]), tuple(words[g]), False))
+        self.model, self.signature, self.fitted_n = model, signature, len(ids)
+        self.centroids, self.parents = centroids, parents_of_leaf
+        return rows, tids, probs
+
+    # -- online ------------------------------------------------------------------------
+    def assign(self, vectors: np.ndarray) -> tuple[list[tuple[int, float]], list[Any]]:
+        """Chinese-restaurant assignment of new index vectors (n, dim); new provisional topics as rows."""
+        from ..memory._store import TopicRow
+
+        out, new_rows = [], []
+        for x in vectors:
+            tid, prob, opened = self.model.assign_online(x)
+            if opened:
+                nearest = int(np.argmax(self.centroids @ x))
+                parent = self.parents[nearest]
+                self.centroids = np.vstack([self.centroids, x[None].astype(np.float32)])
+                self.parents.append(parent)
+                new_rows.append(TopicRow(tid, parent, 0, 1, x.astype(np.float32), "(provisional)", (), True))
+            out.append((tid, prob))
+        return out, new_rows
+
+    def route(self, qvec: np.ndarray, n: int) -> list[int]:
+        """The n leaf topics whose centroids are nearest to the query vector (dim,) by cosine."""
+        sims = self.centroids @ qvec
+        return [int(i) for i in np.argsort(-sims)[:n]]
+
+    def rebuild_reason(self, n_records: int) -> str | None:
+        """Why a rebuild is due (too many provisional topics, or growth since the fit), else None."""
+        if self.model is None:
+            return None
+        provisional = int(self.model.provisional_.sum())
+        if provisional > self.cfg.provisional_limit:
+            return f"{provisional} provisional topics (limit {self.cfg.provisional_limit})"
+        if n_records > self.cfg.growth_limit * max(self.fitted_n, 1):
+            return f"the memory grew from {self.fitted_n} to {n_records} records since topics were fitted"
+        return None

@@ -1,0 +1,108 @@
+"""Self-organisation: DP topics, tree, labels, online growth, routing (hash embedder, real scikit-learn)."""
+
+import numpy as np
+import pytest
+
+from selfmem import EmbeddingConfig, InvalidInputError, Memory, MemoryConfig, RecordNotFoundError, TopicsConfig
+from selfmem.clustering._dp import TopicModel
+from selfmem.clustering._tree import ctfidf, cut, tree_levels, ward_merges
+
+THEMES = {
+    "fruit": "apple banana cherry mango grape pear plum peach lemon lime".split(),
+    "vehicles": "car truck bus bicycle train tram scooter van lorry taxi".split(),
+    "weather": "rain snow wind storm cloud sunshine fog hail thunder frost".split(),
+    "music": "guitar piano violin drum flute trumpet cello harp bass organ".split(),
+}
+
+
+def theme_texts(n_per, seed=0):
+    rng = np.random.default_rng(seed)
+    out = []
+    for theme, words in THEMES.items():
+        for _ in range(n_per):
+            out.append((theme, " ".join(rng.choice(words, size=6))))
+    return out
+
+
+def cfg(**topics):
+    return MemoryConfig(embedding=EmbeddingConfig(general="hash:64", own=None, mode="general"),
+                        topics=TopicsConfig(**({"min_records": 40} | topics)))
+
+
+def test_dp_model_finds_clusters_and_grows_online():
+    rng = np.random.default_rng(0)
+    centers = rng.normal(size=(4, 32)) * 5
+    X = np.vstack([c + rng.normal(size=(200, 32)) for c in centers]).astype(np.float32)
+    m = TopicModel(n_dims=8, max_topics=20, concentration=0.1).fit(X)
+    tids, probs = m.assign_all(X)
+    assert 4 <= m.n_topics <= 20 and tids.shape == (800, 3) and np.all(probs[:, 0] >= probs[:, 1])
+    # each true cluster is (mostly) one topic
+    purity = np.mean([np.bincount(tids[i * 200:(i + 1) * 200, 0]).max() / 200 for i in range(4)])
+    assert purity > 0.9
+    k = m.n_topics
+    tid, _, opened = m.assign_online(centers[0] + rng.normal(size=32))
+    assert not opened and tid == np.bincount(tids[:200, 0]).argmax()
+    tid, _, opened = m.assign_online(np.full(32, 60.0, np.float32))  # far from everything
+    assert opened and tid == k and m.provisional_[-1]
+    with pytest.raises(InvalidInputError):
+        TopicModel().fit(np.zeros((3, 4)))
+
+
+def test_tree_and_labels():
+    means = np.array([[0, 0], [0.1, 0], [5, 5], [5.1, 5], [10, 0], [10, 0.2]], dtype=float)
+    merges = ward_merges(means, np.ones(6))
+    assert list(cut(merges, 6, 3)) == [0, 0, 1, 1, 2, 2]
+    levels = tree_levels(means, np.ones(6))
+    assert levels[-1].max() + 1 in (2, 3)
+    words = ctfidf(["apple pear", "apple plum", "car bus", "car van"], np.array([0, 0, 1, 1]), 2, top=2)
+    assert words[0][0] == "apple" and words[1][0] == "car"
+
+
+def test_memory_topics_lifecycle(tmp_path):
+    data = theme_texts(30)
+    with Memory(tmp_path / "m", cfg(), progress=False) as m:
+        m.add_many([t for _, t in data[:20]])
+        assert m.topics() == [] and "topics not fitted yet" in " ".join(m.stats().notes)
+        ids = m.add_many([t for _, t in data[20:]])
+        topics = m.topics()
+        leaves = [t for t in topics if t.level == 0]
+        tops = [t for t in topics if t.parent is None]
+        assert leaves and max(t.level for t in topics) >= 1  # at least two levels
+        assert sum(t.size for t in leaves) == len(m) == sum(t.size for t in tops)
+        assert all(t.keywords and t.label for t in leaves)
+        # every memory belongs to a topic; hits carry it
+        hits = m.search(data[50][1], k=3)
+        assert all(h.topic is not None for h in hits)
+        detail = m.topic(hits[0].topic)
+        assert hits[0].record.id in detail.members
+        root = m.topic(tops[0].id)
+        assert set(root.members) >= set(m.topic(root.children[0]).members)
+        with pytest.raises(RecordNotFoundError):
+            m.topic(987654)
+        # online growth: a text unlike anything opens a provisional topic (or joins one)
+        new = m.add("zyx " * 8)
+        assert any(new in m.topic(t.id).members for t in m.topics() if t.level == 0)
+        # routing mode searches inside the nearest topics only
+        routed = m.search(data[5][1], k=5, mode="topics")
+        assert routed and routed[0].record.text == data[5][1]
+        assert len(ids) == 100 and len(m) == 121
+    with Memory(tmp_path / "m", progress=False) as m:  # reopened: model loaded, same tree
+        assert {t.id for t in topics} <= {t.id for t in m.topics()}
+        m.rebuild()
+        assert not any(t.provisional for t in m.topics())
+        assert sum(t.size for t in m.topics() if t.level == 0) == len(m) == 121
+
+
+def test_provisional_topics_suggest_rebuild(tmp_path):
+    with Memory(tmp_path / "m", cfg(provisional_limit=0, concentration=50.0), progress=False) as m:
+        m.add_many([t for _, t in theme_texts(12)])
+        for i in range(5):
+            m.add(f"unrelated{i} text{i} words{i} never{i} seen{i}")
+        notes = " ".join(m.stats().notes)
+        if any(t.provisional for t in m.topics()):
+            assert "rebuild suggested" in notes
+    with Memory(tmp_path / "n", cfg(provisional_limit=0, concentration=50.0, auto_rebuild=True), progress=False) as m:
+        m.add_many([t for _, t in theme_texts(12)])
+        for i in range(5):
+            m.add(f"unrelated{i} text{i} words{i} never{i} seen{i}")
+        assert not any(t.provisional for t in m.topics())
