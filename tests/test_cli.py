@@ -68,3 +68,17 @@ def test_console_script_installed(filled):
     assert "inspect" in out and "search" in out
     out = subprocess.run([exe, "inspect", str(filled)], capture_output=True, text=True, check=True).stdout
     assert "records  3" in out
+
+
+def test_topics_command(tmp_path, hash_config):
+    with Memory(tmp_path / "t", hash_config, progress=False) as m:
+        m.add_many([f"{w} {w} note {i}" for i in range(30) for w in ("apple", "engine")][:60])
+    r = CliRunner()
+    res = r.invoke(cli, ["topics", str(tmp_path / "t"), "--json"])
+    assert res.exit_code == 0, res.output
+    nodes = json.loads(res.stdout)
+    assert nodes and sum(n["size"] for n in nodes if n["level"] == 0) == 60
+    res = r.invoke(cli, ["topics", str(tmp_path / "t")])
+    assert res.exit_code == 0 and res.stdout.startswith("[")
+    res = r.invoke(cli, ["search", str(tmp_path / "t"), "apple", "--mode", "keyword", "--json"])
+    assert res.exit_code == 0 and json.loads(res.stdout)[0]["keyword"] > 0

@@ -91,12 +91,15 @@ def inspect(path: str, as_json: bool) -> None:
 @click.option("-k", "--k", "k", default=5, show_default=True, help="Number of hits.")
 @click.option("--kind", "kinds", multiple=True, help="Only records of this kind (repeatable).")
 @click.option("--session", "sessions", multiple=True, help="Only records of this session (repeatable).")
+@click.option("--mode", type=click.Choice(["hybrid", "dense", "keyword", "topics"]), default=None,
+              help="Ranking mode (default: the memory's config).")
 @_json
 @_errors
-def search(path: str, query: str, k: int, kinds: tuple[str, ...], sessions: tuple[str, ...], as_json: bool) -> None:
-    """Print the K memories at PATH nearest to QUERY."""
+def search(path: str, query: str, k: int, kinds: tuple[str, ...], sessions: tuple[str, ...], mode: str | None,
+           as_json: bool) -> None:
+    """Print the K memories at PATH most relevant to QUERY."""
     with Memory(path, create=False) as mem:
-        hits = mem.search(query, k=k, kinds=list(kinds) or None, sessions=list(sessions) or None)
+        hits = mem.search(query, k=k, kinds=list(kinds) or None, sessions=list(sessions) or None, mode=mode)
 
     def human(hs: Any) -> str:
         return "\n".join(f"{h.rank + 1:>3}. [{h.record.id}] d={h.distance:.3f} {h.record.kind}: "
@@ -126,11 +129,41 @@ def add(path: str, text: str, kind: str, session: str | None, metadata: str | No
 
 @cli.command()
 @_path
+@click.option("--members", "show_members", is_flag=True, help="Include member record ids (JSON only).")
+@_json
+@_errors
+def topics(path: str, show_members: bool, as_json: bool) -> None:
+    """Print the topic tree of the memory at PATH (top level first)."""
+    with Memory(path, create=False) as mem:
+        nodes = mem.topics()
+        if show_members:
+            nodes = [mem.topic(t.id) for t in nodes]
+
+    def human(ns: Any) -> str:
+        by_id = {t.id: t for t in ns}
+        lines: list[str] = []
+
+        def walk(t: Any, depth: int) -> None:
+            flag = " (provisional)" if t.provisional else ""
+            lines.append(f"{'  ' * depth}[{t.id}] {t.size:>6}  {', '.join(t.keywords[:6])}{flag}")
+            for c in t.children:
+                walk(by_id[c], depth + 1)
+
+        for t in ns:
+            if t.parent is None:
+                walk(t, 0)
+        return "\n".join(lines) or "(no topics yet)"
+
+    _emit(nodes, as_json, human)
+
+
+@cli.command()
+@_path
 @click.option("--reembed", is_flag=True, help="Re-run the embedders over every record first (after a model change).")
 @_json
 @_errors
 def rebuild(path: str, reembed: bool, as_json: bool) -> None:
-    """Refit the own-view whitening and rebuild the index of the memory at PATH from its store."""
+    """Refit whitening, index and topics of the memory at PATH from its store."""
     with Memory(path, create=False, reembed=reembed) as mem:
         mem.rebuild(reembed=reembed)
         stats = mem.stats()
