@@ -15,6 +15,7 @@ from ._errors import (
     MemoryClosedError,
     MemoryLockedError,
     ModelLoadError,
+    ReadOnlyError,
     RecordNotFoundError,
     SelfmemError,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "RecordNotFoundError",
     "MemoryClosedError",
     "MemoryLockedError",
+    "ReadOnlyError",
     "EmbedderMismatchError",
     "ConfigError",
     "CorruptMemoryError",

@@ -13,6 +13,7 @@ __all__ = [
     "RecordNotFoundError",
     "MemoryClosedError",
     "MemoryLockedError",
+    "ReadOnlyError",
     "EmbedderMismatchError",
     "ConfigError",
     "CorruptMemoryError",
@@ -42,6 +43,10 @@ class MemoryClosedError(SelfmemError, RuntimeError):
 
 class MemoryLockedError(SelfmemError, RuntimeError):
     """Another process holds the memory directory open for writing."""
+
+
+class ReadOnlyError(SelfmemError, RuntimeError):
+    """A write was attempted on a Memory opened with ``read_only=True``."""
 
 
 class EmbedderMismatchError(SelfmemError):

@@ -7,6 +7,7 @@ import contextvars
 import dataclasses
 import json
 import os
+import shutil
 import threading
 from datetime import datetime
 from collections.abc import Iterator, Mapping, Sequence
@@ -17,6 +18,7 @@ import numpy as np
 
 from .._errors import (
     CorruptMemoryError,
+    ReadOnlyError,
     EmbedderMismatchError,
     InvalidInputError,
     MemoryClosedError,
@@ -43,7 +45,7 @@ from . import _validate as v
 from ._config import MemoryConfig
 from ._records import Hit, Record, Stats, Topic
 from ._retrieve import gather
-from ._store import NewRecord, Store
+from ._store import NewRecord, Store, snapshot
 
 __all__ = ["Memory"]
 
@@ -77,6 +79,10 @@ class Memory:
         When the stored vectors were made by other models than the configured ones,
         re-embed every record (with a progress bar) instead of raising
         :class:`EmbedderMismatchError`.
+    read_only : bool
+        Open a consistent snapshot (a private copy of the directory) without taking the
+        writer's lock, e.g. to inspect a memory while a solver writes to it. Writes raise
+        :class:`ReadOnlyError`.
 
     Examples
     --------
@@ -88,7 +94,7 @@ class Memory:
 
     def __init__(self, path: str | os.PathLike[str], config: MemoryConfig | None = None, *,
                  general: Embedder | None = None, own: Embedder | None = None, progress: bool | None = None,
-                 create: bool = True, reembed: bool = False) -> None:
+                 create: bool = True, reembed: bool = False, read_only: bool = False) -> None:
         if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
             raise InvalidInputError(f"path must be a directory path, got {path!r}")
         if config is not None and not isinstance(config, MemoryConfig):
@@ -100,7 +106,8 @@ class Memory:
         if self.path.exists() and not self.path.is_dir():
             raise InvalidInputError(f"{self.path} is a file; a memory is a directory")
         self._check_foreign(self.path)
-        if not create and not (self.path / STORE_FILE).is_file():
+        self.read_only = bool(read_only)
+        if (not create or read_only) and not (self.path / STORE_FILE).is_file():
             raise InvalidInputError(f"no memory at {self.path} (no {STORE_FILE}); check the path")
         cfg_path = self.path / CONFIG_FILE
         if config is None:
@@ -117,23 +124,26 @@ class Memory:
             general if general is not None else make_embedder(ec.general, ec),
             own if own is not None else make_own_embedder(ec.own, ec),
             mode=ec.mode, alpha=ec.alpha, own_dim=ec.own_dim, shrinkage=ec.own_shrinkage, min_fit=ec.own_min_fit)
-        self.path.mkdir(parents=True, exist_ok=True)
-        self._store: Store | None = Store(self.path / STORE_FILE)
+        self._topics = TopicState(self.config.topics, self.path)
+        if read_only:
+            self._dir, self._store = snapshot(self.path, STORE_FILE, _OWN_FILES)
+        else:
+            self.path.mkdir(parents=True, exist_ok=True)
+            self._dir, self._store = self.path, Store(self.path / STORE_FILE)
         try:
-            stale = self._check_fingerprints(allow=reembed)
-            config.write(cfg_path)
+            stale = self._check_fingerprints(allow=reembed and not read_only)
+            if not read_only:
+                config.write(cfg_path)
             if stale:
                 self._reembed(stale)
-            self._views.load_whitener(self.path)
+            self._views.load_whitener(self._dir)
             if self._views.whitener is None and self._views.own is not None:
                 self._fit_own()
             self._index = self._open_index()
             self._keywords = self._open_keywords()
-            self._topics = TopicState(self.config.topics, self.path)
             self._topics = self._open_topics()
         except BaseException:
-            self._store.close()
-            self._store = None
+            self._close_store()
             raise
 
     # -- opening ----------------------------------------------------------------
@@ -168,14 +178,14 @@ class Memory:
                         "(memctl rebuild --reembed)"
                     )
                 stale.append(role)
-            elif old != fp:
+            elif old != fp and not self.read_only:
                 store.set_meta(f"embedder.{role}", json.dumps(fp, sort_keys=True))
         return stale
 
     def _open_index(self) -> FlatIndex | IVFPQIndex:
         """Load the saved index and reconcile it with the store (missing ids added, deleted removed)."""
         store = self._live()
-        index = load_index(self.path, self._views.signature())
+        index = load_index(self._dir, self._views.signature())
         if index is None or index.kind != wanted_kind(self.config.index, store.count()):
             return self._build_index()
         if isinstance(index, IVFPQIndex):
@@ -192,13 +202,13 @@ class Memory:
     def _open_keywords(self) -> KeywordIndex:
         """Load the BM25 index and reconcile it with the store (or build it from the texts)."""
         store = self._live()
-        kw = KeywordIndex.load(self.path)
+        kw = KeywordIndex.load(self._dir)
         store_ids = store.ids()
         if kw is None:
             kw = KeywordIndex()
             ids, texts = store.texts()
             kw.add(ids, texts)
-            kw.save(self.path)
+            kw.save(self._dir)
             return kw
         held = kw.ids()
         kw.remove(np.setdiff1d(held, store_ids))
@@ -238,18 +248,18 @@ class Memory:
 
     def _build_index(self) -> FlatIndex | IVFPQIndex:
         ids, vecs = self._index_vectors()
-        index = build_index(self.config.index, self._views.dim, self.path, ids, vecs)
-        save_index(index, self.path, self._views.signature())
+        index = build_index(self.config.index, self._views.dim, self._dir, ids, vecs)
+        save_index(index, self._dir, self._views.signature())
         return index
 
     def _fit_own(self) -> bool:
         """Fit the own-view whitening on the stored own vectors; True if it changed."""
         before = self._views.whitener
         if self._views.own is None or self._live().count() < self._views.min_fit:
-            self._views.fit_whitener(np.zeros((0, 1)), self.path)
+            self._views.fit_whitener(np.zeros((0, 1)), self._dir)
         else:
             _, own = self._live().vectors("own")
-            self._views.fit_whitener(own, self.path)
+            self._views.fit_whitener(own, self._dir)
         return before is not self._views.whitener
 
     def _reembed(self, roles: Sequence[str]) -> None:
@@ -367,7 +377,7 @@ class Memory:
             The new ids, in the order of ``texts``. Nothing is written if any input is invalid.
         """
         with self._lock:
-            store = self._live()
+            store = self._writable()
             rows = self._validate_batch(texts, kind, metadata, session, importance, parents)
             if not rows:
                 return []
@@ -401,10 +411,11 @@ class Memory:
 
     def _open_topics(self) -> TopicState:
         """Load the topic model; refit it if it is missing or stale and the memory is big enough."""
-        state = TopicState(self.config.topics, self.path)
+        state = TopicState(self.config.topics, self._dir)
         store = self._live()
         leaves = sum(1 for t in store.topics() if t.level == 0)
-        if not state.load(self._topic_signature(), leaves) and store.count() >= self.config.topics.min_records:
+        if not state.load(self._topic_signature(), leaves) and store.count() >= self.config.topics.min_records \
+                and not self.read_only:
             self._topics = state
             self._fit_topics(progress=False)
         return state
@@ -478,7 +489,7 @@ class Memory:
     def delete(self, ids: int | Sequence[int]) -> None:
         """Delete one record or several; raises RecordNotFoundError (deleting nothing) if any id is unknown."""
         with self._lock:
-            store = self._live()
+            store = self._writable()
             wanted = v.check_ids(ids)
             missing = set(wanted) - store.existing(wanted)
             if missing:
@@ -601,7 +612,7 @@ class Memory:
                 "kinds", "sessions", "where", "since", "until", "max_distance", "mode")})
             out = build_prompt(prompt, hits, budget_tokens, self._views.count_tokens)
             if mark_used and out.hits:
-                self._live().mark_used([h.record.id for h in out.hits])
+                self._writable().mark_used([h.record.id for h in out.hits])
             return out
 
     def topics(self) -> list[Topic]:
@@ -675,7 +686,7 @@ class Memory:
             a model change), with a progress bar.
         """
         with self._lock:
-            self._live()
+            self._writable()
             if reembed:
                 self._reembed(list(self._views.roles))
             self._fit_own()
@@ -688,12 +699,25 @@ class Memory:
             if self._store is None:
                 return
             try:
-                save_index(self._index, self.path, self._views.signature())
-                self._keywords.save(self.path)
-                self._topics.save()
+                if not self.read_only:
+                    save_index(self._index, self._dir, self._views.signature())
+                    self._keywords.save(self._dir)
+                    self._topics.save()
             finally:
-                self._store.close()
-                self._store = None
+                self._close_store()
+
+    def _close_store(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+        if self.read_only:
+            shutil.rmtree(self._dir, ignore_errors=True)
+
+    def _writable(self) -> Store:
+        store = self._live()
+        if self.read_only:
+            raise ReadOnlyError("this Memory was opened with read_only=True; open it without read_only to write")
+        return store
 
     def __enter__(self) -> Memory:
         return self

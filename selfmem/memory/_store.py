@@ -21,7 +21,7 @@ import numpy as np
 from .._errors import CorruptMemoryError, InvalidInputError, MemoryLockedError
 from ._records import Record
 
-__all__ = ["Store", "NewRecord", "TopicRow", "SCHEMA_VERSION"]
+__all__ = ["Store", "NewRecord", "TopicRow", "SCHEMA_VERSION", "snapshot"]
 
 SCHEMA_VERSION = 1
 
@@ -159,11 +159,11 @@ class Store:
         The ``.duckdb`` file; created if missing.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
         self.path = Path(path)
         existed = self.path.exists()
         try:
-            self._con = duckdb.connect(str(self.path))
+            self._con = duckdb.connect(str(self.path), read_only=read_only)
         except duckdb.IOException as exc:
             msg = str(exc)
             if "lock" in msg.lower():
@@ -192,7 +192,8 @@ class Store:
                 "open a different directory"
             )
         if "meta" in tables:
-            if "topics" not in tables:
+            if "topics" not in tables and not self._con.execute("SELECT current_setting('access_mode')").fetchone()[0] \
+                    == "read_only":
                 self._con.execute(_TOPIC_SCHEMA)
             version = self.get_meta("schema_version")
             if version is None or not version.isdigit():
@@ -473,3 +474,29 @@ class Store:
 
     def close(self) -> None:
         self._con.close()
+
+
+def snapshot(directory: Path, store_file: str, names: set[str], tries: int = 5) -> tuple[Path, Store]:
+    """Copy a memory directory's files to a private temp dir and open its store read-only.
+
+    The copy is taken without the writer's lock; a torn copy (the writer checkpointed
+    meanwhile) fails to open and is retaken, up to ``tries`` times.
+    """
+    import shutil
+    import tempfile
+    import time
+
+    last: Exception | None = None
+    for attempt in range(tries):
+        tmp = Path(tempfile.mkdtemp(prefix="selfmem-ro-"))
+        try:
+            for name in sorted(names, key=lambda n: n != store_file):  # the store first, its WAL right after
+                src = directory / name
+                if src.is_file():
+                    shutil.copy2(src, tmp / name)
+            return tmp, Store(tmp / store_file, read_only=True)
+        except (CorruptMemoryError, OSError, duckdb.Error) as exc:
+            last = exc
+            shutil.rmtree(tmp, ignore_errors=True)
+            time.sleep(0.05 * (attempt + 1))
+    raise CorruptMemoryError(f"could not take a consistent snapshot of {directory} ({last}); try again")
