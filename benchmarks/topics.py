@@ -107,12 +107,13 @@ def diversity(topics_words: list[list[str]]) -> float:
 def quality(args) -> None:
     texts, labels = load_ag_news(args.data)
     labels = np.array(labels)
-    general_cfg = MemoryConfig(embedding=EmbeddingConfig(own=None, mode="general"))
+    dual_cfg = MemoryConfig(embedding=EmbeddingConfig(device=args.device))
+    general_cfg = MemoryConfig(embedding=EmbeddingConfig(own=None, mode="general", device=args.device))
     print("\n### AG News (7,600 items, 4 classes)\n")
     print("| method | level | topics | ARI | NMI | outliers | NPMI | diversity |\n|---|---|---|---|---|---|---|---|")
     docs = [set(tokenize(t)) for t in texts]
     general_vecs = None
-    for name, cfg in (("dual", MemoryConfig()), ("general", general_cfg)):
+    for name, cfg in (("dual", dual_cfg), ("general", general_cfg)):
         path = memory_for(f"agnews-{name}", texts, cfg, args)
         with Memory(path, progress=True) as mem:
             t = time.perf_counter()
@@ -143,7 +144,7 @@ def quality(args) -> None:
 
     convs = load_locomo(args.data)
     turns = [t.record_text() for c in convs for t in c.turns]
-    path = memory_for("locomo", turns, MemoryConfig(), args)
+    path = memory_for("locomo", turns, dual_cfg, args)
     with Memory(path, progress=True) as mem:
         mem.rebuild()
         tdocs = [set(tokenize(t)) for t in turns]
@@ -202,6 +203,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="100000,1000000")
     ap.add_argument("--skip-quality", action="store_true")
     ap.add_argument("--skip-timing", action="store_true")
+    ap.add_argument("--device", default="auto", help="embedding device for the memories (auto, cpu, cuda)")
     args = ap.parse_args()
     print(f"# topics benchmark {date.today()} on {platform.node()} {platform.machine()}")
     if not args.skip_quality:
