@@ -82,3 +82,23 @@ def test_topics_command(tmp_path, hash_config):
     assert res.exit_code == 0 and res.stdout.startswith("[")
     res = r.invoke(cli, ["search", str(tmp_path / "t"), "apple", "--mode", "keyword", "--json"])
     assert res.exit_code == 0 and json.loads(res.stdout)[0]["keyword"] > 0
+
+
+def test_import_is_all_or_nothing(tmp_path, hash_config):
+    with Memory(tmp_path / "i", hash_config):
+        pass
+    good = tmp_path / "good.jsonl"
+    good.write_text('{"text": "first", "kind": "task", "metadata": {"a": 1}}\n\n{"text": "second"}\n')
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"fine line\nbroken \xff\xfe line\n")
+    r = CliRunner()
+    res = r.invoke(cli, ["import", str(tmp_path / "i"), str(bad)])
+    assert res.exit_code == 1 and "bad.txt:2: invalid UTF-8" in res.output
+    res = r.invoke(cli, ["import", str(tmp_path / "i"), str(tmp_path / "missing.txt")])
+    assert res.exit_code == 1 and "cannot read" in res.output
+    with Memory(tmp_path / "i") as m:
+        assert len(m) == 0
+    res = r.invoke(cli, ["import", str(tmp_path / "i"), str(good), "--json"])
+    assert res.exit_code == 0 and json.loads(res.stdout)["imported"] == 2
+    with Memory(tmp_path / "i") as m:
+        assert m.get(1).kind == "task" and m.get(1).metadata == {"a": 1} and m.get(2).kind == "note"

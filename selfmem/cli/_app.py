@@ -14,6 +14,7 @@ import click
 
 from .._errors import SelfmemError
 from ..memory import Memory
+from ..memory._importing import read_records
 
 __all__ = ["main", "cli"]
 
@@ -125,6 +126,21 @@ def add(path: str, text: str, kind: str, session: str | None, metadata: str | No
     with Memory(path) as mem:
         rid = mem.add(text, kind=kind, metadata=meta, session=session)
     _emit({"id": rid}, as_json, lambda d: str(d["id"]))
+
+
+@cli.command(name="import")
+@_path
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--kind", default="note", show_default=True, help="Kind for lines that name none.")
+@click.option("--session", default=None, help="Session name for every record.")
+@_json
+@_errors
+def import_(path: str, file: str, kind: str, session: str | None, as_json: bool) -> None:
+    """Add every record of FILE (.jsonl objects or one text per line) to the memory at PATH, all or nothing."""
+    texts, kinds, metas = read_records(file, kind)
+    with Memory(path) as mem:
+        ids = mem.add_many(texts, kind=kinds, metadata=metas, session=session)
+    _emit({"imported": len(ids), "ids": ids}, as_json, lambda d: f"imported {d['imported']} records")
 
 
 @cli.command()
