@@ -51,6 +51,11 @@ def quality(args) -> list[tuple[str, dict[str, float]]]:
                              SearchConfig(mode="hybrid", keyword_weight=kw, candidates=cand, dedupe=1.0)))
     settings.append(("hybrid kw=0.3 candidates=50 + dedupe 0.97", "dual", SearchConfig(dedupe=0.97)))
     settings.append(("hybrid + recency 0.3 (half-life 30 d)", "dual", SearchConfig(recency_weight=0.3)))
+    for route in (1, 3, 5):
+        settings.append((f"topic routing: {route} nearest topics, then hybrid", "dual",
+                         SearchConfig(mode="topics", route_topics=route)))
+    if args.only:
+        settings = [x for x in settings if args.only in x[0]]
     default = MemoryConfig().search
     settings.append((f"default config ({default.mode}, kw={default.keyword_weight}, "
                      f"candidates={default.candidates}, dedupe={default.dedupe})", "dual", default))
@@ -58,14 +63,18 @@ def quality(args) -> list[tuple[str, dict[str, float]]]:
     root = Path(args.out) / "retrieval"
     for c in tqdm(convs, desc="conversations"):
         for view in ("dual", "general"):
+            if not any(v == view for _, v, _ in settings):
+                continue
             path = root / f"{c.name}-{view}"
-            shutil.rmtree(path, ignore_errors=True)
             cfg = MemoryConfig() if view == "dual" else MemoryConfig().replace(
                 embedding=dataclasses.replace(MemoryConfig().embedding, mode="general"))
+            if not (args.reuse and (path / "memory.duckdb").is_file()):
+                shutil.rmtree(path, ignore_errors=True)
+                with Memory(path, cfg, progress=False) as mem:
+                    mem.add_many([t.record_text() for t in c.turns], kind="message",
+                                 metadata=[{"dia_id": t.dia_id} for t in c.turns])
             with Memory(path, cfg, progress=False) as mem:
-                ids = mem.add_many([t.record_text() for t in c.turns], kind="message",
-                                   metadata=[{"dia_id": t.dia_id} for t in c.turns])
-                id_to_dia = dict(zip(ids, (t.dia_id for t in c.turns)))
+                id_to_dia = {r.id: r.metadata["dia_id"] for r in (mem.get(i) for i in range(1, len(mem) + 1))}
             for name, v, scfg in settings:
                 if v != view:
                     continue
@@ -154,6 +163,8 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=300)
     ap.add_argument("--skip-quality", action="store_true")
     ap.add_argument("--skip-latency", action="store_true")
+    ap.add_argument("--reuse", action="store_true", help="reuse the per-conversation memories of an earlier run")
+    ap.add_argument("--only", default="", help="run only the settings whose name contains this")
     args = ap.parse_args()
     print(f"# retrieval benchmark {date.today()} on {platform.node()} {platform.machine()}")
     if not args.skip_quality:

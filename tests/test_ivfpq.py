@@ -17,7 +17,7 @@ def clustered(n, dim, seed=0, centers=50):
 
 def test_sizing_rule():
     p = ivfpq_params(1_000_000, 960)
-    assert p == {"nlist": 2048, "m": 96, "nbits": 8, "train_size": 81920, "nprobe": 64, "rerank": 20}
+    assert p == {"nlist": 2048, "m": 96, "nbits": 8, "train_size": 81920, "nprobe": 32, "rerank": 20}
     assert ivfpq_params(100_000, 640)["m"] == 64 and ivfpq_params(100_000, 640)["nlist"] == 512
     assert ivfpq_params(10, 64)["nlist"] == 16
 
