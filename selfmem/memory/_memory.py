@@ -571,8 +571,7 @@ class Memory:
             allowed = routed if allowed is None else np.intersect1d(allowed, routed)
             if len(allowed) == 0:
                 return []
-        cands = gather(store, self._views, self._index, self._keywords, query, qvec, max(cfg.candidates, k),
-                       allowed, cfg.mode)
+        cands = gather(store, self._index, self._keywords, query, qvec, max(cfg.candidates, k), allowed, cfg.mode)
         ranked = rank(cands, k, cfg, max_distance=max_distance)
         topic_of = store.top_topics([c.id for c, _ in ranked])
         return [Hit(record=c.record, score=c.cos, distance=1.0 - c.cos, rank=r, relevance=s, keyword=c.bm25,

@@ -6,15 +6,17 @@ import numpy as np
 
 from ..retrieval._keywords import KeywordIndex
 from ..retrieval._search import Candidate
-from ..retrieval._views import Views
 from ._store import Store
 
 __all__ = ["gather"]
 
 
-def gather(store: Store, views: Views, index, keywords: KeywordIndex, query: str, qvec: np.ndarray,
+def gather(store: Store, index, keywords: KeywordIndex, query: str, qvec: np.ndarray,
            n: int, allowed: np.ndarray | None, mode: str) -> list[Candidate]:
-    """Union of the dense and keyword top-n (per ``mode``), each with exact cosine and BM25.
+    """Union of the dense and keyword top-n (per ``mode``), each with its cosine and BM25 score.
+
+    Cosines come from the vectors the index holds (exact for the flat index; the float16
+    re-rank copy for IVF-PQ), so no vector is read from the store on the search path.
 
     Parameters
     ----------
@@ -24,24 +26,24 @@ def gather(store: Store, views: Views, index, keywords: KeywordIndex, query: str
         Candidates per source.
     allowed : ndarray of int64, optional
         Only these ids may be returned.
-    mode : {"hybrid", "dense", "keyword"}
+    mode : {"hybrid", "dense", "keyword", "topics"}
     """
     ids: list[int] = []
-    if mode in ("hybrid", "dense", "topics") and len(index):
+    if mode != "keyword" and len(index):
         _, dense = index.search(qvec, n, allowed)
         ids += [int(i) for i in dense[0] if i >= 0]
-    if mode in ("hybrid", "keyword", "topics"):
-        kw_ids, _ = keywords.top(query, n, allowed)
-        ids += [int(i) for i in kw_ids if int(i) not in set(ids)]
+    kw_ids, kw_scores = keywords.scores(query)
+    if mode != "dense" and len(kw_ids):
+        pool = np.isin(kw_ids, allowed) if allowed is not None else np.ones(len(kw_ids), bool)
+        order = np.argsort(-kw_scores[pool], kind="stable")[:n]
+        ids += [int(i) for i in kw_ids[pool][order]]
     ids = list(dict.fromkeys(ids))
     if not ids:
         return []
     records = store.get(ids)
-    raw_parts = {role: store.vectors(role, ids) for role in views.roles}
-    ref = raw_parts["general"][0]
-    vecs = views.index_vectors({role: vecs for role, (_, vecs) in raw_parts.items()})
+    ids = [i for i in ids if i in records]
+    vecs = index.vectors(ids)
     cos = vecs @ qvec[0]
-    _, bm = keywords.scores(query, ref)
-    return [Candidate(id=int(i), cos=float(min(1.0, max(-1.0, c))), bm25=float(b), vector=vecs[j],
-                      record=records[int(i)])
-            for j, (i, c, b) in enumerate(zip(ref, cos, bm)) if int(i) in records]
+    bm = dict(zip(kw_ids.tolist(), kw_scores.tolist()))
+    return [Candidate(id=i, cos=float(min(1.0, max(-1.0, c))), bm25=float(bm.get(i, 0.0)), vector=vecs[j],
+                      record=records[i]) for j, (i, c) in enumerate(zip(ids, cos))]

@@ -84,6 +84,11 @@ class FlatIndex:
         if len(ids):
             self._index.remove_ids(faiss.IDSelectorBatch(np.asarray(ids, dtype=np.int64)))
 
+    def vectors(self, ids: Sequence[int]) -> np.ndarray:
+        """Stored vectors of ``ids`` (all held), shape (len(ids), dim) float32."""
+        return np.stack([self._index.reconstruct(int(i)) for i in ids]) if len(ids) else \
+            np.zeros((0, self.dim), np.float32)
+
     def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None
                ) -> tuple[np.ndarray, np.ndarray]:
         """Top-k by inner product.
@@ -152,7 +157,7 @@ def load_index(directory: Path, signature: dict[str, Any]) -> FlatIndex | IVFPQI
                                rerank=int(meta["rerank"]))
         except (KeyError, TypeError, ValueError, RuntimeError):
             return None
-        if not index.vectors.consistent() or not np.isin(index.ids(), index.vectors.all_ids()).all():
+        if not index.rerank_file.consistent() or not np.isin(index.ids(), index.rerank_file.all_ids()).all():
             return None
         return index
     return None

@@ -149,7 +149,7 @@ class IVFPQIndex:
         self.n_trained = n_trained
         self.nprobe = nprobe
         self.rerank = rerank
-        self.vectors = RerankVectors(self.directory, dim)
+        self.rerank_file = RerankVectors(self.directory, dim)
         self._gpu: Any = None
 
     # -- construction --------------------------------------------------------------
@@ -164,7 +164,7 @@ class IVFPQIndex:
         faiss.downcast_index(faiss.extract_index_ivf(index)).do_polysemous_training = False
         index.train(np.ascontiguousarray(sample, dtype=np.float32))
         out = cls(dim, directory, index, n_trained=n_total, nprobe=p["nprobe"], rerank=p["rerank"])
-        out.vectors.reset(np.zeros(0, np.int64), np.zeros((0, dim), np.float32))
+        out.rerank_file.reset(np.zeros(0, np.int64), np.zeros((0, dim), np.float32))
         return out
 
     def __len__(self) -> int:
@@ -188,7 +188,7 @@ class IVFPQIndex:
         if vectors.ndim != 2 or vectors.shape[1] != self.dim or len(ids) != len(vectors):
             raise InvalidInputError(f"vectors must have shape ({len(ids)}, {self.dim}), got {vectors.shape}")
         if len(ids):
-            self.vectors.append(ids, vectors)
+            self.rerank_file.append(ids, vectors)
             self._index.add_with_ids(vectors, ids)
             self._gpu = None
 
@@ -196,6 +196,10 @@ class IVFPQIndex:
         if len(ids):
             self._index.remove_ids(faiss.IDSelectorBatch(np.asarray(ids, dtype=np.int64)))
             self._gpu = None
+
+    def vectors(self, ids: Sequence[int]) -> np.ndarray:
+        """The float16 re-rank copies of ``ids`` (all held), as float32 (len(ids), dim)."""
+        return self.rerank_file.lookup(np.asarray(ids, dtype=np.int64))
 
     # -- search --------------------------------------------------------------------
     def _searcher(self) -> Any:
@@ -244,7 +248,7 @@ class IVFPQIndex:
             c = cand[qi][cand[qi] >= 0]
             if len(c) == 0:
                 continue
-            exact = self.vectors.lookup(c) @ queries[qi]
+            exact = self.rerank_file.lookup(c) @ queries[qi]
             top = np.argsort(-exact, kind="stable")[:k]
             scores[qi, : len(top)] = exact[top]
             ids[qi, : len(top)] = c[top]
