@@ -21,5 +21,13 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(PY) -m pytest -q -p no:cacheprovider
 
+bench: $(VENV)/.installed
+	$(PY) -m pip install -q -e '.[dev,bench]'
+	$(PY) benchmarks/embeddings.py --data $(DATA)
+	$(PY) benchmarks/index.py --data $(DATA) --real
+	$(PY) benchmarks/retrieval.py --data $(DATA)
+	$(PY) benchmarks/topics.py --data $(DATA)
+	$(PY) benchmarks/crash.py
+
 clean:
 	rm -rf $(VENV) runs
