@@ -41,12 +41,12 @@ KS = (1, 5, 10, 20)
 def quality(args) -> list[tuple[str, dict[str, float]]]:
     convs = load_locomo(args.data)
     settings: list[tuple[str, str, SearchConfig]] = [
-        ("BM25 (keyword mode)", "keyword", SearchConfig(mode="keyword", dedupe=1.0)),
+        ("BM25 (keyword mode)", "dual", SearchConfig(mode="keyword", dedupe=1.0)),
         ("dense, general view only (MiniLM exact cosine)", "general", SearchConfig(mode="dense", dedupe=1.0)),
         ("dense, dual view", "dual", SearchConfig(mode="dense", dedupe=1.0)),
     ]
-    for kw in (0.2, 0.3, 0.4, 0.5):
-        for cand in (20, 50, 100):
+    for kw in (0.2, 0.3, 0.4):
+        for cand in (50, 100):
             settings.append((f"hybrid kw={kw} candidates={cand}", "dual",
                              SearchConfig(mode="hybrid", keyword_weight=kw, candidates=cand, dedupe=1.0)))
     settings.append(("hybrid kw=0.3 candidates=50 + dedupe 0.97", "dual", SearchConfig(dedupe=0.97)))
@@ -85,7 +85,7 @@ def quality(args) -> list[tuple[str, dict[str, float]]]:
                         for k in KS:
                             acc.setdefault(f"R@{k}", []).append(len(set(got[:k]) & q.evidence) / len(q.evidence))
                         acc.setdefault("hit@10", []).append(float(bool(set(got[:10]) & q.evidence)))
-    return [(name, {m: float(np.mean(v)) for m, v in acc.items()}) for name, acc in sums.items()]
+    return [(name, {m: float(np.mean(v)) for m, v in acc.items()}) for name, acc in sums.items() if acc]
 
 
 def build_large(n: int, args) -> Path:

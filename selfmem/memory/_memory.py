@@ -565,7 +565,7 @@ class Memory:
                 return []
         if store.count() == 0:
             return []
-        qvec = self._views.index_vectors(self._views.embed_raw([query]))
+        qvec = self._views.index_vectors(self._views.embed_query(query))
         if cfg.mode == "topics" and self._topics.fitted:
             routed = store.topic_members(self._topics.route(qvec[0], cfg.route_topics))
             allowed = routed if allowed is None else np.intersect1d(allowed, routed)

@@ -8,6 +8,9 @@ them: the general vector as is, the own vector after the fitted whitening, and i
 
 from __future__ import annotations
 
+import json
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,9 @@ from ._post import Whitener, fuse
 __all__ = ["Views", "WHITENER_FILE"]
 
 WHITENER_FILE = "own_whitener.npz"
+_QUERY_CACHE: OrderedDict[tuple[str, str], dict[str, np.ndarray]] = OrderedDict()
+_QUERY_CACHE_SIZE = 1024
+_QUERY_LOCK = threading.Lock()
 
 
 class Views:
@@ -133,6 +139,22 @@ class Views:
                 raise InvalidInputError(f"the {role} embedder returned shape {arr.shape} or non-finite values")
             out[role] = arr
         return out
+
+    def embed_query(self, text: str) -> dict[str, np.ndarray]:
+        """Raw views of one query, shape (1, dim) each; the last 1,024 distinct queries are cached
+        (per process, keyed by the embedders' fingerprints), so a search followed by an ``enrich`` of
+        the same prompt runs the models once."""
+        key = (json.dumps({r: e.fingerprint() for r, e in self.roles.items()}, sort_keys=True), text)
+        with _QUERY_LOCK:
+            if key in _QUERY_CACHE:
+                _QUERY_CACHE.move_to_end(key)
+                return _QUERY_CACHE[key]
+        raw = self.embed_raw([text])
+        with _QUERY_LOCK:
+            _QUERY_CACHE[key] = raw
+            while len(_QUERY_CACHE) > _QUERY_CACHE_SIZE:
+                _QUERY_CACHE.popitem(last=False)
+        return raw
 
     def index_vectors(self, raw: Mapping[str, np.ndarray]) -> np.ndarray:
         """Index vectors (n, dim) from raw views (as from :meth:`embed_raw` or the store)."""
