@@ -163,7 +163,7 @@ class SearchConfig:
     mode: str = "hybrid"
     route_topics: int = 3
     candidates: int = 50
-    keyword_weight: float = 0.3
+    keyword_weight: float = 0.4
     dedupe: float = 0.97
     importance_weight: float = 0.5
     recency_weight: float = 0.0
