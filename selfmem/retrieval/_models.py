@@ -33,7 +33,7 @@ def make_embedder(spec: str, cfg) -> Embedder:
     if fake is not None:
         return fake
     return SentenceTransformerEmbedder(spec, device=cfg.device, batch_size=cfg.batch_size,
-                                       max_tokens=cfg.max_tokens)
+                                       max_tokens=cfg.max_tokens, dtype=cfg.dtype)
 
 
 def make_own_embedder(spec: str | None, cfg) -> Embedder | None:
@@ -54,4 +54,4 @@ def make_own_embedder(spec: str | None, cfg) -> Embedder | None:
     from ._own import CausalLMEmbedder
 
     return CausalLMEmbedder(spec, layer=cfg.own_layer, device=cfg.device, batch_size=max(1, cfg.batch_size // 2),
-                            max_tokens=cfg.max_tokens)
+                            max_tokens=cfg.max_tokens, dtype=cfg.dtype)

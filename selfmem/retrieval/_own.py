@@ -21,14 +21,14 @@ from typing import Any
 import numpy as np
 
 from .._errors import DependencyError, InvalidInputError, ModelLoadError
-from ._embedders import _set_offline, file_digest, padded_batches, resolve_device
+from ._embedders import _set_offline, file_digest, padded_batches, resolve_device, resolve_dtype
 
 __all__ = ["CausalLMEmbedder", "cache_dir", "SMOLLM2"]
 
 SMOLLM2 = "smollm2"
 _SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _LOCK = threading.Lock()
-_MODELS: dict[tuple[str, str, int], Any] = {}
+_MODELS: dict[tuple[str, str, int, str], Any] = {}
 
 
 def cache_dir() -> Path:
@@ -63,6 +63,9 @@ class CausalLMEmbedder:
         Texts per forward pass (batches are formed from length-sorted texts).
     max_tokens : int
         Token limit; longer texts are truncated and counted in ``truncated``.
+    dtype : str
+        ``"auto"`` (bfloat16 on CUDA and on CPUs with bfloat16 instructions, else float32),
+        ``"float32"`` or ``"bfloat16"``. Pooling is always done in float32.
 
     Notes
     -----
@@ -72,12 +75,13 @@ class CausalLMEmbedder:
     """
 
     def __init__(self, model: str = SMOLLM2, *, layer: int = 6, device: str = "auto",
-                 batch_size: int = 32, max_tokens: int = 256) -> None:
+                 batch_size: int = 32, max_tokens: int = 256, dtype: str = "auto") -> None:
         if isinstance(layer, bool) or not isinstance(layer, int) or layer < 1:
             raise InvalidInputError(f"layer must be an integer >= 1, got {layer!r}")
         self.model = model
         self.layer = layer
         self.device = device
+        self.dtype = dtype
         self.batch_size = batch_size
         self.max_tokens = max_tokens
         self.truncated = 0
@@ -172,7 +176,8 @@ class CausalLMEmbedder:
 
     def _load(self, layer: int) -> tuple[Any, Any]:
         device = resolve_device(self.device)
-        key = (str(self._weights), device, layer)
+        dtype = resolve_dtype(self.dtype, device)
+        key = (str(self._weights), device, layer, str(dtype))
         with _LOCK:
             if key not in _MODELS:
                 _set_offline()
@@ -183,7 +188,6 @@ class CausalLMEmbedder:
                 tok = AutoTokenizer.from_pretrained(str(path))
                 if tok.pad_token is None:
                     tok.pad_token = tok.eos_token
-                dtype = torch.bfloat16 if device == "cuda" else torch.float32
                 lm = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype)
                 base = lm.model
                 base.layers = base.layers[:layer]
