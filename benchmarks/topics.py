@@ -15,7 +15,7 @@ corpus documents (pairs that never co-occur score -1); diversity: unique top-10 
 words. The same for the LoCoMo turns.
 
 Timing: ``TopicState.fit`` (reduction + DP mixture + tree + labels) at 10k on real dual vectors
-(AG News + LoCoMo turns, taken from the memories above) and on synthetic clustered vectors with
+(AG News + LoCoMo turns, taken from the memories above, or from benchmarks/retrieval.py's base memory) and on synthetic clustered vectors with
 synthetic texts at the larger sizes; online Chinese-restaurant assignment per memory.
 """
 
@@ -172,6 +172,8 @@ def timing(args) -> None:
     print("| data | N | dim | fit s | topics | online assign ms/memory |\n|---|---|---|---|---|---|")
     cases = []
     real = [Path(args.out) / "topics-agnews-dual", Path(args.out) / "topics-locomo"]
+    if not all((p / "memory.duckdb").is_file() for p in real):
+        real = [Path(args.out) / "latency-base"]  # the same 10,360 texts, built by benchmarks/retrieval.py
     if all((p / "memory.duckdb").is_file() for p in real):
         vecs, texts = [], []
         for p in real:
