@@ -52,7 +52,7 @@ class EmbeddingConfig:
         Which view the index searches. ``"dual"`` (the default) fuses both:
         ``[sqrt(alpha) * e_general, sqrt(1 - alpha) * e_own]``.
     alpha : float
-        Weight of the general view in ``"dual"`` mode, in [0, 1] (default 0.5).
+        Weight of the general view in ``"dual"`` mode, in [0, 1] (default 0.45).
     batch_size : int
         Texts per model batch.
     max_tokens : int
@@ -72,7 +72,7 @@ class EmbeddingConfig:
     own_shrinkage: float = 0.1
     own_min_fit: int = 200
     mode: str = "dual"
-    alpha: float = 0.5
+    alpha: float = 0.45
     batch_size: int = 64
     max_tokens: int = 256
     device: str = "auto"
