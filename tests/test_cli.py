@@ -102,3 +102,30 @@ def test_import_is_all_or_nothing(tmp_path, hash_config):
     assert res.exit_code == 0 and json.loads(res.stdout)["imported"] == 2
     with Memory(tmp_path / "i") as m:
         assert m.get(1).kind == "task" and m.get(1).metadata == {"a": 1} and m.get(2).kind == "note"
+
+
+HOLDER = r"""
+import sys, time
+from selfmem import Memory, MemoryConfig, EmbeddingConfig
+m = Memory(sys.argv[1], MemoryConfig(embedding=EmbeddingConfig(general="hash:64", own=None, mode="general")))
+m.add_many(["held open by a writer", "second note"])
+print("ready", flush=True)
+time.sleep(30)
+"""
+
+
+def test_inspect_and_search_while_a_writer_holds_the_memory(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path / "w")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        r = CliRunner()
+        res = r.invoke(cli, ["inspect", str(tmp_path / "w"), "--json"])
+        assert res.exit_code == 0, res.output
+        assert json.loads(res.stdout)["records"] == 2
+        res = r.invoke(cli, ["search", str(tmp_path / "w"), "writer", "--json"])
+        assert res.exit_code == 0 and json.loads(res.stdout)[0]["record"]["text"] == "held open by a writer"
+        res = r.invoke(cli, ["add", str(tmp_path / "w"), "x"])
+        assert res.exit_code == 1 and "another process" in res.output
+    finally:
+        proc.kill()
+        proc.wait()

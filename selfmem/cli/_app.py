@@ -69,8 +69,8 @@ def cli() -> None:
 @_json
 @_errors
 def inspect(path: str, as_json: bool) -> None:
-    """Show counts, embedders, index and config of the memory at PATH."""
-    with Memory(path, create=False) as mem:
+    """Show counts, embedders, index and config of the memory at PATH (works while a writer runs)."""
+    with Memory(path, read_only=True) as mem:
         stats = mem.stats()
 
     def human(s: Any) -> str:
@@ -98,8 +98,8 @@ def inspect(path: str, as_json: bool) -> None:
 @_errors
 def search(path: str, query: str, k: int, kinds: tuple[str, ...], sessions: tuple[str, ...], mode: str | None,
            as_json: bool) -> None:
-    """Print the K memories at PATH most relevant to QUERY."""
-    with Memory(path, create=False) as mem:
+    """Print the K memories at PATH most relevant to QUERY (works while a writer runs)."""
+    with Memory(path, read_only=True) as mem:
         hits = mem.search(query, k=k, kinds=list(kinds) or None, sessions=list(sessions) or None, mode=mode)
 
     def human(hs: Any) -> str:
@@ -149,8 +149,8 @@ def import_(path: str, file: str, kind: str, session: str | None, as_json: bool)
 @_json
 @_errors
 def topics(path: str, show_members: bool, as_json: bool) -> None:
-    """Print the topic tree of the memory at PATH (top level first)."""
-    with Memory(path, create=False) as mem:
+    """Print the topic tree of the memory at PATH (top level first; works while a writer runs)."""
+    with Memory(path, read_only=True) as mem:
         nodes = mem.topics()
         if show_members:
             nodes = [mem.topic(t.id) for t in nodes]
