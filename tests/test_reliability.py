@@ -144,7 +144,7 @@ class MemoryMachine(RuleBasedStateMachine):
         self.mem.close()
 
 
-MemoryMachine.TestCase.settings = settings(max_examples=12, stateful_step_count=12, deadline=None,
+MemoryMachine.TestCase.settings = settings(max_examples=12, stateful_step_count=12, deadline=None, derandomize=True,
                                            suppress_health_check=[HealthCheck.too_slow])
 TestMemoryMachine = MemoryMachine.TestCase
 
