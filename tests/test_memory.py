@@ -318,3 +318,12 @@ def test_config_toml_written(tmp_path, hash_config):
     assert {p.name for p in (tmp_path / "m").iterdir()} >= {"memory.duckdb", "config.toml", "index.faiss"}
     assert not any(p.suffix == ".pkl" for p in (tmp_path / "m").iterdir())
     assert os.path.getsize(tmp_path / "m" / "index.json") > 0
+
+
+def test_flags_are_validated(tmp_path, hash_config, mem):
+    for kwargs in ({"create": "yes"}, {"reembed": 1}, {"read_only": None}, {"progress": "on"}):
+        with pytest.raises(InvalidInputError):
+            Memory(tmp_path / "flags", hash_config, **kwargs)
+    assert not (tmp_path / "flags").exists()
+    with pytest.raises(InvalidInputError):
+        mem.rebuild(reembed="no")

@@ -116,6 +116,11 @@ class Memory:
             raise InvalidInputError(f"path must be a directory path, got {path!r}")
         if config is not None and not isinstance(config, MemoryConfig):
             raise InvalidInputError(f"config must be a MemoryConfig, got {type(config).__name__}")
+        for name, flag in (("create", create), ("reembed", reembed), ("read_only", read_only)):
+            if not isinstance(flag, bool):
+                raise InvalidInputError(f"{name} must be True or False, got {flag!r}")
+        if progress is not None and not isinstance(progress, bool):
+            raise InvalidInputError(f"progress must be True, False or None, got {progress!r}")
         for name, obj in (("general", general), ("own", own)):
             if obj is not None and not isinstance(obj, Embedder):
                 raise InvalidInputError(f"{name} must implement the Embedder protocol (dim, fingerprint(), embed())")
@@ -702,6 +707,8 @@ class Memory:
             Also re-run every embedder over every record's text first (needed after
             a model change), with a progress bar.
         """
+        if not isinstance(reembed, bool):
+            raise InvalidInputError(f"reembed must be True or False, got {reembed!r}")
         with self._lock:
             self._writable()
             if reembed:
