@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from _data import DEFAULT_DATA, load_locomo
 
-from selfmem.retrieval._bm25 import BM25
+from selfmem.retrieval._keywords import KeywordIndex
 from selfmem.retrieval._embedders import SentenceTransformerEmbedder, l2_normalize
 from selfmem.retrieval._own import CausalLMEmbedder
 from selfmem.retrieval._post import Whitener, fuse
@@ -135,8 +135,10 @@ def evaluate(convs, emb, layers, args) -> list[tuple[str, dict[int, float]]]:
     for c in convs:
         index = {t.dia_id: i for i, t in enumerate(c.turns)}
         evidence = [np.array([index[e] for e in q.evidence if e in index]) for q in c.questions]
-        bm = BM25().fit([t.record_text() for t in c.turns])
-        add("BM25", np.stack([bm.scores(q.question) for q in c.questions]), evidence)
+        bm = KeywordIndex()
+        turn_ids = np.arange(len(c.turns))
+        bm.add(turn_ids, [t.record_text() for t in c.turns])
+        add("BM25", np.stack([bm.scores(q.question, turn_ids)[1] for q in c.questions]), evidence)
         g_t, g_q = emb[f"{c.name}/turns/general"], emb[f"{c.name}/qs/general"]
         add("general (MiniLM, cosine)", g_q @ g_t.T, evidence)
         for layer in layers:

@@ -174,8 +174,8 @@ class TopicModel:
         return best, float(probs[best]), False
 
     # -- persistence ----------------------------------------------------------------
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the fitted state as ``.npz`` (no pickle), atomically. PCA reducer only."""
+    def save(self, path: str | os.PathLike[str], **extra: np.ndarray) -> None:
+        """Write the fitted state (plus ``extra`` arrays) as ``.npz`` (no pickle), atomically. PCA reducer only."""
         if getattr(self, "_umap", None) is not None:
             return  # a UMAP reducer is refitted on the next rebuild; nothing pickled
         path = Path(path)
@@ -184,7 +184,7 @@ class TopicModel:
                  vars=self.vars_, sizes=self.sizes_, weights=self.weights_, prior_mean=self.prior_mean_,
                  prior_var=self.prior_var_, provisional=self.provisional_,
                  params=np.array([self.n_dims, self.max_topics, self.sample_size, self.seed], np.int64),
-                 fparams=np.array([self.concentration, self.new_topic_shrink], np.float64))
+                 fparams=np.array([self.concentration, self.new_topic_shrink], np.float64), **extra)
         os.replace(tmp, path)
 
     @classmethod

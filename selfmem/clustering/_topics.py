@@ -70,16 +70,9 @@ class TopicState:
     def save(self) -> None:
         if self.model is None:
             return
-        path = self.directory / TOPICS_FILE
-        self.model.save(path)
-        with np.load(path, allow_pickle=False) as z:
-            data = {k: z[k] for k in z.files}
-        data |= {"signature": np.array(self.signature), "fitted_n": np.array(self.fitted_n),
-                 "centroids": self.centroids,
-                 "parents": np.array([-1 if p is None else p for p in self.parents], dtype=np.int64)}
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(tmp, **data)
-        tmp.replace(path)
+        self.model.save(self.directory / TOPICS_FILE, signature=np.array(self.signature),
+                        fitted_n=np.array(self.fitted_n), centroids=self.centroids,
+                        parents=np.array([-1 if p is None else p for p in self.parents], dtype=np.int64))
 
     # -- fitting ----------------------------------------------------------------------
     def fit(self, ids: np.ndarray, vectors: np.ndarray, texts: Sequence[str], signature: str

@@ -274,15 +274,13 @@ class Memory:
         save_index(index, self._dir, self._views.signature())
         return index
 
-    def _fit_own(self) -> bool:
-        """Fit the own-view whitening on the stored own vectors; True if it changed."""
-        before = self._views.whitener
+    def _fit_own(self) -> None:
+        """Fit the own-view whitening on the stored own vectors (or drop it below ``own_min_fit``)."""
         if self._views.own is None or self._live().count() < self._views.min_fit:
             self._views.fit_whitener(np.zeros((0, 1)), self._dir)
         else:
             _, own = self._live().vectors("own")
             self._views.fit_whitener(own, self._dir)
-        return before is not self._views.whitener
 
     def _reembed(self, roles: Sequence[str]) -> None:
         """Re-run the embedders of ``roles`` over every record's text and replace the stored vectors."""
@@ -447,20 +445,17 @@ class Memory:
         store = self._live()
         if store.count() < self.config.topics.min_records:
             return
-        steps = ["vectors", "topics", "store"]
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
+        from tqdm.auto import tqdm
 
-            bar = tqdm(total=len(steps), desc="topics", unit="step")
-        ids, vecs = self._index_vectors()
-        _, texts = store.texts()
-        bar and bar.update(1)
-        rows, tids, probs = self._topics.fit(ids, vecs, texts, self._topic_signature())
-        bar and bar.update(1)
-        store.replace_topics(rows, ids, tids, probs)
-        self._topics.save()
-        bar and bar.update(1) and bar.close()
+        with tqdm(total=3, desc="topics", unit="step", disable=not progress) as bar:
+            ids, vecs = self._index_vectors()
+            _, texts = store.texts()
+            bar.update(1)
+            rows, tids, probs = self._topics.fit(ids, vecs, texts, self._topic_signature())
+            bar.update(1)
+            store.replace_topics(rows, ids, tids, probs)
+            self._topics.save()
+            bar.update(1)
 
     def _check_own_embedding(self, value: Any, n: int) -> np.ndarray | None:
         if value is None:

@@ -469,9 +469,6 @@ class Store:
         ).fetchall()
         return {r[0]: int(r[1]) for r in rows}
 
-    def checkpoint(self) -> None:
-        self._con.execute("CHECKPOINT")
-
     def close(self) -> None:
         self._con.close()
 

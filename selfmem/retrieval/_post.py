@@ -65,6 +65,7 @@ class Whitener:
         self.scale_ = (1.0 / np.sqrt(var + floor)).astype(np.float32)
         self.mean_ = self.mean_.astype(np.float32)
         self.n_samples_ = int(X.shape[0])
+        self._digest = None
         return self
 
     @property
@@ -77,11 +78,14 @@ class Whitener:
         return l2_normalize(((X - self.mean_) @ self.components_.T) * self.scale_)
 
     def digest(self) -> str:
-        """Short hash of the fitted state (part of the index signature)."""
+        """Short hash of the fitted state (part of the index signature; computed once per state)."""
+        if getattr(self, "_digest", None):
+            return self._digest
         h = hashlib.sha256()
         for a in (self.mean_, self.components_, self.scale_):
             h.update(np.ascontiguousarray(a).tobytes())
-        return h.hexdigest()[:16]
+        self._digest = h.hexdigest()[:16]
+        return self._digest
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the fitted state as ``.npz`` (no pickle), atomically."""
