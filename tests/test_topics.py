@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from selfmem import EmbeddingConfig, InvalidInputError, Memory, MemoryConfig, RecordNotFoundError, TopicsConfig
-from selfmem.clustering._dp import TopicModel
-from selfmem.clustering._tree import ctfidf, cut, tree_levels, ward_merges
+from selfmem import ConfigError
+from selfmem.clustering._dp import TopicModel, merge_tied
+from selfmem.clustering._tree import ctfidf, cut, level_sizes, refine, tree_levels, ward_merges
 
 THEMES = {
     "fruit": "apple banana cherry mango grape pear plum peach lemon lime".split(),
@@ -48,14 +49,67 @@ def test_dp_model_finds_clusters_and_grows_online():
         TopicModel().fit(np.zeros((3, 4)))
 
 
-def test_tree_and_labels():
+@pytest.mark.parametrize("covariance", ["tied", "diag", "full"])
+def test_covariance_types_find_clusters_and_persist(tmp_path, covariance):
+    rng = np.random.default_rng(1)
+    centers = rng.normal(size=(5, 24)) * 5
+    X = np.vstack([c + rng.normal(size=(150, 24)) for c in centers]).astype(np.float32)
+    m = TopicModel(n_dims=8, max_topics=25, covariance=covariance).fit(X)
+    tids, _ = m.assign_all(X)
+    purity = np.mean([np.bincount(tids[i * 150:(i + 1) * 150, 0]).max() / 150 for i in range(5)])
+    assert purity > 0.9 and m.n_topics <= 8, (purity, m.n_topics)
+    m.assign_online(X[0])
+    m.save(tmp_path / "t.npz")
+    back = TopicModel.load(tmp_path / "t.npz")
+    assert back.covariance == covariance
+    np.testing.assert_allclose(back.log_resp(back.reduce(X[:50])), m.log_resp(m.reduce(X[:50])))
+
+
+def test_merge_tied_joins_a_split_cluster_only():
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(size=(300, 4)), rng.normal(size=(300, 4)) + 8.0
+    Z = np.vstack([a, b])
+    split = np.r_[(a[:, 0] > 0).astype(int), np.full(300, 2)]  # cluster a cut in two halves
+    merged = merge_tied(Z, split)
+    assert len(np.unique(merged)) == 2 and len(np.unique(merged[:300])) == 1 and merged[0] != merged[-1]
+    whole = np.r_[np.zeros(300, int), np.ones(300, int)]
+    assert len(np.unique(merge_tied(Z, whole))) == 2  # two real clusters stay apart
+
+
+def test_tree_levels_nest_and_refine():
     means = np.array([[0, 0], [0.1, 0], [5, 5], [5.1, 5], [10, 0], [10, 0.2]], dtype=float)
     merges = ward_merges(means, np.ones(6))
     assert list(cut(merges, 6, 3)) == [0, 0, 1, 1, 2, 2]
-    levels = tree_levels(means, np.ones(6))
-    assert levels[-1].max() + 1 in (2, 3)
+    assert level_sizes(40) == [13, 4] and level_sizes(50) == [17, 6, 2] and level_sizes(3) == [2]
+    assert level_sizes(2) == [1] and level_sizes(40, branching=6) == [7]
+    # constrained merges never cross the given groups and stop at one cluster per group
+    within = np.array([0, 0, 0, 1, 1, 1])
+    cons = ward_merges(means, np.ones(6), within=within)
+    assert len(cons) == 4 and list(cut(cons, 6, 2)) == [0, 0, 0, 1, 1, 1]
+    # refinement moves a topic that a bad grouping put with the wrong neighbours
+    ang = np.deg2rad([0, 10, 20, 90, 100, 110])
+    unit = np.c_[np.cos(ang), np.sin(ang)]
+    fixed = refine(unit, np.ones(6), np.array([0, 0, 1, 1, 1, 1]))
+    assert list(fixed) == [0, 0, 0, 1, 1, 1]
+    assert list(refine(unit, np.ones(6), np.array([0, 0, 1, 1, 1, 1]), within=np.array([0, 0, 1, 1, 1, 1]))) \
+        == [0, 0, 1, 1, 1, 1]  # cannot leave its parent
+    # every level nests in the one above
+    rng = np.random.default_rng(3)
+    cents = rng.normal(size=(40, 8))
+    cents /= np.linalg.norm(cents, axis=1, keepdims=True)
+    levels = tree_levels(cents, rng.integers(1, 50, 40))
+    assert [int(lv.max()) + 1 for lv in levels] == [13, 4]
+    for low, high in zip(levels, levels[1:]):
+        assert all(len(set(high[low == g])) == 1 for g in np.unique(low))
     words = ctfidf(["apple pear", "apple plum", "car bus", "car van"], np.array([0, 0, 1, 1]), 2, top=2)
     assert words[0][0] == "apple" and words[1][0] == "car"
+
+
+def test_topics_config_is_validated():
+    with pytest.raises(ConfigError, match="covariance"):
+        TopicsConfig(covariance="spherical")
+    with pytest.raises(ConfigError, match="branching"):
+        TopicsConfig(branching=1)
 
 
 def test_memory_topics_lifecycle(tmp_path):
@@ -99,8 +153,7 @@ def test_provisional_topics_suggest_rebuild(tmp_path):
         for i in range(5):
             m.add(f"unrelated{i} text{i} words{i} never{i} seen{i}")
         notes = " ".join(m.stats().notes)
-        if any(t.provisional for t in m.topics()):
-            assert "rebuild suggested" in notes
+        assert any(t.provisional for t in m.topics()) and "rebuild suggested" in notes
     with Memory(tmp_path / "n", cfg(provisional_limit=0, concentration=50.0, auto_rebuild=True), progress=False) as m:
         m.add_many([t for _, t in theme_texts(12)])
         for i in range(5):

@@ -1,4 +1,4 @@
-"""The topic tree (size-weighted Ward agglomeration of topic means) and c-TF-IDF labels."""
+"""The topic tree (size-weighted Ward agglomeration of topic centroids, Lloyd-refined) and c-TF-IDF labels."""
 
 from __future__ import annotations
 
@@ -9,29 +9,37 @@ import numpy as np
 
 from ..retrieval._bm25 import tokenize
 
-__all__ = ["ward_merges", "cut", "tree_levels", "ctfidf"]
+__all__ = ["ward_merges", "cut", "refine", "level_sizes", "tree_levels", "ctfidf"]
 
 
-def ward_merges(means: np.ndarray, sizes: np.ndarray) -> list[tuple[int, int, float]]:
-    """Agglomerate K topics; returns K-1 merges (a, b, cost) over cluster ids (new ids from K on).
+def ward_merges(means: np.ndarray, sizes: np.ndarray, within: np.ndarray | None = None
+                ) -> list[tuple[int, int, float]]:
+    """Agglomerate K topics; returns the merges (a, b, cost) over cluster ids (new ids from K on).
 
     Merge cost is Ward's: ``n_a n_b / (n_a + n_b) * ||mu_a - mu_b||^2`` with topic sizes as weights.
+    Without ``within`` there are K-1 merges; with ``within`` (K,) group labels, only topics of the
+    same group merge, and merging stops at one cluster per group.
     """
     mu = {i: np.asarray(m, np.float64) for i, m in enumerate(means)}
     n = {i: max(float(s), 1.0) for i, s in enumerate(sizes)}
+    grp = {i: (0 if within is None else int(within[i])) for i in range(len(means))}
     merges = []
     nxt = len(means)
     while len(mu) > 1:
         keys = list(mu)
         M = np.stack([mu[k] for k in keys])
         N = np.array([n[k] for k in keys])
+        G = np.array([grp[k] for k in keys])
         d2 = ((M[:, None, :] - M[None, :, :]) ** 2).sum(-1)
         cost = (N[:, None] * N[None, :]) / (N[:, None] + N[None, :]) * d2
+        cost[G[:, None] != G[None, :]] = np.inf
         np.fill_diagonal(cost, np.inf)
         i, j = np.unravel_index(np.argmin(cost), cost.shape)
+        if not np.isfinite(cost[i, j]):
+            break
         a, b = keys[i], keys[j]
         mu[nxt] = (mu[a] * n[a] + mu[b] * n[b]) / (n[a] + n[b])
-        n[nxt] = n[a] + n[b]
+        n[nxt], grp[nxt] = n[a] + n[b], grp[a]
         merges.append((a, b, float(cost[i, j])))
         del mu[a], mu[b], n[a], n[b]
         nxt += 1
@@ -39,7 +47,9 @@ def ward_merges(means: np.ndarray, sizes: np.ndarray) -> list[tuple[int, int, fl
 
 
 def cut(merges: Sequence[tuple[int, int, float]], k_leaves: int, n_groups: int) -> np.ndarray:
-    """Group label (0..n_groups-1) of each leaf after undoing the last n_groups-1 merges."""
+    """Group label (0..n_groups-1) of each leaf after the first ``k_leaves - n_groups`` merges."""
+    if not 1 <= n_groups <= k_leaves or k_leaves - n_groups > len(merges):
+        raise ValueError(f"cannot cut {k_leaves} leaves with {len(merges)} merges into {n_groups} groups")
     parent = list(range(k_leaves + len(merges)))
 
     def root(x: int) -> int:
@@ -47,7 +57,7 @@ def cut(merges: Sequence[tuple[int, int, float]], k_leaves: int, n_groups: int) 
             x = parent[x]
         return x
 
-    for step, (a, b, _) in enumerate(merges[: len(merges) - (n_groups - 1)]):
+    for step, (a, b, _) in enumerate(merges[: k_leaves - n_groups]):
         new = k_leaves + step
         parent[a] = new
         parent[b] = new
@@ -56,29 +66,86 @@ def cut(merges: Sequence[tuple[int, int, float]], k_leaves: int, n_groups: int) 
     return np.array([remap[r] for r in roots], dtype=np.int64)
 
 
-def tree_levels(means: np.ndarray, sizes: np.ndarray, max_top: int = 8) -> list[np.ndarray]:
-    """Super-topic labels of the K topics at each level above them, coarsest last.
+def refine(centroids: np.ndarray, sizes: np.ndarray, labels: np.ndarray, within: np.ndarray | None = None,
+           max_iter: int = 50) -> np.ndarray:
+    """Lloyd refinement of a grouping of topics: spherical k-means over the unit topic centroids.
 
-    The coarsest level has the number of groups g in [2, max_top] before which Ward's merge
-    cost jumps the most (the most natural split); a middle level with about sqrt(K * g)
-    groups is added when it lies strictly between.
+    Each topic moves to the group whose size-weighted unit centroid is nearest by cosine, among the
+    groups of its own ``within`` group when given (so a level stays nested in the one above).
+    Greedy Ward merges cannot undo an early mistake; this can. Stops when nothing moves, or before
+    a step that would empty a group.
+
+    Parameters
+    ----------
+    centroids : ndarray (K, dim), unit rows
+    sizes : ndarray (K,)
+    labels : ndarray (K,) int, groups 0..G-1
+    within : ndarray (K,) int, optional
+
+    Returns
+    -------
+    ndarray (K,) int
     """
-    k = len(means)
-    if k <= 2:
+    labels = np.asarray(labels, dtype=np.int64).copy()
+    g = int(labels.max()) + 1
+    w = np.asarray(sizes, np.float64)[:, None] * centroids
+    allowed = np.ones((len(labels), g), dtype=bool)
+    if within is not None:
+        group_parent = np.array([within[np.argmax(labels == j)] for j in range(g)])
+        allowed = within[:, None] == group_parent[None, :]
+    for _ in range(max_iter):
+        sums = np.zeros((g, centroids.shape[1]))
+        np.add.at(sums, labels, w)
+        cen = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+        sims = np.where(allowed, centroids @ cen.T, -np.inf)
+        new = np.argmax(sims, axis=1)
+        if np.array_equal(new, labels) or len(np.unique(new)) < g:
+            break
+        labels = new
+    return labels
+
+
+def level_sizes(k: int, branching: int = 3) -> list[int]:
+    """Number of topics at each level above K leaves: each about ``branching`` times fewer.
+
+    Levels are added until one has at most ``branching + 1`` topics, e.g. 40 leaves -> [13, 4] and
+    50 -> [17, 6, 2] with branching 3. There is always at least one level above the leaves.
+    """
+    sizes: list[int] = []
+    n = k
+    while n > branching + 1:
+        n = max(2, int(round(n / branching)))
+        sizes.append(n)
+    return sizes or [1 if k <= 2 else 2]
+
+
+def tree_levels(centroids: np.ndarray, sizes: np.ndarray, branching: int = 3) -> list[np.ndarray]:
+    """Super-topic labels of the K leaf topics at each level above them, coarsest last.
+
+    The level sizes come from :func:`level_sizes`. The coarsest level is cut from a size-weighted
+    Ward tree of the unit leaf centroids and refined (:func:`refine`); each lower level is cut from
+    a Ward tree constrained to the level above (so levels nest) and refined within it.
+
+    Parameters
+    ----------
+    centroids : ndarray (K, dim), unit rows
+    sizes : ndarray (K,)
+    branching : int
+
+    Returns
+    -------
+    list of ndarray (K,) int, finest level first
+    """
+    k = len(centroids)
+    counts = level_sizes(k, branching)
+    if counts == [1]:
         return [np.zeros(k, dtype=np.int64)]
-    merges = ward_merges(means, sizes)
-    costs = np.array([c for _, _, c in merges])  # increasing, last merge joins the final two groups
-    best_g, best_jump = 2, -np.inf
-    for g in range(2, min(max_top, k - 1) + 1):
-        # g groups remain after merges[:-(g-1)]; the next merge (index -(g-1)) is the jump
-        jump = costs[-(g - 1)] / max(costs[-g], 1e-12)
-        if jump > best_jump:
-            best_g, best_jump = g, jump
-    levels = []
-    mid = int(round(np.sqrt(k * best_g)))
-    if best_g < mid < k:
-        levels.append(cut(merges, k, mid))
-    levels.append(cut(merges, k, best_g))
+    top = refine(centroids, sizes, cut(ward_merges(centroids, sizes), k, counts[-1]))
+    levels = [top]
+    for n in reversed(counts[:-1]):
+        above = levels[0]
+        lab = cut(ward_merges(centroids, sizes, within=above), k, n)
+        levels.insert(0, refine(centroids, sizes, lab, within=above))
     return levels
 
 

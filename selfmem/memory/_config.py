@@ -203,6 +203,11 @@ class TopicsConfig:
         Reduced dimension.
     max_topics : int
         Cap on Dirichlet-process components (the data decide how many are used).
+    covariance : {"tied", "diag", "full"}
+        Covariance of the mixture components ("tied": one full covariance shared by all topics).
+    branching : int
+        Children per super-topic, roughly: each tree level has about this many times fewer topics
+        than the one below, up to a top level of at most ``branching + 1`` topics.
     concentration : float
         Dirichlet-process concentration (larger: more topics, and new topics open more easily).
     sample_size : int
@@ -219,6 +224,8 @@ class TopicsConfig:
     reducer: str = "pca"
     n_dims: int = 16
     max_topics: int = 50
+    covariance: str = "tied"
+    branching: int = 3
     concentration: float = 0.1
     sample_size: int = 20_000
     provisional_limit: int = 10
@@ -231,6 +238,9 @@ class TopicsConfig:
         _check_int("topics.min_records", self.min_records, 10)
         _check_int("topics.n_dims", self.n_dims, 2)
         _check_int("topics.max_topics", self.max_topics, 2)
+        if self.covariance not in ("tied", "diag", "full"):
+            raise ConfigError(f"topics.covariance must be 'tied', 'diag' or 'full', got {self.covariance!r}")
+        _check_int("topics.branching", self.branching, 2)
         _check_int("topics.sample_size", self.sample_size, 100)
         _check_int("topics.provisional_limit", self.provisional_limit, 0)
         _check_number("topics.concentration", self.concentration, 1e-6, 1e6)
