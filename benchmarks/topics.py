@@ -9,8 +9,9 @@ Quality: AG News (7,600 items, 4 labels) goes into a Memory through the real API
 embeddings, and a general-only memory); ``Memory.rebuild()`` fits the topics. For every tree level we
 report the number of topics and ARI / NMI of the memories' topic at that level against the labels.
 Baselines on the same MiniLM vectors in the same run: KMeans given k = 4, and a BERTopic-style
-pipeline (UMAP to 5 dims, cosine, 15 neighbours + HDBSCAN, min cluster size 15) whose outliers count
-as their own cluster for ARI/NMI. Coherence: mean NPMI of each topic's top-10 keywords over the
+pipeline (UMAP to 5 dims, cosine, 15 neighbours + HDBSCAN, min cluster size 15; 5 UMAP seeds) whose
+outliers count as their own cluster for ARI/NMI. Then the same fit on the same vectors with other seeds and with
+the diagonal covariances of the first version, at the level closest to 4 topics. Coherence: mean NPMI of each topic's top-10 keywords over the
 corpus documents (pairs that never co-occur score -1); diversity: unique top-10 words / all top-10
 words. The same for the LoCoMo turns.
 
@@ -74,6 +75,22 @@ def levels_of(mem: Memory) -> tuple[dict[int, list[int]], list[int]]:
     return out, ids
 
 
+def closest_to_4(per_level: dict[int, list[int]]) -> int:
+    """The tree level whose number of topics is closest to 4 (the finer one on a tie)."""
+    return min(per_level, key=lambda lvl: (abs(len(set(per_level[lvl])) - 4), lvl))
+
+
+def assignments_by_level(rows, leaf: np.ndarray) -> dict[int, list[int]]:
+    """Topic id of every memory at every level, from fitted topic rows and leaf assignments."""
+    parent = {r.id: r.parent for r in rows}
+    out, cur, lvl = {0: leaf.tolist()}, leaf.tolist(), 0
+    while all(parent.get(t) is not None for t in set(cur)):
+        cur = [parent[t] for t in cur]
+        lvl += 1
+        out[lvl] = cur
+    return out
+
+
 def npmi(topics_words: list[list[str]], docs: list[set[str]]) -> float:
     n = len(docs)
     df: Counter[str] = Counter()
@@ -113,6 +130,7 @@ def quality(args) -> None:
     print("| method | level | topics | ARI | NMI | outliers | NPMI | diversity |\n|---|---|---|---|---|---|---|---|")
     docs = [set(tokenize(t)) for t in texts]
     general_vecs = None
+    variants = {}
     for name, cfg in (("dual", dual_cfg), ("general", general_cfg)):
         path = memory_for(f"agnews-{name}", texts, cfg, args)
         with Memory(path, progress=True) as mem:
@@ -122,13 +140,18 @@ def quality(args) -> None:
             per_level, ids = levels_of(mem)
             y = labels[np.array(ids) - 1]
             topics = mem.topics()
+            near4 = closest_to_4(per_level)
             for lvl, assign in per_level.items():
                 words = [list(t.keywords) for t in topics if t.level == lvl]
-                print(f"| selfmem ({name} view; rebuild {rebuild_s:.1f} s) | {lvl} | {len(set(assign))} | "
+                mark = " (closest to 4)" if lvl == near4 else ""
+                print(f"| selfmem ({name} view; rebuild {rebuild_s:.1f} s) | {lvl}{mark} | {len(set(assign))} | "
                       f"{adjusted_rand_score(y, assign):.3f} | {normalized_mutual_info_score(y, assign):.3f} | 0% | "
                       f"{npmi(words, docs):.3f} | {diversity(words):.3f} |", flush=True)
+            ids_v, vecs = mem._index_vectors()
+            y_v = labels[np.array(ids_v) - 1]
             if name == "general":
-                general_vecs = mem._index_vectors()[1]
+                general_vecs = vecs
+        variants[name] = (vecs, y_v)
     from sklearn.cluster import HDBSCAN, KMeans
 
     km = KMeans(4, n_init=10, random_state=0).fit_predict(general_vecs)
@@ -136,11 +159,33 @@ def quality(args) -> None:
           f"{normalized_mutual_info_score(labels, km):.3f} | 0% | | |")
     import umap
 
-    red = umap.UMAP(n_components=5, metric="cosine", n_neighbors=15, random_state=0).fit_transform(general_vecs)
-    hd = HDBSCAN(min_cluster_size=15).fit_predict(red)
-    print(f"| BERTopic-style UMAP(5) + HDBSCAN(15) (MiniLM) | - | {len(set(hd) - {-1})} | "
-          f"{adjusted_rand_score(labels, hd):.3f} | {normalized_mutual_info_score(labels, hd):.3f} | "
-          f"{np.mean(hd == -1):.0%} | | |", flush=True)
+    # UMAP + HDBSCAN is sensitive to its seed (HDBSCAN sometimes forms a few giant clusters), so the
+    # baseline runs with 5 UMAP seeds
+    nmis = []
+    for seed in range(5):
+        red = umap.UMAP(n_components=5, metric="cosine", n_neighbors=15, random_state=seed).fit_transform(
+            general_vecs)
+        hd = HDBSCAN(min_cluster_size=15).fit_predict(red)
+        nmis.append(normalized_mutual_info_score(labels, hd))
+        print(f"| BERTopic-style UMAP(5) + HDBSCAN(15) (MiniLM), UMAP seed {seed} | - | {len(set(hd) - {-1})} | "
+              f"{adjusted_rand_score(labels, hd):.3f} | {nmis[-1]:.3f} | {np.mean(hd == -1):.0%} | | |", flush=True)
+    print(f"| BERTopic-style, mean over the 5 seeds | - | | | {np.mean(nmis):.3f} | | | |", flush=True)
+
+    print("\nThe same fit with other settings, on the same vectors (level closest to 4 topics):\n")
+    print("| view | setting | leaf topics | leaf NMI | level sizes | ARI at closest to 4 | NMI at closest to 4 |\n"
+          "|---|---|---|---|---|---|---|")
+    for name, (vecs, y_v) in variants.items():
+        settings = [(f"seed {s}", TopicsConfig(seed=s)) for s in range(1, 5)] + [
+            ("diagonal covariance (before)", TopicsConfig(covariance="diag"))]
+        for label, tcfg in settings:
+            state = TopicState(tcfg, Path(args.out))
+            rows, tids, _ = state.fit(np.arange(len(vecs)), vecs, [""] * len(vecs), "bench")
+            per_level = assignments_by_level(rows, tids[:, 0])
+            lvl = closest_to_4(per_level)
+            sizes = [len(set(a)) for a in per_level.values()]
+            print(f"| {name} | {label} | {sizes[0]} | {normalized_mutual_info_score(y_v, per_level[0]):.3f} | "
+                  f"{sizes[1:]} | {adjusted_rand_score(y_v, per_level[lvl]):.3f} | "
+                  f"{normalized_mutual_info_score(y_v, per_level[lvl]):.3f} |", flush=True)
 
     convs = load_locomo(args.data)
     turns = [t.record_text() for c in convs for t in c.turns]

@@ -90,7 +90,7 @@ class TopicState:
         c = self.cfg
         model = TopicModel(n_dims=min(c.n_dims, vectors.shape[1]), reducer=c.reducer, max_topics=c.max_topics,
                            concentration=c.concentration, sample_size=c.sample_size,
-                           covariance=c.covariance).fit(vectors)
+                           covariance=c.covariance, seed=c.seed).fit(vectors)
         tids, probs = model.assign_all(vectors)
         k = model.n_topics
         top = tids[:, 0]

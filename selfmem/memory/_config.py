@@ -218,6 +218,8 @@ class TopicsConfig:
         Growth factor since the last fit that makes a rebuild due.
     auto_rebuild : bool
         Refit topics automatically when a rebuild is due (else ``inspect`` suggests it).
+    seed : int
+        Random seed of the sample and the mixture's initialisation (rebuilds are reproducible).
     """
 
     min_records: int = 50
@@ -231,6 +233,7 @@ class TopicsConfig:
     provisional_limit: int = 10
     growth_limit: float = 2.0
     auto_rebuild: bool = False
+    seed: int = 0
 
     def __post_init__(self) -> None:
         if self.reducer not in ("pca", "umap"):
@@ -241,6 +244,7 @@ class TopicsConfig:
         if self.covariance not in ("tied", "diag", "full"):
             raise ConfigError(f"topics.covariance must be 'tied', 'diag' or 'full', got {self.covariance!r}")
         _check_int("topics.branching", self.branching, 2)
+        _check_int("topics.seed", self.seed, 0)
         _check_int("topics.sample_size", self.sample_size, 100)
         _check_int("topics.provisional_limit", self.provisional_limit, 0)
         _check_number("topics.concentration", self.concentration, 1e-6, 1e6)
