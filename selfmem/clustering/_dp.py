@@ -28,6 +28,7 @@ of the precisions, stored as ``(K, d, d)`` whatever the covariance type.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -162,6 +163,8 @@ class TopicModel:
     prior_prec_chol_, new_prec_chol_ : ndarray (n_dims, n_dims)
         Precision factors of the prior predictive and of a newly opened topic.
     provisional_ : ndarray (K,) bool
+    converged_ : bool
+        Whether variational EM converged within its iterations (set by ``fit``).
     """
 
     def __init__(self, n_dims: int = 16, reducer: str = "pca", max_topics: int = 50, concentration: float = 0.1,
@@ -177,6 +180,7 @@ class TopicModel:
     # -- fitting --------------------------------------------------------------------
     def fit(self, X: np.ndarray) -> TopicModel:
         """Fit reducer and mixture on X, shape (n, dim), n >= 10."""
+        from sklearn.exceptions import ConvergenceWarning
         from sklearn.mixture import BayesianGaussianMixture
 
         X = np.asarray(X, dtype=np.float32)
@@ -193,7 +197,11 @@ class TopicModel:
             n_components=min(self.max_topics, len(Z) // 2), covariance_type=self.covariance,
             weight_concentration_prior_type="dirichlet_process", weight_concentration_prior=self.concentration,
             max_iter=200, init_params="k-means++", random_state=self.seed)
-        bgm.fit(Z)
+        with warnings.catch_warnings():
+            # a fit that stops at max_iter is still a usable mixture; ``converged_`` records it
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            bgm.fit(Z)
+        self.converged_ = bool(bgm.converged_)
         labels = bgm.predict(Z)
         if self.covariance == "tied":
             # variational EM leaves the tied mixture over-split (each true cluster cut in two, on
