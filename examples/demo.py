@@ -3,8 +3,9 @@
 Usage: python examples/demo.py [--data ../shared/data] [--path runs/demo]
 
 Loads the LoCoMo conversation conv-26 (one record per dialogue turn, one session
-per conversation session), closes the memory, reopens it, and answers a few of
-the benchmark's questions by retrieval, reporting whether the evidence turn was found.
+per conversation session), closes the memory, reopens it, shows the topic tree the
+memory organised itself into, and answers a few of the benchmark's questions by
+retrieval, reporting whether the evidence turn was found and the hit's topic.
 """
 
 from __future__ import annotations
@@ -19,6 +20,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 from _data import DEFAULT_DATA, load_locomo  # noqa: E402
 
 from selfmem import Memory  # noqa: E402
+
+
+def show_tree(topics: dict, nodes: list, indent: str, depth: int = 2) -> None:
+    """Print topics (largest first) with label and size, and their children down to ``depth`` levels."""
+    for t in sorted(nodes, key=lambda t: -t.size):
+        print(f"{indent}[{t.id}] {t.label} ({t.size})")
+        if depth > 1 and t.children:
+            show_tree(topics, [topics[c] for c in t.children], indent + "    ", depth - 1)
 
 
 def main() -> None:
@@ -48,6 +57,11 @@ def main() -> None:
         stats = mem.stats()
         print(f"reopened {stats.path}: {stats.records} records, {len(stats.sessions)} sessions, "
               f"index {stats.index['kind']} dim {stats.index['dim']}")
+        topics = {t.id: t for t in mem.topics()}
+        leaves = sum(1 for t in topics.values() if t.level == 0)
+        print(f"\ntopics it found by itself: {leaves} leaf topics under "
+              f"{sum(1 for t in topics.values() if t.parent is None)} top-level topics")
+        show_tree(topics, [t for t in topics.values() if t.parent is None], "  ")
         found = 0
         for q in conv.questions[: args.questions]:
             hits = mem.search(q.question, k=5)
@@ -55,7 +69,8 @@ def main() -> None:
             found += ok
             top = hits[0]
             print(f"\nQ: {q.question}\n   evidence {sorted(q.evidence)} {'found' if ok else 'missed'} in top 5; "
-                  f"top hit d={top.distance:.3f} [{top.record.metadata['dia_id']}] {top.record.text[:90]}")
+                  f"top hit d={top.distance:.3f} [{top.record.metadata['dia_id']}] {top.record.text[:90]}\n"
+                  f"   its topic: {topics[top.topic].label if top.topic in topics else '-'}")
         print(f"\nevidence in top 5 for {found}/{args.questions} questions")
 
 

@@ -103,6 +103,10 @@ def test_tree_levels_nest_and_refine():
         assert all(len(set(high[low == g])) == 1 for g in np.unique(low))
     words = ctfidf(["apple pear", "apple plum", "car bus", "car van"], np.array([0, 0, 1, 1]), 2, top=2)
     assert words[0][0] == "apple" and words[1][0] == "car"
+    # a word in most texts (a speaker's name) labels no topic, however frequent
+    chat = [f"bob: bob likes apple pear {i}" for i in range(12)] + [f"bob: car bus van {i}" for i in range(12)]
+    words = ctfidf(chat, np.repeat([0, 1], 12), 2, top=3)
+    assert "bob" not in words[0] + words[1] and words[0][0] in ("apple", "pear", "likes") and "car" in words[1]
 
 
 def test_topics_config_is_validated():

@@ -149,15 +149,22 @@ def tree_levels(centroids: np.ndarray, sizes: np.ndarray, branching: int = 3) ->
     return levels
 
 
-def ctfidf(texts: Sequence[str], labels: np.ndarray, n_topics: int, top: int = 10) -> list[list[str]]:
+def ctfidf(texts: Sequence[str], labels: np.ndarray, n_topics: int, top: int = 10,
+           max_df: float = 0.5) -> list[list[str]]:
     """Top c-TF-IDF words of each topic.
 
     ``tf(t, c)`` = count of t in topic c / words in c; ``idf(t) = ln(1 + A / f(t))`` with A the
-    mean words per topic and f(t) the count of t over all topics.
+    mean words per topic and f(t) the count of t over all topics. Words found in more than
+    ``max_df`` of all texts (20 texts or more) are not labels: in a chat memory the speakers'
+    names, in a news memory "reuters", describe everything and so no topic.
     """
     counts = [Counter() for _ in range(n_topics)]
+    df: Counter[str] = Counter()
     for text, lab in zip(texts, labels):
-        counts[int(lab)].update(tokenize(text))
+        words = tokenize(text)
+        counts[int(lab)].update(words)
+        df.update(set(words))
+    common = {t for t, f in df.items() if f > max_df * len(texts)} if len(texts) >= 20 else set()
     total: Counter[str] = Counter()
     for c in counts:
         total.update(c)
@@ -168,6 +175,6 @@ def ctfidf(texts: Sequence[str], labels: np.ndarray, n_topics: int, top: int = 1
         if not n:
             out.append([])
             continue
-        scored = {t: (f / n) * np.log(1 + avg / total[t]) for t, f in c.items() if len(t) > 1}
+        scored = {t: (f / n) * np.log(1 + avg / total[t]) for t, f in c.items() if len(t) > 1 and t not in common}
         out.append([t for t, _ in sorted(scored.items(), key=lambda kv: (-kv[1], kv[0]))[:top]])
     return out
