@@ -163,3 +163,21 @@ def test_provisional_topics_suggest_rebuild(tmp_path):
         for i in range(5):
             m.add(f"unrelated{i} text{i} words{i} never{i} seen{i}")
         assert not any(t.provisional for t in m.topics())
+
+
+def test_umap_reducer_through_memory(tmp_path):
+    """The optional UMAP reducer (real umap-learn): clusters found, topics survive a reopen (refitted)."""
+    rng = np.random.default_rng(0)
+    centers = rng.normal(size=(4, 32)) * 5
+    X = np.vstack([c + rng.normal(size=(100, 32)) for c in centers]).astype(np.float32)
+    m = TopicModel(n_dims=5, reducer="umap").fit(X)
+    tids, _ = m.assign_all(X)
+    assert np.mean([np.bincount(tids[i * 100:(i + 1) * 100, 0]).max() / 100 for i in range(4)]) > 0.9
+    data = theme_texts(15)
+    with Memory(tmp_path / "u", cfg(reducer="umap", n_dims=5), progress=False) as mem:
+        mem.add_many([t for _, t in data])
+        n_topics = len(mem.topics())
+        assert n_topics and sum(t.size for t in mem.topics() if t.level == 0) == 60
+    with Memory(tmp_path / "u", progress=False) as mem:
+        assert sum(t.size for t in mem.topics() if t.level == 0) == 60
+        assert mem.search(data[0][1], k=1)[0].topic is not None
