@@ -10,14 +10,15 @@ embeddings, and a general-only memory); ``Memory.rebuild()`` fits the topics. Fo
 report the number of topics and ARI / NMI of the memories' topic at that level against the labels.
 Baselines on the same MiniLM vectors in the same run: KMeans given k = 4, and a BERTopic-style
 pipeline (UMAP to 5 dims, cosine, 15 neighbours + HDBSCAN, min cluster size 15; 5 UMAP seeds) whose
-outliers count as their own cluster for ARI/NMI. Then the same fit on the same vectors with other seeds and with
-the diagonal covariances of the first version, at the level closest to 4 topics. Coherence: mean NPMI of each topic's top-10 keywords over the
-corpus documents (pairs that never co-occur score -1); diversity: unique top-10 words / all top-10
-words. The same for the LoCoMo turns.
+outliers count as their own cluster for ARI/NMI. Then the same fit on the same vectors with other
+seeds and with the diagonal covariances of the first version, at the level closest to 4 topics.
+Coherence: mean NPMI of each topic's top-10 keywords over the corpus documents (pairs that never
+co-occur score -1); diversity: unique top-10 words / all top-10 words. The same for the LoCoMo turns.
 
 Timing: ``TopicState.fit`` (reduction + DP mixture + tree + labels) at 10k on real dual vectors
-(AG News + LoCoMo turns, taken from the memories above, or from benchmarks/retrieval.py's base memory) and on synthetic clustered vectors with
-synthetic texts at the larger sizes; online Chinese-restaurant assignment per memory.
+(AG News + LoCoMo turns, taken from the memories above, or from benchmarks/retrieval.py's base
+memory) and on synthetic clustered vectors with synthetic texts at the larger sizes; online
+Chinese-restaurant assignment per memory.
 """
 
 from __future__ import annotations
