@@ -146,6 +146,15 @@ def test_memory_topics_lifecycle(tmp_path):
         assert len(ids) == 100 and len(m) == 121
     with Memory(tmp_path / "m", progress=False) as m:  # reopened: model loaded, same tree
         assert {t.id for t in topics} <= {t.id for t in m.topics()}
+        assert not any("topic model" in n or "not fitted" in n for n in m.stats().notes)
+        assert m.search("zyx " * 8, k=1)[0].topic is not None
+    (tmp_path / "m" / "topics.npz").unlink()  # as after an upgrade: the stored tree stays readable
+    with Memory(tmp_path / "m", read_only=True, progress=False) as m:
+        assert {t.id for t in topics} <= {t.id for t in m.topics()}
+        assert "topic model file missing" in " ".join(m.stats().notes)
+    with Memory(tmp_path / "m", progress=False) as m:  # a writer refits it on open
+        assert (tmp_path / "m" / "topics.npz").is_file() and m.topics()
+        assert not any("topic model" in n for n in m.stats().notes)
         m.rebuild()
         assert not any(t.provisional for t in m.topics())
         assert sum(t.size for t in m.topics() if t.level == 0) == len(m) == 121

@@ -309,7 +309,7 @@ class TopicModel:
     def save(self, path: str | os.PathLike[str], **extra: np.ndarray) -> None:
         """Write the fitted state (plus ``extra`` arrays) as ``.npz`` (no pickle), atomically. PCA reducer only."""
         if getattr(self, "_umap", None) is not None:
-            return  # a UMAP reducer is refitted on the next rebuild; nothing pickled
+            return  # nothing pickled: a UMAP reducer is refitted when a writer next opens the memory
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp.npz")
         np.savez(tmp, pca_mean=self.pca_mean_, pca_components=self.pca_components_, means=self.means_,

@@ -198,7 +198,8 @@ class TopicsConfig:
     min_records : int
         Topics are first fitted automatically when the memory reaches this size.
     reducer : {"pca", "umap"}
-        Reduction before clustering (UMAP needs ``selfmem[notebooks]``).
+        Reduction before clustering (UMAP needs ``selfmem[notebooks]``; a UMAP model is not saved, so
+        topics are refitted each time a writer opens the memory).
     n_dims : int
         Reduced dimension.
     max_topics : int

@@ -685,7 +685,10 @@ class Memory:
 
     def _topic_notes(self, n: int) -> list[str]:
         if not self._topics.fitted:
-            return [f"topics not fitted yet ({n} records < {self.config.topics.min_records})"]
+            if n < self.config.topics.min_records:
+                return [f"topics not fitted yet ({n} records < {self.config.topics.min_records})"]
+            return ["topic model file missing or stale (UMAP reducers are never saved; older versions used "
+                    "another format): the stored topics are listed; opening the memory for writing refits it"]
         reason = self._topics.rebuild_reason(n)
         return [f"rebuild suggested: {reason} (Memory.rebuild() / memctl rebuild)"] if reason else []
 
