@@ -17,7 +17,7 @@ import numpy as np
 from .._errors import CorruptMemoryError
 from ..retrieval._embedders import l2_normalize
 from ._dp import TopicModel
-from ._tree import ctfidf, tree_levels
+from ._tree import merge_counts, top_words, tree_levels, word_counts
 
 __all__ = ["TopicState", "TOPICS_FILE", "LEVEL_STRIDE"]
 
@@ -105,11 +105,11 @@ class TopicState:
         labels_by_level = [np.arange(k)] + levels
         rows: list[TopicRow] = []
         parents_of_leaf: list[int | None] = [None] * k
+        leaf_counts, common = word_counts(texts, top, k)  # tokenized once; levels sum the leaves' counts
         for lvl, groups in enumerate(labels_by_level):
             n_groups = int(groups.max()) + 1
             above = labels_by_level[lvl + 1] if lvl + 1 < len(labels_by_level) else None
-            doc_groups = groups[top]
-            words = ctfidf(texts, doc_groups, n_groups, top=10)
+            words = top_words(merge_counts(leaf_counts, groups), common, top=10)
             for g in range(n_groups):
                 members = groups == g
                 tid = g if lvl == 0 else lvl * LEVEL_STRIDE + g

@@ -9,7 +9,8 @@ import numpy as np
 
 from ..retrieval._bm25 import tokenize
 
-__all__ = ["ward_merges", "cut", "refine", "level_sizes", "tree_levels", "ctfidf"]
+__all__ = ["ward_merges", "cut", "refine", "level_sizes", "tree_levels", "word_counts", "merge_counts",
+           "top_words", "ctfidf"]
 
 
 def ward_merges(means: np.ndarray, sizes: np.ndarray, within: np.ndarray | None = None
@@ -149,14 +150,14 @@ def tree_levels(centroids: np.ndarray, sizes: np.ndarray, branching: int = 3) ->
     return levels
 
 
-def ctfidf(texts: Sequence[str], labels: np.ndarray, n_topics: int, top: int = 10,
-           max_df: float = 0.5) -> list[list[str]]:
-    """Top c-TF-IDF words of each topic.
+def word_counts(texts: Sequence[str], labels: np.ndarray, n_topics: int, max_df: float = 0.5
+                ) -> tuple[list[Counter[str]], set[str]]:
+    """Word counts of each topic, and the words too common to label any topic.
 
-    ``tf(t, c)`` = count of t in topic c / words in c; ``idf(t) = ln(1 + A / f(t))`` with A the
-    mean words per topic and f(t) the count of t over all topics. Words found in more than
-    ``max_df`` of all texts (20 texts or more) are not labels: in a chat memory the speakers'
-    names, in a news memory "reuters", describe everything and so no topic.
+    Texts are tokenized once here; coarser groupings of the same topics sum these counts
+    (:func:`merge_counts`) instead of tokenizing again. Words found in more than ``max_df`` of all
+    texts (20 texts or more) are returned as too common: in a chat memory the speakers' names, in
+    a news memory "reuters", describe everything and so no topic.
     """
     counts = [Counter() for _ in range(n_topics)]
     df: Counter[str] = Counter()
@@ -165,6 +166,23 @@ def ctfidf(texts: Sequence[str], labels: np.ndarray, n_topics: int, top: int = 1
         counts[int(lab)].update(words)
         df.update(set(words))
     common = {t for t, f in df.items() if f > max_df * len(texts)} if len(texts) >= 20 else set()
+    return counts, common
+
+
+def merge_counts(counts: Sequence[Counter[str]], groups: np.ndarray) -> list[Counter[str]]:
+    """Word counts of each group (0..G-1) of topics, from the topics' counts and their group labels."""
+    out = [Counter() for _ in range(int(groups.max()) + 1)]
+    for c, g in zip(counts, groups):
+        out[int(g)].update(c)
+    return out
+
+
+def top_words(counts: Sequence[Counter[str]], common: set[str] = frozenset(), top: int = 10) -> list[list[str]]:
+    """Top c-TF-IDF words of each topic from its word counts, skipping ``common`` words.
+
+    ``tf(t, c)`` = count of t in topic c / words in c; ``idf(t) = ln(1 + A / f(t))`` with A the
+    mean words per topic and f(t) the count of t over all topics.
+    """
     total: Counter[str] = Counter()
     for c in counts:
         total.update(c)
@@ -178,3 +196,10 @@ def ctfidf(texts: Sequence[str], labels: np.ndarray, n_topics: int, top: int = 1
         scored = {t: (f / n) * np.log(1 + avg / total[t]) for t, f in c.items() if len(t) > 1 and t not in common}
         out.append([t for t, _ in sorted(scored.items(), key=lambda kv: (-kv[1], kv[0]))[:top]])
     return out
+
+
+def ctfidf(texts: Sequence[str], labels: np.ndarray, n_topics: int, top: int = 10,
+           max_df: float = 0.5) -> list[list[str]]:
+    """Top c-TF-IDF words of each topic (:func:`word_counts` then :func:`top_words`)."""
+    counts, common = word_counts(texts, labels, n_topics, max_df)
+    return top_words(counts, common, top)
