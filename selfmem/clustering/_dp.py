@@ -76,6 +76,16 @@ def _prec_chol(cov: np.ndarray) -> np.ndarray:
     raise InvalidInputError("the reduced vectors have a singular covariance; add more varied memories")
 
 
+def _hard_stats(Z: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sizes (K,), means (K, d) and pooled within-cluster covariance (d, d) of hard clusters 0..K-1."""
+    n = np.bincount(labels).astype(np.float64)
+    mu = np.zeros((len(n), Z.shape[1]))
+    np.add.at(mu, labels, Z)
+    mu /= n[:, None]
+    resid = Z - mu[labels]
+    return n, mu, resid.T @ resid / len(Z)
+
+
 def merge_tied(Z: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Greedily merge hard clusters of a tied-covariance Gaussian mixture while BIC improves.
 
@@ -101,12 +111,8 @@ def merge_tied(Z: np.ndarray, labels: np.ndarray) -> np.ndarray:
     Z = np.asarray(Z, np.float64)
     N, d = Z.shape
     ks, inv = np.unique(labels, return_inverse=True)
-    n = np.bincount(inv).astype(np.float64)
-    mu = np.zeros((len(ks), d))
-    np.add.at(mu, inv, Z)
-    mu /= n[:, None]
-    resid = Z - mu[inv]
-    W = resid.T @ resid / N + 1e-9 * np.eye(d)
+    n, mu, W = _hard_stats(Z, inv)
+    W += 1e-9 * np.eye(d)
     alive = np.ones(len(ks), dtype=bool)
     target = np.arange(len(ks))
     penalty = (d + 1) / 2 * np.log(N)
@@ -208,13 +214,8 @@ class TopicModel:
             # clean synthetic clusters); merge what the data do not support, then refit by hard
             # assignment: means and the pooled covariance of the merged topics
             labels = np.unique(merge_tied(Z, labels), return_inverse=True)[1]
-            n_k = np.bincount(labels).astype(np.float64)
-            Z64 = Z.astype(np.float64)
-            sums = np.zeros((len(n_k), Z.shape[1]))
-            np.add.at(sums, labels, Z64)
-            self.means_ = sums / n_k[:, None]
-            resid = Z64 - self.means_[labels]
-            covs = np.repeat((resid.T @ resid / len(Z64))[None], len(n_k), 0)
+            n_k, self.means_, pooled = _hard_stats(Z.astype(np.float64), labels)
+            covs = np.repeat(pooled[None], len(n_k), 0)
             self.weights_ = n_k / n_k.sum()
         else:
             used = np.unique(labels)  # components that own at least one sampled memory
