@@ -56,24 +56,10 @@ def memory_for(name: str, texts: list[str], cfg: MemoryConfig, args) -> Path:
 
 def levels_of(mem: Memory) -> tuple[dict[int, list[int]], list[int]]:
     """Topic of every record at every level: {level: [topic per record in id order]}, ids."""
-    topics = {t.id: t for t in mem.topics()}
-    ids = sorted(i for t in topics.values() if t.level == 0 for i in mem.topic(t.id).members)
-    leaf_of = {}
-    for t in topics.values():
-        if t.level == 0:
-            for i in mem.topic(t.id).members:
-                leaf_of[i] = t.id
-    out: dict[int, list[int]] = {}
-    max_level = max(t.level for t in topics.values())
-    for lvl in range(max_level + 1):
-        row = []
-        for i in ids:
-            node = topics[leaf_of[i]]
-            while node.level < lvl and node.parent is not None:
-                node = topics[node.parent]
-            row.append(node.id)
-        out[lvl] = row
-    return out, ids
+    topics = mem.topics()
+    leaf_of = {i: t.id for t in topics if t.level == 0 for i in mem.topic(t.id).members}
+    ids = sorted(leaf_of)
+    return assignments_by_level(topics, np.array([leaf_of[i] for i in ids])), ids
 
 
 def closest_to_4(per_level: dict[int, list[int]]) -> int:
@@ -82,7 +68,8 @@ def closest_to_4(per_level: dict[int, list[int]]) -> int:
 
 
 def assignments_by_level(rows, leaf: np.ndarray) -> dict[int, list[int]]:
-    """Topic id of every memory at every level, from fitted topic rows and leaf assignments."""
+    """Topic id of every memory at every level, from topic rows or ``Topic`` objects (``id``, ``parent``)
+    and each memory's leaf topic."""
     parent = {r.id: r.parent for r in rows}
     out, cur, lvl = {0: leaf.tolist()}, leaf.tolist(), 0
     while all(parent.get(t) is not None for t in set(cur)):
