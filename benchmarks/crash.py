@@ -96,6 +96,7 @@ def check_invariants(path: Path, journal: Path) -> list[str]:
                 in_flight = set()
     problems = []
     with Memory(path, progress=False) as m:
+        m.wait()  # refits the reopen started (e.g. topics) are swapped in before checking
         store = m._live()
         ids = set(int(i) for i in store.ids())
         for rid, text in added.items():
@@ -112,7 +113,7 @@ def check_invariants(path: Path, journal: Path) -> list[str]:
         stats = m.stats()
         if stats.index["size"] != len(ids):
             problems.append(f"index holds {stats.index['size']} vectors for {len(ids)} records")
-        if set(int(i) for i in m._keywords.ids()) != ids:
+        if set(int(i) for i in m._keywords.index.ids()) != ids:
             problems.append("keyword index differs from the store")
         if m.topics() and sum(t.size for t in m.topics() if t.level == 0) != len(ids):
             problems.append("topic memberships differ from the store")

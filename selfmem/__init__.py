@@ -1,9 +1,11 @@
 """selfmem: a self-organising memory for LLM task solvers.
 
->>> from selfmem import Memory
->>> with Memory("runs/mem") as mem:                       # doctest: +SKIP
+>>> from selfmem import EmbeddingConfig, Memory, MemoryConfig
+>>> fast = MemoryConfig(embedding=EmbeddingConfig(general="hash:64", own=None, mode="general"))
+>>> with Memory(tmp / "notes", fast) as mem:     # MemoryConfig() (the default) uses the real models
 ...     rid = mem.add("The grid is rotated 90 degrees clockwise.", kind="output")
-...     hits = mem.search("rotation of the grid", k=5)
+...     [h.record.id for h in mem.search("rotation of the grid", k=5)] == [rid]
+True
 """
 
 from ._errors import (
@@ -19,20 +21,20 @@ from ._errors import (
     RecordNotFoundError,
     SelfmemError,
 )
+from ._config import EmbeddingConfig, IndexConfig, MemoryConfig, SearchConfig, TopicsConfig
+from ._types import Enriched, Hit, Record, Stats, Topic
 from .retrieval import Embedder, HashEmbedder
 
 __version__ = "0.1.0"
-
-_FROM_MEMORY = ("Memory", "MemoryConfig", "EmbeddingConfig", "IndexConfig", "SearchConfig", "TopicsConfig", "Topic", "Record", "Hit", "Stats")
 
 
 def __getattr__(name: str):
     # The memory facade pulls in DuckDB and FAISS; import it on first use so that
     # ``selfmem.retrieval`` (embedders only) works without them.
-    if name in _FROM_MEMORY:
-        from . import memory
+    if name == "Memory":
+        from .memory import Memory
 
-        return getattr(memory, name)
+        return Memory
     raise AttributeError(f"module 'selfmem' has no attribute {name!r}")
 
 __all__ = [
@@ -45,6 +47,7 @@ __all__ = [
     "Topic",
     "Record",
     "Hit",
+    "Enriched",
     "Stats",
     "Embedder",
     "HashEmbedder",

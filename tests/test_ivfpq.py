@@ -78,12 +78,14 @@ def test_memory_switches_to_ivfpq_and_retrains(tmp_path):
         m.add_many(TEXTS[:900])
         assert m.stats().index["kind"] == "flat"
         m.add_many(TEXTS[900:1100])
+        m.wait()  # the switch to IVF-PQ is built in the background
         s = m.stats().index
         assert s["kind"] == "ivfpq" and s["size"] == 1100
-        first = m._index.n_trained
+        first = m._vectors.index.n_trained
         assert m.search(TEXTS[1050], k=1)[0].record.text == TEXTS[1050]
         m.add_many(TEXTS[1100:4500])  # grows past 4x the training size: retrained
-        assert m._index.n_trained >= 4 * first and len(m._index) == 4500
+        m.wait()
+        assert m._vectors.index.n_trained >= 4 * first and len(m._vectors.index) == 4500
         gone = m.search(TEXTS[10], k=1)[0].record.id
         m.delete(gone)
     with Memory(tmp_path / "m", progress=False) as m:  # reopened: IVF-PQ loaded, reconciled

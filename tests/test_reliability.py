@@ -136,7 +136,7 @@ class MemoryMachine(RuleBasedStateMachine):
     @invariant()
     def counts_agree(self):
         stats = self.mem.stats()
-        assert stats.records == len(self.model) == stats.index["size"] == len(self.mem._keywords)
+        assert stats.records == len(self.model) == stats.index["size"] == len(self.mem._keywords.index)
         if self.mem.topics():
             assert sum(t.size for t in self.mem.topics() if t.level == 0) == len(self.model)
 

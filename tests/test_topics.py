@@ -122,6 +122,7 @@ def test_memory_topics_lifecycle(tmp_path):
         m.add_many([t for _, t in data[:20]])
         assert m.topics() == [] and "topics not fitted yet" in " ".join(m.stats().notes)
         ids = m.add_many([t for _, t in data[20:]])
+        m.wait()  # topics are fitted in the background
         topics = m.topics()
         leaves = [t for t in topics if t.level == 0]
         tops = [t for t in topics if t.parent is None]
@@ -152,7 +153,8 @@ def test_memory_topics_lifecycle(tmp_path):
     with Memory(tmp_path / "m", read_only=True, progress=False) as m:
         assert {t.id for t in topics} <= {t.id for t in m.topics()}
         assert "topic model file missing" in " ".join(m.stats().notes)
-    with Memory(tmp_path / "m", progress=False) as m:  # a writer refits it on open
+    with Memory(tmp_path / "m", progress=False) as m:  # a writer refits it on open (in the background)
+        m.wait()
         assert (tmp_path / "m" / "topics.npz").is_file() and m.topics()
         assert not any("topic model" in n for n in m.stats().notes)
         m.rebuild()
@@ -163,14 +165,17 @@ def test_memory_topics_lifecycle(tmp_path):
 def test_provisional_topics_suggest_rebuild(tmp_path):
     with Memory(tmp_path / "m", cfg(provisional_limit=0, concentration=50.0), progress=False) as m:
         m.add_many([t for _, t in theme_texts(12)])
+        m.wait()
         for i in range(5):
             m.add(f"unrelated{i} text{i} words{i} never{i} seen{i}")
         notes = " ".join(m.stats().notes)
         assert any(t.provisional for t in m.topics()) and "rebuild suggested" in notes
     with Memory(tmp_path / "n", cfg(provisional_limit=0, concentration=50.0, auto_rebuild=True), progress=False) as m:
         m.add_many([t for _, t in theme_texts(12)])
+        m.wait()
         for i in range(5):
             m.add(f"unrelated{i} text{i} words{i} never{i} seen{i}")
+            m.wait()
         assert not any(t.provisional for t in m.topics())
 
 
@@ -185,8 +190,10 @@ def test_umap_reducer_through_memory(tmp_path):
     data = theme_texts(15)
     with Memory(tmp_path / "u", cfg(reducer="umap", n_dims=5), progress=False) as mem:
         mem.add_many([t for _, t in data])
+        mem.wait()
         n_topics = len(mem.topics())
         assert n_topics and sum(t.size for t in mem.topics() if t.level == 0) == 60
     with Memory(tmp_path / "u", progress=False) as mem:
+        mem.wait()  # a UMAP model is never saved: reopening for writing refits it (in the background)
         assert sum(t.size for t in mem.topics() if t.level == 0) == 60
         assert mem.search(data[0][1], k=1)[0].topic is not None

@@ -67,7 +67,8 @@ def test_small_memory_falls_back_then_fits(tmp_path):
         s = m.stats()
         assert s.index["mode"] == "general" and s.index["dim"] == 64
         assert "not fitted yet" in s.notes[0]
-        m.add_many(TEXTS[10:25])  # crosses own_min_fit = 20: whitening fitted, index rebuilt
+        m.add_many(TEXTS[10:25])  # crosses own_min_fit = 20: whitening fitted, index rebuilt (background)
+        m.wait()
         s = m.stats()
         assert s.index == {"kind": "flat", "size": 25, "dim": 64 + 16, "mode": "dual"}
         assert "whitened to 16 dims" in s.notes[0]

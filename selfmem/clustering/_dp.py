@@ -29,11 +29,11 @@ from __future__ import annotations
 
 import os
 import warnings
-from pathlib import Path
 
 import numpy as np
 
 from .._errors import CorruptMemoryError, DependencyError, InvalidInputError
+from .._files import atomic_write
 
 __all__ = ["TopicModel", "merge_tied"]
 
@@ -238,7 +238,9 @@ class TopicModel:
                 import umap
             except ImportError as exc:
                 raise DependencyError("reducer='umap' needs umap-learn: pip install 'selfmem[notebooks]'") from exc
-            self._umap = umap.UMAP(n_components=self.n_dims, metric="cosine", random_state=self.seed).fit(sample)
+            with warnings.catch_warnings():  # "n_jobs overridden by setting random_state": expected, seeded
+                warnings.simplefilter("ignore", UserWarning)
+                self._umap = umap.UMAP(n_components=self.n_dims, metric="cosine", random_state=self.seed).fit(sample)
             self.pca_mean_ = np.zeros(sample.shape[1], np.float32)
             self.pca_components_ = np.zeros((0, sample.shape[1]), np.float32)
             return self._umap.embedding_.astype(np.float32)
@@ -267,23 +269,23 @@ class TopicModel:
         lp = self._log_gauss(np.asarray(Z, np.float64)) + np.log(np.maximum(self.weights_, 1e-12))
         return lp - np.logaddexp.reduce(lp, axis=1, keepdims=True)
 
-    def assign_all(self, X: np.ndarray, top: int = 3, chunk: int = 65536) -> tuple[np.ndarray, np.ndarray]:
-        """Top memberships of every row of X after a fit: topic ids (n, top) and probabilities (n, top).
-
-        Also sets ``sizes_`` from the hard assignments.
-        """
+    def memberships(self, X: np.ndarray, top: int = 3, chunk: int = 65536) -> tuple[np.ndarray, np.ndarray]:
+        """Top memberships of the rows of X (n, dim): topic ids (n, top) and probabilities (n, top)."""
         n = len(X)
         top = min(top, self.n_topics)
         tids = np.zeros((n, top), dtype=np.int64)
         probs = np.zeros((n, top), dtype=np.float32)
-        sizes = np.zeros(self.n_topics)
         for s in range(0, n, chunk):
             lr = self.log_resp(self.reduce(X[s:s + chunk]))
             order = np.argsort(-lr, axis=1)[:, :top]
             tids[s:s + chunk] = order
             probs[s:s + chunk] = np.exp(np.take_along_axis(lr, order, axis=1))
-            sizes += np.bincount(order[:, 0], minlength=self.n_topics)
-        self.sizes_ = sizes
+        return tids, probs
+
+    def assign_all(self, X: np.ndarray, top: int = 3, chunk: int = 65536) -> tuple[np.ndarray, np.ndarray]:
+        """Top memberships of every row of X after a fit (see :meth:`memberships`); sets ``sizes_`` from them."""
+        tids, probs = self.memberships(X, top, chunk)
+        self.sizes_ = np.bincount(tids[:, 0], minlength=self.n_topics).astype(np.float64)
         return tids, probs
 
     def assign_online(self, x: np.ndarray) -> tuple[int, float, bool]:
@@ -311,15 +313,13 @@ class TopicModel:
         """Write the fitted state (plus ``extra`` arrays) as ``.npz`` (no pickle), atomically. PCA reducer only."""
         if getattr(self, "_umap", None) is not None:
             return  # nothing pickled: a UMAP reducer is refitted when a writer next opens the memory
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(tmp, pca_mean=self.pca_mean_, pca_components=self.pca_components_, means=self.means_,
+        atomic_write(path, lambda fh: np.savez(
+                 fh, pca_mean=self.pca_mean_, pca_components=self.pca_components_, means=self.means_,
                  prec_chol=self.prec_chol_, sizes=self.sizes_, weights=self.weights_, prior_mean=self.prior_mean_,
                  prior_prec_chol=self.prior_prec_chol_, new_prec_chol=self.new_prec_chol_,
                  provisional=self.provisional_, covariance=np.array(self.covariance),
                  params=np.array([self.n_dims, self.max_topics, self.sample_size, self.seed], np.int64),
-                 fparams=np.array([self.concentration], np.float64), **extra)
-        os.replace(tmp, path)
+                 fparams=np.array([self.concentration], np.float64), **extra))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> TopicModel:

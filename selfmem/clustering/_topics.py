@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from .._config import TopicsConfig
 from .._errors import CorruptMemoryError
+from .._types import TopicRow
 from ..retrieval._embedders import l2_normalize
 from ._dp import TopicModel
 from ._tree import merge_counts, top_words, tree_levels, word_counts
@@ -35,7 +36,7 @@ class TopicState:
         Where ``topics.npz`` lives.
     """
 
-    def __init__(self, cfg: Any, directory: Path) -> None:
+    def __init__(self, cfg: TopicsConfig, directory: Path) -> None:
         self.cfg = cfg
         self.directory = Path(directory)
         self.model: TopicModel | None = None
@@ -76,7 +77,7 @@ class TopicState:
 
     # -- fitting ----------------------------------------------------------------------
     def fit(self, ids: np.ndarray, vectors: np.ndarray, texts: Sequence[str], signature: str
-            ) -> tuple[list[Any], np.ndarray, np.ndarray]:
+            ) -> tuple[list[TopicRow], np.ndarray, np.ndarray]:
         """Fit topics, tree and labels on every memory.
 
         Returns
@@ -85,8 +86,6 @@ class TopicState:
         tids, probs : ndarray (n, top)
             Top memberships of each record in ``ids`` order.
         """
-        from ..memory._store import TopicRow
-
         c = self.cfg
         model = TopicModel(n_dims=min(c.n_dims, vectors.shape[1]), reducer=c.reducer, max_topics=c.max_topics,
                            concentration=c.concentration, sample_size=c.sample_size,
@@ -126,10 +125,8 @@ class TopicState:
         return rows, tids, probs
 
     # -- online ------------------------------------------------------------------------
-    def assign(self, vectors: np.ndarray) -> tuple[list[tuple[int, float]], list[Any]]:
+    def assign(self, vectors: np.ndarray) -> tuple[list[tuple[int, float]], list[TopicRow]]:
         """Chinese-restaurant assignment of new index vectors (n, dim); new provisional topics as rows."""
-        from ..memory._store import TopicRow
-
         out, new_rows = [], []
         for x in vectors:
             tid, prob, opened = self.model.assign_online(x)

@@ -1,7 +1,5 @@
-"""The Memory facade, the durable DuckDB store, records and sessions."""
+"""The Memory facade, the durable DuckDB store and the derived parts it keeps up to date."""
 
-from ._config import EmbeddingConfig, IndexConfig, MemoryConfig, SearchConfig, TopicsConfig
 from ._memory import Memory
-from ._records import Hit, Record, Stats, Topic
 
-__all__ = ["Memory", "MemoryConfig", "EmbeddingConfig", "IndexConfig", "SearchConfig", "TopicsConfig", "Topic", "Record", "Hit", "Stats"]
+__all__ = ["Memory"]

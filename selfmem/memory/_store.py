@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ import duckdb
 import numpy as np
 
 from .._errors import CorruptMemoryError, InvalidInputError, MemoryLockedError
-from ._records import Record
+from .._types import NewRecord, Record, TopicRow
 
 __all__ = ["Store", "NewRecord", "TopicRow", "SCHEMA_VERSION", "snapshot"]
 
@@ -69,32 +68,6 @@ CREATE TABLE IF NOT EXISTS memberships (
 
 _COLUMNS = "id, kind, text, metadata, session, created_at, importance, use_count, last_used_at, parents"
 _KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
-
-
-@dataclass(frozen=True)
-class TopicRow:
-    """One stored topic (level 0 = DP topics; higher levels = super-topics)."""
-
-    id: int
-    parent: int | None
-    level: int
-    size: int
-    centroid: np.ndarray
-    label: str
-    keywords: tuple[str, ...]
-    provisional: bool
-
-
-@dataclass(frozen=True)
-class NewRecord:
-    """A validated record about to be inserted (no id yet)."""
-
-    kind: str
-    text: str
-    metadata_json: str
-    session: str | None
-    importance: float
-    parents: tuple[int, ...]
 
 
 _CMP = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
@@ -159,8 +132,11 @@ class Store:
         The ``.duckdb`` file; created if missing.
     """
 
-    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+    def __init__(self, path: str | Path, *, read_only: bool = False, _con: Any = None) -> None:
         self.path = Path(path)
+        if _con is not None:  # a reader sharing an open database (see reader())
+            self._con = _con
+            return
         existed = self.path.exists()
         try:
             self._con = duckdb.connect(str(self.path), read_only=read_only)
@@ -210,6 +186,28 @@ class Store:
         self._con.execute("INSERT INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
         self._con.commit()
 
+    def reader(self) -> Store:
+        """A second connection to the same database, for another thread (close it after use).
+
+        DuckDB gives each connection its own transactions, so a reader that runs its queries
+        inside ``with reader.read_transaction():`` sees one consistent state while this store writes.
+        """
+        return Store(self.path, _con=self._con.cursor())
+
+    def read_transaction(self) -> Any:
+        """Context manager: the queries inside see one consistent state (a read transaction)."""
+        import contextlib
+
+        @contextlib.contextmanager
+        def txn():
+            self._con.begin()
+            try:
+                yield self
+            finally:
+                self._con.rollback()
+
+        return txn()
+
     # -- meta -----------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
         row = self._con.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
@@ -223,19 +221,23 @@ class Store:
         return {k[len(prefix):]: v for k, v in rows}
 
     # -- writes ---------------------------------------------------------------
-    def insert(self, records: Sequence[NewRecord], vectors: Mapping[str, np.ndarray],
-               memberships: Sequence[tuple[int, float]] | None = None,
-               new_topics: Sequence[TopicRow] = ()) -> list[int]:
+    def allocate_ids(self, n: int) -> list[int]:
+        """n new record ids (from a sequence: an id is never handed out twice, gaps are possible)."""
+        return [int(r[0]) for r in self._con.execute("SELECT nextval('record_ids') FROM range(?)", [n]).fetchall()]
+
+    def insert(self, records: Sequence[NewRecord], vectors: Mapping[str, np.ndarray], ids: Sequence[int] | None = None,
+               writes: Sequence[Callable[[Store], None]] = ()) -> list[int]:
         """Insert records and their raw vectors in one transaction.
 
         Parameters
         ----------
         records : sequence of NewRecord, length n
         vectors : mapping of embedder role to float32 array, shape (n, dim)
-        memberships : sequence of (topic id, probability), length n, optional
-            Each record's online topic assignment.
-        new_topics : sequence of TopicRow
-            Provisional topics opened by these records.
+        ids : sequence of int, length n, optional
+            Ids from :meth:`allocate_ids` (allocated here when omitted).
+        writes : sequence of callables
+            Further writes of derived parts (e.g. topic memberships), each called with this store
+            inside the same transaction: all of them commit with the records or none does.
 
         Returns
         -------
@@ -248,11 +250,11 @@ class Store:
         for role, arr in vectors.items():
             if arr.shape[0] != n:
                 raise InvalidInputError(f"{role} vectors: expected {n} rows, got {arr.shape[0]}")
+        ids = self.allocate_ids(n) if ids is None else _ints(ids)
         now = datetime.now(timezone.utc).replace(tzinfo=None)
         con = self._con
         con.begin()
         try:
-            ids = [int(r[0]) for r in con.execute("SELECT nextval('record_ids') FROM range(?)", [n]).fetchall()]
             sessions = sorted({r.session for r in records if r.session is not None})
             for name in sessions:
                 con.execute("INSERT OR IGNORE INTO sessions VALUES (?, ?)", [name, now])
@@ -266,12 +268,8 @@ class Store:
             )
             for role, arr in vectors.items():
                 self._insert_vectors(role, ids, arr)
-            for t in new_topics:
-                self._insert_topic(t)
-            if memberships is not None:
-                con.execute("INSERT INTO memberships SELECT unnest($1::BIGINT[]), unnest($2::BIGINT[]), "
-                            "unnest($3::DOUBLE[]), 0",
-                            [ids, [int(t) for t, _ in memberships], [float(p) for _, p in memberships]])
+            for write in writes:
+                write(self)
             con.commit()
         except BaseException:
             con.rollback()
@@ -406,6 +404,16 @@ class Store:
         return np.asarray(rows["id"], dtype=np.int64)
 
     # -- topics ---------------------------------------------------------------
+    def add_memberships(self, ids: Sequence[int], tids: Sequence[int], probs: Sequence[float], rank: int = 0) -> None:
+        """Insert one membership row per id (no transaction of its own: call inside :meth:`insert`'s)."""
+        self._con.execute("INSERT INTO memberships SELECT unnest($1::BIGINT[]), unnest($2::BIGINT[]), "
+                          "unnest($3::DOUBLE[]), $4", [_ints(ids), _ints(tids), [float(p) for p in probs], rank])
+
+    def add_topics(self, rows: Sequence[TopicRow]) -> None:
+        """Insert topic rows (no transaction of its own: call inside :meth:`insert`'s)."""
+        for t in rows:
+            self._insert_topic(t)
+
     def _insert_topic(self, t: TopicRow) -> None:
         self._con.execute("INSERT INTO topics VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                           [t.id, t.parent, t.level, t.size, np.asarray(t.centroid, np.float32).tobytes(), t.label,
@@ -426,9 +434,7 @@ class Store:
                 self._insert_topic(t)
             top = tids.shape[1] if tids.ndim == 2 else 0
             for r in range(top):
-                con.execute("INSERT INTO memberships SELECT unnest($1::BIGINT[]), unnest($2::BIGINT[]), "
-                            "unnest($3::DOUBLE[]), $4",
-                            [_ints(ids), _ints(tids[:, r]), [float(p) for p in probs[:, r]], r])
+                self.add_memberships(ids, tids[:, r], probs[:, r], r)
             con.commit()
         except BaseException:
             con.rollback()

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import math
 import numbers
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from .._errors import InvalidInputError
+from .._errors import InvalidInputError, RecordNotFoundError
+from .._types import NewRecord
 
 __all__ = [
     "check_text",
@@ -23,7 +24,16 @@ __all__ = [
     "check_k",
     "check_name_list",
     "check_vectors",
+    "check_batch",
+    "check_flag",
 ]
+
+
+def check_flag(value: Any, what: str, optional: bool = False) -> bool | None:
+    """``value`` if it is True or False (or None when ``optional``), else InvalidInputError."""
+    if isinstance(value, bool) or (optional and value is None):
+        return value
+    raise InvalidInputError(f"{what} must be True or False{', or None' if optional else ''}, got {value!r}")
 
 
 def check_text(text: Any, max_chars: int, what: str = "text") -> str:
@@ -112,7 +122,7 @@ def check_mode(mode: Any, cfg: Any) -> Any:
     """``cfg`` (a SearchConfig) with ``mode`` replaced, or InvalidInputError."""
     import dataclasses
 
-    from ._config import SEARCH_MODES
+    from .._config import SEARCH_MODES
 
     if mode not in SEARCH_MODES:
         raise InvalidInputError(f"mode must be one of {SEARCH_MODES}, got {mode!r}")
@@ -144,3 +154,44 @@ def check_vectors(vectors: Any, n: int, dim: int, what: str) -> np.ndarray:
     if (np.linalg.norm(arr, axis=1) == 0).any():
         raise InvalidInputError(f"{what} contains an all-zero row")
     return arr
+
+
+def check_batch(texts: Any, kind: Any, metadata: Any, session: str | None, importance: Any, parents: Any, *,
+                kinds: Sequence[str], max_chars: int, existing: Callable[[list[int]], set[int]]) -> list[NewRecord]:
+    """Validated records of an ``add_many`` call (nothing is written unless every item is valid).
+
+    ``kind``, ``metadata``, ``importance`` and ``parents`` are one value or one per text;
+    ``existing(ids)`` returns which parent ids exist.
+    """
+    if isinstance(texts, str) or not isinstance(texts, Sequence):
+        raise InvalidInputError("texts must be a list of str (use add() for one text)")
+    n = len(texts)
+
+    def per_item(value: Any, what: str, scalar: type | tuple[type, ...]) -> list[Any]:
+        if isinstance(value, scalar) or value is None:
+            return [value] * n
+        if isinstance(value, Sequence) and len(value) == n:
+            return list(value)
+        raise InvalidInputError(f"{what} must be one value or a list of {n} values")
+
+    kind_list = per_item(kind, "kind", str)
+    metas = per_item(metadata, "metadata", dict)
+    imps = per_item(importance, "importance", (int, float))
+    pars = [()] * n if parents is None else per_item(parents, "parents", ())
+    if session is not None:
+        check_session(session)
+    wanted = sorted({p for ps in pars for p in check_ids(ps or [], "parents")})
+    missing = set(wanted) - existing(wanted) if wanted else set()
+    if missing:
+        raise RecordNotFoundError(f"parent ids {sorted(missing)} do not exist in this memory")
+    return [
+        NewRecord(
+            kind=check_kind(kind_list[i], kinds),
+            text=check_text(texts[i], max_chars, f"texts[{i}]" if n > 1 else "text"),
+            metadata_json=metadata_json(metas[i]),
+            session=session,
+            importance=check_importance(1.0 if imps[i] is None else imps[i]),
+            parents=tuple(check_ids(pars[i] or [], "parents")),
+        )
+        for i in range(n)
+    ]

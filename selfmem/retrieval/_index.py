@@ -8,7 +8,6 @@ store's ids on open; losing it loses nothing.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -16,27 +15,40 @@ from typing import Any, Protocol
 import faiss
 import numpy as np
 
+from .._config import IndexConfig
 from .._errors import InvalidInputError
+from .._files import atomic_write
 from ._ivfpq import IVFPQIndex, ivfpq_params
 
-__all__ = ["VectorIndex", "FlatIndex", "IVFPQIndex", "load_index", "save_index", "reconcile", "build_index",
-           "wanted_kind"]
+__all__ = ["VectorIndex", "FlatIndex", "IVFPQIndex", "load_index", "save_index", "build_index", "wanted_kind"]
 
 INDEX_FILE = "index.faiss"
 INDEX_META = "index.json"
 
 
 class VectorIndex(Protocol):
-    """A searchable id -> vector map (cosine on unit vectors)."""
+    """A searchable id -> vector map (cosine on unit vectors): what the memory uses of an index.
 
+    Implemented by :class:`FlatIndex` (exact) and :class:`IVFPQIndex` (approximate, exact re-rank).
+    """
+
+    kind: str
     dim: int
+
+    def __len__(self) -> int: ...
+
+    def ids(self) -> np.ndarray: ...
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None: ...
 
     def remove(self, ids: Sequence[int]) -> None: ...
 
+    def vectors(self, ids: Sequence[int]) -> np.ndarray: ...
+
     def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None
                ) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def relocate(self, directory: Path) -> None: ...
 
 
 def _as_matrix(x: np.ndarray, dim: int, what: str) -> np.ndarray:
@@ -65,6 +77,9 @@ class FlatIndex:
 
     def __len__(self) -> int:
         return int(self._index.ntotal)
+
+    def relocate(self, directory: Path) -> None:
+        """Nothing to move: a flat index keeps no files of its own."""
 
     def ids(self) -> np.ndarray:
         """Ids held, shape (n,) int64 (insertion order)."""
@@ -118,15 +133,11 @@ class FlatIndex:
 
 def save_index(index: FlatIndex | IVFPQIndex, directory: Path, signature: dict[str, Any]) -> None:
     """Write the index and its metadata atomically (temp file + rename)."""
-    tmp = directory / (INDEX_FILE + ".tmp")
-    faiss.write_index(index._index, str(tmp))
-    os.replace(tmp, directory / INDEX_FILE)
+    atomic_write(directory / INDEX_FILE, faiss.serialize_index(index._index).tobytes())
     meta = {"kind": index.kind, "dim": index.dim, "count": len(index), "signature": signature}
     if isinstance(index, IVFPQIndex):
         meta |= {"n_trained": index.n_trained, "nprobe": index.nprobe, "rerank": index.rerank}
-    tmp_meta = directory / (INDEX_META + ".tmp")
-    tmp_meta.write_text(json.dumps(meta, sort_keys=True))
-    os.replace(tmp_meta, directory / INDEX_META)
+    atomic_write(directory / INDEX_META, json.dumps(meta, sort_keys=True))
 
 
 def load_index(directory: Path, signature: dict[str, Any]) -> FlatIndex | IVFPQIndex | None:
@@ -163,29 +174,15 @@ def load_index(directory: Path, signature: dict[str, Any]) -> FlatIndex | IVFPQI
     return None
 
 
-def reconcile(index: FlatIndex | IVFPQIndex, store_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Ids the index lacks and ids it holds that the store does not.
 
-    Returns
-    -------
-    missing : ndarray of int64 (in store, not in index)
-    extra : ndarray of int64 (in index, not in store)
-    """
-    held = index.ids()
-    missing = np.setdiff1d(store_ids, held, assume_unique=False)
-    extra = np.setdiff1d(held, store_ids, assume_unique=False)
-    return missing, extra
-
-
-
-def wanted_kind(cfg: Any, n: int) -> str:
+def wanted_kind(cfg: IndexConfig, n: int) -> str:
     """The index kind a memory of ``n`` vectors should have under IndexConfig ``cfg``."""
     if cfg.kind == "flat" or n < cfg.ivf_threshold:
         return FlatIndex.kind
     return IVFPQIndex.kind
 
 
-def build_index(cfg: Any, dim: int, directory: Path, ids: np.ndarray, vectors: np.ndarray,
+def build_index(cfg: IndexConfig, dim: int, directory: Path, ids: np.ndarray, vectors: np.ndarray,
                 *, seed: int = 0) -> FlatIndex | IVFPQIndex:
     """A new index of the kind :func:`wanted_kind` picks, holding ``vectors`` (n, dim) under ``ids``.
 

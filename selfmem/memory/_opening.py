@@ -1,0 +1,70 @@
+"""Opening a memory directory: refuse foreign directories, check embedder fingerprints, re-embed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .._errors import CorruptMemoryError, EmbedderMismatchError
+from .._progress import show_progress
+from ..retrieval._embedders import batches
+from ..retrieval._views import Views
+from . import _validate as v
+from ._store import Store
+
+__all__ = ["check_foreign", "check_fingerprints", "reembed_roles", "STORE_FILE"]
+
+STORE_FILE = "memory.duckdb"
+
+
+def check_foreign(path: Path, own_files: Collection[str]) -> None:
+    """Raise CorruptMemoryError when ``path`` holds files but no selfmem store (never write into it)."""
+    if not path.is_dir() or (path / STORE_FILE).exists():
+        return
+    foreign = sorted(p.name for p in path.iterdir() if p.name not in own_files and not p.name.endswith(".tmp"))
+    if foreign:
+        raise CorruptMemoryError(
+            f"{path} is not empty and holds no selfmem store (found {foreign[:5]}); pass a new or empty directory")
+
+
+def check_fingerprints(store: Store, views: Views, *, allow: bool, write: bool) -> list[str]:
+    """Record the embedders' fingerprints; return the roles whose stored vectors are stale.
+
+    Raises EmbedderMismatchError for a stale role unless ``allow``; ``write`` records new fingerprints.
+    """
+    stored = {role: json.loads(fp) for role, fp in store.meta_items("embedder.").items()}
+    has_records = store.count() > 0
+    stale = []
+    for role, emb in views.roles.items():
+        fp, old = emb.fingerprint(), stored.get(role)
+        if has_records and old != fp and (old is not None or role == "own"):
+            if not allow:
+                raise EmbedderMismatchError(
+                    f"the memory's {role} vectors were made by {old}, but the configured {role} embedder is "
+                    f"{fp}; configure the original model, or re-embed with Memory(path, config, reembed=True) "
+                    "(memctl rebuild --reembed)")
+            stale.append(role)
+        elif old != fp and write:
+            store.set_meta(f"embedder.{role}", json.dumps(fp, sort_keys=True))
+    return stale
+
+
+def reembed_roles(store: Store, views: Views, roles: Sequence[str], progress: bool | None) -> set[str]:
+    """Re-run the embedders of ``roles`` over every record's text and replace the stored vectors.
+
+    Returns the roles re-embedded (so a later ``rebuild(reembed=True)`` need not run them again).
+    """
+    ids, texts = store.texts()
+    show = show_progress(progress, len(texts), 1)
+    for role in roles:
+        emb = views.roles[role]
+        parts = [emb.embed(texts[s]) for s in batches(len(texts), 256, progress=show, desc=f"re-embed {role}")]
+        arr = np.concatenate(parts) if parts else np.zeros((0, emb.dim), np.float32)
+        if len(ids):
+            arr = v.check_vectors(arr, len(ids), emb.dim, f"{role} embedder output")
+        store.replace_vectors(role, ids, arr)
+        store.set_meta(f"embedder.{role}", json.dumps(emb.fingerprint(), sort_keys=True))
+    return set(roles)

@@ -1,0 +1,161 @@
+"""The topic part: the fitted topic model, the stored topic tree and every record's memberships.
+
+Refit rules (:meth:`TopicPart.maintain`): topics are fitted when the memory first reaches
+``topics.min_records`` records, refitted when the index-vector space changed (a new whitening),
+and, with ``topics.auto_rebuild``, when a rebuild is due (too many provisional topics, or 2x growth).
+Between fits each new record joins a topic or opens a provisional one (Chinese-restaurant rule);
+its membership is written in the records' own transaction. A fit runs in the background on a read
+snapshot; the swap assigns the records added meanwhile and replaces the stored tree in one
+transaction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .._errors import RecordNotFoundError
+from .._types import Topic, TopicRow
+from ..clustering._topics import TopicState
+from ._parts import AddBatch, Part, index_vectors
+from ._store import Store
+
+__all__ = ["TopicPart"]
+
+_Fit = tuple[TopicState, list[TopicRow], np.ndarray, np.ndarray, np.ndarray]
+
+
+class TopicPart(Part):
+    """Topics of one memory (``self.state`` holds the fitted model)."""
+
+    name = "topic model"
+
+    def __init__(self, ctx: Any) -> None:
+        super().__init__(ctx)
+        self.state = TopicState(ctx.config.topics, ctx.directory)
+
+    @property
+    def current(self) -> bool:
+        """True when the model is fitted in the index-vector space now in use."""
+        return self.state.fitted and self.state.signature == self.ctx.space()
+
+    # -- contract -------------------------------------------------------------------
+    def open(self) -> None:
+        leaves = sum(1 for t in self.ctx.store.topics() if t.level == 0)
+        self.state.load(self.ctx.space(), leaves)
+
+    def write(self, batch: AddBatch) -> Callable[[Store], None] | None:
+        if not self.state.fitted or self.state.signature != batch.space:
+            return None
+        assigned, opened = self.state.assign(batch.vectors)
+
+        def write(store: Store) -> None:
+            store.add_topics(opened)
+            store.add_memberships(batch.ids, [t for t, _ in assigned], [p for _, p in assigned])
+
+        return write
+
+    def maintain(self) -> None:
+        if not self.ctx.writable or self.refit.running:
+            return
+        n = self.ctx.store.count()
+        cfg = self.ctx.config.topics
+        if n < cfg.min_records:
+            return
+        if not self.current or (cfg.auto_rebuild and self.state.rebuild_reason(n)):
+            views = self.ctx.views.with_whitener(self.ctx.views.whitener)  # fixed for the job's lifetime
+
+            def job() -> _Fit:
+                reader = self.reader()
+                try:
+                    with reader.read_transaction():
+                        return self._fit(reader, views)
+                finally:
+                    if reader is not self.ctx.store:
+                        reader.close()
+
+            self.refit.start(job, self._set)
+
+    def rebuild(self) -> None:
+        self.refit.wait()
+        if self.ctx.store.count() >= self.ctx.config.topics.min_records:
+            self._set(self._fit(self.ctx.store, self.ctx.views))
+
+    def save(self) -> None:
+        self.state.save()
+
+    def notes(self) -> list[str]:
+        n = self.ctx.store.count()
+        cfg = self.ctx.config.topics
+        if not self.state.fitted:
+            if n < cfg.min_records:
+                return [f"topics not fitted yet ({n} records < {cfg.min_records})"]
+            if self.refit.running:
+                return ["topics are being fitted in the background; the stored topics are listed meanwhile"]
+            return ["topic model file missing or stale (UMAP reducers are never saved; older versions used "
+                    "another format): the stored topics are listed; opening the memory for writing refits it"]
+        reason = self.state.rebuild_reason(n)
+        return [f"rebuild suggested: {reason} (Memory.rebuild() / memctl rebuild)"] if reason else []
+
+    # -- fitting --------------------------------------------------------------------
+    def _fit(self, store: Store, views: Any) -> _Fit:
+        state = TopicState(self.ctx.config.topics, self.ctx.directory)
+        ids, vecs = index_vectors(store, views)
+        _, texts = store.texts()
+        rows, tids, probs = state.fit(ids, vecs, texts, self.ctx.space(views))
+        return state, rows, ids, tids, probs
+
+    def _set(self, fit: _Fit) -> None:
+        """Swap in a fit (writer's thread): assign records added since its snapshot, replace the stored tree."""
+        state, rows, ids, tids, probs = fit
+        store = self.ctx.store
+        live = store.ids()
+        keep = np.isin(ids, live)
+        ids, tids, probs = ids[keep], tids[keep], probs[keep]
+        missing = np.setdiff1d(live, ids)
+        if len(missing) and state.signature == self.ctx.space():
+            mids, vecs = index_vectors(store, self.ctx.views, missing)
+            mt, mp = state.model.memberships(vecs, tids.shape[1])
+            ids, tids, probs = np.concatenate([ids, mids]), np.vstack([tids, mt]), np.vstack([probs, mp])
+        store.replace_topics(rows, ids, tids, probs)
+        self.state = state
+        if self.ctx.writable:
+            state.save()
+
+    # -- reading --------------------------------------------------------------------
+    def route(self, qvec: np.ndarray, n: int) -> np.ndarray | None:
+        """Ids of the records in the n topics nearest the query vector (dim,); None without current topics."""
+        if not self.current:
+            return None
+        return self.ctx.store.topic_members(self.state.route(qvec, n))
+
+    def nodes(self) -> list[Topic]:
+        """Every stored topic, leaves first, with live sizes."""
+        store = self.ctx.store
+        rows = store.topics()
+        live = store.topic_sizes()
+        children: dict[int, list[int]] = {}
+        for r in rows:
+            if r.parent is not None:
+                children.setdefault(r.parent, []).append(r.id)
+        size: dict[int, int] = {}
+        for r in rows:  # rows come leaves first, so children are counted before parents
+            size[r.id] = live.get(r.id, 0) if r.level == 0 else sum(size.get(c, 0) for c in children.get(r.id, []))
+        return [Topic(id=r.id, level=r.level, parent=r.parent, children=tuple(children.get(r.id, ())),
+                      size=size[r.id], label=r.label, keywords=r.keywords, provisional=r.provisional) for r in rows]
+
+    def topic(self, tid: int) -> Topic:
+        """One topic with its member record ids (a super-topic's members are its leaves' members)."""
+        nodes = {t.id: t for t in self.nodes()}
+        if tid not in nodes:
+            raise RecordNotFoundError(f"no topic with id {tid}; see Memory.topics()")
+        leaves, stack = [], [tid]
+        while stack:
+            t = nodes[stack.pop()]
+            leaves += [t.id] if t.level == 0 else []
+            stack += list(t.children)
+        members = tuple(int(i) for i in self.ctx.store.topic_members(leaves))
+        return dataclasses.replace(nodes[tid], members=members)

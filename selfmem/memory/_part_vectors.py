@@ -1,0 +1,141 @@
+"""The vector part: the own-view whitening and the FAISS index (with its re-rank file), kept together.
+
+They are one part because index vectors depend on the whitening: a new whitening means a new index,
+and the two are swapped in together. Refit rules (checked by :meth:`VectorPart.maintain`):
+
+- the whitening is fitted when the memory first reaches ``embedding.own_min_fit`` records;
+- the index is rebuilt when its kind no longer fits the size (flat below ``index.ivf_threshold``,
+  IVF-PQ above) or when an IVF-PQ index has grown 4x since it was trained.
+
+Both refits run as one background job on a read snapshot; new records keep going into the index
+in use, and the swap adds whatever the snapshot missed.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from typing import Any
+
+
+from ..retrieval._index import FlatIndex, IVFPQIndex, VectorIndex, build_index, load_index, save_index, wanted_kind
+from ..retrieval._post import Whitener
+from ..retrieval._views import Views
+from ._parts import AddBatch, Part, index_vectors, reconcile
+
+__all__ = ["VectorPart", "STAGING_DIR"]
+
+STAGING_DIR = ".refit-index"
+
+
+class VectorPart(Part):
+    """Whitening + FAISS index of one memory (``self.index`` is the index in use)."""
+
+    name = "vector index"
+
+    def __init__(self, ctx: Any) -> None:
+        super().__init__(ctx)
+        self.index: VectorIndex = FlatIndex(1)
+
+    # -- contract -------------------------------------------------------------------
+    def open(self) -> None:
+        ctx = self.ctx
+        views = ctx.views
+        views.load_whitener(ctx.directory)
+        if views.whitener is None and self._whitening_due():
+            self._set(self._fit(ctx.store, views), staging=None)
+            return
+        index = load_index(ctx.directory, views.signature())
+        if index is None or index.kind != wanted_kind(ctx.config.index, ctx.store.count()):
+            self._set(self._fit(ctx.store, views, whitening=False), staging=None)
+            return
+        if isinstance(index, IVFPQIndex):
+            index.nprobe = ctx.config.index.nprobe or index.nprobe
+            index.rerank = ctx.config.index.rerank or index.rerank
+        self.index = index
+        self._catch_up()
+
+    def on_add(self, batch: AddBatch) -> None:
+        self.index.add(batch.ids, batch.vectors)
+
+    def on_delete(self, ids: Sequence[int]) -> None:
+        self.index.remove(ids)
+
+    def maintain(self) -> None:
+        if not self.ctx.writable or self.refit.running:
+            return
+        whiten = self.ctx.views.whitener is None and self._whitening_due()
+        if whiten or self._index_stale():
+            views = self.ctx.views
+
+            def job() -> tuple[Views, VectorIndex]:
+                reader = self.reader()
+                try:
+                    with reader.read_transaction():
+                        return self._fit(reader, views, whitening=whiten, staging=True)
+                finally:
+                    if reader is not self.ctx.store:
+                        reader.close()
+
+            self.refit.start(job, lambda result: self._set(result, staging=self.ctx.directory / STAGING_DIR))
+
+    def rebuild(self) -> None:
+        self.refit.wait()
+        self._set(self._fit(self.ctx.store, self.ctx.views), staging=None)
+
+    def save(self) -> None:
+        save_index(self.index, self.ctx.directory, self.ctx.views.signature())
+
+    def notes(self) -> list[str]:
+        return self.ctx.views.notes(self.ctx.store.count())
+
+    # -- refits ---------------------------------------------------------------------
+    def _whitening_due(self) -> bool:
+        views = self.ctx.views
+        return views.own is not None and views.mode != "general" and self.ctx.store.count() >= views.min_fit
+
+    def _index_stale(self) -> bool:
+        n = len(self.index)
+        if self.index.kind != wanted_kind(self.ctx.config.index, n):
+            return True
+        return isinstance(self.index, IVFPQIndex) and n >= 4 * self.index.n_trained
+
+    def _fit(self, store: Any, views: Views, *, whitening: bool = True, staging: bool = False
+             ) -> tuple[Views, VectorIndex]:
+        """New views (refitted whitening when ``whitening``) and an index of every stored record under them."""
+        if whitening:
+            whitener: Whitener | None = None
+            if views.own is not None and views.mode != "general":
+                _, own = store.vectors("own")
+                whitener = views.fit_whitener(own)
+            views = views.with_whitener(whitener)
+        directory = self.ctx.directory
+        if staging:
+            directory = directory / STAGING_DIR
+            shutil.rmtree(directory, ignore_errors=True)
+            directory.mkdir()
+        ids, vecs = index_vectors(store, views)
+        return views, build_index(self.ctx.config.index, views.dim, directory, ids, vecs)
+
+    def _set(self, result: tuple[Views, VectorIndex], *, staging: Any) -> None:
+        """Swap in new views and index (writer's thread): move staged files, catch up, save."""
+        views, index = result
+        ctx = self.ctx
+        if staging is not None:
+            index.relocate(ctx.directory)
+            shutil.rmtree(staging, ignore_errors=True)
+        ctx.views.whitener = views.whitener
+        self.index = index
+        self._catch_up()
+        if ctx.writable:
+            ctx.views.save_whitener(ctx.directory)
+            self.save()
+
+    def _catch_up(self) -> None:
+        """Add the stored records the index lacks, drop the ones the store no longer has."""
+        missing, extra = reconcile(self.index.ids(), self.ctx.store.ids())
+        if len(extra):
+            self.index.remove(extra)
+        if len(missing):
+            ids, vecs = index_vectors(self.ctx.store, self.ctx.views, missing)
+            self.index.add(ids, vecs)

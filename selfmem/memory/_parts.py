@@ -1,0 +1,256 @@
+"""The derived-state contract: every part rebuildable from the store follows it.
+
+A *part* is state derived from the durable store (the FAISS index with the own-view whitening and
+the re-rank file, the BM25 keyword index, the topic model; the knowledge graph next). ``Memory``
+validates a call, writes the store in one transaction and tells each part, in list order:
+
+=========================  ==============================================================
+``open()``                 load the part's files, reconcile them with the store (or rebuild)
+``write(batch)``           rows to write *in the records' transaction* (or None)
+``on_add(batch)``          after the commit: update in-memory state with the new records
+``on_delete(ids)``         after the commit: forget records
+``maintain()``             decide whether a refit is due; start it (in the background)
+``poll()``                 swap in a finished refit (True when something changed)
+``rebuild()``              refit from the whole store now, synchronously
+``save()``                 write the part's files atomically
+``wait()``, ``busy``       block until a running refit is swapped in; whether one runs
+=========================  ==============================================================
+
+Refit rules live with their parts. A refit runs in a background thread (:class:`Refit`) on a
+consistent read snapshot of the store taken through a second DuckDB connection, builds a new
+object beside the one in use, and is swapped in by the writer's thread at its next call: the swap
+catches up with what was added or deleted meanwhile (the generic :func:`reconcile`), so no add or
+search ever waits for a fit. ``MemoryConfig(background=False)`` runs refits inline instead.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from .._config import MemoryConfig
+from .._errors import CorruptMemoryError, SelfmemError
+from ..retrieval._views import Views
+from ._store import Store
+
+__all__ = ["AddBatch", "PartContext", "DerivedPart", "Part", "Refit", "reconcile", "index_vectors"]
+
+
+@dataclass(frozen=True)
+class AddBatch:
+    """New records as parts see them.
+
+    Attributes
+    ----------
+    ids : ndarray, shape (n,) int64
+    texts : tuple of str, length n
+    raw : dict of role to ndarray, shape (n, dim_role)
+        Raw unit vectors of every embedder.
+    vectors : ndarray, shape (n, dim)
+        Index vectors under ``space``.
+    space : str
+        The views' signature (JSON) that ``vectors`` were made under.
+    """
+
+    ids: np.ndarray
+    texts: tuple[str, ...]
+    raw: Mapping[str, np.ndarray]
+    vectors: np.ndarray
+    space: str
+
+
+@dataclass
+class PartContext:
+    """What parts share: the live store, the directory, the views and the config."""
+
+    store: Store
+    directory: Path
+    views: Views
+    config: MemoryConfig
+    writable: bool
+    progress: bool | None = None
+
+    def space(self, views: Views | None = None) -> str:
+        """The signature of the index-vector space (JSON), which derived vectors depend on."""
+        return json.dumps((views or self.views).signature(), sort_keys=True)
+
+
+class DerivedPart(Protocol):
+    """What ``Memory`` calls on each part (see the module docstring for when)."""
+
+    name: str
+
+    def open(self) -> None: ...
+
+    def write(self, batch: AddBatch) -> Callable[[Store], None] | None: ...
+
+    def on_add(self, batch: AddBatch) -> None: ...
+
+    def on_delete(self, ids: Sequence[int]) -> None: ...
+
+    def maintain(self) -> None: ...
+
+    def poll(self) -> bool: ...
+
+    def rebuild(self) -> None: ...
+
+    def save(self) -> None: ...
+
+    def wait(self) -> None: ...
+
+    @property
+    def busy(self) -> bool: ...
+
+    def notes(self) -> list[str]: ...
+
+
+class Refit:
+    """At most one refit job at a time: run in a thread (or inline), swapped in by the owner's thread.
+
+    Parameters
+    ----------
+    name : str
+        For messages.
+    background : bool
+        Run jobs in a daemon thread; when False, :meth:`start` runs the job and the swap at once.
+    """
+
+    def __init__(self, name: str, background: bool) -> None:
+        self.name = name
+        self.background = background
+        self._thread: threading.Thread | None = None
+        self._swap: Callable[[Any], None] | None = None
+        self._result: Any = None
+        self._error: BaseException | None = None
+
+    @property
+    def running(self) -> bool:
+        """True while a job is started and not yet swapped in."""
+        return self._thread is not None
+
+    def start(self, job: Callable[[], Any], swap: Callable[[Any], None]) -> None:
+        """Run ``job()`` and later ``swap(result)`` (in the owner's thread). Ignored while one is running."""
+        if self._thread is not None:
+            return
+        if not self.background:
+            swap(job())
+            return
+
+        def run() -> None:
+            try:
+                self._result = job()
+            except BaseException as exc:  # reported by poll() in the owner's thread
+                self._error = exc
+
+        self._swap = swap
+        self._thread = threading.Thread(target=run, name=f"selfmem-refit-{self.name}", daemon=True)
+        self._thread.start()
+
+    def poll(self) -> bool:
+        """Swap in a finished job; True if one was swapped. A failed job is reported as a warning."""
+        if self._thread is None or self._thread.is_alive():
+            return False
+        swap, result, error = self._swap, self._result, self._error
+        self._thread, self._swap, self._result, self._error = None, None, None, None
+        if error is not None:
+            if not isinstance(error, (SelfmemError, OSError, ArithmeticError, ValueError, RuntimeError)):
+                raise error
+            warnings.warn(f"background refit of the {self.name} failed ({type(error).__name__}: {error}); "
+                          "the previous state stays in use; Memory.rebuild() refits it", RuntimeWarning, stacklevel=3)
+            return False
+        swap(result)
+        return True
+
+    def wait(self) -> bool:
+        """Block until the running job ends, then swap it in."""
+        if self._thread is not None:
+            self._thread.join()
+        return self.poll()
+
+
+class Part:
+    """Base class with the contract's no-op defaults and a :class:`Refit` in ``self.refit``."""
+
+    name = "part"
+
+    def __init__(self, ctx: PartContext) -> None:
+        self.ctx = ctx
+        self.refit = Refit(self.name, ctx.config.background and ctx.writable)
+
+    def open(self) -> None:
+        pass
+
+    def write(self, batch: AddBatch) -> Callable[[Store], None] | None:
+        return None
+
+    def on_add(self, batch: AddBatch) -> None:
+        pass
+
+    def on_delete(self, ids: Sequence[int]) -> None:
+        pass
+
+    def maintain(self) -> None:
+        pass
+
+    def poll(self) -> bool:
+        return self.refit.poll()
+
+    def rebuild(self) -> None:
+        pass
+
+    def save(self) -> None:
+        pass
+
+    def wait(self) -> None:
+        self.refit.wait()
+
+    @property
+    def busy(self) -> bool:
+        """True while a refit runs (not yet swapped in)."""
+        return self.refit.running
+
+    def notes(self) -> list[str]:
+        return []
+
+    def reader(self) -> Store:
+        """A store connection for a background job (the live store itself when refits run inline)."""
+        return self.ctx.store.reader() if self.refit.background else self.ctx.store
+
+
+def reconcile(held: np.ndarray, store_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ids a part lacks and ids it holds that the store does not.
+
+    >>> reconcile(np.array([1, 2, 5]), np.array([1, 2, 3]))
+    (array([3]), array([5]))
+    """
+    return np.setdiff1d(store_ids, held), np.setdiff1d(held, store_ids)
+
+
+def raw_vectors(store: Store, views: Views, ids: Sequence[int] | None = None
+                ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Stored raw vectors of every view, aligned by id: ids (n,), {role: (n, dim_role)}."""
+    out: dict[str, np.ndarray] = {}
+    ref_ids = None
+    for role, emb in views.roles.items():
+        rids, vecs = store.vectors(role, ids)
+        if ref_ids is not None and not np.array_equal(rids, ref_ids):
+            raise CorruptMemoryError(
+                f"records lack {role} vectors; run Memory(path, reembed=True) or memctl rebuild --reembed")
+        ref_ids = rids
+        out[role] = vecs if len(rids) else np.zeros((0, emb.dim), np.float32)
+    return ref_ids if ref_ids is not None else np.zeros(0, np.int64), out
+
+
+def index_vectors(store: Store, views: Views, ids: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Index vectors of stored records under ``views``: ids (n,) and vectors (n, views.dim)."""
+    rids, raw = raw_vectors(store, views, ids)
+    if len(rids) == 0:
+        return rids, np.zeros((0, views.dim), dtype=np.float32)
+    return rids, views.index_vectors(raw)
