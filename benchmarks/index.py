@@ -31,7 +31,7 @@ import numpy as np
 from _data import DEFAULT_DATA
 from tqdm import tqdm
 
-from selfmem.memory._config import IndexConfig
+from selfmem._config import IndexConfig
 from selfmem.retrieval._index import build_index
 from selfmem.retrieval._ivfpq import IVFPQIndex, ivfpq_params
 
@@ -74,7 +74,7 @@ def real_vectors(data: str, cache: Path) -> tuple[np.ndarray, np.ndarray]:
         return z["x"], z["q"]
     from _data import load_ag_news, load_locomo
 
-    from selfmem.memory._config import EmbeddingConfig
+    from selfmem._config import EmbeddingConfig
     from selfmem.retrieval._models import make_embedder, make_own_embedder
     from selfmem.retrieval._views import Views
 

@@ -33,7 +33,8 @@ from _data import DEFAULT_DATA, load_ag_news, load_locomo
 from tqdm import tqdm
 
 from selfmem import Memory, MemoryConfig, SearchConfig
-from selfmem.memory._store import NewRecord, Store
+from selfmem._types import NewRecord
+from selfmem.memory._store import Store
 
 KS = (1, 5, 10, 20)
 

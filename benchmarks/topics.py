@@ -38,7 +38,7 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from selfmem import EmbeddingConfig, Memory, MemoryConfig
 from selfmem.clustering._topics import TopicState
-from selfmem.memory._config import TopicsConfig
+from selfmem._config import TopicsConfig
 from selfmem.retrieval._bm25 import tokenize
 
 

@@ -204,8 +204,14 @@ class TopicsConfig:
         Reduced dimension.
     max_topics : int
         Cap on Dirichlet-process components (the data decide how many are used).
+    method : {"dp", "hdbscan"}
+        What finds the leaf topics: a Dirichlet-process Gaussian mixture (the default) or HDBSCAN
+        (the ``hdbscan`` package) with soft memberships, so that no memory is an outlier.
+    min_cluster_size : int
+        HDBSCAN's smallest topic (``method="hdbscan"``).
     covariance : {"tied", "diag", "full"}
-        Covariance of the mixture components ("tied": one full covariance shared by all topics).
+        Covariance of the mixture components ("tied": one full covariance shared by all topics; HDBSCAN
+        topics are always tied).
     branching : int
         Children per super-topic, roughly: each tree level has about this many times fewer topics
         than the one below, up to a top level of at most ``branching + 1`` topics.
@@ -227,6 +233,8 @@ class TopicsConfig:
     reducer: str = "pca"
     n_dims: int = 16
     max_topics: int = 50
+    method: str = "dp"
+    min_cluster_size: int = 15
     covariance: str = "tied"
     branching: int = 3
     concentration: float = 0.1
@@ -242,6 +250,9 @@ class TopicsConfig:
         _check_int("topics.min_records", self.min_records, 10)
         _check_int("topics.n_dims", self.n_dims, 2)
         _check_int("topics.max_topics", self.max_topics, 2)
+        if self.method not in ("dp", "hdbscan"):
+            raise ConfigError(f"topics.method must be 'dp' or 'hdbscan', got {self.method!r}")
+        _check_int("topics.min_cluster_size", self.min_cluster_size, 2)
         if self.covariance not in ("tied", "diag", "full"):
             raise ConfigError(f"topics.covariance must be 'tied', 'diag' or 'full', got {self.covariance!r}")
         _check_int("topics.branching", self.branching, 2)

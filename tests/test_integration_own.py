@@ -53,6 +53,7 @@ def test_dual_memory_on_real_models(tmp_path):
         mem.add_many(texts[:50], kind="output")
         assert mem.stats().index["mode"] == "general"  # too small to fit the whitening yet
         mem.add_many(texts[50:], kind="output")
+        mem.wait()  # the whitening is fitted in the background
         s = mem.stats()
         assert s.index == {"kind": "flat", "size": 120, "dim": 384 + 64, "mode": "dual"}
         assert set(s.embedders) == {"general", "own"}

@@ -197,3 +197,29 @@ def test_umap_reducer_through_memory(tmp_path):
         mem.wait()  # a UMAP model is never saved: reopening for writing refits it (in the background)
         assert sum(t.size for t in mem.topics() if t.level == 0) == 60
         assert mem.search(data[0][1], k=1)[0].topic is not None
+
+
+def test_hdbscan_topics_same_contract(tmp_path):
+    """TopicsConfig(method="hdbscan"): no outliers, tree, labels, online growth and routing as with the DP."""
+    rng = np.random.default_rng(0)
+    centers = rng.normal(size=(4, 16)) * 6
+    X = np.vstack([c + rng.normal(size=(150, 16)) for c in centers] + [rng.normal(size=(20, 16)) * 15])
+    model = TopicModel(n_dims=8, method="hdbscan", min_cluster_size=15).fit(X.astype(np.float32))
+    tids, probs = model.assign_all(X)
+    assert 3 <= model.n_topics <= 8
+    assert np.mean([np.bincount(tids[i * 150:(i + 1) * 150, 0]).max() / 150 for i in range(4)]) > 0.9
+    assert len(tids) == len(X) and (probs[:, 0] > 0).all()  # the 20 scattered points have topics too
+    data = theme_texts(20)
+    with Memory(tmp_path / "h", cfg(method="hdbscan", min_cluster_size=5), progress=False) as m:
+        m.add_many([t for _, t in data])
+        m.wait()
+        leaves = [t for t in m.topics() if t.level == 0]
+        assert leaves and sum(t.size for t in leaves) == len(data) and all(t.label for t in leaves)
+        new = m.add("zyx " * 8)
+        assert any(new in m.topic(t.id).members for t in m.topics() if t.level == 0)
+        assert m.search(data[3][1], k=3, mode="topics")[0].record.text == data[3][1]
+    with Memory(tmp_path / "h", progress=False) as m:  # reloaded from topics.npz: still HDBSCAN's topics
+        assert m._topics.state.model.method == "hdbscan" and not m._topics.busy
+    with Memory(tmp_path / "h", cfg(method="dp"), progress=False) as m:  # another method: refitted
+        m.wait()
+        assert m._topics.state.model.method == "dp"

@@ -1,4 +1,9 @@
-"""Dirichlet-process topics: a fitted reducer + DP Gaussian mixture, and online Chinese-restaurant growth.
+"""Topic models: a fitted reducer + Gaussian components, and online Chinese-restaurant growth.
+
+Components come from one of two implementations of the :class:`Components` protocol:
+:class:`DirichletProcess` (the default, below) or :class:`HDBSCANComponents` (density clusters,
+every noise point kept by its soft membership). Either way the fitted state is the same kind of
+Gaussian mixture, so assignment, online growth, the tree, labels and routing are shared.
 
 Fitting (at rebuild): PCA (or UMAP) to ``n_dims`` dimensions, then scikit-learn's
 ``BayesianGaussianMixture(weight_concentration_prior_type="dirichlet_process")`` on a sample;
@@ -29,18 +34,20 @@ from __future__ import annotations
 
 import os
 import warnings
+from typing import Protocol
 
 import numpy as np
 
 from .._errors import CorruptMemoryError, DependencyError, InvalidInputError
 from .._files import atomic_write
 
-__all__ = ["TopicModel", "merge_tied"]
+__all__ = ["TopicModel", "merge_tied", "Components", "DirichletProcess", "HDBSCANComponents"]
 
 _LOG2PI = float(np.log(2 * np.pi))
 
 
 _COVARIANCES = ("tied", "diag", "full")
+_METHODS = ("dp", "hdbscan")
 
 
 def _log_gauss(x: np.ndarray, mean: np.ndarray, prec_chol: np.ndarray, tied: bool = False) -> np.ndarray:
@@ -139,8 +146,89 @@ def merge_tied(Z: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return ks[target[inv]]
 
 
+class Components(Protocol):
+    """How a topic model finds its components in the reduced vectors.
+
+    ``fit(Z)`` takes Z, shape (n, d), and returns ``(means (K, d), covariances (K, d, d), weights (K,),
+    labels (n,))``: every point gets a component (no outliers); the topic model turns them into the
+    Gaussian densities that online assignment and routing use, whichever method found them.
+    """
+
+    def fit(self, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
+
+
+def _tied(Z: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Means, the pooled covariance repeated per component, and weights of hard clusters."""
+    labels = np.unique(labels, return_inverse=True)[1]
+    n_k, means, pooled = _hard_stats(Z.astype(np.float64), labels)
+    return means, np.repeat(pooled[None], len(n_k), 0), n_k / n_k.sum(), labels
+
+
+class DirichletProcess:
+    """Components from scikit-learn's DP Gaussian mixture (tied: with BIC merges and a hard refit)."""
+
+    def __init__(self, max_topics: int, concentration: float, covariance: str, seed: int) -> None:
+        self.max_topics, self.concentration, self.covariance, self.seed = max_topics, concentration, covariance, seed
+        self.converged_ = False
+
+    def fit(self, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.mixture import BayesianGaussianMixture
+
+        bgm = BayesianGaussianMixture(
+            n_components=min(self.max_topics, len(Z) // 2), covariance_type=self.covariance,
+            weight_concentration_prior_type="dirichlet_process", weight_concentration_prior=self.concentration,
+            max_iter=200, init_params="k-means++", random_state=self.seed)
+        with warnings.catch_warnings():
+            # a fit that stops at max_iter is still a usable mixture; ``converged_`` records it
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            bgm.fit(Z)
+        self.converged_ = bool(bgm.converged_)
+        labels = bgm.predict(Z)
+        if self.covariance == "tied":
+            # variational EM leaves the tied mixture over-split (each true cluster cut in two, on
+            # clean synthetic clusters); merge what the data do not support, then refit by hard
+            # assignment: means and the pooled covariance of the merged topics
+            return _tied(Z, merge_tied(Z, labels))
+        used = np.unique(labels)  # components that own at least one sampled memory
+        covs = np.stack([np.diag(v) for v in bgm.covariances_[used]]) if self.covariance == "diag" \
+            else bgm.covariances_[used]
+        return bgm.means_[used], covs, bgm.weights_[used] / bgm.weights_[used].sum(), \
+            np.searchsorted(used, labels)
+
+
+class HDBSCANComponents:
+    """Components from HDBSCAN (the ``hdbscan`` package), every point kept by its soft membership.
+
+    Points HDBSCAN leaves as noise join the cluster of their largest ``all_points_membership_vectors``
+    membership, so no memory is an outlier (unlike BERTopic's default); components share one pooled
+    covariance (HDBSCAN clusters can be too small for a covariance of their own).
+    """
+
+    def __init__(self, min_cluster_size: int) -> None:
+        self.min_cluster_size = min_cluster_size
+        self.converged_ = True
+
+    def fit(self, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        try:
+            import hdbscan
+        except ImportError as exc:
+            raise DependencyError("topics.method='hdbscan' needs the hdbscan package: pip install hdbscan") from exc
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # numba/joblib chatter
+            cl = hdbscan.HDBSCAN(min_cluster_size=min(self.min_cluster_size, max(2, len(Z) // 2)),
+                                 prediction_data=True, core_dist_n_jobs=1).fit(Z.astype(np.float64))
+            labels = cl.labels_.copy()
+            if labels.max() < 0:
+                labels[:] = 0  # no structure found: one topic
+            elif (labels < 0).any():
+                soft = hdbscan.all_points_membership_vectors(cl).reshape(len(Z), -1)
+                labels[labels < 0] = np.argmax(soft[labels < 0], axis=1)
+        return _tied(Z, labels)
+
+
 class TopicModel:
-    """Reducer + DP-GMM topics with online growth (scikit-learn conventions: ``fit`` returns self).
+    """Reducer + topics (DP-GMM or HDBSCAN components) with online growth (``fit`` returns self).
 
     Parameters
     ----------
@@ -151,12 +239,16 @@ class TopicModel:
     max_topics : int
         Cap on mixture components.
     covariance : {"tied", "diag", "full"}
-        Covariance structure of the mixture components.
+        Covariance structure of the mixture components (``method="dp"``).
     concentration : float
         Dirichlet-process concentration alpha (larger: more topics).
     sample_size : int
         Points used to fit when there are more.
     seed : int
+    method : {"dp", "hdbscan"}
+        What finds the components (:class:`DirichletProcess` or :class:`HDBSCANComponents`).
+    min_cluster_size : int
+        HDBSCAN's smallest cluster (``method="hdbscan"``).
 
     Attributes
     ----------
@@ -174,7 +266,10 @@ class TopicModel:
     """
 
     def __init__(self, n_dims: int = 16, reducer: str = "pca", max_topics: int = 50, concentration: float = 0.1,
-                 sample_size: int = 20000, covariance: str = "tied", seed: int = 0) -> None:
+                 sample_size: int = 20000, covariance: str = "tied", seed: int = 0, method: str = "dp",
+                 min_cluster_size: int = 15) -> None:
+        self.method = method
+        self.min_cluster_size = min_cluster_size
         self.n_dims = n_dims
         self.reducer = reducer
         self.max_topics = max_topics
@@ -186,9 +281,6 @@ class TopicModel:
     # -- fitting --------------------------------------------------------------------
     def fit(self, X: np.ndarray) -> TopicModel:
         """Fit reducer and mixture on X, shape (n, dim), n >= 10."""
-        from sklearn.exceptions import ConvergenceWarning
-        from sklearn.mixture import BayesianGaussianMixture
-
         X = np.asarray(X, dtype=np.float32)
         if X.ndim != 2 or len(X) < 10 or not np.isfinite(X).all():
             raise InvalidInputError(f"TopicModel.fit needs a finite 2-D array with at least 10 rows, got {X.shape}")
@@ -196,33 +288,17 @@ class TopicModel:
             raise InvalidInputError(f"reducer must be 'pca' or 'umap', got {self.reducer!r}")
         if self.covariance not in _COVARIANCES:
             raise InvalidInputError(f"covariance must be one of {_COVARIANCES}, got {self.covariance!r}")
+        if self.method not in _METHODS:
+            raise InvalidInputError(f"method must be one of {_METHODS}, got {self.method!r}")
         rng = np.random.default_rng(self.seed)
         sample = X[np.sort(rng.choice(len(X), size=min(len(X), self.sample_size), replace=False))]
         Z = self._fit_reducer(sample)
-        bgm = BayesianGaussianMixture(
-            n_components=min(self.max_topics, len(Z) // 2), covariance_type=self.covariance,
-            weight_concentration_prior_type="dirichlet_process", weight_concentration_prior=self.concentration,
-            max_iter=200, init_params="k-means++", random_state=self.seed)
-        with warnings.catch_warnings():
-            # a fit that stops at max_iter is still a usable mixture; ``converged_`` records it
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            bgm.fit(Z)
-        self.converged_ = bool(bgm.converged_)
-        labels = bgm.predict(Z)
-        if self.covariance == "tied":
-            # variational EM leaves the tied mixture over-split (each true cluster cut in two, on
-            # clean synthetic clusters); merge what the data do not support, then refit by hard
-            # assignment: means and the pooled covariance of the merged topics
-            labels = np.unique(merge_tied(Z, labels), return_inverse=True)[1]
-            n_k, self.means_, pooled = _hard_stats(Z.astype(np.float64), labels)
-            covs = np.repeat(pooled[None], len(n_k), 0)
-            self.weights_ = n_k / n_k.sum()
-        else:
-            used = np.unique(labels)  # components that own at least one sampled memory
-            self.means_ = bgm.means_[used].astype(np.float64)
-            covs = np.stack([np.diag(v) for v in bgm.covariances_[used]]) if self.covariance == "diag" \
-                else bgm.covariances_[used]
-            self.weights_ = bgm.weights_[used] / bgm.weights_[used].sum()
+        finder: Components = HDBSCANComponents(self.min_cluster_size) if self.method == "hdbscan" else \
+            DirichletProcess(self.max_topics, self.concentration, self.covariance, self.seed)
+        means, covs, self.weights_, _ = finder.fit(Z)
+        self.converged_ = finder.converged_
+        self.tied_ = self.method == "hdbscan" or self.covariance == "tied"
+        self.means_ = means.astype(np.float64)
         covs = covs.astype(np.float64)
         self.prec_chol_ = np.stack([_prec_chol(c) for c in covs])
         self.prior_mean_ = Z.mean(axis=0).astype(np.float64)
@@ -262,7 +338,7 @@ class TopicModel:
 
     # -- assignment -----------------------------------------------------------------
     def _log_gauss(self, Z: np.ndarray) -> np.ndarray:
-        return _log_gauss(Z, self.means_, self.prec_chol_, tied=self.covariance == "tied")
+        return _log_gauss(Z, self.means_, self.prec_chol_, tied=self.tied_)
 
     def log_resp(self, Z: np.ndarray) -> np.ndarray:
         """Log posterior responsibilities (n, K) under the fitted mixture weights."""
@@ -317,7 +393,8 @@ class TopicModel:
                  fh, pca_mean=self.pca_mean_, pca_components=self.pca_components_, means=self.means_,
                  prec_chol=self.prec_chol_, sizes=self.sizes_, weights=self.weights_, prior_mean=self.prior_mean_,
                  prior_prec_chol=self.prior_prec_chol_, new_prec_chol=self.new_prec_chol_,
-                 provisional=self.provisional_, covariance=np.array(self.covariance),
+                 provisional=self.provisional_, covariance=np.array(self.covariance), method=np.array(self.method),
+                 min_cluster_size=np.array(self.min_cluster_size),
                  params=np.array([self.n_dims, self.max_topics, self.sample_size, self.seed], np.int64),
                  fparams=np.array([self.concentration], np.float64), **extra))
 
@@ -330,7 +407,12 @@ class TopicModel:
                 covariance = str(z["covariance"])
                 if covariance not in _COVARIANCES:
                     raise ValueError(f"unknown covariance {covariance!r}")
-                m = cls(n_dims, "pca", max_topics, concentration, sample_size, covariance, seed)
+                method = str(z["method"]) if "method" in z else "dp"
+                if method not in _METHODS:
+                    raise ValueError(f"unknown method {method!r}")
+                mcs = int(z["min_cluster_size"]) if "min_cluster_size" in z else 15
+                m = cls(n_dims, "pca", max_topics, concentration, sample_size, covariance, seed, method, mcs)
+                m.tied_ = method == "hdbscan" or covariance == "tied"
                 for name in ("pca_mean", "pca_components", "means", "prec_chol", "sizes", "weights", "prior_mean",
                              "prior_prec_chol", "new_prec_chol", "provisional"):
                     setattr(m, name + "_", z[name])

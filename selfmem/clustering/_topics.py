@@ -89,7 +89,8 @@ class TopicState:
         c = self.cfg
         model = TopicModel(n_dims=min(c.n_dims, vectors.shape[1]), reducer=c.reducer, max_topics=c.max_topics,
                            concentration=c.concentration, sample_size=c.sample_size,
-                           covariance=c.covariance, seed=c.seed).fit(vectors)
+                           covariance=c.covariance, seed=c.seed, method=c.method,
+                           min_cluster_size=c.min_cluster_size).fit(vectors)
         tids, probs = model.assign_all(vectors)
         k = model.n_topics
         top = tids[:, 0]

@@ -12,6 +12,7 @@ transaction.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -40,15 +41,22 @@ class TopicPart(Part):
     @property
     def current(self) -> bool:
         """True when the model is fitted in the index-vector space now in use."""
-        return self.state.fitted and self.state.signature == self.ctx.space()
+        return self.state.fitted and self.state.signature == self._signature(self.ctx.space())
+
+    def _signature(self, space: str) -> str:
+        """What a fitted model depends on: the index-vector space and the fitting settings."""
+        fit = dataclasses.asdict(self.ctx.config.topics)
+        for rule in ("min_records", "provisional_limit", "growth_limit", "auto_rebuild"):
+            fit.pop(rule)
+        return space + "|" + json.dumps(fit, sort_keys=True)
 
     # -- contract -------------------------------------------------------------------
     def open(self) -> None:
         leaves = sum(1 for t in self.ctx.store.topics() if t.level == 0)
-        self.state.load(self.ctx.space(), leaves)
+        self.state.load(self._signature(self.ctx.space()), leaves)
 
     def write(self, batch: AddBatch) -> Callable[[Store], None] | None:
-        if not self.state.fitted or self.state.signature != batch.space:
+        if not self.state.fitted or self.state.signature != self._signature(batch.space):
             return None
         assigned, opened = self.state.assign(batch.vectors)
 
@@ -105,7 +113,7 @@ class TopicPart(Part):
         state = TopicState(self.ctx.config.topics, self.ctx.directory)
         ids, vecs = index_vectors(store, views)
         _, texts = store.texts()
-        rows, tids, probs = state.fit(ids, vecs, texts, self.ctx.space(views))
+        rows, tids, probs = state.fit(ids, vecs, texts, self._signature(self.ctx.space(views)))
         return state, rows, ids, tids, probs
 
     def _set(self, fit: _Fit) -> None:
@@ -116,7 +124,7 @@ class TopicPart(Part):
         keep = np.isin(ids, live)
         ids, tids, probs = ids[keep], tids[keep], probs[keep]
         missing = np.setdiff1d(live, ids)
-        if len(missing) and state.signature == self.ctx.space():
+        if len(missing) and state.signature == self._signature(self.ctx.space()):
             mids, vecs = index_vectors(store, self.ctx.views, missing)
             mt, mp = state.model.memberships(vecs, tids.shape[1])
             ids, tids, probs = np.concatenate([ids, mids]), np.vstack([tids, mt]), np.vstack([probs, mp])

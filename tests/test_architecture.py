@@ -1,0 +1,172 @@
+"""The structure holds: every module imports on its own, layers import only downward, docs match the code."""
+
+from __future__ import annotations
+
+import ast
+import doctest
+import importlib
+import os
+import pkgutil
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import selfmem
+from selfmem import EmbeddingConfig, HashEmbedder, Memory, MemoryConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+PKG = ROOT / "selfmem"
+README = (ROOT / "README.md").read_text()
+
+# bottom to top; a module may import its own layer and the layers below it
+LAYERS = {"": 0, "retrieval": 1, "clustering": 2, "graph": 3, "memory": 4, "solver": 5, "cli": 6}
+
+
+def modules() -> list[str]:
+    out = ["selfmem"]
+    for info in pkgutil.walk_packages([str(PKG)], prefix="selfmem."):
+        if not info.name.endswith("__main__"):
+            out.append(info.name)
+    return sorted(out)
+
+
+def layer_of(module: str) -> int:
+    parts = module.split(".")
+    return LAYERS[parts[1]] if len(parts) > 1 and parts[1] in LAYERS else LAYERS[""]
+
+
+def test_every_module_imports_in_a_fresh_interpreter():
+    """Importing any module first must work (an import cycle fails here, not when selfmem.Memory comes first)."""
+    procs = {m: subprocess.Popen([sys.executable, "-c", f"import {m}"], stderr=subprocess.PIPE, text=True, cwd=ROOT)
+             for m in modules()}
+    failed = {m: p.communicate()[1].strip().splitlines()[-1:] for m, p in procs.items() if p.wait() != 0}
+    assert not failed, failed
+
+
+def imports_of(path: Path, module: str) -> list[tuple[str, int]]:
+    """(imported selfmem module, line) for every import in a file, at any depth (function-level too)."""
+    tree = ast.parse(path.read_text())
+    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            names = [f"{target}.{a.name}" for a in node.names] if node.level and not node.module else [target]
+            out += [(t, node.lineno) for t in names if t.startswith("selfmem")]
+        elif isinstance(node, ast.Import):
+            out += [(a.name, node.lineno) for a in node.names if a.name.startswith("selfmem")]
+    return out
+
+
+def test_layers_import_only_downward():
+    bad = []
+    for module in modules():
+        if module == "selfmem":
+            continue  # the package root re-exports the public API (Memory lazily)
+        spec = importlib.util.find_spec(module)
+        for target, line in imports_of(Path(spec.origin), module):
+            if target == "selfmem":
+                bad.append(f"{module}:{line} imports the package root")
+            elif layer_of(target) > layer_of(module):
+                bad.append(f"{module}:{line} imports {target} (a higher layer)")
+    assert not bad, bad
+
+
+def test_the_layer_walk_catches_an_upward_import(tmp_path):
+    f = tmp_path / "_x.py"
+    f.write_text("def f():\n    from ..memory._store import Store\n")
+    assert imports_of(f, "selfmem.retrieval._x") == [("selfmem.memory._store", 2)]
+    assert layer_of("selfmem.memory._store") > layer_of("selfmem.retrieval._x")
+
+
+class Counting(HashEmbedder):
+    texts = 0
+
+    def embed(self, texts, *, progress=False):
+        Counting.texts += len(texts)
+        return super().embed(texts)
+
+
+def test_reembed_on_open_then_rebuild_runs_each_model_once(tmp_path):
+    """What `memctl rebuild --reembed` does: open with reembed=True, then rebuild(reembed=True)."""
+    cfg = MemoryConfig(embedding=EmbeddingConfig(general="hash:64", own=None, mode="general"))
+    with Memory(tmp_path / "m", cfg) as m:
+        m.add_many([f"text number {i}" for i in range(30)])
+    Counting.texts = 0
+    with Memory(tmp_path / "m", cfg, general=Counting(64, seed="changed"), reembed=True) as m:
+        m.rebuild(reembed=True)
+    assert Counting.texts == 30
+    with Memory(tmp_path / "m", cfg, general=Counting(64, seed="changed")) as m:
+        Counting.texts = 0
+        m.rebuild(reembed=True)  # asked for explicitly on a memory opened without re-embedding: runs once
+    assert Counting.texts == 30
+
+
+def test_doctests_of_every_module(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    failures, tried = 0, 0
+    for module in modules():
+        mod = importlib.import_module(module)
+        res = doctest.testmod(mod, extraglobs={"tmp": tmp_path}, optionflags=doctest.ELLIPSIS, verbose=False)
+        failures += res.failed
+        tried += res.attempted
+    assert failures == 0
+    assert tried >= 10  # the examples exist
+
+
+def test_no_docstring_example_is_skipped():
+    skipped = [str(p.relative_to(ROOT)) for p in PKG.rglob("*.py") if "+SKIP" in p.read_text()]
+    assert not skipped, skipped
+
+
+def test_public_api_is_what_the_readme_documents():
+    documented = set(re.findall(r"`(\w+)`", README))
+    missing = [name for name in selfmem.__all__ if name not in documented]
+    assert not missing, f"in selfmem.__all__ but not in the README: {missing}"
+    for name in selfmem.__all__:
+        assert getattr(selfmem, name) is not None
+    listed = re.search(r"## Public API\n\n(.*?)\n\n", README, re.S)
+    assert listed, "the README has a 'Public API' section listing selfmem.__all__"
+    assert set(re.findall(r"`(\w+)`", listed.group(1))) == set(selfmem.__all__)
+
+
+def test_every_memctl_command_has_help_and_is_in_the_readme():
+    from click.testing import CliRunner
+
+    from selfmem.cli import cli
+
+    block = re.search(r"## memctl\n\n```\n(.*?)```", README, re.S)
+    assert block
+    in_readme = set(re.findall(r"^memctl (\w+)", block.group(1), re.M))
+    assert in_readme == set(cli.commands), (in_readme, set(cli.commands))
+    runner = CliRunner()
+    for name, cmd in cli.commands.items():
+        assert cmd.help and cmd.help.strip(), name
+        res = runner.invoke(cli, [name, "--help"])
+        assert res.exit_code == 0 and "Usage:" in res.output and "--json" in res.output
+
+
+def test_requires_python_matches_what_the_code_uses():
+    import tomllib
+
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert meta["project"]["requires-python"] == ">=3.11"  # tomllib, used by MemoryConfig.read
+
+
+@pytest.mark.integration
+def test_no_other_library_prints_while_loading_models(tmp_path):
+    """A memory with the real models, opened in a fresh process, prints nothing of its own libraries."""
+    if os.environ.get("SELFMEM_SKIP_MODEL_QUIET"):
+        pytest.skip("disabled by SELFMEM_SKIP_MODEL_QUIET")
+    code = ("from selfmem import Memory; m = Memory(%r); m.add('a note about grids', kind='note'); "
+            "m.search('grids'); m.close()" % str(tmp_path / "m"))
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout == "" and res.stderr == "", (res.stdout[-500:], res.stderr[-2000:])
