@@ -170,3 +170,13 @@ def test_no_other_library_prints_while_loading_models(tmp_path):
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert res.returncode == 0, res.stderr[-2000:]
     assert res.stdout == "" and res.stderr == "", (res.stdout[-500:], res.stderr[-2000:])
+
+
+@pytest.mark.integration
+def test_readme_python_snippets_run_on_the_real_models(tmp_path, monkeypatch):
+    """The README's examples use the default (real) models; they run here as written."""
+    monkeypatch.chdir(tmp_path)
+    blocks = re.findall(r"```python\n(.*?)```", README, re.S)
+    assert blocks
+    for code in blocks:
+        exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
