@@ -39,6 +39,7 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from selfmem import EmbeddingConfig, Memory, MemoryConfig
 from selfmem.clustering._topics import TopicState
 from selfmem._config import TopicsConfig
+from selfmem.memory._parts import index_vectors
 from selfmem.retrieval._bm25 import tokenize
 
 
@@ -122,6 +123,10 @@ def quality(args) -> None:
     for name, cfg in (("dual", dual_cfg), ("general", general_cfg)):
         path = memory_for(f"agnews-{name}", texts, cfg, args)
         with Memory(path, progress=True) as mem:
+            if args.variants_only:
+                ids_v, vecs = index_vectors(mem._live(), mem._views)
+                variants[name] = (vecs, labels[np.array(ids_v) - 1])
+                continue
             t = time.perf_counter()
             mem.rebuild()
             rebuild_s = time.perf_counter() - t
@@ -135,11 +140,13 @@ def quality(args) -> None:
                 print(f"| selfmem ({name} view; rebuild {rebuild_s:.1f} s) | {lvl}{mark} | {len(set(assign))} | "
                       f"{adjusted_rand_score(y, assign):.3f} | {normalized_mutual_info_score(y, assign):.3f} | 0% | "
                       f"{npmi(words, docs):.3f} | {diversity(words):.3f} |", flush=True)
-            ids_v, vecs = mem._index_vectors()
+            ids_v, vecs = index_vectors(mem._live(), mem._views)
             y_v = labels[np.array(ids_v) - 1]
             if name == "general":
                 general_vecs = vecs
         variants[name] = (vecs, y_v)
+    if args.variants_only:
+        return variant_table(variants, args)
     from sklearn.cluster import HDBSCAN, KMeans
 
     km = KMeans(4, n_init=10, random_state=0).fit_predict(general_vecs)
@@ -159,22 +166,37 @@ def quality(args) -> None:
               f"{adjusted_rand_score(labels, hd):.3f} | {nmis[-1]:.3f} | {np.mean(hd == -1):.0%} | | |", flush=True)
     print(f"| BERTopic-style, mean over the 5 seeds | - | | | {np.mean(nmis):.3f} | | | |", flush=True)
 
+    variant_table(variants, args)
+    locomo_topics(args, dual_cfg)
+
+
+def variant_table(variants: dict, args) -> None:
     print("\nThe same fit with other settings, on the same vectors (level closest to 4 topics):\n")
-    print("| view | setting | leaf topics | leaf NMI | level sizes | ARI at closest to 4 | NMI at closest to 4 |\n"
-          "|---|---|---|---|---|---|---|")
+    print("| view | setting | fit s | leaf topics | leaf NMI | level sizes | ARI at closest to 4 | NMI at closest to 4 |\n"
+          "|---|---|---|---|---|---|---|---|")
     for name, (vecs, y_v) in variants.items():
-        settings = [(f"seed {s}", TopicsConfig(seed=s)) for s in range(1, 5)] + [
-            ("diagonal covariance (before)", TopicsConfig(covariance="diag"))]
+        settings = [("DP (default, seed 0)", TopicsConfig())] + [
+            (f"HDBSCAN, min_cluster_size {m}", TopicsConfig(method="hdbscan", min_cluster_size=m))
+            for m in (15, 50, 100)] + [
+            (f"DP seed {s}", TopicsConfig(seed=s)) for s in range(1, 5)] + [
+            ("DP diagonal covariance (before)", TopicsConfig(covariance="diag"))]
         for label, tcfg in settings:
+            if args.only and args.only not in label:
+                continue
             state = TopicState(tcfg, Path(args.out))
+            t = time.perf_counter()
             rows, tids, _ = state.fit(np.arange(len(vecs)), vecs, [""] * len(vecs), "bench")
+            fit_s = time.perf_counter() - t
             per_level = assignments_by_level(rows, tids[:, 0])
             lvl = closest_to_4(per_level)
             sizes = [len(set(a)) for a in per_level.values()]
-            print(f"| {name} | {label} | {sizes[0]} | {normalized_mutual_info_score(y_v, per_level[0]):.3f} | "
+            print(f"| {name} | {label} | {fit_s:.1f} | {sizes[0]} | {normalized_mutual_info_score(y_v, per_level[0]):.3f} | "
                   f"{sizes[1:]} | {adjusted_rand_score(y_v, per_level[lvl]):.3f} | "
                   f"{normalized_mutual_info_score(y_v, per_level[lvl]):.3f} |", flush=True)
 
+
+
+def locomo_topics(args, dual_cfg: MemoryConfig) -> None:
     convs = load_locomo(args.data)
     turns = [t.record_text() for c in convs for t in c.turns]
     path = memory_for("locomo", turns, dual_cfg, args)
@@ -238,6 +260,9 @@ def main() -> None:
     ap.add_argument("--sizes", default="100000,1000000")
     ap.add_argument("--skip-quality", action="store_true")
     ap.add_argument("--skip-timing", action="store_true")
+    ap.add_argument("--variants-only", action="store_true",
+                    help="quality: only the table of fits on the same vectors (DP vs HDBSCAN, seeds), no baselines")
+    ap.add_argument("--only", default="", help="run only the variant settings whose name contains this")
     ap.add_argument("--device", default="auto", help="embedding device for the memories (auto, cpu, cuda)")
     args = ap.parse_args()
     print(f"# topics benchmark {date.today()} on {platform.node()} {platform.machine()}")
