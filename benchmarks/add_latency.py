@@ -35,7 +35,21 @@ def run(args: argparse.Namespace) -> dict:
     shutil.rmtree(path, ignore_errors=True)
     cfg = MemoryConfig(embedding=EmbeddingConfig(general="hash:64", own="hash:48", mode="dual", own_dim=32),
                        background=not args.inline)
+    from selfmem.memory._store import Store
+
+    checkpoints: list[tuple[float, float]] = []
+    plain = Store.checkpoint
+
+    def timed(self, *a, **kw):  # records when the store checkpoints, to explain slow adds
+        t0 = time.perf_counter()
+        try:
+            return plain(self, *a, **kw)
+        finally:
+            checkpoints.append((t0, time.perf_counter()))
+
+    Store.checkpoint = timed
     lat = np.zeros(args.n)
+    starts = np.zeros(args.n)
     events: list[tuple[int, str]] = []
     t_all = time.perf_counter()
     with Memory(path, cfg, progress=False) as mem:
@@ -45,6 +59,7 @@ def run(args: argparse.Namespace) -> dict:
             t = time.perf_counter()
             mem.add(text, kind="note")
             lat[i] = time.perf_counter() - t
+            starts[i] = t
             now_kind, now_fitted = mem._vectors.index.kind, mem._topics.state.fitted
             if now_kind != kind or now_fitted != fitted:
                 events.append((i + 1, f"index {now_kind}, topics {'fitted' if now_fitted else 'not fitted'}"))
@@ -60,6 +75,9 @@ def run(args: argparse.Namespace) -> dict:
         "p999_ms": float(np.percentile(ms, 99.9)), "max_ms": float(ms.max()),
         "slowest": [(int(i) + 1, float(ms[i])) for i in slow], "events": events,
         "total_s": total, "close_s": time.perf_counter() - t_close,
+        "checkpoints_during_adds": [(round(b - a, 3)) for a, b in checkpoints if a < t_close],
+        "slow_adds_overlapping_a_checkpoint": [int(i) + 1 for i in slow if any(
+            a < starts[i] + lat[i] and starts[i] < b for a, b in checkpoints)],
     }
 
 
@@ -81,6 +99,8 @@ def main() -> None:
           f"{res['max_ms']:.1f} | {res['total_s']:.0f} |")
     print("slowest adds (add number, ms):", ", ".join(f"#{i} {m:.0f}" for i, m in res["slowest"]))
     print("events:", "; ".join(f"after add {i}: {e}" for i, e in res["events"]))
+    print(f"checkpoints during the adds (s): {res['checkpoints_during_adds']}; slow adds overlapping one: "
+          f"{res['slow_adds_overlapping_a_checkpoint']}; close() took {res['close_s']:.1f} s")
 
 
 if __name__ == "__main__":

@@ -24,6 +24,8 @@ import argparse
 import dataclasses
 import platform
 import shutil
+import subprocess
+import sys
 import time
 from datetime import date
 from pathlib import Path
@@ -169,6 +171,8 @@ def main() -> None:
     ap.add_argument("--skip-latency", action="store_true")
     ap.add_argument("--reuse", action="store_true", help="reuse the per-conversation memories of an earlier run")
     ap.add_argument("--only", default="", help="run only the settings whose name contains this")
+    ap.add_argument("--neighbour", action="store_true",
+                    help="time the searches again beside a CPU-bound neighbour process (one busy core)")
     args = ap.parse_args()
     print(f"# retrieval benchmark {date.today()} on {platform.node()} {platform.machine()}")
     if not args.skip_quality:
@@ -178,10 +182,17 @@ def main() -> None:
             print(f"| {name} | {r['R@1']:.3f} | {r['R@5']:.3f} | {r['R@10']:.3f} | {r['R@20']:.3f} | "
                   f"{r['hit@10']:.3f} |")
     if not args.skip_latency:
-        print("\n| memories | index | search p50 ms | p99 ms | queries |\n|---|---|---|---|---|")
+        print("\n| memories | index | machine | search p50 ms | p99 ms | queries |\n|---|---|---|---|---|---|")
         for n in (int(v) for v in args.latency_sizes.split(",")):
-            r = latency(n, args)
-            print(f"| {r['n']:,} | {r['index']} | {r['p50']:.1f} | {r['p99']:.1f} | {r['queries']} |", flush=True)
+            for busy in ((False, True) if args.neighbour else (False,)):
+                neighbour = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
+                try:
+                    r = latency(n, args)
+                finally:
+                    if neighbour is not None:
+                        neighbour.kill()
+                print(f"| {r['n']:,} | {r['index']} | {'busy neighbour' if busy else 'quiet'} | {r['p50']:.1f} | "
+                      f"{r['p99']:.1f} | {r['queries']} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -399,6 +399,7 @@ class Memory:
                     self.wait()
                     for part in self._parts:
                         part.save()
+                    self._store.checkpoint()
             finally:
                 self._close_store()
 

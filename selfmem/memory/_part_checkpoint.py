@@ -1,10 +1,13 @@
 """The checkpoint part: DuckDB's write-ahead log is folded into the store file off the write path.
 
 DuckDB checkpoints automatically inside the commit that makes its WAL exceed ``checkpoint_threshold``
-(16 MB by default); at 30k-100k records that commit took 250-350 ms (benchmarks/add_latency.py). A
-writer's connection therefore gets a high threshold (``WAL_LIMIT`` x 8), and this part runs
-``CHECKPOINT`` through a second connection in the background once the WAL passes ``WAL_LIMIT``.
-Durability is unchanged: a committed record is in the WAL; the WAL is replayed if the process dies.
+(16 MB by default); at 33k-67k records that commit took 263-356 ms, and a checkpoint run from a
+second connection still held the writer's next commit for its whole duration (411 ms at 68k;
+benchmarks/add_latency.py, docs/benchmarks.md). So a writer checkpoints rarely: its connection's
+threshold is ``4 * WAL_LIMIT``, this part runs ``CHECKPOINT`` in the background once the WAL passes
+``WAL_LIMIT`` (256 MB, about 400k records of hash-embedder size, fewer with real models), and
+``close()`` checkpoints. Durability is unchanged: a committed record is in the WAL, which DuckDB
+replays when a memory is opened after a crash.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from ._parts import Part
 
 __all__ = ["CheckpointPart", "WAL_LIMIT"]
 
-WAL_LIMIT = 32 * 2**20
+WAL_LIMIT = 256 * 2**20
 
 
 class CheckpointPart(Part):
@@ -26,7 +29,7 @@ class CheckpointPart(Part):
     def __init__(self, ctx: Any) -> None:
         super().__init__(ctx)
         if ctx.writable:
-            ctx.store.set_checkpoint_threshold(WAL_LIMIT * 8)
+            ctx.store.set_checkpoint_threshold(WAL_LIMIT * 4)
 
     def maintain(self) -> None:
         if not self.ctx.writable or self.refit.running or self.ctx.store.wal_bytes() < WAL_LIMIT:

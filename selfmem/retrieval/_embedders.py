@@ -6,13 +6,14 @@ per process (a loaded model is shared by every memory that asks for it).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
 import os
 import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -33,6 +34,7 @@ __all__ = [
     "padded_batches",
     "shared_model",
     "package_dir",
+    "threads_for",
 ]
 
 _TOKEN_RE = re.compile(r"\w+", re.UNICODE)
@@ -107,6 +109,32 @@ def file_digest(path: str | Path) -> str:
                 h.update(chunk)
         _DIGESTS[key] = "sha256:" + h.hexdigest()[:16]
     return _DIGESTS[key]
+
+
+SMALL_BATCH = 8
+_THREADS_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def threads_for(n_texts: int) -> Iterator[None]:
+    """Run a model call on one intra-op thread for a small batch (a query), on all cores for bulk work.
+
+    With another busy process on the cores, torch's intra-op threads wait on each other whenever
+    one is descheduled: a one-text query took 75-80 ms median (0.8 s worst) on 2 threads beside a
+    busy neighbour, 30-40 ms on one (issue 12's measurements; benchmarks/retrieval.py --neighbour).
+    """
+    if n_texts > SMALL_BATCH:
+        yield
+        return
+    import torch
+
+    with _THREADS_LOCK:
+        old = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(old)
 
 
 def shared_model(key: tuple[Any, ...], load: Callable[[], Any]) -> Any:
@@ -341,7 +369,7 @@ class SentenceTransformerEmbedder:
             t_ids = torch.from_numpy(ids).to(device)
             feats = {"input_ids": t_ids, "attention_mask": torch.from_numpy(mask).to(device),
                      "token_type_ids": torch.zeros_like(t_ids)}
-            with torch.inference_mode():
+            with torch.inference_mode(), threads_for(len(texts)):
                 emb = model.forward(feats)["sentence_embedding"]
             out[idx] = emb.float().cpu().numpy()
         return l2_normalize(out)

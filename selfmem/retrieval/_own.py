@@ -15,7 +15,7 @@ import numpy as np
 from .._errors import InvalidInputError, ModelLoadError
 from .._progress import quiet_libraries
 from ._causal import SMOLLM2, CausalLMWeights, cache_dir, layer_outputs, layer_view, load_causal_lm
-from ._embedders import _set_offline, l2_normalize, padded_batches
+from ._embedders import _set_offline, l2_normalize, padded_batches, threads_for
 
 __all__ = ["CausalLMEmbedder", "cache_dir", "SMOLLM2"]
 
@@ -112,7 +112,7 @@ class CausalLMEmbedder:
         for idx, ids, mask in padded_batches(enc, self.batch_size, tok.pad_token_id, progress=progress,
                                              desc="own-model embedding"):
             ids, mask = torch.from_numpy(ids), torch.from_numpy(mask)
-            with torch.inference_mode():
+            with torch.inference_mode(), threads_for(len(texts)):
                 states = layer_outputs(base, layers, input_ids=ids.to(device), attention_mask=mask.to(device))
             m = mask.to(device).unsqueeze(-1).float()
             for layer in layers:
