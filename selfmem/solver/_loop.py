@@ -190,17 +190,14 @@ class MemorySolver:
             raise LLMError(f"the LLM backend returned {type(gen).__name__}, not a Generation")
         return gen
 
-    def _stored(self, tid: str, text: str, kind: str) -> list[Any]:
-        """Records of ``kind`` already stored for task ``tid``."""
-        return [h.record for h in self.memory.search(text, k=50, kinds=[kind], where={"task_id": tid})]
-
     def _record(self, tid: str, text: str, attempts: Sequence[Attempt], context: tuple[int, ...],
                 solution: str | None) -> list[int]:
         kinds = set(self.memory.config.kinds)
         missing = {"output", "task", "solution"} - kinds
         if missing:
             raise InvalidInputError(f"the memory's kinds lack {sorted(missing)}; add them to MemoryConfig.kinds")
-        stored_failures = {r.text for r in self._stored(tid, text, "output") if not r.metadata.get("verified")}
+        stored = [h.record for h in self.memory.search(text, k=100, where={"task_id": tid})]  # what this task left
+        stored_failures = {r.text for r in stored if r.kind == "output" and not r.metadata.get("verified")}
         room = max(self.keep_failures - len(stored_failures), 0)
         rows: list[tuple[str, str, dict[str, Any], float, tuple[int, ...]]] = []
         for i, a in enumerate(attempts):
@@ -215,10 +212,10 @@ class MemorySolver:
                 stored_failures.add(g.text)
                 room -= 1
             rows.append(("output", g.text, meta, IMPORTANCE["verified" if a.verdict.ok else "failed"], context))
-        if not self._stored(tid, text, "task"):
+        if not any(r.kind == "task" for r in stored):
             rows.append(("task", text, {"task_id": tid, "task_type": self.task_type.name,
                                         "solved": solution is not None}, IMPORTANCE["task"], ()))
-        if solution is not None and solution not in {r.text for r in self._stored(tid, text, "solution")}:
+        if solution is not None and solution not in {r.text for r in stored if r.kind == "solution"}:
             best = attempts[-1]
             rows.append(("solution", solution, {"task_id": tid, "solves": tid, "task_type": self.task_type.name,
                                                 "verified_by": best.verdict.detail, "score": float(best.verdict.score),
