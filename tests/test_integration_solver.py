@@ -186,3 +186,16 @@ def test_server_killed_mid_run(server):
     assert failure and isinstance(failure[0], LLMUnavailableError), failure
     with pytest.raises(LLMUnavailableError):
         llm.generate("hi", max_tokens=2)
+
+
+def test_generating_leaves_the_embedders_vectors_unchanged(smol):
+    """The tokenizer is shared: a padded batch in the LLM must not pad the embedder's texts afterwards."""
+    from selfmem.retrieval._own import CausalLMEmbedder
+
+    texts = ["A short one.", "A much longer text about grids, colours and the way they are rotated."]
+    emb = CausalLMEmbedder("smollm2", layer=9, device="cpu")
+    before = emb.embed(texts)
+    smol.generate_many(["Hi", "Tell me something about grids and colours, please."], max_tokens=4)
+    after = emb.embed(texts)
+    alone = emb.embed(texts[:1])
+    assert abs(after - before).max() < 1e-5 and abs(after[0] - alone[0]).max() < 2e-2

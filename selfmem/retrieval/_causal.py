@@ -11,7 +11,9 @@ GGUF is dequantized once by transformers (about 25 s) and cached as safetensors 
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
 import json
 import os
 import shutil
@@ -20,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import DependencyError, ModelLoadError
-from .._progress import quiet_libraries
+from .._progress import bar, quiet_libraries, show_progress
 from ._embedders import file_digest, package_dir, resolve_device, resolve_dtype, shared_model
 
 __all__ = ["CausalLMWeights", "load_causal_lm", "layer_view", "layer_outputs", "cache_dir", "SMOLLM2"]
@@ -116,12 +118,15 @@ class CausalLMWeights:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         src = str(self.gguf.parent)
-        try:
-            with quiet_libraries():
-                tok = AutoTokenizer.from_pretrained(src, gguf_file=self.gguf.name)
-                model = AutoModelForCausalLM.from_pretrained(src, gguf_file=self.gguf.name, dtype=torch.float32)
-        except (OSError, ValueError) as exc:
-            raise ModelLoadError(f"cannot load {self.gguf}: {exc}") from exc
+        # transformers draws its own tqdm bar over the GGUF tensors (not switchable off): show ours, hide it
+        with bar(total=1, enabled=show_progress(None, 1, 1), desc=f"dequantizing {self.gguf.name} (once)") as b:
+            try:
+                with quiet_libraries(), contextlib.redirect_stderr(io.StringIO()):
+                    tok = AutoTokenizer.from_pretrained(src, gguf_file=self.gguf.name)
+                    model = AutoModelForCausalLM.from_pretrained(src, gguf_file=self.gguf.name, dtype=torch.float32)
+            except (OSError, ValueError) as exc:
+                raise ModelLoadError(f"cannot load {self.gguf}: {exc}") from exc
+            b.update(1)
         cfg = model.config
         if hasattr(cfg, "quantization_config"):
             delattr(cfg, "quantization_config")

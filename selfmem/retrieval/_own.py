@@ -106,7 +106,15 @@ class CausalLMEmbedder:
             return out
         tok, base = self._load(top)
         device = next(base.parameters()).device
-        enc = [e.ids for e in tok.backend_tokenizer.encode_batch(texts, add_special_tokens=False)]
+        if getattr(self, "_enc_tok", None) is None:
+            # a private copy of the Rust tokenizer: the loaded tokenizer is shared with the solver's LLM,
+            # whose padded calls leave padding switched on in it (pads would then be pooled as tokens)
+            from tokenizers import Tokenizer
+
+            self._enc_tok = Tokenizer.from_str(tok.backend_tokenizer.to_str())
+            self._enc_tok.no_padding()
+            self._enc_tok.no_truncation()
+        enc = [e.ids for e in self._enc_tok.encode_batch(texts, add_special_tokens=False)]
         self.truncated += sum(len(ids) > self.max_tokens for ids in enc)
         enc = [ids[: self.max_tokens] or [tok.eos_token_id] for ids in enc]
         for idx, ids, mask in padded_batches(enc, self.batch_size, tok.pad_token_id, progress=progress,

@@ -91,8 +91,8 @@ class TransformersLLM:
         import torch
 
         t0 = time.perf_counter()
-        tok.padding_side = "left"
-        enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(lm.device)
+        enc = tok(texts, return_tensors="pt", padding=True, padding_side="left",
+                  add_special_tokens=False).to(lm.device)
         kwargs: dict[str, Any] = dict(max_new_tokens=max_tokens, pad_token_id=tok.pad_token_id,
                                       do_sample=temperature > 0)
         if temperature > 0:
