@@ -43,6 +43,8 @@ _OWN_FILES = {STORE_FILE, STORE_FILE + ".wal", CONFIG_FILE, "index.faiss", "inde
               RERANK_VECS, RERANK_IDS, KEYWORDS_FILE, TOPICS_FILE, STAGING_DIR}
 _AUTO_PROGRESS = 512
 _FILTERS = ("kinds", "sessions", "where", "since", "until", "max_distance", "mode")
+
+
 class Memory:
     """A self-organising memory stored in one directory.
 
@@ -97,7 +99,7 @@ class Memory:
             f"selfmem-session-{id(self)}", default=None)
         views = make_views(config.embedding, general, own)
         if read_only:
-            self._dir, self._store = snapshot(self.path, STORE_FILE, _OWN_FILES - {STAGING_DIR})
+            self._dir, self._store = snapshot(self.path, STORE_FILE, _OWN_FILES)
         else:
             self.path.mkdir(parents=True, exist_ok=True)
             self._dir, self._store = self.path, Store(self.path / STORE_FILE)
@@ -106,7 +108,7 @@ class Memory:
             if not read_only:
                 config.write(cfg_path)
             self._reembedded = reembed_roles(self._store, views, stale, progress)
-            ctx = PartContext(self._store, self._dir, views, config, writable=not read_only, progress=progress)
+            ctx = self._ctx = PartContext(self._store, self._dir, views, config, writable=not read_only)
             self._views = views
             self._vectors, self._keywords, self._topics = VectorPart(ctx), KeywordPart(ctx), TopicPart(ctx)
             # the derived parts, in dependency order: adding a part is one more entry here
@@ -226,8 +228,7 @@ class Memory:
             show = show_progress(progress if progress is not None else self._progress, len(rows), _AUTO_PROGRESS)
             raw = self._views.embed_raw([r.text for r in rows], own_given, progress=show)
             ids = np.asarray(store.allocate_ids(len(rows)), dtype=np.int64)
-            batch = AddBatch(ids, tuple(r.text for r in rows), raw, self._views.index_vectors(raw),
-                             self._vectors.ctx.space())
+            batch = AddBatch(ids, tuple(r.text for r in rows), raw, self._views.index_vectors(raw), self._ctx.space())
             writes = [w for w in (part.write(batch) for part in self._parts) if w is not None]
             store.insert(rows, raw, ids.tolist(), writes)
             for part in self._parts:
@@ -295,7 +296,7 @@ class Memory:
         k = v.check_k(k)
         mode = filters.pop("mode")
         cfg = self.config.search if mode is None else v.check_mode(mode, self.config.search)
-        checked = _retrieve.check_filters(**filters, kind_names=self.config.kinds)
+        checked = _retrieve.check_filters(**filters)
         return _retrieve.search(store, self._views, self._vectors, self._keywords.index, self._topics, query, k,
                                 cfg, checked)
 
@@ -399,7 +400,6 @@ class Memory:
                     self.wait()
                     for part in self._parts:
                         part.save()
-                    self._store.checkpoint()
             finally:
                 self._close_store()
 

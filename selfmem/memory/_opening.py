@@ -88,6 +88,8 @@ def reembed_roles(store: Store, views: Views, roles: Sequence[str], progress: bo
 
     Returns the roles re-embedded (so a later ``rebuild(reembed=True)`` need not run them again).
     """
+    if not roles:
+        return set()
     ids, texts = store.texts()
     show = show_progress(progress, len(texts), 1)
     for role in roles:

@@ -5,8 +5,8 @@ DuckDB checkpoints automatically inside the commit that makes its WAL exceed ``c
 second connection still held the writer's next commit for its whole duration (411 ms at 68k;
 benchmarks/add_latency.py, docs/benchmarks.md). So a writer checkpoints rarely: its connection's
 threshold is ``4 * WAL_LIMIT``, this part runs ``CHECKPOINT`` in the background once the WAL passes
-``WAL_LIMIT`` (256 MB, about 400k records of hash-embedder size, fewer with real models), and
-``close()`` checkpoints. Durability is unchanged: a committed record is in the WAL, which DuckDB
+``WAL_LIMIT`` (256 MB, about 400k records of hash-embedder size, fewer with real models), and DuckDB
+checkpoints when ``close()`` closes the store. Durability is unchanged: a committed record is in the WAL, which DuckDB
 replays when a memory is opened after a crash.
 """
 
@@ -36,11 +36,7 @@ class CheckpointPart(Part):
             return
 
         def job() -> None:
-            reader = self.reader()
-            try:
-                reader.checkpoint()
-            finally:
-                if reader is not self.ctx.store:
-                    reader.close()
+            with self.reading(snapshot=False) as store:  # CHECKPOINT cannot run inside a transaction
+                store.checkpoint()
 
         self.refit.start(job, lambda _: None)

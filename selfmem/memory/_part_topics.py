@@ -37,6 +37,10 @@ class TopicPart(Part):
     def __init__(self, ctx: Any) -> None:
         super().__init__(ctx)
         self.state = TopicState(ctx.config.topics, ctx.directory)
+        fit = dataclasses.asdict(ctx.config.topics)
+        for rule in ("min_records", "provisional_limit", "growth_limit", "auto_rebuild"):
+            fit.pop(rule)  # when to refit, not what a fit is
+        self._settings = json.dumps(fit, sort_keys=True)
 
     @property
     def current(self) -> bool:
@@ -45,10 +49,7 @@ class TopicPart(Part):
 
     def _signature(self, space: str) -> str:
         """What a fitted model depends on: the index-vector space and the fitting settings."""
-        fit = dataclasses.asdict(self.ctx.config.topics)
-        for rule in ("min_records", "provisional_limit", "growth_limit", "auto_rebuild"):
-            fit.pop(rule)
-        return space + "|" + json.dumps(fit, sort_keys=True)
+        return space + "|" + self._settings
 
     # -- contract -------------------------------------------------------------------
     def open(self) -> None:
@@ -77,13 +78,8 @@ class TopicPart(Part):
             views = self.ctx.views.with_whitener(self.ctx.views.whitener)  # fixed for the job's lifetime
 
             def job() -> _Fit:
-                reader = self.reader()
-                try:
-                    with reader.read_transaction():
-                        return self._fit(reader, views)
-                finally:
-                    if reader is not self.ctx.store:
-                        reader.close()
+                with self.reading() as store:
+                    return self._fit(store, views)
 
             self.refit.start(job, self._set)
 

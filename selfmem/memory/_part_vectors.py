@@ -69,13 +69,8 @@ class VectorPart(Part):
             views = self.ctx.views
 
             def job() -> tuple[Views, VectorIndex]:
-                reader = self.reader()
-                try:
-                    with reader.read_transaction():
-                        return self._fit(reader, views, whitening=whiten, staging=True)
-                finally:
-                    if reader is not self.ctx.store:
-                        reader.close()
+                with self.reading() as store:
+                    return self._fit(store, views, whitening=whiten, staging=True)
 
             self.refit.start(job, lambda result: self._set(result, staging=self.ctx.directory / STAGING_DIR))
 

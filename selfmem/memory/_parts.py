@@ -25,11 +25,12 @@ search ever waits for a fit. ``MemoryConfig(background=False)`` runs refits inli
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import warnings
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -75,11 +76,15 @@ class PartContext:
     views: Views
     config: MemoryConfig
     writable: bool
-    progress: bool | None = None
+    _space: tuple[dict[str, Any], str] | None = field(default=None, repr=False, compare=False)
 
     def space(self, views: Views | None = None) -> str:
         """The signature of the index-vector space (JSON), which derived vectors depend on."""
-        return json.dumps((views or self.views).signature(), sort_keys=True)
+        sig = (views or self.views).signature()  # the same dict until the whitening changes
+        cached = self._space  # read once: a background job may call this too
+        if cached is None or cached[0] is not sig:
+            cached = self._space = (sig, json.dumps(sig, sort_keys=True))
+        return cached[1]
 
 
 class DerivedPart(Protocol):
@@ -219,9 +224,20 @@ class Part:
     def notes(self) -> list[str]:
         return []
 
-    def reader(self) -> Store:
-        """A store connection for a background job (the live store itself when refits run inline)."""
-        return self.ctx.store.reader() if self.refit.background else self.ctx.store
+    @contextlib.contextmanager
+    def reading(self, *, snapshot: bool = True) -> Iterator[Store]:
+        """The store for a refit job: a second connection when refits run in the background (closed
+        afterwards), the live store when they run inline; inside one read transaction when ``snapshot``."""
+        store = self.ctx.store.reader() if self.refit.background else self.ctx.store
+        try:
+            if snapshot:
+                with store.read_transaction():
+                    yield store
+            else:
+                yield store
+        finally:
+            if store is not self.ctx.store:
+                store.close()
 
 
 def reconcile(held: np.ndarray, store_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -57,8 +57,8 @@ def gather(store: Store, index: VectorIndex, keywords: KeywordIndex, query: str,
                       record=records[i]) for j, (i, c) in enumerate(zip(ids, cos))]
 
 
-def check_filters(kinds: Any, sessions: Any, where: Any, since: Any, until: Any, max_distance: Any,
-                  kind_names: Sequence[str]) -> dict[str, Any]:
+def check_filters(kinds: Any, sessions: Any, where: Any, since: Any, until: Any, max_distance: Any
+                  ) -> dict[str, Any]:
     """Validated search filters (InvalidInputError naming the bad one)."""
     kinds = v.check_name_list(kinds, "kinds")
     sessions = v.check_name_list(sessions, "sessions")

@@ -7,9 +7,11 @@ directory is derived from it and can be rebuilt.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -194,19 +196,14 @@ class Store:
         """
         return Store(self.path, _con=self._con.cursor())
 
-    def read_transaction(self) -> Any:
+    @contextlib.contextmanager
+    def read_transaction(self) -> Iterator[Store]:
         """Context manager: the queries inside see one consistent state (a read transaction)."""
-        import contextlib
-
-        @contextlib.contextmanager
-        def txn():
-            self._con.begin()
-            try:
-                yield self
-            finally:
-                self._con.rollback()
-
-        return txn()
+        self._con.begin()
+        try:
+            yield self
+        finally:
+            self._con.rollback()
 
     def set_checkpoint_threshold(self, nbytes: int) -> None:
         """WAL size at which DuckDB checkpoints inside a commit (see ``_part_checkpoint``)."""
@@ -223,8 +220,6 @@ class Store:
         A checkpoint cannot start while another connection's write transaction is open, so it is
         retried (``tries`` times, 10 ms apart) until it finds a gap between the writer's commits.
         """
-        import time
-
         for _ in range(tries):
             try:
                 self._con.execute("CHECKPOINT")

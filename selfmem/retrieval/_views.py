@@ -78,12 +78,16 @@ class Views:
         return {"general": self.general.dim, "own": own_dim, "dual": self.general.dim + own_dim}[mode]
 
     def signature(self) -> dict[str, Any]:
-        """What index vectors depend on."""
+        """What index vectors depend on (computed once per whitening: fingerprints stat model files)."""
+        cached = getattr(self, "_signature", None)
+        if cached is not None and cached[0] is self.whitener:
+            return cached[1]
         sig: dict[str, Any] = {"mode": self.effective_mode, "general": self.general.fingerprint()}
         if self.effective_mode != "general":
             sig |= {"own": self.own.fingerprint(), "whitener": self.whitener.digest()}
         if self.effective_mode == "dual":
             sig["alpha"] = self.alpha
+        self._signature = (self.whitener, sig)
         return sig
 
     def notes(self, n_records: int) -> list[str]:

@@ -58,11 +58,6 @@ class TransformersLLM:
     def _model(self) -> tuple[Any, Any]:
         return load_causal_lm(self.weights, self.device, self.dtype)
 
-    def count_tokens(self, text: str) -> int:
-        """Tokens of ``text`` under this model's tokenizer."""
-        tok, _ = self._model()
-        return len(tok(text, add_special_tokens=False)["input_ids"])
-
     def generate(self, prompt: str | Sequence[Mapping[str, str]], *, max_tokens: int = 256,
                  temperature: float = 0.0, stop: Sequence[str] | None = None, seed: int | None = None) -> Generation:
         """One completion of ``prompt`` (a str or chat messages); see :class:`~selfmem.solver.LLM`."""
