@@ -1,0 +1,343 @@
+"""Best-first search over typed DSL compositions, with a node budget and memory guidance.
+
+A node is a program; evaluating it applies its last step to the previous step's values on every train
+and test input (one node), so the budget counts primitive applications over the whole task. The
+frontier is ordered by the program's cost under a prior over primitives (``-log p`` per step) plus a
+small penalty while the grids' shapes differ from the train outputs'. Only primitives whose input
+type matches the value's type are tried, and a node whose values equal an earlier node's
+(an equivalent intermediate grid) is not expanded again.
+
+Guidance (from the memory): seed programs are tried first, as they are and with their colour
+arguments refitted to this task; then programs with one step swapped for another primitive of the
+same type enter the frontier with a bonus; and each seed's primitives get a higher prior, in
+proportion to the seed's weight ``w = 1 / (d + eps)`` normalised over the seeds.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ._dsl import PRIMITIVES, Program, Step, apply_step, candidate_colors, fit_colormap
+from ._grid import Grid
+
+__all__ = ["SearchSettings", "Seed", "Guidance", "SearchResult", "search_task"]
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """Search limits and the weights of guidance.
+
+    Attributes
+    ----------
+    budget : int
+        Nodes (primitive applications over all of a task's inputs) before giving up.
+    max_depth : int
+        Longest composition (steps, not counting the learned colour map).
+    attempts : int
+        Distinct answers wanted per test input (the competition scores 2).
+    extra : float
+        After the first solution, keep searching for a second answer at most ``extra * budget`` nodes.
+    boost : float
+        How strongly the seeds' primitives raise the prior (``p * (1 + boost * share)``).
+    swap_bonus : float
+        Cost subtracted from a seed's one-swap variants (times the seed's normalised weight).
+    shape_penalty : float
+        Added to the cost of a grid whose shapes differ from the train outputs'.
+    """
+
+    budget: int = 2000
+    max_depth: int = 3
+    attempts: int = 2
+    extra: float = 0.25
+    boost: float = 8.0
+    swap_bonus: float = 6.0
+    shape_penalty: float = 1.5
+
+
+@dataclass(frozen=True)
+class Seed:
+    """A program retrieved from the memory: what solved a similar task, and how close that task was."""
+
+    program: Program
+    weight: float
+    task_id: str
+    distance: float
+
+
+@dataclass(frozen=True)
+class Guidance:
+    """What the memory suggests for one task. ``programs_first``/``priors`` switch the two uses (ablations)."""
+
+    seeds: tuple[Seed, ...] = ()
+    programs_first: bool = True
+    priors: bool = True
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """The search's outcome for one task.
+
+    Attributes
+    ----------
+    programs : tuple of Program
+        Verified programs (every train pair), one per distinct test answer, at most ``attempts``.
+    predictions : tuple of tuple of Grid
+        ``predictions[a][t]``: attempt ``a``'s answer for test input ``t``.
+    nodes : int
+        Nodes evaluated in all.
+    nodes_to_solution : int or None
+        Nodes evaluated when the first verified program was found.
+    seconds : float
+    source : str
+        Where the first solution came from: ``"seed"``, ``"swap"`` or ``"search"`` ("" if none).
+    seed_task : str
+        The task id of the remembered program that led to it ("" if none).
+    near_misses : tuple of (str, float)
+        Programs whose grids had the outputs' shapes, with the share of cells right (best first).
+    """
+
+    programs: tuple[Program, ...]
+    predictions: tuple[tuple[Grid, ...], ...]
+    nodes: int
+    nodes_to_solution: int | None
+    seconds: float
+    source: str = ""
+    seed_task: str = ""
+    near_misses: tuple[tuple[str, float], ...] = field(default=())
+
+    @property
+    def solved_train(self) -> bool:
+        return bool(self.programs)
+
+
+def _key(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return (value.shape, value.tobytes())
+    if isinstance(value, tuple) and value and hasattr(value[0], "grid"):
+        return tuple((o.top, o.left, o.grid.shape, o.grid.tobytes()) for o in value)
+    if isinstance(value, tuple):
+        return tuple(_key(v) for v in value)
+    return value
+
+
+def _type_of(value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        return "G"
+    if isinstance(value, (int, np.integer)):
+        return "I"
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], np.ndarray):
+        return "P"
+    return "O"
+
+
+class _Search:
+    def __init__(self, train: Sequence[tuple[Grid, Grid]], tests: Sequence[Grid], settings: SearchSettings,
+                 guidance: Guidance) -> None:
+        self.inputs = [i for i, _ in train] + list(tests)
+        self.targets = [o for _, o in train]
+        self.n_train = len(train)
+        self.settings, self.guidance = settings, guidance
+        self.colors = candidate_colors(self.targets, self.inputs[:self.n_train])
+        self.cache: dict[tuple[Step, ...], tuple | None] = {(): tuple(self.inputs)}
+        self.seen: set[Any] = {_key(tuple(self.inputs))}
+        self.nodes = 0
+        self.first: int | None = None
+        self.found: list[tuple[Program, tuple[Grid, ...], str, str]] = []
+        self.misses: dict[str, float] = {}
+        self.cost = self._costs()
+        self.heap: list[tuple[float, int, tuple[Step, ...], str, str]] = []
+        self.counter = 0
+
+    def _costs(self) -> dict[str, float]:
+        weights = {n: p.weight for n, p in PRIMITIVES.items()}
+        seeds = self.guidance.seeds
+        if seeds and self.guidance.priors:
+            total = sum(s.weight for s in seeds)
+            for s in seeds:
+                for name in set(s.program.names) & set(weights):
+                    weights[name] *= 1 + self.settings.boost * s.weight / total
+        z = sum(weights.values())
+        return {n: -math.log(w / z) for n, w in weights.items()}
+
+    # -- evaluation ------------------------------------------------------------------
+    def evaluate(self, steps: tuple[Step, ...]) -> tuple | None:
+        if steps in self.cache:
+            return self.cache[steps]
+        parent = self.evaluate(steps[:-1])
+        if parent is None or self.nodes >= self.limit():
+            self.cache[steps] = None
+            return None
+        self.nodes += 1
+        out = []
+        for v in parent:
+            try:
+                r = apply_step(steps[-1], v)
+            except (ValueError, IndexError, TypeError, KeyError):
+                r = None
+            if r is None:
+                break
+            out.append(r)
+        values = tuple(out) if len(out) == len(parent) else None
+        if values is not None and len({_type_of(v) for v in values}) != 1:
+            values = None
+        self.cache[steps] = values
+        return values
+
+    def limit(self) -> int:
+        s = self.settings
+        return s.budget if self.first is None else min(s.budget, self.first + int(s.extra * s.budget) + 1)
+
+    def check(self, steps: tuple[Step, ...], values: tuple, source: str, seed_task: str) -> None:
+        if not isinstance(values[0], np.ndarray):
+            return
+        preds = values[:self.n_train]
+        if all(p.shape == t.shape and np.array_equal(p, t) for p, t in zip(preds, self.targets)):
+            self._solved(Program(steps), values[self.n_train:], source, seed_task)
+            return
+        cmap = fit_colormap(preds, self.targets)
+        if cmap is not None:
+            step = Step("colormap", cmap)
+            tests = tuple(apply_step(step, v) for v in values[self.n_train:])
+            self._solved(Program(steps + (step,)), tests, source, seed_task)
+            return
+        if all(p.shape == t.shape for p, t in zip(preds, self.targets)):
+            score = float(np.mean([np.mean(p == t) for p, t in zip(preds, self.targets)]))
+            self.misses[str(Program(steps))] = score
+
+    def _solved(self, program: Program, tests: tuple, source: str, seed_task: str) -> None:
+        key = _key(tests)
+        if any(_key(f[1]) == key for f in self.found):
+            return
+        if self.first is None:
+            self.first = self.nodes
+        self.found.append((program, tests, source, seed_task))
+
+    def done(self) -> bool:
+        return len(self.found) >= self.settings.attempts or self.nodes >= self.limit()
+
+    # -- the frontier -----------------------------------------------------------------
+    def step_cost(self, step: Step) -> float:
+        c = self.cost.get(step.name, 0.0)
+        if step.arg is not None and not isinstance(step.arg, tuple):
+            c += 0.5 * (self.colors.index(step.arg) if step.arg in self.colors else len(self.colors))
+        return c
+
+    def push(self, priority: float, steps: tuple[Step, ...], source: str, seed_task: str = "") -> None:
+        self.counter += 1
+        heapq.heappush(self.heap, (priority, self.counter, steps, source, seed_task))
+
+    def expand(self, steps: tuple[Step, ...], values: tuple, cost: float, source: str, seed_task: str) -> None:
+        if len(steps) >= self.settings.max_depth:
+            return
+        kind = _type_of(values[0])
+        h = 0.0
+        if kind == "G" and not all(v.shape == t.shape for v, t in zip(values, self.targets)):
+            h = self.settings.shape_penalty
+        for prim in PRIMITIVES.values():
+            if prim.src != kind:
+                continue
+            for arg in (self.colors if prim.colour_arg else (None,)):
+                step = Step(prim.name, arg)
+                self.push(cost + self.step_cost(step) + h, steps + (step,), source, seed_task)
+
+    def visit(self, steps: tuple[Step, ...], cost: float, source: str, seed_task: str, dedupe: bool = True) -> None:
+        values = self.evaluate(steps)
+        if values is None:
+            return
+        key = _key(values)
+        if dedupe and key in self.seen:
+            return
+        self.seen.add(key)
+        self.check(steps, values, source, seed_task)
+        self.expand(steps, values, cost, source, seed_task)
+
+    def run(self) -> None:
+        g = self.guidance
+        if g.seeds and g.programs_first:
+            self.try_seeds()
+        self.expand((), tuple(self.inputs), 0.0, "search", "")
+        while self.heap and not self.done():
+            cost, _, steps, source, seed_task = heapq.heappop(self.heap)
+            if steps in self.cache:
+                continue
+            self.visit(steps, cost, source, seed_task)
+
+    def try_seeds(self) -> None:
+        total = sum(s.weight for s in self.guidance.seeds)
+        for seed in self.guidance.seeds:
+            steps = tuple(s for s in seed.program.steps if s.name != "colormap")
+            if not steps or any(s.name not in PRIMITIVES for s in steps):
+                continue
+            for variant in _recoloured(steps, self.colors):
+                if self.done():
+                    return
+                values = self.evaluate(variant)
+                if values is not None:
+                    self.check(variant, values, "seed", seed.task_id)
+        for seed in self.guidance.seeds:  # one-swap variants join the frontier with a bonus
+            steps = tuple(s for s in seed.program.steps if s.name != "colormap")
+            bonus = self.settings.swap_bonus * seed.weight / total
+            base = sum(self.step_cost(s) for s in steps)
+            for i, old in enumerate(steps):
+                prim = PRIMITIVES.get(old.name)
+                if prim is None:
+                    continue
+                for alt in PRIMITIVES.values():
+                    if alt.name == old.name or alt.src != prim.src or alt.dst != prim.dst:
+                        continue
+                    for arg in (self.colors if alt.colour_arg else (None,)):
+                        new = Step(alt.name, arg)
+                        variant = steps[:i] + (new,) + steps[i + 1:]
+                        cost = base - self.step_cost(old) + self.step_cost(new) - bonus
+                        self.push(cost, variant, "swap", seed.task_id)
+
+    def result(self, seconds: float) -> SearchResult:
+        found = self.found[:self.settings.attempts]
+        misses = tuple(sorted(self.misses.items(), key=lambda kv: -kv[1])[:3])
+        return SearchResult(programs=tuple(f[0] for f in found), predictions=tuple(f[1] for f in found),
+                            nodes=self.nodes, nodes_to_solution=self.first, seconds=seconds,
+                            source=found[0][2] if found else "", seed_task=found[0][3] if found else "",
+                            near_misses=misses)
+
+
+def _recoloured(steps: tuple[Step, ...], colors: tuple[int, ...]) -> list[tuple[Step, ...]]:
+    """The steps as remembered, then with each colour argument replaced by this task's candidates."""
+    out = [steps]
+    for i, s in enumerate(steps):
+        if isinstance(s.arg, int):
+            out += [steps[:i] + (Step(s.name, c),) + steps[i + 1:] for c in colors if c != s.arg]
+    return out
+
+
+def search_task(train: Sequence[tuple[Grid, Grid]], tests: Sequence[Grid], settings: SearchSettings = SearchSettings(),
+                guidance: Guidance = Guidance()) -> SearchResult:
+    """Search for programs that map every train input to its output; predict the test outputs.
+
+    Parameters
+    ----------
+    train : sequence of (Grid, Grid)
+        Input/output pairs, each of shape (h, w).
+    tests : sequence of Grid
+        Test inputs.
+    settings : SearchSettings
+    guidance : Guidance
+        Seeds from the memory (empty: an unguided search).
+
+    Examples
+    --------
+    >>> g = np.array([[1, 0], [0, 2]], np.int8)
+    >>> r = search_task([(g, g[:, ::-1])], [g])
+    >>> str(r.programs[0]), r.predictions[0][0].tolist()
+    ('flip_h', [[0, 1], [2, 0]])
+    """
+    t0 = time.perf_counter()
+    s = _Search(train, tests, settings, guidance)
+    s.run()
+    return s.result(time.perf_counter() - t0)

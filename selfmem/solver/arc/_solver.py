@@ -1,0 +1,255 @@
+"""The memory-guided ARC solver: retrieve similar solved tasks, search, verify, record.
+
+For each task :class:`ARCSolver`:
+
+1. searches the memory with the task text (``describe_task``; both embeddings in a dual memory) for
+   solutions and failed searches of similar tasks; each solution's program becomes a seed weighted
+   ``w = 1 / (d + eps)``, each failure's closest program a seed of half that weight;
+2. optionally asks an LLM (through :class:`~selfmem.solver.MemorySolver` and an enriched prompt) for a
+   program, which joins the seeds;
+3. runs the program search (:func:`search_task`) in a worker process, up to ``workers`` tasks at once;
+4. records in one ``add_many``: the task (``kind="task"``), and either its solution (``kind="solution"``,
+   metadata ``program``, ``solves``, nodes, and ``parents=`` the memories whose seed solved it) or the
+   failed search (``kind="output"``, ``verified=False``, what was tried and the closest programs).
+
+Results are recorded as tasks finish, and each task's retrieval happens when it is submitted, so a
+task sees every task finished before it started (with 2 workers, all but at most one earlier task).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from ..._errors import InvalidInputError
+from ..._progress import bar, show_progress
+from ._dsl import Program
+from ._grid import ARCTask
+from ._search import Guidance, SearchResult, SearchSettings, Seed, search_task
+from ._task import TEXT_STYLES, ARCTaskType, describe_task, score_predictions
+
+__all__ = ["ARCSolver", "ARCResult"]
+
+IMPORTANCE = {"solution": 2.0, "task": 1.0, "failed": 0.3}
+
+
+@dataclass(frozen=True)
+class ARCResult:
+    """What the solver did for one task.
+
+    Attributes
+    ----------
+    task_id : str
+    score : float or None
+        Competition score (share of test inputs answered by one of 2 attempts); None without test outputs.
+    programs : tuple of str
+        Programs verified on every train pair (one per attempt).
+    nodes, nodes_to_solution, seconds
+        Search effort (``nodes_to_solution`` is None when unsolved).
+    source : str
+        ``"seed"`` (a remembered program), ``"swap"`` (one with a step swapped), ``"search"`` or "".
+    seed_task : str
+        The remembered task whose program led to the solution ("" if none).
+    seed_distance : float or None
+        Its cosine distance to this task.
+    retrieved : tuple of (str, float)
+        The remembered tasks the memory offered, with distances.
+    recorded : tuple of int
+        Ids of the records written.
+    """
+
+    task_id: str
+    score: float | None
+    programs: tuple[str, ...]
+    nodes: int
+    nodes_to_solution: int | None
+    seconds: float
+    source: str
+    seed_task: str
+    seed_distance: float | None
+    retrieved: tuple[tuple[str, float], ...]
+    recorded: tuple[int, ...]
+
+    @property
+    def solved(self) -> bool:
+        """All test inputs answered (a full competition point)."""
+        return self.score == 1.0
+
+
+class ARCSolver:
+    """Solve ARC tasks by program search, guided by and recorded into a memory.
+
+    Parameters
+    ----------
+    memory : Memory or None
+        Where similar solved tasks come from and results go; None for an unguided search.
+    settings : SearchSettings
+        Node budget and guidance weights.
+    k : int
+        Memories retrieved per task.
+    style : {"features", "grids", "both"}
+        The task text (:func:`describe_task`).
+    workers : int, optional
+        Worker processes for the search (default: all cores; 1 runs in this process).
+    record : bool
+        Write results into the memory (False: read it only).
+    leave_out_self : bool
+        Ignore the task's own remembered solution (for tuning on a set the memory has seen).
+    programs_first, priors : bool
+        The two uses of retrieved programs (for ablations).
+    llm : LLM, optional
+        Asked for a program from an enriched prompt before the search; a verified one seeds it.
+    """
+
+    def __init__(self, memory: Any = None, *, settings: SearchSettings = SearchSettings(), k: int = 8,
+                 style: str = "both", workers: int | None = None, record: bool = True, leave_out_self: bool = False,
+                 programs_first: bool = True, priors: bool = True, llm: Any = None) -> None:
+        from ...memory import Memory
+
+        if memory is not None and not isinstance(memory, Memory):
+            raise InvalidInputError(f"memory must be a selfmem.Memory or None, got {type(memory).__name__}")
+        if not isinstance(settings, SearchSettings):
+            raise InvalidInputError("settings must be a SearchSettings")
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise InvalidInputError(f"k must be an integer >= 1, got {k!r}")
+        if style not in TEXT_STYLES:
+            raise InvalidInputError(f"style must be one of {TEXT_STYLES}, got {style!r}")
+        workers = (os.cpu_count() or 1) if workers is None else workers
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise InvalidInputError(f"workers must be an integer >= 1, got {workers!r}")
+        if record and memory is not None and memory.read_only:
+            raise InvalidInputError("the memory is read-only: pass record=False to only read it")
+        self.memory, self.settings, self.k, self.style, self.workers = memory, settings, k, style, workers
+        self.record, self.leave_out_self = record and memory is not None, leave_out_self
+        self.programs_first, self.priors, self.llm = programs_first, priors, llm
+
+    # -- one task ----------------------------------------------------------------------
+    def guidance(self, task: ARCTask) -> tuple[Guidance, dict[str, int]]:
+        """Seeds for ``task`` from the memory (and the LLM), and the seed task -> record id map."""
+        if self.memory is None:
+            return Guidance(programs_first=self.programs_first, priors=self.priors), {}
+        where = {"task_id": {"$ne": task.id}} if self.leave_out_self else None
+        hits = self.memory.search(describe_task(task, self.style), k=self.k, kinds=["solution", "output"],
+                                  where=where, mode="dense")
+        seeds, records = [], {}
+        for h in hits:
+            md = h.record.metadata
+            texts = [md["program"]] if h.record.kind == "solution" and md.get("program") else \
+                [p for p, _ in md.get("near_misses", [])[:1]]
+            for text in texts:
+                try:
+                    program = Program.parse(text)
+                except InvalidInputError:
+                    continue  # written by another DSL version
+                weight = h.weight if h.record.kind == "solution" else 0.5 * h.weight
+                seeds.append(Seed(program, weight, str(md.get("task_id", "")), h.distance))
+                records.setdefault(str(md.get("task_id", "")), h.record.id)
+        if self.llm is not None:
+            seeds = self._llm_seed(task) + seeds
+        return Guidance(tuple(seeds), self.programs_first, self.priors), records
+
+    def _llm_seed(self, task: ARCTask) -> list[Seed]:
+        from .._loop import MemorySolver
+
+        solver = MemorySolver(self.llm, self.memory, ARCTaskType(self.style), k=self.k, max_tokens=64)
+        result = solver.solve(task)
+        if not result.solved:
+            return []
+        return [Seed(Program.parse(result.answer or ""), 1e3, "llm", 0.0)]
+
+    def _finish(self, task: ARCTask, guidance: Guidance, records: dict[str, int], found: SearchResult
+                ) -> ARCResult:
+        retrieved = tuple((s.task_id, round(s.distance, 4)) for s in guidance.seeds)
+        distance = next((s.distance for s in guidance.seeds if s.task_id == found.seed_task), None)
+        score = None if task.test_outputs is None else score_predictions(task, found.predictions)
+        recorded = self._record(task, found, records) if self.record else ()
+        return ARCResult(task.id, score, tuple(str(p) for p in found.programs), found.nodes, found.nodes_to_solution,
+                         found.seconds, found.source, found.seed_task, distance, retrieved, tuple(recorded))
+
+    def _record(self, task: ARCTask, found: SearchResult, records: dict[str, int]) -> list[int]:
+        text = describe_task(task, self.style)
+        base = {"task_id": task.id, "task_type": "arc"}
+        rows: list[tuple[str, str, dict[str, Any], float, list[int]]] = [
+            ("task", text, {**base, "solved": bool(found.programs)}, IMPORTANCE["task"], [])]
+        if found.programs:
+            parent = [records[found.seed_task]] if found.seed_task in records else []
+            rows.append(("solution", f"{text}\nsolved by: {found.programs[0]}",
+                         {**base, "solves": task.id, "program": str(found.programs[0]),
+                          "programs": [str(p) for p in found.programs], "nodes": found.nodes_to_solution,
+                          "source": found.source, "seed_task": found.seed_task, "verified_by": "every train pair"},
+                         IMPORTANCE["solution"], parent))
+        else:
+            misses = [[p, round(s, 3)] for p, s in found.near_misses]
+            closest = "; ".join(f"{p} ({s:.0%} of cells)" for p, s in misses) or "none had the output's shape"
+            rows.append(("output", f"{text}\nsearch failed after {found.nodes} nodes; closest: {closest}",
+                         {**base, "verified": False, "nodes": found.nodes, "near_misses": misses},
+                         IMPORTANCE["failed"], []))
+        return self.memory.add_many([r[1] for r in rows], kind=[r[0] for r in rows], metadata=[r[2] for r in rows],
+                                    importance=[r[3] for r in rows], parents=[r[4] for r in rows])
+
+    # -- many tasks -----------------------------------------------------------------------
+    def solve(self, task: ARCTask) -> ARCResult:
+        """Retrieve, search and record one task in this process."""
+        if not isinstance(task, ARCTask):
+            raise InvalidInputError(f"task must be an ARCTask, got {type(task).__name__}")
+        guidance, records = self.guidance(task)
+        return self._finish(task, guidance, records, search_task(task.train, task.test_inputs, self.settings,
+                                                                 guidance))
+
+    def solve_all(self, tasks: Iterable[ARCTask], *, session: str | None = None, progress: bool | None = None,
+                  desc: str = "ARC tasks") -> list[ARCResult]:
+        """Solve tasks in order, ``workers`` at a time; results in the order of ``tasks``."""
+        tasks = list(tasks)
+        for t in tasks:
+            if not isinstance(t, ARCTask):
+                raise InvalidInputError(f"tasks must be ARCTask objects, got {type(t).__name__}")
+        if session is not None and self.memory is not None:
+            with self.memory.session(session):
+                return self.solve_all(tasks, progress=progress, desc=desc)
+        shown = bar(total=len(tasks), enabled=show_progress(progress, len(tasks), 2), desc=desc)
+        results: list[ARCResult] = []
+        try:
+            if self.workers == 1:
+                for t in tasks:
+                    results.append(self.solve(t))
+                    shown.update(1)
+                return results
+            ctx = multiprocessing.get_context("spawn")  # no fork of a process holding model threads
+            with ProcessPoolExecutor(self.workers, mp_context=ctx) as pool:
+                pending: deque[tuple[ARCTask, Guidance, dict[str, int], Future]] = deque()
+                for t in tasks:
+                    while len(pending) >= self.workers:
+                        results.append(self._finish(*_done(pending.popleft())))
+                        shown.update(1)
+                    guidance, records = self.guidance(t)
+                    pending.append((t, guidance, records, pool.submit(search_task, t.train, t.test_inputs,
+                                                                      self.settings, guidance)))
+                while pending:
+                    results.append(self._finish(*_done(pending.popleft())))
+                    shown.update(1)
+            return results
+        finally:
+            shown.close()
+
+
+def _done(item: tuple[ARCTask, Guidance, dict[str, int], Future]) -> tuple[ARCTask, Guidance, dict[str, int],
+                                                                            SearchResult]:
+    task, guidance, records, future = item
+    return task, guidance, records, future.result()
+
+
+def summarize(results: Sequence[ARCResult]) -> dict[str, Any]:
+    """Solved counts (full tasks and test outputs), nodes and time, for reports."""
+    import statistics
+
+    solved = [r for r in results if r.solved]
+    to_sol = [r.nodes_to_solution for r in solved if r.nodes_to_solution is not None]
+    return {"tasks": len(results), "solved": len(solved), "score": round(sum(r.score or 0 for r in results), 2),
+            "train_verified": sum(bool(r.programs) for r in results),
+            "median_nodes_to_solution": statistics.median(to_sol) if to_sol else None,
+            "seconds": round(sum(r.seconds for r in results), 1)}

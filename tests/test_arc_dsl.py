@@ -1,0 +1,191 @@
+"""Every DSL primitive on a small hand-worked example, and the properties all of them keep."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from selfmem import InvalidInputError
+from selfmem.solver.arc import PRIMITIVES, Program, run_program
+from selfmem.solver.arc._dsl import apply_colormap, candidate_colors, fit_colormap
+from selfmem.solver.arc._grid import Obj, objects
+
+
+def G(*rows: str) -> np.ndarray:
+    return np.array([[int(c) for c in r] for r in rows], np.int8)
+
+
+def O(*grids: np.ndarray, sizes=None) -> tuple[Obj, ...]:
+    """Objects from cropped grids (positions in reading order)."""
+    out = []
+    for i, g in enumerate(grids):
+        vals, counts = np.unique(g[g != 0], return_counts=True)
+        colors = tuple(int(v) for v in vals[np.argsort(-counts, kind="stable")])
+        out.append(Obj(g, i, i, int(np.count_nonzero(g)), colors))
+    return tuple(out)
+
+
+A = G("12", "30")
+# name: (input, colour argument or None, expected output or None when it does not apply)
+CASES = {
+    "rot90": (A, None, G("20", "13")),
+    "rot180": (A, None, G("03", "21")),
+    "rot270": (A, None, G("31", "02")),
+    "flip_h": (A, None, G("21", "03")),
+    "flip_v": (A, None, G("30", "12")),
+    "transpose": (A, None, G("13", "20")),
+    "antitranspose": (A, None, G("02", "31")),
+    "upscale2": (G("12"), None, G("1122", "1122")),
+    "upscale3": (G("1"), None, G("111", "111", "111")),
+    "downscale2": (G("1122", "1122"), None, G("12")),
+    "downscale3": (G("111222", "111222", "111222"), None, G("12")),
+    "tile2x2": (G("12"), None, G("1212", "1212")),
+    "tile3x3": (G("1"), None, G("111", "111", "111")),
+    "tile1x2": (G("12"), None, G("1212")),
+    "tile2x1": (G("12"), None, G("12", "12")),
+    "mirror_right": (G("12"), None, G("1221")),
+    "mirror_down": (G("1", "2"), None, G("1", "2", "2", "1")),
+    "mirror4": (G("12"), None, G("1221", "1221")),
+    "self_kron": (G("10", "01"), None, G("1000", "0100", "0010", "0001")),
+    "crop_content": (G("000", "020", "030"), None, G("2", "3")),
+    "left_half": (G("12345"), None, G("12")),
+    "right_half": (G("12345"), None, G("45")),
+    "top_half": (G("1", "2", "3", "4"), None, G("1", "2")),
+    "bottom_half": (G("1", "2", "3", "4"), None, G("3", "4")),
+    "dedupe": (G("1122", "1122", "3344"), None, G("12", "34")),
+    "gravity_down": (G("10", "00", "02"), None, G("00", "00", "12")),
+    "gravity_up": (G("10", "00", "02"), None, G("12", "00", "00")),
+    "gravity_left": (G("010", "002"), None, G("100", "200")),
+    "gravity_right": (G("100", "020"), None, G("001", "002")),
+    "sym_h": (G("120", "300"), None, G("121", "303")),
+    "sym_v": (G("12", "00"), None, G("12", "12")),
+    "sym_rot": (G("12", "00"), None, G("12", "21")),
+    "sym_all": (G("100", "000", "000"), None, G("101", "000", "101")),
+    "fill_enclosed": (G("111", "101", "111"), 4, G("111", "141", "111")),
+    "border": (G("000", "000", "000"), 5, G("555", "505", "555")),
+    "outline_objs": (G("000", "010", "000"), 3, G("333", "313", "333")),
+    "hollow": (G("111", "111", "111"), None, G("111", "101", "111")),
+    "connect_pairs": (G("10001", "00000", "20000"), None, G("11111", "00000", "20000")),
+    "rays_v": (G("000", "010", "000"), None, G("010", "010", "010")),
+    "rays_h": (G("000", "010", "000"), None, G("000", "111", "000")),
+    "rays_cross": (G("000", "020", "000"), None, G("020", "222", "020")),
+    "rays_diag": (G("000", "030", "000"), None, G("303", "030", "303")),
+    "rays_down": (G("010", "000", "000"), None, G("010", "010", "010")),
+    "continue_pattern": (G("1212", "2100", "1200"), None, G("1212", "2121", "1212")),
+    "period_tile": (G("1212", "3434", "1212"), None, G("12", "34")),
+    "most_common_color": (G("1220", "0020"), None, G("2")),
+    "keep_major_color": (G("1220", "0020"), None, G("0220", "0020")),
+    "drop_major_color": (G("1220", "0020"), None, G("1000", "0000")),
+    "invert": (G("10", "01"), None, G("01", "10")),
+    "remove_noise": (G("1001", "1000", "0002"), None, G("1000", "1000", "0000")),
+    "keep_largest": (G("1100", "1100", "0003"), None, G("1100", "1100", "0000")),
+    "size_rank": (G("1100", "1100", "0003"), None, G("1100", "1100", "0002")),
+    "size_color": (G("1100", "0000", "0003"), None, G("2200", "0000", "0001")),
+    "objs_color": (G("110", "002"), None, O(G("11"), G("2"))),
+    "objs_multi": (G("120", "000", "003"), None, O(G("12"), G("3"))),
+    "color_groups": (G("101", "020"), None, O(G("101"), G("2"))),
+    "cells_grid": (G("10502", "00500", "55555", "30500"), None, O(G("10", "00"), G("02", "00"), G("30"), G("00"))),
+    "obj_largest": (O(G("11"), G("2")), None, G("11")),
+    "obj_smallest": (O(G("11"), G("2")), None, G("2")),
+    "obj_biggest_box": (O(G("10", "01"), G("222")), None, G("10", "01")),
+    "obj_first": (O(G("11"), G("2")), None, G("11")),
+    "obj_last": (O(G("11"), G("2")), None, G("2")),
+    "obj_unique_color": (O(G("1"), G("1"), G("2")), None, G("2")),
+    "obj_unique_shape": (O(G("11"), G("22"), G("3", "3")), None, G("3", "3")),
+    "obj_most_colors": (O(G("11"), G("23")), None, G("23")),
+    "obj_count": (O(G("1"), G("2"), G("3")), None, 3),
+    "count_colors": (G("1203"), None, 3),
+    "count_cells": (G("1203"), None, 3),
+    "row_of": (3, 4, G("444")),
+    "col_of": (2, 4, G("4", "4")),
+    "split_lr": (G("10501", "01500"), None, (G("10", "01"), G("01", "00"))),
+    "split_tb": (G("1", "2", "3", "4"), None, (G("1", "2"), G("3", "4"))),
+    "p_and": ((G("11"), G("01")), 6, G("06")),
+    "p_or": ((G("10"), G("00")), 6, G("60")),
+    "p_xor": ((G("11"), G("01")), 6, G("60")),
+    "p_nor": ((G("10"), G("00")), 6, G("06")),
+    "p_overlay": ((G("10"), G("22")), None, G("12")),
+    "p_underlay": ((G("10"), G("02")), None, G("12")),
+}
+
+
+def _same(a, b) -> bool:
+    if isinstance(b, np.ndarray):
+        return isinstance(a, np.ndarray) and a.shape == b.shape and np.array_equal(a, b)
+    if isinstance(b, tuple) and b and isinstance(b[0], Obj):
+        return len(a) == len(b) and all(_same(x.grid, y.grid) for x, y in zip(a, b))
+    if isinstance(b, tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def test_at_least_40_primitives_each_with_a_case():
+    assert len(PRIMITIVES) >= 40
+    assert set(CASES) == set(PRIMITIVES), set(PRIMITIVES) ^ set(CASES)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_primitive(name):
+    value, arg, expected = CASES[name]
+    prim = PRIMITIVES[name]
+    out = prim.fn(value) if arg is None else prim.fn(value, arg)
+    assert _same(out, expected), f"{name}: got {out!r}"
+
+
+@pytest.mark.parametrize("name", ["crop_content", "downscale2", "invert", "obj_largest", "fill_enclosed", "dedupe",
+                                  "count_colors", "split_lr", "cells_grid", "continue_pattern"])
+def test_primitive_that_does_not_apply_returns_none(name):
+    dull = {"crop_content": G("12", "34"), "downscale2": G("123"), "invert": G("12"), "obj_largest": O(G("1"), G("2")),
+            "fill_enclosed": G("11", "11"), "dedupe": G("12", "21"), "count_colors": G("00"),
+            "split_lr": G("123", "456", "789")[:, :1], "cells_grid": G("12", "34"), "continue_pattern": G("12", "34")}
+    prim = PRIMITIVES[name]
+    assert (prim.fn(dull[name], 1) if prim.colour_arg else prim.fn(dull[name])) is None
+
+
+grids = arrays(np.int8, st.tuples(st.integers(1, 6), st.integers(1, 6)), elements=st.integers(0, 4))
+
+
+@settings(max_examples=30, deadline=None)
+@given(grids)
+def test_grid_primitives_are_pure_and_typed(g):
+    before = g.copy()
+    for prim in PRIMITIVES.values():
+        if prim.src != "G":
+            continue
+        out = prim.fn(g, 2) if prim.colour_arg else prim.fn(g)
+        assert np.array_equal(g, before), f"{prim.name} modified its input"
+        if out is None:
+            continue
+        if prim.dst == "G":
+            assert isinstance(out, np.ndarray) and out.ndim == 2 and out.dtype == np.int8, prim.name
+            assert 0 <= out.min() and out.max() <= 9 and max(out.shape) <= 30, prim.name
+        elif prim.dst == "I":
+            assert isinstance(out, int), prim.name
+        elif prim.dst == "P":
+            assert out[0].shape == out[1].shape, prim.name
+
+
+def test_program_text_round_trip_and_type_checks():
+    p = Program.parse("objs_multi | obj_largest | colormap(1>2,3>4)")
+    assert str(Program.parse(str(p))) == str(p)
+    assert run_program(Program.parse("crop_content | rot90"), G("000", "012")).tolist() == [[2], [1]]
+    for bad in ("obj_largest", "rot90 | objs_color", "fill_enclosed", "rot90(3)", "nonsense", "fill_enclosed(12)"):
+        with pytest.raises(InvalidInputError):
+            Program.parse(bad)
+
+
+def test_colormap_is_fitted_from_pairs():
+    assert fit_colormap([G("12")], [G("34")]) == ((1, 3), (2, 4))
+    assert fit_colormap([G("11")], [G("34")]) is None  # one colour cannot become two
+    assert fit_colormap([G("12")], [G("12")]) is None  # the identity is not a step
+    assert apply_colormap(G("125"), ((1, 3), (2, 4))).tolist() == [[3, 4, 5]]
+    assert candidate_colors([G("14")], [G("10")]) == (4, 1)
+
+
+def test_objects_split_by_colour_and_connectivity():
+    g = G("110", "001", "220")
+    assert [o.size for o in objects(g)] == [2, 1, 2]
+    assert [o.size for o in objects(g, diagonal=True, multicolor=True)] == [5]

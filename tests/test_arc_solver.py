@@ -1,0 +1,193 @@
+"""The ARC search, the memory-guided solver, the task type and the benchmark's plumbing (hash embedder)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from selfmem import EmbeddingConfig, InvalidInputError, Memory, MemoryConfig
+from selfmem.solver import Generation, MemorySolver
+from selfmem.solver.arc import (
+    ARCSolver,
+    ARCTask,
+    ARCTaskType,
+    Guidance,
+    Program,
+    SearchSettings,
+    Seed,
+    describe_task,
+    load_tasks,
+    run_program,
+    score_predictions,
+    search_task,
+)
+
+CFG = MemoryConfig(embedding=EmbeddingConfig(general="hash:256", own=None, mode="general"), background=False)
+DEEP = Program.parse("crop_content | mirror_right | upscale2")  # depth 3: found late without memory
+
+
+def make_task(tid: str, program: Program, seed: int, n_train: int = 3) -> ARCTask:
+    rng = np.random.default_rng(seed)
+    pairs = []
+    for _ in range(n_train + 1):
+        g = np.zeros((6, 6), np.int8)
+        h, w = rng.integers(2, 4, size=2)
+        y, x = rng.integers(0, 6 - h), rng.integers(0, 6 - w)
+        g[y:y + h, x:x + w] = rng.integers(1, 9, size=(h, w))
+        pairs.append((g, run_program(program, g)))
+    return ARCTask(tid, tuple(pairs[:-1]), (pairs[-1][0],), (pairs[-1][1],))
+
+
+def test_search_finds_a_program_within_budget_and_verifies_it():
+    task = make_task("t", Program.parse("flip_h"), 0)
+    r = search_task(task.train, task.test_inputs, SearchSettings(budget=300))
+    assert r.programs and str(r.programs[0]) == "flip_h" and r.nodes <= 300 + 1
+    assert score_predictions(task, r.predictions) == 1.0
+
+
+def test_budget_is_respected_when_nothing_fits():
+    rng = np.random.default_rng(1)
+    noise = tuple((rng.integers(0, 9, (5, 5)).astype(np.int8), rng.integers(0, 9, (4, 3)).astype(np.int8))
+                  for _ in range(3))
+    r = search_task(noise, (noise[0][0],), SearchSettings(budget=150))
+    assert not r.programs and r.nodes <= 150 and r.nodes_to_solution is None
+
+
+def test_a_seed_finds_a_deep_program_in_few_nodes():
+    task = make_task("deep", DEEP, 2)
+    plain = search_task(task.train, task.test_inputs, SearchSettings(budget=6000))
+    seeded = search_task(task.train, task.test_inputs, SearchSettings(budget=6000),
+                         Guidance((Seed(DEEP, 10.0, "other", 0.1),)))
+    assert seeded.source == "seed" and seeded.nodes_to_solution <= 3
+    assert plain.nodes_to_solution is None or plain.nodes_to_solution > 20 * seeded.nodes_to_solution
+    # a one-step swap of a remembered program is tried early too
+    swapped = Program.parse("crop_content | mirror_down | upscale2")
+    near = search_task(task.train, task.test_inputs, SearchSettings(budget=6000),
+                       Guidance((Seed(swapped, 10.0, "other", 0.1),), programs_first=True, priors=False))
+    assert near.source == "swap" and near.nodes_to_solution < 200
+
+
+def test_colour_arguments_of_seeds_are_refitted():
+    g = np.array([[1, 1, 1, 4], [1, 0, 1, 0], [1, 1, 1, 0]], np.int8)  # a 4 stays: no colour map fixes 4
+    out = g.copy()
+    out[1, 1] = 6
+    seed = Seed(Program.parse("fill_enclosed(4)"), 1.0, "x", 0.2)
+    r = search_task([(g, out)], [g], SearchSettings(budget=50), Guidance((seed,), priors=False))
+    assert str(r.programs[0]) == "fill_enclosed(6)" and r.source == "seed"
+
+
+def test_solver_records_and_a_later_session_starts_ahead(tmp_path):
+    train = [make_task(f"train-{i}", DEEP, 10 + i) for i in range(3)]
+    evaluation = [make_task(f"eval-{i}", DEEP, 20 + i) for i in range(3)]
+    with Memory(tmp_path / "m", CFG) as mem:
+        first = ARCSolver(mem, settings=SearchSettings(budget=8000), workers=1).solve_all(train, session="s1")
+        assert all(r.solved for r in first)
+        sol = [h.record for h in mem.search("solved by", k=20, kinds=["solution"])]
+        programs = {r.metadata["program"] for r in sol}  # DEEP or an equivalent order of its steps
+        assert len(programs) == 1 and set(Program.parse(programs.pop()).names) == set(DEEP.names)
+        assert len(mem.search("search failed", k=20, kinds=["task"])) == 3
+    with Memory(tmp_path / "m", CFG) as mem:  # a new session: tight budget, memory on and off
+        tight = SearchSettings(budget=60)
+        without = ARCSolver(None, settings=tight, workers=1).solve_all(evaluation)
+        with_mem = ARCSolver(mem, settings=tight, workers=2, record=False).solve_all(evaluation)
+    assert not any(r.solved for r in without)
+    assert all(r.solved and r.source == "seed" and r.seed_task.startswith("train-") for r in with_mem)
+    assert all(r.seed_distance is not None and r.retrieved for r in with_mem)
+
+
+def test_failed_searches_are_recorded_with_what_was_tried(tmp_path):
+    task = make_task("hard", Program.parse("crop_content | mirror_right | upscale2"), 5)
+    with Memory(tmp_path / "m", CFG) as mem:
+        (r,) = ARCSolver(mem, settings=SearchSettings(budget=20), workers=1).solve_all([task])
+        assert not r.programs
+        recs = [mem.get(i) for i in r.recorded]
+        failed = next(x for x in recs if x.kind == "output")
+        assert failed.metadata["verified"] is False and failed.metadata["nodes"] == r.nodes
+        assert "search failed after" in failed.text
+
+
+def test_leave_out_self_hides_the_tasks_own_solution(tmp_path):
+    task = make_task("same", DEEP, 7)
+    with Memory(tmp_path / "m", CFG) as mem:
+        ARCSolver(mem, settings=SearchSettings(budget=8000), workers=1).solve(task)
+        seen, _ = ARCSolver(mem, record=False).guidance(task)
+        hidden, _ = ARCSolver(mem, record=False, leave_out_self=True).guidance(task)
+    assert [s.task_id for s in seen.seeds] == ["same"] and hidden.seeds == ()
+
+
+def test_task_type_works_in_the_llm_loop(tmp_path):
+    class Proposer:
+        name = "proposer"
+
+        def generate(self, prompt, *, max_tokens=256, temperature=0.0, stop=None, seed=None):
+            return Generation("Program: crop_content | mirror_right | upscale2", 10, 5, "stop", 0.0, self.name)
+
+        def generate_many(self, prompts, **kw):
+            return [self.generate(p, **kw) for p in prompts]
+
+    task = make_task("llm", DEEP, 3)
+    with Memory(tmp_path / "m", CFG) as mem:
+        r = MemorySolver(Proposer(), mem, ARCTaskType()).solve(task)
+        assert r.solved and "mirror_right" in r.answer
+        res = ARCSolver(mem, settings=SearchSettings(budget=30), workers=1, llm=Proposer()).solve(task)
+        assert res.solved and res.source == "seed" and res.seed_task == "llm"
+
+
+def test_task_text_and_scoring():
+    task = make_task("t", Program.parse("upscale2"), 4)
+    text = describe_task(task)
+    assert "2 times the height" in text and "example input:" in text
+    assert "example input" not in describe_task(task, "features")
+    wrong = tuple(np.zeros_like(o) for o in task.test_outputs)
+    assert score_predictions(task, [wrong, task.test_outputs]) == 1.0  # the second attempt counts
+    assert score_predictions(task, [wrong]) == 0.0
+    with pytest.raises(InvalidInputError):
+        describe_task(task, "poetry")
+
+
+def test_load_tasks_reads_nested_folders_and_rejects_bad_files(tmp_path):
+    pair = {"input": [[1, 2]], "output": [[2, 1]]}
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "b" / "x1.json").write_text(json.dumps({"train": [pair], "test": [pair]}))
+    (tmp_path / "y2.json").write_text(json.dumps({"train": [pair], "test": [{"input": [[3]]}]}))
+    tasks = load_tasks(tmp_path)
+    assert [t.id for t in tasks] == ["x1", "y2"] and tasks[1].test_outputs is None
+    (tmp_path / "z.json").write_text(json.dumps({"train": [{"input": [[1, 12]], "output": [[1]]}], "test": [pair]}))
+    with pytest.raises(InvalidInputError, match="colours 0-9"):
+        load_tasks(tmp_path)
+    with pytest.raises(InvalidInputError):
+        load_tasks(tmp_path / "missing")
+
+
+def test_solver_validates_its_arguments(tmp_path):
+    with pytest.raises(InvalidInputError):
+        ARCSolver("not a memory")
+    with pytest.raises(InvalidInputError):
+        ARCSolver(None, k=0)
+    with pytest.raises(InvalidInputError):
+        ARCSolver(None, workers=0)
+    with pytest.raises(InvalidInputError):
+        ARCSolver(None).solve({"train": []})
+
+
+def test_benchmark_runs_both_sessions_on_a_task_folder(tmp_path):
+    from selfmem.solver.arc import bench
+
+    for split, base in (("train", 30), ("eval", 40)):
+        folder = tmp_path / split
+        folder.mkdir()
+        for i in range(4):
+            t = make_task(f"{split}{i}", DEEP, base + i)
+            pairs = [{"input": a.tolist(), "output": b.tolist()} for a, b in t.train]
+            (folder / f"{t.id}.json").write_text(json.dumps(
+                {"train": pairs, "test": [{"input": t.test_inputs[0].tolist(), "output": t.test_outputs[0].tolist()}]}))
+    common = ["--out", str(tmp_path / "out"), "--hash", "--workers", "1", "--no-study"]
+    bench.main(["session1", "--tasks", str(tmp_path / "train"), "--train-budget", "8000", *common])
+    bench.main(["session2", "--eval-tasks", str(tmp_path / "eval"), "--budget", "60", *common])
+    report = json.loads((tmp_path / "out" / "session2.json").read_text())
+    assert report["runs"]["A"]["solved"] == 0 and report["runs"]["B"]["solved"] == 4
+    assert report["runs"]["B"]["gain_over_A"] == 4 and report["runs"]["B' (growing)"]["solved"] == 4
+    assert {g["seed_task"] for g in report["gained_by_memory"]} <= {f"train{i}" for i in range(4)}
+    assert "| B |" in (tmp_path / "out" / "summary.md").read_text()
