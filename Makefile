@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DATA ?= ../shared/data
 
-.PHONY: demo test bench clean
+.PHONY: demo demo-locomo test bench bench-arc clean
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,9 @@ $(VENV)/.installed: pyproject.toml Makefile
 	touch $@
 
 demo: $(VENV)/.installed
+	$(PY) examples/arc_demo.py
+
+demo-locomo: $(VENV)/.installed
 	$(PY) examples/demo.py --data $(DATA)
 
 test: $(VENV)/.installed
@@ -28,6 +31,9 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/retrieval.py --data $(DATA)
 	$(PY) benchmarks/topics.py --data $(DATA)
 	$(PY) benchmarks/crash.py
+
+bench-arc: $(VENV)/.installed
+	$(PY) -m selfmem.solver.arc.bench --out runs/arc
 
 clean:
 	rm -rf $(VENV) runs

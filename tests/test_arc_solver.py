@@ -74,7 +74,7 @@ def test_colour_arguments_of_seeds_are_refitted():
     out = g.copy()
     out[1, 1] = 6
     seed = Seed(Program.parse("fill_enclosed(4)"), 1.0, "x", 0.2)
-    r = search_task([(g, out)], [g], SearchSettings(budget=50), Guidance((seed,), priors=False))
+    r = search_task([(g, out)], [g], SearchSettings(budget=50, rule_depth=-1), Guidance((seed,), priors=False))
     assert str(r.programs[0]) == "fill_enclosed(6)" and r.source == "seed"
 
 

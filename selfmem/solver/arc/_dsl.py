@@ -20,9 +20,13 @@ from scipy import ndimage
 
 from ..._errors import InvalidInputError
 from ._grid import MAX_SIDE, Grid, Obj, objects
+from ._learned import RULES, apply_colormap, apply_rule, fit_colormap, fit_rule
 
-__all__ = ["Primitive", "Step", "Program", "PRIMITIVES", "run_program", "fit_colormap", "apply_colormap",
+__all__ = ["Primitive", "Step", "Program", "PRIMITIVES", "LEARNED", "run_program", "fit_colormap", "apply_colormap",
            "candidate_colors"]
+
+LEARNED = ("colormap",) + tuple(f"rule_{k}" for k in RULES)
+"""Steps fitted to each task's train pairs (not searched over: tried at every grid the search reaches)."""
 
 
 @dataclass(frozen=True)
@@ -656,6 +660,11 @@ class Program:
                     raise InvalidInputError(f"bad colormap step {part.strip()!r}")
                 steps.append(Step(name, pairs))
                 continue
+            if name in LEARNED:
+                if kind != "G" or raw:
+                    raise InvalidInputError(f"{name} follows a grid step and takes no argument")
+                steps.append(Step(name))
+                continue
             prim = PRIMITIVES.get(name)
             if prim is None:
                 raise InvalidInputError(f"unknown primitive {name!r}; known: {', '.join(sorted(PRIMITIVES))}")
@@ -674,9 +683,11 @@ class Program:
 
 
 def apply_step(step: Step, value: Any) -> Any:
-    """One step on one value; ``None`` when the primitive does not apply."""
+    """One step on one value; ``None`` when the primitive does not apply (or is a rule needing train pairs)."""
     if step.name == "colormap":
         return apply_colormap(value, step.arg)
+    if step.name in LEARNED:
+        return None
     prim = PRIMITIVES[step.name]
     out = prim.fn(value) if step.arg is None else prim.fn(value, step.arg)
     if isinstance(out, np.ndarray) and (out.size == 0 or max(out.shape) > MAX_SIDE):
@@ -684,40 +695,28 @@ def apply_step(step: Step, value: Any) -> Any:
     return out
 
 
-def run_program(program: Program, grid: Grid) -> Grid | None:
+def run_program(program: Program, grid: Grid, train: Sequence[tuple[Grid, Grid]] = ()) -> Grid | None:
     """Apply every step; ``None`` when a step does not apply.
+
+    Rule steps (``rule_patch3``, ...) are fitted on ``train`` (input/output pairs) on the way.
 
     >>> run_program(Program.parse("flip_h"), np.array([[1, 2]], np.int8)).tolist()
     [[2, 1]]
     """
     value: Any = grid
+    values: list[Any] = [i for i, _ in train]
     for step in program.steps:
-        value = apply_step(step, value)
+        if step.name in LEARNED and step.name != "colormap":
+            if not values or any(v is None for v in values):
+                return None
+            table = fit_rule(step.name[5:], values, [o for _, o in train])
+            value = None if table is None else apply_rule(step.name[5:], table, value)
+        else:
+            value = apply_step(step, value)
+            values = [None if v is None else apply_step(step, v) for v in values]
         if value is None:
             return None
     return value if isinstance(value, np.ndarray) else None
-
-
-def fit_colormap(preds: Sequence[Grid], targets: Sequence[Grid]) -> tuple[tuple[int, int], ...] | None:
-    """The cell-wise colour map turning every prediction into its target, or ``None`` (not the identity)."""
-    mapping: dict[int, int] = {}
-    for p, t in zip(preds, targets):
-        if p.shape != t.shape:
-            return None
-        pairs = np.unique(p.astype(np.int16) * 10 + t, return_counts=False)
-        for v in pairs:
-            a, b = divmod(int(v), 10)
-            if mapping.setdefault(a, b) != b:
-                return None
-    changed = tuple(sorted((a, b) for a, b in mapping.items() if a != b))
-    return changed or None
-
-
-def apply_colormap(g: Grid, pairs: tuple[tuple[int, int], ...]) -> Grid:
-    lut = np.arange(10, dtype=np.int8)
-    for a, b in pairs:
-        lut[a] = b
-    return lut[g]
 
 
 def candidate_colors(targets: Sequence[Grid], inputs: Sequence[Grid], limit: int = 3) -> tuple[int, ...]:

@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from ._dsl import PRIMITIVES, Program, Step, apply_step, candidate_colors, fit_colormap
+from ._dsl import LEARNED, PRIMITIVES, Program, Step, apply_step, candidate_colors
+from ._learned import RULES, apply_rule, fit_colormap, fit_rule
 from ._grid import Grid
 
 __all__ = ["SearchSettings", "Seed", "Guidance", "SearchResult", "search_task"]
@@ -50,6 +51,10 @@ class SearchSettings:
         Cost subtracted from a seed's one-swap variants (times the seed's normalised weight).
     shape_penalty : float
         Added to the cost of a grid whose shapes differ from the train outputs'.
+    swap_seeds : int
+        How many of the closest seeds get their one-swap variants into the frontier.
+    rule_depth : int
+        Local rules (``rule_patch3``, ...) are fitted after programs of at most this many steps (-1: never).
     """
 
     budget: int = 2000
@@ -59,6 +64,8 @@ class SearchSettings:
     boost: float = 8.0
     swap_bonus: float = 6.0
     shape_penalty: float = 1.5
+    rule_depth: int = 1
+    swap_seeds: int = 3
 
 
 @dataclass(frozen=True)
@@ -208,8 +215,23 @@ class _Search:
             self._solved(Program(steps + (step,)), tests, source, seed_task)
             return
         if all(p.shape == t.shape for p, t in zip(preds, self.targets)):
+            if len(steps) <= self.settings.rule_depth and self.try_rules(steps, values, source, seed_task):
+                return
             score = float(np.mean([np.mean(p == t) for p, t in zip(preds, self.targets)]))
             self.misses[str(Program(steps))] = score
+
+    def try_rules(self, steps: tuple[Step, ...], values: tuple, source: str, seed_task: str) -> bool:
+        """Fit each local rule on the train pairs; a rule that covers every test cell is a solution."""
+        solved = False
+        for kind in RULES:
+            table = fit_rule(kind, values[:self.n_train], self.targets)
+            if table is None:
+                continue
+            tests = tuple(apply_rule(kind, table, v) for v in values[self.n_train:])
+            if all(t is not None for t in tests):
+                self._solved(Program(steps + (Step(f"rule_{kind}"),)), tests, source, seed_task)
+                solved = True
+        return solved
 
     def _solved(self, program: Program, tests: tuple, source: str, seed_task: str) -> None:
         key = _key(tests)
@@ -256,12 +278,13 @@ class _Search:
             return
         self.seen.add(key)
         self.check(steps, values, source, seed_task)
-        self.expand(steps, values, cost, source, seed_task)
+        self.expand(steps, values, cost, "search", "")
 
     def run(self) -> None:
         g = self.guidance
         if g.seeds and g.programs_first:
             self.try_seeds()
+        self.check((), tuple(self.inputs), "search", "")
         self.expand((), tuple(self.inputs), 0.0, "search", "")
         while self.heap and not self.done():
             cost, _, steps, source, seed_task = heapq.heappop(self.heap)
@@ -272,7 +295,7 @@ class _Search:
     def try_seeds(self) -> None:
         total = sum(s.weight for s in self.guidance.seeds)
         for seed in self.guidance.seeds:
-            steps = tuple(s for s in seed.program.steps if s.name != "colormap")
+            steps = tuple(s for s in seed.program.steps if s.name not in LEARNED)
             if not steps or any(s.name not in PRIMITIVES for s in steps):
                 continue
             for variant in _recoloured(steps, self.colors):
@@ -281,8 +304,9 @@ class _Search:
                 values = self.evaluate(variant)
                 if values is not None:
                     self.check(variant, values, "seed", seed.task_id)
-        for seed in self.guidance.seeds:  # one-swap variants join the frontier with a bonus
-            steps = tuple(s for s in seed.program.steps if s.name != "colormap")
+        top = sorted(self.guidance.seeds, key=lambda s: -s.weight)[:self.settings.swap_seeds]
+        for seed in top:  # one-swap variants of the closest seeds join the frontier with a bonus
+            steps = tuple(s for s in seed.program.steps if s.name not in LEARNED)
             bonus = self.settings.swap_bonus * seed.weight / total
             base = sum(self.step_cost(s) for s in steps)
             for i, old in enumerate(steps):

@@ -131,7 +131,7 @@ class ARCTaskType:
         raise InvalidInputError("the output holds no program")
 
     def verify(self, task: ARCTask, answer: Program) -> Verdict:
-        right = sum(1 for i, o in task.train if _same(run_program(answer, i), o))
+        right = sum(1 for i, o in task.train if _same(run_program(answer, i, task.train), o))
         ok = right == len(task.train)
         return Verdict(ok, right / len(task.train), f"{right}/{len(task.train)} train pairs")
 
