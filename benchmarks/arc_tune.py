@@ -26,7 +26,7 @@ def main() -> None:
     ap.add_argument("--budget", type=int, default=SearchSettings().budget)
     ap.add_argument("--limit", type=int)
     ap.add_argument("--k", type=int, default=8)
-    ap.add_argument("--grid", nargs="*", default=[], help="name=v1,v2 over SearchSettings fields (and k)")
+    ap.add_argument("--grid", nargs="*", default=[], help="name=v1,v2 over SearchSettings fields (and k, max_distance)")
     ap.add_argument("--no-baseline", dest="baseline", action="store_false")
     ap.add_argument("--out", default="runs/arc-tune.json")
     args = ap.parse_args()
@@ -44,10 +44,11 @@ def main() -> None:
         for combo in itertools.product(*[vals for _, vals in axes]) if axes else [()]:
             params = dict(zip([n for n, _ in axes], combo))
             k = int(params.pop("k", args.k))
+            maxd = params.pop("max_distance", None)
             t0 = time.perf_counter()
             results = ARCSolver(mem, settings=replace(base, **params), k=k, record=False,
-                                leave_out_self=True).solve_all(tasks)
-            rows.append({"setting": {**params, "k": k}, **summarize(results), "wall_s": round(time.perf_counter() - t0),
+                                leave_out_self=True, max_distance=maxd).solve_all(tasks)
+            rows.append({"setting": {**params, "k": k, "max_distance": maxd}, **summarize(results), "wall_s": round(time.perf_counter() - t0),
                          "from_memory": sum(r.solved and r.source in ("seed", "swap") for r in results)})
             print(rows[-1], flush=True)
     with open(args.out, "w") as f:

@@ -64,7 +64,7 @@ def test_a_seed_finds_a_deep_program_in_few_nodes():
     assert plain.nodes_to_solution is None or plain.nodes_to_solution > 20 * seeded.nodes_to_solution
     # a one-step swap of a remembered program is tried early too
     swapped = Program.parse("crop_content | mirror_down | upscale2")
-    near = search_task(task.train, task.test_inputs, SearchSettings(budget=6000),
+    near = search_task(task.train, task.test_inputs, SearchSettings(budget=6000, swap_bonus=6.0),
                        Guidance((Seed(swapped, 10.0, "other", 0.1),), programs_first=True, priors=False))
     assert near.source == "swap" and near.nodes_to_solution < 200
 

@@ -61,8 +61,8 @@ class SearchSettings:
     max_depth: int = 3
     attempts: int = 2
     extra: float = 0.25
-    boost: float = 8.0
-    swap_bonus: float = 6.0
+    boost: float = 2.0
+    swap_bonus: float = 0.0
     shape_penalty: float = 1.5
     rule_depth: int = 1
     swap_seeds: int = 3

