@@ -189,3 +189,29 @@ def test_objects_split_by_colour_and_connectivity():
     g = G("110", "001", "220")
     assert [o.size for o in objects(g)] == [2, 1, 2]
     assert [o.size for o in objects(g, diagonal=True, multicolor=True)] == [5]
+
+
+def test_local_rules_are_fitted_from_pairs_and_refuse_unseen_neighbourhoods():
+    from selfmem.solver.arc._learned import RULES, apply_rule, fit_rule
+
+    # every lone 1 gets a ring of 2s: a 3x3-neighbourhood rule
+    src = G("00000", "01000", "00000", "00010", "00000")
+    dst = G("22200", "21200", "22222", "00212", "00222")
+    for kind in ("patch3", "mask3"):
+        table = fit_rule(kind, [src], [dst])
+        assert table is not None
+        assert np.array_equal(apply_rule(kind, table, src), dst)
+    assert fit_rule("count8", [G("10", "00")], [G("12", "22")]) is not None
+    assert fit_rule("cross", [G("1"), G("1")], [G("1"), G("2")]) is None  # one feature, two colours: no rule
+    table = fit_rule("cross", [G("10")], [G("12")])
+    assert apply_rule("cross", table, G("30")) is None  # colour 3 was never seen
+    rowcol = fit_rule("rowcol", [G("100", "000")], [G("111", "000")])
+    assert apply_rule("rowcol", rowcol, G("000", "100")).tolist() == [[0, 0, 0], [1, 1, 1]]
+    assert set(RULES) == {"patch3", "cross", "mask3", "count8", "rowcol"}
+
+
+def test_a_program_with_a_rule_runs_given_the_train_pairs():
+    src, dst = G("010", "000"), G("212", "000")
+    p = Program.parse("rule_cross")
+    assert run_program(p, src) is None  # a rule needs the train pairs to be fitted on
+    assert run_program(p, src, [(src, dst)]).tolist() == dst.tolist()

@@ -7,7 +7,6 @@ are never modified in place: every DSL primitive returns a new array.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any

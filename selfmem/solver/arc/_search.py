@@ -356,10 +356,10 @@ def search_task(train: Sequence[tuple[Grid, Grid]], tests: Sequence[Grid], setti
 
     Examples
     --------
-    >>> g = np.array([[1, 0], [0, 2]], np.int8)
-    >>> r = search_task([(g, g[:, ::-1])], [g])
+    >>> g = np.array([[1, 0, 2]], np.int8)
+    >>> r = search_task([(g, g[:, ::-1])], [np.array([[5, 6, 7]], np.int8)])
     >>> str(r.programs[0]), r.predictions[0][0].tolist()
-    ('flip_h', [[0, 1], [2, 0]])
+    ('flip_h', [[7, 6, 5]])
     """
     t0 = time.perf_counter()
     s = _Search(train, tests, settings, guidance)
