@@ -51,6 +51,9 @@ class SearchSettings:
         Cost subtracted from a seed's one-swap variants (times the seed's normalised weight).
     shape_penalty : float
         Added to the cost of a grid whose shapes differ from the train outputs'.
+    seed_bonus : float
+        Cost subtracted from a remembered program (times the seed's normalised weight) when it joins the
+        frontier: large values try every seed first, small ones let cheap programs go before weak seeds.
     swap_seeds : int
         How many of the closest seeds get their one-swap variants into the frontier.
     rule_depth : int
@@ -66,6 +69,7 @@ class SearchSettings:
     shape_penalty: float = 1.5
     rule_depth: int = 1
     swap_seeds: int = 3
+    seed_bonus: float = 8.0
 
 
 @dataclass(frozen=True)
@@ -154,6 +158,8 @@ class _Search:
         self.colors = candidate_colors(self.targets, self.inputs[:self.n_train])
         self.cache: dict[tuple[Step, ...], tuple | None] = {(): tuple(self.inputs)}
         self.seen: set[Any] = {_key(tuple(self.inputs))}
+        self.expanded: set[tuple[Step, ...]] = set()
+        self.checked: set[tuple[Step, ...]] = set()
         self.nodes = 0
         self.first: int | None = None
         self.found: list[tuple[Program, tuple[Grid, ...], str, str]] = []
@@ -269,15 +275,28 @@ class _Search:
                 step = Step(prim.name, arg)
                 self.push(cost + self.step_cost(step) + h, steps + (step,), source, seed_task)
 
-    def visit(self, steps: tuple[Step, ...], cost: float, source: str, seed_task: str, dedupe: bool = True) -> None:
+    def visit(self, steps: tuple[Step, ...], cost: float, source: str, seed_task: str) -> None:
+        """Evaluate a node and check it; a search node with new values is also expanded.
+
+        Seeds and swaps are only checked: their cost holds a bonus that their extensions must not
+        inherit, and the search expands the same programs when their own cost comes up.
+        """
         values = self.evaluate(steps)
         if values is None:
             return
+        if source != "search":
+            if steps not in self.checked:
+                self.checked.add(steps)
+                self.check(steps, values, source, seed_task)
+            return
         key = _key(values)
-        if dedupe and key in self.seen:
+        self.expanded.add(steps)
+        if key in self.seen:
             return
         self.seen.add(key)
-        self.check(steps, values, source, seed_task)
+        if steps not in self.checked:
+            self.checked.add(steps)
+            self.check(steps, values, source, seed_task)
         self.expand(steps, values, cost, "search", "")
 
     def run(self) -> None:
@@ -288,22 +307,19 @@ class _Search:
         self.expand((), tuple(self.inputs), 0.0, "search", "")
         while self.heap and not self.done():
             cost, _, steps, source, seed_task = heapq.heappop(self.heap)
-            if steps in self.cache:
+            if steps in self.expanded or (source != "search" and steps in self.checked):
                 continue
             self.visit(steps, cost, source, seed_task)
 
     def try_seeds(self) -> None:
         total = sum(s.weight for s in self.guidance.seeds)
-        for seed in self.guidance.seeds:
+        for seed in self.guidance.seeds:  # remembered programs join the frontier ahead of their cost
             steps = tuple(s for s in seed.program.steps if s.name not in LEARNED)
             if not steps or any(s.name not in PRIMITIVES for s in steps):
                 continue
+            bonus = self.settings.seed_bonus * seed.weight / total
             for variant in _recoloured(steps, self.colors):
-                if self.done():
-                    return
-                values = self.evaluate(variant)
-                if values is not None:
-                    self.check(variant, values, "seed", seed.task_id)
+                self.push(sum(self.step_cost(s) for s in variant) - bonus, variant, "seed", seed.task_id)
         top = sorted(self.guidance.seeds, key=lambda s: -s.weight)[:self.settings.swap_seeds]
         for seed in top:  # one-swap variants of the closest seeds join the frontier with a bonus
             steps = tuple(s for s in seed.program.steps if s.name not in LEARNED)
