@@ -7,10 +7,12 @@ small penalty while the grids' shapes differ from the train outputs'. Only primi
 type matches the value's type are tried, and a node whose values equal an earlier node's
 (an equivalent intermediate grid) is not expanded again.
 
-Guidance (from the memory): seed programs are tried first, as they are and with their colour
-arguments refitted to this task; then programs with one step swapped for another primitive of the
-same type enter the frontier with a bonus; and each seed's primitives get a higher prior, in
-proportion to the seed's weight ``w = 1 / (d + eps)`` normalised over the seeds.
+Guidance (from the memory): seed programs join the frontier ahead of their cost (a bonus of
+``seed_bonus`` times the seed's weight ``w = 1 / (d + eps)`` normalised over the seeds), as they are
+and with their colour arguments refitted to this task; the closest seeds' programs with one step
+swapped for another primitive of the same type join it too; and each seed's primitives get a higher
+prior in proportion to its weight. Seeds and swaps are checked but not expanded: the search expands
+the same programs when their own cost comes up.
 """
 
 from __future__ import annotations
