@@ -374,7 +374,7 @@ def search_task(train: Sequence[tuple[Grid, Grid]], tests: Sequence[Grid], setti
 
     Examples
     --------
-    >>> g = np.array([[1, 0, 2]], np.int8)
+    >>> g = np.array([[1, 0, 0]], np.int8)
     >>> r = search_task([(g, g[:, ::-1])], [np.array([[5, 6, 7]], np.int8)])
     >>> str(r.programs[0]), r.predictions[0][0].tolist()
     ('flip_h', [[7, 6, 5]])
