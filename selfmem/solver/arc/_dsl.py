@@ -447,12 +447,13 @@ def cells_grid(g: Grid) -> tuple[Obj, ...] | None:
     return tuple(out) if len(out) > 1 else None
 
 
-def _pick(objs: tuple[Obj, ...], key: Callable[[Obj], Any], unique: bool = True) -> Grid | None:
+def _pick(objs: tuple[Obj, ...], key: Callable[[Obj], Any]) -> Grid | None:
+    """The one object with the highest ``key`` (None when two share it)."""
     if len(objs) < 2:
         return None
     scores = [key(o) for o in objs]
     best = max(scores)
-    if unique and scores.count(best) > 1:
+    if scores.count(best) > 1:
         return None
     return objs[scores.index(best)].grid
 

@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 
 from ._dsl import LEARNED, PRIMITIVES, Program, Step, apply_step, candidate_colors
-from ._learned import RULES, apply_rule, fit_colormap, fit_rule
 from ._grid import Grid
+from ._learned import RULES, apply_rule, fit_colormap, fit_rule
 
 __all__ = ["SearchSettings", "Seed", "Guidance", "SearchResult", "search_task"]
 
@@ -124,10 +124,6 @@ class SearchResult:
     source: str = ""
     seed_task: str = ""
     near_misses: tuple[tuple[str, float], ...] = field(default=())
-
-    @property
-    def solved_train(self) -> bool:
-        return bool(self.programs)
 
 
 def _key(value: Any) -> Any:

@@ -134,14 +134,21 @@ class ARCSolver:
             raise InvalidInputError(f"max_distance must be a cosine distance in (0, 2] or None, got {max_distance!r}")
         self.programs_first, self.priors, self.llm = programs_first, priors, llm
         self.max_distance = max_distance
+        self._texts: dict[str, str] = {}  # task id -> text, from retrieval until the task is recorded
 
     # -- one task ----------------------------------------------------------------------
+    def _text(self, task: ARCTask) -> str:
+        """The task text, computed once per task: retrieval and recording both use it."""
+        if task.id not in self._texts:
+            self._texts[task.id] = describe_task(task, self.style)
+        return self._texts[task.id]
+
     def guidance(self, task: ARCTask) -> tuple[Guidance, dict[str, int]]:
         """Seeds for ``task`` from the memory (and the LLM), and the seed task -> record id map."""
         if self.memory is None:
             return Guidance(programs_first=self.programs_first, priors=self.priors), {}
         where = {"task_id": {"$ne": task.id}} if self.leave_out_self else None
-        hits = self.memory.search(describe_task(task, self.style), k=self.k, kinds=["solution", "output"],
+        hits = self.memory.search(self._text(task), k=self.k, kinds=["solution", "output"],
                                   where=where, mode="dense", max_distance=self.max_distance)
         seeds, records = [], {}
         for h in hits:
@@ -174,12 +181,12 @@ class ARCSolver:
         retrieved = tuple((s.task_id, round(s.distance, 4)) for s in guidance.seeds)
         distance = next((s.distance for s in guidance.seeds if s.task_id == found.seed_task), None)
         score = None if task.test_outputs is None else score_predictions(task, found.predictions)
-        recorded = self._record(task, found, records) if self.record else ()
+        text = self._texts.pop(task.id, None)
+        recorded = self._record(task, text or describe_task(task, self.style), found, records) if self.record else ()
         return ARCResult(task.id, score, tuple(str(p) for p in found.programs), found.nodes, found.nodes_to_solution,
                          found.seconds, found.source, found.seed_task, distance, retrieved, tuple(recorded))
 
-    def _record(self, task: ARCTask, found: SearchResult, records: dict[str, int]) -> list[int]:
-        text = describe_task(task, self.style)
+    def _record(self, task: ARCTask, text: str, found: SearchResult, records: dict[str, int]) -> list[int]:
         base = {"task_id": task.id, "task_type": "arc"}
         rows: list[tuple[str, str, dict[str, Any], float, list[int]]] = [
             ("task", text, {**base, "solved": bool(found.programs)}, IMPORTANCE["task"], [])]
