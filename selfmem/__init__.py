@@ -13,6 +13,7 @@ from ._errors import (
     CorruptMemoryError,
     DependencyError,
     EmbedderMismatchError,
+    GraphError,
     InvalidInputError,
     LLMError,
     LLMResponseError,
@@ -25,8 +26,8 @@ from ._errors import (
     SelfmemError,
     TaskTypeError,
 )
-from ._config import EmbeddingConfig, IndexConfig, MemoryConfig, SearchConfig, TopicsConfig
-from ._types import Enriched, Hit, Record, Stats, Topic
+from ._config import EmbeddingConfig, GraphConfig, IndexConfig, MemoryConfig, SearchConfig, TopicsConfig
+from ._types import Edge, Enriched, Hit, Node, Record, Stats, Subgraph, Topic
 from .retrieval import Embedder, HashEmbedder
 
 __version__ = "0.1.0"
@@ -48,7 +49,11 @@ __all__ = [
     "IndexConfig",
     "SearchConfig",
     "TopicsConfig",
+    "GraphConfig",
     "Topic",
+    "Node",
+    "Edge",
+    "Subgraph",
     "Record",
     "Hit",
     "Enriched",
@@ -65,6 +70,7 @@ __all__ = [
     "ConfigError",
     "CorruptMemoryError",
     "DependencyError",
+    "GraphError",
     "ModelLoadError",
     "LLMError",
     "LLMUnavailableError",

@@ -12,7 +12,8 @@ from typing import Any
 from ._errors import ConfigError
 from ._files import atomic_write
 
-__all__ = ["MemoryConfig", "EmbeddingConfig", "IndexConfig", "SearchConfig", "TopicsConfig", "DEFAULT_KINDS", "CONFIG_VERSION"]
+__all__ = ["MemoryConfig", "EmbeddingConfig", "IndexConfig", "SearchConfig", "TopicsConfig", "GraphConfig",
+           "DEFAULT_KINDS", "CONFIG_VERSION", "GRAPH_RELS", "EXPAND_RELS"]
 
 CONFIG_VERSION = 1
 
@@ -265,6 +266,84 @@ class TopicsConfig:
             raise ConfigError("topics.auto_rebuild must be true or false")
 
 
+GRAPH_RELS: tuple[str, ...] = ("IN_TOPIC", "SUBTOPIC_OF", "RELATED_TO", "SIMILAR_TO", "IN_SESSION", "FOLLOWS",
+                                "ABOUT", "SOLVES", "DERIVED_FROM")
+EXPAND_RELS: tuple[str, ...] = ("FOLLOWS", "DERIVED_FROM", "SOLVES", "SIMILAR_TO")
+
+
+@dataclass(frozen=True)
+class GraphConfig:
+    """The knowledge graph (``selfmem.graph``): which edges are made and how search walks them.
+
+    Parameters
+    ----------
+    enabled : bool
+        Keep the graph (edges are written with the records; False makes none and drops none).
+    similar_k : int
+        SIMILAR_TO edges per new memory at most (to its nearest stored memories); 0 makes none.
+    similar_min : float
+        Index-vector cosine at or above which a nearest memory gets a SIMILAR_TO edge.
+    related_min : float
+        Centroid cosine at or above which two topics of one tree level are RELATED_TO.
+    task_keys : tuple of str
+        Metadata keys naming the task a memory is ABOUT (the first present wins).
+    solves_key : str
+        Metadata key naming the task a solution SOLVES (``verified_by`` goes on the edge).
+    expand : tuple of str
+        Edge types that ``search(expand=True)`` follows from a ranked hit, among FOLLOWS (both
+        neighbours in its session), DERIVED_FROM (its parents), SOLVES (the solutions of the task a
+        hit is ABOUT) and SIMILAR_TO. The default is what helped on LoCoMo (docs/benchmarks.md).
+    expand_hits : int
+        Ranked hits whose neighbours are added (the best ones).
+    mirror : {"none", "neo4j"}
+        Mirror every committed change to a Neo4j server (``selfmem[neo4j]``); changes wait in a
+        journal table while it is unreachable.
+    neo4j_uri, neo4j_user, neo4j_database : str
+        Where the mirror writes; ``SELFMEM_NEO4J_URI`` / ``SELFMEM_NEO4J_USER`` override them. The
+        password comes from ``SELFMEM_NEO4J_PASSWORD`` or ``neo4j_password`` (never written to
+        ``config.toml``, never shown).
+    """
+
+    enabled: bool = True
+    similar_k: int = 5
+    similar_min: float = 0.6
+    related_min: float = 0.9
+    task_keys: tuple[str, ...] = ("task_id", "task")
+    solves_key: str = "solves"
+    expand: tuple[str, ...] = ("FOLLOWS",)
+    expand_hits: int = 3
+    mirror: str = "none"
+    neo4j_uri: str = "bolt://127.0.0.1:7687"
+    neo4j_user: str = "neo4j"
+    neo4j_database: str = "neo4j"
+    neo4j_password: str | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.enabled, bool):
+            raise ConfigError("graph.enabled must be true or false")
+        _check_int("graph.similar_k", self.similar_k, 0)
+        _check_number("graph.similar_min", self.similar_min, -1.0, 1.0)
+        _check_number("graph.related_min", self.related_min, -1.0, 1.0)
+        for name in ("task_keys", "expand"):
+            value = getattr(self, name)
+            if not isinstance(value, (list, tuple)) or not all(isinstance(x, str) and x for x in value):
+                raise ConfigError(f"graph.{name} must be a list of names")
+            object.__setattr__(self, name, tuple(value))
+        bad = set(self.expand) - set(EXPAND_RELS)
+        if bad:
+            raise ConfigError(f"graph.expand: {sorted(bad)} cannot be expanded; use some of {list(EXPAND_RELS)}")
+        if not isinstance(self.solves_key, str) or not self.solves_key:
+            raise ConfigError("graph.solves_key must be a metadata key such as 'solves'")
+        _check_int("graph.expand_hits", self.expand_hits, 1)
+        if self.mirror not in ("none", "neo4j"):
+            raise ConfigError(f"graph.mirror must be 'none' or 'neo4j', got {self.mirror!r}")
+        for name in ("neo4j_uri", "neo4j_user", "neo4j_database"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise ConfigError(f"graph.{name} must be a non-empty string")
+        if self.neo4j_password is not None and not isinstance(self.neo4j_password, str):
+            raise ConfigError("graph.neo4j_password must be a string (better: set SELFMEM_NEO4J_PASSWORD)")
+
+
 @dataclass(frozen=True)
 class MemoryConfig:
     """Everything that configures one memory directory.
@@ -279,6 +358,8 @@ class MemoryConfig:
         Ranking of search results.
     topics : TopicsConfig
         Topic discovery.
+    graph : GraphConfig
+        The knowledge graph and graph expansion of search.
     kinds : tuple of str
         The record kinds that ``add`` accepts.
     max_text_chars : int
@@ -299,6 +380,7 @@ class MemoryConfig:
     index: IndexConfig = field(default_factory=IndexConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
     topics: TopicsConfig = field(default_factory=TopicsConfig)
+    graph: GraphConfig = field(default_factory=GraphConfig)
     kinds: tuple[str, ...] = DEFAULT_KINDS
     max_text_chars: int = 1_000_000
     background: bool = True
@@ -312,6 +394,8 @@ class MemoryConfig:
             raise ConfigError("MemoryConfig.search must be a SearchConfig")
         if not isinstance(self.topics, TopicsConfig):
             raise ConfigError("MemoryConfig.topics must be a TopicsConfig")
+        if not isinstance(self.graph, GraphConfig):
+            raise ConfigError("MemoryConfig.graph must be a GraphConfig")
         kinds = tuple(self.kinds) if isinstance(self.kinds, (list, tuple)) else None
         if not kinds or not all(isinstance(k, str) and k.isidentifier() for k in kinds):
             raise ConfigError("MemoryConfig.kinds must be a non-empty list of identifiers like 'output'")
@@ -331,8 +415,8 @@ class MemoryConfig:
         for f in fields(self):
             value = getattr(self, f.name)
             if dataclasses.is_dataclass(value):
-                out[f.name] = {g.name: ("none" if getattr(value, g.name) is None else getattr(value, g.name))
-                               for g in fields(value)}
+                out[f.name] = {g.name: _plain(getattr(value, g.name)) for g in fields(value)
+                               if g.name not in _SECRET}
             else:
                 out[f.name] = list(value) if isinstance(value, tuple) else value
         return out
@@ -348,7 +432,7 @@ class MemoryConfig:
                 f"({CONFIG_VERSION}); upgrade selfmem to open this memory"
             )
         sections = {"embedding": EmbeddingConfig, "index": IndexConfig, "search": SearchConfig,
-                    "topics": TopicsConfig}
+                    "topics": TopicsConfig, "graph": GraphConfig}
         kwargs: dict[str, Any] = {}
         for key, value in data.items():
             if key in sections:
@@ -379,8 +463,15 @@ class MemoryConfig:
         return cls.from_dict(data)
 
 
+_SECRET = {"neo4j_password"}
+
+
+def _plain(value: Any) -> Any:
+    return "none" if value is None else list(value) if isinstance(value, tuple) else value
+
+
 def _build(cls: type, values: dict[str, Any], section: str) -> Any:
-    names = {f.name for f in fields(cls)}
+    names = {f.name for f in fields(cls)} - _SECRET
     unknown = set(values) - names
     if unknown:
         raise ConfigError(f"unknown key(s) {sorted(unknown)} in [{section}]; allowed: {sorted(names)}")

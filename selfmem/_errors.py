@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "SelfmemError",
+    "GraphError",
     "InvalidInputError",
     "RecordNotFoundError",
     "MemoryClosedError",
@@ -71,6 +72,10 @@ class DependencyError(SelfmemError, ImportError):
 
 class ModelLoadError(SelfmemError):
     """A model could not be found or loaded from local files."""
+
+
+class GraphError(SelfmemError):
+    """The graph backend (Neo4j) failed or is unreachable; the local memory is unaffected."""
 
 
 class LLMError(SelfmemError):

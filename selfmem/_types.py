@@ -1,7 +1,7 @@
 """Small frozen types shared by every layer: records, hits, topics, stats, enriched prompts.
 
 This module sits at the bottom of the package (beside ``_config`` and ``_errors``): any layer
-may import it, and it imports nothing of selfmem.
+may import it, and it imports nothing of selfmem but ``_errors``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Record", "Hit", "Stats", "Topic", "Enriched", "NewRecord", "TopicRow", "EPS"]
+__all__ = ["Record", "Hit", "Stats", "Topic", "Enriched", "NewRecord", "TopicRow", "EPS", "Node", "Edge", "Subgraph"]
 
 EPS = 1e-3
 """The ``eps`` of the design's contribution weight ``w = 1 / (d + eps)``."""
@@ -78,6 +78,12 @@ class Hit:
         The BM25 score of the memory for the query.
     topic : int or None
         The memory's most probable topic (None before topics are first fitted).
+    via : tuple of str
+        Empty for a ranked hit. For a hit added by graph expansion (``search(expand=True)``): the
+        edge path that led to it from the ranked hit ``expanded_from``, e.g. ``("FOLLOWS",)``
+        or ``("ABOUT", "SOLVES")``; its ``relevance`` is that hit's.
+    expanded_from : int or None
+        The id of the ranked hit that brought an expanded one.
     """
 
     record: Record
@@ -87,6 +93,8 @@ class Hit:
     relevance: float = 0.0
     keyword: float = 0.0
     topic: int | None = None
+    via: tuple[str, ...] = ()
+    expanded_from: int | None = None
 
     @property
     def weight(self) -> float:
@@ -158,6 +166,8 @@ class Stats:
         The configuration as stored in ``config.toml``.
     notes : tuple of str
         Human-readable remarks (e.g. a fallback in use).
+    graph : dict of str to int
+        Edges of the knowledge graph per type.
     """
 
     path: str
@@ -168,6 +178,7 @@ class Stats:
     index: dict[str, Any]
     config: dict[str, Any]
     notes: tuple[str, ...] = ()
+    graph: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -219,3 +230,89 @@ class TopicRow:
     label: str
     keywords: tuple[str, ...]
     provisional: bool
+
+
+@dataclass(frozen=True)
+class Node:
+    """A node of the knowledge graph.
+
+    Attributes
+    ----------
+    key : str
+        ``"memory:<id>"``, ``"topic:<id>"``, ``"session:<name>"`` or ``"task:<task id>"``.
+    label : str
+        ``"Memory"``, ``"Topic"``, ``"Session"`` or ``"Task"``.
+    props : dict
+        Memory: kind, text (first 200 characters), session. Topic: label, level. Session and Task: name.
+    """
+
+    key: str
+    label: str
+    props: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Edge:
+    """A directed, typed edge of the knowledge graph.
+
+    Attributes
+    ----------
+    src, dst : str
+        Node keys.
+    rel : str
+        IN_TOPIC, SUBTOPIC_OF, RELATED_TO, SIMILAR_TO, IN_SESSION, FOLLOWS, ABOUT, SOLVES or DERIVED_FROM.
+    weight : float
+        Membership probability (IN_TOPIC), cosine (SIMILAR_TO, RELATED_TO), else 1.0.
+    created_at : datetime or None
+        UTC time the edge was made (None for edges read off the topic tree).
+    props : dict
+        Further properties (SOLVES: ``verified_by``).
+    """
+
+    src: str
+    rel: str
+    dst: str
+    weight: float = 1.0
+    created_at: datetime | None = field(default=None, compare=False)
+    props: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Subgraph:
+    """Nodes and edges returned by ``Memory.neighbours``, ``path`` and ``subgraph``.
+
+    Attributes
+    ----------
+    nodes : tuple of Node
+        For ``path``: in path order, from the start to the end.
+    edges : tuple of Edge
+    """
+
+    nodes: tuple[Node, ...]
+    edges: tuple[Edge, ...]
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The node keys, in order."""
+        return tuple(n.key for n in self.nodes)
+
+    def to_networkx(self) -> Any:
+        """A ``networkx.MultiDiGraph`` (node and edge attributes copied); needs the networkx package.
+
+        >>> g = Subgraph((Node("memory:1", "Memory"), Node("memory:2", "Memory")),
+        ...              (Edge("memory:2", "FOLLOWS", "memory:1"),)).to_networkx()
+        >>> list(g.edges(keys=True))
+        [('memory:2', 'memory:1', 'FOLLOWS')]
+        """
+        try:
+            import networkx as nx
+        except ImportError as exc:
+            from ._errors import DependencyError
+
+            raise DependencyError("to_networkx() needs networkx: pip install networkx") from exc
+        g = nx.MultiDiGraph()
+        for n in self.nodes:
+            g.add_node(n.key, label=n.label, **n.props)
+        for e in self.edges:
+            g.add_edge(e.src, e.dst, key=e.rel, rel=e.rel, weight=e.weight, created_at=e.created_at, **e.props)
+        return g

@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 
 from .._config import MemoryConfig
+from ..graph._embedded import to_edge as graph_edge
 from .._errors import (InvalidInputError, MemoryClosedError, ReadOnlyError,
                        RecordNotFoundError)
 from .._progress import show_progress
-from .._types import Enriched, Hit, Record, Stats, Topic
+from .._types import Enriched, Hit, Record, Stats, Subgraph, Topic
 from ..clustering._topics import TOPICS_FILE
 from ..retrieval._embedders import Embedder
 from ..retrieval._enrich import build_prompt
@@ -26,9 +27,12 @@ from ..retrieval._ivfpq import RERANK_IDS, RERANK_VECS
 from ..retrieval._keywords import KEYWORDS_FILE
 from ..retrieval._search import single_blas_thread
 from ..retrieval._views import WHITENER_FILE
+from . import _graph_api as g
 from . import _retrieve
 from . import _validate as v
 from ._part_checkpoint import CheckpointPart
+from ._part_graph import GraphPart
+from ..graph._mirror import EXPORT_STATE
 from ._part_keywords import KeywordPart
 from ._part_topics import TopicPart
 from ._part_vectors import STAGING_DIR, VectorPart
@@ -40,9 +44,9 @@ __all__ = ["Memory"]
 
 CONFIG_FILE = "config.toml"
 _OWN_FILES = {STORE_FILE, STORE_FILE + ".wal", CONFIG_FILE, "index.faiss", "index.json", WHITENER_FILE,
-              RERANK_VECS, RERANK_IDS, KEYWORDS_FILE, TOPICS_FILE, STAGING_DIR}
+              RERANK_VECS, RERANK_IDS, KEYWORDS_FILE, TOPICS_FILE, STAGING_DIR, EXPORT_STATE}
 _AUTO_PROGRESS = 512
-_FILTERS = ("kinds", "sessions", "where", "since", "until", "max_distance", "mode")
+_FILTERS = ("kinds", "sessions", "where", "since", "until", "max_distance", "mode", "expand")
 
 
 class Memory:
@@ -68,6 +72,11 @@ class Memory:
         Open a consistent snapshot without the writer's lock (e.g. while a solver writes);
         writes raise :class:`ReadOnlyError`.
 
+    Attributes
+    ----------
+    directory : Path
+        The memory directory. (``path()`` is the graph method: a shortest path between two nodes.)
+
     Examples
     --------
     >>> from selfmem import EmbeddingConfig, MemoryConfig
@@ -83,13 +92,13 @@ class Memory:
     def __init__(self, path: str | os.PathLike[str], config: MemoryConfig | None = None, *,
                  general: Embedder | None = None, own: Embedder | None = None, progress: bool | None = None,
                  create: bool = True, reembed: bool = False, read_only: bool = False) -> None:
-        self.path = check_open_args(path, config, general, own, progress, create=create, reembed=reembed,
+        self.directory = check_open_args(path, config, general, own, progress, create=create, reembed=reembed,
                                     read_only=read_only)
-        check_foreign(self.path, _OWN_FILES)
+        check_foreign(self.directory, _OWN_FILES)
         self.read_only = read_only
-        if (not create or read_only) and not (self.path / STORE_FILE).is_file():
-            raise InvalidInputError(f"no memory at {self.path} (no {STORE_FILE}); check the path")
-        cfg_path = self.path / CONFIG_FILE
+        if (not create or read_only) and not (self.directory / STORE_FILE).is_file():
+            raise InvalidInputError(f"no memory at {self.directory} (no {STORE_FILE}); check the path")
+        cfg_path = self.directory / CONFIG_FILE
         if config is None:
             config = MemoryConfig.read(cfg_path) if cfg_path.is_file() else MemoryConfig()
         self.config = config
@@ -99,10 +108,10 @@ class Memory:
             f"selfmem-session-{id(self)}", default=None)
         views = make_views(config.embedding, general, own)
         if read_only:
-            self._dir, self._store = snapshot(self.path, STORE_FILE, _OWN_FILES)
+            self._dir, self._store = snapshot(self.directory, STORE_FILE, _OWN_FILES)
         else:
-            self.path.mkdir(parents=True, exist_ok=True)
-            self._dir, self._store = self.path, Store(self.path / STORE_FILE)
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._dir, self._store = self.directory, Store(self.directory / STORE_FILE)
         try:
             stale = check_fingerprints(self._store, views, allow=reembed and not read_only, write=not read_only)
             if not read_only:
@@ -111,8 +120,10 @@ class Memory:
             ctx = self._ctx = PartContext(self._store, self._dir, views, config, writable=not read_only)
             self._views = views
             self._vectors, self._keywords, self._topics = VectorPart(ctx), KeywordPart(ctx), TopicPart(ctx)
+            self._graph = GraphPart(ctx, self._vectors)
             # the derived parts, in dependency order: adding a part is one more entry here
-            self._parts: list[DerivedPart] = [self._vectors, self._keywords, self._topics, CheckpointPart(ctx)]
+            self._parts: list[DerivedPart] = [self._vectors, self._keywords, self._topics, self._graph,
+                                              CheckpointPart(ctx)]
             for part in self._parts:
                 part.open()
             self._maintain()
@@ -153,7 +164,7 @@ class Memory:
             return self._live().count()
 
     def __repr__(self) -> str:
-        return f"Memory({str(self.path)!r}, {'closed' if self.closed else f'{len(self)} records'})"
+        return f"Memory({str(self.directory)!r}, {'closed' if self.closed else f'{len(self)} records'})"
 
     @contextlib.contextmanager
     def session(self, name: str) -> Iterator[str]:
@@ -228,7 +239,8 @@ class Memory:
             show = show_progress(progress if progress is not None else self._progress, len(rows), _AUTO_PROGRESS)
             raw = self._views.embed_raw([r.text for r in rows], own_given, progress=show)
             ids = np.asarray(store.allocate_ids(len(rows)), dtype=np.int64)
-            batch = AddBatch(ids, tuple(r.text for r in rows), raw, self._views.index_vectors(raw), self._ctx.space())
+            batch = AddBatch(ids, tuple(r.text for r in rows), raw, self._views.index_vectors(raw), self._ctx.space(),
+                             tuple(rows))
             writes = [w for w in (part.write(batch) for part in self._parts) if w is not None]
             store.insert(rows, raw, ids.tolist(), writes)
             for part in self._parts:
@@ -245,7 +257,7 @@ class Memory:
             missing = set(wanted) - store.existing(wanted)
             if missing:
                 raise RecordNotFoundError(f"no records with ids {sorted(missing)}; nothing was deleted")
-            store.delete(wanted)
+            store.delete(wanted, [w for w in (part.write_delete(wanted) for part in self._parts) if w is not None])
             for part in self._parts:
                 part.on_delete(wanted)
 
@@ -262,7 +274,8 @@ class Memory:
     def search(self, query: str, k: int = 5, *, kinds: Sequence[str] | None = None,
                sessions: Sequence[str] | None = None, where: Mapping[str, Any] | None = None,
                since: datetime | None = None, until: datetime | None = None,
-               max_distance: float | None = None, mode: str | None = None) -> list[Hit]:
+               max_distance: float | None = None, mode: str | None = None,
+               expand: bool | Sequence[str] | None = None) -> list[Hit]:
         """The k memories most relevant to ``query``, best first.
 
         Parameters
@@ -280,6 +293,11 @@ class Memory:
             Drop hits whose cosine distance ``1 - cos`` exceeds it.
         mode : {"hybrid", "dense", "keyword", "topics"}, optional
             Override ``config.search.mode`` for this call (formulas in ``selfmem.retrieval._search``).
+        expand : bool or list of str, optional
+            Graph expansion: the neighbours of the best ``config.graph.expand_hits`` hits along these
+            edge types (FOLLOWS, DERIVED_FROM, SOLVES, SIMILAR_TO) are placed right after the hit that
+            brought them, marked by ``Hit.via`` and ``Hit.expanded_from``; the list stays at k. None
+            (default) follows ``config.graph.expand`` (what helped on LoCoMo), True all four, False none.
 
         Returns
         -------
@@ -288,17 +306,20 @@ class Memory:
         """
         with self._lock, single_blas_thread():
             return self._search(query, k, dict(kinds=kinds, sessions=sessions, where=where, since=since,
-                                               until=until, max_distance=max_distance, mode=mode))
+                                               until=until, max_distance=max_distance, mode=mode, expand=expand))
 
     def _search(self, query: Any, k: Any, filters: dict[str, Any]) -> list[Hit]:
         store = self._poll()
         v.check_text(query, self.config.max_text_chars, "query")
         k = v.check_k(k)
         mode = filters.pop("mode")
+        gcfg = self.config.graph
+        rels = g.check_expand(filters.pop("expand"), gcfg.expand if gcfg.enabled else ())
         cfg = self.config.search if mode is None else v.check_mode(mode, self.config.search)
         checked = _retrieve.check_filters(**filters)
         return _retrieve.search(store, self._views, self._vectors, self._keywords.index, self._topics, query, k,
-                                cfg, checked)
+                                cfg, checked, self._graph.graph if self._graph.available else None, rels,
+                                gcfg.expand_hits)
 
     def enrich(self, prompt: str, k: int = 5, *, budget_tokens: int | None = None, mark_used: bool = True,
                **search: Any) -> Enriched:
@@ -315,7 +336,7 @@ class Memory:
         mark_used : bool
             Increment ``use_count`` and set ``last_used_at`` of the memories placed.
         **search
-            Filters passed to :meth:`search` (kinds, sessions, where, since, until, max_distance, mode).
+            Passed to :meth:`search` (kinds, sessions, where, since, until, max_distance, mode, expand).
 
         Returns
         -------
@@ -338,6 +359,74 @@ class Memory:
                 self._writable().mark_used([h.record.id for h in out.hits])
             return out
 
+    # -- the knowledge graph ------------------------------------------------------
+    def neighbours(self, node: int | str, rel: str | Sequence[str] | None = None, *, direction: str = "both",
+                   depth: int = 1, limit: int = 100) -> Subgraph:
+        """The graph around one node: the nodes within ``depth`` edges and the edges walked.
+
+        Parameters
+        ----------
+        node : int or str
+            A memory id, or a key: ``"memory:12"``, ``"topic:3"``, ``"session:<name>"``, ``"task:<id>"``.
+        rel : str or list of str, optional
+            Edge types to follow (IN_TOPIC, SUBTOPIC_OF, RELATED_TO, SIMILAR_TO, IN_SESSION, FOLLOWS,
+            ABOUT, SOLVES, DERIVED_FROM); all by default.
+        direction : {"both", "out", "in"}
+            Follow edges leaving the node, entering it, or both.
+        depth : int
+            Steps (1 to 6).
+        limit : int
+            Nodes returned at most, besides the start (breadth-first order).
+
+        Returns
+        -------
+        Subgraph
+            ``nodes[0]`` is the start; ``edges`` are those walked.
+        """
+        with self._lock:
+            graph = self._graph_for()
+            start = g.check_node(graph, node)
+            rels = g.check_rels(rel)
+            direction, depth, limit = g.check_walk(direction, depth, limit)
+            return graph.walk([start], rels, direction, depth, limit)
+
+    def path(self, a: int | str, b: int | str, *, max_depth: int = 4,
+             rel: str | Sequence[str] | None = None) -> Subgraph | None:
+        """A shortest path between two nodes, ignoring edge direction (None if none within ``max_depth``).
+
+        ``nodes`` run from ``a`` to ``b``; ``edges[i]`` joins ``nodes[i]`` and ``nodes[i + 1]``.
+        """
+        with self._lock:
+            graph = self._graph_for()
+            start, end = g.check_node(graph, a), g.check_node(graph, b)
+            rels = g.check_rels(rel)
+            _, max_depth, _ = g.check_walk("both", max_depth, 1)
+            return graph.path(start, end, rels, max_depth)
+
+    def subgraph(self, nodes: Sequence[int | str], *, depth: int = 1, rel: str | Sequence[str] | None = None,
+                 limit: int = 1000) -> Subgraph:
+        """The nodes given, those within ``depth`` edges of them (0: none) and the edges among them all."""
+        with self._lock:
+            graph = self._graph_for()
+            if isinstance(nodes, (str, bytes)) or not isinstance(nodes, Sequence) or not nodes:
+                raise InvalidInputError("nodes must be a non-empty list of memory ids or node keys")
+            starts = list(dict.fromkeys(g.check_node(graph, n) for n in nodes))
+            rels = g.check_rels(rel)
+            if not isinstance(depth, int) or isinstance(depth, bool) or not 0 <= depth <= 6:
+                raise InvalidInputError(f"depth must be an integer from 0 to 6, got {depth!r}")
+            limit = v.check_k(limit, "limit")
+            walked = graph.walk(starts, rels, "both", depth, limit)
+            within = set(walked.keys)
+            rows = {(r[0], r[1], r[2]): r for r in graph.rows(walked.keys, rels) if r[0] in within and r[2] in within}
+            return Subgraph(walked.nodes, tuple(graph_edge(r) for r in rows.values()))
+
+    def _graph_for(self) -> Any:
+        self._poll()
+        if not self._graph.available:
+            raise ReadOnlyError("this memory has no graph yet (made by an older selfmem); open it once without "
+                                "read_only to build it")
+        return self._graph.graph
+
     def topics(self) -> list[Topic]:
         """Every topic of the tree (leaves first, then super-topics), without member lists."""
         with self._lock:
@@ -356,11 +445,12 @@ class Memory:
             store = self._poll()
             index = self._vectors.index
             return Stats(
-                path=str(self.path), records=store.count(), kinds=store.group_counts("kind"),
+                path=str(self.directory), records=store.count(), kinds=store.group_counts("kind"),
                 sessions=store.group_counts("session"),
                 embedders={role: json.loads(fp) for role, fp in store.meta_items("embedder.").items()},
                 index={"kind": index.kind, "size": len(index), "dim": index.dim, "mode": self._views.effective_mode},
-                config=self.config.to_dict(), notes=tuple(n for part in self._parts for n in part.notes()))
+                config=self.config.to_dict(), notes=tuple(n for part in self._parts for n in part.notes()),
+                graph=dict(self._graph.graph.counts()) if self._graph.available else {})
 
     # -- maintenance ------------------------------------------------------------
     def wait(self) -> None:

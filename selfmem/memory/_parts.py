@@ -1,12 +1,13 @@
 """The derived-state contract: every part rebuildable from the store follows it.
 
 A *part* is state derived from the durable store (the FAISS index with the own-view whitening and
-the re-rank file, the BM25 keyword index, the topic model; the knowledge graph next). ``Memory``
+the re-rank file, the BM25 keyword index, the topic model, the knowledge graph). ``Memory``
 validates a call, writes the store in one transaction and tells each part, in list order:
 
 =========================  ==============================================================
 ``open()``                 load the part's files, reconcile them with the store (or rebuild)
 ``write(batch)``           rows to write *in the records' transaction* (or None)
+``write_delete(ids)``      rows to change *in the delete's transaction* (or None)
 ``on_add(batch)``          after the commit: update in-memory state with the new records
 ``on_delete(ids)``         after the commit: forget records
 ``maintain()``             decide whether a refit is due; start it (in the background)
@@ -38,6 +39,7 @@ import numpy as np
 
 from .._config import MemoryConfig
 from .._errors import CorruptMemoryError, SelfmemError
+from .._types import NewRecord
 from ..retrieval._views import Views
 from ._store import Store
 
@@ -58,6 +60,8 @@ class AddBatch:
         Index vectors under ``space``.
     space : str
         The views' signature (JSON) that ``vectors`` were made under.
+    records : tuple of NewRecord, length n
+        The validated rows (kind, metadata, session, parents, ...).
     """
 
     ids: np.ndarray
@@ -65,6 +69,7 @@ class AddBatch:
     raw: Mapping[str, np.ndarray]
     vectors: np.ndarray
     space: str
+    records: tuple[NewRecord, ...] = ()
 
 
 @dataclass
@@ -95,6 +100,8 @@ class DerivedPart(Protocol):
     def open(self) -> None: ...
 
     def write(self, batch: AddBatch) -> Callable[[Store], None] | None: ...
+
+    def write_delete(self, ids: Sequence[int]) -> Callable[[Store], None] | None: ...
 
     def on_add(self, batch: AddBatch) -> None: ...
 
@@ -193,6 +200,9 @@ class Part:
         pass
 
     def write(self, batch: AddBatch) -> Callable[[Store], None] | None:
+        return None
+
+    def write_delete(self, ids: Sequence[int]) -> Callable[[Store], None] | None:
         return None
 
     def on_add(self, batch: AddBatch) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +15,7 @@ from ..retrieval._index import VectorIndex
 from ..retrieval._keywords import KeywordIndex, top_scored
 from ..retrieval._search import Candidate, rank
 from ..retrieval._views import Views
+from . import _graph_api
 from . import _validate as v
 from ._store import Store
 
@@ -73,10 +74,12 @@ def check_filters(kinds: Any, sessions: Any, where: Any, since: Any, until: Any,
 
 
 def search(store: Store, views: Views, vectors: Any, keywords: KeywordIndex, topics: Any, query: str, k: int,
-           cfg: SearchConfig, filters: Mapping[str, Any]) -> list[Hit]:
-    """The search pipeline: filter, embed the query, route (topics mode), gather, rank, wrap as hits.
+           cfg: SearchConfig, filters: Mapping[str, Any], graph: Any = None, expand: Sequence[str] = (),
+           expand_hits: int = 3) -> list[Hit]:
+    """The search pipeline: filter, embed the query, route (topics mode), gather, rank, wrap as hits, expand.
 
-    ``vectors`` is the vector part (its ``index``), ``topics`` the topic part (its ``route``).
+    ``vectors`` is the vector part (its ``index``), ``topics`` the topic part (its ``route``), ``graph``
+    the embedded graph whose ``expand`` edge types are followed from the best ``expand_hits`` hits.
     """
     allowed = None
     f = filters
@@ -96,5 +99,8 @@ def search(store: Store, views: Views, vectors: Any, keywords: KeywordIndex, top
     cands = gather(store, vectors.index, keywords, query, qvec, max(cfg.candidates, k), allowed, cfg.mode)
     ranked = rank(cands, k, cfg, max_distance=f["max_distance"])
     topic_of = store.top_topics([c.id for c, _ in ranked])
-    return [Hit(record=c.record, score=c.cos, distance=1.0 - c.cos, rank=r, relevance=s, keyword=c.bm25,
+    hits = [Hit(record=c.record, score=c.cos, distance=1.0 - c.cos, rank=r, relevance=s, keyword=c.bm25,
                 topic=topic_of.get(c.id)) for r, (c, s) in enumerate(ranked)]
+    if expand and graph is not None:
+        hits = _graph_api.expand(hits, k, graph, expand, expand_hits, store, vectors.index, qvec, allowed)
+    return hits

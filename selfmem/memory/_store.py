@@ -21,6 +21,7 @@ import numpy as np
 
 from .._errors import CorruptMemoryError, InvalidInputError, MemoryLockedError
 from .._types import NewRecord, Record, TopicRow
+from ..graph._embedded import EDGE_SCHEMA
 
 __all__ = ["Store", "NewRecord", "TopicRow", "SCHEMA_VERSION", "snapshot"]
 
@@ -170,9 +171,11 @@ class Store:
                 "open a different directory"
             )
         if "meta" in tables:
-            if "topics" not in tables and not self._con.execute("SELECT current_setting('access_mode')").fetchone()[0] \
-                    == "read_only":
+            writable = self._con.execute("SELECT current_setting('access_mode')").fetchone()[0] != "read_only"
+            if "topics" not in tables and writable:
                 self._con.execute(_TOPIC_SCHEMA)
+            if "edges" not in tables and writable:
+                self._con.execute(EDGE_SCHEMA)
             version = self.get_meta("schema_version")
             if version is None or not version.isdigit():
                 raise CorruptMemoryError(f"{self.path} has no schema version; it is not a selfmem store")
@@ -185,8 +188,18 @@ class Store:
         self._con.begin()
         self._con.execute(_SCHEMA)
         self._con.execute(_TOPIC_SCHEMA)
+        self._con.execute(EDGE_SCHEMA)
         self._con.execute("INSERT INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
         self._con.commit()
+
+    @property
+    def connection(self) -> Any:
+        """The DuckDB connection (for the embedded graph, which joins this store's transactions)."""
+        return self._con
+
+    def has_table(self, name: str) -> bool:
+        return bool(self._con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
+                                      [name]).fetchone()[0])
 
     def reader(self) -> Store:
         """A second connection to the same database, for another thread (close it after use).
@@ -296,11 +309,13 @@ class Store:
             raise
         return ids
 
-    def delete(self, ids: Sequence[int]) -> None:
-        """Delete records and their vectors in one transaction."""
+    def delete(self, ids: Sequence[int], writes: Sequence[Callable[[Store], None]] = ()) -> None:
+        """Delete records and their vectors in one transaction (with ``writes`` of derived parts, as in insert)."""
         con = self._con
         con.begin()
         try:
+            for write in writes:
+                write(self)
             con.execute("DELETE FROM embeddings WHERE record_id IN (SELECT unnest(?::BIGINT[]))", [_ints(ids)])
             con.execute("DELETE FROM memberships WHERE record_id IN (SELECT unnest(?::BIGINT[]))", [_ints(ids)])
             con.execute("DELETE FROM records WHERE id IN (SELECT unnest(?::BIGINT[]))", [_ints(ids)])
@@ -450,6 +465,8 @@ class Store:
         try:
             con.execute("DELETE FROM topics")
             con.execute("DELETE FROM memberships")
+            gen = int(self.get_meta("topics.generation") or 0) + 1
+            self.set_meta("topics.generation", str(gen))
             for t in topics:
                 self._insert_topic(t)
             top = tids.shape[1] if tids.ndim == 2 else 0

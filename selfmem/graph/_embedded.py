@@ -1,0 +1,302 @@
+"""The embedded graph backend: nodes and edges in the memory's own DuckDB file.
+
+Memory, Topic and Session nodes are the ``records``, ``topics`` and ``sessions`` rows; Task nodes are
+the tasks that ABOUT/SOLVES edges name. SIMILAR_TO, FOLLOWS, ABOUT, SOLVES and DERIVED_FROM edges are
+rows of the ``edges`` table, written in the records' own transaction; IN_TOPIC (a record's most
+probable topic), SUBTOPIC_OF and IN_SESSION are read off the memberships, topics and records tables,
+so they always agree with them; RELATED_TO comes from topic centroids (held by the caller).
+
+Walks are breadth-first with one query per level over the whole frontier.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from .._types import Edge, Node, Subgraph
+from ._build import LABELS, STORED_RELS, EdgeRow, key
+
+__all__ = ["EDGE_SCHEMA", "EmbeddedGraph", "Row"]
+
+EDGE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS edges (
+    src VARCHAR NOT NULL,
+    rel VARCHAR NOT NULL,
+    dst VARCHAR NOT NULL,
+    weight DOUBLE NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    props VARCHAR NOT NULL
+);
+CREATE SEQUENCE IF NOT EXISTS graph_journal_seq START 1;
+CREATE TABLE IF NOT EXISTS graph_journal (
+    seq BIGINT PRIMARY KEY,
+    op VARCHAR NOT NULL,
+    ids BIGINT[] NOT NULL
+);
+"""
+
+Row = tuple[str, str, str, float, Any, str]
+"""An edge as walked: (src, rel, dst, weight, created_at, props_json)."""
+
+def _split(keys: Iterable[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {k: [] for k in LABELS}
+    for k in keys:
+        kind, _, value = k.partition(":")
+        out[kind].append(value)
+    return out
+
+
+def _utc(ts: datetime | None) -> datetime | None:
+    return None if ts is None else ts.replace(tzinfo=timezone.utc)
+
+
+def to_edge(row: Row) -> Edge:
+    props = json.loads(row[5]) if row[5] not in ("{}", "") else {}
+    return Edge(row[0], row[1], row[2], float(row[3]), _utc(row[4]), props)
+
+
+class EmbeddedGraph:
+    """Reads and writes of the graph stored in one DuckDB database.
+
+    Parameters
+    ----------
+    con : duckdb connection
+        The store's connection (writes join its open transaction).
+    related : sequence of EdgeRow
+        The RELATED_TO edges of the current topic tree.
+    """
+
+    def __init__(self, con: Any, related: Sequence[EdgeRow] = ()) -> None:
+        self.con = con
+        self.related: list[EdgeRow] = list(related)
+
+    # -- writes (inside the caller's transaction) -------------------------------------
+    def insert(self, rows: Sequence[EdgeRow], now: datetime | None = None) -> None:
+        """Insert stored edges (SIMILAR_TO, FOLLOWS, ABOUT, SOLVES, DERIVED_FROM)."""
+        if not rows:
+            return
+        now = now or datetime.now(timezone.utc).replace(tzinfo=None)
+        cols = list(zip(*rows))
+        self.con.execute("INSERT INTO edges SELECT unnest($1::VARCHAR[]), unnest($2::VARCHAR[]), "
+                         "unnest($3::VARCHAR[]), unnest($4::DOUBLE[]), $5, unnest($6::VARCHAR[])",
+                         [list(cols[0]), list(cols[1]), list(cols[2]), [float(w) for w in cols[3]], now, list(cols[4])])
+
+    def delete_memories(self, ids: Sequence[int]) -> None:
+        """Drop every stored edge of these memories; a session's FOLLOWS chain is relinked around them."""
+        gone = [key("memory", int(i)) for i in ids]
+        chain = self.con.execute(
+            "SELECT src, dst, created_at FROM edges WHERE rel = 'FOLLOWS' AND "
+            "(src IN (SELECT unnest($1::VARCHAR[])) OR dst IN (SELECT unnest($1::VARCHAR[])))", [gone]).fetchall()
+        dead = set(gone)
+        nxt = {s: d for s, d, _ in chain}
+        relink: list[EdgeRow] = []
+        for src, dst, _ in chain:
+            if src in dead or dst not in dead:
+                continue
+            seen = set()
+            while dst in dead and dst in nxt and dst not in seen:
+                seen.add(dst)
+                dst = nxt[dst]
+            if dst not in dead:
+                relink.append((src, "FOLLOWS", dst, 1.0, "{}"))
+        self.con.execute("DELETE FROM edges WHERE src IN (SELECT unnest($1::VARCHAR[])) "
+                         "OR dst IN (SELECT unnest($1::VARCHAR[]))", [gone])
+        self.insert(relink)
+
+    def clear(self) -> None:
+        self.con.execute("DELETE FROM edges")
+
+    def last_in_sessions(self, sessions: Sequence[str], before: int) -> dict[str, int]:
+        """The latest record id below ``before`` of each session."""
+        if not sessions:
+            return {}
+        rows = self.con.execute("SELECT session, max(id) FROM records WHERE id < $2 AND session IN "
+                                "(SELECT unnest($1::VARCHAR[])) GROUP BY 1", [list(sessions), int(before)]).fetchall()
+        return {s: int(i) for s, i in rows}
+
+    # -- journal (for a mirror) ----------------------------------------------------------
+    def journal(self, op: str, ids: Sequence[int]) -> None:
+        """Note a change a mirror has to copy: ``op`` is "upsert", "delete" or "topics"."""
+        self.con.execute("INSERT INTO graph_journal VALUES (nextval('graph_journal_seq'), ?, ?)",
+                         [op, [int(i) for i in ids]])
+
+    def pending(self, limit: int = 10_000) -> list[tuple[int, str, list[int]]]:
+        rows = self.con.execute("SELECT seq, op, ids FROM graph_journal ORDER BY seq LIMIT ?", [limit]).fetchall()
+        return [(int(s), op, [int(i) for i in ids]) for s, op, ids in rows]
+
+    def done(self, upto: int) -> None:
+        self.con.execute("DELETE FROM graph_journal WHERE seq <= ?", [int(upto)])
+
+    # -- reads ----------------------------------------------------------------------
+    def rows(self, keys: Iterable[str], rels: Sequence[str], direction: str = "both") -> list[Row]:
+        """Edges with an end in ``keys`` (``"out"``: starting there, ``"in"``: ending there)."""
+        keys = list(dict.fromkeys(keys))
+        if not keys:
+            return []
+        by = _split(keys)
+        mids = [int(v) for v in by["memory"]]
+        tids = [int(v) for v in by["topic"]]
+        out_ok, in_ok = direction in ("out", "both"), direction in ("in", "both")
+        got: list[Row] = []
+        stored = [r for r in rels if r in STORED_RELS]
+        if stored:
+            cond = []
+            if out_ok:
+                cond.append("src IN (SELECT unnest($1::VARCHAR[]))")
+            if in_ok:
+                cond.append("dst IN (SELECT unnest($1::VARCHAR[]))")
+            got += self.con.execute(f"SELECT src, rel, dst, weight, created_at, props FROM edges WHERE "
+                                    f"rel IN (SELECT unnest($2::VARCHAR[])) AND ({' OR '.join(cond)})",
+                                    [keys, stored]).fetchall()
+        if "IN_TOPIC" in rels and ((out_ok and mids) or (in_ok and tids)):
+            got += [(key("memory", r), "IN_TOPIC", key("topic", t), p, None, "{}") for r, t, p in self.con.execute(
+                "SELECT record_id, topic_id, prob FROM memberships WHERE rank = 0 AND "
+                "(record_id IN (SELECT unnest($1::BIGINT[])) OR topic_id IN (SELECT unnest($2::BIGINT[])))",
+                [mids if out_ok else [], tids if in_ok else []]).fetchall()]
+        if "SUBTOPIC_OF" in rels and tids:
+            got += [(key("topic", t), "SUBTOPIC_OF", key("topic", p), 1.0, None, "{}") for t, p in self.con.execute(
+                "SELECT id, parent FROM topics WHERE parent IS NOT NULL AND "
+                "(id IN (SELECT unnest($1::BIGINT[])) OR parent IN (SELECT unnest($2::BIGINT[])))",
+                [tids if out_ok else [], tids if in_ok else []]).fetchall()]
+        if "IN_SESSION" in rels and ((out_ok and mids) or (in_ok and by["session"])):
+            got += [(key("memory", r), "IN_SESSION", key("session", s), 1.0, c, "{}") for r, s, c in self.con.execute(
+                "SELECT id, session, created_at FROM records WHERE session IS NOT NULL AND "
+                "(id IN (SELECT unnest($1::BIGINT[])) OR session IN (SELECT unnest($2::VARCHAR[])))",
+                [mids if out_ok else [], by["session"] if in_ok else []]).fetchall()]
+        if "RELATED_TO" in rels and tids and self.related:
+            want = set(keys)
+            got += [(s, r, d, w, None, p) for s, r, d, w, p in self.related if s in want or d in want]
+        if direction != "both":
+            want = set(keys)
+            got = [r for r in got if (r[0] if direction == "out" else r[2]) in want]
+        return got
+
+    def nodes(self, keys: Iterable[str]) -> dict[str, Node]:
+        """The nodes that exist among ``keys`` (a deleted memory or an unknown topic is absent)."""
+        by = _split(dict.fromkeys(keys))
+        out: dict[str, Node] = {}
+        if by["memory"]:
+            for i, kind, text, session in self.con.execute(
+                    "SELECT id, kind, left(text, 200), session FROM records WHERE id IN (SELECT unnest(?::BIGINT[]))",
+                    [[int(v) for v in by["memory"]]]).fetchall():
+                out[key("memory", i)] = Node(key("memory", i), "Memory", {"kind": kind, "text": text, "session": session})
+        if by["topic"]:
+            for i, label, level in self.con.execute(
+                    "SELECT id, label, level FROM topics WHERE id IN (SELECT unnest(?::BIGINT[]))",
+                    [[int(v) for v in by["topic"]]]).fetchall():
+                out[key("topic", i)] = Node(key("topic", i), "Topic", {"label": label, "level": int(level)})
+        if by["session"]:
+            for (name,) in self.con.execute("SELECT name FROM sessions WHERE name IN (SELECT unnest(?::VARCHAR[]))",
+                                            [by["session"]]).fetchall():
+                out[key("session", name)] = Node(key("session", name), "Session", {"name": name})
+        if by["task"]:
+            tasks = [key("task", t) for t in by["task"]]
+            for (k,) in self.con.execute("SELECT DISTINCT dst FROM edges WHERE rel IN ('ABOUT', 'SOLVES') AND "
+                                         "dst IN (SELECT unnest(?::VARCHAR[]))", [tasks]).fetchall():
+                out[k] = Node(k, "Task", {"name": k.split(":", 1)[1]})
+        return out
+
+    def walk(self, starts: Sequence[str], rels: Sequence[str], direction: str, depth: int, limit: int) -> Subgraph:
+        """Nodes within ``depth`` edges of ``starts`` (at most ``limit`` besides them) and the edges walked."""
+        seen = dict.fromkeys(starts)
+        frontier = list(seen)
+        edges: dict[tuple[str, str, str], Row] = {}
+        for _ in range(depth):
+            if not frontier:
+                break
+            nxt: list[str] = []
+            for row in self.rows(frontier, rels, direction):
+                src, _, dst = row[0], row[1], row[2]
+                for other in (src, dst):
+                    if other not in seen and len(seen) - len(starts) < limit:
+                        seen[other] = None
+                        nxt.append(other)
+                if src in seen and dst in seen:
+                    edges.setdefault((src, row[1], dst), row)
+            frontier = nxt
+        return self._result(list(seen), edges.values())
+
+    def path(self, a: str, b: str, rels: Sequence[str], max_depth: int) -> Subgraph | None:
+        """A shortest undirected path from ``a`` to ``b`` over ``rels`` (bidirectional breadth-first)."""
+        if a == b:
+            return self._result([a], [])
+        prev: list[dict[str, Row | None]] = [{a: None}, {b: None}]
+        frontier = [[a], [b]]
+        for _ in range(max_depth):
+            side = 0 if len(frontier[0]) <= len(frontier[1]) else 1
+            if not frontier[side]:
+                return None
+            mine, theirs = prev[side], prev[1 - side]
+            nxt: list[str] = []
+            meet = None
+            current = set(frontier[side])
+            for row in self.rows(frontier[side], rels):
+                for here, other in ((row[0], row[2]), (row[2], row[0])):
+                    if here in current and other not in mine:
+                        mine[other] = row
+                        nxt.append(other)
+                        if other in theirs:
+                            meet = other
+                            break
+                if meet is not None:
+                    break
+            frontier[side] = nxt
+            if meet is not None:
+                return self._result(*self._join(meet, prev))
+        return None
+
+    @staticmethod
+    def _join(meet: str, prev: list[dict[str, Row | None]]) -> tuple[list[str], list[Row]]:
+        halves: list[tuple[list[str], list[Row]]] = []
+        for side in (0, 1):
+            nodes, rows, here = [meet], [], meet
+            while (row := prev[side][here]) is not None:
+                here = row[2] if row[0] == here else row[0]
+                nodes.append(here)
+                rows.append(row)
+            halves.append((nodes, rows))
+        (na, ra), (nb, rb) = halves
+        return na[::-1] + nb[1:], ra[::-1] + rb
+
+    def _result(self, keys: Sequence[str], rows: Iterable[Row]) -> Subgraph:
+        found = self.nodes(keys)
+        nodes = tuple(found.get(k) or Node(k, LABELS[k.split(":", 1)[0]]) for k in keys)
+        return Subgraph(nodes, tuple(to_edge(r) for r in rows))
+
+    def all_rows(self, batch: int = 5000) -> Iterator[list[Row]]:
+        """Every edge (stored and read off the tables), in batches, for export."""
+        queries = [
+            "SELECT src, rel, dst, weight, created_at, props FROM edges ORDER BY rel, src, dst",
+            "SELECT 'memory:' || record_id, 'IN_TOPIC', 'topic:' || topic_id, prob, NULL, '{}' FROM memberships "
+            "WHERE rank = 0 ORDER BY record_id",
+            "SELECT 'topic:' || id, 'SUBTOPIC_OF', 'topic:' || parent, 1.0, NULL, '{}' FROM topics "
+            "WHERE parent IS NOT NULL ORDER BY id",
+            "SELECT 'memory:' || id, 'IN_SESSION', 'session:' || session, 1.0, created_at, '{}' FROM records "
+            "WHERE session IS NOT NULL ORDER BY id",
+        ]
+        for sql in queries:
+            cur = self.con.cursor() if hasattr(self.con, "cursor") else self.con
+            res = cur.execute(sql)
+            while chunk := res.fetchmany(batch):
+                yield chunk
+        if self.related:
+            yield [(s, r, d, w, None, p) for s, r, d, w, p in self.related]
+
+    def counts(self) -> Mapping[str, int]:
+        """Edges per type (stored and derived)."""
+        out = {r: int(n) for r, n in self.con.execute("SELECT rel, count(*) FROM edges GROUP BY 1").fetchall()}
+        out["IN_TOPIC"] = int(self.con.execute("SELECT count(*) FROM memberships WHERE rank = 0").fetchone()[0])
+        out["SUBTOPIC_OF"] = int(self.con.execute("SELECT count(*) FROM topics WHERE parent IS NOT NULL").fetchone()[0])
+        out["IN_SESSION"] = int(self.con.execute("SELECT count(*) FROM records WHERE session IS NOT NULL").fetchone()[0])
+        out["RELATED_TO"] = len(self.related)
+        return out
+
+    def dangling(self) -> int:
+        """Stored edges whose memory end is not a stored record (0 in a consistent store)."""
+        return int(self.con.execute(
+            "SELECT count(*) FROM edges e WHERE (starts_with(e.src, 'memory:') AND NOT EXISTS "
+            "(SELECT 1 FROM records r WHERE 'memory:' || r.id = e.src)) OR (starts_with(e.dst, 'memory:') AND "
+            "NOT EXISTS (SELECT 1 FROM records r WHERE 'memory:' || r.id = e.dst))").fetchone()[0])

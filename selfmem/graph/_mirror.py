@@ -1,0 +1,149 @@
+"""Copying the embedded graph to Neo4j: the live mirror (from the journal) and the one-shot export.
+
+Both copy *state*, not events: a journal row names the memories that changed, and the copy reads
+their current rows and edges, so replaying a row twice (after a crash between the copy and the
+journal's clean-up) changes nothing in Neo4j.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from .._files import atomic_write
+from ._build import STORED_RELS, key
+from ._embedded import EmbeddedGraph, Row
+from ._neo4j import Neo4jBackend, credentials
+
+__all__ = ["Neo4jMirror", "copy_memories", "copy_topics", "export", "EXPORT_STATE"]
+
+EXPORT_STATE = "neo4j-export.json"
+"""Where ``memctl export neo4j`` notes its progress, in the memory directory (removed when done)."""
+
+_MEMORY_OUT = (*STORED_RELS, "IN_SESSION", "IN_TOPIC")
+
+
+def copy_memories(graph: EmbeddedGraph, backend: Neo4jBackend, ids: Sequence[int], *, topics: bool = True) -> None:
+    """Write these memories, their sessions, tasks and outgoing edges (IN_TOPIC too when ``topics``)."""
+    if not ids:
+        return
+    rows = graph.con.execute(
+        "SELECT id, kind, text, session, created_at, importance, metadata FROM records "
+        "WHERE id IN (SELECT unnest(?::BIGINT[])) ORDER BY id", [[int(i) for i in ids]]).fetchall()
+    if not rows:
+        return
+    keys = [key("memory", r[0]) for r in rows]
+    edges = graph.rows(keys, [r for r in _MEMORY_OUT if topics or r != "IN_TOPIC"], "out")
+    ends = {e[2] for e in edges}
+    backend.upsert_nodes("Session", [{"name": k.split(":", 1)[1]} for k in ends if k.startswith("session:")])
+    backend.upsert_nodes("Task", [{"id": k.split(":", 1)[1]} for k in ends if k.startswith("task:")])
+    if topics:
+        found = graph.nodes(k for k in ends if k.startswith("topic:"))
+        backend.upsert_nodes("Topic", [_topic_row(graph, n.key) for n in found.values()])
+    backend.upsert_nodes("Memory", [
+        {"id": int(i), "kind": kind, "text": text, "session": session, "created_at": _iso(created),
+         "importance": float(imp), "metadata": meta} for i, kind, text, session, created, imp, meta in rows])
+    backend.upsert_edges(edges)
+
+
+def _iso(ts: Any) -> str:
+    return ts.isoformat() + "Z"
+
+
+def _topic_row(graph: EmbeddedGraph, node_key: str) -> dict[str, Any]:
+    tid = int(node_key.split(":", 1)[1])
+    label, level, keywords, provisional = graph.con.execute(
+        "SELECT label, level, keywords, provisional FROM topics WHERE id = ?", [tid]).fetchone()
+    return {"id": tid, "label": label, "level": int(level), "keywords": json.loads(keywords),
+            "provisional": bool(provisional)}
+
+
+def copy_topics(graph: EmbeddedGraph, backend: Neo4jBackend, batch: int = 5000) -> None:
+    """Replace the topic tree in Neo4j: topics, SUBTOPIC_OF, RELATED_TO and every IN_TOPIC edge."""
+    topics = graph.con.execute("SELECT id, label, level, keywords, provisional FROM topics ORDER BY id").fetchall()
+    backend.replace_topic_edges([t[0] for t in topics])
+    backend.upsert_nodes("Topic", [{"id": int(i), "label": label, "level": int(level), "keywords": json.loads(kw),
+                                    "provisional": bool(p)} for i, label, level, kw, p in topics])
+    tree: list[Row] = [(key("topic", i), "SUBTOPIC_OF", key("topic", p), 1.0, None, "{}") for i, p in
+                       graph.con.execute("SELECT id, parent FROM topics WHERE parent IS NOT NULL").fetchall()]
+    backend.upsert_edges(tree + [(s, r, d, w, None, p) for s, r, d, w, p in graph.related])
+    cur = graph.con.cursor().execute(
+        "SELECT 'memory:' || record_id, 'IN_TOPIC', 'topic:' || topic_id, prob, NULL, '{}' FROM memberships "
+        "WHERE rank = 0 ORDER BY record_id")
+    while chunk := cur.fetchmany(batch):
+        backend.upsert_edges(chunk)
+
+
+class Neo4jMirror:
+    """Copies the journal of committed changes to Neo4j, oldest first, and clears what it copied."""
+
+    def __init__(self, backend: Neo4jBackend) -> None:
+        self.backend = backend
+        self.error: str | None = None
+        self._schema = False
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> Neo4jMirror:
+        uri, user, password, database = credentials(defaults=cfg)
+        return cls(Neo4jBackend(uri, user, password, database))
+
+    def sync(self, graph: EmbeddedGraph) -> int:
+        """Copy every pending journal row; returns how many were copied. Raises GraphError (rows kept)."""
+        done = 0
+        try:
+            if not self._schema:
+                self.backend.ensure_schema()
+                self._schema = True
+            while pending := graph.pending(500):
+                for seq, op, ids in pending:
+                    if op == "upsert":
+                        copy_memories(graph, self.backend, ids)
+                    elif op == "delete":
+                        self.backend.delete_memories(ids)
+                    else:
+                        copy_topics(graph, self.backend)
+                    graph.done(seq)
+                    done += 1
+        except Exception as exc:
+            self.error = str(exc)
+            raise
+        self.error = None
+        return done
+
+
+def export(graph: EmbeddedGraph, backend: Neo4jBackend, state: Path, *, batch: int = 1000, restart: bool = False,
+           progress: Callable[[int], None] | None = None) -> dict[str, int]:
+    """Copy the whole graph to Neo4j in batches of memories, resumable.
+
+    ``state`` (a small JSON file) records the last memory id copied to this uri/database; a rerun
+    after an interruption starts after it (``restart`` ignores it). MERGE makes a full rerun a no-op.
+    ``progress(n)`` is called with the memories copied by each batch. Returns counts.
+    """
+    backend.ensure_schema()
+    target = f"{backend.uri}|{backend.database}"
+    last = -1
+    if state.is_file() and not restart:
+        saved = json.loads(state.read_text())
+        if saved.get("target") == target:
+            last = int(saved.get("last_id", -1))
+    copied = 0
+    while True:
+        ids = [int(r[0]) for r in graph.con.execute(
+            "SELECT id FROM records WHERE id > ? ORDER BY id LIMIT ?", [last, batch]).fetchall()]
+        if not ids:
+            break
+        copy_memories(graph, backend, ids, topics=False)
+        last = ids[-1]
+        copied += len(ids)
+        atomic_write(state, json.dumps({"target": target, "last_id": last}))
+        if progress is not None:
+            progress(len(ids))
+    copy_topics(graph, backend)
+    if state.is_file():
+        os.remove(state)
+    counts = dict(graph.counts())
+    counts["memories"] = copied
+    return counts

@@ -1,0 +1,132 @@
+"""Walking the graph from ``Memory``: argument checks, and the graph expansion of search results."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .._config import EXPAND_RELS, GRAPH_RELS
+from .._errors import InvalidInputError, RecordNotFoundError
+from .._types import Hit
+from ..graph._build import key, parse_key
+from ..graph._embedded import EmbeddedGraph
+from . import _validate as v
+
+__all__ = ["check_node", "check_rels", "check_expand", "check_walk", "expand"]
+
+_DIRECTIONS = ("out", "in", "both")
+
+
+def check_node(graph: EmbeddedGraph, node: Any) -> str:
+    """The key of an existing node; InvalidInputError for a malformed one, RecordNotFoundError for a missing one."""
+    kind, value = parse_key(node)
+    k = key(kind, value)
+    if k not in graph.nodes([k]):
+        raise RecordNotFoundError(f"no {kind} node {k!r} in this memory's graph")
+    return k
+
+
+def check_rels(rel: Any) -> tuple[str, ...]:
+    """None (every edge type), one type or a list of types."""
+    if rel is None:
+        return GRAPH_RELS
+    rels = (rel,) if isinstance(rel, str) else rel
+    if not isinstance(rels, (list, tuple)) or not rels or not all(isinstance(r, str) for r in rels):
+        raise InvalidInputError(f"rel must be None, an edge type or a list of them, got {rel!r}")
+    bad = [r for r in rels if r not in GRAPH_RELS]
+    if bad:
+        raise InvalidInputError(f"unknown edge type(s) {bad}; use some of {list(GRAPH_RELS)}")
+    return tuple(dict.fromkeys(rels))
+
+
+def check_walk(direction: Any, depth: Any, limit: Any, max_depth: int = 6) -> tuple[str, int, int]:
+    if direction not in _DIRECTIONS:
+        raise InvalidInputError(f"direction must be one of {_DIRECTIONS}, got {direction!r}")
+    depth = v.check_k(depth, "depth")
+    if depth > max_depth:
+        raise InvalidInputError(f"depth {depth} is too deep; use at most {max_depth}")
+    return direction, depth, v.check_k(limit, "limit")
+
+
+def check_expand(expand: Any, default: Sequence[str]) -> tuple[str, ...]:
+    """The edge types to expand: None -> ``default`` (config.graph.expand), False -> none, True -> all."""
+    if expand is None:
+        return tuple(default)
+    if expand is True:
+        return EXPAND_RELS
+    if expand is False:
+        return ()
+    rels = (expand,) if isinstance(expand, str) else expand
+    if not isinstance(rels, (list, tuple)) or not all(isinstance(r, str) and r in EXPAND_RELS for r in rels):
+        raise InvalidInputError(f"expand must be None, True, False or some of {list(EXPAND_RELS)}, got {expand!r}")
+    return tuple(dict.fromkeys(rels))
+
+
+def _neighbours(graph: EmbeddedGraph, hit_ids: Sequence[int], rels: Sequence[str]) -> dict[int, list[tuple[int, tuple[str, ...]]]]:
+    """For each hit, the memories one expansion step away, in the order they are added."""
+    keys = [key("memory", i) for i in hit_ids]
+    want = set(rels)
+    walk = [r for r in ("FOLLOWS", "DERIVED_FROM", "SIMILAR_TO") if r in want] + (["ABOUT"] if "SOLVES" in want else [])
+    rows = graph.rows(keys, walk) if walk else []
+    found: dict[str, list[tuple[int, str, tuple[str, ...]]]] = {k: [] for k in keys}
+    tasks: dict[str, list[str]] = {}
+    order = {"FOLLOWS": 0, "DERIVED_FROM": 1, "SOLVES": 2, "SIMILAR_TO": 3}
+    for src, rel, dst, weight, *_ in rows:
+        if rel == "ABOUT":
+            if src in found:
+                tasks.setdefault(dst, []).append(src)
+        elif rel == "DERIVED_FROM":
+            if src in found and dst.startswith("memory:"):
+                found[src].append((order[rel], dst, (rel,)))
+        else:
+            for here, other in ((src, dst), (dst, src)):
+                if here in found:
+                    found[here].append((order[rel] - float(weight) * 1e-3, other, (rel,)))
+    if tasks:
+        for src, _, dst, *_ in graph.rows(list(tasks), ["SOLVES"], "in"):
+            for hit in tasks.get(dst, ()):
+                found[hit].append((order["SOLVES"], src, ("ABOUT", "SOLVES")))
+    return {int(k.split(":")[1]): [(int(o.split(":")[1]), via) for _, o, via in sorted(lst, key=lambda t: t[0])]
+            for k, lst in found.items()}
+
+
+def expand(hits: list[Hit], k: int, graph: EmbeddedGraph, rels: Sequence[str], n_hits: int, store: Any, index: Any,
+           qvec: np.ndarray, allowed: np.ndarray | None) -> list[Hit]:
+    """Insert the graph neighbours of the best ``n_hits`` hits right after them; the list stays at k.
+
+    An expanded hit carries ``via`` (the edge path) and ``expanded_from`` (the hit that brought it);
+    its ``relevance`` is that hit's, its ``score`` its own cosine to the query. Neighbours outside
+    the search filters (``allowed``), or already in the list, are skipped.
+    """
+    if not rels or not hits:
+        return hits
+    sources = [h.record.id for h in hits[:n_hits]]
+    near = _neighbours(graph, sources, rels)
+    ranked = {h.record.id for h in hits}
+    extra: dict[int, tuple[Hit, tuple[str, ...]]] = {}
+    ok = None if allowed is None else set(allowed.tolist())
+    for h in hits[:n_hits]:
+        for other, via in near.get(h.record.id, []):
+            if other not in ranked and other not in extra and (ok is None or other in ok):
+                extra[other] = (h, via)
+    if not extra:
+        return hits
+    records = store.get(list(extra))
+    ids = [i for i in extra if i in records]
+    cos = index.vectors(ids) @ qvec[0] if ids else np.zeros(0)
+    topic_of = store.top_topics(ids)
+    added: dict[int, list[Hit]] = {}
+    for i, c in zip(ids, cos):
+        src, via = extra[i]
+        c = float(min(1.0, max(-1.0, c)))
+        added.setdefault(src.record.id, []).append(Hit(
+            record=records[i], score=c, distance=1.0 - c, rank=0, relevance=src.relevance, keyword=0.0,
+            topic=topic_of.get(i), via=via, expanded_from=src.record.id))
+    out: list[Hit] = []
+    for h in hits:
+        out.append(h)
+        out += added.get(h.record.id, [])
+    return [dataclasses.replace(h, rank=r) for r, h in enumerate(out[:k])]
