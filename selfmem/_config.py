@@ -311,7 +311,7 @@ class GraphConfig:
     task_keys: tuple[str, ...] = ("task_id", "task")
     solves_key: str = "solves"
     expand: tuple[str, ...] = ("FOLLOWS",)
-    expand_hits: int = 3
+    expand_hits: int = 2
     mirror: str = "none"
     neo4j_uri: str = "bolt://127.0.0.1:7687"
     neo4j_user: str = "neo4j"

@@ -186,6 +186,54 @@ def rebuild(path: str, reembed: bool, as_json: bool) -> None:
     _emit(stats.index, as_json, lambda i: f"rebuilt index: {i}")
 
 
+@cli.command()
+@_path
+@click.argument("node")
+@click.option("--rel", "rels", multiple=True, help="Follow only this edge type (repeatable).")
+@click.option("--direction", type=click.Choice(["both", "out", "in"]), default="both", show_default=True)
+@click.option("--depth", default=1, show_default=True, help="Steps from NODE.")
+@click.option("--limit", default=50, show_default=True, help="Nodes shown at most.")
+@_json
+@_errors
+def graph(path: str, node: str, rels: tuple[str, ...], direction: str, depth: int, limit: int, as_json: bool) -> None:
+    """Show the knowledge graph around NODE (a memory id, or topic:ID, session:NAME, task:ID)."""
+    start: int | str = int(node) if node.isdigit() else node
+    with Memory(path, read_only=True) as mem:
+        sub = mem.neighbours(start, list(rels) or None, direction=direction, depth=depth, limit=limit)
+
+    def human(g: Any) -> str:
+        lines = [f"{n.key:<24} {n.label:<8} {str(n.props.get('text') or n.props.get('label') or n.props.get('name', ''))[:80]!r}"
+                 for n in g.nodes]
+        lines += [f"  {e.src} -[{e.rel} {e.weight:.2f}]-> {e.dst}" for e in g.edges]
+        return "\n".join(lines)
+
+    _emit(sub, as_json, human)
+
+
+@cli.group()
+def export() -> None:
+    """Copy a memory somewhere else (Neo4j)."""
+
+
+@export.command(name="neo4j")
+@_path
+@click.option("--uri", default=None, help="bolt://host:7687 (default: SELFMEM_NEO4J_URI, then the config).")
+@click.option("--user", default=None, help="Default: SELFMEM_NEO4J_USER, then the config.")
+@click.option("--database", default=None, help="Default: SELFMEM_NEO4J_DATABASE, then the config.")
+@click.option("--restart", is_flag=True, help="Start over instead of resuming an interrupted export.")
+@_json
+@_errors
+def export_neo4j(path: str, uri: str | None, user: str | None, database: str | None, restart: bool,
+                 as_json: bool) -> None:
+    """Copy the knowledge graph of the memory at PATH to Neo4j (idempotent; resumes after an interruption).
+
+    The password is read from SELFMEM_NEO4J_PASSWORD (never from the command line).
+    """
+    with Memory(path, read_only=True) as mem:
+        counts = mem.export_neo4j(uri, user, None, database, restart=restart)
+    _emit(counts, as_json, lambda c: "exported: " + ", ".join(f"{k} {v}" for k, v in c.items()))
+
+
 def main() -> None:
     """Entry point of the ``memctl`` console script."""
     cli()

@@ -70,7 +70,10 @@ class Neo4jBackend:
         try:
             if self._driver is None:
                 auth = (self.user, self._password) if self._password is not None else None
-                self._driver = neo4j.GraphDatabase.driver(self.uri, auth=auth, connection_timeout=5.0)
+                driver = neo4j.GraphDatabase.driver(self.uri, auth=auth, connection_timeout=5.0,
+                                                    max_transaction_retry_time=5.0)
+                driver.verify_connectivity()  # fails fast when the server is down (no retry loop)
+                self._driver = driver
             self._driver.execute_query(statement, params, database_=self.database)
         except neo4j.exceptions.AuthError as exc:
             raise GraphError(f"Neo4j at {self.uri} refused user {self.user!r}: check SELFMEM_NEO4J_USER and "

@@ -420,6 +420,44 @@ class Memory:
             rows = {(r[0], r[1], r[2]): r for r in graph.rows(walked.keys, rels) if r[0] in within and r[2] in within}
             return Subgraph(walked.nodes, tuple(graph_edge(r) for r in rows.values()))
 
+    def export_neo4j(self, uri: str | None = None, user: str | None = None, password: str | None = None,
+                     database: str | None = None, *, restart: bool = False, progress: bool | None = None
+                     ) -> dict[str, int]:
+        """Copy the whole graph to a Neo4j server (``selfmem[neo4j]``), in resumable, idempotent batches.
+
+        Parameters
+        ----------
+        uri, user, password, database : str, optional
+            Default to ``SELFMEM_NEO4J_URI`` / ``_USER`` / ``_PASSWORD`` / ``_DATABASE``, then ``config.graph``.
+        restart : bool
+            Ignore the progress left by an interrupted export (``neo4j-export.json`` in the directory).
+        progress : bool, optional
+            Show a bar (default: on a terminal).
+
+        Returns
+        -------
+        dict
+            Edges per type and ``memories`` copied. Raises :class:`GraphError` if Neo4j fails.
+        """
+        from .._progress import bar
+        from ..graph._mirror import export
+        from ..graph._neo4j import Neo4jBackend, credentials
+
+        v.check_flag(restart, "restart")
+        v.check_flag(progress, "progress", optional=True)
+        with self._lock:
+            graph = self._graph_for()
+            backend = Neo4jBackend(*credentials(uri, user, password, database, defaults=self.config.graph))
+            n = self._live().count()
+            try:
+                with bar(total=n, desc="export to Neo4j", unit="memories",
+                         enabled=show_progress(progress if progress is not None else self._progress, n,
+                                               _AUTO_PROGRESS)) as shown:
+                    return export(graph, backend, self.directory / EXPORT_STATE, restart=restart,
+                                  progress=shown.update)
+            finally:
+                backend.close()
+
     def _graph_for(self) -> Any:
         self._poll()
         if not self._graph.available:

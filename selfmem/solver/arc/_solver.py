@@ -149,7 +149,7 @@ class ARCSolver:
             return Guidance(programs_first=self.programs_first, priors=self.priors), {}
         where = {"task_id": {"$ne": task.id}} if self.leave_out_self else None
         hits = self.memory.search(self._text(task), k=self.k, kinds=["solution", "output"],
-                                  where=where, mode="dense", max_distance=self.max_distance)
+                                  where=where, mode="dense", max_distance=self.max_distance, expand=False)
         seeds, records = [], {}
         for h in hits:
             md = h.record.metadata

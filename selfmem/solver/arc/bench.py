@@ -69,7 +69,8 @@ def text_study(tasks: list[ARCTask], results: list[ARCResult], config: MemoryCon
             mem.wait()
             at1 = at5 = 0
             for t, p in solved:
-                hits = mem.search(describe_task(t, style), k=5, where={"task_id": {"$ne": t.id}}, mode="dense")
+                hits = mem.search(describe_task(t, style), k=5, where={"task_id": {"$ne": t.id}}, mode="dense",
+                                  expand=False)
                 same = [h.record.metadata["program"] == p for h in hits]
                 at1 += bool(same[:1] and same[0])
                 at5 += any(same)

@@ -1,0 +1,325 @@
+"""The knowledge graph: edges kept with the store, walks, search expansion, config, CLI and Neo4j."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from selfmem import (EmbeddingConfig, GraphConfig, GraphError, InvalidInputError, Memory, MemoryConfig,
+                     RecordNotFoundError, TopicsConfig)
+from selfmem.cli._app import cli
+from selfmem.graph import _cypher
+
+HASH = MemoryConfig(embedding=EmbeddingConfig(general="hash:64", own=None, mode="general"), background=False,
+                    graph=GraphConfig(similar_min=0.2, similar_k=3))
+WORDS = ["grid", "rotate", "colour", "mirror", "object", "count", "fill", "border", "tile", "shift"]
+
+
+def texts(n: int, seed: int = 0) -> list[str]:
+    rng = np.random.default_rng(seed)
+    return [" ".join(rng.choice(WORDS, 4)) + f" item{i}" for i in range(n)]
+
+
+def stored_edges(mem: Memory) -> set[tuple[str, str, str]]:
+    rows = mem._graph.graph.con.execute("SELECT src, rel, dst FROM edges").fetchall()
+    return {tuple(r) for r in rows}
+
+
+def test_edges_are_written_with_the_records(tmp_path):
+    with Memory(tmp_path / "m", HASH) as mem:
+        with mem.session("s1"):
+            a = mem.add("task: rotate the grid", kind="task", metadata={"task_id": "t1"})
+            b = mem.add_many(["try rotate 90", "try mirror"], parents=[[a], [a]])
+        c = mem.add("solution: rotate 90", kind="solution", session="s1",
+                    metadata={"task_id": "t1", "solves": "t1", "verified_by": "every train pair"}, parents=[b[0]])
+        edges = stored_edges(mem)
+        assert (f"memory:{b[0]}", "FOLLOWS", f"memory:{a}") in edges
+        assert (f"memory:{b[1]}", "FOLLOWS", f"memory:{b[0]}") in edges
+        assert (f"memory:{c}", "FOLLOWS", f"memory:{b[1]}") in edges  # across add calls
+        assert (f"memory:{a}", "ABOUT", "task:t1") in edges
+        assert (f"memory:{c}", "SOLVES", "task:t1") in edges and (f"memory:{c}", "ABOUT", "task:t1") not in edges
+        assert {(f"memory:{x}", "DERIVED_FROM", f"memory:{a}") for x in b} <= edges
+        solves = [e for e in mem.neighbours("task:t1", "SOLVES").edges]
+        assert [e.props for e in solves] == [{"verified_by": "every train pair"}]
+        session = mem.neighbours("session:s1", "IN_SESSION")
+        assert set(session.keys) == {"session:s1"} | {f"memory:{i}" for i in (a, *b, c)}
+
+
+def test_similar_edges_are_bounded_and_above_the_threshold(tmp_path):
+    cfg = HASH.replace(graph=GraphConfig(similar_k=2, similar_min=0.3))
+    with Memory(tmp_path / "m", cfg) as mem:
+        mem.add_many(texts(60))
+        mem.add_many(texts(40, seed=1))
+        rows = mem._graph.graph.con.execute(
+            "SELECT src, count(*), min(weight) FROM edges WHERE rel = 'SIMILAR_TO' GROUP BY src").fetchall()
+        assert rows and max(r[1] for r in rows) <= 2 and min(r[2] for r in rows) >= 0.3
+        # the weight is the cosine of the two index vectors
+        src, _, dst, w = mem._graph.graph.con.execute(
+            "SELECT src, rel, dst, weight FROM edges WHERE rel = 'SIMILAR_TO' LIMIT 1").fetchone()
+        vec = mem._vectors.index.vectors([int(src[7:]), int(dst[7:])])
+        assert abs(float(vec[0] @ vec[1]) - w) < 1e-4
+
+
+def test_delete_drops_edges_and_relinks_the_session(tmp_path):
+    with Memory(tmp_path / "m", HASH) as mem:
+        ids = mem.add_many(texts(6), session="s")
+        mem.add("child", parents=[ids[2], ids[4]])
+        mem.delete([ids[2], ids[3]])
+        edges = stored_edges(mem)
+        assert not any(f"memory:{ids[2]}" in (s, d) or f"memory:{ids[3]}" in (s, d) for s, _, d in edges)
+        assert (f"memory:{ids[4]}", "FOLLOWS", f"memory:{ids[1]}") in edges
+        assert mem._graph.graph.dangling() == 0
+        with pytest.raises(RecordNotFoundError):
+            mem.neighbours(ids[2])
+
+
+def test_rebuild_recomputes_the_same_edges(tmp_path):
+    with Memory(tmp_path / "m", HASH) as mem:
+        ids = mem.add_many(texts(30), session="s", metadata=[{"task_id": f"t{i % 4}"} for i in range(30)])
+        mem.add_many(texts(5, seed=3), session="s2", parents=[[ids[0]]] * 5)
+        before = stored_edges(mem)
+        mem.rebuild()
+        after = stored_edges(mem)
+    without_similar = {e for e in before if e[1] != "SIMILAR_TO"}
+    assert without_similar == {e for e in after if e[1] != "SIMILAR_TO"}
+    assert any(e[1] == "SIMILAR_TO" for e in after)
+
+
+def test_a_memory_without_a_graph_gets_one_when_opened_for_writing(tmp_path):
+    off = HASH.replace(graph=GraphConfig(enabled=False))
+    with Memory(tmp_path / "m", off) as mem:
+        mem.add_many(texts(10), session="s")
+        assert stored_edges(mem) == set()
+    with Memory(tmp_path / "m", HASH) as mem:
+        assert any(rel == "FOLLOWS" for _, rel, _ in stored_edges(mem))
+
+
+def test_topic_edges_follow_the_topic_tree(tmp_path):
+    cfg = HASH.replace(topics=TopicsConfig(min_records=50, max_topics=6), graph=GraphConfig(related_min=-1.0))
+    with Memory(tmp_path / "m", cfg) as mem:
+        groups = [["apple", "pear", "plum", "fig"], ["lion", "wolf", "bear", "lynx"], ["oslo", "rome", "lima", "kyiv"]]
+        rng = np.random.default_rng(0)
+        mem.add_many([" ".join(rng.choice(groups[i % 3], 3)) + f" n{i}" for i in range(150)])
+        mem.wait()
+        topics = mem.topics()
+        assert sum(t.level == 0 for t in topics) >= 2
+        leaf = next(t for t in topics if t.level == 0 and t.size)
+        member = mem.topic(leaf.id).members[0]
+        sub = mem.neighbours(member, "IN_TOPIC", direction="out")
+        assert sub.keys == (f"memory:{member}", f"topic:{leaf.id}")
+        assert 0 < sub.edges[0].weight <= 1
+        inbound = mem.neighbours(f"topic:{leaf.id}", "IN_TOPIC", direction="in", limit=10_000)
+        assert len(inbound.nodes) - 1 == leaf.size
+        if leaf.parent is not None:
+            up = mem.neighbours(f"topic:{leaf.id}", "SUBTOPIC_OF", direction="out")
+            assert f"topic:{leaf.parent}" in up.keys
+        related = mem.neighbours(f"topic:{leaf.id}", "RELATED_TO")
+        assert len(related.nodes) > 1  # related_min=-1: every topic of the level is related (at most 5)
+        path = mem.path(member, f"topic:{leaf.id}")
+        assert path is not None and len(path.edges) == 1
+
+
+def test_path_is_shortest_and_none_when_too_far(tmp_path):
+    with Memory(tmp_path / "m", HASH.replace(graph=GraphConfig(similar_k=0))) as mem:
+        ids = mem.add_many(texts(8), session="chain")
+        other = mem.add("lonely note", session="elsewhere")
+        p = mem.path(ids[0], ids[5], rel="FOLLOWS", max_depth=6)
+        assert p.keys == tuple(f"memory:{i}" for i in ids[:6]) and len(p.edges) == 5
+        assert all(e.rel == "FOLLOWS" for e in p.edges)
+        assert mem.path(ids[0], ids[5], rel="FOLLOWS", max_depth=4) is None
+        via_session = mem.path(ids[0], ids[5])
+        assert len(via_session.edges) == 2 and via_session.keys[1] == "session:chain"
+        assert mem.path(ids[0], other, rel="FOLLOWS") is None
+        assert mem.path(ids[0], ids[0]).keys == (f"memory:{ids[0]}",)
+
+
+def test_walk_arguments_are_validated(tmp_path):
+    with Memory(tmp_path / "m", HASH) as mem:
+        rid = mem.add("one", session="s")
+        for bad in ("topic:x", "planet:1", "memory:", 1.5, None, -1, 2**63):
+            with pytest.raises(InvalidInputError):
+                mem.neighbours(bad)
+        for missing in (rid + 100, "topic:99", "session:nope", "task:nope"):
+            with pytest.raises(RecordNotFoundError):
+                mem.neighbours(missing)
+        with pytest.raises(InvalidInputError, match="unknown edge type"):
+            mem.neighbours(rid, "KNOWS")
+        with pytest.raises(InvalidInputError, match="direction"):
+            mem.neighbours(rid, direction="up")
+        with pytest.raises(InvalidInputError, match="too deep"):
+            mem.neighbours(rid, depth=7)
+        with pytest.raises(InvalidInputError):
+            mem.subgraph([])
+        with pytest.raises(InvalidInputError):
+            mem.search("one", expand=["IN_TOPIC"])
+        assert mem.neighbours(rid, limit=1).keys == (f"memory:{rid}", "session:s")
+
+
+def test_subgraph_and_networkx(tmp_path):
+    nx = pytest.importorskip("networkx")
+    with Memory(tmp_path / "m", HASH.replace(graph=GraphConfig(similar_k=0))) as mem:
+        ids = mem.add_many(texts(4), session="s")
+        sub = mem.subgraph([ids[0], ids[2]], depth=0)
+        assert set(sub.keys) == {f"memory:{ids[0]}", f"memory:{ids[2]}"} and sub.edges == ()
+        sub = mem.subgraph([ids[0], ids[2]], depth=1, rel="FOLLOWS")
+        g = sub.to_networkx()
+        assert isinstance(g, nx.MultiDiGraph)
+        assert set(g.edges(keys=True)) == {(f"memory:{ids[1]}", f"memory:{ids[0]}", "FOLLOWS"),
+                                           (f"memory:{ids[2]}", f"memory:{ids[1]}", "FOLLOWS"),
+                                           (f"memory:{ids[3]}", f"memory:{ids[2]}", "FOLLOWS")}
+        assert g.nodes[f"memory:{ids[0]}"]["kind"] == "output"
+
+
+def test_search_expansion_adds_marked_neighbours_and_keeps_k(tmp_path):
+    with Memory(tmp_path / "m", HASH.replace(graph=GraphConfig(similar_k=0, expand_hits=1))) as mem:
+        ids = mem.add_many(["alpha beta gamma", "unrelated words here", "delta epsilon zeta"], session="s")
+        task = mem.add("task about kappa lambda", kind="task", metadata={"task_id": "T"})
+        sol = mem.add("answer: mu nu", kind="solution", metadata={"solves": "T"}, parents=[ids[2]])
+        plain = mem.search("alpha beta gamma", k=2, expand=False)
+        assert [h.record.id for h in plain][0] == ids[0] and all(h.via == () for h in plain)
+        hits = mem.search("alpha beta gamma", k=2, expand=["FOLLOWS"])
+        assert [h.record.id for h in hits] == [ids[0], ids[1]]
+        assert hits[1].via == ("FOLLOWS",) and hits[1].expanded_from == ids[0] and hits[1].rank == 1
+        assert hits[1].relevance == hits[0].relevance
+        hits = mem.search("task about kappa lambda", k=3, expand=["SOLVES"])
+        assert hits[0].record.id == task and hits[1].record.id == sol and hits[1].via == ("ABOUT", "SOLVES")
+        hits = mem.search("answer: mu nu", k=2, expand=["DERIVED_FROM"], mode="keyword")
+        assert (hits[1].record.id, hits[1].via) == (ids[2], ("DERIVED_FROM",))
+        # filters hold for expanded hits too
+        hits = mem.search("alpha beta gamma", k=3, expand=["FOLLOWS"], kinds=["output"], sessions=["s"])
+        assert all(h.record.session == "s" for h in hits)
+        out = mem.enrich("alpha beta gamma", k=2, expand=["FOLLOWS"])
+        assert [h.record.id for h in out.hits] == [ids[0], ids[1]]
+
+
+def test_graph_config_round_trip_keeps_the_password_out(tmp_path):
+    cfg = HASH.replace(graph=GraphConfig(neo4j_password="s3cret", expand=["FOLLOWS", "SOLVES"]))
+    assert "s3cret" not in repr(cfg)
+    with Memory(tmp_path / "m", cfg):
+        pass
+    text = (tmp_path / "m" / "config.toml").read_text()
+    assert "s3cret" not in text and 'expand = ["FOLLOWS", "SOLVES"]' in text
+    assert MemoryConfig.read(tmp_path / "m" / "config.toml").graph.expand == ("FOLLOWS", "SOLVES")
+    for bad in (dict(expand=["IN_TOPIC"]), dict(similar_k=-1), dict(mirror="redis"), dict(similar_min=2.0)):
+        with pytest.raises(Exception, match="graph"):
+            GraphConfig(**bad)
+
+
+def test_mirror_to_an_unreachable_neo4j_keeps_local_writes_and_journals_them(tmp_path, monkeypatch):
+    pytest.importorskip("neo4j")
+    monkeypatch.setenv("SELFMEM_NEO4J_URI", "bolt://127.0.0.1:9")  # nothing listens on the discard port
+    cfg = HASH.replace(graph=GraphConfig(mirror="neo4j"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with Memory(tmp_path / "m", cfg) as mem:
+            ids = mem.add_many(texts(3), session="s")
+            mem.delete(ids[0])
+            assert len(mem) == 2
+            pending = mem._graph.graph.pending()
+            assert [op for _, op, _ in pending][-2:] == ["upsert", "delete"]
+            assert any("Neo4j mirror is behind" in n for n in mem.stats().notes)
+    assert any("unreachable" in str(w.message) for w in caught)
+    with Memory(tmp_path / "m", HASH) as mem:  # the journal survives a reopen
+        assert len(mem._graph.graph.pending()) >= 2
+
+
+def test_cli_graph_and_export_errors(tmp_path, monkeypatch):
+    pytest.importorskip("neo4j")
+    path = tmp_path / "m"
+    with Memory(path, HASH) as mem:
+        rid = mem.add_many(texts(3), session="s")[1]
+    runner = CliRunner()
+    res = runner.invoke(cli, ["graph", str(path), str(rid), "--rel", "FOLLOWS", "--json"])
+    assert res.exit_code == 0, res.output
+    assert {n["key"] for n in json.loads(res.output)["nodes"]} == {f"memory:{rid - 1}", f"memory:{rid}", f"memory:{rid + 1}"}
+    res = runner.invoke(cli, ["graph", str(path), "topic:x"])
+    assert res.exit_code == 1 and "topic:12" in res.output
+    monkeypatch.setenv("SELFMEM_NEO4J_PASSWORD", "hunter2")
+    res = runner.invoke(cli, ["export", "neo4j", str(path), "--uri", "bolt://127.0.0.1:9"])
+    assert res.exit_code == 1 and "unreachable" in res.output and "hunter2" not in res.output
+    assert "Traceback" not in res.output
+
+
+# -- Cypher checked by Neo4j's own parser -------------------------------------------------------
+NPM_PACKAGE = "@neo4j-cypher/language-support@2.0.0-next.38"
+
+
+@pytest.fixture(scope="session")
+def cypher_linter(tmp_path_factory) -> Path:
+    """Neo4j's Cypher parser from npm, installed once per machine (~/.cache/selfmem/cypher-lint)."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("node and npm are needed to lint Cypher with @neo4j-cypher/language-support")
+    home = Path(os.environ.get("SELFMEM_CACHE", Path.home() / ".cache" / "selfmem")) / "cypher-lint"
+    if not (home / "node_modules" / "@neo4j-cypher" / "language-support").is_dir():
+        home.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--silent", "--prefix", str(home), NPM_PACKAGE],
+                       check=True, capture_output=True, timeout=600)
+    script = home / "lint.mjs"
+    script.write_text(
+        "import { lintCypherQuery } from '@neo4j-cypher/language-support';\n"
+        "let data = ''; process.stdin.on('data', c => data += c); process.stdin.on('end', () => {\n"
+        "  const { queries, parameters } = JSON.parse(data);\n"
+        "  const out = queries.map(q => lintCypherQuery(q, { parameters }).diagnostics\n"
+        "    .filter(d => d.severity === 1).map(d => d.message));\n"
+        "  process.stdout.write(JSON.stringify(out)); });\n")
+    return script
+
+
+def lint(script: Path, queries: list[str]) -> list[list[str]]:
+    params = {"rows": [{"id": 1}], "ids": [1], "id": 1, "task": "t", "topic": 1}
+    out = subprocess.run(["node", str(script)], input=json.dumps({"queries": queries, "parameters": params}),
+                         capture_output=True, text=True, check=True, cwd=script.parent, timeout=120)
+    return json.loads(out.stdout)
+
+
+def test_every_cypher_statement_parses(cypher_linter):
+    errors = lint(cypher_linter, list(_cypher.ALL_STATEMENTS))
+    assert len(errors) == len(_cypher.ALL_STATEMENTS)
+    bad = {q: e for q, e in zip(_cypher.ALL_STATEMENTS, errors) if e}
+    assert not bad, bad
+
+
+def test_the_linter_catches_a_broken_merge(cypher_linter):
+    broken = _cypher.UPSERT["Memory"].replace("{id: row.id}", "{id: row.id")
+    [errors] = lint(cypher_linter, [broken])
+    assert any("Invalid input" in e for e in errors), errors
+
+
+# -- a live Neo4j server (set SELFMEM_NEO4J_URI, _USER, _PASSWORD) --------------------------------
+live = pytest.mark.skipif(not os.environ.get("SELFMEM_NEO4J_URI"),
+                          reason="no Neo4j server: set SELFMEM_NEO4J_URI (and _USER, _PASSWORD) to run")
+
+
+@live
+def test_export_to_a_live_neo4j_is_idempotent(tmp_path):
+    neo4j = pytest.importorskip("neo4j")
+    with Memory(tmp_path / "m", HASH) as mem:
+        ids = mem.add_many(texts(20), session="s", metadata=[{"task_id": "T"}] * 20)
+        mem.add("solution", kind="solution", metadata={"solves": "T"}, parents=[ids[0]])
+        first = mem.export_neo4j()
+        second = mem.export_neo4j()
+    assert first == second
+    driver = neo4j.GraphDatabase.driver(os.environ["SELFMEM_NEO4J_URI"], auth=(
+        os.environ.get("SELFMEM_NEO4J_USER", "neo4j"), os.environ.get("SELFMEM_NEO4J_PASSWORD")))
+    with driver:
+        records, _, _ = driver.execute_query("MATCH (m:Memory) WHERE m.id IN $ids RETURN count(m) AS n",
+                                             {"ids": ids})
+        assert records[0]["n"] == len(ids)
+        records, _, _ = driver.execute_query(_cypher.BROWSER["a task's solutions"], {"task": "T"})
+        assert len(records) == 1
+
+
+@live
+def test_live_mirror_copies_adds_and_deletes(tmp_path):
+    with Memory(tmp_path / "m", HASH.replace(graph=GraphConfig(mirror="neo4j"))) as mem:
+        ids = mem.add_many(texts(5), session="s")
+        mem.delete(ids[0])
+        assert mem._graph.graph.pending() == []
