@@ -14,7 +14,10 @@ memory without any repair step, and checks:
 2. no acknowledged delete is present again;
 3. every stored record has its vectors for every embedder (no half-written record);
 4. the index, the keyword index and the topic memberships count exactly the stored records;
-5. a sample of live records is found by searching its own text.
+5. a sample of live records is found by searching its own text;
+6. the graph: exactly one Memory node per stored record, no edge to a missing node, each session's
+   FOLLOWS edges form one chain through its records (n - 1 edges), and a DERIVED_FROM edge for every
+   stored parent of a stored record.
 """
 
 from __future__ import annotations
@@ -59,13 +62,15 @@ with Memory(path, CONFIG, progress=False) as m:
             texts = [f"trial {seed} note {n + j} " + " ".join(rng.choice("abcdefghij") * 3 for _ in range(4))
                      for j in range(rng.randint(1, 25))]
             n += len(texts)
-            ids = m.add_many(texts)
+            parents = [rng.sample(live, k=min(len(live), 2)) if live and rng.random() < 0.3 else []
+                       for _ in texts]
+            ids = m.add_many(texts, session=f"s{rng.randint(0, 2)}", parents=parents)
             live += ids
             ack({"op": "add", "ids": ids, "texts": texts})
         elif r < 0.7:
             t = f"trial {seed} single {n}"
             n += 1
-            rid = m.add(t)
+            rid = m.add(t, session=f"s{rng.randint(0, 2)}")
             live.append(rid)
             ack({"op": "add", "ids": [rid], "texts": [t]})
         elif r < 0.95:
@@ -117,11 +122,34 @@ def check_invariants(path: Path, journal: Path) -> list[str]:
             problems.append("keyword index differs from the store")
         if m.topics() and sum(t.size for t in m.topics() if t.level == 0) != len(ids):
             problems.append("topic memberships differ from the store")
+        problems += graph_problems(m, ids)
         live = sorted(set(added) - deleted - in_flight)
         for rid in random.Random(0).sample(live, k=min(20, len(live))):
             if rid not in {h.record.id for h in m.search(added[rid], k=5, mode="dense")}:
                 problems.append(f"record {rid} not found by its own text")
     return problems
+
+
+def graph_problems(m: Memory, ids: set[int]) -> list[str]:
+    graph = m._graph.graph
+    out = []
+    nodes = graph.nodes(f"memory:{i}" for i in ids)
+    if len(nodes) != len(ids):
+        out.append(f"graph has {len(nodes)} Memory nodes for {len(ids)} records")
+    if graph.dangling():
+        out.append(f"{graph.dangling()} graph edges point to missing records")
+    con = graph.con
+    for session, n in con.execute("SELECT session, count(*) FROM records WHERE session IS NOT NULL GROUP BY 1").fetchall():
+        follows = con.execute("SELECT count(*) FROM edges e JOIN records r ON e.src = 'memory:' || r.id "
+                              "WHERE e.rel = 'FOLLOWS' AND r.session = ?", [session]).fetchone()[0]
+        if follows != n - 1:
+            out.append(f"session {session}: {follows} FOLLOWS edges for {n} records")
+    want = {(f"memory:{r}", f"memory:{p}") for r, p in con.execute(
+        "SELECT id, unnest(parents) FROM records").fetchall() if p in ids}
+    have = set(con.execute("SELECT src, dst FROM edges WHERE rel = 'DERIVED_FROM'").fetchall())
+    if want != have:
+        out.append(f"DERIVED_FROM edges differ from the stored parents ({len(want ^ have)} differ)")
+    return out
 
 
 def run_trial(path: Path, seed: int, max_delay: float = 3.0) -> dict:

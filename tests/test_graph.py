@@ -88,6 +88,10 @@ def test_rebuild_recomputes_the_same_edges(tmp_path):
         before = stored_edges(mem)
         mem.rebuild()
         after = stored_edges(mem)
+        mem.delete(ids[0])  # a parent of five records: rebuild must not link them to it again
+        mem.rebuild()
+        assert mem._graph.graph.dangling() == 0
+        assert not any(e[1] == "DERIVED_FROM" for e in stored_edges(mem))
     without_similar = {e for e in before if e[1] != "SIMILAR_TO"}
     assert without_similar == {e for e in after if e[1] != "SIMILAR_TO"}
     assert any(e[1] == "SIMILAR_TO" for e in after)

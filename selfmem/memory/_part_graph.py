@@ -153,16 +153,17 @@ class GraphPart(Part):
 
     def _rebuild_edges(self, store: Store) -> None:
         con = store.connection
-        cur = con.execute("SELECT id, session, metadata, parents FROM records ORDER BY id")
-        while chunk := cur.fetchmany(20_000):
+        ids = store.ids()
+        live = set(ids.tolist())  # a deleted parent is still named in its children's parents column
+        last = -1
+        while chunk := con.execute("SELECT id, session, metadata, parents FROM records WHERE id > ? ORDER BY id "
+                                   "LIMIT 20000", [last]).fetchall():
             rows = record_edges([r[0] for r in chunk], [r[1] for r in chunk], [json.loads(r[2]) for r in chunk],
-                                [r[3] or () for r in chunk], self.graph.last_in_sessions(
+                                [[p for p in r[3] or () if p in live] for r in chunk], self.graph.last_in_sessions(
                                     sorted({r[1] for r in chunk if r[1] is not None}), chunk[0][0]),
                                 task_keys=self.cfg.task_keys, solves_key=self.cfg.solves_key)
             self.graph.insert(rows)
-            cur = con.execute("SELECT id, session, metadata, parents FROM records WHERE id > ? ORDER BY id",
-                              [chunk[-1][0]])
-        ids = store.ids()
+            last = chunk[-1][0]
         for lo in range(0, len(ids), 20_000):
             part = ids[lo:lo + 20_000]
             pids, vecs = index_vectors(store, self.ctx.views, part)
