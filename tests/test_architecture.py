@@ -149,8 +149,12 @@ def test_every_memctl_command_has_help_and_is_in_the_readme():
     runner = CliRunner()
     for name, cmd in cli.commands.items():
         assert cmd.help and cmd.help.strip(), name
-        res = runner.invoke(cli, [name, "--help"])
-        assert res.exit_code == 0 and "Usage:" in res.output and "--json" in res.output
+        subs = getattr(cmd, "commands", None)  # a group (memctl export): its subcommands print
+        for args, sub in ([([name, s], c) for s, c in subs.items()] if subs else [([name], cmd)]):
+            assert sub.help and sub.help.strip(), args
+            assert f"memctl {' '.join(args)}" in block.group(1), args
+            res = runner.invoke(cli, [*args, "--help"])
+            assert res.exit_code == 0 and "Usage:" in res.output and "--json" in res.output, args
 
 
 def test_requires_python_matches_what_the_code_uses():

@@ -327,3 +327,11 @@ def test_live_mirror_copies_adds_and_deletes(tmp_path):
         ids = mem.add_many(texts(5), session="s")
         mem.delete(ids[0])
         assert mem._graph.graph.pending() == []
+
+
+def test_docs_show_the_browser_queries_the_code_has():
+    import re
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "graph.md").read_text()
+    shown = {" ".join(b.split()) for b in re.findall(r"```cypher\n(.*?)```", doc, re.S)}
+    assert shown == {" ".join(q.split()) for q in _cypher.BROWSER.values()}

@@ -179,7 +179,7 @@ def topics(path: str, show_members: bool, as_json: bool) -> None:
 @_json
 @_errors
 def rebuild(path: str, reembed: bool, as_json: bool) -> None:
-    """Refit whitening, index and topics of the memory at PATH from its store."""
+    """Refit whitening, index, topics and graph of the memory at PATH from its store."""
     with Memory(path, create=False, reembed=reembed) as mem:
         mem.rebuild(reembed=reembed)
         stats = mem.stats()

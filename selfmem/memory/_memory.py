@@ -501,7 +501,7 @@ class Memory:
                 self._maintain()
 
     def rebuild(self, *, reembed: bool = False) -> None:
-        """Refit every derived part from the store now: whitening, index, keywords, topics, tree and labels.
+        """Refit every derived part from the store now: whitening, index, keywords, topics, tree, labels, graph.
 
         Parameters
         ----------
