@@ -99,6 +99,7 @@ def test_own_embedding_is_used_and_validated(tmp_path):
     cfg = dual_config(mode="own").replace(search=SearchConfig(dedupe=1.0))  # keep the identical-vector twin
     with Memory(tmp_path / "m", cfg) as m:
         m.add_many(TEXTS)
+        m.wait()  # the own view is searched once its whitening is fitted (in the background, from 20 records)
         # store "gibberish" text with the own vector of a symmetry note: the own view finds it
         rid = m.add("zzz qqq", own_embedding=own.embed([TEXTS[20]])[0])
         assert rid in [h.record.id for h in m.search(TEXTS[20], k=3, mode="dense")]
