@@ -335,3 +335,66 @@ def test_docs_show_the_browser_queries_the_code_has():
     doc = (Path(__file__).resolve().parents[1] / "docs" / "graph.md").read_text()
     shown = {" ".join(b.split()) for b in re.findall(r"```cypher\n(.*?)```", doc, re.S)}
     assert shown == {" ".join(q.split()) for q in _cypher.BROWSER.values()}
+
+
+# -- property test: the graph against a model under random adds, deletes, rebuilds and reopens ------
+from hypothesis import HealthCheck, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule  # noqa: E402
+
+
+class GraphMachine(RuleBasedStateMachine):
+    def __init__(self):
+        super().__init__()
+        import tempfile
+
+        self.dir = Path(tempfile.mkdtemp()) / "m"
+        self.mem = Memory(self.dir, HASH, progress=False)
+        self.session: dict[int, str] = {}
+        self.parents: dict[int, list[int]] = {}
+
+    @rule(n=st.integers(1, 5), session=st.sampled_from(["a", "b"]), data=st.data())
+    def add(self, n, session, data):
+        live = sorted(self.session)
+        pars = [data.draw(st.lists(st.sampled_from(live), max_size=2, unique=True)) if live else [] for _ in range(n)]
+        for rid, p in zip(self.mem.add_many(texts(n, seed=len(live)), session=session, parents=pars), pars):
+            self.session[rid], self.parents[rid] = session, p
+
+    @precondition(lambda self: self.session)
+    @rule(data=st.data())
+    def delete(self, data):
+        gone = data.draw(st.lists(st.sampled_from(sorted(self.session)), min_size=1, max_size=3, unique=True))
+        self.mem.delete(gone)
+        for rid in gone:
+            del self.session[rid]
+
+    @rule()
+    def rebuild(self):
+        self.mem.rebuild()
+
+    @rule()
+    def reopen(self):
+        self.mem.close()
+        self.mem = Memory(self.dir, progress=False)
+
+    @invariant()
+    def graph_matches_the_model(self):
+        edges = stored_edges(self.mem)
+        follows = {(s, d) for s, r, d in edges if r == "FOLLOWS"}
+        want = set()
+        for name in ("a", "b"):
+            chain = sorted(i for i, s in self.session.items() if s == name)
+            want |= {(f"memory:{b}", f"memory:{a}") for a, b in zip(chain, chain[1:])}
+        assert follows == want
+        derived = {(s, d) for s, r, d in edges if r == "DERIVED_FROM"}
+        assert derived == {(f"memory:{i}", f"memory:{p}") for i in self.session for p in self.parents[i]
+                           if p in self.session}
+        assert self.mem._graph.graph.dangling() == 0
+
+    def teardown(self):
+        self.mem.close()
+
+
+GraphMachine.TestCase.settings = settings(max_examples=10, stateful_step_count=10, deadline=None, derandomize=True,
+                                          suppress_health_check=[HealthCheck.too_slow])
+TestGraphMachine = GraphMachine.TestCase

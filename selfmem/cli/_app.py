@@ -80,6 +80,8 @@ def inspect(path: str, as_json: bool) -> None:
         lines += [f"embedder {role}: {fp.get('name')} dim={fp.get('dim')} {fp.get('revision')}"
                   for role, fp in s.embedders.items()]
         lines.append(f"index    {s.index}")
+        if s.graph:
+            lines.append("graph    " + ", ".join(f"{rel} {n}" for rel, n in sorted(s.graph.items()) if n) or "no edges")
         lines += [f"note     {n}" for n in s.notes]
         return "\n".join(lines)
 
