@@ -202,6 +202,7 @@ def test_search_expansion_adds_marked_neighbours_and_keeps_k(tmp_path):
         assert all(h.record.session == "s" for h in hits)
         out = mem.enrich("alpha beta gamma", k=2, expand=["FOLLOWS"])
         assert [h.record.id for h in out.hits] == [ids[0], ids[1]]
+        assert "[2] output, session s, linked to [1] by FOLLOWS (cosine distance" in out.prompt
 
 
 def test_graph_config_round_trip_keeps_the_password_out(tmp_path):

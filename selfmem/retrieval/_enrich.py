@@ -25,10 +25,14 @@ def quote(text: str) -> str:
     return "\n".join("> " + line for line in safe.splitlines() or [""])
 
 
-def _entry(i: int, hit: Hit) -> str:
+def _entry(i: int, hit: Hit, placed: Sequence[Hit] = ()) -> str:
     r = hit.record
     where = f", session {r.session}" if r.session else ""
-    return f"[{i}] {r.kind}{where} (cosine distance {hit.distance:.3f})\n{quote(r.text)}"
+    link = ""
+    if hit.via:  # a graph neighbour of an earlier entry (search(expand=...)); edge names are fixed identifiers
+        src = next((j for j, h in enumerate(placed, 1) if h.record.id == hit.expanded_from), None)
+        link = f", linked to [{src}] by {' -> '.join(hit.via)}" if src else f", linked by {' -> '.join(hit.via)}"
+    return f"[{i}] {r.kind}{where}{link} (cosine distance {hit.distance:.3f})\n{quote(r.text)}"
 
 
 def _assemble(prompt: str, entries: Sequence[str]) -> str:
@@ -55,7 +59,7 @@ def build_prompt(prompt: str, hits: Sequence[Hit], budget_tokens: int | None,
     kept: list[Hit] = []
     entries: list[str] = []
     for hit in hits:
-        candidate = entries + [_entry(len(entries) + 1, hit)]
+        candidate = entries + [_entry(len(entries) + 1, hit, kept)]
         if budget_tokens is not None and count(_assemble(prompt, candidate)) > budget_tokens:
             continue  # a shorter, less relevant memory may still fit
         entries = candidate
