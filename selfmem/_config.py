@@ -307,7 +307,7 @@ class GraphConfig:
     enabled: bool = True
     similar_k: int = 5
     similar_min: float = 0.6
-    related_min: float = 0.9
+    related_min: float = 0.5
     task_keys: tuple[str, ...] = ("task_id", "task")
     solves_key: str = "solves"
     expand: tuple[str, ...] = ("FOLLOWS",)
