@@ -30,6 +30,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/index.py --data $(DATA) --real
 	$(PY) benchmarks/retrieval.py --data $(DATA)
 	$(PY) benchmarks/topics.py --data $(DATA)
+	$(PY) benchmarks/graph.py --data $(DATA)
 	$(PY) benchmarks/crash.py
 
 bench-arc: $(VENV)/.installed

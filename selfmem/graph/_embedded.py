@@ -30,6 +30,10 @@ CREATE TABLE IF NOT EXISTS edges (
     created_at TIMESTAMP NOT NULL,
     props VARCHAR NOT NULL
 );
+CREATE INDEX IF NOT EXISTS edges_src ON edges (src);
+CREATE INDEX IF NOT EXISTS edges_dst ON edges (dst);
+CREATE INDEX IF NOT EXISTS memberships_record ON memberships (record_id);
+CREATE INDEX IF NOT EXISTS memberships_topic ON memberships (topic_id);
 CREATE SEQUENCE IF NOT EXISTS graph_journal_seq START 1;
 CREATE TABLE IF NOT EXISTS graph_journal (
     seq BIGINT PRIMARY KEY,
@@ -141,38 +145,39 @@ class EmbeddedGraph:
         tids = [int(v) for v in by["topic"]]
         out_ok, in_ok = direction in ("out", "both"), direction in ("in", "both")
         got: list[Row] = []
-        stored = [r for r in rels if r in STORED_RELS]
-        if stored:
-            cond = []
-            if out_ok:
-                cond.append("src IN (SELECT unnest($1::VARCHAR[]))")
-            if in_ok:
-                cond.append("dst IN (SELECT unnest($1::VARCHAR[]))")
-            got += self.con.execute(f"SELECT src, rel, dst, weight, created_at, props FROM edges WHERE "
-                                    f"rel IN (SELECT unnest($2::VARCHAR[])) AND ({' OR '.join(cond)})",
-                                    [keys, stored]).fetchall()
-        if "IN_TOPIC" in rels and ((out_ok and mids) or (in_ok and tids)):
-            got += [(key("memory", r), "IN_TOPIC", key("topic", t), p, None, "{}") for r, t, p in self.con.execute(
-                "SELECT record_id, topic_id, prob FROM memberships WHERE rank = 0 AND "
-                "(record_id IN (SELECT unnest($1::BIGINT[])) OR topic_id IN (SELECT unnest($2::BIGINT[])))",
-                [mids if out_ok else [], tids if in_ok else []]).fetchall()]
+        stored = {r for r in rels if r in STORED_RELS}
+        if stored:  # one indexed lookup per direction (an OR of the two would scan the table)
+            cols = "SELECT src, rel, dst, weight, created_at, props FROM edges WHERE "
+            parts = ([cols + "src IN (SELECT unnest($1::VARCHAR[]))"] if out_ok else []) + \
+                    ([cols + "dst IN (SELECT unnest($1::VARCHAR[]))"] if in_ok else [])
+            got += [r for r in self.con.execute(" UNION ALL ".join(parts), [keys]).fetchall() if r[1] in stored]
+        if "IN_TOPIC" in rels:
+            cols = "SELECT record_id, topic_id, prob FROM memberships WHERE rank = 0 AND "
+            parts = ([(cols + "record_id IN (SELECT unnest(?::BIGINT[]))", mids)] if out_ok and mids else []) + \
+                    ([(cols + "topic_id IN (SELECT unnest(?::BIGINT[]))", tids)] if in_ok and tids else [])
+            for sql, arg in parts:
+                got += [(key("memory", r), "IN_TOPIC", key("topic", t), p, None, "{}")
+                        for r, t, p in self.con.execute(sql, [arg]).fetchall()]
         if "SUBTOPIC_OF" in rels and tids:
             got += [(key("topic", t), "SUBTOPIC_OF", key("topic", p), 1.0, None, "{}") for t, p in self.con.execute(
                 "SELECT id, parent FROM topics WHERE parent IS NOT NULL AND "
                 "(id IN (SELECT unnest($1::BIGINT[])) OR parent IN (SELECT unnest($2::BIGINT[])))",
                 [tids if out_ok else [], tids if in_ok else []]).fetchall()]
-        if "IN_SESSION" in rels and ((out_ok and mids) or (in_ok and by["session"])):
-            got += [(key("memory", r), "IN_SESSION", key("session", s), 1.0, c, "{}") for r, s, c in self.con.execute(
-                "SELECT id, session, created_at FROM records WHERE session IS NOT NULL AND "
-                "(id IN (SELECT unnest($1::BIGINT[])) OR session IN (SELECT unnest($2::VARCHAR[])))",
-                [mids if out_ok else [], by["session"] if in_ok else []]).fetchall()]
+        if "IN_SESSION" in rels:
+            cols = "SELECT id, session, created_at FROM records WHERE session IS NOT NULL AND "
+            parts = ([(cols + "id IN (SELECT unnest(?::BIGINT[]))", mids)] if out_ok and mids else []) + \
+                    ([(cols + "session IN (SELECT unnest(?::VARCHAR[]))", by["session"])] if in_ok and by["session"]
+                     else [])
+            for sql, arg in parts:
+                got += [(key("memory", r), "IN_SESSION", key("session", s), 1.0, c, "{}")
+                        for r, s, c in self.con.execute(sql, [arg]).fetchall()]
         if "RELATED_TO" in rels and tids and self.related:
             want = set(keys)
             got += [(s, r, d, w, None, p) for s, r, d, w, p in self.related if s in want or d in want]
         if direction != "both":
             want = set(keys)
             got = [r for r in got if (r[0] if direction == "out" else r[2]) in want]
-        return got
+        return list({(r[0], r[1], r[2]): r for r in got}.values())  # an edge between two keys came twice
 
     def nodes(self, keys: Iterable[str]) -> dict[str, Node]:
         """The nodes that exist among ``keys`` (a deleted memory or an unknown topic is absent)."""

@@ -174,8 +174,8 @@ class Store:
             writable = self._con.execute("SELECT current_setting('access_mode')").fetchone()[0] != "read_only"
             if "topics" not in tables and writable:
                 self._con.execute(_TOPIC_SCHEMA)
-            if "edges" not in tables and writable:
-                self._con.execute(EDGE_SCHEMA)
+            if writable:
+                self._con.execute(EDGE_SCHEMA)  # every statement IF NOT EXISTS
             version = self.get_meta("schema_version")
             if version is None or not version.isdigit():
                 raise CorruptMemoryError(f"{self.path} has no schema version; it is not a selfmem store")
