@@ -23,7 +23,6 @@ embedder, so the 100k build takes minutes; sessions of 50 records, a task id on 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import platform
 import shutil

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from selfmem import (EmbeddingConfig, GraphConfig, GraphError, InvalidInputError, Memory, MemoryConfig,
+from selfmem import (EmbeddingConfig, GraphConfig, InvalidInputError, Memory, MemoryConfig,
                      RecordNotFoundError, TopicsConfig)
 from selfmem.cli._app import cli
 from selfmem.graph import _cypher

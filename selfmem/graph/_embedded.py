@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
+from .._errors import RecordNotFoundError
 from .._types import Edge, Node, Subgraph
 from ._build import LABELS, STORED_RELS, EdgeRow, key
 
@@ -151,26 +152,28 @@ class EmbeddedGraph:
             parts = ([cols + "src IN (SELECT unnest($1::VARCHAR[]))"] if out_ok else []) + \
                     ([cols + "dst IN (SELECT unnest($1::VARCHAR[]))"] if in_ok else [])
             got += [r for r in self.con.execute(" UNION ALL ".join(parts), [keys]).fetchall() if r[1] in stored]
-        if "IN_TOPIC" in rels:
-            cols = "SELECT record_id, topic_id, prob FROM memberships WHERE rank = 0 AND "
-            parts = ([(cols + "record_id IN (SELECT unnest(?::BIGINT[]))", mids)] if out_ok and mids else []) + \
-                    ([(cols + "topic_id IN (SELECT unnest(?::BIGINT[]))", tids)] if in_ok and tids else [])
-            for sql, arg in parts:
-                got += [(key("memory", r), "IN_TOPIC", key("topic", t), p, None, "{}")
-                        for r, t, p in self.con.execute(sql, [arg]).fetchall()]
+        topic_in, session_in = "IN_TOPIC" in rels, "IN_SESSION" in rels
+        if out_ok and mids and (topic_in or session_in):  # a memory's own topic and session: one query
+            for r, s, c, t, p in self.con.execute(
+                    "SELECT r.id, r.session, r.created_at, m.topic_id, m.prob FROM records r LEFT JOIN memberships m "
+                    "ON m.record_id = r.id AND m.rank = 0 WHERE r.id IN (SELECT unnest(?::BIGINT[]))", [mids]).fetchall():
+                if topic_in and t is not None:
+                    got.append((key("memory", r), "IN_TOPIC", key("topic", t), p, None, "{}"))
+                if session_in and s is not None:
+                    got.append((key("memory", r), "IN_SESSION", key("session", s), 1.0, c, "{}"))
+        if topic_in and in_ok and tids:
+            got += [(key("memory", r), "IN_TOPIC", key("topic", t), p, None, "{}") for r, t, p in self.con.execute(
+                "SELECT record_id, topic_id, prob FROM memberships WHERE rank = 0 AND topic_id IN "
+                "(SELECT unnest(?::BIGINT[]))", [tids]).fetchall()]
+        if session_in and in_ok and by["session"]:
+            got += [(key("memory", r), "IN_SESSION", key("session", s), 1.0, c, "{}") for r, s, c in self.con.execute(
+                "SELECT id, session, created_at FROM records WHERE session IN (SELECT unnest(?::VARCHAR[]))",
+                [by["session"]]).fetchall()]
         if "SUBTOPIC_OF" in rels and tids:
             got += [(key("topic", t), "SUBTOPIC_OF", key("topic", p), 1.0, None, "{}") for t, p in self.con.execute(
                 "SELECT id, parent FROM topics WHERE parent IS NOT NULL AND "
                 "(id IN (SELECT unnest($1::BIGINT[])) OR parent IN (SELECT unnest($2::BIGINT[])))",
                 [tids if out_ok else [], tids if in_ok else []]).fetchall()]
-        if "IN_SESSION" in rels:
-            cols = "SELECT id, session, created_at FROM records WHERE session IS NOT NULL AND "
-            parts = ([(cols + "id IN (SELECT unnest(?::BIGINT[]))", mids)] if out_ok and mids else []) + \
-                    ([(cols + "session IN (SELECT unnest(?::VARCHAR[]))", by["session"])] if in_ok and by["session"]
-                     else [])
-            for sql, arg in parts:
-                got += [(key("memory", r), "IN_SESSION", key("session", s), 1.0, c, "{}")
-                        for r, s, c in self.con.execute(sql, [arg]).fetchall()]
         if "RELATED_TO" in rels and tids and self.related:
             want = set(keys)
             got += [(s, r, d, w, None, p) for s, r, d, w, p in self.related if s in want or d in want]
@@ -179,10 +182,21 @@ class EmbeddedGraph:
             got = [r for r in got if (r[0] if direction == "out" else r[2]) in want]
         return list({(r[0], r[1], r[2]): r for r in got}.values())  # an edge between two keys came twice
 
-    def nodes(self, keys: Iterable[str]) -> dict[str, Node]:
-        """The nodes that exist among ``keys`` (a deleted memory or an unknown topic is absent)."""
-        by = _split(dict.fromkeys(keys))
+    def nodes(self, keys: Iterable[str], reached: Iterable[str] = ()) -> dict[str, Node]:
+        """The nodes that exist among ``keys`` (a deleted memory or an unknown topic is absent).
+
+        Sessions and tasks in ``reached`` (ends of edges just read) exist by construction: no query.
+        """
         out: dict[str, Node] = {}
+        known = set(reached)
+        rest = []
+        for k in dict.fromkeys(keys):
+            kind, _, value = k.partition(":")
+            if k in known and kind in ("session", "task"):
+                out[k] = Node(k, LABELS[kind], {"name": value})
+            else:
+                rest.append(k)
+        by = _split(rest)
         if by["memory"]:
             for i, kind, text, session in self.con.execute(
                     "SELECT id, kind, left(text, 200), session FROM records WHERE id IN (SELECT unnest(?::BIGINT[]))",
@@ -199,8 +213,9 @@ class EmbeddedGraph:
                 out[key("session", name)] = Node(key("session", name), "Session", {"name": name})
         if by["task"]:
             tasks = [key("task", t) for t in by["task"]]
-            for (k,) in self.con.execute("SELECT DISTINCT dst FROM edges WHERE rel IN ('ABOUT', 'SOLVES') AND "
-                                         "dst IN (SELECT unnest(?::VARCHAR[]))", [tasks]).fetchall():
+            # only ABOUT and SOLVES end at a task; a filter on rel here would stop DuckDB using the dst index
+            for (k,) in self.con.execute("SELECT DISTINCT dst FROM edges WHERE dst IN (SELECT unnest(?::VARCHAR[]))",
+                                         [tasks]).fetchall():
                 out[k] = Node(k, "Task", {"name": k.split(":", 1)[1]})
         return out
 
@@ -222,7 +237,11 @@ class EmbeddedGraph:
                 if src in seen and dst in seen:
                     edges.setdefault((src, row[1], dst), row)
             frontier = nxt
-        return self._result(list(seen), edges.values())
+        out = self._result(list(seen), edges.values(), reached=set(seen) - set(starts))
+        missing = [n.key for n in out.nodes[:len(starts)] if not n.props]
+        if missing:
+            raise RecordNotFoundError(f"no node {missing[0]!r} in this memory's graph")
+        return out
 
     def path(self, a: str, b: str, rels: Sequence[str], max_depth: int) -> Subgraph | None:
         """A shortest undirected path from ``a`` to ``b`` over ``rels`` (bidirectional breadth-first)."""
@@ -266,8 +285,8 @@ class EmbeddedGraph:
         (na, ra), (nb, rb) = halves
         return na[::-1] + nb[1:], ra[::-1] + rb
 
-    def _result(self, keys: Sequence[str], rows: Iterable[Row]) -> Subgraph:
-        found = self.nodes(keys)
+    def _result(self, keys: Sequence[str], rows: Iterable[Row], reached: Iterable[str] = ()) -> Subgraph:
+        found = self.nodes(keys, reached)
         nodes = tuple(found.get(k) or Node(k, LABELS[k.split(":", 1)[0]]) for k in keys)
         return Subgraph(nodes, tuple(to_edge(r) for r in rows))
 

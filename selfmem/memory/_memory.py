@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .._config import MemoryConfig
+from ..graph._build import key, parse_key
 from ..graph._embedded import to_edge as graph_edge
 from .._errors import (InvalidInputError, MemoryClosedError, ReadOnlyError,
                        RecordNotFoundError)
@@ -385,7 +386,7 @@ class Memory:
         """
         with self._lock:
             graph = self._graph_for()
-            start = g.check_node(graph, node)
+            start = key(*parse_key(node))  # walk() raises RecordNotFoundError for a missing start
             rels = g.check_rels(rel)
             direction, depth, limit = g.check_walk(direction, depth, limit)
             return graph.walk([start], rels, direction, depth, limit)

@@ -3,7 +3,8 @@
 Edges of new records (FOLLOWS, ABOUT, SOLVES, DERIVED_FROM and SIMILAR_TO to their nearest stored
 memories) are written in the records' own transaction, and a delete drops a record's edges in the
 delete's transaction, so the graph can never disagree with the store. Topic edges are read off the
-topic tables; RELATED_TO is recomputed from the centroids whenever a topic refit is swapped in.
+topic tables; RELATED_TO is recomputed from the centroids whenever a topic refit is swapped in
+(``Store.topics_generation`` counts them).
 ``rebuild()`` recomputes every stored edge from the records and the index in one transaction.
 
 With ``graph.mirror = "neo4j"`` each write also adds a journal row (same transaction); after the
@@ -45,7 +46,7 @@ class GraphPart(Part):
         self.cfg = ctx.config.graph
         self.available = ctx.store.has_table("edges")
         self.graph = EmbeddedGraph(ctx.store.connection)
-        self._generation: str | None = None
+        self._generation = -1
         self.mirror: Neo4jMirror | None = None
         self._retry_at = 0.0
 
@@ -95,7 +96,7 @@ class GraphPart(Part):
         self._sync()
 
     def poll(self) -> bool:
-        if self._generation != self.ctx.store.get_meta("topics.generation"):
+        if self._generation != self.ctx.store.topics_generation:
             self._refresh_related()
             if self.mirror is not None:
                 self.graph.journal("topics", [])
@@ -171,7 +172,7 @@ class GraphPart(Part):
 
     def _refresh_related(self) -> None:
         store = self.ctx.store
-        self._generation = store.get_meta("topics.generation")
+        self._generation = store.topics_generation
         rows = [t for t in store.topics() if not t.provisional] if self.available else []
         self.graph.related = related_topics([t.id for t in rows], [t.level for t in rows],
                                             np.array([t.centroid for t in rows]), self.cfg.related_min) if rows else []

@@ -137,6 +137,8 @@ class Store:
 
     def __init__(self, path: str | Path, *, read_only: bool = False, _con: Any = None) -> None:
         self.path = Path(path)
+        self.topics_generation = 0
+        """Counts topic trees swapped in through this connection (parts that derive from topics watch it)."""
         if _con is not None:  # a reader sharing an open database (see reader())
             self._con = _con
             return
@@ -465,8 +467,6 @@ class Store:
         try:
             con.execute("DELETE FROM topics")
             con.execute("DELETE FROM memberships")
-            gen = int(self.get_meta("topics.generation") or 0) + 1
-            self.set_meta("topics.generation", str(gen))
             for t in topics:
                 self._insert_topic(t)
             top = tids.shape[1] if tids.ndim == 2 else 0
@@ -476,6 +476,7 @@ class Store:
         except BaseException:
             con.rollback()
             raise
+        self.topics_generation += 1
 
     def topics(self) -> list[TopicRow]:
         rows = self._con.execute(
