@@ -17,7 +17,9 @@ off, same texts, same process; the share the graph adds is reported.
 
 latency: a memory of n records (AG News and LoCoMo texts, repeated with a suffix; hash:256 general
 embedder, so the 100k build takes minutes; sessions of 50 records, a task id on every 10th) and
-``neighbours(depth=1)`` / ``path(max_depth=4)`` between random memories, one call at a time.
+``neighbours(depth=1)`` / ``path(max_depth=4)`` between random memories, one call at a time. Topics are
+fitted once at 50 records during the build, so every later memory joins few topics (hubs);
+``--latency-rebuild`` also times ``Memory.rebuild()`` and measures again on its full topic tree.
 """
 
 from __future__ import annotations
@@ -122,22 +124,32 @@ def latency(args) -> dict:
                              metadata=[{"task_id": f"t{(lo + i) // 10}"} if (lo + i) % 10 == 0 else {} for i in rows])
         build = time.perf_counter() - t
         mem.wait()
-        stats = mem.stats()
-        rng = np.random.default_rng(0)
-        ids = rng.integers(1, len(mem) + 1, 400)
-        nb, pt, found, lengths = [], [], 0, []
-        for i in ids[:200]:
+        out = {"n": n, "build_s": build, "as built": _walks(mem)}
+        if args.latency_rebuild:  # a full topic tree (the build fitted topics once, at 50 records) and all edges anew
             t = time.perf_counter()
-            mem.neighbours(int(i), depth=1)
-            nb.append(time.perf_counter() - t)
-        for a, b in zip(ids[200:300], ids[300:400]):
-            t = time.perf_counter()
-            p = mem.path(int(a), int(b), max_depth=4)
-            pt.append(time.perf_counter() - t)
-            if p is not None:
-                found += 1
-                lengths.append(len(p.edges))
-    return {"n": n, "build_s": build, "edges": dict(stats.graph),
+            mem.rebuild()
+            out["rebuild_s"] = time.perf_counter() - t
+            out["after rebuild"] = _walks(mem)
+    return out
+
+
+def _walks(mem: Memory) -> dict:
+    stats = mem.stats()
+    rng = np.random.default_rng(0)
+    ids = rng.integers(1, len(mem) + 1, 400)
+    nb, pt, found, lengths = [], [], 0, []
+    for i in ids[:200]:
+        t = time.perf_counter()
+        mem.neighbours(int(i), depth=1)
+        nb.append(time.perf_counter() - t)
+    for a, b in zip(ids[200:300], ids[300:400]):
+        t = time.perf_counter()
+        p = mem.path(int(a), int(b), max_depth=4)
+        pt.append(time.perf_counter() - t)
+        if p is not None:
+            found += 1
+            lengths.append(len(p.edges))
+    return {"edges": dict(stats.graph), "topics": len(mem.topics()),
             "neighbours_ms": {"p50": 1e3 * float(np.median(nb)), "p95": 1e3 * float(np.percentile(nb, 95))},
             "path_ms": {"p50": 1e3 * float(np.median(pt)), "p95": 1e3 * float(np.percentile(pt, 95))},
             "paths_found": found, "mean_path_edges": float(np.mean(lengths)) if lengths else None}
@@ -152,6 +164,8 @@ def main() -> None:
     ap.add_argument("--upkeep-general", default="all-MiniLM-L6-v2",
                     help="all-MiniLM-L6-v2 (the default config's models) or hash:DIM (graph cost alone)")
     ap.add_argument("--latency-n", type=int, default=100_000)
+    ap.add_argument("--latency-rebuild", action="store_true",
+                    help="also time Memory.rebuild() at n and measure the walks again on its full topic tree")
     args = ap.parse_args()
     results: dict = {"machine": f"{platform.processor() or platform.machine()}, {__import__('os').cpu_count()} cores",
                      "date": str(date.today()), "command": "python benchmarks/graph.py " + " ".join(
