@@ -297,7 +297,10 @@ class Subgraph:
         return tuple(n.key for n in self.nodes)
 
     def to_networkx(self) -> Any:
-        """A ``networkx.MultiDiGraph`` (node and edge attributes copied); needs the networkx package.
+        """A ``networkx.MultiDiGraph``; needs the networkx package.
+
+        Node attributes: ``type`` (the node's label: "Memory", "Topic", ...) and its props; edge key and
+        attribute ``rel``, ``weight``, ``created_at`` and the edge's props.
 
         >>> g = Subgraph((Node("memory:1", "Memory"), Node("memory:2", "Memory")),
         ...              (Edge("memory:2", "FOLLOWS", "memory:1"),)).to_networkx()
@@ -312,7 +315,7 @@ class Subgraph:
             raise DependencyError("to_networkx() needs networkx: pip install networkx") from exc
         g = nx.MultiDiGraph()
         for n in self.nodes:
-            g.add_node(n.key, label=n.label, **n.props)
+            g.add_node(n.key, type=n.label, **n.props)
         for e in self.edges:
             g.add_edge(e.src, e.dst, key=e.rel, rel=e.rel, weight=e.weight, created_at=e.created_at, **e.props)
         return g

@@ -120,6 +120,8 @@ def test_topic_edges_follow_the_topic_tree(tmp_path):
         sub = mem.neighbours(member, "IN_TOPIC", direction="out")
         assert sub.keys == (f"memory:{member}", f"topic:{leaf.id}")
         assert 0 < sub.edges[0].weight <= 1
+        g = sub.to_networkx()  # a topic's label (its keywords) and the node type are both kept
+        assert g.nodes[f"topic:{leaf.id}"]["type"] == "Topic" and g.nodes[f"topic:{leaf.id}"]["label"] == leaf.label
         inbound = mem.neighbours(f"topic:{leaf.id}", "IN_TOPIC", direction="in", limit=10_000)
         assert len(inbound.nodes) - 1 == leaf.size
         if leaf.parent is not None:
@@ -399,3 +401,51 @@ class GraphMachine(RuleBasedStateMachine):
 GraphMachine.TestCase.settings = settings(max_examples=10, stateful_step_count=10, deadline=None, derandomize=True,
                                           suppress_health_check=[HealthCheck.too_slow])
 TestGraphMachine = GraphMachine.TestCase
+
+
+def test_to_networkx_holds_the_whole_graph(tmp_path):
+    pytest.importorskip("networkx")
+    cfg = HASH.replace(topics=TopicsConfig(min_records=10))
+    with Memory(tmp_path / "m", cfg) as mem:
+        ids = mem.add_many(texts(30), session="s", metadata=[{"task_id": f"t{i % 3}"} for i in range(30)])
+        mem.add("answer", kind="solution", metadata={"solves": "t1", "verified_by": "tests"}, parents=[ids[0]])
+        mem.wait()
+        g = mem.to_networkx()
+        stats = mem.stats()
+    counts: dict[str, int] = {}
+    for _, _, rel in g.edges(keys=True):
+        counts[rel] = counts.get(rel, 0) + 1
+    assert {r: n for r, n in counts.items()} == {r: n for r, n in stats.graph.items() if n}
+    labels = {a["type"] for _, a in g.nodes(data=True)}
+    assert labels == {"Memory", "Topic", "Session", "Task"}
+    assert g.nodes["memory:1"]["kind"] == "output" and g.edges["memory:31", "task:t1", "SOLVES"]["verified_by"] == "tests"
+
+
+def test_an_interrupted_export_resumes_where_it_stopped(tmp_path):
+    pytest.importorskip("networkx")
+    from selfmem.graph._mirror import export
+    from selfmem.graph._nx import NetworkxBackend
+
+    with Memory(tmp_path / "m", HASH) as mem:
+        mem.add_many(texts(10), session="s")
+        mem.rebuild()  # SIMILAR_TO edges to later ids too: an export batch must not drop them
+        graph, state = mem._graph.graph, tmp_path / "export.json"
+        full = NetworkxBackend()
+        export(graph, full, None, batch=3)
+
+        class Stop(Exception):
+            pass
+
+        def stop_after_first(n):
+            raise Stop
+
+        sink = NetworkxBackend()
+        with pytest.raises(Stop):
+            export(graph, sink, state, batch=3, progress=stop_after_first)
+        assert json.loads(state.read_text())["last_id"] == 3
+        counts = export(graph, sink, state, batch=3)
+        assert counts["memories"] == 7 and not state.exists()
+        assert set(sink.graph.edges(keys=True)) == set(full.graph.edges(keys=True))
+        assert dict(sink.graph.nodes(data="kind")) == dict(full.graph.nodes(data="kind"))
+        again = export(graph, sink, state, batch=3)  # a full rerun changes nothing
+        assert set(sink.graph.edges(keys=True)) == set(full.graph.edges(keys=True)) and again["memories"] == 10

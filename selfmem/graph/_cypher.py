@@ -42,8 +42,10 @@ ENDS = {
     "DERIVED_FROM": ("Memory", "id", "Memory", "id"),
 }
 
+# The target is MERGEd, not MATCHed: an export copies memories in id order, and a SIMILAR_TO edge made by
+# a rebuild may point to a memory of a later batch, which then gets its properties when its batch comes.
 EDGE = {
-    rel: (f"UNWIND $rows AS row MATCH (a:{sl} {{{sk}: row.src}}) MATCH (b:{dl} {{{dk}: row.dst}}) "
+    rel: (f"UNWIND $rows AS row MATCH (a:{sl} {{{sk}: row.src}}) MERGE (b:{dl} {{{dk}: row.dst}}) "
           f"MERGE (a)-[r:{rel}]->(b) SET r.weight = row.weight, r.created_at = row.created_at, r += row.props")
     for rel, (sl, sk, dl, dk) in ENDS.items()
 }

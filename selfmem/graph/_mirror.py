@@ -1,4 +1,7 @@
-"""Copying the embedded graph to Neo4j: the live mirror (from the journal) and the one-shot export.
+"""Copying the embedded graph to a sink: the Neo4j live mirror (from the journal) and the one-shot export.
+
+A sink is any :class:`GraphSink`: :class:`~selfmem.graph._neo4j.Neo4jBackend`, or
+:class:`~selfmem.graph._nx.NetworkxBackend` (``Memory.to_networkx()``).
 
 Both copy *state*, not events: a journal row names the memories that changed, and the copy reads
 their current rows and edges, so replaying a row twice (after a crash between the copy and the
@@ -9,16 +12,16 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from .._files import atomic_write
 from ._build import STORED_RELS, key
 from ._embedded import EmbeddedGraph, Row
 from ._neo4j import Neo4jBackend, credentials
 
-__all__ = ["Neo4jMirror", "copy_memories", "copy_topics", "export", "EXPORT_STATE"]
+__all__ = ["GraphSink", "Neo4jMirror", "copy_memories", "copy_topics", "export", "EXPORT_STATE"]
 
 EXPORT_STATE = "neo4j-export.json"
 """Where ``memctl export neo4j`` notes its progress, in the memory directory (removed when done)."""
@@ -26,7 +29,26 @@ EXPORT_STATE = "neo4j-export.json"
 _MEMORY_OUT = (*STORED_RELS, "IN_SESSION", "IN_TOPIC")
 
 
-def copy_memories(graph: EmbeddedGraph, backend: Neo4jBackend, ids: Sequence[int], *, topics: bool = True) -> None:
+class GraphSink(Protocol):
+    """Where a copy of the graph is written; ``uri`` and ``database`` name it in an export's progress file."""
+
+    uri: str
+    database: str
+
+    def ensure_schema(self) -> None: ...
+
+    def upsert_nodes(self, label: str, rows: Sequence[Mapping[str, Any]]) -> None: ...
+
+    def upsert_edges(self, rows: Iterable[Row]) -> None: ...
+
+    def delete_memories(self, ids: Sequence[int]) -> None: ...
+
+    def replace_topic_edges(self, topic_ids: Sequence[int]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def copy_memories(graph: EmbeddedGraph, backend: GraphSink, ids: Sequence[int], *, topics: bool = True) -> None:
     """Write these memories, their sessions, tasks and outgoing edges (IN_TOPIC too when ``topics``)."""
     if not ids:
         return
@@ -61,7 +83,7 @@ def _topic_row(graph: EmbeddedGraph, node_key: str) -> dict[str, Any]:
             "provisional": bool(provisional)}
 
 
-def copy_topics(graph: EmbeddedGraph, backend: Neo4jBackend, batch: int = 5000) -> None:
+def copy_topics(graph: EmbeddedGraph, backend: GraphSink, batch: int = 5000) -> None:
     """Replace the topic tree in Neo4j: topics, SUBTOPIC_OF, RELATED_TO and every IN_TOPIC edge."""
     topics = graph.con.execute("SELECT id, label, level, keywords, provisional FROM topics ORDER BY id").fetchall()
     backend.replace_topic_edges([t[0] for t in topics])
@@ -80,7 +102,7 @@ def copy_topics(graph: EmbeddedGraph, backend: Neo4jBackend, batch: int = 5000) 
 class Neo4jMirror:
     """Copies the journal of committed changes to Neo4j, oldest first, and clears what it copied."""
 
-    def __init__(self, backend: Neo4jBackend) -> None:
+    def __init__(self, backend: GraphSink) -> None:
         self.backend = backend
         self.error: str | None = None
         self._schema = False
@@ -114,18 +136,19 @@ class Neo4jMirror:
         return done
 
 
-def export(graph: EmbeddedGraph, backend: Neo4jBackend, state: Path, *, batch: int = 1000, restart: bool = False,
+def export(graph: EmbeddedGraph, backend: GraphSink, state: Path | None, *, batch: int = 1000, restart: bool = False,
            progress: Callable[[int], None] | None = None) -> dict[str, int]:
     """Copy the whole graph to Neo4j in batches of memories, resumable.
 
-    ``state`` (a small JSON file) records the last memory id copied to this uri/database; a rerun
-    after an interruption starts after it (``restart`` ignores it). MERGE makes a full rerun a no-op.
+    ``state`` (a small JSON file, or None for none) records the last memory id copied to this
+    uri/database; a rerun after an interruption starts after it (``restart`` ignores it). MERGE makes
+    a full rerun a no-op.
     ``progress(n)`` is called with the memories copied by each batch. Returns counts.
     """
     backend.ensure_schema()
     target = f"{backend.uri}|{backend.database}"
     last = -1
-    if state.is_file() and not restart:
+    if state is not None and state.is_file() and not restart:
         saved = json.loads(state.read_text())
         if saved.get("target") == target:
             last = int(saved.get("last_id", -1))
@@ -138,11 +161,12 @@ def export(graph: EmbeddedGraph, backend: Neo4jBackend, state: Path, *, batch: i
         copy_memories(graph, backend, ids, topics=False)
         last = ids[-1]
         copied += len(ids)
-        atomic_write(state, json.dumps({"target": target, "last_id": last}))
+        if state is not None:
+            atomic_write(state, json.dumps({"target": target, "last_id": last}))
         if progress is not None:
             progress(len(ids))
     copy_topics(graph, backend)
-    if state.is_file():
+    if state is not None and state.is_file():
         os.remove(state)
     counts = dict(graph.counts())
     counts["memories"] = copied

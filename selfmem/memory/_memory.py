@@ -459,6 +459,18 @@ class Memory:
             finally:
                 backend.close()
 
+    def to_networkx(self) -> Any:
+        """The whole knowledge graph as a ``networkx.MultiDiGraph`` (the same nodes and edges a Neo4j export
+        writes: node keys like ``"memory:12"``, node attribute ``type``, edge key and attribute ``rel``)."""
+        from ..graph._mirror import export
+        from ..graph._nx import NetworkxBackend
+
+        with self._lock:
+            graph = self._graph_for()
+            sink = NetworkxBackend()
+            export(graph, sink, None)
+            return sink.graph
+
     def _graph_for(self) -> Any:
         self._poll()
         if not self._graph.available:
