@@ -205,7 +205,7 @@ class Enriched:
 
 @dataclass(frozen=True)
 class NewRecord:
-    """A validated record about to be inserted (no id yet)."""
+    """A validated record about to be inserted (no id yet; ``created_at`` in UTC, None for now)."""
 
     kind: str
     text: str
@@ -213,6 +213,7 @@ class NewRecord:
     session: str | None
     importance: float
     parents: tuple[int, ...]
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True)

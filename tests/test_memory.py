@@ -327,3 +327,27 @@ def test_flags_are_validated(tmp_path, hash_config, mem):
     assert not (tmp_path / "flags").exists()
     with pytest.raises(InvalidInputError):
         mem.rebuild(reembed="no")
+
+
+def test_created_at_imports_history_and_is_validated(tmp_path, hash_config):
+    from datetime import datetime, timedelta, timezone
+
+    from selfmem import InvalidInputError
+
+    with Memory(tmp_path / "m", hash_config) as mem:
+        cest = timezone(timedelta(hours=2))
+        old = datetime(2023, 5, 8, 13, 56, tzinfo=cest)
+        ids = mem.add_many(["lunch with Caroline", "a hike"], session="s1", created_at=[old, old + timedelta(days=1)])
+        one = mem.add("later note", created_at=datetime(2024, 1, 1, tzinfo=timezone.utc))
+        assert mem.get(ids[0]).created_at == datetime(2023, 5, 8, 11, 56, tzinfo=timezone.utc)
+        assert mem.get(one).created_at.year == 2024
+        got = mem.search("lunch", k=5, since=datetime(2023, 5, 8, tzinfo=timezone.utc),
+                         until=datetime(2023, 5, 9, tzinfo=timezone.utc))
+        assert [h.record.id for h in got] == [ids[0]]
+        n = len(mem)
+        for bad in (datetime(2023, 1, 1), "2023-01-01", [old], 1.5):
+            with pytest.raises(InvalidInputError, match="created_at"):
+                mem.add_many(["x", "y"], created_at=bad)
+        assert len(mem) == n
+        fresh = mem.add("now")
+        assert (datetime.now(timezone.utc) - mem.get(fresh).created_at).total_seconds() < 60

@@ -186,7 +186,7 @@ class Memory:
     # -- writes -----------------------------------------------------------------
     def add(self, text: str, kind: str = "output", metadata: Mapping[str, Any] | None = None, *,
             session: str | None = None, importance: float = 1.0, parents: Sequence[int] = (),
-            own_embedding: np.ndarray | None = None) -> int:
+            own_embedding: np.ndarray | None = None, created_at: datetime | None = None) -> int:
         """Store one memory and index it; return its id.
 
         Parameters
@@ -206,20 +206,25 @@ class Memory:
         own_embedding : array, shape (own_dim,), optional
             Hidden states the solver already computed for ``text`` with its own model (mean-pooled
             layer ``config.embedding.own_layer``); the own model is then not run.
+        created_at : datetime, optional
+            When the memory was made, timezone-aware (for importing history); default now.
         """
         own = None if own_embedding is None else [own_embedding]
         return self.add_many([text], kind=kind, metadata=[metadata], session=session,
-                             importance=importance, parents=[parents], own_embedding=own)[0]
+                             importance=importance, parents=[parents], own_embedding=own, created_at=created_at)[0]
 
     def add_many(self, texts: Sequence[str], kind: str | Sequence[str] = "output",
                  metadata: Sequence[Mapping[str, Any] | None] | None = None, *,
                  session: str | None = None, importance: float | Sequence[float] = 1.0,
                  parents: Sequence[Sequence[int]] | None = None,
                  own_embedding: np.ndarray | Sequence[np.ndarray] | None = None,
-                 progress: bool | None = None) -> list[int]:
+                 progress: bool | None = None,
+                 created_at: datetime | Sequence[datetime] | None = None) -> list[int]:
         """Store n memories with batched embedding, in one transaction; return the new ids in order.
 
-        ``kind``, ``importance`` (one value or n), ``metadata`` and ``parents`` (n each) are per text;
+        ``kind``, ``importance``, ``created_at`` (one value or n), ``metadata`` and ``parents`` (n each)
+        are per text; ``created_at`` is timezone-aware (default now: when importing history, pass the
+        original times, which ``since``/``until`` and the recency term use);
         ``own_embedding`` has shape (n, own_dim). Nothing is written if any input is invalid.
         ``progress`` shows a bar (default: 512 texts or more, on a terminal).
         """
@@ -228,7 +233,7 @@ class Memory:
             self._poll()
             rows = v.check_batch(texts, kind, metadata, session if session is not None else self._session.get(),
                                  importance, parents, kinds=self.config.kinds, max_chars=self.config.max_text_chars,
-                                 existing=store.existing)
+                                 existing=store.existing, created_at=created_at)
             if not rows:
                 return []
             own_given = None

@@ -290,15 +290,17 @@ class Store:
         con = self._con
         con.begin()
         try:
+            whens = [now if r.created_at is None else r.created_at.replace(tzinfo=None) for r in records]
             sessions = sorted({r.session for r in records if r.session is not None})
             for name in sessions:
-                con.execute("INSERT OR IGNORE INTO sessions VALUES (?, ?)", [name, now])
+                first = min(w for r, w in zip(records, whens) if r.session == name)
+                con.execute("INSERT OR IGNORE INTO sessions VALUES (?, ?)", [name, first])
             con.execute(
                 f"INSERT INTO records ({_COLUMNS}) SELECT unnest($1::BIGINT[]), unnest($2::VARCHAR[]), "
-                "unnest($3::VARCHAR[]), unnest($4::VARCHAR[]), unnest($5::VARCHAR[]), $6, "
+                "unnest($3::VARCHAR[]), unnest($4::VARCHAR[]), unnest($5::VARCHAR[]), unnest($6::TIMESTAMP[]), "
                 "unnest($7::DOUBLE[]), 0, NULL, unnest($8::BIGINT[][])",
                 [ids, [r.kind for r in records], [r.text for r in records], [r.metadata_json for r in records],
-                 [r.session for r in records], now, [r.importance for r in records],
+                 [r.session for r in records], whens, [r.importance for r in records],
                  [list(r.parents) for r in records]],
             )
             for role, arr in vectors.items():

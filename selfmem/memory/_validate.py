@@ -6,6 +6,7 @@ import json
 import math
 import numbers
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,7 @@ __all__ = [
     "check_vectors",
     "check_batch",
     "check_flag",
+    "check_created_at",
 ]
 
 
@@ -156,11 +158,25 @@ def check_vectors(vectors: Any, n: int, dim: int, what: str) -> np.ndarray:
     return arr
 
 
+def check_created_at(value: Any, what: str = "created_at") -> datetime | None:
+    """A timezone-aware datetime (returned in UTC) or None; InvalidInputError otherwise."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidInputError(f"{what} must be a timezone-aware datetime, e.g. datetime(2023, 5, 8, tzinfo=timezone.utc)"
+                                f", got {value!r}")
+    try:
+        return value.astimezone(timezone.utc)
+    except (OverflowError, ValueError) as exc:
+        raise InvalidInputError(f"{what} {value!r} cannot be expressed in UTC ({exc})") from exc
+
+
 def check_batch(texts: Any, kind: Any, metadata: Any, session: str | None, importance: Any, parents: Any, *,
-                kinds: Sequence[str], max_chars: int, existing: Callable[[list[int]], set[int]]) -> list[NewRecord]:
+                kinds: Sequence[str], max_chars: int, existing: Callable[[list[int]], set[int]],
+                created_at: Any = None) -> list[NewRecord]:
     """Validated records of an ``add_many`` call (nothing is written unless every item is valid).
 
-    ``kind``, ``metadata``, ``importance`` and ``parents`` are one value or one per text;
+    ``kind``, ``metadata``, ``importance``, ``parents`` and ``created_at`` are one value or one per text;
     ``existing(ids)`` returns which parent ids exist.
     """
     if isinstance(texts, str) or not isinstance(texts, Sequence):
@@ -178,6 +194,8 @@ def check_batch(texts: Any, kind: Any, metadata: Any, session: str | None, impor
     metas = per_item(metadata, "metadata", dict)
     imps = per_item(importance, "importance", (int, float))
     pars = [()] * n if parents is None else per_item(parents, "parents", ())
+    whens = [check_created_at(w, f"created_at[{i}]" if n > 1 else "created_at")
+             for i, w in enumerate(per_item(created_at, "created_at", datetime))]
     if session is not None:
         check_session(session)
     wanted = sorted({p for ps in pars for p in check_ids(ps or [], "parents")})
@@ -192,6 +210,7 @@ def check_batch(texts: Any, kind: Any, metadata: Any, session: str | None, impor
             session=session,
             importance=check_importance(1.0 if imps[i] is None else imps[i]),
             parents=tuple(check_ids(pars[i] or [], "parents")),
+            created_at=whens[i],
         )
         for i in range(n)
     ]
