@@ -49,6 +49,11 @@ class EmbeddingConfig:
     own_min_fit : int
         Records needed before the own-view whitening is fitted (automatically, or on
         ``rebuild()``); smaller memories search the general view only.
+    own_refit_growth : float
+        Refit the whitening (in the background, with the index and topics that depend on it) each
+        time the memory has grown this many times since the last fit; 0 never refits on growth.
+    own_refit_until : int
+        No growth refits once the whitening was fitted on this many records.
     mode : {"general", "own", "dual"}
         Which view the index searches. ``"dual"`` (the default) fuses both:
         ``[sqrt(alpha) * e_general, sqrt(1 - alpha) * e_own]``.
@@ -72,6 +77,8 @@ class EmbeddingConfig:
     own_dim: int = 256
     own_shrinkage: float = 0.1
     own_min_fit: int = 200
+    own_refit_growth: float = 2.0
+    own_refit_until: int = 20_000
     mode: str = "dual"
     alpha: float = 0.45
     batch_size: int = 64
@@ -96,6 +103,9 @@ class EmbeddingConfig:
         _check_int("embedding.own_layer", self.own_layer, 1)
         _check_int("embedding.own_dim", self.own_dim, 2)
         _check_int("embedding.own_min_fit", self.own_min_fit, 3)
+        if self.own_refit_growth != 0:
+            _check_number("embedding.own_refit_growth", self.own_refit_growth, 1.1, 1e6)
+        _check_int("embedding.own_refit_until", self.own_refit_until, 0)
         _check_number("embedding.own_shrinkage", self.own_shrinkage, 0.0, 1e6)
         _check_int("embedding.batch_size", self.batch_size, 1)
         _check_int("embedding.max_tokens", self.max_tokens, 8)

@@ -139,3 +139,21 @@ def test_adding_an_own_model_later_needs_reembed(tmp_path, hash_config):
         Memory(tmp_path / "m", dual_config())
     with Memory(tmp_path / "m", dual_config(), reembed=True, progress=False) as m:
         assert m.stats().index["mode"] == "dual"
+
+
+@pytest.mark.parametrize("growth", [2.0, 0])
+def test_whitening_refits_as_the_memory_grows(tmp_path, growth):
+    cfg = dual_config(own_refit_growth=growth, own_refit_until=60)
+    with Memory(tmp_path / "m", cfg) as m:
+        fitted = []
+        for lo in range(0, 150, 10):
+            m.add_many([f"{t} batch {lo}" for t in TEXTS[:10]])
+            m.wait()
+            fitted.append(m._views.whitener.n_samples_ if m._views.whitener else 0)
+        assert m.stats().index["size"] == 150
+        hits = m.search(f"{TEXTS[3]} batch 140", k=1, mode="dense")
+        assert hits[0].record.text == f"{TEXTS[3]} batch 140"
+    if growth:
+        assert sorted(set(fitted)) == [0, 20, 40, 80]  # refits at 2x growth until one was fitted on >= 60
+    else:
+        assert sorted(set(fitted)) == [0, 20]

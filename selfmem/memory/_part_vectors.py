@@ -3,7 +3,9 @@
 They are one part because index vectors depend on the whitening: a new whitening means a new index,
 and the two are swapped in together. Refit rules (checked by :meth:`VectorPart.maintain`):
 
-- the whitening is fitted when the memory first reaches ``embedding.own_min_fit`` records;
+- the whitening is fitted when the memory first reaches ``embedding.own_min_fit`` records, and refitted
+  each time it has grown ``embedding.own_refit_growth`` times since (until it was fitted on
+  ``embedding.own_refit_until`` records);
 - the index is rebuilt when its kind no longer fits the size (flat below ``index.ivf_threshold``,
   IVF-PQ above) or when an IVF-PQ index has grown 4x since it was trained.
 
@@ -64,7 +66,7 @@ class VectorPart(Part):
     def maintain(self) -> None:
         if not self.ctx.writable or self.refit.running:
             return
-        whiten = self.ctx.views.whitener is None and self._whitening_due()
+        whiten = (self.ctx.views.whitener is None and self._whitening_due()) or self._whitening_grown()
         if whiten or self._index_stale():
             views = self.ctx.views
 
@@ -88,6 +90,13 @@ class VectorPart(Part):
     def _whitening_due(self) -> bool:
         views = self.ctx.views
         return views.own is not None and views.mode != "general" and self.ctx.store.count() >= views.min_fit
+
+    def _whitening_grown(self) -> bool:
+        """The memory has grown ``own_refit_growth`` times since the whitening was fitted (below the cap)."""
+        cfg, w = self.ctx.config.embedding, self.ctx.views.whitener
+        if w is None or cfg.own_refit_growth == 0 or w.n_samples_ >= cfg.own_refit_until:
+            return False
+        return self.ctx.store.count() >= cfg.own_refit_growth * w.n_samples_
 
     def _index_stale(self) -> bool:
         n = len(self.index)
