@@ -2,13 +2,22 @@
 
 Usage::
 
-    python benchmarks/retrieval.py [--data ../shared/data] [--out runs/bench] [--latency-sizes 3000,100000]
+    python benchmarks/retrieval.py [--data ../shared/data] [--out runs/bench] [--latency-sizes 3000,100000] [--cv]
                                    [--skip-quality] [--skip-latency]
 
 Quality: one memory per LoCoMo conversation (default config: MiniLM + SmolLM2 dual embeddings),
 one record per turn; every question is searched with k = 20 in each mode and with several
 fusion settings. recall@k = share of a question's evidence turns in the top k; hit@10 = share of
 questions with at least one evidence turn in the top 10.
+
+Held-out quality (``--cv``, the number that counts): each conversation's memory is filled as a user fills
+one (one ``add_many`` per LoCoMo session, in order, each session a memory session with its date as
+``created_at``, no ``rebuild()``), built twice (the default config, and the whitening fitted only once at
+200 records as before), and every question is searched under each setting of ``cv_settings``.
+Leave one conversation out: the setting with the best recall@10 over the other four conversations'
+questions is scored on the fifth; the mean over the five folds is reported beside the in-sample table
+and recall@10 per LoCoMo question category (1 multi-hop, 2 temporal, 3 open-domain, 4 single-hop,
+5 adversarial, as numbered in the LoCoMo release).
 
 Latency: ``Memory.search`` end to end (query embedding with both models included), k = 10, default
 config, one query at a time, at each size in ``--latency-sizes``. Memories hold the real texts of
@@ -22,19 +31,20 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import platform
 import shutil
 import subprocess
 import sys
 import time
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import numpy as np
 from _data import DEFAULT_DATA, load_ag_news, load_locomo
 from tqdm import tqdm
 
-from selfmem import Memory, MemoryConfig, SearchConfig
+from selfmem import GraphConfig, Memory, MemoryConfig, SearchConfig
 from selfmem._types import NewRecord
 from selfmem.memory._store import Store
 
@@ -89,6 +99,92 @@ def quality(args) -> list[tuple[str, dict[str, float]]]:
                             acc.setdefault(f"R@{k}", []).append(len(set(got[:k]) & q.evidence) / len(q.evidence))
                         acc.setdefault("hit@10", []).append(float(bool(set(got[:10]) & q.evidence)))
     return [(name, {m: float(np.mean(v)) for m, v in acc.items()}) for name, acc in sums.items() if acc]
+
+
+CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop", 5: "adversarial"}
+
+
+def _session_time(date_text: str) -> datetime:
+    """LoCoMo's session date ("1:56 pm on 8 May, 2023") as a UTC datetime."""
+    return datetime.strptime(date_text, "%I:%M %p on %d %B, %Y").replace(tzinfo=timezone.utc)
+
+
+def fill_incrementally(path: Path, conv, cfg: MemoryConfig) -> None:
+    """Fill a memory as a user would: one ``add_many`` per LoCoMo session, in order, with the session's
+    date as ``created_at`` and the session as the memory session; no ``rebuild()``."""
+    shutil.rmtree(path, ignore_errors=True)
+    with Memory(path, cfg, progress=False) as mem:
+        for num in sorted({t.session for t in conv.turns}):
+            turns = [t for t in conv.turns if t.session == num]
+            mem.add_many([t.record_text() for t in turns], kind="message", session=f"session_{num}",
+                         metadata=[{"dia_id": t.dia_id} for t in turns], created_at=_session_time(turns[0].date))
+
+
+def cv_settings() -> list[tuple[str, str, dict]]:
+    """(name, build variant, search-time config changes) tried by the cross-validation."""
+    out = []
+    for build in ("default", "whitening fitted once"):
+        out.append((f"{build} | no expansion", build, {"graph": GraphConfig(expand=())}))
+        for hits in (1, 2, 3):
+            out.append((f"{build} | FOLLOWS x{hits}", build, {"graph": GraphConfig(expand=("FOLLOWS",), expand_hits=hits)}))
+    for kw in (0.3, 0.5):
+        out.append((f"default | FOLLOWS x2, keyword weight {kw}", "default",
+                    {"search": SearchConfig(keyword_weight=kw)}))
+    out.append(("default | FOLLOWS x2, candidates 100", "default", {"search": SearchConfig(candidates=100)}))
+    out.append(("default | FOLLOWS x2, recency 0.1", "default", {"search": SearchConfig(recency_weight=0.1)}))
+    out.append(("default | FOLLOWS x2, SIMILAR_TO", "default",
+                {"graph": GraphConfig(expand=("FOLLOWS", "SIMILAR_TO"), expand_hits=2)}))
+    out.append(("default | FOLLOWS x2, dense only", "default", {"search": SearchConfig(mode="dense")}))
+    return out
+
+
+def cross_validated(args) -> dict:
+    """Leave-one-conversation-out over every setting of :func:`cv_settings` (see the module docstring)."""
+    convs = load_locomo(args.data)
+    builds = {"default": MemoryConfig(),
+              "whitening fitted once": MemoryConfig().replace(
+                  embedding=dataclasses.replace(MemoryConfig().embedding, own_refit_growth=0))}
+    settings = cv_settings()
+    shipped = next(name for name, b, ch in settings if b == "default" and ch.get("graph") ==
+                   GraphConfig(expand=MemoryConfig().graph.expand, expand_hits=MemoryConfig().graph.expand_hits))
+    per_q: dict[str, dict[str, list[tuple[int, dict[str, float]]]]] = {name: {} for name, _, _ in settings}
+    root = Path(args.out) / "retrieval-cv"
+    for c in tqdm(convs, desc="conversations"):
+        for build, cfg in builds.items():
+            path = root / f"{c.name}-{build.replace(' ', '-')}"
+            if not (args.reuse and (path / "memory.duckdb").is_file()):
+                fill_incrementally(path, c, cfg)
+            for name, b, changes in settings:
+                if b != build:
+                    continue
+                run_cfg = cfg.replace(**changes)
+                with Memory(path, run_cfg, progress=False) as mem:
+                    rows = []
+                    for q in c.questions:
+                        got = [h.record.metadata["dia_id"] for h in mem.search(q.question, k=20)]
+                        rows.append((q.category, {f"R@{k}": len(set(got[:k]) & q.evidence) / len(q.evidence)
+                                                  for k in KS}))
+                per_q[name][c.name] = rows
+    names = [c.name for c in convs]
+
+    def recall(name: str, which: list[str], metric: str = "R@10") -> float:
+        vals = [r[metric] for n in which for _, r in per_q[name][n]]
+        return float(np.mean(vals))
+
+    folds = {}
+    for held in names:
+        train = [n for n in names if n != held]
+        best = max(per_q, key=lambda name: (recall(name, train), name == shipped))
+        folds[held] = {"chosen": best, "train R@10": recall(best, train),
+                       **{m: recall(best, [held], m) for m in ("R@1", "R@5", "R@10", "R@20")}}
+    table = {name: {**{n: recall(name, [n]) for n in names}, "all": recall(name, names)} for name in per_q}
+    cats = {name: {CATEGORIES[cat]: float(np.mean([r["R@10"] for n in names for c_, r in per_q[name][n] if c_ == cat]))
+                   for cat in sorted(CATEGORIES)} for name in per_q}
+    return {"folds": folds, "cv R@10 (mean of folds)": float(np.mean([f["R@10"] for f in folds.values()])),
+            "shipped": shipped, "shipped R@10 per conversation": {n: recall(shipped, [n]) for n in names},
+            "shipped mean of conversations": float(np.mean([recall(shipped, [n]) for n in names])),
+            "in-sample best": max(table, key=lambda k: table[k]["all"]), "table": table, "categories": cats,
+            "questions": {c.name: len(c.questions) for c in convs}}
 
 
 def build_large(n: int, args) -> Path:
@@ -173,8 +269,24 @@ def main() -> None:
     ap.add_argument("--only", default="", help="run only the settings whose name contains this")
     ap.add_argument("--neighbour", action="store_true",
                     help="time the searches again beside a CPU-bound neighbour process (one busy core)")
+    ap.add_argument("--cv", action="store_true",
+                    help="the held-out number: memories filled session by session, leave one conversation out")
     args = ap.parse_args()
     print(f"# retrieval benchmark {date.today()} on {platform.node()} {platform.machine()}")
+    if args.cv:
+        res = cross_validated(args)
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        (Path(args.out) / "retrieval-cv.json").write_text(json.dumps(res, indent=1))
+        print(json.dumps({k: v for k, v in res.items() if k not in ("table", "categories")}, indent=1))
+        names = list(res["questions"])
+        print("\n| setting | " + " | ".join(names) + " | all questions |\n|---|" + "---|" * (len(names) + 1))
+        for name, row in res["table"].items():
+            print(f"| {name} | " + " | ".join(f"{row[n]:.3f}" for n in names) + f" | {row['all']:.3f} |")
+        cats = list(CATEGORIES.values())
+        print("\n| setting | " + " | ".join(cats) + " |\n|---|" + "---|" * len(cats))
+        for name, row in res["categories"].items():
+            print(f"| {name} | " + " | ".join(f"{row[c]:.3f}" for c in cats) + " |")
+        return
     if not args.skip_quality:
         rows = quality(args)
         print("\n| setting | R@1 | R@5 | R@10 | R@20 | hit@10 |\n|---|---|---|---|---|---|")
