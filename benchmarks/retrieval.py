@@ -187,12 +187,15 @@ def cross_validated(args) -> dict:
             "questions": {c.name: len(c.questions) for c in convs}}
 
 
+LATENCY_CONFIG = MemoryConfig(graph=GraphConfig(similar_k=0))
+
+
 def build_large(n: int, args) -> Path:
     """A memory of n records built from real texts and their real raw vectors (see module docstring)."""
     path = Path(args.out) / f"latency-{n}"
     if (path / "memory.duckdb").is_file():
-        with Memory(path, progress=False) as mem:
-            if len(mem) == n:
+        with Memory(path, LATENCY_CONFIG, progress=False) as mem:
+            if len(mem) == n and mem.stats().sessions.get("s0"):
                 return path
     shutil.rmtree(path, ignore_errors=True)
     convs = load_locomo(args.data)
@@ -225,7 +228,8 @@ def build_large(n: int, args) -> Path:
     with tqdm(total=n - made, desc="filling copies") as bar:
         while made < n:
             m = min(len(ids), n - made)
-            rows = [NewRecord("message", f"{t} (variant {copy})", "{}", None, 1.0, ()) for t in base_texts[:m]]
+            rows = [NewRecord("message", f"{t} (variant {copy})", "{}", f"s{(made + i) // 50}", 1.0, ())
+                    for i, t in enumerate(base_texts[:m])]  # sessions of 50: FOLLOWS edges for expansion
             vecs = {}
             for role, arr in raw.items():
                 x = arr[:m] + rng.normal(scale=0.02, size=arr[:m].shape).astype(np.float32)
@@ -243,7 +247,9 @@ def latency(n: int, args) -> dict[str, float]:
     queries = [q.question for c in load_locomo(args.data) for q in c.questions][: args.queries]
     from selfmem.retrieval import _views
 
-    with Memory(path, progress=True) as mem:  # builds the index and keyword index if missing
+    # builds the index, keyword index, topics and graph if missing; SIMILAR_TO edges are left out (their
+    # build at 1M would be 1M index searches, and the default search does not follow them)
+    with Memory(path, LATENCY_CONFIG, progress=True) as mem:
         for i in range(20):
             mem.search(f"warm-up query number {i}", k=10)
         _views._QUERY_CACHE.clear()  # every timed query runs both models
