@@ -127,12 +127,14 @@ def cv_settings() -> list[tuple[str, str, dict]]:
         out.append((f"{build} | no expansion", build, {"graph": GraphConfig(expand=())}))
         for hits in (1, 2, 3):
             out.append((f"{build} | FOLLOWS x{hits}", build, {"graph": GraphConfig(expand=("FOLLOWS",), expand_hits=hits)}))
-    for kw in (0.3, 0.5):
-        out.append((f"default | FOLLOWS x2, keyword weight {kw}", "default",
-                    {"search": SearchConfig(keyword_weight=kw)}))
+    for kw in (0.3, 0.5, 0.6):
+        for hits in (1, 2):
+            out.append((f"default | FOLLOWS x{hits}, keyword weight {kw}", "default",
+                        {"search": SearchConfig(keyword_weight=kw),
+                         "graph": GraphConfig(expand=("FOLLOWS",), expand_hits=hits)}))
     out.append(("default | FOLLOWS x2, candidates 100", "default", {"search": SearchConfig(candidates=100)}))
     out.append(("default | FOLLOWS x2, recency 0.1", "default", {"search": SearchConfig(recency_weight=0.1)}))
-    out.append(("default | FOLLOWS x2, SIMILAR_TO", "default",
+    out.append(("default | FOLLOWS + SIMILAR_TO x2", "default",
                 {"graph": GraphConfig(expand=("FOLLOWS", "SIMILAR_TO"), expand_hits=2)}))
     out.append(("default | FOLLOWS x2, dense only", "default", {"search": SearchConfig(mode="dense")}))
     return out

@@ -207,6 +207,21 @@ def test_search_expansion_adds_marked_neighbours_and_keeps_k(tmp_path):
         assert "[2] output, session s, linked to [1] by FOLLOWS (cosine distance" in out.prompt
 
 
+def test_expansion_does_not_depend_on_the_list_length(tmp_path):
+    with Memory(tmp_path / "m", HASH.replace(graph=GraphConfig(similar_k=0, expand=("FOLLOWS",), expand_hits=3))) as mem:
+        for s in range(6):
+            mem.add_many(texts(8, seed=s), session=f"s{s}")
+        for q in texts(12, seed=9):
+            short, long = mem.search(q, k=6), mem.search(q, k=20)
+            assert [h.record.id for h in short] == [h.record.id for h in long[:6]]
+            ids = [h.record.id for h in long]
+            assert len(ids) == len(set(ids)) == 20
+            for h in long:  # every expanded hit sits after the hit that brought it, and is its session neighbour
+                if h.via:
+                    assert ids.index(h.expanded_from) < ids.index(h.record.id)
+                    assert abs(h.record.id - h.expanded_from) == 1
+
+
 def test_graph_config_round_trip_keeps_the_password_out(tmp_path):
     cfg = HASH.replace(graph=GraphConfig(neo4j_password="s3cret", expand=["FOLLOWS", "SOLVES"]))
     assert "s3cret" not in repr(cfg)

@@ -95,38 +95,49 @@ def _neighbours(graph: EmbeddedGraph, hit_ids: Sequence[int], rels: Sequence[str
 
 def expand(hits: list[Hit], k: int, graph: EmbeddedGraph, rels: Sequence[str], n_hits: int, store: Any, index: Any,
            qvec: np.ndarray, allowed: np.ndarray | None) -> list[Hit]:
-    """Insert the graph neighbours of the best ``n_hits`` hits right after them; the list stays at k.
+    """Place the graph neighbours of the best ``n_hits`` hits right after them; the list stays at k.
 
     An expanded hit carries ``via`` (the edge path) and ``expanded_from`` (the hit that brought it);
-    its ``relevance`` is that hit's, its ``score`` its own cosine to the query. Neighbours outside
-    the search filters (``allowed``), or already in the list, are skipped.
+    its ``relevance`` is that hit's, its ``score`` its own cosine to the query. A neighbour ranked
+    lower in the list moves up (so the result does not depend on how long the list is); one ranked
+    higher, or outside the search filters (``allowed``), stays where it is.
     """
     if not rels or not hits:
         return hits
-    sources = [h.record.id for h in hits[:n_hits]]
-    near = _neighbours(graph, sources, rels)
-    ranked = {h.record.id for h in hits}
+    pos = {h.record.id: r for r, h in enumerate(hits)}
+    near = _neighbours(graph, [h.record.id for h in hits[:n_hits]], rels)
     extra: dict[int, tuple[Hit, tuple[str, ...]]] = {}
     ok = None if allowed is None else set(allowed.tolist())
     for h in hits[:n_hits]:
         for other, via in near.get(h.record.id, []):
-            if other not in ranked and other not in extra and (ok is None or other in ok):
+            if other not in extra and pos.get(other, len(hits)) > pos[h.record.id] and (ok is None or other in ok):
                 extra[other] = (h, via)
     if not extra:
         return hits
-    records = store.get(list(extra))
-    ids = [i for i in extra if i in records]
-    cos = index.vectors(ids) @ qvec[0] if ids else np.zeros(0)
-    topic_of = store.top_topics(ids)
+    new = [i for i in extra if i not in pos]
+    records = store.get(new)
+    new = [i for i in new if i in records]
+    cos = dict(zip(new, (index.vectors(new) @ qvec[0]).tolist())) if new else {}
+    topic_of = store.top_topics(new)
     added: dict[int, list[Hit]] = {}
-    for i, c in zip(ids, cos):
-        src, via = extra[i]
-        c = float(min(1.0, max(-1.0, c)))
-        added.setdefault(src.record.id, []).append(Hit(
-            record=records[i], score=c, distance=1.0 - c, rank=0, relevance=src.relevance, keyword=0.0,
-            topic=topic_of.get(i), via=via, expanded_from=src.record.id))
+    for i, (src, via) in extra.items():
+        if i in pos:  # ranked lower: moved up, keeping its own scores
+            hit = dataclasses.replace(hits[pos[i]], via=via, expanded_from=src.record.id)
+        elif i in records:
+            c = float(min(1.0, max(-1.0, cos[i])))
+            hit = Hit(record=records[i], score=c, distance=1.0 - c, rank=0, relevance=src.relevance, keyword=0.0,
+                      topic=topic_of.get(i), via=via, expanded_from=src.record.id)
+        else:
+            continue
+        added.setdefault(src.record.id, []).append(hit)
     out: list[Hit] = []
-    for h in hits:
+
+    def place(h: Hit) -> None:  # a moved-up hit may be a source itself: its neighbours follow it
         out.append(h)
-        out += added.get(h.record.id, [])
+        for e in added.get(h.record.id, ()):
+            place(e)
+
+    for h in hits:
+        if h.record.id not in extra:
+            place(h)
     return [dataclasses.replace(h, rank=r) for r, h in enumerate(out[:k])]
