@@ -167,7 +167,8 @@ class SearchConfig:
     candidates : int
         Candidates taken from each source (at least ``k``).
     keyword_weight : float
-        Weight of the BM25 z-score in ``hybrid`` mode (the cosine z-score gets the rest).
+        Weight of the BM25 z-score in ``hybrid`` mode (the cosine z-score gets the rest). 0.5 was chosen
+        by leave-one-conversation-out on LoCoMo filled session by session (docs/benchmarks.md).
     dedupe : float
         Cosine at or above which a hit is a near-duplicate of a better one and dropped
         (1.0 keeps near-duplicates; identical texts are always dropped).
@@ -181,7 +182,7 @@ class SearchConfig:
     mode: str = "hybrid"
     route_topics: int = 3
     candidates: int = 50
-    keyword_weight: float = 0.4
+    keyword_weight: float = 0.5
     dedupe: float = 0.97
     importance_weight: float = 0.5
     recency_weight: float = 0.0
