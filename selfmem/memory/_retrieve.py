@@ -17,6 +17,7 @@ from ..retrieval._search import Candidate, rank
 from ..retrieval._views import Views
 from . import _graph_api
 from . import _validate as v
+from ._where import check_where
 from ._store import Store
 
 __all__ = ["gather", "search", "check_filters"]
@@ -63,8 +64,7 @@ def check_filters(kinds: Any, sessions: Any, where: Any, since: Any, until: Any,
     """Validated search filters (InvalidInputError naming the bad one)."""
     kinds = v.check_name_list(kinds, "kinds")
     sessions = v.check_name_list(sessions, "sessions")
-    if where is not None and not isinstance(where, Mapping):
-        raise InvalidInputError("where must be a dict of metadata key -> value or -> {operator: value}")
+    check_where(where)  # every predicate checked before the query is embedded
     for name, ts in (("since", since), ("until", until)):
         if ts is not None and (not isinstance(ts, datetime) or ts.tzinfo is None):
             raise InvalidInputError(f"{name} must be a timezone-aware datetime, e.g. datetime.now(timezone.utc)")

@@ -22,6 +22,7 @@ import numpy as np
 from .._errors import CorruptMemoryError, InvalidInputError, MemoryLockedError
 from .._types import NewRecord, Record, TopicRow
 from ..graph._embedded import EDGE_SCHEMA
+from ._where import Pred, check_where, evaluate, lookup, to_sql
 
 __all__ = ["Store", "NewRecord", "TopicRow", "SCHEMA_VERSION", "snapshot"]
 
@@ -70,37 +71,6 @@ CREATE TABLE IF NOT EXISTS memberships (
 """
 
 _COLUMNS = "id, kind, text, metadata, session, created_at, importance, use_count, last_used_at, parents"
-_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
-
-
-_CMP = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
-
-
-def _where_clause(path: str, op: str, value: Any) -> tuple[str, list[Any]]:
-    """SQL for one metadata predicate on ``json_extract(metadata, path)``."""
-    val = "json_extract(metadata, ?)"
-    try:
-        if op == "$eq":
-            return f"{val} = ?::JSON", [path, json.dumps(value)]
-        if op == "$ne":
-            return f"({val} IS NULL OR {val} != ?::JSON)", [path, path, json.dumps(value)]
-        if op in _CMP:
-            if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-                raise InvalidInputError(f"where {op} needs a number or a string, got {value!r}")
-            cast = "DOUBLE" if isinstance(value, (int, float)) else "VARCHAR"
-            getter = f"TRY_CAST(json_extract_string(metadata, ?) AS {cast})"
-            return f"{getter} {_CMP[op]} ?", [path, value]
-        if op in ("$in", "$nin"):
-            if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
-                raise InvalidInputError(f"where {op} needs a list of values, got {value!r}")
-            inside = f"list_contains(?::JSON[], {val})"
-            return (inside if op == "$in" else f"NOT coalesce({inside}, false)"), [
-                [json.dumps(v) for v in value], path]
-        if op == "$exists":
-            return (f"{val} IS {'NOT ' if value else ''}NULL"), [path]
-    except (TypeError, ValueError) as exc:
-        raise InvalidInputError(f"where {op} value {value!r} is not JSON: {exc}") from exc
-    raise InvalidInputError(f"unknown where operator {op!r}; use $eq $ne $gt $gte $lt $lte $in $nin $exists")
 
 
 def _ints(ids: Iterable[Any]) -> list[int]:
@@ -430,16 +400,23 @@ class Store:
         if until is not None:
             clauses.append("created_at < ?")
             params.append(until.astimezone(timezone.utc).replace(tzinfo=None))
-        for key, cond in (where or {}).items():
-            if not isinstance(key, str) or not _KEY_RE.match(key):
-                raise InvalidInputError(f"where key {key!r} must look like 'task' or 'a.b'")
-            ops = cond if isinstance(cond, Mapping) else {"$eq": cond}
-            for op, value in ops.items():
-                sql, args = _where_clause("$." + key, op, value)
-                clauses.append(sql)
-                params += args
-        sql = "SELECT id FROM records" + (" WHERE " + " AND ".join(clauses) if clauses else "")
-        rows = self._con.execute(sql, params).fetchnumpy()
+        post: list[Pred] = []
+        for pred in check_where(where):
+            sql, args, exact = to_sql(pred)
+            clauses.append(sql)
+            params += args
+            if not exact:
+                post.append(pred)
+        where_sql = " WHERE " + " AND ".join(clauses) if clauses else ""
+        if post:  # arrays and objects compare by value: the SQL kept the candidates, Python decides
+            rows = self._con.execute(f"SELECT id, metadata FROM records{where_sql} ORDER BY id", params).fetchall()
+            keep = []
+            for rid, meta in rows:
+                data = json.loads(meta)
+                if all(evaluate(lookup(data, p.keys), p) for p in post):
+                    keep.append(rid)
+            return np.asarray(keep, dtype=np.int64)
+        rows = self._con.execute(f"SELECT id FROM records{where_sql}", params).fetchnumpy()
         return np.asarray(rows["id"], dtype=np.int64)
 
     # -- topics ---------------------------------------------------------------
