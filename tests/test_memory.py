@@ -351,3 +351,58 @@ def test_created_at_imports_history_and_is_validated(tmp_path, hash_config):
         assert len(mem) == n
         fresh = mem.add("now")
         assert (datetime.now(timezone.utc) - mem.get(fresh).created_at).total_seconds() < 60
+
+
+def test_hostile_inputs_are_clear_errors_and_write_nothing(tmp_path, hash_config):
+    """Inputs that used to raise raw DuckDB/Python errors or were silently accepted (issue 15)."""
+    from click.testing import CliRunner
+
+    from selfmem import InvalidInputError
+    from selfmem.cli import cli
+
+    with Memory(tmp_path / "m", hash_config) as mem:
+        rid = mem.add("a real note")
+        n = len(mem)
+        deep: dict = {}
+        cur = deep
+        for _ in range(100_000):
+            cur["a"] = {}
+            cur = cur["a"]
+        bad_adds = [
+            dict(text="x", metadata={"k": "\ud800"}), dict(text="x", session="s\udfff"), dict(text="x", metadata=deep),
+            dict(text="x", parents=0), dict(text="x", parents=[2**63]), dict(text="\x00\x00"),
+            dict(text="\u200b\u200d\ufeff"), dict(text="\U000E0041\U000E0042"),
+        ]
+        for kw in bad_adds:
+            with pytest.raises(InvalidInputError):
+                mem.add(**kw)
+        with pytest.raises(InvalidInputError):
+            mem.add_many(["x"], parents=[5])
+        for bad_id in (2**63, 2**64, -1):
+            with pytest.raises(InvalidInputError):
+                mem.get(bad_id)
+            with pytest.raises(InvalidInputError):
+                mem.delete(bad_id)
+        with pytest.raises(InvalidInputError, match="unknown kinds"):
+            mem.search("note", kinds=["outptu"])
+        assert len(mem) == n and mem.get(rid).text == "a real note"
+    (tmp_path / "afile").write_text("x")
+    for path in (tmp_path / "afile" / "mem", str(tmp_path / "a\x00b")):
+        with pytest.raises(InvalidInputError):
+            Memory(path, hash_config)
+    res = CliRunner().invoke(cli, ["add", str(tmp_path / "new"), "x", "--kind", "nonsense"])
+    assert res.exit_code == 1 and not (tmp_path / "new").exists()
+
+
+def test_own_embedding_too_large_is_rejected(tmp_path):
+    import numpy as np
+
+    from selfmem import InvalidInputError
+
+    cfg = MemoryConfig(embedding=EmbeddingConfig(general="hash:32", own="hash:16", mode="dual", own_dim=8,
+                                                 own_min_fit=20))
+    with Memory(tmp_path / "m", cfg) as mem:
+        for bad in (np.full(16, 1e30), np.full(16, 1e38)):
+            with pytest.raises(InvalidInputError):
+                mem.add("x", own_embedding=bad)
+        assert len(mem) == 0

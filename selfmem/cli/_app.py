@@ -5,9 +5,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import shutil
 import sys
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import click
@@ -125,8 +127,14 @@ def add(path: str, text: str, kind: str, session: str | None, metadata: str | No
         meta = json.loads(metadata) if metadata else None
     except json.JSONDecodeError as exc:
         raise click.BadParameter(f"not JSON: {exc}", param_hint="--metadata") from exc
-    with Memory(path) as mem:
-        rid = mem.add(text, kind=kind, metadata=meta, session=session)
+    new = not Path(path).exists()
+    try:
+        with Memory(path) as mem:
+            rid = mem.add(text, kind=kind, metadata=meta, session=session)
+    except SelfmemError:
+        if new:  # a rejected add leaves no new memory behind
+            shutil.rmtree(path, ignore_errors=True)
+        raise
     _emit({"id": rid}, as_json, lambda d: str(d["id"]))
 
 

@@ -322,7 +322,7 @@ class Memory:
         gcfg = self.config.graph
         rels = g.check_expand(filters.pop("expand"), gcfg.expand if gcfg.enabled else ())
         cfg = self.config.search if mode is None else v.check_mode(mode, self.config.search)
-        checked = _retrieve.check_filters(**filters)
+        checked = _retrieve.check_filters(**filters, known_kinds=self.config.kinds)
         return _retrieve.search(store, self._views, self._vectors, self._keywords.index, self._topics, query, k,
                                 cfg, checked, self._graph.graph if self._graph.available else None, rels,
                                 gcfg.expand_hits)

@@ -36,9 +36,16 @@ def check_open_args(path: Any, config: Any, general: Any, own: Any, progress: An
     for name, obj in (("general", general), ("own", own)):
         if obj is not None and not isinstance(obj, Embedder):
             raise InvalidInputError(f"{name} must implement the Embedder protocol (dim, fingerprint(), embed())")
+    if "\x00" in str(path):
+        raise InvalidInputError(f"path {str(path)!r} contains a NUL character")
     out = Path(path).expanduser()
     if out.exists() and not out.is_dir():
         raise InvalidInputError(f"{out} is a file; a memory is a directory")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise InvalidInputError(f"{out} lies under {parent}, which is a file; choose another directory")
+            break
     return out
 
 

@@ -59,10 +59,13 @@ def gather(store: Store, index: VectorIndex, keywords: KeywordIndex, query: str,
                       record=records[i]) for j, (i, c) in enumerate(zip(ids, cos))]
 
 
-def check_filters(kinds: Any, sessions: Any, where: Any, since: Any, until: Any, max_distance: Any
-                  ) -> dict[str, Any]:
+def check_filters(kinds: Any, sessions: Any, where: Any, since: Any, until: Any, max_distance: Any,
+                  known_kinds: Sequence[str] | None = None) -> dict[str, Any]:
     """Validated search filters (InvalidInputError naming the bad one)."""
     kinds = v.check_name_list(kinds, "kinds")
+    if kinds is not None and known_kinds is not None and set(kinds) - set(known_kinds):
+        raise InvalidInputError(f"unknown kinds {sorted(set(kinds) - set(known_kinds))} in the search filter; "
+                                f"this memory's kinds are {list(known_kinds)}")
     sessions = v.check_name_list(sessions, "sessions")
     check_where(where)  # every predicate checked before the query is embedded
     for name, ts in (("since", since), ("until", until)):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import numbers
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -31,6 +32,10 @@ __all__ = [
 ]
 
 
+_VISIBLE = re.compile(r"[^\s\x00-\x1f\x7f-\x9f\u200b-\u200f\u2060-\u2064\ufeff\U000E0000-\U000E007F]")
+"""A character that shows: text made only of whitespace, control, zero-width or tag characters is empty."""
+
+
 def check_flag(value: Any, what: str, optional: bool = False) -> bool | None:
     """``value`` if it is True or False (or None when ``optional``), else InvalidInputError."""
     if isinstance(value, bool) or (optional and value is None):
@@ -41,8 +46,8 @@ def check_flag(value: Any, what: str, optional: bool = False) -> bool | None:
 def check_text(text: Any, max_chars: int, what: str = "text") -> str:
     if not isinstance(text, str):
         raise InvalidInputError(f"{what} must be a str, got {type(text).__name__}")
-    if not text.strip():
-        raise InvalidInputError(f"{what} is empty or whitespace; pass the text to remember")
+    if not text.strip() or not _VISIBLE.search(text):
+        raise InvalidInputError(f"{what} is empty, whitespace or only invisible characters; pass the text to remember")
     if len(text) > max_chars:
         raise InvalidInputError(
             f"{what} has {len(text):,} characters, over the limit of {max_chars:,} (MemoryConfig.max_text_chars); "
@@ -70,9 +75,12 @@ def metadata_json(metadata: Any) -> str:
     if not all(isinstance(k, str) for k in metadata):
         raise InvalidInputError("metadata keys must be strings")
     try:
-        return json.dumps(dict(metadata), allow_nan=False, ensure_ascii=False, sort_keys=True)
+        text = json.dumps(dict(metadata), allow_nan=False, ensure_ascii=False, sort_keys=True)
+    except RecursionError as exc:
+        raise InvalidInputError("metadata is nested too deeply to store; flatten it") from exc
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(f"metadata must be JSON-serialisable (no NaN, sets or objects): {exc}") from exc
+    return _unicode(text, "metadata")
 
 
 def check_importance(value: Any) -> float:
@@ -84,27 +92,41 @@ def check_importance(value: Any) -> float:
 def check_ids(ids: Any, what: str = "id") -> list[int]:
     """One id or an iterable of ids, as a list of Python ints."""
     if isinstance(ids, (numbers.Integral, np.integer)) and not isinstance(ids, bool):
-        return [int(ids)]
+        return [_in_range(int(ids), what)]
     if isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable):
         raise InvalidInputError(f"{what} must be an int or a list of ints, got {type(ids).__name__}")
     out = []
     for i in ids:
         if isinstance(i, bool) or not isinstance(i, (numbers.Integral, np.integer)):
             raise InvalidInputError(f"{what} must be ints, got {i!r}")
-        out.append(int(i))
+        out.append(_in_range(int(i), what))
     return out
+
+
+def _in_range(i: int, what: str) -> int:
+    if not 0 <= i < 2**63:
+        raise InvalidInputError(f"{what} {i} is out of range: record ids are integers from 1 to 2**63 - 1")
+    return i
 
 
 def check_id(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
         raise InvalidInputError(f"id must be an int, got {value!r}")
-    return int(value)
+    return _in_range(int(value), "id")
+
+
+def _unicode(text: str, what: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInputError(f"{what} is not valid Unicode (lone surrogate at {exc.start}); fix the encoding") from exc
+    return text
 
 
 def check_session(name: Any) -> str:
     if not isinstance(name, str) or not name.strip():
         raise InvalidInputError(f"session name must be a non-empty str, got {name!r}")
-    return name
+    return _unicode(name, "session name")
 
 
 def check_k(k: Any, what: str = "k") -> int:
@@ -152,9 +174,12 @@ def check_vectors(vectors: Any, n: int, dim: int, what: str) -> np.ndarray:
     if arr.shape != (n, dim):
         raise InvalidInputError(f"{what} must have shape ({n}, {dim}), got {arr.shape}")
     if not np.isfinite(arr).all():
-        raise InvalidInputError(f"{what} contains NaN or inf")
-    if (np.linalg.norm(arr, axis=1) == 0).any():
+        raise InvalidInputError(f"{what} contains NaN or inf (or values too large for float32)")
+    norms = np.linalg.norm(arr.astype(np.float64), axis=1)
+    if (norms == 0).any():
         raise InvalidInputError(f"{what} contains an all-zero row")
+    if (norms > 1e15).any():
+        raise InvalidInputError(f"{what} has a row of norm {norms.max():.3g}: too large to normalise in float32")
     return arr
 
 
@@ -193,7 +218,12 @@ def check_batch(texts: Any, kind: Any, metadata: Any, session: str | None, impor
     kind_list = per_item(kind, "kind", str)
     metas = per_item(metadata, "metadata", dict)
     imps = per_item(importance, "importance", (int, float))
+    if parents is not None and (isinstance(parents, (str, bytes, numbers.Number)) or not isinstance(parents, Sequence)):
+        raise InvalidInputError(f"parents must be a list with one list of ids per text, got {parents!r}")
     pars = [()] * n if parents is None else per_item(parents, "parents", ())
+    for i, p in enumerate(pars):
+        if p is not None and (isinstance(p, (str, bytes, numbers.Number)) or not isinstance(p, Iterable)):
+            raise InvalidInputError(f"parents[{i}] must be a list of record ids, got {p!r}")
     whens = [check_created_at(w, f"created_at[{i}]" if n > 1 else "created_at")
              for i, w in enumerate(per_item(created_at, "created_at", datetime))]
     if session is not None:
