@@ -406,3 +406,27 @@ def test_own_embedding_too_large_is_rejected(tmp_path):
             with pytest.raises(InvalidInputError):
                 mem.add("x", own_embedding=bad)
         assert len(mem) == 0
+
+
+def test_one_writer_per_directory_in_a_process(tmp_path, hash_config):
+    import gc
+
+    from selfmem import MemoryLockedError
+
+    a = Memory(tmp_path / "m", hash_config)
+    a.add("first")
+    with pytest.raises(MemoryLockedError, match="already open for writing in this process"):
+        Memory(tmp_path / "m", hash_config)
+    with pytest.raises(MemoryLockedError):
+        Memory(str(tmp_path / "m") + "/", hash_config)  # the same directory spelled differently
+    with Memory(tmp_path / "m", read_only=True) as ro:  # readers are fine
+        assert len(ro) == 1
+    a.close()
+    with Memory(tmp_path / "m", hash_config) as b:
+        b.add("second")
+        assert len(b) == 2
+    c = Memory(tmp_path / "m", hash_config)
+    del c
+    gc.collect()  # a handle dropped without close() frees the directory
+    with Memory(tmp_path / "m", hash_config) as d:
+        assert len(d) == 2

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import threading
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -17,7 +18,7 @@ import numpy as np
 from .._config import MemoryConfig
 from ..graph._build import key, parse_key
 from ..graph._embedded import to_edge as graph_edge
-from .._errors import (InvalidInputError, MemoryClosedError, ReadOnlyError,
+from .._errors import (InvalidInputError, MemoryClosedError, MemoryLockedError, ReadOnlyError,
                        RecordNotFoundError)
 from .._progress import show_progress
 from .._types import Enriched, Hit, Record, Stats, Subgraph, Topic
@@ -112,7 +113,12 @@ class Memory:
             self._dir, self._store = snapshot(self.directory, STORE_FILE, _OWN_FILES)
         else:
             self.directory.mkdir(parents=True, exist_ok=True)
-            self._dir, self._store = self.directory, Store(self.directory / STORE_FILE)
+            self._claim()
+            try:
+                self._dir, self._store = self.directory, Store(self.directory / STORE_FILE)
+            except BaseException:
+                self._release()
+                raise
         try:
             stale = check_fingerprints(self._store, views, allow=reembed and not read_only, write=not read_only)
             if not read_only:
@@ -553,8 +559,34 @@ class Memory:
         if self._store is not None:
             self._store.close()
             self._store = None
+            self._release()
         if self.read_only:
             shutil.rmtree(self._dir, ignore_errors=True)
+
+    # One writer per directory in this process too: DuckDB's file lock only keeps other processes out,
+    # and two writable handles in one process would each miss the other's adds.
+    _writers: dict[str, weakref.ref] = {}
+    _writers_lock = threading.Lock()
+
+    def _claim(self) -> None:
+        key = os.path.realpath(self.directory)
+        with Memory._writers_lock:
+            holder = Memory._writers.get(key)
+            other = holder() if holder is not None else None
+            if other is not None and getattr(other, "_store", None) is not None:
+                raise MemoryLockedError(f"{self.directory} is already open for writing in this process; use that "
+                                        "Memory object, close it first, or open this one with read_only=True")
+            Memory._writers[key] = weakref.ref(self)  # a handle dropped without close() frees the claim
+        self._claimed = key
+
+    def _release(self) -> None:
+        key = getattr(self, "_claimed", None)
+        if key is not None:
+            with Memory._writers_lock:
+                holder = Memory._writers.get(key)
+                if holder is not None and holder() is self:
+                    del Memory._writers[key]
+            self._claimed = None
 
     def __enter__(self) -> Memory:
         return self
