@@ -15,7 +15,9 @@ from ._files import atomic_write
 __all__ = ["MemoryConfig", "EmbeddingConfig", "IndexConfig", "SearchConfig", "TopicsConfig", "GraphConfig",
            "DEFAULT_KINDS", "CONFIG_VERSION", "GRAPH_RELS", "EXPAND_RELS"]
 
-CONFIG_VERSION = 1
+CONFIG_VERSION = 2
+_END = "# end of selfmem config"
+"""The last line of a config.toml written by version 2 on: without it the file was cut short."""
 
 DEFAULT_KINDS: tuple[str, ...] = ("output", "task", "solution", "note", "message")
 
@@ -471,6 +473,11 @@ class MemoryConfig:
                 data = tomllib.load(fh)
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path} is not valid TOML ({exc}); fix or delete it") from exc
+        version = data.get("config_version")
+        if version is None or (isinstance(version, int) and 2 <= version <= CONFIG_VERSION and not _ends_whole(path)):
+            raise ConfigError(f"{path} is cut short (no config_version, or no '{_END}' line at the end): it would "
+                              "open with defaults in place of your settings. Restore it, or pass the MemoryConfig "
+                              "to Memory(path, config) to write it again")
         return cls.from_dict(data)
 
 
@@ -514,6 +521,11 @@ def _toml_value(value: Any) -> str:
     raise ConfigError(f"cannot write {type(value).__name__} to TOML")
 
 
+def _ends_whole(path: str | os.PathLike[str]) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read().rstrip().endswith(_END.encode())
+
+
 def _dump_toml(data: dict[str, Any]) -> str:
     """A minimal TOML writer for flat tables of scalars (None values are left out)."""
     top = [f"{k} = {_toml_value(v)}" for k, v in data.items() if not isinstance(v, dict) and v is not None]
@@ -522,4 +534,4 @@ def _dump_toml(data: dict[str, Any]) -> str:
         if isinstance(table, dict):
             lines += ["", f"[{key}]"]
             lines += [f"{k} = {_toml_value(v)}" for k, v in table.items() if v is not None]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + ["", _END]) + "\n"

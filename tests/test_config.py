@@ -43,7 +43,7 @@ def test_newer_version_is_refused(tmp_path):
 
 def test_unknown_key_and_bad_toml(tmp_path):
     p = tmp_path / "config.toml"
-    p.write_text("[embedding]\nsurprise = 1\n")
+    p.write_text("config_version = 1\n[embedding]\nsurprise = 1\n")
     with pytest.raises(ConfigError, match="surprise"):
         MemoryConfig.read(p)
     p.write_text("this is = = not toml")
@@ -55,3 +55,32 @@ def test_frozen():
     cfg = MemoryConfig()
     with pytest.raises(AttributeError):
         cfg.max_text_chars = 3  # type: ignore[misc]
+
+
+def test_a_config_cut_short_is_an_error_not_defaults(tmp_path):
+    from selfmem import EmbeddingConfig, SearchConfig
+
+    cfg = MemoryConfig(embedding=EmbeddingConfig(general="hash:64", own=None, mode="general"),
+                       search=SearchConfig(mode="dense"), kinds=("note", "idea"))
+    p = tmp_path / "config.toml"
+    cfg.write(p)
+    assert MemoryConfig.read(p) == cfg
+    text = p.read_text()
+    for cut in (len(text) // 3, text.index("[graph]"), len(text) - 30):
+        p.write_text(text[:text.rindex("\n", 0, cut) + 1])  # cut at a line end: still valid TOML
+        with pytest.raises(ConfigError, match="cut short"):
+            MemoryConfig.read(p)
+    p.write_text("config_version = 1\n[search]\nmode = \"dense\"\n")  # written by an older selfmem: still opens
+    assert MemoryConfig.read(p).search.mode == "dense"
+
+
+def test_a_missing_store_beside_derived_files_is_an_error(tmp_path):
+    from selfmem import CorruptMemoryError, EmbeddingConfig, Memory
+
+    cfg = MemoryConfig(embedding=EmbeddingConfig(general="hash:64", own=None, mode="general"))
+    with Memory(tmp_path / "m", cfg) as mem:
+        mem.add("remember me")
+    (tmp_path / "m" / "memory.duckdb").unlink()
+    with pytest.raises(CorruptMemoryError, match="store is missing"):
+        Memory(tmp_path / "m", cfg)
+    assert not (tmp_path / "m" / "memory.duckdb").exists()  # nothing new was created

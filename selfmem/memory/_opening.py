@@ -62,7 +62,13 @@ def check_foreign(path: Path, own_files: Collection[str]) -> None:
     """Raise CorruptMemoryError when ``path`` holds files but no selfmem store (never write into it)."""
     if not path.is_dir() or (path / STORE_FILE).exists():
         return
-    foreign = sorted(p.name for p in path.iterdir() if p.name not in own_files and not p.name.endswith(".tmp"))
+    names = {p.name for p in path.iterdir()}
+    left = sorted(names & (set(own_files) - {STORE_FILE, STORE_FILE + ".wal"}))
+    if left:  # the store was deleted or moved: never start a new, empty memory beside its derived files
+        raise CorruptMemoryError(
+            f"{path} has no {STORE_FILE} but holds a memory's other files ({left[:4]}): the store is missing. "
+            f"Restore {STORE_FILE} from a backup, or move these files away to start a new memory here")
+    foreign = sorted(n for n in names if n not in own_files and not n.endswith(".tmp"))
     if foreign:
         raise CorruptMemoryError(
             f"{path} is not empty and holds no selfmem store (found {foreign[:5]}); pass a new or empty directory")
