@@ -303,9 +303,11 @@ class GraphConfig:
     solves_key : str
         Metadata key naming the task a solution SOLVES (``verified_by`` goes on the edge).
     expand : tuple of str
-        Edge types that ``search(expand=True)`` follows from a ranked hit, among FOLLOWS (both
-        neighbours in its session), DERIVED_FROM (its parents), SOLVES (the solutions of the task a
-        hit is ABOUT) and SIMILAR_TO. The default is what helped on LoCoMo (docs/benchmarks.md).
+        Edge types that ``search`` follows from the best hits (``expand=None``), among SOLVES (the
+        solutions of the task a hit is ABOUT; placed first), FOLLOWS (both neighbours in its session),
+        DERIVED_FROM (its parents) and SIMILAR_TO. Default: FOLLOWS, which raised held-out LoCoMo recall
+        (docs/benchmarks.md), and SOLVES, which changes nothing there (no tasks) and brings a retrieved
+        task's verified solution into a solver's prompt; SIMILAR_TO lowered recall and is off.
     expand_hits : int
         Ranked hits whose neighbours are added (the best ones).
     mirror : {"none", "neo4j"}
@@ -323,7 +325,7 @@ class GraphConfig:
     related_min: float = 0.5
     task_keys: tuple[str, ...] = ("task_id", "task")
     solves_key: str = "solves"
-    expand: tuple[str, ...] = ("FOLLOWS",)
+    expand: tuple[str, ...] = ("SOLVES", "FOLLOWS")
     expand_hits: int = 2
     mirror: str = "none"
     neo4j_uri: str = "bolt://127.0.0.1:7687"

@@ -73,7 +73,7 @@ def _neighbours(graph: EmbeddedGraph, hit_ids: Sequence[int], rels: Sequence[str
     rows = graph.rows(keys, walk) if walk else []
     found: dict[str, list[tuple[int, str, tuple[str, ...]]]] = {k: [] for k in keys}
     tasks: dict[str, list[str]] = {}
-    order = {"FOLLOWS": 0, "DERIVED_FROM": 1, "SOLVES": 2, "SIMILAR_TO": 3}
+    order = {"SOLVES": 0, "FOLLOWS": 1, "DERIVED_FROM": 2, "SIMILAR_TO": 3}  # a task's solution first
     for src, rel, dst, weight, *_ in rows:
         if rel == "ABOUT":
             if src in found:

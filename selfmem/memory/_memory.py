@@ -309,7 +309,7 @@ class Memory:
             Graph expansion: the neighbours of the best ``config.graph.expand_hits`` hits along these
             edge types (FOLLOWS, DERIVED_FROM, SOLVES, SIMILAR_TO) are placed right after the hit that
             brought them, marked by ``Hit.via`` and ``Hit.expanded_from``; the list stays at k. None
-            (default) follows ``config.graph.expand`` (what helped on LoCoMo), True all four, False none.
+            (default) follows ``config.graph.expand`` (SOLVES and FOLLOWS), True all four, False none.
 
         Returns
         -------
