@@ -8,11 +8,14 @@ the rename, so a crash leaves either the old file or the new one, never a torn m
 from __future__ import annotations
 
 import os
+import warnings
+import zipfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["atomic_write", "fsync_dir"]
+__all__ = ["NPZ_ERRORS", "damaged", "atomic_write", "fsync_dir"]
 
 
 def fsync_dir(directory: str | os.PathLike[str]) -> None:
@@ -65,3 +68,13 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], objec
         tmp.unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
+
+
+NPZ_ERRORS: tuple[type[BaseException], ...] = (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
+"""What reading an empty, truncated, bit-flipped or foreign ``.npz`` raises (numpy and zipfile)."""
+
+
+def damaged(path: str | os.PathLike[str], exc: BaseException) -> None:
+    """Warn that a derived file could not be read and is rebuilt from the store."""
+    warnings.warn(f"{path} is damaged ({type(exc).__name__}: {exc}); it is rebuilt from the store",
+                  RuntimeWarning, stacklevel=3)

@@ -23,6 +23,7 @@ from selfmem import (
     Record,
     RecordNotFoundError,
     SelfmemError,
+    TopicsConfig,
 )
 
 
@@ -430,3 +431,36 @@ def test_one_writer_per_directory_in_a_process(tmp_path, hash_config):
     gc.collect()  # a handle dropped without close() frees the directory
     with Memory(tmp_path / "m", hash_config) as d:
         assert len(d) == 2
+
+
+@pytest.mark.parametrize("name", ["keywords.npz", "topics.npz", "own_whitener.npz"])
+@pytest.mark.parametrize("damage", ["empty", "truncated", "bit flips"])
+def test_a_damaged_derived_file_is_rebuilt_with_a_warning(tmp_path, name, damage):
+    import random
+    import warnings
+
+    cfg = MemoryConfig(embedding=EmbeddingConfig(general="hash:32", own="hash:16", mode="dual", own_dim=8,
+                                                 own_min_fit=20), topics=TopicsConfig(min_records=20))
+    texts = [f"note {i} about {w}" for i, w in enumerate(["grid", "cell", "blue", "red"] * 10)]
+    with Memory(tmp_path / "m", cfg) as mem:
+        mem.add_many(texts)
+        mem.wait()
+        clean = [[h.record.id for h in mem.search(t, k=3)] for t in texts[:8]]
+    path = tmp_path / "m" / name
+    data = bytearray(path.read_bytes())
+    if damage == "empty":
+        data = bytearray()
+    elif damage == "truncated":
+        data = data[: len(data) // 2]
+    else:
+        rng = random.Random(0)
+        for _ in range(20):
+            data[rng.randrange(len(data))] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with Memory(tmp_path / "m", cfg) as mem:  # was a raw EOFError / BadZipFile on every open
+            mem.wait()
+            again = [[h.record.id for h in mem.search(t, k=3)] for t in texts[:8]]
+    assert again == clean
+    assert damage == "bit flips" and name == "topics.npz" or any("damaged" in str(w.message) for w in caught)

@@ -39,7 +39,7 @@ from typing import Protocol
 import numpy as np
 
 from .._errors import CorruptMemoryError, DependencyError, InvalidInputError
-from .._files import atomic_write
+from .._files import NPZ_ERRORS, atomic_write
 
 __all__ = ["TopicModel", "merge_tied", "Components", "DirichletProcess", "HDBSCANComponents"]
 
@@ -416,6 +416,6 @@ class TopicModel:
                 for name in ("pca_mean", "pca_components", "means", "prec_chol", "sizes", "weights", "prior_mean",
                              "prior_prec_chol", "new_prec_chol", "provisional"):
                     setattr(m, name + "_", z[name])
-        except (OSError, KeyError, ValueError) as exc:
+        except NPZ_ERRORS as exc:
             raise CorruptMemoryError(f"{path} is not a selfmem topic model ({exc}); delete it and rebuild") from exc
         return m

@@ -15,6 +15,7 @@ import numpy as np
 
 from .._config import TopicsConfig
 from .._errors import CorruptMemoryError
+from .._files import NPZ_ERRORS, damaged
 from .._types import TopicRow
 from ..retrieval._embedders import l2_normalize
 from ._dp import TopicModel
@@ -59,7 +60,8 @@ class TopicState:
             with np.load(path, allow_pickle=False) as z:
                 sig, fitted_n = str(z["signature"]), int(z["fitted_n"])
                 centroids, parents = z["centroids"], z["parents"]
-        except (CorruptMemoryError, KeyError, ValueError, OSError):
+        except (CorruptMemoryError, *NPZ_ERRORS) as exc:
+            damaged(path, exc)
             return False
         if sig != signature or model.n_topics != n_stored_leaves or len(centroids) != model.n_topics:
             return False

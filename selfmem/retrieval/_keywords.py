@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._files import atomic_write
+from .._files import NPZ_ERRORS, atomic_write, damaged
 from ._bm25 import tokenize
 
 __all__ = ["KeywordIndex", "KEYWORDS_FILE", "top_scored"]
@@ -176,7 +176,8 @@ class KeywordIndex:
         try:
             with np.load(path, allow_pickle=False) as z:
                 ids, lens, vocab, indptr, terms, tf = (z[k] for k in ("ids", "lens", "vocab", "indptr", "terms", "tf"))
-        except (OSError, KeyError, ValueError):
+        except NPZ_ERRORS as exc:
+            damaged(path, exc)
             return None
         if len(indptr) != len(ids) + 1 or len(lens) != len(ids) or len(terms) != len(tf):
             return None

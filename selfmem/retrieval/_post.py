@@ -13,7 +13,7 @@ import os
 import numpy as np
 
 from .._errors import CorruptMemoryError, InvalidInputError
-from .._files import atomic_write
+from .._files import NPZ_ERRORS, atomic_write
 from ._embedders import l2_normalize
 
 __all__ = ["Whitener", "fuse"]
@@ -103,7 +103,7 @@ class Whitener:
                 w = cls(n_components, float(z["shrinkage"][0]), drop_top)
                 w.mean_, w.components_, w.scale_ = z["mean"], z["components"], z["scale"]
                 w.n_samples_ = n_samples
-        except (OSError, KeyError, ValueError) as exc:
+        except NPZ_ERRORS as exc:
             raise CorruptMemoryError(f"{path} is not a selfmem whitening file ({exc}); delete it and rebuild") from exc
         if w.components_.ndim != 2 or w.components_.shape != (len(w.scale_), len(w.mean_)):
             raise CorruptMemoryError(f"{path} has inconsistent shapes; delete it and rebuild")

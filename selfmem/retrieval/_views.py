@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from .._files import damaged
 from .._errors import CorruptMemoryError, InvalidInputError
 from ._embedders import Embedder, batches, l2_normalize
 from ._post import Whitener, fuse
@@ -113,8 +114,9 @@ class Views:
             return
         try:
             w = Whitener.load(path)
-        except CorruptMemoryError:
-            return  # a derived file: refitted on the next rebuild
+        except CorruptMemoryError as exc:
+            damaged(path, exc)
+            return  # a derived file: refitted when the memory opens for writing, or on rebuild()
         if w.mean_.shape == (self.own.dim,):
             self.whitener = w
 
