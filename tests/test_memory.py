@@ -464,3 +464,33 @@ def test_a_damaged_derived_file_is_rebuilt_with_a_warning(tmp_path, name, damage
             again = [[h.record.id for h in mem.search(t, k=3)] for t in texts[:8]]
     assert again == clean
     assert damage == "bit flips" and name == "topics.npz" or any("damaged" in str(w.message) for w in caught)
+
+
+@pytest.mark.parametrize("damage", ["half", "bit flips", "empty"])
+@pytest.mark.parametrize("read_only", [False, True])
+def test_a_damaged_store_is_a_clear_error(tmp_path, hash_config, damage, read_only):
+    import random
+
+    from click.testing import CliRunner
+
+    from selfmem.cli import cli
+
+    with Memory(tmp_path / "m", hash_config) as mem:
+        mem.add_many([f"note {i} about the grid" for i in range(400)])
+    path = tmp_path / "m" / "memory.duckdb"
+    data = bytearray(path.read_bytes())
+    if damage == "half":
+        data = data[: len(data) // 2]
+    elif damage == "empty":
+        data = bytearray()
+    else:
+        rng = random.Random(0)
+        for _ in range(200):
+            data[rng.randrange(4096, len(data))] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorruptMemoryError, match="damaged|restore"):  # was a raw duckdb.IOException
+        with Memory(tmp_path / "m", hash_config, read_only=read_only) as mem:
+            mem.search("grid")
+    if read_only:
+        res = CliRunner().invoke(cli, ["inspect", str(tmp_path / "m")])
+        assert res.exit_code == 1 and "memctl: error:" in res.output and "Traceback" not in res.output

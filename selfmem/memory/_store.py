@@ -127,10 +127,16 @@ class Store:
             raise CorruptMemoryError(f"cannot open {self.path}: {msg}") from exc
         except duckdb.Error as exc:
             raise CorruptMemoryError(
-                f"{self.path} is not a selfmem store ({exc}); move it away or open another directory"
+                f"{self.path} cannot be opened as a store ({str(exc)[:200]}): if it is a selfmem memory it is damaged "
+                "(restore memory.duckdb from a backup); if not, open another directory"
             ) from exc
         try:
             self._init_schema(existed)
+        except duckdb.Error as exc:
+            self._con.close()
+            raise CorruptMemoryError(
+                f"{self.path} is damaged ({type(exc).__name__}: {str(exc)[:200]}); restore memory.duckdb from a "
+                "backup (the other files are derived from it and cannot rebuild it)") from exc
         except BaseException:
             self._con.close()
             raise
@@ -519,4 +525,6 @@ def snapshot(directory: Path, store_file: str, names: set[str], tries: int = 5) 
             last = exc
             shutil.rmtree(tmp, ignore_errors=True)
             time.sleep(0.05 * (attempt + 1))
-    raise CorruptMemoryError(f"could not take a consistent snapshot of {directory} ({last}); try again")
+    raise CorruptMemoryError(f"could not open a snapshot of {directory} after {tries} tries (last error: {last}). "
+                             "If a writer was checkpointing, try again; if this persists, memory.duckdb is damaged: "
+                             "restore it from a backup")
