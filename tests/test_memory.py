@@ -494,3 +494,51 @@ def test_a_damaged_store_is_a_clear_error(tmp_path, hash_config, damage, read_on
     if read_only:
         res = CliRunner().invoke(cli, ["inspect", str(tmp_path / "m")])
         assert res.exit_code == 1 and "memctl: error:" in res.output and "Traceback" not in res.output
+
+
+@pytest.mark.parametrize("name", ["index.faiss", "keywords.npz", "own_whitener.npz", "topics.npz"])
+def test_a_derived_file_copied_from_another_memory_is_not_used(tmp_path, name):
+    import shutil
+    import warnings
+
+    if name in ("index.faiss", "keywords.npz"):  # no whitening: the two memories' index spaces are the same
+        cfg = MemoryConfig(embedding=EmbeddingConfig(general="hash:32", own=None, mode="general"),
+                           topics=TopicsConfig(min_records=20))
+    else:
+        cfg = MemoryConfig(embedding=EmbeddingConfig(general="hash:32", own="hash:16", mode="dual", own_dim=8,
+                                                     own_min_fit=20), topics=TopicsConfig(min_records=20))
+    mine = [f"note {i} about {w}" for i, w in enumerate(["grid", "cell", "blue", "red"] * 10)]
+    theirs = [f"entry {i} on {w}" for i, w in enumerate(["sky", "tree", "lake", "rock"] * 10)]
+    for path, texts in ((tmp_path / "mine", mine), (tmp_path / "theirs", theirs)):
+        with Memory(path, cfg) as mem:  # same config, same ids
+            mem.add_many(texts)
+            mem.wait()
+    with Memory(tmp_path / "mine", cfg) as mem:
+        clean = [[h.record.id for h in mem.search(t, k=3)] for t in mine[:10]]
+    shutil.copy2(tmp_path / "theirs" / name, tmp_path / "mine" / name)
+    if name == "index.faiss":
+        shutil.copy2(tmp_path / "theirs" / "index.json", tmp_path / "mine" / "index.json")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with Memory(tmp_path / "mine", cfg) as mem:
+            mem.wait()
+            again = [[h.record.id for h in mem.search(t, k=3)] for t in mine[:10]]
+    assert again == clean  # was: the other memory's vectors, keywords or whitening used silently
+
+
+def test_bit_flips_in_the_index_are_detected(tmp_path, hash_config):
+    import random
+
+    with Memory(tmp_path / "m", hash_config) as mem:
+        texts = [f"note {i} about the {w} grid" for i, w in enumerate(["red", "blue", "green", "tiny"] * 13)]
+        mem.add_many(texts)
+        clean = [[h.record.id for h in mem.search(t, k=5, mode="dense")] for t in texts]
+    path = tmp_path / "m" / "index.faiss"
+    data = bytearray(path.read_bytes())
+    rng = random.Random(0)
+    for _ in range(8):
+        data[rng.randrange(200, len(data))] ^= 0x10
+    path.write_bytes(bytes(data))
+    with pytest.warns(RuntimeWarning, match="checksum"):
+        with Memory(tmp_path / "m", hash_config) as mem:
+            assert [[h.record.id for h in mem.search(t, k=5, mode="dense")] for t in texts] == clean

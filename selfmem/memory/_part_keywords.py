@@ -25,7 +25,7 @@ class KeywordPart(Part):
         self.index = KeywordIndex()
 
     def open(self) -> None:
-        loaded = KeywordIndex.load(self.ctx.directory)
+        loaded = KeywordIndex.load(self.ctx.directory, self.ctx.store.store_id)
         if loaded is None:
             self.rebuild()
             return
@@ -50,4 +50,4 @@ class KeywordPart(Part):
             self.save()
 
     def save(self) -> None:
-        self.index.save(self.ctx.directory)
+        self.index.save(self.ctx.directory, self.ctx.store.store_id)

@@ -48,8 +48,8 @@ class TopicPart(Part):
         return self.state.fitted and self.state.signature == self._signature(self.ctx.space())
 
     def _signature(self, space: str) -> str:
-        """What a fitted model depends on: the index-vector space and the fitting settings."""
-        return space + "|" + self._settings
+        """What a fitted model depends on: the index-vector space, the fitting settings and this store."""
+        return space + "|" + self._settings + "|" + self.ctx.store.store_id
 
     # -- contract -------------------------------------------------------------------
     def open(self) -> None:

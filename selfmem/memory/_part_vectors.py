@@ -43,11 +43,11 @@ class VectorPart(Part):
     def open(self) -> None:
         ctx = self.ctx
         views = ctx.views
-        views.load_whitener(ctx.directory)
+        views.load_whitener(ctx.directory, ctx.store.store_id)
         if views.whitener is None and self._whitening_due():
             self._set(self._fit(ctx.store, views), staging=None)
             return
-        index = load_index(ctx.directory, views.signature())
+        index = load_index(ctx.directory, self._signature())
         if index is None or index.kind != wanted_kind(ctx.config.index, ctx.store.count()):
             self._set(self._fit(ctx.store, views, whitening=False), staging=None)
             return
@@ -81,7 +81,11 @@ class VectorPart(Part):
         self._set(self._fit(self.ctx.store, self.ctx.views), staging=None)
 
     def save(self) -> None:
-        save_index(self.index, self.ctx.directory, self.ctx.views.signature())
+        save_index(self.index, self.ctx.directory, self._signature())
+
+    def _signature(self) -> dict[str, Any]:
+        """What a saved index was built for: the index-vector space and this store (not a copied one)."""
+        return {**self.ctx.views.signature(), "store": self.ctx.store.store_id}
 
     def notes(self) -> list[str]:
         return self.ctx.views.notes(self.ctx.store.count())
@@ -132,7 +136,7 @@ class VectorPart(Part):
         self.index = index
         self._catch_up()
         if ctx.writable:
-            ctx.views.save_whitener(ctx.directory)
+            ctx.views.save_whitener(ctx.directory, ctx.store.store_id)
             self.save()
 
     def _catch_up(self) -> None:

@@ -11,6 +11,7 @@ import contextlib
 import json
 import re
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -108,6 +109,7 @@ class Store:
     def __init__(self, path: str | Path, *, read_only: bool = False, _con: Any = None) -> None:
         self.path = Path(path)
         self.topics_generation = 0
+        self._store_id: str | None = None
         """Counts topic trees swapped in through this connection (parts that derive from topics watch it)."""
         if _con is not None:  # a reader sharing an open database (see reader())
             self._con = _con
@@ -132,6 +134,7 @@ class Store:
             ) from exc
         try:
             self._init_schema(existed)
+            self._store_id = self.get_meta("store_id") or ""
         except duckdb.Error as exc:
             self._con.close()
             raise CorruptMemoryError(
@@ -154,6 +157,8 @@ class Store:
                 self._con.execute(_TOPIC_SCHEMA)
             if writable:
                 self._con.execute(EDGE_SCHEMA)  # every statement IF NOT EXISTS
+                if self.get_meta("store_id") is None:  # made by an older selfmem
+                    self.set_meta("store_id", uuid.uuid4().hex)
             version = self.get_meta("schema_version")
             if version is None or not version.isdigit():
                 raise CorruptMemoryError(f"{self.path} has no schema version; it is not a selfmem store")
@@ -168,7 +173,17 @@ class Store:
         self._con.execute(_TOPIC_SCHEMA)
         self._con.execute(EDGE_SCHEMA)
         self._con.execute("INSERT INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+        self._con.execute("INSERT INTO meta VALUES ('store_id', ?)", [uuid.uuid4().hex])
         self._con.commit()
+
+    @property
+    def store_id(self) -> str:
+        """A random id given to this store when it was made: derived files name it, so that a file copied
+        from another memory is not used ('' for an older store opened read-only). Read once, at open:
+        background refits ask for it without touching the writer's connection."""
+        if self._store_id is None:
+            self._store_id = self.get_meta("store_id") or ""
+        return self._store_id
 
     @property
     def connection(self) -> Any:

@@ -8,6 +8,7 @@ store's ids on open; losing it loses nothing.
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -17,7 +18,7 @@ import numpy as np
 
 from .._config import IndexConfig
 from .._errors import InvalidInputError
-from .._files import atomic_write
+from .._files import atomic_write, damaged
 from ._ivfpq import IVFPQIndex, ivfpq_params
 
 __all__ = ["VectorIndex", "FlatIndex", "IVFPQIndex", "load_index", "save_index", "build_index", "wanted_kind"]
@@ -133,8 +134,10 @@ class FlatIndex:
 
 def save_index(index: FlatIndex | IVFPQIndex, directory: Path, signature: dict[str, Any]) -> None:
     """Write the index and its metadata atomically (temp file + rename)."""
-    atomic_write(directory / INDEX_FILE, faiss.serialize_index(index._index).tobytes())
-    meta = {"kind": index.kind, "dim": index.dim, "count": len(index), "signature": signature}
+    data = faiss.serialize_index(index._index).tobytes()
+    atomic_write(directory / INDEX_FILE, data)
+    meta = {"kind": index.kind, "dim": index.dim, "count": len(index), "signature": signature,
+            "crc32": zlib.crc32(data)}
     if isinstance(index, IVFPQIndex):
         meta |= {"n_trained": index.n_trained, "nprobe": index.nprobe, "rerank": index.rerank}
     atomic_write(directory / INDEX_META, json.dumps(meta, sort_keys=True))
@@ -154,8 +157,12 @@ def load_index(directory: Path, signature: dict[str, Any]) -> FlatIndex | IVFPQI
         return None
     if not isinstance(meta, dict) or meta.get("signature") != signature:
         return None
+    data = path.read_bytes()
+    if "crc32" in meta and zlib.crc32(data) != meta["crc32"]:
+        damaged(path, ValueError("its checksum does not match index.json"))
+        return None
     try:
-        raw = faiss.read_index(str(path))
+        raw = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
     except RuntimeError:
         return None
     if raw.d != meta.get("dim"):

@@ -149,8 +149,8 @@ class KeywordIndex:
         return top_scored(*self.scores(query), n, allowed)
 
     # -- persistence ----------------------------------------------------------------
-    def save(self, directory: Path) -> None:
-        """Write ``keywords.npz`` atomically: ids, lengths and each document's terms (CSR)."""
+    def save(self, directory: Path, owner: str = "") -> None:
+        """Write ``keywords.npz`` atomically: ids, lengths and each document's terms (CSR); ``owner`` names the store."""
         ids = self.ids()
         terms = sorted(self._postings)
         code = {t: j for j, t in enumerate(terms)}
@@ -164,20 +164,24 @@ class KeywordIndex:
             indptr[r + 1] = len(flat_terms)
         lens = np.array([self._doc_len[i] for i in ids.tolist()], dtype=np.int64)
         atomic_write(Path(directory) / KEYWORDS_FILE, lambda fh: np.savez(
-            fh, ids=ids, lens=lens, vocab=np.array(terms, dtype=np.str_), indptr=indptr,
+            fh, ids=ids, lens=lens, vocab=np.array(terms, dtype=np.str_), indptr=indptr, owner=np.array(owner),
             terms=np.array(flat_terms, dtype=np.int64), tf=np.array(flat_tf, dtype=np.int64)))
 
     @classmethod
-    def load(cls, directory: Path) -> KeywordIndex | None:
-        """Read ``keywords.npz``; None when missing or unreadable (rebuilt from the store)."""
+    def load(cls, directory: Path, owner: str = "") -> KeywordIndex | None:
+        """Read ``keywords.npz``; None when missing, unreadable or built for another store (rebuilt from the store)."""
         path = Path(directory) / KEYWORDS_FILE
         if not path.is_file():
             return None
         try:
             with np.load(path, allow_pickle=False) as z:
                 ids, lens, vocab, indptr, terms, tf = (z[k] for k in ("ids", "lens", "vocab", "indptr", "terms", "tf"))
+                made_for = str(z["owner"]) if "owner" in z else ""
         except NPZ_ERRORS as exc:
             damaged(path, exc)
+            return None
+        if owner and made_for and made_for != owner:
+            damaged(path, ValueError("it was built for another memory's store"))
             return None
         if len(indptr) != len(ids) + 1 or len(lens) != len(ids) or len(terms) != len(tf):
             return None

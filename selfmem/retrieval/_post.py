@@ -44,6 +44,7 @@ class Whitener:
         self.n_components = n_components
         self.shrinkage = shrinkage
         self.drop_top = drop_top
+        self.owner_ = ""
 
     def fit(self, X: np.ndarray) -> Whitener:
         """Learn mean and whitening directions from X, shape (n_samples, n_features)."""
@@ -87,10 +88,10 @@ class Whitener:
         self._digest = h.hexdigest()[:16]
         return self._digest
 
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the fitted state as ``.npz`` (no pickle), atomically."""
+    def save(self, path: str | os.PathLike[str], owner: str = "") -> None:
+        """Write the fitted state as ``.npz`` (no pickle), atomically; ``owner`` names the store it was fitted on."""
         atomic_write(path, lambda fh: np.savez(
-            fh, mean=self.mean_, components=self.components_, scale=self.scale_,
+            fh, mean=self.mean_, components=self.components_, scale=self.scale_, owner=np.array(owner),
             params=np.array([self.n_components, self.drop_top, self.n_samples_], dtype=np.int64),
             shrinkage=np.array([self.shrinkage], dtype=np.float64)))
 
@@ -103,6 +104,7 @@ class Whitener:
                 w = cls(n_components, float(z["shrinkage"][0]), drop_top)
                 w.mean_, w.components_, w.scale_ = z["mean"], z["components"], z["scale"]
                 w.n_samples_ = n_samples
+                w.owner_ = str(z["owner"]) if "owner" in z else ""
         except NPZ_ERRORS as exc:
             raise CorruptMemoryError(f"{path} is not a selfmem whitening file ({exc}); delete it and rebuild") from exc
         if w.components_.ndim != 2 or w.components_.shape != (len(w.scale_), len(w.mean_)):

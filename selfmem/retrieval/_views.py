@@ -107,7 +107,8 @@ class Views:
         return len(text.split())
 
     # -- whitening ------------------------------------------------------------------
-    def load_whitener(self, directory: Path) -> None:
+    def load_whitener(self, directory: Path, owner: str = "") -> None:
+        """Load ``own_whitener.npz`` unless damaged or fitted on another store (``owner``: this store's id)."""
         path = directory / WHITENER_FILE
         self.whitener = None
         if self.own is None or not path.is_file():
@@ -117,6 +118,9 @@ class Views:
         except CorruptMemoryError as exc:
             damaged(path, exc)
             return  # a derived file: refitted when the memory opens for writing, or on rebuild()
+        if owner and w.owner_ and w.owner_ != owner:
+            damaged(path, ValueError("it was fitted on another memory's store"))
+            return
         if w.mean_.shape == (self.own.dim,):
             self.whitener = w
 
@@ -135,13 +139,13 @@ class Views:
         out.whitener = whitener
         return out
 
-    def save_whitener(self, directory: Path) -> None:
+    def save_whitener(self, directory: Path, owner: str = "") -> None:
         """Write the whitening to ``own_whitener.npz`` (or remove the file when there is none)."""
         path = directory / WHITENER_FILE
         if self.whitener is None:
             path.unlink(missing_ok=True)
         else:
-            self.whitener.save(path)
+            self.whitener.save(path, owner)
 
     # -- vectors --------------------------------------------------------------------
     def embed_raw(self, texts: Sequence[str], own_given: np.ndarray | None = None, *, progress: bool = False,
