@@ -53,7 +53,16 @@ def _errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-_path = click.argument("path", type=click.Path(file_okay=False))
+class _SafePath(click.Path):
+    """click.Path that refuses a NUL character with a usage error (os.stat raises ValueError on it)."""
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        if isinstance(value, str) and "\x00" in value:
+            self.fail("a path cannot contain a NUL character", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+_path = click.argument("path", type=_SafePath(file_okay=False))
 _json = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 
 
@@ -140,7 +149,7 @@ def add(path: str, text: str, kind: str, session: str | None, metadata: str | No
 
 @cli.command(name="import")
 @_path
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=_SafePath(dir_okay=False))
 @click.option("--kind", default="note", show_default=True, help="Kind for lines that name none.")
 @click.option("--session", default=None, help="Session name for every record.")
 @_json

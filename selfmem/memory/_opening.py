@@ -38,7 +38,10 @@ def check_open_args(path: Any, config: Any, general: Any, own: Any, progress: An
             raise InvalidInputError(f"{name} must implement the Embedder protocol (dim, fingerprint(), embed())")
     if "\x00" in str(path):
         raise InvalidInputError(f"path {str(path)!r} contains a NUL character")
-    out = Path(path).expanduser()
+    try:
+        out = Path(path).expanduser()
+    except RuntimeError as exc:  # "~someone" with no such user
+        raise InvalidInputError(f"path {str(path)!r}: {exc}; use an absolute path") from exc
     if out.exists() and not out.is_dir():
         raise InvalidInputError(f"{out} is a file; a memory is a directory")
     for parent in out.parents:

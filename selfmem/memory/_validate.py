@@ -157,10 +157,10 @@ def check_name_list(values: Any, what: str) -> list[str] | None:
     if values is None:
         return None
     if isinstance(values, str):
-        return [values]
+        return [_unicode(values, what)]
     if not isinstance(values, Iterable) or not all(isinstance(v, str) for v in values):
         raise InvalidInputError(f"{what} must be a str or a list of str")
-    return list(values)
+    return [_unicode(v, what) for v in values]
 
 
 def check_vectors(vectors: Any, n: int, dim: int, what: str) -> np.ndarray:
