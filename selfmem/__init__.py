@@ -24,6 +24,7 @@ from ._errors import (
     ReadOnlyError,
     RecordNotFoundError,
     SelfmemError,
+    StorageError,
     TaskTypeError,
 )
 from ._config import EmbeddingConfig, GraphConfig, IndexConfig, MemoryConfig, SearchConfig, TopicsConfig
@@ -69,6 +70,7 @@ __all__ = [
     "EmbedderMismatchError",
     "ConfigError",
     "CorruptMemoryError",
+    "StorageError",
     "DependencyError",
     "GraphError",
     "ModelLoadError",

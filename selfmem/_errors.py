@@ -18,6 +18,7 @@ __all__ = [
     "EmbedderMismatchError",
     "ConfigError",
     "CorruptMemoryError",
+    "StorageError",
     "DependencyError",
     "ModelLoadError",
     "LLMError",
@@ -60,6 +61,10 @@ class EmbedderMismatchError(SelfmemError):
 
 class ConfigError(SelfmemError, ValueError):
     """A configuration value (or ``config.toml``) is invalid."""
+
+
+class StorageError(SelfmemError, OSError):
+    """The store could not be written (disk full, read-only file system); the failed call wrote nothing."""
 
 
 class CorruptMemoryError(SelfmemError):

@@ -214,6 +214,7 @@ class NewRecord:
     importance: float
     parents: tuple[int, ...]
     created_at: datetime | None = None
+    key: str | None = None
 
 
 @dataclass(frozen=True)

@@ -542,3 +542,54 @@ def test_bit_flips_in_the_index_are_detected(tmp_path, hash_config):
     with pytest.warns(RuntimeWarning, match="checksum"):
         with Memory(tmp_path / "m", hash_config) as mem:
             assert [[h.record.id for h in mem.search(t, k=5, mode="dense")] for t in texts] == clean
+
+
+def test_idempotency_keys_make_retries_safe(tmp_path, hash_config):
+    with Memory(tmp_path / "m", hash_config) as mem:
+        a = mem.add("first try", key="task-1/attempt-0")
+        assert mem.add("first try", key="task-1/attempt-0") == a and len(mem) == 1
+        ids = mem.add_many(["x", "y", "z"], keys=["k-x", "task-1/attempt-0", None])
+        assert ids[1] == a and len(mem) == 3 and len(set(ids)) == 3
+        assert mem.add_many(["x", "y", "z"], keys=["k-x", "task-1/attempt-0", "k-z"])[:2] == ids[:2]
+        assert len(mem) == 4
+        for bad in (["a", "a"], "ab", [1, 2], ["", None], ["\ud800", None], ["ok"]):
+            with pytest.raises(InvalidInputError):
+                mem.add_many(["p", "q"], keys=bad)
+        assert len(mem) == 4
+    with Memory(tmp_path / "m", hash_config) as mem:  # keys survive a reopen
+        assert mem.add("first try", key="task-1/attempt-0") == a and len(mem) == 4
+
+
+def test_a_full_disk_is_a_storage_error_and_loses_nothing(tmp_path, hash_config):
+    import os
+    import subprocess
+
+    from selfmem import StorageError
+
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mnt)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("needs root to mount a small tmpfs")
+    try:
+        acked: dict[int, str] = {}
+        with pytest.raises(StorageError, match="refused the write"):
+            mem = Memory(mnt / "m", hash_config)
+            try:
+                for i in range(100_000):
+                    text = f"record {i} " + "padding " * 200
+                    acked[mem.add(text, key=f"k{i}")] = text
+            finally:
+                try:
+                    mem.close()
+                except SelfmemError:
+                    pass
+        subprocess.run(["mount", "-o", "remount,size=64m", str(mnt)], check=True)
+        with Memory(mnt / "m", hash_config) as mem:
+            assert len(acked) > 10 and len(mem) >= len(acked)
+            for rid, text in acked.items():
+                assert mem.get(rid).text == text
+            retry = mem.add(f"record {len(acked)} " + "padding " * 200, key=f"k{len(acked)}")
+            assert len(mem) == len(acked) + 1 and retry not in acked  # retried once: no duplicate
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)

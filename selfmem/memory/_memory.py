@@ -18,7 +18,7 @@ import numpy as np
 from .._config import MemoryConfig
 from ..graph._build import key, parse_key
 from ..graph._embedded import to_edge as graph_edge
-from .._errors import (InvalidInputError, MemoryClosedError, MemoryLockedError, ReadOnlyError,
+from .._errors import (InvalidInputError, MemoryClosedError, MemoryLockedError, ReadOnlyError, StorageError,
                        RecordNotFoundError)
 from .._progress import show_progress
 from .._types import Enriched, Hit, Record, Stats, Subgraph, Topic
@@ -192,7 +192,8 @@ class Memory:
     # -- writes -----------------------------------------------------------------
     def add(self, text: str, kind: str = "output", metadata: Mapping[str, Any] | None = None, *,
             session: str | None = None, importance: float = 1.0, parents: Sequence[int] = (),
-            own_embedding: np.ndarray | None = None, created_at: datetime | None = None) -> int:
+            own_embedding: np.ndarray | None = None, created_at: datetime | None = None,
+            key: str | None = None) -> int:
         """Store one memory and index it; return its id.
 
         Parameters
@@ -214,10 +215,14 @@ class Memory:
             layer ``config.embedding.own_layer``); the own model is then not run.
         created_at : datetime, optional
             When the memory was made, timezone-aware (for importing history); default now.
+        key : str, optional
+            An idempotency key: adding again with the same key writes nothing and returns the first id,
+            so a caller can retry an add that raised (e.g. a full disk) without making a duplicate.
         """
         own = None if own_embedding is None else [own_embedding]
-        return self.add_many([text], kind=kind, metadata=[metadata], session=session,
-                             importance=importance, parents=[parents], own_embedding=own, created_at=created_at)[0]
+        return self.add_many([text], kind=kind, metadata=[metadata], session=session, importance=importance,
+                             parents=[parents], own_embedding=own, created_at=created_at,
+                             keys=None if key is None else [key])[0]
 
     def add_many(self, texts: Sequence[str], kind: str | Sequence[str] = "output",
                  metadata: Sequence[Mapping[str, Any] | None] | None = None, *,
@@ -225,12 +230,14 @@ class Memory:
                  parents: Sequence[Sequence[int]] | None = None,
                  own_embedding: np.ndarray | Sequence[np.ndarray] | None = None,
                  progress: bool | None = None,
-                 created_at: datetime | Sequence[datetime] | None = None) -> list[int]:
+                 created_at: datetime | Sequence[datetime] | None = None,
+                 keys: Sequence[str | None] | None = None) -> list[int]:
         """Store n memories with batched embedding, in one transaction; return the new ids in order.
 
         ``kind``, ``importance``, ``created_at`` (one value or n), ``metadata`` and ``parents`` (n each)
         are per text; ``created_at`` is timezone-aware (default now: when importing history, pass the
-        original times, which ``since``/``until`` and the recency term use);
+        original times, which ``since``/``until`` and the recency term use); ``keys`` (n, str or None)
+        are idempotency keys: a text whose key is already stored is not added again, its first id is returned;
         ``own_embedding`` has shape (n, own_dim). Nothing is written if any input is invalid.
         ``progress`` shows a bar (default: 512 texts or more, on a terminal).
         """
@@ -239,7 +246,7 @@ class Memory:
             self._poll()
             rows = v.check_batch(texts, kind, metadata, session if session is not None else self._session.get(),
                                  importance, parents, kinds=self.config.kinds, max_chars=self.config.max_text_chars,
-                                 existing=store.existing, created_at=created_at)
+                                 existing=store.existing, created_at=created_at, keys=keys)
             if not rows:
                 return []
             own_given = None
@@ -248,17 +255,29 @@ class Memory:
                     raise InvalidInputError("own_embedding given but this memory has no own model (config.embedding.own)")
                 own_given = v.check_vectors(own_embedding, len(rows), self._views.own.dim, "own_embedding")
             v.check_flag(progress, "progress", optional=True)
-            show = show_progress(progress if progress is not None else self._progress, len(rows), _AUTO_PROGRESS)
-            raw = self._views.embed_raw([r.text for r in rows], own_given, progress=show)
-            ids = np.asarray(store.allocate_ids(len(rows)), dtype=np.int64)
-            batch = AddBatch(ids, tuple(r.text for r in rows), raw, self._views.index_vectors(raw), self._ctx.space(),
-                             tuple(rows))
-            writes = [w for w in (part.write(batch) for part in self._parts) if w is not None]
-            store.insert(rows, raw, ids.tolist(), writes)
-            for part in self._parts:
-                part.on_add(batch)
-            self._maintain()
-            return ids.tolist()
+            done = store.ids_of_keys([r.key for r in rows if r.key is not None])
+            if not done:
+                return self._add_rows(store, rows, own_given, progress)
+            # a retry: rows whose key is stored keep their first id; only the others are added
+            fresh = [i for i, r in enumerate(rows) if r.key not in done]
+            new_ids = iter(self._add_rows(store, [rows[i] for i in fresh],
+                                          None if own_given is None else own_given[fresh], progress) if fresh else [])
+            return [done[r.key] if r.key in done else next(new_ids) for r in rows]
+
+    def _add_rows(self, store: Store, rows: list[Any], own_given: np.ndarray | None, progress: bool | None
+                  ) -> list[int]:
+        """Embed, write (one transaction) and index validated rows; the new ids, in order."""
+        show = show_progress(progress if progress is not None else self._progress, len(rows), _AUTO_PROGRESS)
+        raw = self._views.embed_raw([r.text for r in rows], own_given, progress=show)
+        ids = np.asarray(store.allocate_ids(len(rows)), dtype=np.int64)
+        batch = AddBatch(ids, tuple(r.text for r in rows), raw, self._views.index_vectors(raw), self._ctx.space(),
+                         tuple(rows))
+        writes = [w for w in (part.write(batch) for part in self._parts) if w is not None]
+        store.insert(rows, raw, ids.tolist(), writes)
+        for part in self._parts:
+            part.on_add(batch)
+        self._maintain()
+        return ids.tolist()
 
     def delete(self, ids: int | Sequence[int]) -> None:
         """Delete one record or several; raises RecordNotFoundError (deleting nothing) if any id is unknown."""
@@ -547,13 +566,20 @@ class Memory:
         with self._lock:
             if self._store is None:
                 return
+            failed: OSError | None = None
             try:
                 if not self.read_only:
                     self.wait()
                     for part in self._parts:
-                        part.save()
+                        try:
+                            part.save()
+                        except OSError as exc:  # derived files only: the store holds every acknowledged record
+                            failed = failed or exc
             finally:
                 self._close_store()
+            if failed is not None:
+                raise StorageError(f"the memory is closed, but derived files could not be saved ({failed}); the "
+                                   "store is intact and they are rebuilt when the memory is next opened") from failed
 
     def _close_store(self) -> None:
         if self._store is not None:

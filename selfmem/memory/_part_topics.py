@@ -126,8 +126,7 @@ class TopicPart(Part):
             ids, tids, probs = np.concatenate([ids, mids]), np.vstack([tids, mt]), np.vstack([probs, mp])
         store.replace_topics(rows, ids, tids, probs)
         self.state = state
-        if self.ctx.writable:
-            state.save()
+        self.save_after_swap()
 
     # -- reading --------------------------------------------------------------------
     def route(self, qvec: np.ndarray, n: int) -> np.ndarray | None:

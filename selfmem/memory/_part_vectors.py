@@ -81,6 +81,7 @@ class VectorPart(Part):
         self._set(self._fit(self.ctx.store, self.ctx.views), staging=None)
 
     def save(self) -> None:
+        self.ctx.views.save_whitener(self.ctx.directory, self.ctx.store.store_id)
         save_index(self.index, self.ctx.directory, self._signature())
 
     def _signature(self) -> dict[str, Any]:
@@ -135,9 +136,7 @@ class VectorPart(Part):
         ctx.views.whitener = views.whitener
         self.index = index
         self._catch_up()
-        if ctx.writable:
-            ctx.views.save_whitener(ctx.directory, ctx.store.store_id)
-            self.save()
+        self.save_after_swap()
 
     def _catch_up(self) -> None:
         """Add the stored records the index lacks, drop the ones the store no longer has."""

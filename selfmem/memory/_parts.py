@@ -234,6 +234,17 @@ class Part:
     def notes(self) -> list[str]:
         return []
 
+    def save_after_swap(self) -> None:
+        """Save after a refit was swapped in (writer only); a full disk warns instead of failing the add
+        that swapped it in: the store is intact, and the files are saved again at close or rebuilt."""
+        if not self.ctx.writable:
+            return
+        try:
+            self.save()
+        except OSError as exc:
+            warnings.warn(f"could not save the {self.name} ({exc}); the store is intact and it is saved again "
+                          "at close or rebuilt at the next open", RuntimeWarning, stacklevel=3)
+
     @contextlib.contextmanager
     def reading(self, *, snapshot: bool = True) -> Iterator[Store]:
         """The store for a refit job: a second connection when refits run in the background (closed

@@ -20,7 +20,7 @@ from typing import Any
 import duckdb
 import numpy as np
 
-from .._errors import CorruptMemoryError, InvalidInputError, MemoryLockedError
+from .._errors import CorruptMemoryError, InvalidInputError, MemoryLockedError, StorageError
 from .._types import NewRecord, Record, TopicRow
 from ..graph._embedded import EDGE_SCHEMA
 from ._where import Pred, check_where, evaluate, lookup, to_sql
@@ -43,7 +43,8 @@ CREATE TABLE IF NOT EXISTS records (
     importance DOUBLE NOT NULL,
     use_count INTEGER NOT NULL,
     last_used_at TIMESTAMP,
-    parents BIGINT[] NOT NULL
+    parents BIGINT[] NOT NULL,
+    key VARCHAR
 );
 CREATE TABLE IF NOT EXISTS embeddings (
     record_id BIGINT NOT NULL,
@@ -72,6 +73,7 @@ CREATE TABLE IF NOT EXISTS memberships (
 """
 
 _COLUMNS = "id, kind, text, metadata, session, created_at, importance, use_count, last_used_at, parents"
+_KEY_INDEX = "CREATE INDEX IF NOT EXISTS records_key ON records (key)"  # unique by the writer's check
 
 
 def _ints(ids: Iterable[Any]) -> list[int]:
@@ -156,6 +158,8 @@ class Store:
             if "topics" not in tables and writable:
                 self._con.execute(_TOPIC_SCHEMA)
             if writable:
+                self._con.execute("ALTER TABLE records ADD COLUMN IF NOT EXISTS key VARCHAR")  # older stores
+                self._con.execute(_KEY_INDEX)
                 self._con.execute(EDGE_SCHEMA)  # every statement IF NOT EXISTS
                 if self.get_meta("store_id") is None:  # made by an older selfmem
                     self.set_meta("store_id", uuid.uuid4().hex)
@@ -172,6 +176,7 @@ class Store:
         self._con.execute(_SCHEMA)
         self._con.execute(_TOPIC_SCHEMA)
         self._con.execute(EDGE_SCHEMA)
+        self._con.execute(_KEY_INDEX)
         self._con.execute("INSERT INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
         self._con.execute("INSERT INTO meta VALUES ('store_id', ?)", [uuid.uuid4().hex])
         self._con.commit()
@@ -251,6 +256,28 @@ class Store:
         """n new record ids (from a sequence: an id is never handed out twice, gaps are possible)."""
         return [int(r[0]) for r in self._con.execute("SELECT nextval('record_ids') FROM range(?)", [n]).fetchall()]
 
+    @contextlib.contextmanager
+    def _writing(self, what: str) -> Iterator[Any]:
+        """One write transaction: committed when the block ends, rolled back (and reported) when it fails.
+
+        A failed commit (e.g. a full disk) may already have ended the transaction, so a failing rollback
+        is not allowed to hide the real error; a write the file system refused is a StorageError.
+        """
+        con = self._con
+        con.begin()
+        try:
+            yield con
+            con.commit()
+        except BaseException as exc:
+            with contextlib.suppress(duckdb.Error):
+                con.rollback()
+            if isinstance(exc, (duckdb.IOException, OSError)) or (
+                    isinstance(exc, duckdb.Error) and "No space left" in str(exc)):
+                raise StorageError(f"could not {what}: the file system refused the write ({str(exc)[:160]}); "
+                                   "nothing was written. Free space (or make the directory writable) and retry; "
+                                   "retries with key= are safe") from exc
+            raise
+
     def insert(self, records: Sequence[NewRecord], vectors: Mapping[str, np.ndarray], ids: Sequence[int] | None = None,
                writes: Sequence[Callable[[Store], None]] = ()) -> list[int]:
         """Insert records and their raw vectors in one transaction.
@@ -278,46 +305,34 @@ class Store:
                 raise InvalidInputError(f"{role} vectors: expected {n} rows, got {arr.shape[0]}")
         ids = self.allocate_ids(n) if ids is None else _ints(ids)
         now = datetime.now(timezone.utc).replace(tzinfo=None)
-        con = self._con
-        con.begin()
-        try:
+        with self._writing("add the records") as con:
             whens = [now if r.created_at is None else r.created_at.replace(tzinfo=None) for r in records]
             sessions = sorted({r.session for r in records if r.session is not None})
             for name in sessions:
                 first = min(w for r, w in zip(records, whens) if r.session == name)
                 con.execute("INSERT OR IGNORE INTO sessions VALUES (?, ?)", [name, first])
             con.execute(
-                f"INSERT INTO records ({_COLUMNS}) SELECT unnest($1::BIGINT[]), unnest($2::VARCHAR[]), "
+                f"INSERT INTO records ({_COLUMNS}, key) SELECT unnest($1::BIGINT[]), unnest($2::VARCHAR[]), "
                 "unnest($3::VARCHAR[]), unnest($4::VARCHAR[]), unnest($5::VARCHAR[]), unnest($6::TIMESTAMP[]), "
-                "unnest($7::DOUBLE[]), 0, NULL, unnest($8::BIGINT[][])",
+                "unnest($7::DOUBLE[]), 0, NULL, unnest($8::BIGINT[][]), unnest($9::VARCHAR[])",
                 [ids, [r.kind for r in records], [r.text for r in records], [r.metadata_json for r in records],
                  [r.session for r in records], whens, [r.importance for r in records],
-                 [list(r.parents) for r in records]],
+                 [list(r.parents) for r in records], [r.key for r in records]],
             )
             for role, arr in vectors.items():
                 self._insert_vectors(role, ids, arr)
             for write in writes:
                 write(self)
-            con.commit()
-        except BaseException:
-            con.rollback()
-            raise
         return ids
 
     def delete(self, ids: Sequence[int], writes: Sequence[Callable[[Store], None]] = ()) -> None:
         """Delete records and their vectors in one transaction (with ``writes`` of derived parts, as in insert)."""
-        con = self._con
-        con.begin()
-        try:
+        with self._writing("delete the records") as con:
             for write in writes:
                 write(self)
             con.execute("DELETE FROM embeddings WHERE record_id IN (SELECT unnest(?::BIGINT[]))", [_ints(ids)])
             con.execute("DELETE FROM memberships WHERE record_id IN (SELECT unnest(?::BIGINT[]))", [_ints(ids)])
             con.execute("DELETE FROM records WHERE id IN (SELECT unnest(?::BIGINT[]))", [_ints(ids)])
-            con.commit()
-        except BaseException:
-            con.rollback()
-            raise
 
     def replace_vectors(self, role: str, ids: Sequence[int], arr: np.ndarray) -> None:
         """Replace (or add) the ``role`` vectors of existing records, in one transaction."""
@@ -354,6 +369,18 @@ class Store:
         """All record ids, ascending, shape (n,) int64."""
         rows = self._con.execute("SELECT id FROM records ORDER BY id").fetchnumpy()
         return np.asarray(rows["id"], dtype=np.int64)
+
+    def ids_of_keys(self, keys: Sequence[str]) -> dict[str, int]:
+        """The ids of records added with these idempotency keys (absent keys are left out)."""
+        if not keys or not self.has_column("records", "key"):
+            return {}
+        rows = self._con.execute("SELECT key, id FROM records WHERE key IN (SELECT unnest(?::VARCHAR[]))",
+                                 [list(keys)]).fetchall()
+        return {k: int(i) for k, i in rows}
+
+    def has_column(self, table: str, column: str) -> bool:
+        return bool(self._con.execute("SELECT count(*) FROM information_schema.columns WHERE table_name = ? AND "
+                                      "column_name = ?", [table, column]).fetchone()[0])
 
     def existing(self, ids: Iterable[int]) -> set[int]:
         rows = self._con.execute("SELECT id FROM records WHERE id IN (SELECT unnest(?::BIGINT[]))", [_ints(ids)]).fetchall()

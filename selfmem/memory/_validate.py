@@ -198,7 +198,7 @@ def check_created_at(value: Any, what: str = "created_at") -> datetime | None:
 
 def check_batch(texts: Any, kind: Any, metadata: Any, session: str | None, importance: Any, parents: Any, *,
                 kinds: Sequence[str], max_chars: int, existing: Callable[[list[int]], set[int]],
-                created_at: Any = None) -> list[NewRecord]:
+                created_at: Any = None, keys: Any = None) -> list[NewRecord]:
     """Validated records of an ``add_many`` call (nothing is written unless every item is valid).
 
     ``kind``, ``metadata``, ``importance``, ``parents`` and ``created_at`` are one value or one per text;
@@ -226,6 +226,17 @@ def check_batch(texts: Any, kind: Any, metadata: Any, session: str | None, impor
             raise InvalidInputError(f"parents[{i}] must be a list of record ids, got {p!r}")
     whens = [check_created_at(w, f"created_at[{i}]" if n > 1 else "created_at")
              for i, w in enumerate(per_item(created_at, "created_at", datetime))]
+    if keys is not None and (isinstance(keys, (str, bytes)) or not isinstance(keys, Sequence) or len(keys) != n):
+        raise InvalidInputError(f"keys must be a list of {n} idempotency keys (str or None), one per text")
+    key_list = [None] * n if keys is None else list(keys)
+    for k in key_list:
+        if k is not None and (not isinstance(k, str) or not k.strip() or len(k) > 1000):
+            raise InvalidInputError(f"an idempotency key must be a non-empty str of at most 1000 characters, got {k!r}")
+        if k is not None:
+            _unicode(k, "key")
+    given = [k for k in key_list if k is not None]
+    if len(given) != len(set(given)):
+        raise InvalidInputError("the same idempotency key appears twice in one add_many call")
     if session is not None:
         check_session(session)
     wanted = sorted({p for ps in pars for p in check_ids(ps or [], "parents")})
@@ -241,6 +252,7 @@ def check_batch(texts: Any, kind: Any, metadata: Any, session: str | None, impor
             importance=check_importance(1.0 if imps[i] is None else imps[i]),
             parents=tuple(check_ids(pars[i] or [], "parents")),
             created_at=whens[i],
+            key=key_list[i],
         )
         for i in range(n)
     ]
