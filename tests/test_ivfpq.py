@@ -95,3 +95,37 @@ def test_memory_switches_to_ivfpq_and_retrains(tmp_path):
         assert hits[0].record.text == TEXTS[2000] and hits[0].score == pytest.approx(1.0, abs=2e-3)
     with Memory(tmp_path / "m", hash_cfg(kind="flat"), progress=False) as m:  # config says flat: rebuilt
         assert m.stats().index["kind"] == "flat"
+
+
+@pytest.mark.parametrize("damage", ["garbage", "foreign"])
+def test_a_damaged_or_foreign_rerank_file_is_rebuilt(tmp_path, damage):
+    import shutil
+    import warnings
+
+    from selfmem import EmbeddingConfig, IndexConfig, Memory, MemoryConfig
+
+    cfg = MemoryConfig(embedding=EmbeddingConfig(general="hash:32", own=None, mode="general"),
+                       index=IndexConfig(kind="ivfpq", ivf_threshold=1000))
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(300)]
+    texts = [" ".join(rng.choice(words, 6)) for _ in range(1500)]
+    for name, chunk in (("m", texts), ("other", texts[::-1])):
+        with Memory(tmp_path / name, cfg) as mem:
+            mem.add_many(chunk)
+            mem.wait()
+            assert mem.stats().index["kind"] == "ivfpq"
+    with Memory(tmp_path / "m", cfg) as mem:
+        clean = [[h.record.id for h in mem.search(t, k=5, mode="dense")] for t in texts[:30]]
+    path = tmp_path / "m" / "rerank.f16"
+    if damage == "garbage":
+        data = bytearray(path.read_bytes())
+        data[1000:5000] = rng.integers(0, 256, 4000, dtype=np.uint8).tobytes()
+        path.write_bytes(bytes(data))
+    else:
+        shutil.copy2(tmp_path / "other" / "rerank.f16", path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with Memory(tmp_path / "m", cfg) as mem:  # was: NaN or wrong cosines from the damaged copy
+            again = [[h.record.id for h in mem.search(t, k=5, mode="dense")] for t in texts[:30]]
+    assert again == clean
+    assert any("checksum" in str(w.message) for w in caught)

@@ -139,7 +139,9 @@ def save_index(index: FlatIndex | IVFPQIndex, directory: Path, signature: dict[s
     meta = {"kind": index.kind, "dim": index.dim, "count": len(index), "signature": signature,
             "crc32": zlib.crc32(data)}
     if isinstance(index, IVFPQIndex):
-        meta |= {"n_trained": index.n_trained, "nprobe": index.nprobe, "rerank": index.rerank}
+        rows = index.rerank_file.rows
+        meta |= {"n_trained": index.n_trained, "nprobe": index.nprobe, "rerank": index.rerank,
+                 "rerank_rows": rows, "rerank_crc32": index.rerank_file.crc32(rows)}
     atomic_write(directory / INDEX_META, json.dumps(meta, sort_keys=True))
 
 
@@ -176,6 +178,11 @@ def load_index(directory: Path, signature: dict[str, Any]) -> FlatIndex | IVFPQI
         except (KeyError, TypeError, ValueError, RuntimeError):
             return None
         if not index.rerank_file.consistent() or not np.isin(index.ids(), index.rerank_file.all_ids()).all():
+            return None
+        rows = meta.get("rerank_rows")
+        if isinstance(rows, int) and (index.rerank_file.rows < rows or
+                                      index.rerank_file.crc32(rows) != meta.get("rerank_crc32")):
+            damaged(directory / "rerank.f16", ValueError("the re-rank vectors do not match their checksum"))
             return None
         return index
     return None
