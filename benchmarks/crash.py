@@ -4,7 +4,8 @@ Usage::
 
     python benchmarks/crash.py [--trials 50] [--dir runs/crash] [--max-delay 3.0] [--json]
 
-Each trial starts a writer process on a fresh memory (hash embedder, topics from 20 records) that
+Each trial starts a writer process on a fresh memory (hash embedders in the dual view, whitening from 30
+records, topics from 20) that
 runs a seeded random mix of ``add_many``, ``add``, ``delete`` and ``rebuild``, and journals each
 operation (fsync) after it returns. The parent kills it with SIGKILL after a random delay, reopens the
 memory without any repair step, and checks:
@@ -35,7 +36,10 @@ from pathlib import Path
 
 from selfmem import EmbeddingConfig, Memory, MemoryConfig, TopicsConfig
 
-CONFIG = MemoryConfig(embedding=EmbeddingConfig(general="hash:64", own=None, mode="general"),
+# dual view: the whitening is fitted at 30 records and refitted as the memory doubles, so kills also land
+# between a whitening refit and the index built on it
+CONFIG = MemoryConfig(embedding=EmbeddingConfig(general="hash:64", own="hash:32", mode="dual", own_dim=16,
+                                                own_min_fit=30),
                       topics=TopicsConfig(min_records=20))
 
 WRITER = r"""
@@ -43,7 +47,7 @@ import json, os, random, sys
 sys.path.insert(0, sys.argv[3])
 from crash import CONFIG
 from selfmem import Memory
-path, seed = sys.argv[1], int(sys.argv[2])
+path, seed, rebuilds = sys.argv[1], int(sys.argv[2]), float(sys.argv[4])
 rng = random.Random(seed)
 journal = open(os.path.join(os.path.dirname(path), "journal.jsonl"), "a")
 
@@ -58,6 +62,11 @@ with Memory(path, CONFIG, progress=False) as m:
     n = 0
     while True:
         r = rng.random()
+        if r < rebuilds and live:
+            m.rebuild()
+            ack({"op": "rebuild"})
+            continue
+        r = rebuilds + (1 - rebuilds) * rng.random()  # the rest of the mix as before
         if r < 0.55 or not live:
             texts = [f"trial {seed} note {n + j} " + " ".join(rng.choice("abcdefghij") * 3 for _ in range(4))
                      for j in range(rng.randint(1, 25))]
@@ -152,12 +161,13 @@ def graph_problems(m: Memory, ids: set[int]) -> list[str]:
     return out
 
 
-def run_trial(path: Path, seed: int, max_delay: float = 3.0) -> dict:
+def run_trial(path: Path, seed: int, max_delay: float = 3.0, rebuilds: float = 0.0) -> dict:
     path = Path(path)
     shutil.rmtree(path.parent / "journal.jsonl", ignore_errors=True)
     (path.parent / "journal.jsonl").unlink(missing_ok=True)
     path.parent.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(seed), str(Path(__file__).parent)],
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(seed), str(Path(__file__).parent),
+                             str(rebuilds)],
                             stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "ready", "writer did not start"
     delay = random.Random(seed).uniform(0.05, max_delay)
@@ -176,6 +186,8 @@ def main() -> None:
     ap.add_argument("--dir", default="runs/crash")
     ap.add_argument("--max-delay", type=float, default=3.0)
     ap.add_argument("--json", action="store_true", help="print one JSON summary line at the end")
+    ap.add_argument("--rebuilds", type=float, default=0.0,
+                    help="share of operations that are a full rebuild (kills then land in every rebuild stage)")
     args = ap.parse_args()
     from tqdm import tqdm
 
@@ -183,7 +195,7 @@ def main() -> None:
     for seed in tqdm(range(args.trials), desc="crash trials", disable=args.json):
         d = Path(args.dir) / f"trial-{seed}"
         shutil.rmtree(d, ignore_errors=True)
-        results.append(run_trial(d / "mem", seed, args.max_delay))
+        results.append(run_trial(d / "mem", seed, args.max_delay, args.rebuilds))
         if results[-1]["violations"]:
             print(f"trial {seed}: {results[-1]['violations']}", file=sys.stderr)
     summary = {"trials": len(results), "violations": sum(len(r["violations"]) for r in results),
