@@ -593,3 +593,23 @@ def test_a_full_disk_is_a_storage_error_and_loses_nothing(tmp_path, hash_config)
             assert len(mem) == len(acked) + 1 and retry not in acked  # retried once: no duplicate
     finally:
         subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def test_an_interrupted_swap_cannot_save_the_old_index_under_the_new_whitening(tmp_path):
+    """A Ctrl-C between swapping in a new whitening and its index used to let close() save the old index
+    under the new signature: the memory then could not be opened, or missed most searches (issue 15)."""
+    import numpy as np
+
+    from selfmem.retrieval._post import Whitener
+
+    cfg = MemoryConfig(embedding=EmbeddingConfig(general="hash:64", own="hash:32", mode="dual", own_dim=16,
+                                                 own_min_fit=20), background=False)
+    texts = [f"note {i} about {w}" for i, w in enumerate(["grid", "cell", "blue", "red", "tree"] * 6)]
+    with Memory(tmp_path / "m", cfg) as mem:
+        mem.add_many(texts[:10])  # below own_min_fit: a general-only index (dim 64)
+        _, own = mem._store.vectors("own")
+        # the state a KeyboardInterrupt between the two assignments of VectorPart._set leaves behind:
+        mem._views.whitener = Whitener(16).fit(np.vstack([own] * 3) + np.random.default_rng(0).normal(0, .01, (30, 32)))
+    with Memory(tmp_path / "m", cfg) as mem:  # was: "vectors must have shape (n, 64), got (10, 80)"
+        mem.add_many(texts[10:])
+        assert all(mem.search(t, k=1, mode="dense")[0].record.text == t for t in texts)

@@ -48,6 +48,8 @@ class VectorPart(Part):
             self._set(self._fit(ctx.store, views), staging=None)
             return
         index = load_index(ctx.directory, self._signature())
+        if index is not None:
+            index.built_for = self._signature()
         if index is None or index.kind != wanted_kind(ctx.config.index, ctx.store.count()):
             self._set(self._fit(ctx.store, views, whitening=False), staging=None)
             return
@@ -82,11 +84,13 @@ class VectorPart(Part):
 
     def save(self) -> None:
         self.ctx.views.save_whitener(self.ctx.directory, self.ctx.store.store_id)
-        save_index(self.index, self.ctx.directory, self._signature())
+        # saved under what *this index* was built for, never the views' signature of the moment: a swap
+        # interrupted between the new whitening and the new index must not label the old index as new
+        save_index(self.index, self.ctx.directory, getattr(self.index, "built_for", {"unknown": True}))
 
-    def _signature(self) -> dict[str, Any]:
+    def _signature(self, views: Views | None = None) -> dict[str, Any]:
         """What a saved index was built for: the index-vector space and this store (not a copied one)."""
-        return {**self.ctx.views.signature(), "store": self.ctx.store.store_id}
+        return {**(views or self.ctx.views).signature(), "store": self.ctx.store.store_id}
 
     def notes(self) -> list[str]:
         return self.ctx.views.notes(self.ctx.store.count())
@@ -124,7 +128,9 @@ class VectorPart(Part):
             shutil.rmtree(directory, ignore_errors=True)
             directory.mkdir()
         ids, vecs = index_vectors(store, views)
-        return views, build_index(self.ctx.config.index, views.dim, directory, ids, vecs)
+        index = build_index(self.ctx.config.index, views.dim, directory, ids, vecs)
+        index.built_for = self._signature(views)  # type: ignore[union-attr]
+        return views, index
 
     def _set(self, result: tuple[Views, VectorIndex], *, staging: Any) -> None:
         """Swap in new views and index (writer's thread): move staged files, catch up, save."""
