@@ -31,7 +31,9 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/retrieval.py --data $(DATA)
 	$(PY) benchmarks/topics.py --data $(DATA)
 	$(PY) benchmarks/graph.py --data $(DATA)
+	$(PY) benchmarks/faults.py
 	$(PY) benchmarks/crash.py
+	$(PY) benchmarks/crash.py --trials 30 --rebuilds 0.4
 
 bench-arc: $(VENV)/.installed
 	$(PY) -m selfmem.solver.arc.bench --out runs/arc
