@@ -86,7 +86,8 @@ ARGS = st.one_of(st.text(max_size=6), st.sampled_from(
 
 
 @pytest.mark.parametrize("command", ["inspect", "search", "topics", "add", "import", "rebuild", "graph", "export"])
-def test_memctl_never_shows_a_traceback(tmp_path, command):
+def test_memctl_never_shows_a_traceback(tmp_path, monkeypatch, command):
+    monkeypatch.chdir(tmp_path)  # random relative paths (memctl add makes memories) land here, not in the repo
     with Memory(tmp_path / "m", CFG) as mem:
         mem.add_many([f"note {i} about the grid" for i in range(10)], session="s")
     runner = CliRunner()
