@@ -12,7 +12,7 @@ Walks are breadth-first with one query per level over the whole frontier.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -289,25 +289,6 @@ class EmbeddedGraph:
         found = self.nodes(keys, reached)
         nodes = tuple(found.get(k) or Node(k, LABELS[k.split(":", 1)[0]]) for k in keys)
         return Subgraph(nodes, tuple(to_edge(r) for r in rows))
-
-    def all_rows(self, batch: int = 5000) -> Iterator[list[Row]]:
-        """Every edge (stored and read off the tables), in batches, for export."""
-        queries = [
-            "SELECT src, rel, dst, weight, created_at, props FROM edges ORDER BY rel, src, dst",
-            "SELECT 'memory:' || record_id, 'IN_TOPIC', 'topic:' || topic_id, prob, NULL, '{}' FROM memberships "
-            "WHERE rank = 0 ORDER BY record_id",
-            "SELECT 'topic:' || id, 'SUBTOPIC_OF', 'topic:' || parent, 1.0, NULL, '{}' FROM topics "
-            "WHERE parent IS NOT NULL ORDER BY id",
-            "SELECT 'memory:' || id, 'IN_SESSION', 'session:' || session, 1.0, created_at, '{}' FROM records "
-            "WHERE session IS NOT NULL ORDER BY id",
-        ]
-        for sql in queries:
-            cur = self.con.cursor() if hasattr(self.con, "cursor") else self.con
-            res = cur.execute(sql)
-            while chunk := res.fetchmany(batch):
-                yield chunk
-        if self.related:
-            yield [(s, r, d, w, None, p) for s, r, d, w, p in self.related]
 
     def counts(self) -> Mapping[str, int]:
         """Edges per type (stored and derived)."""

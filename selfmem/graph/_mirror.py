@@ -63,8 +63,8 @@ def copy_memories(graph: EmbeddedGraph, backend: GraphSink, ids: Sequence[int], 
     backend.upsert_nodes("Session", [{"name": k.split(":", 1)[1]} for k in ends if k.startswith("session:")])
     backend.upsert_nodes("Task", [{"id": k.split(":", 1)[1]} for k in ends if k.startswith("task:")])
     if topics:
-        found = graph.nodes(k for k in ends if k.startswith("topic:"))
-        backend.upsert_nodes("Topic", [_topic_row(graph, n.key) for n in found.values()])
+        backend.upsert_nodes("Topic", _topic_rows(graph, [int(k.split(":", 1)[1]) for k in ends
+                                                          if k.startswith("topic:")]))
     backend.upsert_nodes("Memory", [
         {"id": int(i), "kind": kind, "text": text, "session": session, "created_at": _iso(created),
          "importance": float(imp), "metadata": meta} for i, kind, text, session, created, imp, meta in rows])
@@ -75,20 +75,21 @@ def _iso(ts: Any) -> str:
     return ts.isoformat() + "Z"
 
 
-def _topic_row(graph: EmbeddedGraph, node_key: str) -> dict[str, Any]:
-    tid = int(node_key.split(":", 1)[1])
-    label, level, keywords, provisional = graph.con.execute(
-        "SELECT label, level, keywords, provisional FROM topics WHERE id = ?", [tid]).fetchone()
-    return {"id": tid, "label": label, "level": int(level), "keywords": json.loads(keywords),
-            "provisional": bool(provisional)}
+def _topic_rows(graph: EmbeddedGraph, ids: Sequence[int] | None = None) -> list[dict[str, Any]]:
+    """Topic nodes as rows (all of them, or those of ``ids`` that exist)."""
+    sql = "SELECT id, label, level, keywords, provisional FROM topics"
+    found = graph.con.execute(sql + " ORDER BY id" if ids is None else
+                              sql + " WHERE id IN (SELECT unnest(?::BIGINT[])) ORDER BY id",
+                              [] if ids is None else [list(ids)]).fetchall()
+    return [{"id": int(i), "label": label, "level": int(level), "keywords": json.loads(kw), "provisional": bool(p)}
+            for i, label, level, kw, p in found]
 
 
 def copy_topics(graph: EmbeddedGraph, backend: GraphSink, batch: int = 5000) -> None:
     """Replace the topic tree in Neo4j: topics, SUBTOPIC_OF, RELATED_TO and every IN_TOPIC edge."""
-    topics = graph.con.execute("SELECT id, label, level, keywords, provisional FROM topics ORDER BY id").fetchall()
-    backend.replace_topic_edges([t[0] for t in topics])
-    backend.upsert_nodes("Topic", [{"id": int(i), "label": label, "level": int(level), "keywords": json.loads(kw),
-                                    "provisional": bool(p)} for i, label, level, kw, p in topics])
+    topics = _topic_rows(graph)
+    backend.replace_topic_edges([t["id"] for t in topics])
+    backend.upsert_nodes("Topic", topics)
     tree: list[Row] = [(key("topic", i), "SUBTOPIC_OF", key("topic", p), 1.0, None, "{}") for i, p in
                        graph.con.execute("SELECT id, parent FROM topics WHERE parent IS NOT NULL").fetchall()]
     backend.upsert_edges(tree + [(s, r, d, w, None, p) for s, r, d, w, p in graph.related])

@@ -20,7 +20,7 @@ from ..graph._build import key, parse_key
 from ..graph._embedded import to_edge as graph_edge
 from .._errors import (InvalidInputError, MemoryClosedError, MemoryLockedError, ReadOnlyError, StorageError,
                        RecordNotFoundError)
-from .._progress import show_progress
+from .._progress import bar, show_progress
 from .._types import Enriched, Hit, Record, Stats, Subgraph, Topic
 from ..clustering._topics import TOPICS_FILE
 from ..retrieval._embedders import Embedder
@@ -34,7 +34,9 @@ from . import _retrieve
 from . import _validate as v
 from ._part_checkpoint import CheckpointPart
 from ._part_graph import GraphPart
-from ..graph._mirror import EXPORT_STATE
+from ..graph._mirror import EXPORT_STATE, export
+from ..graph._neo4j import Neo4jBackend, credentials
+from ..graph._nx import NetworkxBackend
 from ._part_keywords import KeywordPart
 from ._part_topics import TopicPart
 from ._part_vectors import STAGING_DIR, VectorPart
@@ -470,10 +472,6 @@ class Memory:
         dict
             Edges per type and ``memories`` copied. Raises :class:`GraphError` if Neo4j fails.
         """
-        from .._progress import bar
-        from ..graph._mirror import export
-        from ..graph._neo4j import Neo4jBackend, credentials
-
         v.check_flag(restart, "restart")
         v.check_flag(progress, "progress", optional=True)
         with self._lock:
@@ -492,9 +490,6 @@ class Memory:
     def to_networkx(self) -> Any:
         """The whole knowledge graph as a ``networkx.MultiDiGraph`` (the same nodes and edges a Neo4j export
         writes: node keys like ``"memory:12"``, node attribute ``type``, edge key and attribute ``rel``)."""
-        from ..graph._mirror import export
-        from ..graph._nx import NetworkxBackend
-
         with self._lock:
             graph = self._graph_for()
             sink = NetworkxBackend()
@@ -595,23 +590,23 @@ class Memory:
     _writers_lock = threading.Lock()
 
     def _claim(self) -> None:
-        key = os.path.realpath(self.directory)
+        claim = os.path.realpath(self.directory)
         with Memory._writers_lock:
-            holder = Memory._writers.get(key)
+            holder = Memory._writers.get(claim)
             other = holder() if holder is not None else None
             if other is not None and getattr(other, "_store", None) is not None:
                 raise MemoryLockedError(f"{self.directory} is already open for writing in this process; use that "
                                         "Memory object, close it first, or open this one with read_only=True")
-            Memory._writers[key] = weakref.ref(self)  # a handle dropped without close() frees the claim
-        self._claimed = key
+            Memory._writers[claim] = weakref.ref(self)  # a handle dropped without close() frees the claim
+        self._claimed = claim
 
     def _release(self) -> None:
-        key = getattr(self, "_claimed", None)
-        if key is not None:
+        claim = getattr(self, "_claimed", None)
+        if claim is not None:
             with Memory._writers_lock:
-                holder = Memory._writers.get(key)
+                holder = Memory._writers.get(claim)
                 if holder is not None and holder() is self:
-                    del Memory._writers[key]
+                    del Memory._writers[claim]
             self._claimed = None
 
     def __enter__(self) -> Memory:

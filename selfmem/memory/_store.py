@@ -372,15 +372,11 @@ class Store:
 
     def ids_of_keys(self, keys: Sequence[str]) -> dict[str, int]:
         """The ids of records added with these idempotency keys (absent keys are left out)."""
-        if not keys or not self.has_column("records", "key"):
+        if not keys:
             return {}
         rows = self._con.execute("SELECT key, id FROM records WHERE key IN (SELECT unnest(?::VARCHAR[]))",
                                  [list(keys)]).fetchall()
         return {k: int(i) for k, i in rows}
-
-    def has_column(self, table: str, column: str) -> bool:
-        return bool(self._con.execute("SELECT count(*) FROM information_schema.columns WHERE table_name = ? AND "
-                                      "column_name = ?", [table, column]).fetchone()[0])
 
     def existing(self, ids: Iterable[int]) -> set[int]:
         rows = self._con.execute("SELECT id FROM records WHERE id IN (SELECT unnest(?::BIGINT[]))", [_ints(ids)]).fetchall()

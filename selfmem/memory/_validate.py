@@ -29,6 +29,7 @@ __all__ = [
     "check_batch",
     "check_flag",
     "check_created_at",
+    "unicode_text",
 ]
 
 
@@ -80,7 +81,7 @@ def metadata_json(metadata: Any) -> str:
         raise InvalidInputError("metadata is nested too deeply to store; flatten it") from exc
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(f"metadata must be JSON-serialisable (no NaN, sets or objects): {exc}") from exc
-    return _unicode(text, "metadata")
+    return unicode_text(text, "metadata")
 
 
 def check_importance(value: Any) -> float:
@@ -115,7 +116,7 @@ def check_id(value: Any) -> int:
     return _in_range(int(value), "id")
 
 
-def _unicode(text: str, what: str) -> str:
+def unicode_text(text: str, what: str) -> str:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
@@ -126,7 +127,7 @@ def _unicode(text: str, what: str) -> str:
 def check_session(name: Any) -> str:
     if not isinstance(name, str) or not name.strip():
         raise InvalidInputError(f"session name must be a non-empty str, got {name!r}")
-    return _unicode(name, "session name")
+    return unicode_text(name, "session name")
 
 
 def check_k(k: Any, what: str = "k") -> int:
@@ -157,10 +158,10 @@ def check_name_list(values: Any, what: str) -> list[str] | None:
     if values is None:
         return None
     if isinstance(values, str):
-        return [_unicode(values, what)]
+        return [unicode_text(values, what)]
     if not isinstance(values, Iterable) or not all(isinstance(v, str) for v in values):
         raise InvalidInputError(f"{what} must be a str or a list of str")
-    return [_unicode(v, what) for v in values]
+    return [unicode_text(v, what) for v in values]
 
 
 def check_vectors(vectors: Any, n: int, dim: int, what: str) -> np.ndarray:
@@ -233,7 +234,7 @@ def check_batch(texts: Any, kind: Any, metadata: Any, session: str | None, impor
         if k is not None and (not isinstance(k, str) or not k.strip() or len(k) > 1000):
             raise InvalidInputError(f"an idempotency key must be a non-empty str of at most 1000 characters, got {k!r}")
         if k is not None:
-            _unicode(k, "key")
+            unicode_text(k, "key")
     given = [k for k in key_list if k is not None]
     if len(given) != len(set(given)):
         raise InvalidInputError("the same idempotency key appears twice in one add_many call")

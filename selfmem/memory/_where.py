@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._errors import InvalidInputError
+from ._validate import unicode_text
 
 __all__ = ["Pred", "check_where", "to_sql", "evaluate", "lookup", "MISSING"]
 
@@ -58,20 +59,17 @@ def _check_value(value: Any, where: str, depth: int = 0) -> None:
             raise InvalidInputError(f"where {where}: {value!r} is not a JSON number; use a finite number")
         return
     if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise InvalidInputError(f"where {where}: string has a lone surrogate at {exc.start}") from exc
+        unicode_text(value, f"where {where}")
         return
     if isinstance(value, Mapping):
-        for k, v in value.items():
+        for k, item in value.items():
             if not isinstance(k, str):
                 raise InvalidInputError(f"where {where}: object keys must be strings")
-            _check_value(v, where, depth + 1)
+            _check_value(item, where, depth + 1)
         return
     if isinstance(value, (list, tuple)):
-        for v in value:
-            _check_value(v, where, depth + 1)
+        for item in value:
+            _check_value(item, where, depth + 1)
         return
     raise InvalidInputError(f"where {where}: {type(value).__name__} is not a JSON value")
 
