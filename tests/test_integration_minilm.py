@@ -59,3 +59,17 @@ def test_reopen_in_fresh_process(tmp_path, minilm):
     assert [i for i, _ in there] == [i for i, _ in here]
     np.testing.assert_allclose([s for _, s in there], [s for _, s in here], atol=1e-4)
     assert texts[here[0][0] - 1] == "Gravity: cells fall to the bottom."
+
+
+def test_plain_torch_bert_matches_sentence_transformers():
+    """The general embedder's plain-torch BERT (no sentence-transformers import) gives its vectors."""
+    from sentence_transformers import SentenceTransformer
+
+    from selfmem.retrieval import SentenceTransformerEmbedder
+
+    ours = SentenceTransformerEmbedder("all-MiniLM-L6-v2", device="cpu", dtype="float32")
+    texts = ["The grid is rotated 90 degrees.", "Caroline: Thanks, Melanie!", "grid " * 300, "a"]
+    ref = SentenceTransformer(str(ours.path), device="cpu", local_files_only=True).encode(
+        texts, normalize_embeddings=True)
+    cos = (ours.embed(texts) * ref).sum(1)
+    assert cos.min() > 0.99999, cos

