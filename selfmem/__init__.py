@@ -28,7 +28,7 @@ from ._errors import (
     TaskTypeError,
 )
 from ._config import EmbeddingConfig, GraphConfig, IndexConfig, MemoryConfig, SearchConfig, TopicsConfig
-from ._types import Edge, Enriched, Hit, Node, Record, Stats, Subgraph, Topic
+from ._types import Checkup, Edge, Enriched, Finding, Hit, Node, Points, Record, Stats, Subgraph, Topic
 from .retrieval import Embedder, HashEmbedder
 
 __version__ = "0.1.0"
@@ -41,6 +41,14 @@ def __getattr__(name: str):
         from .memory import Memory
 
         return Memory
+    if name == "doctor":
+        from .memory._doctor import doctor
+
+        return doctor
+    if name in ("memory_map", "MapInfo"):
+        from . import viz
+
+        return getattr(viz, name)
     raise AttributeError(f"module 'selfmem' has no attribute {name!r}")
 
 __all__ = [
@@ -59,6 +67,12 @@ __all__ = [
     "Hit",
     "Enriched",
     "Stats",
+    "Finding",
+    "Checkup",
+    "Points",
+    "MapInfo",
+    "doctor",
+    "memory_map",
     "Embedder",
     "HashEmbedder",
     "SelfmemError",

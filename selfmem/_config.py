@@ -383,6 +383,10 @@ class MemoryConfig:
         Refit derived parts (whitening, index, topics) in a background thread, so that no single
         ``add`` waits for a fit (``Memory.wait()`` blocks until they are swapped in); False runs
         them inline, inside the ``add`` that makes them due.
+    view_interval : float
+        Least seconds between publications of the read view (``view/``: what read-only opens and
+        ``memctl`` see) while a writer writes; publications are also kept 20 times their own duration
+        apart, and a writer publishes at ``close()``.
 
     Examples
     --------
@@ -399,6 +403,7 @@ class MemoryConfig:
     kinds: tuple[str, ...] = DEFAULT_KINDS
     max_text_chars: int = 1_000_000
     background: bool = True
+    view_interval: float = 1.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.embedding, EmbeddingConfig):
@@ -418,6 +423,9 @@ class MemoryConfig:
         _check_int("max_text_chars", self.max_text_chars, 1)
         if not isinstance(self.background, bool):
             raise ConfigError(f"background must be true or false, got {self.background!r}")
+        if (isinstance(self.view_interval, bool) or not isinstance(self.view_interval, (int, float))
+                or not 0 <= self.view_interval < float("inf")):
+            raise ConfigError(f"view_interval must be a number of seconds >= 0, got {self.view_interval!r}")
 
     def replace(self, **changes: Any) -> MemoryConfig:
         """Return a copy with top-level fields replaced (see ``dataclasses.replace``)."""
@@ -454,7 +462,7 @@ class MemoryConfig:
                 if not isinstance(value, dict):
                     raise ConfigError(f"config section [{key}] must be a table")
                 kwargs[key] = _build(sections[key], value, key)
-            elif key in ("kinds", "max_text_chars", "background"):
+            elif key in ("kinds", "max_text_chars", "background", "view_interval"):
                 kwargs[key] = tuple(value) if key == "kinds" and isinstance(value, list) else value
             else:
                 raise ConfigError(f"unknown config key {key!r}; remove it from config.toml")

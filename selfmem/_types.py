@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Record", "Hit", "Stats", "Topic", "Enriched", "NewRecord", "TopicRow", "EPS", "Node", "Edge", "Subgraph"]
+__all__ = ["Record", "Hit", "Stats", "Topic", "Enriched", "NewRecord", "TopicRow", "EPS", "Node", "Edge", "Subgraph",
+           "Finding", "Checkup", "Points"]
 
 EPS = 1e-3
 """The ``eps`` of the design's contribution weight ``w = 1 / (d + eps)``."""
@@ -168,6 +169,18 @@ class Stats:
         Human-readable remarks (e.g. a fallback in use).
     graph : dict of str to int
         Edges of the knowledge graph per type.
+    topic_levels : dict of int to int
+        Topics per level of the tree (0 = Dirichlet-process topics).
+    provisional_topics : int
+        Leaf topics opened online since the last rebuild.
+    disk : dict of str to int
+        Bytes per file of the memory directory (``view/`` summed as one entry).
+    last_rebuild : dict
+        ``{"at": ISO time, "records": n, "added_since": a, "deleted_since": d}``; empty if never rebuilt.
+    view : dict
+        The read view (``published_at``, ``records``, ``segments``); empty when none is published.
+    health : tuple of Finding
+        Warnings about the memory's state, each with the command that fixes it.
     """
 
     path: str
@@ -179,6 +192,62 @@ class Stats:
     config: dict[str, Any]
     notes: tuple[str, ...] = ()
     graph: dict[str, int] = field(default_factory=dict)
+    topic_levels: dict[int, int] = field(default_factory=dict)
+    provisional_topics: int = 0
+    disk: dict[str, int] = field(default_factory=dict)
+    last_rebuild: dict[str, Any] = field(default_factory=dict)
+    view: dict[str, Any] = field(default_factory=dict)
+    health: tuple[Finding, ...] = ()
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One warning of ``Memory.stats().health`` or one problem found by :func:`selfmem.doctor`.
+
+    Attributes
+    ----------
+    part : str
+        What it concerns (``"store"``, ``"index"``, ``"re-rank file"``, ``"keywords"``, ``"topics"``,
+        ``"graph"``, ``"whitening"``, ``"read view"``, ``"config"``).
+    message : str
+        What is wrong.
+    fix : str
+        The command that fixes it (e.g. ``memctl rebuild PATH``).
+    """
+
+    part: str
+    message: str
+    fix: str
+
+
+@dataclass(frozen=True)
+class Checkup:
+    """What :func:`selfmem.doctor` found (and repaired).
+
+    Attributes
+    ----------
+    path : str
+        The memory directory.
+    checked : tuple of str
+        The parts checked, in order.
+    problems : tuple of Finding
+        Disagreements found before any repair.
+    repaired : tuple of str
+        Parts rebuilt by ``repair=True``.
+    remaining : tuple of Finding
+        Problems still present after the repair (``problems`` when not repairing).
+    """
+
+    path: str
+    checked: tuple[str, ...]
+    problems: tuple[Finding, ...]
+    repaired: tuple[str, ...] = ()
+    remaining: tuple[Finding, ...] = ()
+
+    @property
+    def healthy(self) -> bool:
+        """True when nothing is (left) wrong."""
+        return not self.remaining
 
 
 @dataclass(frozen=True)
@@ -321,3 +390,33 @@ class Subgraph:
         for e in self.edges:
             g.add_edge(e.src, e.dst, key=e.rel, rel=e.rel, weight=e.weight, created_at=e.created_at, **e.props)
         return g
+
+
+@dataclass(frozen=True)
+class Points:
+    """Memories with their index vectors, for maps and notebooks (``Memory.points``).
+
+    Attributes
+    ----------
+    ids : ndarray, shape (n,) int64
+        Record ids, ascending.
+    vectors : ndarray, shape (n, dim) float32
+        The index vectors search uses (fused, whitened views).
+    texts, kinds, sessions : tuple of str, length n
+        ``sessions`` has ``""`` for records outside a session.
+    topics : ndarray, shape (n,) int64
+        Most probable leaf topic (-1: none yet).
+    tops : ndarray, shape (n,) int64
+        Its top-level ancestor in the topic tree (-1: none).
+    total : int
+        Records in the memory (``n < total`` when sampled).
+    """
+
+    ids: Any
+    vectors: Any
+    texts: tuple[str, ...]
+    kinds: tuple[str, ...]
+    sessions: tuple[str, ...]
+    topics: Any
+    tops: Any
+    total: int

@@ -22,7 +22,7 @@ PKG = ROOT / "selfmem"
 README = (ROOT / "README.md").read_text()
 
 # bottom to top; a module may import its own layer and the layers below it
-LAYERS = {"": 0, "retrieval": 1, "clustering": 2, "graph": 3, "memory": 4, "solver": 5, "cli": 6}
+LAYERS = {"": 0, "retrieval": 1, "clustering": 2, "graph": 3, "memory": 4, "solver": 5, "viz": 5, "cli": 6}
 
 
 def modules() -> list[str]:

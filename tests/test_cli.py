@@ -4,6 +4,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -41,15 +42,21 @@ def test_search_and_add(filled):
     assert res.exit_code == 0 and "rotate the grid twice" in res.output
 
 
-def test_errors_are_one_line_exit_1(tmp_path, filled):
+def test_errors_are_one_line_with_distinct_exit_codes(tmp_path, filled):
+    from selfmem import InvalidInputError
+
     r = CliRunner()
     res = r.invoke(cli, ["inspect", str(tmp_path / "nope")])
-    assert res.exit_code == 1 and "no memory at" in res.output
+    assert res.exit_code == 6 and "no memory at" in res.output and "Traceback" not in res.output
     assert not (tmp_path / "nope").exists()
     res = r.invoke(cli, ["add", str(filled), "x", "--kind", "bogus"])
-    assert res.exit_code == 1 and "unknown kind" in res.output
+    assert res.exit_code == 6 and "unknown kind" in res.output
     res = r.invoke(cli, ["add", str(filled), "x", "--metadata", "{bad"])
     assert res.exit_code == 2
+    res = r.invoke(cli, ["inspect", str(filled), "record", "999"])
+    assert res.exit_code == 5 and res.output.count("\n") == 1 and "no record with id 999" in res.output
+    res = r.invoke(cli, ["--debug", "inspect", str(tmp_path / "nope")])  # --debug: the exception itself
+    assert res.exit_code == 1 and isinstance(res.exception, InvalidInputError)
 
 
 def test_rebuild(filled):
@@ -67,7 +74,7 @@ def test_console_script_installed(filled):
     out = subprocess.run([exe, "--help"], capture_output=True, text=True, check=True).stdout
     assert "inspect" in out and "search" in out
     out = subprocess.run([exe, "inspect", str(filled)], capture_output=True, text=True, check=True).stdout
-    assert "records  3" in out
+    assert "records    3" in out
 
 
 def test_topics_command(tmp_path, hash_config):
@@ -93,9 +100,9 @@ def test_import_is_all_or_nothing(tmp_path, hash_config):
     bad.write_bytes(b"fine line\nbroken \xff\xfe line\n")
     r = CliRunner()
     res = r.invoke(cli, ["import", str(tmp_path / "i"), str(bad)])
-    assert res.exit_code == 1 and "bad.txt:2: invalid UTF-8" in res.output
+    assert res.exit_code == 6 and "bad.txt:2: invalid UTF-8" in res.output
     res = r.invoke(cli, ["import", str(tmp_path / "i"), str(tmp_path / "missing.txt")])
-    assert res.exit_code == 1 and "cannot read" in res.output
+    assert res.exit_code == 6 and "cannot read" in res.output
     with Memory(tmp_path / "i") as m:
         assert len(m) == 0
     res = r.invoke(cli, ["import", str(tmp_path / "i"), str(good), "--json"])
@@ -119,13 +126,18 @@ def test_inspect_and_search_while_a_writer_holds_the_memory(tmp_path):
     try:
         assert proc.stdout.readline().strip() == "ready"
         r = CliRunner()
-        res = r.invoke(cli, ["inspect", str(tmp_path / "w"), "--json"])
-        assert res.exit_code == 0, res.output
+        deadline = time.time() + 15  # the writer publishes its state for readers within seconds (view_interval)
+        while True:
+            res = r.invoke(cli, ["inspect", str(tmp_path / "w"), "--json"])
+            assert res.exit_code == 0, res.output
+            if json.loads(res.stdout)["records"] == 2 or time.time() > deadline:
+                break
+            time.sleep(0.2)
         assert json.loads(res.stdout)["records"] == 2
         res = r.invoke(cli, ["search", str(tmp_path / "w"), "writer", "--json"])
         assert res.exit_code == 0 and json.loads(res.stdout)[0]["record"]["text"] == "held open by a writer"
         res = r.invoke(cli, ["add", str(tmp_path / "w"), "x"])
-        assert res.exit_code == 1 and "another process" in res.output
+        assert res.exit_code == 4 and "another process" in res.output
     finally:
         proc.kill()
         proc.wait()

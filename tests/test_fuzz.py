@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from selfmem import EmbeddingConfig, Memory, MemoryConfig, SelfmemError
 from selfmem.cli import cli
+from selfmem.cli._common import EXIT_CODES
 
 # the same examples on every run (CI must not fail by chance); SELFMEM_FUZZ_EXAMPLES=1000 digs deeper
 EXAMPLES = int(os.environ.get("SELFMEM_FUZZ_EXAMPLES", "30"))
@@ -79,13 +80,16 @@ def test_public_calls_raise_only_selfmem_errors(fuzzed, name, arg):
     assert fuzzed.search("grid", k=1)  # still a working memory
 
 
+USER_EXITS = {0, 2} | {code for _, code in EXIT_CODES}  # never 70 (internal error)
 ARGS = st.one_of(st.text(max_size=6), st.sampled_from(
     ["--json", "-k", "0", "-1", "99999999999999999999", "--kind", "note", "--mode", "dense", "--rel", "FOLLOWS",
      "--depth", "9", "topic:x", "memory:1", "1", "\x00", "--metadata", "{", "[]", "--members", "--reembed",
-     "--session", "s", "--direction", "up", "neo4j", "--uri", "nope", "PATH", "PATH/sub"]))
+     "--session", "s", "--direction", "up", "--format", "neo4j", "parquet", "--uri", "nope", "PATH", "PATH/sub",
+     "record", "topic", "sessions", "--top", "--repair", "--out"]))
 
 
-@pytest.mark.parametrize("command", ["inspect", "search", "topics", "add", "import", "rebuild", "graph", "export"])
+@pytest.mark.parametrize("command", ["inspect", "search", "topics", "add", "import", "rebuild", "graph", "export",
+                                     "doctor"])
 def test_memctl_never_shows_a_traceback(tmp_path, monkeypatch, command):
     monkeypatch.chdir(tmp_path)  # random relative paths (memctl add makes memories) land here, not in the repo
     with Memory(tmp_path / "m", CFG) as mem:
@@ -101,7 +105,7 @@ def test_memctl_never_shows_a_traceback(tmp_path, monkeypatch, command):
         res = runner.invoke(cli, [command, *args])
         if res.exception is not None and not isinstance(res.exception, SystemExit):
             bad.setdefault((type(res.exception).__name__, str(res.exception)[:80]), args)
-        elif res.exit_code not in (0, 1, 2):
+        elif res.exit_code not in USER_EXITS:
             bad.setdefault(("exit", res.exit_code), args)
 
     run()

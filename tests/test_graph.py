@@ -263,9 +263,9 @@ def test_cli_graph_and_export_errors(tmp_path, monkeypatch):
     assert res.exit_code == 0, res.output
     assert {n["key"] for n in json.loads(res.output)["nodes"]} == {f"memory:{rid - 1}", f"memory:{rid}", f"memory:{rid + 1}"}
     res = runner.invoke(cli, ["graph", str(path), "topic:x"])
-    assert res.exit_code == 1 and "topic:12" in res.output
+    assert res.exit_code == 6 and "topic:12" in res.output
     monkeypatch.setenv("SELFMEM_NEO4J_PASSWORD", "hunter2")
-    res = runner.invoke(cli, ["export", "neo4j", str(path), "--uri", "bolt://127.0.0.1:9"])
+    res = runner.invoke(cli, ["export", str(path), "--format", "neo4j", "--uri", "bolt://127.0.0.1:9"])
     assert res.exit_code == 1 and "unreachable" in res.output and "hunter2" not in res.output
     assert "Traceback" not in res.output
 

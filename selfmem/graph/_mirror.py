@@ -24,7 +24,7 @@ from ._neo4j import Neo4jBackend, credentials
 __all__ = ["GraphSink", "Neo4jMirror", "copy_memories", "copy_topics", "export", "EXPORT_STATE"]
 
 EXPORT_STATE = "neo4j-export.json"
-"""Where ``memctl export neo4j`` notes its progress, in the memory directory (removed when done)."""
+"""Where ``memctl export --format neo4j`` notes its progress, in the memory directory (removed when done)."""
 
 _MEMORY_OUT = (*STORED_RELS, "IN_SESSION", "IN_TOPIC")
 

@@ -1,7 +1,7 @@
 """A NetworkX backend: the same copy as the Neo4j export, into an in-process ``networkx.MultiDiGraph``.
 
 It implements the sink side of :class:`~selfmem.graph._mirror.GraphSink` (what ``export`` and the mirror
-write through), so ``Memory.to_networkx()`` and ``memctl export neo4j`` produce the same nodes and edges.
+write through), so ``Memory.to_networkx()`` and ``memctl export --format neo4j`` produce the same nodes and edges.
 """
 
 from __future__ import annotations

@@ -4,32 +4,66 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from datetime import datetime, timezone
 from typing import Any
 
 from .._errors import InvalidInputError
 
-__all__ = ["read_records"]
+__all__ = ["read_records", "session_groups"]
 
 
-def read_records(path: str | Path, default_kind: str) -> tuple[list[str], list[str], list[dict[str, Any] | None]]:
-    """Texts, kinds and metadata from ``path``; nothing is returned unless every line is valid.
+_FIELDS = {"text", "kind", "metadata", "session", "created_at", "importance", "parents", "key", "id", "topic_ids",
+           "topic_path"}
 
-    A ``.jsonl`` file holds one object per line: ``{"text": ..., "kind": ..., "metadata": {...}}``
-    (kind and metadata optional). Any other file is read as one text per non-empty line.
+
+def _line_record(obj: Any, where: str, default_kind: str) -> dict[str, Any]:
+    if not isinstance(obj, dict) or "text" not in obj:
+        raise InvalidInputError(f"{where}: expected an object with a 'text' field; nothing was imported")
+    unknown = sorted(set(obj) - _FIELDS)
+    if unknown:
+        raise InvalidInputError(f"{where}: unknown fields {unknown} (known: {sorted(_FIELDS)}); nothing was imported")
+    rec = {"text": obj["text"], "kind": obj.get("kind", default_kind), "metadata": obj.get("metadata"),
+           "session": obj.get("session"), "importance": obj.get("importance", 1.0), "key": obj.get("key"),
+           "id": obj.get("id"), "parents": obj.get("parents") or [], "created_at": None}
+    if obj.get("created_at") is not None:
+        try:
+            ts = datetime.fromisoformat(str(obj["created_at"]))
+        except ValueError as exc:
+            raise InvalidInputError(f"{where}: created_at {obj['created_at']!r} is not an ISO time; nothing was "
+                                    "imported") from exc
+        rec["created_at"] = ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
+    if rec["id"] is not None and (isinstance(rec["id"], bool) or not isinstance(rec["id"], int)):
+        raise InvalidInputError(f"{where}: id must be an integer; nothing was imported")
+    if not isinstance(rec["parents"], list) or not all(isinstance(p, int) and not isinstance(p, bool)
+                                                       for p in rec["parents"]):
+        raise InvalidInputError(f"{where}: parents must be a list of ids; nothing was imported")
+    return rec
+
+
+def read_records(path: str | Path, default_kind: str) -> list[dict[str, Any]]:
+    """The records of ``path``; nothing is returned unless every line is valid.
+
+    A ``.jsonl`` file holds one object per line: ``{"text": ..., "kind": ..., "metadata": {...}}`` plus,
+    optionally, the fields ``memctl export`` writes (``session``, ``created_at``, ``importance``,
+    ``key``, ``id``, ``parents``; ``topic_ids`` and ``topic_path`` are ignored). Any other file is
+    read as one text per non-empty line.
+
+    Returns
+    -------
+    list of dict
+        ``text, kind, metadata, session, created_at, importance, key, id, parents`` per record.
 
     Raises
     ------
     InvalidInputError
-        Unreadable file, invalid UTF-8 or JSON; the message names the line.
+        Unreadable file, invalid UTF-8 or JSON, a bad field; the message names the line.
     """
     path = Path(path)
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise InvalidInputError(f"cannot read {path}: {exc.strerror}") from exc
-    texts: list[str] = []
-    kinds: list[str] = []
-    metas: list[dict[str, Any] | None] = []
+    out: list[dict[str, Any]] = []
     for n, line in enumerate(raw.split(b"\n"), start=1):
         try:
             s = line.decode("utf-8").rstrip("\r")
@@ -44,13 +78,20 @@ def read_records(path: str | Path, default_kind: str) -> tuple[list[str], list[s
                 obj = json.loads(s)
             except json.JSONDecodeError as exc:
                 raise InvalidInputError(f"{path}:{n}: not JSON ({exc.msg}); nothing was imported") from exc
-            if not isinstance(obj, dict) or "text" not in obj:
-                raise InvalidInputError(f"{path}:{n}: expected an object with a 'text' field; nothing was imported")
-            texts.append(obj["text"])
-            kinds.append(obj.get("kind", default_kind))
-            metas.append(obj.get("metadata"))
+            out.append(_line_record(obj, f"{path}:{n}", default_kind))
         else:
-            texts.append(s)
-            kinds.append(default_kind)
-            metas.append(None)
-    return texts, kinds, metas
+            out.append({"text": s, "kind": default_kind, "metadata": None, "session": None, "created_at": None,
+                        "importance": 1.0, "key": None, "id": None, "parents": []})
+    return out
+
+
+def session_groups(rows: list[dict[str, Any]], session: str | None) -> list[tuple[str | None, list[dict[str, Any]]]]:
+    """Consecutive runs of rows with one session (``session`` overrides every row's)."""
+    groups: list[tuple[str | None, list[dict[str, Any]]]] = []
+    for row in rows:
+        s = session if session is not None else row["session"]
+        if groups and groups[-1][0] == s:
+            groups[-1][1].append(row)
+        else:
+            groups.append((s, [row]))
+    return groups

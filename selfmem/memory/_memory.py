@@ -21,7 +21,7 @@ from ..graph._embedded import to_edge as graph_edge
 from .._errors import (InvalidInputError, MemoryClosedError, MemoryLockedError, ReadOnlyError, StorageError,
                        RecordNotFoundError)
 from .._progress import bar, show_progress
-from .._types import Enriched, Hit, Record, Stats, Subgraph, Topic
+from .._types import Enriched, Hit, Points, Record, Stats, Subgraph, Topic
 from ..clustering._topics import TOPICS_FILE
 from ..retrieval._embedders import Embedder
 from ..retrieval._enrich import build_prompt
@@ -30,6 +30,7 @@ from ..retrieval._keywords import KEYWORDS_FILE
 from ..retrieval._search import single_blas_thread
 from ..retrieval._views import WHITENER_FILE
 from . import _graph_api as g
+from . import _health as h
 from . import _retrieve
 from . import _validate as v
 from ._part_checkpoint import CheckpointPart
@@ -42,13 +43,17 @@ from ._part_topics import TopicPart
 from ._part_vectors import STAGING_DIR, VectorPart
 from ._opening import STORE_FILE, check_fingerprints, check_foreign, check_open_args, make_views, reembed_roles
 from ._parts import AddBatch, DerivedPart, PartContext
+from ._export import export_records
+from ._importing import read_records, session_groups
+from ._part_view import ViewPart
 from ._store import Store, snapshot
+from ._view import VIEW_DIR, open_view, read_manifest
 
 __all__ = ["Memory"]
 
 CONFIG_FILE = "config.toml"
 _OWN_FILES = {STORE_FILE, STORE_FILE + ".wal", CONFIG_FILE, "index.faiss", "index.json", WHITENER_FILE,
-              RERANK_VECS, RERANK_IDS, KEYWORDS_FILE, TOPICS_FILE, STAGING_DIR, EXPORT_STATE}
+              RERANK_VECS, RERANK_IDS, KEYWORDS_FILE, TOPICS_FILE, STAGING_DIR, EXPORT_STATE, VIEW_DIR}
 _AUTO_PROGRESS = 512
 _FILTERS = ("kinds", "sessions", "where", "since", "until", "max_distance", "mode", "expand")
 
@@ -111,8 +116,14 @@ class Memory:
         self._session: contextvars.ContextVar[str | None] = contextvars.ContextVar(
             f"selfmem-session-{id(self)}", default=None)
         views = make_views(config.embedding, general, own)
+        self._copy: Any = None  # a read-only open's private copy of the directory (only without a read view)
         if read_only:
-            self._dir, self._store = snapshot(self.directory, STORE_FILE, _OWN_FILES)
+            manifest = read_manifest(self.directory)
+            if manifest is not None:  # the writer's published view: no lock, no copy (see _view)
+                self._dir, self._store = self.directory, open_view(self.directory, manifest, STORE_FILE)
+            else:  # a memory last written by an older selfmem: copy it once
+                self._dir, self._store = snapshot(self.directory, STORE_FILE, _OWN_FILES - {VIEW_DIR})
+                self._copy = self._dir
         else:
             self.directory.mkdir(parents=True, exist_ok=True)
             self._claim()
@@ -130,9 +141,10 @@ class Memory:
             self._views = views
             self._vectors, self._keywords, self._topics = VectorPart(ctx), KeywordPart(ctx), TopicPart(ctx)
             self._graph = GraphPart(ctx, self._vectors)
+            self._view = ViewPart(ctx)
             # the derived parts, in dependency order: adding a part is one more entry here
             self._parts: list[DerivedPart] = [self._vectors, self._keywords, self._topics, self._graph,
-                                              CheckpointPart(ctx)]
+                                              CheckpointPart(ctx), self._view]
             for part in self._parts:
                 part.open()
             self._maintain()
@@ -487,6 +499,75 @@ class Memory:
             finally:
                 backend.close()
 
+    def export(self, out: str | os.PathLike[str], format: str = "jsonl", *, progress: bool | None = None) -> int:
+        """Write every record to a file; return how many were written (``memctl export PATH --format``).
+
+        Parameters
+        ----------
+        out : str or path-like
+            The file to write (replaced atomically).
+        format : {"jsonl", "parquet"}
+            JSON Lines (one record per line: id, text, kind, metadata, session, created_at, importance,
+            parents, key, topic_ids, topic_path; :meth:`import_records` reads it back), or Parquet with
+            the same columns plus each embedder's raw vectors as a ``FLOAT[dim]`` column named after the role.
+        progress : bool, optional
+            Show a bar (default: on a terminal, for 512 records or more).
+        """
+        v.check_flag(progress, "progress", optional=True)
+        with self._lock:
+            store = self._poll()
+            n = store.count()
+            roles = {role: emb.dim for role, emb in self._views.roles.items()}
+            with bar(total=n, desc=f"export {format}", unit="memories",
+                     enabled=show_progress(progress if progress is not None else self._progress, n,
+                                           _AUTO_PROGRESS)) as shown:
+                return export_records(store, out, format, roles, shown.update)
+
+    def import_records(self, file: str | os.PathLike[str], *, kind: str = "note", session: str | None = None,
+                       progress: bool | None = None) -> list[int]:
+        """Add the records of a ``.jsonl`` file (as :meth:`export` writes it) or a text file (one per line).
+
+        Every line is validated before anything is written. Records keep their session, time,
+        importance, metadata and key; ``parents`` are mapped from the file's ``id`` values to the new
+        ids (parents not in the file are dropped). Each run of lines with one session is added in one
+        transaction; lines with a ``key`` are skipped when already stored, so a re-run after a failure
+        completes an import without duplicating it.
+
+        Parameters
+        ----------
+        file : str or path-like
+        kind : str
+            Kind of lines that name none.
+        session : str, optional
+            Put every record in this session (overrides the file's sessions).
+        progress : bool, optional
+
+        Returns
+        -------
+        list of int
+            The new ids, in file order.
+        """
+        if session is not None:
+            v.check_session(session)
+        rows = read_records(file, kind)
+        new_id: dict[int, int] = {}
+        out: list[int] = []
+        with self._lock:
+            self._writable()
+            for group_session, group in session_groups(rows, session):
+                ids = self.add_many(
+                    [r["text"] for r in group], kind=[r["kind"] for r in group],
+                    metadata=[r["metadata"] for r in group], session=group_session,
+                    importance=[r["importance"] for r in group],
+                    parents=[[new_id[p] for p in r["parents"] if p in new_id] for r in group],
+                    created_at=None if any(r["created_at"] is None for r in group) else [r["created_at"] for r in group],
+                    keys=[r["key"] for r in group], progress=progress)
+                for r, i in zip(group, ids):
+                    if r["id"] is not None:
+                        new_id[r["id"]] = i
+                out += ids
+        return out
+
     def to_networkx(self) -> Any:
         """The whole knowledge graph as a ``networkx.MultiDiGraph`` (the same nodes and edges a Neo4j export
         writes: node keys like ``"memory:12"``, node attribute ``type``, edge key and attribute ``rel``)."""
@@ -503,6 +584,54 @@ class Memory:
                                 "read_only to build it")
         return self._graph.graph
 
+    def points(self, limit: int | None = None, *, seed: int = 0) -> Points:
+        """Memories with their index vectors and topics: all of them, or a uniform sample of ``limit``.
+
+        Parameters
+        ----------
+        limit : int, optional
+            At most this many (a random sample, ``seed``); None for every memory.
+        seed : int
+
+        Returns
+        -------
+        Points
+            ``ids`` (n,), ``vectors`` (n, dim), texts, kinds, sessions, leaf and top-level topics.
+        """
+        if limit is not None:
+            limit = v.check_k(limit, "limit")
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise InvalidInputError(f"seed must be an integer, got {seed!r}")
+        with self._lock:
+            store = self._poll()
+            ids = store.ids()
+            total = len(ids)
+            if limit is not None and limit < total:
+                ids = np.sort(np.random.default_rng(seed).choice(ids, size=limit, replace=False))
+            recs = store.get(ids.tolist())
+            leaf = store.top_topics(ids.tolist())
+            parent = {t.id: t.parent for t in self._topics.nodes()}
+
+            def top(t: int) -> int:
+                seen = set()
+                while parent.get(t) is not None and t not in seen:
+                    seen.add(t)
+                    t = parent[t]
+                return t
+
+            topics = np.array([leaf.get(int(i), -1) for i in ids], dtype=np.int64)
+            vecs = self._vectors.index.vectors(ids) if len(ids) else np.zeros((0, self._vectors.index.dim), np.float32)
+            return Points(ids=ids, vectors=np.asarray(vecs, dtype=np.float32),
+                          texts=tuple(recs[int(i)].text for i in ids), kinds=tuple(recs[int(i)].kind for i in ids),
+                          sessions=tuple(recs[int(i)].session or "" for i in ids), topics=topics,
+                          tops=np.array([top(int(t)) if t >= 0 else -1 for t in topics], dtype=np.int64), total=total)
+
+    def sessions(self) -> list[dict[str, Any]]:
+        """Every session in natural order (s2 before s10): ``session`` (``""`` for records outside one),
+        ``records``, ``first`` and ``last`` (ISO times) and ``kinds``."""
+        with self._lock:
+            return h.session_rows(self._poll())
+
     def topics(self) -> list[Topic]:
         """Every topic of the tree (leaves first, then super-topics), without member lists."""
         with self._lock:
@@ -516,17 +645,30 @@ class Memory:
             return self._topics.topic(v.check_id(id))
 
     def stats(self) -> Stats:
-        """Counts, embedders, index and config of this memory (what ``memctl inspect`` shows)."""
+        """Counts, embedders, index, topics, disk use, last rebuild and health of this memory (``memctl inspect``)."""
         with self._lock:
             store = self._poll()
             index = self._vectors.index
+            n = store.count()
+            levels, provisional = h.topic_levels(store)
+            graph = self._graph.available
+            manifest = read_manifest(self.directory) if not self.read_only or self._copy is None else None
             return Stats(
-                path=str(self.directory), records=store.count(), kinds=store.group_counts("kind"),
-                sessions=store.group_counts("session"),
+                path=str(self.directory), records=n, kinds=store.group_counts("kind"),
+                sessions=dict(sorted(store.group_counts("session").items(), key=lambda kv: h.natural_key(kv[0]))),
                 embedders={role: json.loads(fp) for role, fp in store.meta_items("embedder.").items()},
-                index={"kind": index.kind, "size": len(index), "dim": index.dim, "mode": self._views.effective_mode},
-                config=self.config.to_dict(), notes=tuple(n for part in self._parts for n in part.notes()),
-                graph=dict(self._graph.graph.counts()) if self._graph.available else {})
+                index={"kind": index.kind, "size": len(index), "dim": index.dim, "mode": self._views.effective_mode,
+                       **({"nlist": index.nlist, "nprobe": index.nprobe, "rerank": index.rerank,
+                           "n_trained": index.n_trained} if hasattr(index, "nlist") else {})},
+                config=self.config.to_dict(), notes=tuple(note for part in self._parts for note in part.notes()),
+                graph=dict(self._graph.graph.counts()) if graph else {},
+                topic_levels=levels, provisional_topics=provisional, disk=h.disk_use(self.directory),
+                last_rebuild=h.last_rebuild(store), view=h.view_info(store, manifest),
+                health=h.health(path=str(self.directory), records=n, whitener=self._views.whitener,
+                                views_mode=self._views.mode, own=self._views.own is not None, cfg=self.config,
+                                levels=levels, provisional=provisional, topics_fitted=self._topics.state.fitted,
+                                graph=graph, saved_index=h.saved_index_count(self.directory),
+                                writable=not self.read_only))
 
     # -- maintenance ------------------------------------------------------------
     def wait(self) -> None:
@@ -553,6 +695,7 @@ class Memory:
             if reembed:
                 roles = [r for r in self._views.roles if r not in self._reembedded]
                 self._reembedded |= reembed_roles(self._store, self._views, roles, self._progress)
+            h.mark_rebuild(self._store)
             for part in self._parts:
                 part.rebuild()
 
@@ -581,8 +724,12 @@ class Memory:
             self._store.close()
             self._store = None
             self._release()
-        if self.read_only:
-            shutil.rmtree(self._dir, ignore_errors=True)
+        ctx = getattr(self, "_ctx", None)
+        if ctx is not None:
+            ctx.cleanup()
+        if self._copy is not None:
+            shutil.rmtree(self._copy, ignore_errors=True)
+            self._copy = None
 
     # One writer per directory in this process too: DuckDB's file lock only keeps other processes out,
     # and two writable handles in one process would each miss the other's adds.

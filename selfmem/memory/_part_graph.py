@@ -135,7 +135,7 @@ class GraphPart(Part):
             n = len(self.graph.pending(1))
             if n:
                 out.append(f"the Neo4j mirror is behind ({self.mirror.error or 'catching up'}); it catches up at the "
-                           "next write, or run memctl export neo4j")
+                           "next write, or run memctl export PATH --format neo4j")
         return out
 
     # -- helpers --------------------------------------------------------------------

@@ -47,7 +47,7 @@ class VectorPart(Part):
         if views.whitener is None and self._whitening_due():
             self._set(self._fit(ctx.store, views), staging=None)
             return
-        index = load_index(ctx.directory, self._signature())
+        index = load_index(ctx.directory, self._signature(), read_only=not ctx.writable)
         if index is not None:
             index.built_for = self._signature()
         if index is None or index.kind != wanted_kind(ctx.config.index, ctx.store.count()):
@@ -81,6 +81,11 @@ class VectorPart(Part):
     def rebuild(self) -> None:
         self.refit.wait()
         self._set(self._fit(self.ctx.store, self.ctx.views), staging=None)
+
+    def rebuild_index(self) -> None:
+        """Rebuild the index (and its re-rank file) under the whitening in use (``memctl doctor --repair``)."""
+        self.refit.wait()
+        self._set(self._fit(self.ctx.store, self.ctx.views, whitening=False), staging=None)
 
     def save(self) -> None:
         self.ctx.views.save_whitener(self.ctx.directory, self.ctx.store.store_id)
@@ -122,7 +127,7 @@ class VectorPart(Part):
                 _, own = store.vectors("own")
                 whitener = views.fit_whitener(own)
             views = views.with_whitener(whitener)
-        directory = self.ctx.directory
+        directory = self.ctx.build_dir()
         if staging:
             directory = directory / STAGING_DIR
             shutil.rmtree(directory, ignore_errors=True)

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
+import tempfile
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -82,6 +84,22 @@ class PartContext:
     config: MemoryConfig
     writable: bool
     _space: tuple[dict[str, Any], str] | None = field(default=None, repr=False, compare=False)
+    _scratch: Path | None = field(default=None, repr=False, compare=False)
+
+    def build_dir(self) -> Path:
+        """Where a part may write files it builds: the memory directory for a writer; for a reader (which
+        reads the writer's files in place and must never change them) a private temp directory."""
+        if self.writable:
+            return self.directory
+        if self._scratch is None:
+            self._scratch = Path(tempfile.mkdtemp(prefix="selfmem-reader-"))
+        return self._scratch
+
+    def cleanup(self) -> None:
+        """Remove a reader's temp directory (at close)."""
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
 
     def space(self, views: Views | None = None) -> str:
         """The signature of the index-vector space (JSON), which derived vectors depend on."""

@@ -63,7 +63,6 @@ class BertEncoder:
 
     def __call__(self, ids: Any, mask: Any) -> Any:
         """Mean-pooled last hidden states, shape (b, hidden), in the model's dtype."""
-        import torch
         import torch.nn.functional as F
 
         w = self.w

@@ -145,7 +145,7 @@ def save_index(index: FlatIndex | IVFPQIndex, directory: Path, signature: dict[s
     atomic_write(directory / INDEX_META, json.dumps(meta, sort_keys=True))
 
 
-def load_index(directory: Path, signature: dict[str, Any]) -> FlatIndex | IVFPQIndex | None:
+def load_index(directory: Path, signature: dict[str, Any], *, read_only: bool = False) -> FlatIndex | IVFPQIndex | None:
     """Load the saved index if it exists and was built for ``signature``; else None.
 
     A corrupt or inconsistent index is reported as None too (it is rebuilt from the store).
@@ -174,7 +174,7 @@ def load_index(directory: Path, signature: dict[str, Any]) -> FlatIndex | IVFPQI
     if meta.get("kind") == IVFPQIndex.kind:
         try:
             index = IVFPQIndex(raw.d, directory, raw, n_trained=int(meta["n_trained"]), nprobe=int(meta["nprobe"]),
-                               rerank=int(meta["rerank"]))
+                               rerank=int(meta["rerank"]), read_only=read_only)
         except (KeyError, TypeError, ValueError, RuntimeError):
             return None
         if not index.rerank_file.consistent() or not np.isin(index.ids(), index.rerank_file.all_ids()).all():

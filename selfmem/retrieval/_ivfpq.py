@@ -54,30 +54,46 @@ class RerankVectors:
     ----------
     directory : Path
     dim : int
+    read_only : bool
+        Never write the files (a reader's index over a writer's directory): what is appended or reset
+        is kept in this object's memory, in front of the files.
     """
 
-    def __init__(self, directory: Path, dim: int) -> None:
+    def __init__(self, directory: Path, dim: int, *, read_only: bool = False) -> None:
         self.directory = Path(directory)
         self.dim = dim
+        self.read_only = read_only
         self._vecs: np.memmap | None = None
         self._ids: np.ndarray | None = None
         self._order: np.ndarray | None = None
+        self._extra: tuple[np.ndarray, np.ndarray] | None = None  # read_only: (ids, float16 vectors) held here
+        self._files = True  # read_only: False after reset() (the files no longer count)
 
     @property
     def rows(self) -> int:
-        path = self.directory / RERANK_IDS
-        return path.stat().st_size // 8 if path.exists() else 0
+        """Rows in the files that both files hold completely (a writer may be appending to them)."""
+        if not self._files:
+            return 0
+        v, i = self.directory / RERANK_VECS, self.directory / RERANK_IDS
+        if not i.exists():
+            return 0
+        return min(i.stat().st_size // 8, v.stat().st_size // (self.dim * 2) if v.exists() else 0)
 
     def consistent(self) -> bool:
-        """True when both files exist and hold the same number of rows."""
+        """True when both files exist and hold the same number of rows (a reader accepts a writer's
+        half-done append: both hold at least ``rows`` complete rows)."""
         v, i = self.directory / RERANK_VECS, self.directory / RERANK_IDS
         if not v.exists() or not i.exists():
             return False
-        return v.stat().st_size == (i.stat().st_size // 8) * self.dim * 2
+        return self.read_only or v.stat().st_size == (i.stat().st_size // 8) * self.dim * 2
 
     def reset(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         """Replace the contents (written to temp files, then renamed)."""
         self._drop_maps()
+        if self.read_only:
+            self._files = False
+            self._extra = (np.asarray(ids, dtype=np.int64), np.asarray(vectors, dtype=np.float16))
+            return
         for name, data in ((RERANK_VECS, np.asarray(vectors, dtype=np.float16)),
                            (RERANK_IDS, np.asarray(ids, dtype=np.int64))):
             atomic_write(self.directory / name, np.ascontiguousarray(data).tobytes())
@@ -98,6 +114,11 @@ class RerankVectors:
 
     def append(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         self._drop_maps()
+        if self.read_only:
+            old_ids, old_vecs = self._extra or (np.zeros(0, np.int64), np.zeros((0, self.dim), np.float16))
+            self._extra = (np.concatenate([old_ids, np.asarray(ids, dtype=np.int64)]),
+                           np.concatenate([old_vecs, np.asarray(vectors, dtype=np.float16).reshape(-1, self.dim)]))
+            return
         with open(self.directory / RERANK_VECS, "ab") as fh:
             fh.write(np.ascontiguousarray(vectors, dtype=np.float16).tobytes())
         with open(self.directory / RERANK_IDS, "ab") as fh:
@@ -106,13 +127,18 @@ class RerankVectors:
     def _drop_maps(self) -> None:
         self._vecs = self._ids = self._order = None
 
-    def _maps(self) -> tuple[np.memmap, np.ndarray, np.ndarray | None]:
+    def _maps(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         if self._vecs is None:
             n = self.rows
-            if n == 0:
+            if n == 0 and self._extra is None:
                 return np.zeros((0, self.dim), np.float16), np.zeros(0, np.int64), None
-            self._vecs = np.memmap(self.directory / RERANK_VECS, dtype=np.float16, mode="r", shape=(n, self.dim))
-            self._ids = np.memmap(self.directory / RERANK_IDS, dtype=np.int64, mode="r", shape=(n,))
+            if n:
+                self._vecs = np.memmap(self.directory / RERANK_VECS, dtype=np.float16, mode="r", shape=(n, self.dim))
+                self._ids = np.memmap(self.directory / RERANK_IDS, dtype=np.int64, mode="r", shape=(n,))
+            if self._extra is not None:  # a reader's own rows, in front of the files (copied once per change)
+                ids, vecs = self._extra
+                self._ids = ids if not n else np.concatenate([np.asarray(self._ids), ids])
+                self._vecs = vecs if not n else np.concatenate([np.asarray(self._vecs), vecs])
             # ids are appended in ascending order almost always; sort only when they are not
             self._order = None if bool(np.all(self._ids[1:] > self._ids[:-1])) else np.argsort(self._ids, kind="stable")
         return self._vecs, self._ids, self._order
@@ -154,7 +180,8 @@ class IVFPQIndex:
 
     kind = "ivfpq"
 
-    def __init__(self, dim: int, directory: Path, index: Any, *, n_trained: int, nprobe: int, rerank: int) -> None:
+    def __init__(self, dim: int, directory: Path, index: Any, *, n_trained: int, nprobe: int, rerank: int,
+                 read_only: bool = False) -> None:
         self.dim = dim
         self.directory = Path(directory)
         self._index = index
@@ -162,7 +189,7 @@ class IVFPQIndex:
         self.n_trained = n_trained
         self.nprobe = nprobe
         self.rerank = rerank
-        self.rerank_file = RerankVectors(self.directory, dim)
+        self.rerank_file = RerankVectors(self.directory, dim, read_only=read_only)
         self._gpu: Any = None
 
     # -- construction --------------------------------------------------------------
@@ -182,6 +209,11 @@ class IVFPQIndex:
 
     def __len__(self) -> int:
         return int(self._index.ntotal)
+
+    @property
+    def nlist(self) -> int:
+        """Inverted lists (coarse centroids)."""
+        return int(self._ivf.nlist)
 
     def relocate(self, directory: Path) -> None:
         """Move the re-rank files into ``directory`` (atomic renames on one file system) and use them there."""

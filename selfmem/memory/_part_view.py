@@ -1,0 +1,174 @@
+"""The read-view part: publishes the store for readers (see :mod:`._view`).
+
+Rules: a writer publishes when it opens a memory whose view is missing or behind, then whenever
+records changed, at most every ``MemoryConfig.view_interval`` seconds and no more often than 20 times
+the last publication took (so publishing costs a writer at most 5% of its time, however large the
+memory), and at ``close()`` (inline: a closed memory's view equals its store). With background refits
+a publisher thread does this from a read snapshot, also while the writer sits idle; with
+``background=False`` it happens inline in the write that makes it due. A delete or a re-embedding
+makes the next publication a full one.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import warnings
+import weakref
+from collections.abc import Sequence
+from typing import Any
+
+import duckdb
+
+from ._parts import AddBatch, Part
+from ._view import publish, read_manifest, retire
+
+__all__ = ["ViewPart", "COST_FACTOR"]
+
+COST_FACTOR = 20.0
+"""Publish no more often than this many times the duration of the last publication."""
+
+
+class ViewPart(Part):
+    """Keeps ``view/`` a few seconds behind the store while a writer writes."""
+
+    name = "read view"
+
+    def __init__(self, ctx: Any) -> None:
+        super().__init__(ctx)
+        self.manifest: dict[str, Any] | None = None
+        self._dirty = False
+        self._full = False
+        self._last = 0.0  # monotonic time of the last publication's start
+        self._cost = 0.0  # seconds the last publication took
+        self._mutex = threading.Lock()  # one publication at a time; guards the fields above
+        self._wake = threading.Event()
+        self._stop = False
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    # -- contract -------------------------------------------------------------------
+    def open(self) -> None:
+        if not self.ctx.writable:
+            return
+        m = self.manifest = read_manifest(self.ctx.directory)
+        store = self.ctx.store
+        self._dirty = m is None or m.get("store_id") != store.store_id or int(m["records"]) != store.count() or (
+            m.get("embedders") != store.meta_items("embedder."))
+        if self.ctx.config.background:
+            self._thread = threading.Thread(target=_publisher, args=(weakref.ref(self), self._wake),
+                                            name="selfmem-view-publisher", daemon=True)
+            self._thread.start()
+            self._wake.set()
+
+    def on_add(self, batch: AddBatch) -> None:
+        self._changed(full=False)
+
+    def on_delete(self, ids: Sequence[int]) -> None:
+        self._changed(full=True)
+
+    def maintain(self) -> None:
+        if self.ctx.writable and self._thread is None and self._due():
+            self._publish(self.ctx.store, inline=True)
+        self._report()
+
+    def rebuild(self) -> None:
+        self._changed(full=True)
+        self._publish(self.ctx.store, inline=True)
+
+    def wait(self) -> None:
+        with self._mutex:  # an in-flight publication finishes
+            pass
+        self._report()
+
+    @property
+    def busy(self) -> bool:
+        return False
+
+    def save(self) -> None:
+        """At close: stop the publisher and publish what changed since its last publication (inline)."""
+        if self._thread is not None:
+            self._stop = True
+            self._wake.set()
+            self._thread.join()
+            self._thread = None
+        if self._dirty:
+            self._publish(self.ctx.store, inline=True)
+        self._report()
+
+    def notes(self) -> list[str]:
+        at = self.ctx.store.published_at
+        if self.ctx.writable or at is None:
+            return []
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at))
+        return [f"read-only: the memory as its writer last published it, at {stamp} (a writer publishes every "
+                "few seconds while it writes, and when it closes)"]
+
+    # -- publishing -----------------------------------------------------------------
+    def _changed(self, *, full: bool) -> None:
+        self._dirty = True
+        self._full = self._full or full
+        self._wake.set()
+
+    def _due(self) -> bool:
+        wait = max(self.ctx.config.view_interval, COST_FACTOR * self._cost)
+        return self._dirty and time.monotonic() - self._last >= wait
+
+    def _publish(self, store: Any, *, inline: bool) -> None:
+        with self._mutex:
+            previous, full = self.manifest, self._full
+            self._dirty = self._full = False
+            start = self._last = time.monotonic()
+            try:
+                with store.read_transaction():
+                    manifest = publish(store, self.ctx.directory, previous, full=full)
+                retire(self.ctx.directory, manifest, previous)
+            except BaseException:
+                self._dirty, self._full = True, self._full or full
+                raise
+            self.manifest = manifest
+            self._cost = time.monotonic() - start
+
+    def _step(self) -> bool:
+        """One round of the publisher thread; False when it should stop."""
+        if self._stop:
+            return False
+        if not self._due():
+            if self._dirty:  # due later: come back then
+                self._wake.set()
+                time.sleep(min(0.5, max(self.ctx.config.view_interval, COST_FACTOR * self._cost)))
+            return True
+        try:
+            reader = self.ctx.store.reader()
+        except (duckdb.Error, AttributeError):  # the store was closed under us
+            return False
+        try:
+            self._publish(reader, inline=False)
+        except (OSError, duckdb.Error) as exc:  # reported by the writer's next call; retried when due
+            self._error = exc
+        finally:
+            reader.close()
+        return True
+
+    def _report(self) -> None:
+        error, self._error = self._error, None
+        if error is not None:
+            warnings.warn(f"could not publish the read view ({type(error).__name__}: {error}); readers see the "
+                          "previous one until the next publication succeeds", RuntimeWarning, stacklevel=3)
+
+
+def _publisher(ref: weakref.ref[ViewPart], wake: threading.Event) -> None:
+    """The publisher thread's loop. It holds its part weakly, so a Memory dropped without ``close()`` is
+    collected (and its thread ends) as usual."""
+    while True:
+        part = ref()
+        if part is None:
+            return
+        timeout = max(part.ctx.config.view_interval, 0.05)
+        del part
+        wake.wait(timeout=timeout)
+        wake.clear()
+        part = ref()
+        if part is None or not part._step():
+            return
+        del part

@@ -1,0 +1,187 @@
+"""The read view: Parquet files that a writer publishes so that readers never copy or lock the store.
+
+DuckDB lets one process write a database file and keeps every other process out, readers too, so
+a read-only open used to copy the whole memory directory (about 4 kB per record with the real models).
+Instead the writer publishes the store's tables under ``view/`` and readers query those files
+through an in-memory DuckDB connection whose views carry the store's table names, so every
+:class:`Store` query runs unchanged on them.
+
+- ``records`` and ``embeddings`` are published as append-only *segments*: each publication writes
+  the records added since the previous one (ids are increasing). A delete, a re-embedding, or more than
+  ``MAX_SEGMENTS`` segments makes the next publication write one segment of everything.
+- ``meta``, ``sessions``, ``topics``, ``memberships`` and ``edges`` are rewritten at each publication
+  (they change in place: topic refits, relinked edges).
+- ``manifest.json`` names the files of one consistent state (all written from one read transaction)
+  and is replaced atomically last. A reader opens whatever manifest is current.
+- Files that a new manifest no longer names are deleted ``RETIRE_AFTER`` seconds later, so a reader
+  that opened the previous manifest keeps working for that long.
+
+The derived files (index, re-rank vectors, keywords, whitening, topic model) are read in place:
+they are replaced atomically (the re-rank files only grow), and each reader reconciles them with the
+view as a writer does with its store, keeping whatever it must add in its own memory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from .._errors import CorruptMemoryError
+from .._files import atomic_write
+from ._store import Store
+
+__all__ = ["VIEW_DIR", "MANIFEST", "TABLES", "publish", "open_view", "read_manifest", "retire"]
+
+VIEW_DIR = "view"
+MANIFEST = "manifest.json"
+FORMAT = 1
+MAX_SEGMENTS = 16
+RETIRE_AFTER = 600.0
+TABLES = ("meta", "sessions", "topics", "memberships", "edges")
+"""Tables rewritten whole at each publication (records and embeddings go in segments)."""
+_EMPTY = {  # shapes of tables a store may lack (a memory made before they existed)
+    "topics": "id BIGINT, parent BIGINT, level INTEGER, size BIGINT, centroid BLOB, label VARCHAR, "
+              "keywords VARCHAR, provisional BOOLEAN",
+    "memberships": "record_id BIGINT, topic_id BIGINT, prob DOUBLE, rank INTEGER",
+    "edges": "src VARCHAR, rel VARCHAR, dst VARCHAR, weight DOUBLE, created_at TIMESTAMP, props VARCHAR",
+}
+
+
+def read_manifest(directory: Path) -> dict[str, Any] | None:
+    """The current manifest of ``directory``'s read view, or None when there is none (or it is unreadable)."""
+    try:
+        data = json.loads((directory / VIEW_DIR / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("format") == FORMAT else None
+
+
+def _sql_path(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def _copy(con: Any, query: str, target: Path) -> None:
+    """``query``'s rows to the Parquet file ``target`` (temp file + rename); a refused write is an OSError."""
+    tmp = target.with_name(target.name + ".tmp")
+    try:
+        con.execute(f"COPY ({query}) TO {_sql_path(tmp)} (FORMAT parquet, COMPRESSION zstd)")
+    except duckdb.IOException as exc:
+        tmp.unlink(missing_ok=True)
+        raise OSError(f"could not write {target.name}: {str(exc)[:200]}") from exc
+    os.replace(tmp, target)
+
+
+def publish(store: Store, directory: Path, previous: Mapping[str, Any] | None, *, full: bool = False
+            ) -> dict[str, Any]:
+    """Write the view files of ``store``'s current state; return the manifest to install (not yet installed).
+
+    Run it inside one read transaction (``store.read_transaction()``) so that every file shows one state.
+
+    Parameters
+    ----------
+    store : Store
+    directory : Path
+        The memory directory (files go to ``directory/view``).
+    previous : mapping or None
+        The manifest in place; its segments are kept when the store only grew since.
+    full : bool
+        Write every record again (after a delete or a re-embedding).
+    """
+    vdir = directory / VIEW_DIR
+    vdir.mkdir(exist_ok=True)
+    con = store.connection
+    gen = int(previous["generation"]) + 1 if previous else 1
+    hi, count = (int(x) for x in con.execute("SELECT coalesce(max(id), 0), count(*) FROM records").fetchone())
+    embedders = store.meta_items("embedder.")
+    keep = (previous is not None and not full and previous.get("store_id") == store.store_id
+            and previous.get("embedders") == embedders and len(previous["segments"]) < MAX_SEGMENTS)
+    if keep:
+        lo = int(previous["max_id"])
+        before = con.execute("SELECT count(*) FROM records WHERE id <= ?", [lo]).fetchone()[0]
+        keep = int(before) == int(previous["records"])  # nothing published was deleted
+    segments = list(previous["segments"]) if keep else []
+    lo = int(previous["max_id"]) if keep else 0
+    if hi > lo:
+        rec, emb = f"records-{gen}.parquet", f"embeddings-{gen}.parquet"
+        _copy(con, f"SELECT * FROM records WHERE id > {lo} AND id <= {hi}", vdir / rec)
+        _copy(con, f"SELECT * FROM embeddings WHERE record_id > {lo} AND record_id <= {hi}", vdir / emb)
+        segments.append({"records": rec, "embeddings": emb, "lo": lo, "hi": hi})
+    tables: dict[str, str] = {}
+    for table in TABLES:
+        if store.has_table(table):
+            tables[table] = f"{table}-{gen}.parquet"
+            _copy(con, f"SELECT * FROM {table}", vdir / tables[table])
+    return {"format": FORMAT, "generation": gen, "store_id": store.store_id, "embedders": embedders,
+            "published_at": time.time(), "records": count, "max_id": hi, "segments": segments,
+            "tables": tables, "retired": list(previous.get("retired", [])) if previous else []}
+
+
+def _files(manifest: Mapping[str, Any]) -> set[str]:
+    names = set(manifest["tables"].values())
+    for seg in manifest["segments"]:
+        names |= {seg["records"], seg["embeddings"]}
+    return names
+
+
+def retire(directory: Path, manifest: dict[str, Any], previous: Mapping[str, Any] | None) -> None:
+    """Install ``manifest`` atomically; delete files retired more than ``RETIRE_AFTER`` seconds ago."""
+    vdir = directory / VIEW_DIR
+    now = time.time()
+    live = _files(manifest)
+    retired = [r for r in manifest.get("retired", []) if r["file"] not in live]
+    if previous is not None:
+        retired += [{"file": f, "at": now} for f in sorted(_files(previous) - live)]
+    due = {r["file"] for r in retired if now - r["at"] >= RETIRE_AFTER}
+    manifest["retired"] = [r for r in retired if r["file"] not in due]
+    atomic_write(vdir / MANIFEST, json.dumps(manifest, sort_keys=True))
+    for name in due:
+        (vdir / name).unlink(missing_ok=True)
+    listed = live | {r["file"] for r in manifest["retired"]} | {MANIFEST}
+    for stray in vdir.iterdir():  # left by a publication that a crash interrupted
+        try:
+            if stray.name not in listed and now - stray.stat().st_mtime >= RETIRE_AFTER:
+                stray.unlink()
+        except OSError:
+            continue
+
+
+def open_view(directory: Path, manifest: Mapping[str, Any], store_file: str) -> Store:
+    """A read-only :class:`Store` over the view files named by ``manifest`` (no lock, no copy).
+
+    Small tables are loaded into memory; records and embeddings stay in their Parquet segments.
+    Raises CorruptMemoryError when a file named by the manifest is missing or unreadable.
+    """
+    vdir = directory / VIEW_DIR
+    con = duckdb.connect(":memory:")
+    try:
+        for table, name in manifest["tables"].items():
+            con.execute(f"CREATE TABLE {table} AS SELECT * FROM read_parquet({_sql_path(vdir / name)})")
+        for table, shape in _EMPTY.items():
+            if table not in manifest["tables"]:
+                con.execute(f"CREATE TABLE {table} ({shape})")
+        for table, column in (("records", "records"), ("embeddings", "embeddings")):
+            files = [vdir / seg[column] for seg in manifest["segments"]]
+            if files:
+                con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet([{', '.join(map(_sql_path, files))}])")
+        if not manifest["segments"]:
+            con.execute("CREATE TABLE records (id BIGINT, kind VARCHAR, text VARCHAR, metadata VARCHAR, "
+                        "session VARCHAR, created_at TIMESTAMP, importance DOUBLE, use_count INTEGER, "
+                        "last_used_at TIMESTAMP, parents BIGINT[], key VARCHAR)")
+            con.execute("CREATE TABLE embeddings (record_id BIGINT, embedder VARCHAR, vector BLOB)")
+        con.execute("CREATE TABLE graph_journal (seq BIGINT, op VARCHAR, ids BIGINT[])")
+        con.execute("CREATE INDEX memberships_record ON memberships (record_id)")
+        con.execute("CREATE INDEX edges_src ON edges (src)")
+        con.execute("CREATE INDEX edges_dst ON edges (dst)")
+    except duckdb.Error as exc:
+        con.close()
+        raise CorruptMemoryError(f"the read view of {directory} is unreadable ({str(exc)[:200]}); open the memory "
+                                 "for writing once (or run memctl doctor --repair) to publish it again") from exc
+    store = Store(directory / store_file, _con=con)
+    store.published_at = float(manifest["published_at"])
+    return store
