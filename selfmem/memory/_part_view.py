@@ -46,6 +46,7 @@ class ViewPart(Part):
         self._stop = False
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
+        self._topics_seen = -1  # the store's topics_generation at the last publication (topic swaps change tables)
 
     # -- contract -------------------------------------------------------------------
     def open(self) -> None:
@@ -55,6 +56,7 @@ class ViewPart(Part):
         store = self.ctx.store
         self._dirty = m is None or m.get("store_id") != store.store_id or int(m["records"]) != store.count() or (
             m.get("embedders") != store.meta_items("embedder."))
+        self._topics_seen = store.topics_generation
         if self.ctx.config.background:
             self._thread = threading.Thread(target=_publisher, args=(weakref.ref(self), self._wake),
                                             name="selfmem-view-publisher", daemon=True)
@@ -92,7 +94,7 @@ class ViewPart(Part):
             self._wake.set()
             self._thread.join()
             self._thread = None
-        if self._dirty:
+        if self._dirty or self.ctx.store.topics_generation != self._topics_seen:
             self._publish(self.ctx.store, inline=True)
         self._report()
 
@@ -111,6 +113,8 @@ class ViewPart(Part):
         self._wake.set()
 
     def _due(self) -> bool:
+        if self.ctx.store.topics_generation != self._topics_seen:  # a topic refit rewrote topics and edges
+            self._dirty = True
         wait = max(self.ctx.config.view_interval, COST_FACTOR * self._cost)
         return self._dirty and time.monotonic() - self._last >= wait
 
@@ -118,6 +122,7 @@ class ViewPart(Part):
         with self._mutex:
             previous, full = self.manifest, self._full
             self._dirty = self._full = False
+            self._topics_seen = self.ctx.store.topics_generation
             start = self._last = time.monotonic()
             try:
                 with store.read_transaction():
