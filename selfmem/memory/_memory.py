@@ -305,6 +305,7 @@ class Memory:
             store.delete(wanted, [w for w in (part.write_delete(wanted) for part in self._parts) if w is not None])
             for part in self._parts:
                 part.on_delete(wanted)
+            self._maintain()
 
     # -- reads ------------------------------------------------------------------
     def get(self, id: int) -> Record:

@@ -115,8 +115,8 @@ class ViewPart(Part):
     def _due(self) -> bool:
         if self.ctx.store.topics_generation != self._topics_seen:  # a topic refit rewrote topics and edges
             self._dirty = True
-        wait = max(self.ctx.config.view_interval, COST_FACTOR * self._cost)
-        return self._dirty and time.monotonic() - self._last >= wait
+        throttle = COST_FACTOR * self._cost if self._thread is not None else 0.0  # inline: the interval only
+        return self._dirty and time.monotonic() - self._last >= max(self.ctx.config.view_interval, throttle)
 
     def _publish(self, store: Any, *, inline: bool) -> None:
         with self._mutex:
