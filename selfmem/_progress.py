@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Iterable, Iterator
 from typing import Any, TypeVar
 
@@ -42,7 +43,9 @@ def _stderr_is_tty() -> bool:
 
 def bar(iterable: Iterable[T] | None = None, *, enabled: bool, **kwargs: Any) -> Any:
     """A tqdm bar over ``iterable`` (or a manual one with ``total=``), disabled unless ``enabled``."""
-    from tqdm.auto import tqdm
+    with warnings.catch_warnings():  # in a notebook without ipywidgets tqdm.auto warns and falls back to text bars
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        from tqdm.auto import tqdm
 
     return tqdm(iterable, disable=not enabled, **kwargs)
 

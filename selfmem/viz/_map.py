@@ -25,7 +25,7 @@ from .._files import atomic_write
 from .._progress import bar, quiet_libraries, show_progress
 from .._types import Points
 
-__all__ = ["memory_map", "layout", "MapInfo"]
+__all__ = ["memory_map", "map_figure", "layout", "MapInfo"]
 
 HOVER_CHARS = 300
 _PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
@@ -155,6 +155,59 @@ _SEARCH_JS = """
 """
 
 
+def _check(max_points: Any, fit_sample: Any, title: Any) -> None:
+    for name, value, low in (("max_points", max_points, 1), ("fit_sample", fit_sample, 10)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise InvalidInputError(f"{name} must be an integer >= {low}, got {value!r}")
+    if title is not None and not isinstance(title, str):
+        raise InvalidInputError("title must be a string")
+
+
+def map_figure(memory: Any, *, max_points: int = 50_000, fit_sample: int = 10_000, seed: int = 0,
+               progress: bool | None = None, title: str | None = None) -> tuple[Any, dict[str, Any]]:
+    """The memory map as a Plotly figure (for notebooks), and what it shows.
+
+    Parameters are those of :func:`memory_map`. Returns ``(figure, info)`` with ``info`` holding
+    ``drawn``, ``total``, ``fitted_on``, ``topics`` and ``method``.
+    """
+    _check(max_points, fit_sample, title)
+    try:
+        import plotly.graph_objects as go
+    except ImportError as exc:  # pragma: no cover - a core dependency
+        raise DependencyError("the memory map needs plotly: pip install plotly") from exc
+    points = memory.points(max_points, seed=seed)
+    show = show_progress(progress, len(points.ids), 512)
+    xy, fitted_on, method = layout(points.vectors, fit_sample=fit_sample, seed=seed, progress=show)
+    labels = {t.id: t.label for t in memory.topics()}
+    tops = sorted(set(points.tops.tolist()), key=lambda t: (t < 0, -int((points.tops == t).sum())))
+    fig = go.Figure()
+    annotations = []
+    for c, top in enumerate(tops):
+        rows = np.flatnonzero(points.tops == top)
+        label = labels.get(int(top), "(no topic yet)") if top >= 0 else "(no topic yet)"
+        colour = _PALETTE[c % len(_PALETTE)] if top >= 0 else "#b0b0b0"
+        leaf_labels = [labels.get(int(points.topics[i]), label) for i in rows]
+        fig.add_trace(go.Scattergl(
+            x=xy[rows, 0], y=xy[rows, 1], mode="markers", name=f"{label[:40]} ({len(rows)})", meta="points",
+            marker={"size": 5, "color": colour, "opacity": 0.85},
+            customdata=[points.texts[i].lower() for i in rows],
+            hovertext=[_hover(points, i, leaf) for i, leaf in zip(rows, leaf_labels)], hoverinfo="text"))
+        if top >= 0:
+            cx, cy = np.median(xy[rows], axis=0)
+            annotations.append({"x": float(cx), "y": float(cy), "text": html.escape(label[:40]), "showarrow": False,
+                                "font": {"size": 12, "color": "#222"}, "bgcolor": "rgba(255,255,255,0.6)"})
+    n_topics = sum(t >= 0 for t in tops)
+    heading = title or (f"selfmem memory map: {html.escape(str(getattr(memory, 'directory', '')))} — "
+                        f"{len(points.ids)} of {points.total} memories drawn, {n_topics} top-level topics "
+                        f"({method.upper()})")
+    fig.update_layout(title={"text": heading, "font": {"size": 15}}, template="plotly_white", dragmode="pan",
+                      hovermode="closest", annotations=annotations[:60], legend={"itemsizing": "constant"},
+                      xaxis={"visible": False}, yaxis={"visible": False}, margin={"l": 10, "r": 10, "t": 50, "b": 10},
+                      height=800)
+    return fig, {"drawn": len(points.ids), "total": points.total, "fitted_on": fitted_on, "topics": n_topics,
+                 "method": method}
+
+
 def memory_map(memory: Any, out: str | os.PathLike[str], *, max_points: int = 50_000, fit_sample: int = 10_000,
                seed: int = 0, progress: bool | None = None, title: str | None = None) -> MapInfo:
     """Write a standalone HTML memory map of ``memory`` to ``out``.
@@ -181,48 +234,14 @@ def memory_map(memory: Any, out: str | os.PathLike[str], *, max_points: int = 50
     MapInfo
     """
     t0 = time.perf_counter()
-    for name, value, low in (("max_points", max_points, 1), ("fit_sample", fit_sample, 10)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise InvalidInputError(f"{name} must be an integer >= {low}, got {value!r}")
+    _check(max_points, fit_sample, title)
     if not isinstance(out, (str, os.PathLike)) or not str(out).strip() or "\x00" in str(out):
         raise InvalidInputError(f"out must be a file path, got {out!r}")
     path = Path(out).expanduser()
     if path.is_dir() or not path.parent.is_dir():
         raise InvalidInputError(f"cannot write {path}: give a file name in an existing directory")
-    if title is not None and not isinstance(title, str):
-        raise InvalidInputError("title must be a string")
-    try:
-        import plotly.graph_objects as go
-    except ImportError as exc:  # pragma: no cover - a core dependency
-        raise DependencyError("the memory map needs plotly: pip install plotly") from exc
-    points = memory.points(max_points, seed=seed)
-    show = show_progress(progress, len(points.ids), 512)
-    xy, fitted_on, method = layout(points.vectors, fit_sample=fit_sample, seed=seed, progress=show)
-    labels = {t.id: t.label for t in memory.topics()}
-    tops = sorted(set(points.tops.tolist()), key=lambda t: (t < 0, -int((points.tops == t).sum())))
-    fig = go.Figure()
-    annotations = []
-    for c, top in enumerate(tops):
-        rows = np.flatnonzero(points.tops == top)
-        label = labels.get(int(top), "(no topic yet)") if top >= 0 else "(no topic yet)"
-        colour = _PALETTE[c % len(_PALETTE)] if top >= 0 else "#b0b0b0"
-        leaf_labels = [labels.get(int(points.topics[i]), label) for i in rows]
-        fig.add_trace(go.Scattergl(
-            x=xy[rows, 0], y=xy[rows, 1], mode="markers", name=f"{label[:40]} ({len(rows)})", meta="points",
-            marker={"size": 5, "color": colour, "opacity": 0.85},
-            customdata=[points.texts[i].lower() for i in rows],
-            hovertext=[_hover(points, i, leaf) for i, leaf in zip(rows, leaf_labels)], hoverinfo="text"))
-        if top >= 0:
-            cx, cy = np.median(xy[rows], axis=0)
-            annotations.append({"x": float(cx), "y": float(cy), "text": html.escape(label[:40]), "showarrow": False,
-                                "font": {"size": 12, "color": "#222"}, "bgcolor": "rgba(255,255,255,0.6)"})
-    heading = title or (f"selfmem memory map: {html.escape(str(getattr(memory, 'directory', '')))} — "
-                        f"{len(points.ids)} of {points.total} memories drawn, {sum(t >= 0 for t in tops)} "
-                        f"top-level topics ({method.upper()})")
-    fig.update_layout(title={"text": heading, "font": {"size": 15}}, template="plotly_white", dragmode="pan",
-                      hovermode="closest", annotations=annotations[:60], legend={"itemsizing": "constant"},
-                      xaxis={"visible": False}, yaxis={"visible": False}, margin={"l": 10, "r": 10, "t": 50, "b": 10},
-                      height=800)
+    fig, info = map_figure(memory, max_points=max_points, fit_sample=fit_sample, seed=seed, progress=progress,
+                           title=title)
     div = "selfmem-map"
     page = fig.to_html(include_plotlyjs=True, full_html=True, div_id=div, post_script=_SEARCH_JS.replace("{div}", div),
                        config={"scrollZoom": True, "displaylogo": False, "responsive": True})
@@ -231,6 +250,4 @@ def memory_map(memory: Any, out: str | os.PathLike[str], *, max_points: int = 50
         atomic_write(path, page)
     except OSError as exc:
         raise StorageError(f"could not write {path}: {exc}") from exc
-    return MapInfo(path=str(path), drawn=len(points.ids), total=points.total, fitted_on=fitted_on,
-                   topics=sum(t >= 0 for t in tops), bytes=path.stat().st_size,
-                   seconds=round(time.perf_counter() - t0, 2), method=method)
+    return MapInfo(path=str(path), bytes=path.stat().st_size, seconds=round(time.perf_counter() - t0, 2), **info)
