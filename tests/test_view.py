@@ -50,28 +50,31 @@ def test_a_reader_never_writes_into_the_memory_even_when_its_ivfpq_index_lags(tm
         assert not any(f.part == "index" for f in ro.stats().health)
 
 
-def test_segments_deletes_and_compaction(tmp_path, monkeypatch):
+def test_segments_deletes_and_merges(tmp_path, monkeypatch):
     monkeypatch.setattr(_view, "RETIRE_AFTER", 0.0)
     path = tmp_path / "m"
     with Memory(path, INLINE, progress=False) as m:
-        for i in range(5):
-            m.add_many(texts(10, start=10 * i))
+        m.add_many(texts(40))
+        for i in range(3):
+            m.add_many(texts(5, start=40 + 5 * i))
             manifest = _view.read_manifest(path)
-            assert manifest["records"] == 10 * (i + 1) and len(manifest["segments"]) == i + 1
+            assert manifest["records"] == 45 + 5 * i
+        assert [s["count"] for s in manifest["segments"]] == [40, 15]  # 5 + 5 merged, then + 5 merged
         m.delete(3)
         manifest = _view.read_manifest(path)
-        assert manifest["records"] == 49 and len(manifest["segments"]) == 1  # a delete: everything, once
+        assert manifest["records"] == 54 and len(manifest["segments"]) == 1  # a delete: everything, once
         with Memory(path, read_only=True) as ro:
-            assert len(ro) == 49 and 3 not in ro.points().ids.tolist()
-        for i in range(_view.MAX_SEGMENTS + 1):
+            assert len(ro) == 54 and 3 not in ro.points().ids.tolist()
+        for i in range(40):
             m.add(f"more {i}")
-        assert len(_view.read_manifest(path)["segments"]) <= _view.MAX_SEGMENTS
+        counts = [s["count"] for s in _view.read_manifest(path)["segments"]]
+        assert sum(counts) == 94 and len(counts) <= 7 and all(a > 2 * b for a, b in zip(counts, counts[1:]))
     names = {p.name for p in (path / "view").iterdir()}
     manifest = _view.read_manifest(path)
     live = set(manifest["tables"].values()) | {s[c] for s in manifest["segments"] for c in ("records", "embeddings")}
     assert names - live <= {"manifest.json"} | {r["file"] for r in manifest["retired"]}
     with Memory(path, read_only=True) as ro:
-        assert len(ro) == 49 + _view.MAX_SEGMENTS + 1
+        assert len(ro) == 94
 
 
 def test_a_reader_keeps_working_after_the_writer_republishes(tmp_path):

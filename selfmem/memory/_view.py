@@ -7,8 +7,10 @@ through an in-memory DuckDB connection whose views carry the store's table names
 :class:`Store` query runs unchanged on them.
 
 - ``records`` and ``embeddings`` are published as append-only *segments*: each publication writes
-  the records added since the previous one (ids are increasing). A delete, a re-embedding, or more than
-  ``MAX_SEGMENTS`` segments makes the next publication write one segment of everything.
+  the records added since the previous one (ids are increasing), merged with the newest segments while
+  the newest is not more than twice as large (a binary counter: O(log N) segments, each record
+  rewritten O(log N) times over a memory's life). A delete or a re-embedding makes the next publication
+  write one segment of everything.
 - ``meta``, ``sessions``, ``topics``, ``memberships`` and ``edges`` are rewritten at each publication
   (they change in place: topic refits, relinked edges).
 - ``manifest.json`` names the files of one consistent state (all written from one read transaction)
@@ -41,7 +43,6 @@ __all__ = ["VIEW_DIR", "MANIFEST", "TABLES", "publish", "open_view", "read_manif
 VIEW_DIR = "view"
 MANIFEST = "manifest.json"
 FORMAT = 1
-MAX_SEGMENTS = 16
 RETIRE_AFTER = 600.0
 TABLES = ("meta", "sessions", "topics", "memberships", "edges")
 """Tables rewritten whole at each publication (records and embeddings go in segments)."""
@@ -100,7 +101,7 @@ def publish(store: Store, directory: Path, previous: Mapping[str, Any] | None, *
     hi, count = (int(x) for x in con.execute("SELECT coalesce(max(id), 0), count(*) FROM records").fetchone())
     embedders = store.meta_items("embedder.")
     keep = (previous is not None and not full and previous.get("store_id") == store.store_id
-            and previous.get("embedders") == embedders and len(previous["segments"]) < MAX_SEGMENTS)
+            and previous.get("embedders") == embedders)
     if keep:
         lo = int(previous["max_id"])
         before = con.execute("SELECT count(*) FROM records WHERE id <= ?", [lo]).fetchone()[0]
@@ -108,10 +109,14 @@ def publish(store: Store, directory: Path, previous: Mapping[str, Any] | None, *
     segments = list(previous["segments"]) if keep else []
     lo = int(previous["max_id"]) if keep else 0
     if hi > lo:
+        n = int(con.execute("SELECT count(*) FROM records WHERE id > ? AND id <= ?", [lo, hi]).fetchone()[0])
+        while segments and _count(segments[-1]) <= 2 * n:  # merge: the segments stay few and growing
+            merged = segments.pop()
+            lo, n = int(merged["lo"]), n + _count(merged)
         rec, emb = f"records-{gen}.parquet", f"embeddings-{gen}.parquet"
         _copy(con, f"SELECT * FROM records WHERE id > {lo} AND id <= {hi}", vdir / rec)
         _copy(con, f"SELECT * FROM embeddings WHERE record_id > {lo} AND record_id <= {hi}", vdir / emb)
-        segments.append({"records": rec, "embeddings": emb, "lo": lo, "hi": hi})
+        segments.append({"records": rec, "embeddings": emb, "lo": lo, "hi": hi, "count": n})
     tables: dict[str, str] = {}
     for table in TABLES:
         if store.has_table(table):
@@ -120,6 +125,10 @@ def publish(store: Store, directory: Path, previous: Mapping[str, Any] | None, *
     return {"format": FORMAT, "generation": gen, "store_id": store.store_id, "embedders": embedders,
             "published_at": time.time(), "records": count, "max_id": hi, "segments": segments,
             "tables": tables, "retired": list(previous.get("retired", [])) if previous else []}
+
+
+def _count(segment: Mapping[str, Any]) -> int:
+    return int(segment.get("count", int(segment["hi"]) - int(segment["lo"])))
 
 
 def _files(manifest: Mapping[str, Any]) -> set[str]:
