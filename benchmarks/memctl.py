@@ -178,6 +178,7 @@ def main() -> None:
         writer.wait()
     if not args.skip_map:
         html = ROOT / "runs" / "bench" / f"map-{args.n}.html"
+        html.parent.mkdir(parents=True, exist_ok=True)
         took, printed = timed([memctl, "map", str(path), "--out", str(html), "--json"])
         info = json.loads(printed)
         result["map"] = {"wall_s": round(took, 1), **info}

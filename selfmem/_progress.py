@@ -62,6 +62,8 @@ def quiet_libraries() -> Iterator[None]:
         logger.setLevel(max(logger.level, logging.WARNING))
     hf_logging = None
     try:
+        if "transformers" not in sys.modules:  # importing it costs 0.8 s; imported later, it reads the
+            raise ImportError                  # HF_HUB_DISABLE_PROGRESS_BARS set above and logs at WARNING
         from transformers.utils import logging as hf_logging
 
         was_enabled = hf_logging.is_progress_bar_enabled()

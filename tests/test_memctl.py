@@ -28,12 +28,13 @@ def run(*args: str) -> tuple[int, str]:
 def sessions12(tmp_path, hash_config) -> Path:
     """12 sessions s1..s12 (text order would put s10 after s1), 4 themes, one parent link."""
     path = tmp_path / "m"
-    with Memory(path, hash_config, progress=False) as m:
+    with Memory(path, hash_config.replace(background=False), progress=False) as m:  # refits inline: deterministic
         for s in range(1, 13):
             with m.session(f"s{s}"):
                 m.add_many([f"{THEMES[i % 4]} note {s}-{i}" for i in range(20)],
                            kind=["task" if i == 0 else "output" for i in range(20)])
         m.add("derived from the first note", kind="note", parents=[1], session="s1")
+        m.rebuild()  # a well-kept memory: topics labelled, none provisional
     return path
 
 
@@ -42,14 +43,15 @@ def test_inspect_overview_natural_order_top_n_and_json(sessions12):
     assert code == 0, out
     line = next(x for x in out.splitlines() if x.strip().startswith("sessions"))
     assert line.strip() == (f"sessions 12: s1 21, s2 20, s3 20, … and 9 more (memctl inspect {sessions12} sessions)")
-    for heading in ("embedder", "index      flat", "topics     level 0:", "graph", "disk", "rebuilt    never",
-                    "read view", "health"):
+    for heading in ("embedder", "index      flat", "topics     level 0:", "graph", "disk", "rebuilt    20",
+                    "read view", "health     ok"):
         assert heading in out, heading
     code, out = run("inspect", str(sessions12), "--json")
     data = json.loads(out)
     assert list(data["sessions"])[:3] == ["s1", "s2", "s3"] and list(data["sessions"])[-1] == "s12"
     assert data["records"] == 241 and data["topic_levels"]["0"] >= 2 and data["view"]["records"] == 241
     assert data["disk"]["memory.duckdb"] > 0 and "view/" in data["disk"] and data["health"] == []
+    assert data["last_rebuild"]["records"] == 241 and data["last_rebuild"]["added_since"] == 0
 
 
 def test_inspect_record_topic_and_sessions(sessions12):
@@ -77,7 +79,7 @@ def test_health_warnings_name_their_fix_and_rebuild_clears_them(tmp_path):
     cfg = DUAL.replace(embedding=EmbeddingConfig(general="hash:64", own="hash:32", mode="dual", own_min_fit=50,
                                                  own_refit_growth=0))
     path = tmp_path / "h"
-    with Memory(path, cfg, progress=False) as m:
+    with Memory(path, cfg.replace(background=False), progress=False) as m:
         m.add_many([f"{THEMES[i % 4]} first {i}" for i in range(60)])
         m.wait()
         m.add_many([f"{THEMES[i % 4]} later {i}" for i in range(600)])
@@ -85,12 +87,13 @@ def test_health_warnings_name_their_fix_and_rebuild_clears_them(tmp_path):
         health = m.stats().health
     assert any(f.part == "whitening" and "fitted on 60 of 660" in f.message and f.fix == f"memctl rebuild {path}"
                for f in health), health
+    assert any(f.part == "topics" and "provisional" in f.message for f in health), health  # fitted at 60
     code, out = run("inspect", str(path))
     assert "warning    [whitening]" in out and f"fix: memctl rebuild {path}" in out
     assert run("rebuild", str(path))[0] == 0
     with Memory(path, read_only=True) as m:
         stats = m.stats()
-    assert not [f for f in stats.health if f.part == "whitening"]
+    assert not stats.health
     assert stats.last_rebuild["records"] == 660 and stats.last_rebuild["added_since"] == 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ for _command in (inspect, doctor, export, map_):
 def search(path: str, query: str, k: int, kinds: tuple[str, ...], sessions: tuple[str, ...], mode: str | None,
            as_json: bool) -> None:
     """Print the K memories at PATH most relevant to QUERY (works while a writer runs)."""
+    _warm_models(path)
     with Memory(path, read_only=True) as mem:
         hits = mem.search(query, k=k, kinds=list(kinds) or None, sessions=list(sessions) or None, mode=mode)
 
@@ -167,6 +169,25 @@ def graph(path: str, node: str, rels: tuple[str, ...], direction: str, depth: in
         return "\n".join(lines)
 
     emit(sub, as_json, human)
+
+
+def _warm_models(path: str) -> None:
+    """Load the memory's embedders in a thread while the memory opens (they are shared per process, so
+    the search finds them loaded): a ``memctl search`` of a 100k-memory store took 3.1 s in sequence."""
+    from .._config import MemoryConfig
+    from ..retrieval._models import make_embedder, make_own_embedder
+
+    def warm() -> None:
+        try:
+            cfg = Path(path, "config.toml")
+            ec = (MemoryConfig.read(cfg) if cfg.is_file() else MemoryConfig()).embedding
+            for emb in (make_embedder(ec.general, ec), make_own_embedder(ec.own, ec)):
+                if emb is not None:
+                    emb.embed(["warm up"])
+        except (SelfmemError, OSError):  # the open that follows reports what is wrong
+            return
+
+    threading.Thread(target=warm, name="selfmem-warm-models", daemon=True).start()
 
 
 def main() -> None:
