@@ -75,6 +75,13 @@ def test_console_script_installed(filled):
     assert "inspect" in out and "search" in out
     out = subprocess.run([exe, "inspect", str(filled)], capture_output=True, text=True, check=True).stdout
     assert "records    3" in out
+    # memctl ends with os._exit once a command is done: its output is flushed and its exit code kept
+    res = subprocess.run([exe, "inspect", str(filled), "--json"], capture_output=True, text=True)
+    assert res.returncode == 0 and json.loads(res.stdout)["records"] == 3
+    res = subprocess.run([exe, "inspect", str(filled / "nope")], capture_output=True, text=True)
+    assert res.returncode == 6 and res.stderr.count("\n") == 1 and "no memory at" in res.stderr
+    res = subprocess.run([exe, "inspect"], capture_output=True, text=True)
+    assert res.returncode == 2 and "Missing argument" in res.stderr
 
 
 def test_topics_command(tmp_path, hash_config):
