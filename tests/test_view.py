@@ -60,6 +60,7 @@ def test_segments_deletes_and_merges(tmp_path, monkeypatch):
             manifest = _view.read_manifest(path)
             assert manifest["records"] == 45 + 5 * i
         assert [s["count"] for s in manifest["segments"]] == [40, 15]  # 5 + 5 merged, then + 5 merged
+        assert manifest["tables"]["meta"] == "meta-1.parquet"  # unchanged tables keep their file
         m.delete(3)
         manifest = _view.read_manifest(path)
         assert manifest["records"] == 54 and len(manifest["segments"]) == 1  # a delete: everything, once
@@ -72,25 +73,49 @@ def test_segments_deletes_and_merges(tmp_path, monkeypatch):
     names = {p.name for p in (path / "view").iterdir()}
     manifest = _view.read_manifest(path)
     live = set(manifest["tables"].values()) | {s[c] for s in manifest["segments"] for c in ("records", "embeddings")}
-    assert names - live <= {"manifest.json"} | {r["file"] for r in manifest["retired"]}
+    assert names - live <= {"manifest.json", ".readers"} | {r["file"] for r in manifest["retired"]}
     with Memory(path, read_only=True) as ro:
         assert len(ro) == 94
 
 
-def test_a_reader_keeps_working_after_the_writer_republishes(tmp_path):
+def test_a_reader_keeps_working_after_the_writer_republishes(tmp_path, monkeypatch):
+    monkeypatch.setattr(_view, "RETIRE_AFTER", 0.0)  # retired files are deleted at once
     path = tmp_path / "m"
     with Memory(path, INLINE, progress=False) as m:
         m.add_many(texts(30))
     ro = Memory(path, read_only=True)
     try:
+        pin = ro._pin
+        assert pin is not None and pin.parent == path / "view" / ".readers"
         with Memory(path, INLINE, progress=False) as m:
-            m.delete(1)  # a full republication: the reader's files are retired, not deleted
+            m.delete(1)  # a full republication: every file the reader opened is retired and deleted
             m.add_many(texts(5, start=30))
-        assert len(ro) == 30 and ro.search("note 2", k=1)
+        old = {p.name for p in pin.iterdir()} - {p.name for p in (path / "view").iterdir()}
+        assert old  # gone from view/, still linked in the reader's pin
+        assert len(ro) == 30 and ro.search("note 2", k=1) and ro.points().total == 30
     finally:
         ro.close()
+    assert not pin.exists()
     with Memory(path, read_only=True) as ro:
         assert len(ro) == 34
+        disk = ro.stats().disk["view/"]
+    files = [p for p in (path / "view").iterdir() if p.is_file()]
+    assert disk == sum(p.stat().st_size for p in files)  # the reader's own hard links are not counted twice
+
+
+def test_pins_of_dead_readers_are_removed(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "m"
+    with Memory(path, INLINE, progress=False) as m:
+        m.add_many(texts(10))
+    code = "import os, sys; from selfmem import Memory; m = Memory(sys.argv[1], read_only=True); os._exit(0)"
+    subprocess.run([sys.executable, "-c", code, str(path)], check=True)  # a reader that dies without close()
+    assert len(list((path / "view" / ".readers").iterdir())) == 1
+    with Memory(path, INLINE, progress=False) as m:
+        m.add("one more")
+    assert list((path / "view" / ".readers").iterdir()) == []
 
 
 def test_without_a_view_a_reader_copies_once_and_a_writer_publishes_it(tmp_path):

@@ -49,8 +49,9 @@ def disk_use(directory: Path) -> dict[str, int]:
     out: dict[str, int] = {}
     for entry in directory.iterdir():
         try:
-            if entry.is_dir():
-                out[entry.name + "/"] = sum(p.stat().st_size for p in entry.rglob("*") if p.is_file())
+            if entry.is_dir():  # each file once: readers' pins are hard links to the view's files
+                out[entry.name + "/"] = sum({(st.st_dev, st.st_ino): st.st_size for st in
+                                             (p.stat() for p in entry.rglob("*") if p.is_file())}.values())
             else:
                 out[entry.name] = entry.stat().st_size
         except OSError:  # a file replaced while we looked

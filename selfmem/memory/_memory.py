@@ -47,7 +47,7 @@ from ._export import export_records
 from ._importing import read_records, session_groups
 from ._part_view import ViewPart
 from ._store import Store, snapshot
-from ._view import VIEW_DIR, open_view, read_manifest
+from ._view import VIEW_DIR, open_published, read_manifest
 
 __all__ = ["Memory"]
 
@@ -117,10 +117,11 @@ class Memory:
             f"selfmem-session-{id(self)}", default=None)
         views = make_views(config.embedding, general, own)
         self._copy: Any = None  # a read-only open's private copy of the directory (only without a read view)
+        self._pin: Any = None  # a read-only open's hard links to the view files it reads
         if read_only:
-            manifest = read_manifest(self.directory)
-            if manifest is not None:  # the writer's published view: no lock, no copy (see _view)
-                self._dir, self._store = self.directory, open_view(self.directory, manifest, STORE_FILE)
+            opened = open_published(self.directory)
+            if opened is not None:  # the writer's published view: no lock, no copy (see _view)
+                self._dir, (self._store, self._pin) = self.directory, opened
             else:  # a memory last written by an older selfmem: copy it once
                 self._dir, self._store = snapshot(self.directory, STORE_FILE, _OWN_FILES - {VIEW_DIR})
                 self._copy = self._dir
@@ -728,9 +729,10 @@ class Memory:
         ctx = getattr(self, "_ctx", None)
         if ctx is not None:
             ctx.cleanup()
-        if self._copy is not None:
-            shutil.rmtree(self._copy, ignore_errors=True)
-            self._copy = None
+        for private in (self._copy, self._pin):
+            if private is not None:
+                shutil.rmtree(private, ignore_errors=True)
+        self._copy = self._pin = None
 
     # One writer per directory in this process too: DuckDB's file lock only keeps other processes out,
     # and two writable handles in one process would each miss the other's adds.

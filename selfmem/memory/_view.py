@@ -11,12 +11,16 @@ through an in-memory DuckDB connection whose views carry the store's table names
   the newest is not more than twice as large (a binary counter: O(log N) segments, each record
   rewritten O(log N) times over a memory's life). A delete or a re-embedding makes the next publication
   write one segment of everything.
-- ``meta``, ``sessions``, ``topics``, ``memberships`` and ``edges`` are rewritten at each publication
-  (they change in place: topic refits, relinked edges).
+- ``meta``, ``sessions``, ``topics``, ``memberships`` and ``edges`` are rewritten when they changed
+  (they change in place: topic refits, relinked edges); a digest of each tells.
 - ``manifest.json`` names the files of one consistent state (all written from one read transaction)
   and is replaced atomically last. A reader opens whatever manifest is current.
-- Files that a new manifest no longer names are deleted ``RETIRE_AFTER`` seconds later, so a reader
-  that opened the previous manifest keeps working for that long.
+- A reader *pins* the files of the manifest it opens: it hard-links them into its own directory
+  ``view/.readers/<pid>-<random>/`` (no data is copied) and reads them there, so it keeps working
+  however long it stays open, whatever the writer publishes meanwhile. Files that a new manifest no
+  longer names are deleted ``RETIRE_AFTER`` seconds later (the time a reader needs between reading the
+  manifest and linking its files); the pin directories of readers that died are removed too. Where the
+  directory is not writable for the reader, it reads the files in place (unpinned).
 
 The derived files (index, re-rank vectors, keywords, whitening, topic model) are read in place:
 they are replaced atomically (the re-rank files only grow), and each reader reconciles them with the
@@ -27,7 +31,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -38,12 +44,13 @@ from .._errors import CorruptMemoryError
 from .._files import atomic_write
 from ._store import Store
 
-__all__ = ["VIEW_DIR", "MANIFEST", "TABLES", "publish", "open_view", "read_manifest", "retire"]
+__all__ = ["VIEW_DIR", "MANIFEST", "TABLES", "publish", "open_view", "read_manifest", "retire", "Unpinnable"]
 
 VIEW_DIR = "view"
 MANIFEST = "manifest.json"
 FORMAT = 1
-RETIRE_AFTER = 600.0
+RETIRE_AFTER = 60.0
+READERS = ".readers"
 TABLES = ("meta", "sessions", "topics", "memberships", "edges")
 """Tables rewritten whole at each publication (records and embeddings go in segments)."""
 _EMPTY = {  # shapes of tables a store may lack (a memory made before they existed)
@@ -118,13 +125,21 @@ def publish(store: Store, directory: Path, previous: Mapping[str, Any] | None, *
         _copy(con, f"SELECT * FROM embeddings WHERE record_id > {lo} AND record_id <= {hi}", vdir / emb)
         segments.append({"records": rec, "embeddings": emb, "lo": lo, "hi": hi, "count": n})
     tables: dict[str, str] = {}
+    digests: dict[str, str] = {}
+    old_tables, old_digests = (previous or {}).get("tables", {}), (previous or {}).get("digests", {})
     for table in TABLES:
         if store.has_table(table):
+            n_rows, digest = con.execute(f"SELECT count(*), bit_xor(hash(t)) FROM {table} AS t").fetchone()
+            digests[table] = f"{n_rows}:{digest}"
+            if old_digests.get(table) == digests[table] and table in old_tables and \
+                    (vdir / old_tables[table]).is_file():
+                tables[table] = old_tables[table]  # unchanged: keep the file
+                continue
             tables[table] = f"{table}-{gen}.parquet"
             _copy(con, f"SELECT * FROM {table}", vdir / tables[table])
     return {"format": FORMAT, "generation": gen, "store_id": store.store_id, "embedders": embedders,
             "published_at": time.time(), "records": count, "max_id": hi, "segments": segments,
-            "tables": tables, "retired": list(previous.get("retired", [])) if previous else []}
+            "tables": tables, "digests": digests, "retired": list(previous.get("retired", [])) if previous else []}
 
 
 def _count(segment: Mapping[str, Any]) -> int:
@@ -151,7 +166,8 @@ def retire(directory: Path, manifest: dict[str, Any], previous: Mapping[str, Any
     atomic_write(vdir / MANIFEST, json.dumps(manifest, sort_keys=True))
     for name in due:
         (vdir / name).unlink(missing_ok=True)
-    listed = live | {r["file"] for r in manifest["retired"]} | {MANIFEST}
+    _remove_dead_pins(vdir / READERS)
+    listed = live | {r["file"] for r in manifest["retired"]} | {MANIFEST, READERS}
     for stray in vdir.iterdir():  # left by a publication that a crash interrupted
         try:
             if stray.name not in listed and now - stray.stat().st_mtime >= RETIRE_AFTER:
@@ -160,14 +176,63 @@ def retire(directory: Path, manifest: dict[str, Any], previous: Mapping[str, Any
             continue
 
 
-def open_view(directory: Path, manifest: Mapping[str, Any], store_file: str) -> Store:
-    """A read-only :class:`Store` over the view files named by ``manifest`` (no lock, no copy).
+class Unpinnable(Exception):
+    """A file of the manifest was retired before the reader could link it: read the manifest again."""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def _remove_dead_pins(readers: Path) -> None:
+    """Remove the pin directories of readers whose process has ended (a reader removes its own at close)."""
+    if not readers.is_dir():
+        return
+    for pin in readers.iterdir():
+        pid = pin.name.split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(pin, ignore_errors=True)
+
+
+def pin(directory: Path, manifest: Mapping[str, Any]) -> Path | None:
+    """Hard-link the manifest's files into a new reader directory; None where that cannot be done here
+    (a read-only file system, another user's memory): the reader then reads the files in place.
+
+    Raises Unpinnable when a file is gone (retired meanwhile): read the manifest again.
+    """
+    vdir = directory / VIEW_DIR
+    target = vdir / READERS / f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+    try:
+        target.mkdir(parents=True)
+    except OSError:
+        return None
+    try:
+        for name in _files(manifest):
+            os.link(vdir / name, target / name)
+    except FileNotFoundError as exc:
+        shutil.rmtree(target, ignore_errors=True)
+        raise Unpinnable(str(exc)) from exc
+    except OSError:  # no hard links here (another file system, permissions)
+        shutil.rmtree(target, ignore_errors=True)
+        return None
+    return target
+
+
+def open_view(directory: Path, manifest: Mapping[str, Any], store_file: str, pinned: Path | None = None) -> Store:
+    """A read-only :class:`Store` over the view files named by ``manifest`` (no lock, no copy), read from
+    ``pinned`` (see :func:`pin`) when given.
 
     The small tables (meta, sessions, topics) are loaded into memory; the others stay in their Parquet
     files, queried in place (at 100k memories, loading and indexing the edges took 0.3 s of every open).
     Raises CorruptMemoryError when a file named by the manifest is missing or unreadable.
     """
-    vdir = directory / VIEW_DIR
+    vdir = pinned or directory / VIEW_DIR
     con = duckdb.connect(":memory:")
     try:
         for table, name in manifest["tables"].items():
@@ -193,3 +258,25 @@ def open_view(directory: Path, manifest: Mapping[str, Any], store_file: str) -> 
     store = Store(directory / store_file, _con=con)
     store.published_at = float(manifest["published_at"])
     return store
+
+
+def open_published(directory: Path, store_file: str = "memory.duckdb", tries: int = 5
+                   ) -> tuple[Store, Path | None] | None:
+    """Open the current read view of ``directory``, pinned: ``(store, pin directory or None)``; None when
+    no view is published. A manifest replaced while it was being pinned is read again."""
+    for _ in range(tries):
+        manifest = read_manifest(directory)
+        if manifest is None:
+            return None
+        try:
+            pinned = pin(directory, manifest)
+        except Unpinnable:
+            continue
+        try:
+            return open_view(directory, manifest, store_file, pinned), pinned
+        except BaseException:
+            if pinned is not None:
+                shutil.rmtree(pinned, ignore_errors=True)
+            raise
+    raise CorruptMemoryError(f"the read view of {directory} changed {tries} times while it was being opened; "
+                             "try again")
