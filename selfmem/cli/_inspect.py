@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from .._errors import InvalidInputError
+from ..clustering._tree import lineage
 from ..memory import Memory
 from ._common import emit, errors, human_bytes, json_opt, path_arg
 
@@ -62,11 +63,9 @@ def _record(mem: Memory, rid: int) -> dict[str, Any]:
     rec = mem.get(rid)
     topics = {t.id: t for t in mem.topics()}
     leaf = mem.neighbours(rid, ["IN_TOPIC"], direction="out", limit=5)
-    path: list[dict[str, Any]] = []
     tid = next((int(n.key.split(":", 1)[1]) for n in leaf.nodes if n.label == "Topic"), None)
-    while tid is not None and tid in topics and len(path) < 20:
-        path.insert(0, {"id": tid, "label": topics[tid].label})
-        tid = topics[tid].parent
+    up = lineage({t.id: t.parent for t in topics.values()}, tid) if tid is not None else []
+    path = [{"id": t, "label": topics[t].label} for t in up]
     near = mem.neighbours(rid, ["FOLLOWS", "SIMILAR_TO", "DERIVED_FROM", "SOLVES", "ABOUT"], limit=15)
     return {"record": rec, "topic_path": path, "edges": near.edges,
             "neighbours": [n for n in near.nodes if n.key != f"memory:{rid}"]}

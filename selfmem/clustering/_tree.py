@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from ..retrieval._bm25 import tokenize
 
 __all__ = ["ward_merges", "cut", "refine", "level_sizes", "tree_levels", "word_counts", "merge_counts",
-           "top_words", "ctfidf"]
+           "top_words", "ctfidf", "lineage"]
+
+
+def lineage(parents: Mapping[int, int | None], tid: int) -> list[int]:
+    """``tid`` and its ancestors, top-level topic first (``parents``: topic id -> parent id or None).
+
+    >>> lineage({5: 100000, 100000: 200000, 200000: None}, 5)
+    [200000, 100000, 5]
+    """
+    out: list[int] = []
+    cur: int | None = tid
+    while cur is not None and cur in parents and cur not in out:  # a stored cycle cannot loop forever
+        out.append(cur)
+        cur = parents[cur]
+    return out[::-1]
 
 
 def ward_merges(means: np.ndarray, sizes: np.ndarray, within: np.ndarray | None = None

@@ -19,6 +19,7 @@ import numpy as np
 
 from .._errors import DependencyError, InvalidInputError, StorageError
 from .._files import atomic_write
+from ..clustering._tree import lineage
 from ._store import Store
 
 __all__ = ["export_records", "FORMATS", "CHUNK"]
@@ -33,17 +34,10 @@ def _topic_paths(store: Store) -> tuple[dict[int, int], dict[int, tuple[list[int
     if not store.has_table("topics"):
         return {}, {}
     con = store.connection
-    topics = {int(r[0]): (None if r[1] is None else int(r[1]), r[2])
-              for r in con.execute("SELECT id, parent, label FROM topics").fetchall()}
-    paths: dict[int, tuple[list[int], list[str]]] = {}
-    for tid in topics:
-        ids, labels, cur, seen = [], [], tid, set()
-        while cur is not None and cur in topics and cur not in seen:
-            seen.add(cur)
-            ids.append(cur)
-            labels.append(topics[cur][1])
-            cur = topics[cur][0]
-        paths[tid] = (ids[::-1], labels[::-1])
+    rows = con.execute("SELECT id, parent, label FROM topics").fetchall()
+    parents = {int(r[0]): None if r[1] is None else int(r[1]) for r in rows}
+    label = {int(r[0]): r[2] for r in rows}
+    paths = {tid: (ids, [label[t] for t in ids]) for tid in parents for ids in [lineage(parents, tid)]}
     member = {int(a): int(b) for a, b in con.execute(
         "SELECT record_id, topic_id FROM memberships WHERE rank = 0").fetchall()}
     return member, paths

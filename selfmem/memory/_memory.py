@@ -23,6 +23,7 @@ from .._errors import (InvalidInputError, MemoryClosedError, MemoryLockedError, 
 from .._progress import bar, show_progress
 from .._types import Enriched, Hit, Points, Record, Stats, Subgraph, Topic
 from ..clustering._topics import TOPICS_FILE
+from ..clustering._tree import lineage
 from ..retrieval._embedders import Embedder
 from ..retrieval._enrich import build_prompt
 from ..retrieval._ivfpq import RERANK_IDS, RERANK_VECS
@@ -613,20 +614,13 @@ class Memory:
             recs = store.get(ids.tolist())
             leaf = store.top_topics(ids.tolist())
             parent = {t.id: t.parent for t in self._topics.nodes()}
-
-            def top(t: int) -> int:
-                seen = set()
-                while parent.get(t) is not None and t not in seen:
-                    seen.add(t)
-                    t = parent[t]
-                return t
-
             topics = np.array([leaf.get(int(i), -1) for i in ids], dtype=np.int64)
             vecs = self._vectors.index.vectors(ids) if len(ids) else np.zeros((0, self._vectors.index.dim), np.float32)
             return Points(ids=ids, vectors=np.asarray(vecs, dtype=np.float32),
                           texts=tuple(recs[int(i)].text for i in ids), kinds=tuple(recs[int(i)].kind for i in ids),
                           sessions=tuple(recs[int(i)].session or "" for i in ids), topics=topics,
-                          tops=np.array([top(int(t)) if t >= 0 else -1 for t in topics], dtype=np.int64), total=total)
+                          tops=np.array([(lineage(parent, int(t)) or [int(t)])[0] if t >= 0 else -1 for t in topics],
+                                        dtype=np.int64), total=total)
 
     def sessions(self) -> list[dict[str, Any]]:
         """Every session in natural order (s2 before s10): ``session`` (``""`` for records outside one),
