@@ -172,14 +172,15 @@ def loaded_causal_lm(weights: CausalLMWeights, device: str = "auto", dtype: str 
 
 def load_prefix(weights: CausalLMWeights, layers: int, device: str = "auto", dtype: str = "auto") -> Any:
     """A :class:`LlamaPrefix` of the first ``layers`` blocks (once per process), or None when the model's
-    architecture is not the plain Llama that it implements."""
-    path = weights.materialise()
-    if not llama_fits(path):
-        return None
+    architecture is not the plain Llama that it implements (also decided once: every query asks)."""
     dev = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, dev)
-    return shared_model(("llama-prefix", str(weights.file or weights.dir), dev, str(torch_dtype), layers),
-                        lambda: LlamaPrefix(path, layers, dev, torch_dtype))
+
+    def load() -> LlamaPrefix | None:
+        path = weights.materialise()
+        return LlamaPrefix(path, layers, dev, torch_dtype) if llama_fits(path) else None
+
+    return shared_model(("llama-prefix", str(weights.file or weights.dir), dev, str(torch_dtype), layers), load)
 
 
 def load_causal_lm(weights: CausalLMWeights, device: str = "auto", dtype: str = "auto") -> tuple[Any, Any]:

@@ -337,11 +337,10 @@ class SentenceTransformerEmbedder:
     def _load(self) -> _Runner:
         device = resolve_device(self.device)
         dtype = resolve_dtype(self.dtype, device, cuda_default="float16")
-        if bert_fits(self.path):  # the fast path: no sentence-transformers import (see _bert)
-            return shared_model(("bert", str(self.path), device, str(dtype)),
-                                lambda: _Runner.bert(BertEncoder(self.path, device, dtype), self.path))
 
         def load() -> _Runner:
+            if bert_fits(self.path):  # the fast path: no sentence-transformers import (see _bert)
+                return _Runner.bert(BertEncoder(self.path, device, dtype), self.path)
             try:
                 from sentence_transformers import SentenceTransformer
             except ImportError as exc:  # pragma: no cover - a core dependency
@@ -352,7 +351,7 @@ class SentenceTransformerEmbedder:
                 raise ModelLoadError(f"cannot load {self.path}: {exc}") from exc
             return _Runner.sentence_transformers(model.to(dtype))
 
-        return shared_model(("sentence-transformers", str(self.path), device, str(dtype)), load)
+        return shared_model(("general-model", str(self.path), device, str(dtype)), load)
 
     def _tokenizer(self, model: _Runner) -> Any:
         """A private copy of the model's Rust tokenizer, truncating at the token limit, no padding."""
