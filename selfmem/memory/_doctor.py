@@ -26,7 +26,7 @@ from ._opening import STORE_FILE, make_views
 from ._part_topics import TopicPart
 from ._parts import PartContext, reconcile
 from ._store import Store
-from ._view import VIEW_DIR, read_manifest
+from ._view import VIEW_DIR, behind, read_manifest, view_files
 
 __all__ = ["doctor"]
 
@@ -105,7 +105,7 @@ def _check_derived(store: Store, directory: Path, cfg: MemoryConfig, general: Em
     finally:
         ctx.cleanup()
     out += _check_tables(store, n, rebuild)
-    out += _check_view(store, directory, n, rebuild)
+    out += _check_view(store, directory, rebuild)
     return out
 
 
@@ -144,18 +144,15 @@ def _check_tables(store: Store, n: int, fix: str) -> list[Finding]:
     return out
 
 
-def _check_view(store: Store, directory: Path, n: int, fix: str) -> list[Finding]:
+def _check_view(store: Store, directory: Path, fix: str) -> list[Finding]:
     manifest = read_manifest(directory)
-    if manifest is None:
-        return [Finding("read view", "no read view is published: read-only opens copy the store", fix)]
-    if manifest.get("store_id") != store.store_id:
-        return [Finding("read view", "the read view was published from another store", fix)]
     out = []
-    if int(manifest["records"]) != n:
-        out.append(Finding("read view", f"the read view shows {manifest['records']} of {n} records (a writer "
-                                        "publishes at close; this one did not finish)", fix))
-    names = set(manifest["tables"].values()) | {s[c] for s in manifest["segments"] for c in ("records", "embeddings")}
-    lost = sorted(name for name in names if not (directory / VIEW_DIR / name).is_file())
+    why = behind(manifest, store)
+    if why is not None:  # a writer publishes at close: one that did not finish leaves it behind
+        out.append(Finding("read view", why + (": read-only opens copy the store" if manifest is None else ""), fix))
+    if manifest is None or manifest.get("store_id") != store.store_id:
+        return out
+    lost = sorted(name for name in view_files(manifest) if not (directory / VIEW_DIR / name).is_file())
     if lost:
         out.append(Finding("read view", f"{len(lost)} files of the read view are missing ({lost[:3]})", fix))
     return out

@@ -99,7 +99,7 @@ def saved_index_count(directory: Path) -> int | None:
         return None
 
 
-def view_info(store: Store, manifest: Mapping[str, Any] | None) -> dict[str, Any]:
+def view_info(manifest: Mapping[str, Any] | None) -> dict[str, Any]:
     """The read view that a reader reads or a writer last published."""
     if not manifest:
         return {}

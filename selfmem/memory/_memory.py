@@ -48,7 +48,7 @@ from ._export import export_records
 from ._importing import read_records, session_groups
 from ._part_view import ViewPart
 from ._store import Store, snapshot
-from ._view import VIEW_DIR, open_published, read_manifest
+from ._view import VIEW_DIR, open_published
 
 __all__ = ["Memory"]
 
@@ -648,7 +648,6 @@ class Memory:
             n = store.count()
             levels, provisional = h.topic_levels(store)
             graph = self._graph.available
-            manifest = read_manifest(self.directory) if not self.read_only or self._copy is None else None
             return Stats(
                 path=str(self.directory), records=n, kinds=store.group_counts("kind"),
                 sessions=dict(sorted(store.group_counts("session").items(), key=lambda kv: h.natural_key(kv[0]))),
@@ -659,7 +658,8 @@ class Memory:
                 config=self.config.to_dict(), notes=tuple(note for part in self._parts for note in part.notes()),
                 graph=dict(self._graph.graph.counts()) if graph else {},
                 topic_levels=levels, provisional_topics=provisional, disk=h.disk_use(self.directory),
-                last_rebuild=h.last_rebuild(store), view=h.view_info(store, manifest),
+                last_rebuild=h.last_rebuild(store),
+                view=h.view_info(store.view_manifest if self.read_only else self._view.manifest),
                 health=h.health(path=str(self.directory), records=n, whitener=self._views.whitener,
                                 views_mode=self._views.mode, own=self._views.own is not None, cfg=self.config,
                                 levels=levels, provisional=provisional, topics_fitted=self._topics.state.fitted,

@@ -21,7 +21,7 @@ from typing import Any
 import duckdb
 
 from ._parts import AddBatch, Part
-from ._view import publish, read_manifest, retire
+from ._view import behind, publish, read_manifest, retire
 
 __all__ = ["ViewPart", "COST_FACTOR"]
 
@@ -52,11 +52,9 @@ class ViewPart(Part):
     def open(self) -> None:
         if not self.ctx.writable:
             return
-        m = self.manifest = read_manifest(self.ctx.directory)
-        store = self.ctx.store
-        self._dirty = m is None or m.get("store_id") != store.store_id or int(m["records"]) != store.count() or (
-            m.get("embedders") != store.meta_items("embedder."))
-        self._topics_seen = store.topics_generation
+        self.manifest = read_manifest(self.ctx.directory)
+        self._dirty = behind(self.manifest, self.ctx.store) is not None
+        self._topics_seen = self.ctx.store.topics_generation
         if self.ctx.config.background:
             self._thread = threading.Thread(target=_publisher, args=(weakref.ref(self), self._wake),
                                             name="selfmem-view-publisher", daemon=True)
@@ -71,12 +69,12 @@ class ViewPart(Part):
 
     def maintain(self) -> None:
         if self.ctx.writable and self._thread is None and self._due():
-            self._publish(self.ctx.store, inline=True)
+            self._publish(self.ctx.store)
         self._report()
 
     def rebuild(self) -> None:
         self._changed(full=True)
-        self._publish(self.ctx.store, inline=True)
+        self._publish(self.ctx.store)
 
     def wait(self) -> None:
         with self._mutex:  # an in-flight publication finishes
@@ -94,14 +92,15 @@ class ViewPart(Part):
             self._wake.set()
             self._thread.join()
             self._thread = None
-        if self._dirty or self.ctx.store.topics_generation != self._topics_seen:
-            self._publish(self.ctx.store, inline=True)
+        if self._pending():
+            self._publish(self.ctx.store)
         self._report()
 
     def notes(self) -> list[str]:
-        at = self.ctx.store.published_at
-        if self.ctx.writable or at is None:
+        manifest = self.ctx.store.view_manifest
+        if self.ctx.writable or manifest is None:
             return []
+        at = float(manifest["published_at"])
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at))
         return [f"read-only: the memory as its writer last published it, at {stamp} (a writer publishes every "
                 "few seconds while it writes, and when it closes)"]
@@ -112,13 +111,17 @@ class ViewPart(Part):
         self._full = self._full or full
         self._wake.set()
 
-    def _due(self) -> bool:
-        if self.ctx.store.topics_generation != self._topics_seen:  # a topic refit rewrote topics and edges
+    def _pending(self) -> bool:
+        """Something changed since the last publication (records, or a topic refit's topics and edges)."""
+        if self.ctx.store.topics_generation != self._topics_seen:
             self._dirty = True
-        throttle = COST_FACTOR * self._cost if self._thread is not None else 0.0  # inline: the interval only
-        return self._dirty and time.monotonic() - self._last >= max(self.ctx.config.view_interval, throttle)
+        return self._dirty
 
-    def _publish(self, store: Any, *, inline: bool) -> None:
+    def _due(self) -> bool:
+        throttle = COST_FACTOR * self._cost if self._thread is not None else 0.0  # inline: the interval only
+        return self._pending() and time.monotonic() - self._last >= max(self.ctx.config.view_interval, throttle)
+
+    def _publish(self, store: Any) -> None:
         with self._mutex:
             previous, full = self.manifest, self._full
             self._dirty = self._full = False
@@ -148,7 +151,7 @@ class ViewPart(Part):
         except (duckdb.Error, AttributeError):  # the store was closed under us
             return False
         try:
-            self._publish(reader, inline=False)
+            self._publish(reader)
         except (OSError, duckdb.Error) as exc:  # reported by the writer's next call; retried when due
             self._error = exc
         finally:

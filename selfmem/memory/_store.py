@@ -111,7 +111,7 @@ class Store:
     def __init__(self, path: str | Path, *, read_only: bool = False, _con: Any = None) -> None:
         self.path = Path(path)
         self.topics_generation = 0
-        self.published_at: float | None = None  # a read view's publication time (see _view)
+        self.view_manifest: dict[str, Any] | None = None  # a read view's manifest, when this store is one (see _view)
         self._store_id: str | None = None
         """Counts topic trees swapped in through this connection (parts that derive from topics watch it)."""
         if _con is not None:  # a reader sharing an open database (see reader())

@@ -44,7 +44,8 @@ from .._errors import CorruptMemoryError
 from .._files import atomic_write
 from ._store import Store
 
-__all__ = ["VIEW_DIR", "MANIFEST", "TABLES", "publish", "open_view", "read_manifest", "retire", "Unpinnable"]
+__all__ = ["VIEW_DIR", "MANIFEST", "TABLES", "publish", "retire", "read_manifest", "view_files", "behind", "pin",
+           "open_view", "open_published", "Unpinnable"]
 
 VIEW_DIR = "view"
 MANIFEST = "manifest.json"
@@ -52,7 +53,7 @@ FORMAT = 1
 RETIRE_AFTER = 60.0
 READERS = ".readers"
 TABLES = ("meta", "sessions", "topics", "memberships", "edges")
-"""Tables rewritten whole at each publication (records and embeddings go in segments)."""
+"""Tables published whole, when their digest changed (records and embeddings go in segments)."""
 _EMPTY = {  # shapes of tables a store may lack (a memory made before they existed)
     "topics": "id BIGINT, parent BIGINT, level INTEGER, size BIGINT, centroid BLOB, label VARCHAR, "
               "keywords VARCHAR, provisional BOOLEAN",
@@ -68,6 +69,20 @@ def read_manifest(directory: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) and data.get("format") == FORMAT else None
+
+
+def behind(manifest: Mapping[str, Any] | None, store: Store) -> str | None:
+    """Why ``manifest`` does not show ``store`` as it is now, or None when it does."""
+    if manifest is None:
+        return "no read view is published"
+    if manifest.get("store_id") != store.store_id:
+        return "the read view was published from another store"
+    if manifest.get("embedders") != store.meta_items("embedder."):
+        return "the read view holds the vectors of other embedders"
+    n = store.count()
+    if int(manifest["records"]) != n:
+        return f"the read view shows {manifest['records']} of {n} records"
+    return None
 
 
 def _sql_path(path: Path) -> str:
@@ -146,7 +161,8 @@ def _count(segment: Mapping[str, Any]) -> int:
     return int(segment.get("count", int(segment["hi"]) - int(segment["lo"])))
 
 
-def _files(manifest: Mapping[str, Any]) -> set[str]:
+def view_files(manifest: Mapping[str, Any]) -> set[str]:
+    """The names of the files a manifest reads (in ``view/``)."""
     names = set(manifest["tables"].values())
     for seg in manifest["segments"]:
         names |= {seg["records"], seg["embeddings"]}
@@ -157,10 +173,10 @@ def retire(directory: Path, manifest: dict[str, Any], previous: Mapping[str, Any
     """Install ``manifest`` atomically; delete files retired more than ``RETIRE_AFTER`` seconds ago."""
     vdir = directory / VIEW_DIR
     now = time.time()
-    live = _files(manifest)
+    live = view_files(manifest)
     retired = [r for r in manifest.get("retired", []) if r["file"] not in live]
     if previous is not None:
-        retired += [{"file": f, "at": now} for f in sorted(_files(previous) - live)]
+        retired += [{"file": f, "at": now} for f in sorted(view_files(previous) - live)]
     due = {r["file"] for r in retired if now - r["at"] >= RETIRE_AFTER}
     manifest["retired"] = [r for r in retired if r["file"] not in due]
     atomic_write(vdir / MANIFEST, json.dumps(manifest, sort_keys=True))
@@ -213,7 +229,7 @@ def pin(directory: Path, manifest: Mapping[str, Any]) -> Path | None:
     except OSError:
         return None
     try:
-        for name in _files(manifest):
+        for name in view_files(manifest):
             os.link(vdir / name, target / name)
     except FileNotFoundError as exc:
         shutil.rmtree(target, ignore_errors=True)
@@ -241,8 +257,8 @@ def open_view(directory: Path, manifest: Mapping[str, Any], store_file: str, pin
         for table, shape in _EMPTY.items():
             if table not in manifest["tables"]:
                 con.execute(f"CREATE TABLE {table} ({shape})")
-        for table, column in (("records", "records"), ("embeddings", "embeddings")):
-            files = [vdir / seg[column] for seg in manifest["segments"]]
+        for table in ("records", "embeddings"):
+            files = [vdir / seg[table] for seg in manifest["segments"]]
             if files:
                 con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet([{', '.join(map(_sql_path, files))}])")
         if not manifest["segments"]:
@@ -256,7 +272,7 @@ def open_view(directory: Path, manifest: Mapping[str, Any], store_file: str, pin
         raise CorruptMemoryError(f"the read view of {directory} is unreadable ({str(exc)[:200]}); open the memory "
                                  "for writing once (or run memctl doctor --repair) to publish it again") from exc
     store = Store(directory / store_file, _con=con)
-    store.published_at = float(manifest["published_at"])
+    store.view_manifest = dict(manifest)
     return store
 
 
