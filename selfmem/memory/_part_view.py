@@ -55,6 +55,8 @@ class ViewPart(Part):
         self.manifest = read_manifest(self.ctx.directory)
         self._dirty = behind(self.manifest, self.ctx.store) is not None
         self._topics_seen = self.ctx.store.topics_generation
+        if self.manifest is None:  # publish before the first write: a reader must not copy a store newer than
+            self._publish(self.ctx.store)  # the view it opens next (the copy would show records the view lacks)
         if self.ctx.config.background:
             self._thread = threading.Thread(target=_publisher, args=(weakref.ref(self), self._wake),
                                             name="selfmem-view-publisher", daemon=True)
