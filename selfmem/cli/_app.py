@@ -176,13 +176,12 @@ def graph(path: str, node: str, rels: tuple[str, ...], direction: str, depth: in
 def _warm_models(path: str) -> None:
     """Load the memory's embedders in a thread while the memory opens (they are shared per process, so
     the search finds them loaded): a ``memctl search`` of a 100k-memory store took 3.1 s in sequence."""
-    from .._config import MemoryConfig
+    from ..memory._opening import read_config
     from ..retrieval._models import make_embedder, make_own_embedder
 
     def warm() -> None:
         try:
-            cfg = Path(path, "config.toml")
-            ec = (MemoryConfig.read(cfg) if cfg.is_file() else MemoryConfig()).embedding
+            ec = read_config(Path(path)).embedding
             for emb in (make_embedder(ec.general, ec), make_own_embedder(ec.own, ec)):
                 if emb is not None:
                     emb.embed(["warm up"])

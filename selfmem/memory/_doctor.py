@@ -22,7 +22,7 @@ from .._types import Checkup, Finding
 from ..retrieval._embedders import Embedder
 from ..retrieval._index import load_index
 from ..retrieval._keywords import KeywordIndex
-from ._opening import STORE_FILE, make_views
+from ._opening import STORE_FILE, make_views, read_config
 from ._part_topics import TopicPart
 from ._parts import PartContext, reconcile
 from ._store import Store
@@ -162,7 +162,7 @@ def _examine(directory: Path, general: Embedder | None, own: Embedder | None) ->
     path = str(directory)
     out: list[Finding] = []
     try:
-        cfg = MemoryConfig.read(directory / "config.toml") if (directory / "config.toml").is_file() else MemoryConfig()
+        cfg = read_config(directory)
     except ConfigError as exc:
         out.append(Finding("config", f"config.toml is invalid ({exc})", f"fix or delete {path}/config.toml"))
         cfg = MemoryConfig()
@@ -217,8 +217,9 @@ def doctor(path: str | os.PathLike[str], *, repair: bool = False, general: Embed
         raise InvalidInputError(f"no memory at {directory} (no {STORE_FILE}); check the path")
     from ._memory import Memory
 
-    holder = Memory._writers.get(os.path.realpath(directory))
-    if holder is not None and holder() is not None and not holder().closed:
+    with Memory._writers_lock:
+        held = Memory._writer_of(directory) is not None
+    if held:
         raise MemoryLockedError(f"{directory} is open for writing in this process; close it before running doctor")
     problems = tuple(_examine(directory, general, own))
     if not repair or not problems:

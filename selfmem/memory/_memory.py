@@ -42,7 +42,8 @@ from ..graph._nx import NetworkxBackend
 from ._part_keywords import KeywordPart
 from ._part_topics import TopicPart
 from ._part_vectors import STAGING_DIR, VectorPart
-from ._opening import STORE_FILE, check_fingerprints, check_foreign, check_open_args, make_views, reembed_roles
+from ._opening import (CONFIG_FILE, STORE_FILE, check_fingerprints, check_foreign, check_open_args, make_views,
+                       read_config, reembed_roles)
 from ._parts import AddBatch, DerivedPart, PartContext
 from ._export import export_records
 from ._importing import read_records, session_groups
@@ -52,7 +53,6 @@ from ._view import VIEW_DIR, open_published
 
 __all__ = ["Memory"]
 
-CONFIG_FILE = "config.toml"
 _OWN_FILES = {STORE_FILE, STORE_FILE + ".wal", CONFIG_FILE, "index.faiss", "index.json", WHITENER_FILE,
               RERANK_VECS, RERANK_IDS, KEYWORDS_FILE, TOPICS_FILE, STAGING_DIR, EXPORT_STATE, VIEW_DIR}
 _AUTO_PROGRESS = 512
@@ -110,7 +110,7 @@ class Memory:
             raise InvalidInputError(f"no memory at {self.directory} (no {STORE_FILE}); check the path")
         cfg_path = self.directory / CONFIG_FILE
         if config is None:
-            config = MemoryConfig.read(cfg_path) if cfg_path.is_file() else MemoryConfig()
+            config = read_config(self.directory)
         self.config = config
         self._progress = progress
         self._lock = threading.RLock()
@@ -120,6 +120,10 @@ class Memory:
         self._copy: Any = None  # a read-only open's private copy of the directory (only without a read view)
         self._pin: Any = None  # a read-only open's hard links to the view files it reads
         if read_only:
+            with Memory._writers_lock:
+                writer = Memory._writer_of(self.directory)
+            if writer is not None:  # the writer is in this process: a reader sees everything it committed
+                writer._publish_now()
             opened = open_published(self.directory)
             if opened is not None:  # the writer's published view: no lock, no copy (see _view)
                 self._dir, (self._store, self._pin) = self.directory, opened
@@ -733,12 +737,23 @@ class Memory:
     _writers: dict[str, weakref.ref] = {}
     _writers_lock = threading.Lock()
 
+    def _publish_now(self) -> None:
+        """Publish the read view now if anything changed since its last publication (for a reader in this process)."""
+        with self._lock:
+            if self._store is not None:
+                self._view.publish_pending()
+
+    @classmethod
+    def _writer_of(cls, directory: Any) -> Memory | None:
+        """The open writable Memory of ``directory`` in this process, if any (call with ``_writers_lock``)."""
+        holder = cls._writers.get(os.path.realpath(directory))
+        other = holder() if holder is not None else None
+        return other if other is not None and getattr(other, "_store", None) is not None else None
+
     def _claim(self) -> None:
         claim = os.path.realpath(self.directory)
         with Memory._writers_lock:
-            holder = Memory._writers.get(claim)
-            other = holder() if holder is not None else None
-            if other is not None and getattr(other, "_store", None) is not None:
+            if Memory._writer_of(self.directory) is not None:
                 raise MemoryLockedError(f"{self.directory} is already open for writing in this process; use that "
                                         "Memory object, close it first, or open this one with read_only=True")
             Memory._writers[claim] = weakref.ref(self)  # a handle dropped without close() frees the claim

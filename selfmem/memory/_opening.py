@@ -19,9 +19,17 @@ from ..retrieval._views import Views
 from . import _validate as v
 from ._store import Store
 
-__all__ = ["check_open_args", "make_views", "check_foreign", "check_fingerprints", "reembed_roles", "STORE_FILE"]
+__all__ = ["check_open_args", "make_views", "check_foreign", "check_fingerprints", "reembed_roles", "read_config",
+           "STORE_FILE", "CONFIG_FILE"]
 
 STORE_FILE = "memory.duckdb"
+CONFIG_FILE = "config.toml"
+
+
+def read_config(directory: Path) -> MemoryConfig:
+    """The memory's ``config.toml``, or the defaults when it has none (raises ConfigError when invalid)."""
+    path = directory / CONFIG_FILE
+    return MemoryConfig.read(path) if path.is_file() else MemoryConfig()
 
 
 def check_open_args(path: Any, config: Any, general: Any, own: Any, progress: Any, **flags: Any) -> Path:

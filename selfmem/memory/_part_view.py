@@ -78,6 +78,11 @@ class ViewPart(Part):
         self._changed(full=True)
         self._publish(self.ctx.store)
 
+    def publish_pending(self) -> None:
+        """Publish now (inline) if anything changed since the last publication."""
+        if self._pending():
+            self._publish(self.ctx.store)
+
     def wait(self) -> None:
         with self._mutex:  # an in-flight publication finishes
             pass
@@ -94,8 +99,7 @@ class ViewPart(Part):
             self._wake.set()
             self._thread.join()
             self._thread = None
-        if self._pending():
-            self._publish(self.ctx.store)
+        self.publish_pending()
         self._report()
 
     def notes(self) -> list[str]:
