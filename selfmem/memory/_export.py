@@ -100,7 +100,7 @@ def _write_parquet(store: Store, out: Path, roles: dict[str, int], tick: Callabl
             cols: dict[str, Any] = {
                 "id": pa.array(ids), "text": pa.array([ln["text"] for ln in lines]),
                 "kind": pa.array([ln["kind"] for ln in lines]),
-                "metadata": pa.array([json.dumps(ln["metadata"], ensure_ascii=False) for ln in lines]),
+                "metadata": pa.array([row[3] for row in rows]),  # stored as JSON text already
                 "session": pa.array([ln["session"] for ln in lines], pa.string()),
                 "created_at": pa.array([row[5] for row in rows], pa.timestamp("us", tz="UTC")),
                 "importance": pa.array([ln["importance"] for ln in lines], pa.float64()),
