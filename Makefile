@@ -22,6 +22,8 @@ demo-locomo: $(VENV)/.installed
 	$(PY) examples/demo.py --data $(DATA)
 
 test: $(VENV)/.installed
+	$(PY) -m ruff check selfmem benchmarks tests examples
+	$(PY) -m mypy
 	$(PY) -m pytest -q -p no:cacheprovider
 
 bench: $(VENV)/.installed

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> dict:
     shutil.rmtree(path, ignore_errors=True)
     cfg = MemoryConfig(embedding=EmbeddingConfig(general="hash:64", own="hash:48", mode="dual", own_dim=32),
                        background=not args.inline)
-    from selfmem.memory._store import Store
+    from selfmem.store import DuckDBStore as Store
 
     checkpoints: list[tuple[float, float]] = []
     plain = Store.checkpoint

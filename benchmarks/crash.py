@@ -24,8 +24,8 @@ memory without any repair step, and checks:
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 import json
-import os
 import random
 import shutil
 import signal
@@ -147,15 +147,16 @@ def graph_problems(m: Memory, ids: set[int]) -> list[str]:
         out.append(f"graph has {len(nodes)} Memory nodes for {len(ids)} records")
     if graph.dangling():
         out.append(f"{graph.dangling()} graph edges point to missing records")
-    con = graph.con
-    for session, n in con.execute("SELECT session, count(*) FROM records WHERE session IS NOT NULL GROUP BY 1").fetchall():
-        follows = con.execute("SELECT count(*) FROM edges e JOIN records r ON e.src = 'memory:' || r.id "
-                              "WHERE e.rel = 'FOLLOWS' AND r.session = ?", [session]).fetchone()[0]
-        if follows != n - 1:
-            out.append(f"session {session}: {follows} FOLLOWS edges for {n} records")
-    want = {(f"memory:{r}", f"memory:{p}") for r, p in con.execute(
-        "SELECT id, unnest(parents) FROM records").fetchall() if p in ids}
-    have = set(con.execute("SELECT src, dst FROM edges WHERE rel = 'DERIVED_FROM'").fetchall())
+    g = m.to_networkx()  # the public graph export: every stored and derived edge
+    records = [m.get(i) for i in sorted(ids)]
+    per_session = Counter(r.session for r in records if r.session is not None)
+    follows = Counter(records_by_id.session for u, v, rel in g.edges(keys=True) if rel == "FOLLOWS"
+                      for records_by_id in [m.get(int(u.split(":")[1]))])
+    for session, n in per_session.items():
+        if follows.get(session, 0) != n - 1:
+            out.append(f"session {session}: {follows.get(session, 0)} FOLLOWS edges for {n} records")
+    want = {(f"memory:{r.id}", f"memory:{p}") for r in records for p in r.parents if p in ids}
+    have = {(u, v) for u, v, rel in g.edges(keys=True) if rel == "DERIVED_FROM"}
     if want != have:
         out.append(f"DERIVED_FROM edges differ from the stored parents ({len(want ^ have)} differ)")
     return out

@@ -31,8 +31,6 @@ import numpy as np
 from _data import DEFAULT_DATA
 from tqdm import tqdm
 
-from selfmem._config import IndexConfig
-from selfmem.retrieval._index import build_index
 from selfmem.retrieval._ivfpq import IVFPQIndex, ivfpq_params
 
 
@@ -134,8 +132,9 @@ def run(name: str, x: np.ndarray, q: np.ndarray, args, rows: list) -> None:
     flat = faiss.IndexFlatIP(dim)
     flat.add(x)
     t_flat = time.perf_counter() - t
-    per_b, qps_b, truth = timed_batches(lambda b: flat.search(b, 10)[1], q)
-    p50, p99 = timed_single(lambda v: flat.search(v, 10), q[:n_single])
+    exact = flat.search
+    per_b, qps_b, truth = timed_batches(lambda b: exact(b, 10)[1], q)
+    p50, p99 = timed_single(lambda v: exact(v, 10), q[:n_single])
     rows.append((name, n, "IndexFlatIP (exact)", 1.0, p50, p99, per_b, qps_b, 4 * dim, 4 * dim, 0.0, t_flat))
     print(rows[-1], flush=True)
     del flat
@@ -169,7 +168,7 @@ def run(name: str, x: np.ndarray, q: np.ndarray, args, rows: list) -> None:
             ivf.add(ids[s:s + 65536], x[s:s + 65536])
         t_add = time.perf_counter() - t
         for nprobe in sorted({p["nprobe"], *args.nprobes}):
-            def search(b, nprobe=nprobe):
+            def search(b, nprobe=nprobe, ivf=ivf):
                 return ivf.search(b, 10, nprobe=nprobe)[1]
 
             per_b, qps_i, found = timed_batches(search, q)

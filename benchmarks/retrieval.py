@@ -46,7 +46,7 @@ from tqdm import tqdm
 
 from selfmem import GraphConfig, Memory, MemoryConfig, SearchConfig
 from selfmem._types import NewRecord
-from selfmem.memory._store import Store
+from selfmem.store import DuckDBStore as Store
 
 KS = (1, 5, 10, 20)
 

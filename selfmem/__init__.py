@@ -28,6 +28,7 @@ from ._errors import (
     TaskTypeError,
 )
 from ._config import EmbeddingConfig, GraphConfig, IndexConfig, MemoryConfig, SearchConfig, TopicsConfig
+from ._api import MemoryAPI
 from ._types import Checkup, Edge, Enriched, Finding, Hit, Node, Points, Record, Stats, Subgraph, Topic
 from .retrieval import Embedder, HashEmbedder
 
@@ -53,6 +54,7 @@ def __getattr__(name: str):
 
 __all__ = [
     "Memory",
+    "MemoryAPI",
     "MemoryConfig",
     "EmbeddingConfig",
     "IndexConfig",

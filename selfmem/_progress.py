@@ -60,12 +60,13 @@ def quiet_libraries() -> Iterator[None]:
         logger = logging.getLogger(name)
         levels[name] = logger.level
         logger.setLevel(max(logger.level, logging.WARNING))
-    hf_logging = None
+    hf_logging: Any = None
     try:
         if "transformers" not in sys.modules:  # importing it costs 0.8 s; imported later, it reads the
             raise ImportError                  # HF_HUB_DISABLE_PROGRESS_BARS set above and logs at WARNING
-        from transformers.utils import logging as hf_logging
+        from transformers.utils import logging as hf_module
 
+        hf_logging = hf_module
         was_enabled = hf_logging.is_progress_bar_enabled()
         hf_logging.disable_progress_bar()
         verbosity = hf_logging.get_verbosity()

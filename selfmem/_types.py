@@ -213,11 +213,15 @@ class Finding:
         What is wrong.
     fix : str
         The command that fixes it (e.g. ``memctl rebuild PATH``).
+    code : str
+        A stable machine-readable code, ``"<part>.<problem>"`` (e.g. ``"index.missing"``,
+        ``"store.damaged"``); ``""`` for health notes that need none.
     """
 
     part: str
     message: str
     fix: str
+    code: str = ""
 
 
 @dataclass(frozen=True)

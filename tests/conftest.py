@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from selfmem import EmbeddingConfig, Memory, MemoryConfig
+from helpers import HASH
 
-HASH = MemoryConfig(embedding=EmbeddingConfig(general="hash:64", own=None, mode="general"))
+from selfmem import Memory, MemoryConfig
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from selfmem import EmbeddingConfig, InvalidInputError, Memory, MemoryConfig
+from selfmem import InvalidInputError, Memory
 from selfmem.solver import Generation, MemorySolver
 from selfmem.solver.arc import (
     ARCSolver,
@@ -23,8 +23,9 @@ from selfmem.solver.arc import (
     score_predictions,
     search_task,
 )
+from helpers import hash_config
 
-CFG = MemoryConfig(embedding=EmbeddingConfig(general="hash:256", own=None, mode="general"), background=False)
+CFG = hash_config(256, background=False)
 DEEP = Program.parse("crop_content | mirror_right | upscale2")  # depth 3: found late without memory
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from helpers import Writer
 from selfmem import Memory
 from selfmem.cli import cli
 
@@ -118,20 +119,8 @@ def test_import_is_all_or_nothing(tmp_path, hash_config):
         assert m.get(1).kind == "task" and m.get(1).metadata == {"a": 1} and m.get(2).kind == "note"
 
 
-HOLDER = r"""
-import sys, time
-from selfmem import Memory, MemoryConfig, EmbeddingConfig
-m = Memory(sys.argv[1], MemoryConfig(embedding=EmbeddingConfig(general="hash:64", own=None, mode="general")))
-m.add_many(["held open by a writer", "second note"])
-print("ready", flush=True)
-time.sleep(30)
-"""
-
-
 def test_inspect_and_search_while_a_writer_holds_the_memory(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path / "w")], stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout.readline().strip() == "ready"
+    with Writer(tmp_path / "w", add=["held open by a writer", "second note"]):
         r = CliRunner()
         deadline = time.time() + 15  # the writer publishes its state for readers within seconds (view_interval)
         while True:
@@ -145,6 +134,3 @@ def test_inspect_and_search_while_a_writer_holds_the_memory(tmp_path):
         assert res.exit_code == 0 and json.loads(res.stdout)[0]["record"]["text"] == "held open by a writer"
         res = r.invoke(cli, ["add", str(tmp_path / "w"), "x"])
         assert res.exit_code == 4 and "another process" in res.output
-    finally:
-        proc.kill()
-        proc.wait()

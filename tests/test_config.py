@@ -1,6 +1,7 @@
 import pytest
 
 from selfmem import ConfigError, EmbeddingConfig, IndexConfig, MemoryConfig, SelfmemError
+from helpers import hash_config
 
 
 def test_roundtrip(tmp_path):
@@ -58,10 +59,9 @@ def test_frozen():
 
 
 def test_a_config_cut_short_is_an_error_not_defaults(tmp_path):
-    from selfmem import EmbeddingConfig, SearchConfig
+    from selfmem import SearchConfig
 
-    cfg = MemoryConfig(embedding=EmbeddingConfig(general="hash:64", own=None, mode="general"),
-                       search=SearchConfig(mode="dense"), kinds=("note", "idea"))
+    cfg = hash_config(search=SearchConfig(mode="dense"), kinds=("note", "idea"))
     p = tmp_path / "config.toml"
     cfg.write(p)
     assert MemoryConfig.read(p) == cfg
@@ -75,9 +75,9 @@ def test_a_config_cut_short_is_an_error_not_defaults(tmp_path):
 
 
 def test_a_missing_store_beside_derived_files_is_an_error(tmp_path):
-    from selfmem import CorruptMemoryError, EmbeddingConfig, Memory
+    from selfmem import CorruptMemoryError, Memory
 
-    cfg = MemoryConfig(embedding=EmbeddingConfig(general="hash:64", own=None, mode="general"))
+    cfg = hash_config()
     with Memory(tmp_path / "m", cfg) as mem:
         mem.add("remember me")
     (tmp_path / "m" / "memory.duckdb").unlink()

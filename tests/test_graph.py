@@ -9,16 +9,19 @@ import subprocess
 import warnings
 from pathlib import Path
 
+from collections import Counter
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from selfmem import (EmbeddingConfig, GraphConfig, InvalidInputError, Memory, MemoryConfig,
+from selfmem import (GraphConfig, InvalidInputError, Memory, MemoryConfig,
                      RecordNotFoundError, TopicsConfig)
 from selfmem.cli._app import cli
 from selfmem.graph import _cypher
+from helpers import hash_config
 
-HASH = MemoryConfig(embedding=EmbeddingConfig(general="hash:64", own=None, mode="general"), background=False,
+HASH = hash_config(background=False,
                     graph=GraphConfig(similar_min=0.2, similar_k=3))
 WORDS = ["grid", "rotate", "colour", "mirror", "object", "count", "fill", "border", "tile", "shift"]
 
@@ -28,9 +31,14 @@ def texts(n: int, seed: int = 0) -> list[str]:
     return [" ".join(rng.choice(WORDS, 4)) + f" item{i}" for i in range(n)]
 
 
-def stored_edges(mem: Memory) -> set[tuple[str, str, str]]:
-    rows = mem._graph.graph.con.execute("SELECT src, rel, dst FROM edges").fetchall()
-    return {tuple(r) for r in rows}
+def stored_edges(mem: Memory, weights: bool = False) -> set[tuple]:
+    """The edges kept in the edges table (SIMILAR_TO, FOLLOWS, ABOUT, SOLVES, DERIVED_FROM), read through the
+    public graph export; with ``weights`` each as (src, rel, dst, weight)."""
+    from selfmem.graph._build import STORED_RELS
+
+    g = mem.to_networkx()
+    return {(u, d["rel"], v, d["weight"]) if weights else (u, d["rel"], v)
+            for u, v, d in g.edges(data=True) if d["rel"] in STORED_RELS}
 
 
 def test_edges_are_written_with_the_records(tmp_path):
@@ -58,12 +66,11 @@ def test_similar_edges_are_bounded_and_above_the_threshold(tmp_path):
     with Memory(tmp_path / "m", cfg) as mem:
         mem.add_many(texts(60))
         mem.add_many(texts(40, seed=1))
-        rows = mem._graph.graph.con.execute(
-            "SELECT src, count(*), min(weight) FROM edges WHERE rel = 'SIMILAR_TO' GROUP BY src").fetchall()
-        assert rows and max(r[1] for r in rows) <= 2 and min(r[2] for r in rows) >= 0.3
+        similar = [e for e in stored_edges(mem, weights=True) if e[1] == "SIMILAR_TO"]
+        per_src = Counter(e[0] for e in similar)
+        assert similar and max(per_src.values()) <= 2 and min(e[3] for e in similar) >= 0.3
         # the weight is the cosine of the two index vectors
-        src, _, dst, w = mem._graph.graph.con.execute(
-            "SELECT src, rel, dst, weight FROM edges WHERE rel = 'SIMILAR_TO' LIMIT 1").fetchone()
+        src, _, dst, w = similar[0]
         vec = mem._vectors.index.vectors([int(src[7:]), int(dst[7:])])
         assert abs(float(vec[0] @ vec[1]) - w) < 1e-4
 

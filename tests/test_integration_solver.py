@@ -177,9 +177,11 @@ def test_server_killed_mid_run(server):
         except BaseException as exc:  # collected for the assertion below
             failure.append(exc)
 
+    sent = threading.Event()  # the request has left the client: the server is working on it
+    llm._client.event_hooks["request"].append(lambda request: sent.set())
     t = threading.Thread(target=long_request)
     t.start()
-    time.sleep(1.5)
+    assert sent.wait(60)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     t.join(60)

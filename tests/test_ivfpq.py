@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
-from selfmem import EmbeddingConfig, IndexConfig, Memory, MemoryConfig
+from selfmem import IndexConfig, Memory
 from selfmem.retrieval._index import FlatIndex, build_index, load_index, save_index
 from selfmem.retrieval._ivfpq import IVFPQIndex, ivfpq_params
+from helpers import hash_config
 
 
 def clustered(n, dim, seed=0, centers=50):
@@ -66,8 +67,7 @@ def test_add_remove_filter_persist(tmp_path, data):
 
 
 def hash_cfg(**index):
-    return MemoryConfig(embedding=EmbeddingConfig(general="hash:64", own=None, mode="general"),
-                        index=IndexConfig(**index))
+    return hash_config(index=IndexConfig(**index))
 
 
 TEXTS = [f"item {i} of topic {i % 37} with tag {i % 11} and mark {i % 5}" for i in range(5000)]
@@ -102,10 +102,9 @@ def test_a_damaged_or_foreign_rerank_file_is_rebuilt(tmp_path, damage):
     import shutil
     import warnings
 
-    from selfmem import EmbeddingConfig, IndexConfig, Memory, MemoryConfig
+    from selfmem import IndexConfig, Memory
 
-    cfg = MemoryConfig(embedding=EmbeddingConfig(general="hash:32", own=None, mode="general"),
-                       index=IndexConfig(kind="ivfpq", ivf_threshold=1000))
+    cfg = hash_config(32, index=IndexConfig(kind="ivfpq", ivf_threshold=1000))
     rng = np.random.default_rng(0)
     words = [f"w{i}" for i in range(300)]
     texts = [" ".join(rng.choice(words, 6)) for _ in range(1500)]

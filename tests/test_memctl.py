@@ -5,18 +5,18 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from selfmem import EmbeddingConfig, Memory, MemoryConfig, doctor
+from selfmem import EmbeddingConfig, Memory, doctor
 from selfmem.cli import cli
+from helpers import Writer, hash_config
 
 THEMES = ("alpha rotation of the grid", "beta colour fill region", "gamma count objects", "delta mirror axis")
-DUAL = MemoryConfig(embedding=EmbeddingConfig(general="hash:64", own="hash:32", mode="dual", own_min_fit=50))
+DUAL = hash_config(own=32, own_min_fit=50)
 
 
 def run(*args: str) -> tuple[int, str]:
@@ -132,16 +132,9 @@ def test_doctor_refuses_a_memory_a_writer_holds(sessions12):
         with pytest.raises(MemoryLockedError):
             doctor(sessions12)
         assert m.stats().records == 241
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from selfmem import Memory; "
-                               "m = Memory(sys.argv[1]); print('ready', flush=True); time.sleep(30)", str(sessions12)],
-                              stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "ready"
+    with Writer(sessions12, config=None):
         code, out = run("doctor", str(sessions12))
         assert code == 4 and "another process" in out
-    finally:
-        holder.kill()
-        holder.wait()
 
 
 def test_export_import_round_trip(tmp_path, sessions12, hash_config, monkeypatch):

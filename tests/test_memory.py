@@ -4,7 +4,6 @@ import json
 import math
 import os
 import subprocess
-import sys
 import threading
 
 import pytest
@@ -25,6 +24,7 @@ from selfmem import (
     SelfmemError,
     TopicsConfig,
 )
+from helpers import Writer, hash_config
 
 
 def test_add_get_search(mem):
@@ -197,20 +197,11 @@ def test_index_rebuilt_when_missing_or_corrupt(tmp_path, hash_config):
         assert m.search("plums", k=1)[0].record.id == ids[2]
 
 
-CRASH_WRITER = r"""
-import os, sys
-from selfmem import Memory, MemoryConfig, EmbeddingConfig
-m = Memory(sys.argv[1], MemoryConfig(embedding=EmbeddingConfig(general="hash:64", own=None, mode="general")))
-m.add_many(["late arrival one", "late arrival two"])
-m.delete(int(sys.argv[2]))
-os._exit(0)  # no close(): the saved index is now behind the store
-"""
-
-
 def test_index_reconciled_after_crash(tmp_path, hash_config):
     with Memory(tmp_path / "m", hash_config) as m:
         first = m.add_many(["early one", "early two"])
-    subprocess.run([sys.executable, "-c", CRASH_WRITER, str(tmp_path / "m"), str(first[0])], check=True)
+    # a writer that exits without close(): the saved index is now behind the store
+    Writer(tmp_path / "m", add=["late arrival one", "late arrival two"], delete=[first[0]], mode="crash").start()
     with Memory(tmp_path / "m") as m:
         assert m.stats().index["size"] == len(m) == 3
         texts = {h.record.text for h in m.search("arrival", k=10)}
@@ -220,7 +211,7 @@ def test_index_reconciled_after_crash(tmp_path, hash_config):
 def test_embedder_mismatch(tmp_path, hash_config):
     with Memory(tmp_path / "m", hash_config) as m:
         m.add("stored with hash:64")
-    other = MemoryConfig(embedding=EmbeddingConfig(general="hash:32", own=None, mode="general"))
+    other = hash_config(32)
     with pytest.raises(EmbedderMismatchError, match="re-embed"):
         Memory(tmp_path / "m", other)
     with Memory(tmp_path / "m") as m:  # the failed open changed nothing
@@ -261,24 +252,9 @@ def test_foreign_duckdb_file(tmp_path, hash_config):
         Memory(tmp_path / "n", hash_config)
 
 
-HOLDER = r"""
-import sys, time
-from selfmem import Memory, MemoryConfig, EmbeddingConfig
-m = Memory(sys.argv[1], MemoryConfig(embedding=EmbeddingConfig(general="hash:64", own=None, mode="general")))
-print("ready", flush=True)
-time.sleep(30)
-"""
-
-
 def test_second_writer_gets_locked_error(tmp_path, hash_config):
-    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path / "m")], stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout.readline().strip() == "ready"
-        with pytest.raises(MemoryLockedError, match=str(proc.pid)):
-            Memory(tmp_path / "m", hash_config)
-    finally:
-        proc.kill()
-        proc.wait()
+    with Writer(tmp_path / "m") as w, pytest.raises(MemoryLockedError, match=str(w.pid)):
+        Memory(tmp_path / "m", hash_config)
 
 
 def test_threads_hammer(mem):
@@ -505,8 +481,7 @@ def test_a_derived_file_copied_from_another_memory_is_not_used(tmp_path, name):
     import warnings
 
     if name in ("index.faiss", "keywords.npz"):  # no whitening: the two memories' index spaces are the same
-        cfg = MemoryConfig(embedding=EmbeddingConfig(general="hash:32", own=None, mode="general"),
-                           topics=TopicsConfig(min_records=20))
+        cfg = hash_config(32, topics=TopicsConfig(min_records=20))
     else:
         cfg = MemoryConfig(embedding=EmbeddingConfig(general="hash:32", own="hash:16", mode="dual", own_dim=8,
                                                      own_min_fit=20), topics=TopicsConfig(min_records=20))
@@ -565,7 +540,6 @@ def test_idempotency_keys_make_retries_safe(tmp_path, hash_config):
 
 def test_a_full_disk_is_a_storage_error_and_loses_nothing(tmp_path, hash_config):
     import os
-    import subprocess
 
     from selfmem import StorageError
 

@@ -12,44 +12,29 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from selfmem import EmbeddingConfig, Memory, MemoryConfig, ReadOnlyError, SearchConfig, TopicsConfig
+from selfmem import Memory, ReadOnlyError, SearchConfig, TopicsConfig
+from helpers import Writer, hash_config
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from crash import run_trial  # noqa: E402
 
-LIVE_WRITER = r"""
-import sys, time
-from selfmem import Memory, MemoryConfig, EmbeddingConfig, TopicsConfig
-cfg = MemoryConfig(embedding=EmbeddingConfig(general="hash:64", own=None, mode="general"),
-                   topics=TopicsConfig(min_records=1000000))
-with Memory(sys.argv[1], cfg, progress=False) as m:
-    m.add_many([f"live note -1 part {j}" for j in range(5)])
-    m.close()
-with Memory(sys.argv[1], cfg, progress=False) as m:
-    print("ready", flush=True)
-    for i in range(100000):
-        m.add_many([f"live note {i} part {j}" for j in range(5)])
-        time.sleep(0.005)
-"""
-
-
 def test_read_only_snapshot_while_writer_runs(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-c", LIVE_WRITER, str(tmp_path / "m")], stdout=subprocess.PIPE,
-                            text=True)
-    try:
-        assert proc.stdout.readline().strip() == "ready"
-        time.sleep(0.5)
+    cfg = hash_config(topics=TopicsConfig(min_records=1000000))
+    with Memory(tmp_path / "m", cfg, progress=False) as m:
+        m.add_many([f"live note -1 part {j}" for j in range(5)])
+    with Writer(tmp_path / "m", config=None, mode="loop") as w:
         counts = []
         deadline = time.time() + 30
         while len(counts) < 3 or (counts[-1] == counts[0] and time.time() < deadline):
             with Memory(tmp_path / "m", read_only=True, progress=False) as ro:
-                assert ro._copy is None  # the writer's published view is read in place: nothing is copied
+                # the writer's published view is read in place: nothing is copied
+                assert all(p.parent.name == ".readers" for p in ro._private)
                 n = len(ro)
                 assert n % 5 == 0 and n > 0  # add_many is atomic: never a partial batch
                 assert ro.stats().index["size"] == n
-                hit = ro.search("live note 0 part 3", k=1, mode="keyword")[0]
-                assert hit.record.text == "live note 0 part 3"
+                hit = ro.search("live note -1 part 3", k=1, mode="keyword")[0]
+                assert hit.record.text == "live note -1 part 3"
                 with pytest.raises(ReadOnlyError):
                     ro.add("not allowed")
                 with pytest.raises(ReadOnlyError):
@@ -60,10 +45,7 @@ def test_read_only_snapshot_while_writer_runs(tmp_path):
                 counts.append(n)
             time.sleep(0.3)
         assert counts == sorted(counts) and counts[-1] > counts[0]
-        assert proc.poll() is None  # the writer was never disturbed
-    finally:
-        proc.kill()
-        proc.wait()
+        assert w.proc.poll() is None  # the writer was never disturbed
 
 
 def test_read_only_needs_an_existing_memory(tmp_path):
@@ -89,8 +71,7 @@ def test_no_pickle_or_eval_in_the_package():
 
 # near-duplicate removal is off here: with 32 hash buckets two one-word texts can get identical vectors,
 # and then one legitimately stands in for the other (dedupe is tested in test_search.py)
-CFG = MemoryConfig(embedding=EmbeddingConfig(general="hash:32", own=None, mode="general"),
-                   topics=TopicsConfig(min_records=12), search=SearchConfig(dedupe=1.0))
+CFG = hash_config(32, topics=TopicsConfig(min_records=12), search=SearchConfig(dedupe=1.0))
 WORDS = st.lists(st.sampled_from("grid red blue rotate flip count cell row column mirror shape".split()),
                  min_size=1, max_size=6).map(" ".join)
 

@@ -1,13 +1,12 @@
 """Hybrid retrieval, filters, scoring, de-duplication and prompt enrichment (hash embedder)."""
 
 import re
-import subprocess
-import sys
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from selfmem import EmbeddingConfig, InvalidInputError, Memory, MemoryConfig, SearchConfig
+from selfmem import InvalidInputError, Memory, SearchConfig
+from helpers import Writer, hash_config
 from selfmem.retrieval._enrich import CLOSE, OPEN, quote
 from selfmem.retrieval._search import inverse_distance_weights, zscore
 
@@ -118,21 +117,11 @@ def test_quote():
     assert quote("x < y > z & w") == "> x &lt; y &gt; z &amp; w"
 
 
-WRITER = r"""
-import os, sys
-from selfmem import Memory, MemoryConfig, EmbeddingConfig
-m = Memory(sys.argv[1], MemoryConfig(embedding=EmbeddingConfig(general="hash:64", own=None, mode="general")))
-m.add("kiwifruit appears only in the crashed writer")
-m.delete(1)
-os._exit(0)
-"""
-
-
 def test_keyword_index_persisted_and_reconciled(tmp_path, hash_config):
     with Memory(tmp_path / "m", hash_config) as m:
         m.add_many(["apple orchard", "banana plantation"])
     assert (tmp_path / "m" / "keywords.npz").is_file()
-    subprocess.run([sys.executable, "-c", WRITER, str(tmp_path / "m")], check=True)
+    Writer(tmp_path / "m", add=["kiwifruit appears only in the crashed writer"], delete=[1], mode="crash").start()
     with Memory(tmp_path / "m") as m:
         hits = m.search("kiwifruit", k=5, mode="keyword")
         assert [h.record.text for h in hits] == ["kiwifruit appears only in the crashed writer"]
@@ -159,7 +148,7 @@ _INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\
 def test_hostile_fields_stay_inside_the_quoted_block(tmp_path_factory, texts, session):
     from selfmem import InvalidInputError
 
-    cfg = MemoryConfig(embedding=EmbeddingConfig(general="hash:64", own=None, mode="general"))
+    cfg = hash_config()
     with Memory(tmp_path_factory.mktemp("h") / "m", cfg) as mem:
         for t in texts:
             try:

@@ -7,17 +7,16 @@ import time
 import pytest
 
 from selfmem import (
-    EmbeddingConfig,
     InvalidInputError,
     LLMError,
     Memory,
-    MemoryConfig,
     SelfmemError,
     TaskTypeError,
 )
 from selfmem.solver import LLM, Generation, MemorySolver, QATask, QATaskType, Verdict
+from helpers import hash_config
 
-CFG = MemoryConfig(embedding=EmbeddingConfig(general="hash:64", own=None, mode="general"), background=False)
+CFG = hash_config(background=False)
 
 
 class Scripted:

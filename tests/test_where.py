@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from selfmem import InvalidInputError, Memory
 from selfmem._types import NewRecord
-from selfmem.memory._store import Store
-from selfmem.memory._where import check_where, evaluate, lookup
+from selfmem.store import DuckDBStore as Store
+from selfmem.store._where import check_where, evaluate, lookup
 
 KEYS = ["a", "n.x"]
 # a small pool with deliberate near-collisions (1 / 1.0 / True / "1", 2**53 / 2**53 + 1 / float(2**53), ...)

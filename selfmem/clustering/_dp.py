@@ -154,6 +154,8 @@ class Components(Protocol):
     Gaussian densities that online assignment and routing use, whichever method found them.
     """
 
+    converged_: bool
+
     def fit(self, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
 
 
@@ -396,7 +398,7 @@ class TopicModel:
                  provisional=self.provisional_, covariance=np.array(self.covariance), method=np.array(self.method),
                  min_cluster_size=np.array(self.min_cluster_size),
                  params=np.array([self.n_dims, self.max_topics, self.sample_size, self.seed], np.int64),
-                 fparams=np.array([self.concentration], np.float64), **extra))
+                 fparams=np.array([self.concentration], np.float64), **extra))  # type: ignore[arg-type]
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> TopicModel:

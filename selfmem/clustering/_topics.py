@@ -60,7 +60,7 @@ class TopicState:
             with np.load(path, allow_pickle=False) as z:
                 sig, fitted_n = str(z["signature"]), int(z["fitted_n"])
                 centroids, parents = z["centroids"], z["parents"]
-        except (CorruptMemoryError, *NPZ_ERRORS) as exc:
+        except NPZ_ERRORS + (CorruptMemoryError,) as exc:
             damaged(path, exc)
             return False
         if sig != signature or model.n_topics != n_stored_leaves or len(centroids) != model.n_topics:
@@ -71,7 +71,7 @@ class TopicState:
         return True
 
     def save(self) -> None:
-        if self.model is None:
+        if self.model is None or self.centroids is None:
             return
         self.model.save(self.directory / TOPICS_FILE, signature=np.array(self.signature),
                         fitted_n=np.array(self.fitted_n), centroids=self.centroids,
@@ -131,6 +131,7 @@ class TopicState:
     def assign(self, vectors: np.ndarray) -> tuple[list[tuple[int, float]], list[TopicRow]]:
         """Chinese-restaurant assignment of new index vectors (n, dim); new provisional topics as rows."""
         out, new_rows = [], []
+        assert self.model is not None and self.centroids is not None, "assign() needs a fitted topic model"
         for x in vectors:
             tid, prob, opened = self.model.assign_online(x)
             if opened:

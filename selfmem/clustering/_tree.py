@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
 
@@ -173,7 +173,7 @@ def word_counts(texts: Sequence[str], labels: np.ndarray, n_topics: int, max_df:
     texts (20 texts or more) are returned as too common: in a chat memory the speakers' names, in
     a news memory "reuters", describe everything and so no topic.
     """
-    counts = [Counter() for _ in range(n_topics)]
+    counts: list[Counter[str]] = [Counter() for _ in range(n_topics)]
     df: Counter[str] = Counter()
     for text, lab in zip(texts, labels):
         words = tokenize(text)
@@ -185,19 +185,20 @@ def word_counts(texts: Sequence[str], labels: np.ndarray, n_topics: int, max_df:
 
 def merge_counts(counts: Sequence[Counter[str]], groups: np.ndarray) -> list[Counter[str]]:
     """Word counts of each group (0..G-1) of topics, from the topics' counts and their group labels."""
-    out = [Counter() for _ in range(int(groups.max()) + 1)]
+    out: list[Counter[str]] = [Counter() for _ in range(int(groups.max()) + 1)]
     for c, g in zip(counts, groups):
         out[int(g)].update(c)
     return out
 
 
-def top_words(counts: Sequence[Counter[str]], common: set[str] = frozenset(), top: int = 10) -> list[list[str]]:
+def top_words(counts: Sequence[Counter[str]], common: Collection[str] = frozenset(), top: int = 10) -> list[list[str]]:
     """Top c-TF-IDF words of each topic from its word counts, skipping ``common`` words.
 
     ``tf(t, c)`` = count of t in topic c / words in c; ``idf(t) = ln(1 + A / f(t))`` with A the
     mean words per topic and f(t) the count of t over all topics.
     """
     total: Counter[str] = Counter()
+    out: list[list[str]]
     for c in counts:
         total.update(c)
     avg = np.mean([sum(c.values()) for c in counts]) if counts else 0.0

@@ -12,36 +12,15 @@ Walks are breadth-first with one query per level over the whole frontier.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Protocol
 
 from .._errors import RecordNotFoundError
 from .._types import Edge, Node, Subgraph
 from ._build import LABELS, STORED_RELS, EdgeRow, key
 
-__all__ = ["EDGE_SCHEMA", "EmbeddedGraph", "Row"]
-
-EDGE_SCHEMA = """
-CREATE TABLE IF NOT EXISTS edges (
-    src VARCHAR NOT NULL,
-    rel VARCHAR NOT NULL,
-    dst VARCHAR NOT NULL,
-    weight DOUBLE NOT NULL,
-    created_at TIMESTAMP NOT NULL,
-    props VARCHAR NOT NULL
-);
-CREATE INDEX IF NOT EXISTS edges_src ON edges (src);
-CREATE INDEX IF NOT EXISTS edges_dst ON edges (dst);
-CREATE INDEX IF NOT EXISTS memberships_record ON memberships (record_id);
-CREATE INDEX IF NOT EXISTS memberships_topic ON memberships (topic_id);
-CREATE SEQUENCE IF NOT EXISTS graph_journal_seq START 1;
-CREATE TABLE IF NOT EXISTS graph_journal (
-    seq BIGINT PRIMARY KEY,
-    op VARCHAR NOT NULL,
-    ids BIGINT[] NOT NULL
-);
-"""
+__all__ = ["EmbeddedGraph", "GraphTables", "Row"]
 
 Row = tuple[str, str, str, float, Any, str]
 """An edge as walked: (src, rel, dst, weight, created_at, props_json)."""
@@ -63,19 +42,72 @@ def to_edge(row: Row) -> Edge:
     return Edge(row[0], row[1], row[2], float(row[3]), _utc(row[4]), props)
 
 
+class GraphTables(Protocol):
+    """What the graph reads and writes in a store (every query lives in the store's module)."""
+
+    def insert_edges(self, src: Sequence[str], rel: Sequence[str], dst: Sequence[str], weight: Sequence[float],
+                     props: Sequence[str], now: datetime) -> None: ...
+
+    def follows_touching(self, keys: Sequence[str]) -> list[tuple[str, str, Any]]: ...
+
+    def delete_edges_of(self, keys: Sequence[str]) -> None: ...
+
+    def clear_edges(self) -> None: ...
+
+    def stored_edges(self, keys: Sequence[str], out: bool, into: bool) -> list[tuple[Any, ...]]: ...
+
+    def last_in_sessions(self, sessions: Sequence[str], before: int) -> dict[str, int]: ...
+
+    def memory_topic_session(self, ids: Sequence[int]) -> list[tuple[int, Any, Any, Any, Any]]: ...
+
+    def topic_member_rows(self, topic_ids: Sequence[int]) -> list[tuple[int, int, float]]: ...
+
+    def session_member_rows(self, sessions: Sequence[str]) -> list[tuple[int, str, Any]]: ...
+
+    def subtopic_rows(self, children: Sequence[int], parents: Sequence[int]) -> list[tuple[int, int]]: ...
+
+    def topic_parent_pairs(self) -> list[tuple[int, int]]: ...
+
+    def iter_in_topic(self, batch: int) -> Iterator[list[tuple[Any, ...]]]: ...
+
+    def memory_nodes(self, ids: Sequence[int]) -> list[tuple[int, str, str, Any]]: ...
+
+    def memory_rows(self, ids: Sequence[int]) -> list[tuple[Any, ...]]: ...
+
+    def topic_nodes(self, ids: Sequence[int] | None) -> list[tuple[int, str, int, str, bool]]: ...
+
+    def session_names(self, names: Sequence[str]) -> list[str]: ...
+
+    def task_keys(self, keys: Sequence[str]) -> list[str]: ...
+
+    def record_ids_after(self, last: int, limit: int) -> list[int]: ...
+
+    def edge_counts(self) -> dict[str, int]: ...
+
+    def dangling(self) -> int: ...
+
+    def missing_follows(self) -> int: ...
+
+    def journal_add(self, op: str, ids: Sequence[int]) -> None: ...
+
+    def journal_pending(self, limit: int) -> list[tuple[int, str, list[int]]]: ...
+
+    def journal_done(self, upto: int) -> None: ...
+
+
 class EmbeddedGraph:
     """Reads and writes of the graph stored in one DuckDB database.
 
     Parameters
     ----------
-    con : duckdb connection
-        The store's connection (writes join its open transaction).
+    tables : GraphTables
+        The store's graph tables (writes join the store's open transaction).
     related : sequence of EdgeRow
         The RELATED_TO edges of the current topic tree.
     """
 
-    def __init__(self, con: Any, related: Sequence[EdgeRow] = ()) -> None:
-        self.con = con
+    def __init__(self, tables: GraphTables, related: Sequence[EdgeRow] = ()) -> None:
+        self.tables = tables
         self.related: list[EdgeRow] = list(related)
 
     # -- writes (inside the caller's transaction) -------------------------------------
@@ -85,16 +117,12 @@ class EmbeddedGraph:
             return
         now = now or datetime.now(timezone.utc).replace(tzinfo=None)
         cols = list(zip(*rows))
-        self.con.execute("INSERT INTO edges SELECT unnest($1::VARCHAR[]), unnest($2::VARCHAR[]), "
-                         "unnest($3::VARCHAR[]), unnest($4::DOUBLE[]), $5, unnest($6::VARCHAR[])",
-                         [list(cols[0]), list(cols[1]), list(cols[2]), [float(w) for w in cols[3]], now, list(cols[4])])
+        self.tables.insert_edges(cols[0], cols[1], cols[2], cols[3], cols[4], now)
 
     def delete_memories(self, ids: Sequence[int]) -> None:
         """Drop every stored edge of these memories; a session's FOLLOWS chain is relinked around them."""
         gone = [key("memory", int(i)) for i in ids]
-        chain = self.con.execute(
-            "SELECT src, dst, created_at FROM edges WHERE rel = 'FOLLOWS' AND "
-            "(src IN (SELECT unnest($1::VARCHAR[])) OR dst IN (SELECT unnest($1::VARCHAR[])))", [gone]).fetchall()
+        chain = self.tables.follows_touching(gone)
         dead = set(gone)
         nxt = {s: d for s, d, _ in chain}
         relink: list[EdgeRow] = []
@@ -107,33 +135,26 @@ class EmbeddedGraph:
                 dst = nxt[dst]
             if dst not in dead:
                 relink.append((src, "FOLLOWS", dst, 1.0, "{}"))
-        self.con.execute("DELETE FROM edges WHERE src IN (SELECT unnest($1::VARCHAR[])) "
-                         "OR dst IN (SELECT unnest($1::VARCHAR[]))", [gone])
+        self.tables.delete_edges_of(gone)
         self.insert(relink)
 
     def clear(self) -> None:
-        self.con.execute("DELETE FROM edges")
+        self.tables.clear_edges()
 
     def last_in_sessions(self, sessions: Sequence[str], before: int) -> dict[str, int]:
         """The latest record id below ``before`` of each session."""
-        if not sessions:
-            return {}
-        rows = self.con.execute("SELECT session, max(id) FROM records WHERE id < $2 AND session IN "
-                                "(SELECT unnest($1::VARCHAR[])) GROUP BY 1", [list(sessions), int(before)]).fetchall()
-        return {s: int(i) for s, i in rows}
+        return self.tables.last_in_sessions(sessions, before)
 
     # -- journal (for a mirror) ----------------------------------------------------------
     def journal(self, op: str, ids: Sequence[int]) -> None:
         """Note a change a mirror has to copy: ``op`` is "upsert", "delete" or "topics"."""
-        self.con.execute("INSERT INTO graph_journal VALUES (nextval('graph_journal_seq'), ?, ?)",
-                         [op, [int(i) for i in ids]])
+        self.tables.journal_add(op, ids)
 
     def pending(self, limit: int = 10_000) -> list[tuple[int, str, list[int]]]:
-        rows = self.con.execute("SELECT seq, op, ids FROM graph_journal ORDER BY seq LIMIT ?", [limit]).fetchall()
-        return [(int(s), op, [int(i) for i in ids]) for s, op, ids in rows]
+        return self.tables.journal_pending(limit)
 
     def done(self, upto: int) -> None:
-        self.con.execute("DELETE FROM graph_journal WHERE seq <= ?", [int(upto)])
+        self.tables.journal_done(upto)
 
     # -- reads ----------------------------------------------------------------------
     def rows(self, keys: Iterable[str], rels: Sequence[str], direction: str = "both") -> list[Row]:
@@ -147,33 +168,21 @@ class EmbeddedGraph:
         out_ok, in_ok = direction in ("out", "both"), direction in ("in", "both")
         got: list[Row] = []
         stored = {r for r in rels if r in STORED_RELS}
-        if stored:  # one indexed lookup per direction (an OR of the two would scan the table)
-            cols = "SELECT src, rel, dst, weight, created_at, props FROM edges WHERE "
-            parts = ([cols + "src IN (SELECT unnest($1::VARCHAR[]))"] if out_ok else []) + \
-                    ([cols + "dst IN (SELECT unnest($1::VARCHAR[]))"] if in_ok else [])
-            got += [r for r in self.con.execute(" UNION ALL ".join(parts), [keys]).fetchall() if r[1] in stored]
+        if stored:
+            got += [r for r in self.tables.stored_edges(keys, out_ok, in_ok) if r[1] in stored]
         topic_in, session_in = "IN_TOPIC" in rels, "IN_SESSION" in rels
         if out_ok and mids and (topic_in or session_in):  # a memory's own topic and session: one query
-            for r, s, c, t, p in self.con.execute(
-                    "SELECT r.id, r.session, r.created_at, m.topic_id, m.prob FROM records r LEFT JOIN memberships m "
-                    "ON m.record_id = r.id AND m.rank = 0 WHERE r.id IN (SELECT unnest(?::BIGINT[]))", [mids]).fetchall():
+            for r, s, c, t, p in self.tables.memory_topic_session(mids):
                 if topic_in and t is not None:
                     got.append((key("memory", r), "IN_TOPIC", key("topic", t), p, None, "{}"))
                 if session_in and s is not None:
                     got.append((key("memory", r), "IN_SESSION", key("session", s), 1.0, c, "{}"))
         if topic_in and in_ok and tids:
-            got += [(key("memory", r), "IN_TOPIC", key("topic", t), p, None, "{}") for r, t, p in self.con.execute(
-                "SELECT record_id, topic_id, prob FROM memberships WHERE rank = 0 AND topic_id IN "
-                "(SELECT unnest(?::BIGINT[]))", [tids]).fetchall()]
+            got += [(key("memory", r), "IN_TOPIC", key("topic", t), p, None, "{}") for r, t, p in self.tables.topic_member_rows(tids)]
         if session_in and in_ok and by["session"]:
-            got += [(key("memory", r), "IN_SESSION", key("session", s), 1.0, c, "{}") for r, s, c in self.con.execute(
-                "SELECT id, session, created_at FROM records WHERE session IN (SELECT unnest(?::VARCHAR[]))",
-                [by["session"]]).fetchall()]
+            got += [(key("memory", r), "IN_SESSION", key("session", s), 1.0, c, "{}") for r, s, c in self.tables.session_member_rows(by["session"])]
         if "SUBTOPIC_OF" in rels and tids:
-            got += [(key("topic", t), "SUBTOPIC_OF", key("topic", p), 1.0, None, "{}") for t, p in self.con.execute(
-                "SELECT id, parent FROM topics WHERE parent IS NOT NULL AND "
-                "(id IN (SELECT unnest($1::BIGINT[])) OR parent IN (SELECT unnest($2::BIGINT[])))",
-                [tids if out_ok else [], tids if in_ok else []]).fetchall()]
+            got += [(key("topic", t), "SUBTOPIC_OF", key("topic", p), 1.0, None, "{}") for t, p in self.tables.subtopic_rows(tids if out_ok else [], tids if in_ok else [])]
         if "RELATED_TO" in rels and tids and self.related:
             want = set(keys)
             got += [(s, r, d, w, None, p) for s, r, d, w, p in self.related if s in want or d in want]
@@ -198,24 +207,17 @@ class EmbeddedGraph:
                 rest.append(k)
         by = _split(rest)
         if by["memory"]:
-            for i, kind, text, session in self.con.execute(
-                    "SELECT id, kind, left(text, 200), session FROM records WHERE id IN (SELECT unnest(?::BIGINT[]))",
-                    [[int(v) for v in by["memory"]]]).fetchall():
+            for i, kind, text, session in self.tables.memory_nodes([int(v) for v in by["memory"]]):
                 out[key("memory", i)] = Node(key("memory", i), "Memory", {"kind": kind, "text": text, "session": session})
         if by["topic"]:
-            for i, label, level in self.con.execute(
-                    "SELECT id, label, level FROM topics WHERE id IN (SELECT unnest(?::BIGINT[]))",
-                    [[int(v) for v in by["topic"]]]).fetchall():
+            for i, label, level, _, _ in self.tables.topic_nodes([int(v) for v in by["topic"]]):
                 out[key("topic", i)] = Node(key("topic", i), "Topic", {"label": label, "level": int(level)})
         if by["session"]:
-            for (name,) in self.con.execute("SELECT name FROM sessions WHERE name IN (SELECT unnest(?::VARCHAR[]))",
-                                            [by["session"]]).fetchall():
+            for name in self.tables.session_names(by["session"]):
                 out[key("session", name)] = Node(key("session", name), "Session", {"name": name})
         if by["task"]:
             tasks = [key("task", t) for t in by["task"]]
-            # only ABOUT and SOLVES end at a task; a filter on rel here would stop DuckDB using the dst index
-            for (k,) in self.con.execute("SELECT DISTINCT dst FROM edges WHERE dst IN (SELECT unnest(?::VARCHAR[]))",
-                                         [tasks]).fetchall():
+            for k in self.tables.task_keys(tasks):
                 out[k] = Node(k, "Task", {"name": k.split(":", 1)[1]})
         return out
 
@@ -292,16 +294,10 @@ class EmbeddedGraph:
 
     def counts(self) -> Mapping[str, int]:
         """Edges per type (stored and derived)."""
-        out = {r: int(n) for r, n in self.con.execute("SELECT rel, count(*) FROM edges GROUP BY 1").fetchall()}
-        out["IN_TOPIC"] = int(self.con.execute("SELECT count(*) FROM memberships WHERE rank = 0").fetchone()[0])
-        out["SUBTOPIC_OF"] = int(self.con.execute("SELECT count(*) FROM topics WHERE parent IS NOT NULL").fetchone()[0])
-        out["IN_SESSION"] = int(self.con.execute("SELECT count(*) FROM records WHERE session IS NOT NULL").fetchone()[0])
+        out = self.tables.edge_counts()
         out["RELATED_TO"] = len(self.related)
         return out
 
     def dangling(self) -> int:
         """Stored edges whose memory end is not a stored record (0 in a consistent store)."""
-        return int(self.con.execute(
-            "SELECT count(*) FROM edges e WHERE (starts_with(e.src, 'memory:') AND NOT EXISTS "
-            "(SELECT 1 FROM records r WHERE 'memory:' || r.id = e.src)) OR (starts_with(e.dst, 'memory:') AND "
-            "NOT EXISTS (SELECT 1 FROM records r WHERE 'memory:' || r.id = e.dst))").fetchone()[0])
+        return self.tables.dangling()

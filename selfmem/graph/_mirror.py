@@ -52,9 +52,7 @@ def copy_memories(graph: EmbeddedGraph, backend: GraphSink, ids: Sequence[int], 
     """Write these memories, their sessions, tasks and outgoing edges (IN_TOPIC too when ``topics``)."""
     if not ids:
         return
-    rows = graph.con.execute(
-        "SELECT id, kind, text, session, created_at, importance, metadata FROM records "
-        "WHERE id IN (SELECT unnest(?::BIGINT[])) ORDER BY id", [[int(i) for i in ids]]).fetchall()
+    rows = graph.tables.memory_rows(ids)
     if not rows:
         return
     keys = [key("memory", r[0]) for r in rows]
@@ -77,10 +75,7 @@ def _iso(ts: Any) -> str:
 
 def _topic_rows(graph: EmbeddedGraph, ids: Sequence[int] | None = None) -> list[dict[str, Any]]:
     """Topic nodes as rows (all of them, or those of ``ids`` that exist)."""
-    sql = "SELECT id, label, level, keywords, provisional FROM topics"
-    found = graph.con.execute(sql + " ORDER BY id" if ids is None else
-                              sql + " WHERE id IN (SELECT unnest(?::BIGINT[])) ORDER BY id",
-                              [] if ids is None else [list(ids)]).fetchall()
+    found = graph.tables.topic_nodes(ids)
     return [{"id": int(i), "label": label, "level": int(level), "keywords": json.loads(kw), "provisional": bool(p)}
             for i, label, level, kw, p in found]
 
@@ -91,12 +86,9 @@ def copy_topics(graph: EmbeddedGraph, backend: GraphSink, batch: int = 5000) -> 
     backend.replace_topic_edges([t["id"] for t in topics])
     backend.upsert_nodes("Topic", topics)
     tree: list[Row] = [(key("topic", i), "SUBTOPIC_OF", key("topic", p), 1.0, None, "{}") for i, p in
-                       graph.con.execute("SELECT id, parent FROM topics WHERE parent IS NOT NULL").fetchall()]
+                       graph.tables.topic_parent_pairs()]
     backend.upsert_edges(tree + [(s, r, d, w, None, p) for s, r, d, w, p in graph.related])
-    cur = graph.con.cursor().execute(
-        "SELECT 'memory:' || record_id, 'IN_TOPIC', 'topic:' || topic_id, prob, NULL, '{}' FROM memberships "
-        "WHERE rank = 0 ORDER BY record_id")
-    while chunk := cur.fetchmany(batch):
+    for chunk in graph.tables.iter_in_topic(batch):
         backend.upsert_edges(chunk)
 
 
@@ -155,8 +147,7 @@ def export(graph: EmbeddedGraph, backend: GraphSink, state: Path | None, *, batc
             last = int(saved.get("last_id", -1))
     copied = 0
     while True:
-        ids = [int(r[0]) for r in graph.con.execute(
-            "SELECT id FROM records WHERE id > ? ORDER BY id LIMIT ?", [last, batch]).fetchall()]
+        ids = graph.tables.record_ids_after(last, batch)
         if not ids:
             break
         copy_memories(graph, backend, ids, topics=False)

@@ -14,8 +14,6 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
 from .._config import MemoryConfig
 from .._errors import ConfigError, CorruptMemoryError, InvalidInputError, MemoryLockedError
 from .._types import Checkup, Finding
@@ -25,43 +23,47 @@ from ..retrieval._keywords import KeywordIndex
 from ._opening import STORE_FILE, make_views, read_config
 from ._part_topics import TopicPart
 from ._parts import PartContext, reconcile
-from ._store import Store
-from ._view import VIEW_DIR, behind, read_manifest, view_files
+from ..store import DuckDBStore, Store
+from ..store._readview import VIEW_DIR, behind, read_manifest, view_files
 
 __all__ = ["doctor"]
 
 CHECKED = ("config", "store", "whitening", "index", "re-rank file", "keywords", "topics", "graph", "read view")
-_PARTS = {"index": "_vectors", "re-rank file": "_vectors", "whitening": "_vectors", "keywords": "_keywords",
-          "topics": "_topics", "graph": "_graph", "read view": "_view"}
-_AFTER_WHITENING = ("_topics", "_graph")  # fitted in the index-vector space, which a new whitening changes
+PART_OF = {"index": "vector index", "re-rank file": "vector index", "whitening": "vector index",
+           "keywords": "keyword index", "topics": "topic model", "graph": "knowledge graph", "read view": "read view"}
+"""Which derived part (by ``name``) rebuilds what a finding concerns."""
+_AFTER_WHITENING = ("topic model", "knowledge graph")  # fitted in the index-vector space a new whitening changes
+UNREPAIRABLE = ("store.damaged", "store.unreadable", "config.invalid")
+"""Finding codes that a rebuild cannot fix (restore a backup / fix the file)."""
 
 
 def _ids_agree(part: str, held: Any, stored: Any, fix: str) -> list[Finding]:
     missing, extra = reconcile(held, stored)
     out = []
     if len(missing):
-        out.append(Finding(part, f"lacks {len(missing)} of {len(stored)} stored records", fix))
+        out.append(Finding(part, f"lacks {len(missing)} of {len(stored)} stored records", fix,
+                           f"{part}.missing_records"))
     if len(extra):
-        out.append(Finding(part, f"holds {len(extra)} records that the store no longer has", fix))
+        out.append(Finding(part, f"holds {len(extra)} records that the store no longer has", fix,
+                           f"{part}.extra_records"))
     return out
 
 
 def _check_store(store: Store, cfg: MemoryConfig, path: str) -> list[Finding]:
-    """Read every row once (DuckDB verifies block checksums as it reads) and check vectors per record."""
-    con = store.connection
-    out = []
+    """Read every row once (the database verifies its blocks as it reads) and check vectors per record."""
     try:
-        n, _ = con.execute("SELECT count(*), sum(length(text) + length(metadata)) FROM records").fetchone()
-        per_role = dict(con.execute("SELECT embedder, count(*) FROM embeddings GROUP BY 1").fetchall())
-        con.execute("SELECT sum(octet_length(vector)) FROM embeddings").fetchone()
-    except duckdb.Error as exc:
-        return [Finding("store", f"memory.duckdb is damaged ({str(exc)[:160]})",
-                        f"restore {path}/memory.duckdb from a backup (every other file is derived from it)")]
+        counts = store.scan()
+    except CorruptMemoryError as exc:
+        return [Finding("store", str(exc), f"restore {path}/memory.duckdb from a backup (every other file is "
+                        "derived from it)", "store.damaged")]
+    n = counts["records"]
+    out = []
     roles = ["general"] + (["own"] if cfg.embedding.own is not None else [])
     for role in roles:
-        if per_role.get(role, 0) != n:
-            out.append(Finding("store", f"{n - per_role.get(role, 0)} of {n} records lack {role} vectors",
-                               f"memctl rebuild {path} --reembed"))
+        have = counts.get(f"vectors.{role}", 0)
+        if have != n:
+            out.append(Finding("store", f"{n - have} of {n} records lack {role} vectors",
+                               f"memctl rebuild {path} --reembed", "store.missing_vectors"))
     return out
 
 
@@ -81,27 +83,30 @@ def _check_derived(store: Store, directory: Path, cfg: MemoryConfig, general: Em
             if views.own is not None and views.mode != "general" and views.whitener is None \
                     and n >= views.min_fit:
                 out.append(Finding("whitening", "own_whitener.npz is missing, damaged or from another memory",
-                                   rebuild))
+                                   rebuild, "whitening.missing"))
             index = load_index(directory, {**views.signature(), "store": store.store_id}, read_only=True)
             if index is None:
                 if n:
-                    out.append(Finding("index", "index.faiss is missing, damaged, or built for other vectors", rebuild))
+                    out.append(Finding("index", "index.faiss is missing, damaged, or built for other vectors", rebuild,
+                                       "index.missing"))
             else:
                 out += _ids_agree("index", index.ids(), ids, rebuild)
             keywords = KeywordIndex.load(directory, store.store_id)
             if keywords is None:
                 if n:
-                    out.append(Finding("keywords", "keywords.npz is missing, damaged or from another memory", rebuild))
+                    out.append(Finding("keywords", "keywords.npz is missing, damaged or from another memory", rebuild,
+                                       "keywords.missing"))
             else:
                 out += _ids_agree("keywords", keywords.ids(), ids, rebuild)
             topics = TopicPart(ctx)
             leaves = sum(1 for t in store.topics() if t.level == 0)
             if not topics.state.load(topics._signature(ctx.space()), leaves) and n >= cfg.topics.min_records:
                 out.append(Finding("topics", "topics.npz is missing, damaged or does not match the stored topics",
-                                   rebuild))
+                                   rebuild, "topics.missing"))
         for w in caught:
             if "re-rank" in str(w.message):
-                out.append(Finding("re-rank file", str(w.message).split(" (")[0] + " has a bad checksum", rebuild))
+                out.append(Finding("re-rank file", str(w.message).split(" (")[0] + " has a bad checksum", rebuild,
+                                   "rerank.checksum"))
     finally:
         ctx.cleanup()
     out += _check_tables(store, n, rebuild)
@@ -110,37 +115,26 @@ def _check_derived(store: Store, directory: Path, cfg: MemoryConfig, general: Em
 
 
 def _check_tables(store: Store, n: int, fix: str) -> list[Finding]:
-    con = store.connection
     out = []
-    if store.has_table("memberships") and store.has_table("topics"):
-        leaves = con.execute("SELECT count(*) FROM topics WHERE level = 0").fetchone()[0]
-        unassigned, orphan = con.execute(
-            "SELECT (SELECT count(*) FROM records r WHERE NOT EXISTS "
-            "  (SELECT 1 FROM memberships m WHERE m.record_id = r.id AND m.rank = 0)), "
-            "(SELECT count(*) FROM memberships m WHERE NOT EXISTS (SELECT 1 FROM records r WHERE r.id = m.record_id) "
-            "  OR NOT EXISTS (SELECT 1 FROM topics t WHERE t.id = m.topic_id))").fetchone()
-        if leaves and unassigned:
-            out.append(Finding("topics", f"{unassigned} of {n} records have no topic", fix))
-        if orphan:
-            out.append(Finding("topics", f"{orphan} topic memberships name missing records or topics", fix))
+    leaves, unassigned, orphan = store.membership_problems()
+    if leaves and unassigned:
+        out.append(Finding("topics", f"{unassigned} of {n} records have no topic", fix, "topics.unassigned"))
+    if orphan:
+        out.append(Finding("topics", f"{orphan} topic memberships name missing records or topics", fix,
+                           "topics.orphans"))
     if not store.has_table("edges"):
         if n:
-            out.append(Finding("graph", "the graph tables are missing (a memory from an older selfmem)", fix))
+            out.append(Finding("graph", "the graph tables are missing (a memory from an older selfmem)", fix,
+                               "graph.missing"))
         return out
-    dangling = con.execute(
-        "SELECT count(*) FROM edges e WHERE (starts_with(e.src, 'memory:') AND TRY_CAST(substr(e.src, 8) AS BIGINT) "
-        "NOT IN (SELECT id FROM records)) OR (starts_with(e.dst, 'memory:') AND TRY_CAST(substr(e.dst, 8) AS BIGINT) "
-        "NOT IN (SELECT id FROM records))").fetchone()[0]
+    dangling = store.graph.dangling()
     if dangling:
-        out.append(Finding("graph", f"{dangling} edges name deleted memories", fix))
+        out.append(Finding("graph", f"{dangling} edges name deleted memories", fix, "graph.dangling"))
     if n:
-        no_edges = con.execute(
-            "SELECT count(*) FROM records r WHERE r.session IS NOT NULL AND r.id <> (SELECT min(id) FROM records q "
-            "WHERE q.session = r.session) AND NOT EXISTS (SELECT 1 FROM edges e WHERE e.src = 'memory:' || r.id "
-            "AND e.rel = 'FOLLOWS')").fetchone()[0]
+        no_edges = store.graph.missing_follows()
         if no_edges:
             out.append(Finding("graph", f"{no_edges} memories lack the FOLLOWS edge to the one before in their session",
-                               fix))
+                               fix, "graph.missing_follows"))
     return out
 
 
@@ -149,12 +143,14 @@ def _check_view(store: Store, directory: Path, fix: str) -> list[Finding]:
     out = []
     why = behind(manifest, store)
     if why is not None:  # a writer publishes at close: one that did not finish leaves it behind
-        out.append(Finding("read view", why + (": read-only opens copy the store" if manifest is None else ""), fix))
+        out.append(Finding("read view", why + (": read-only opens copy the store" if manifest is None else ""), fix,
+                           "view.behind"))
     if manifest is None or manifest.get("store_id") != store.store_id:
         return out
     lost = sorted(name for name in view_files(manifest) if not (directory / VIEW_DIR / name).is_file())
     if lost:
-        out.append(Finding("read view", f"{len(lost)} files of the read view are missing ({lost[:3]})", fix))
+        out.append(Finding("read view", f"{len(lost)} files of the read view are missing ({lost[:3]})", fix,
+                           "view.missing_files"))
     return out
 
 
@@ -164,17 +160,19 @@ def _examine(directory: Path, general: Embedder | None, own: Embedder | None) ->
     try:
         cfg = read_config(directory)
     except ConfigError as exc:
-        out.append(Finding("config", f"config.toml is invalid ({exc})", f"fix or delete {path}/config.toml"))
+        out.append(Finding("config", f"config.toml is invalid ({exc})", f"fix or delete {path}/config.toml",
+                           "config.invalid"))
         cfg = MemoryConfig()
     try:
-        store = Store(directory / STORE_FILE, read_only=True)
+        store = DuckDBStore(directory / STORE_FILE, read_only=True)
     except CorruptMemoryError as exc:
         return out + [Finding("store", str(exc).split(";")[0],
-                              f"restore {path}/memory.duckdb from a backup (every other file is derived from it)")]
+                              f"restore {path}/memory.duckdb from a backup (every other file is derived from it)",
+                              "store.unreadable")]
     try:
         problems = _check_store(store, cfg, path)
         out += problems
-        if not any(p.part == "store" and "damaged" in p.message for p in problems):
+        if not any(p.code == "store.damaged" for p in problems):
             out += _check_derived(store, directory, cfg, general, own)
     finally:
         store.close()
@@ -215,23 +213,16 @@ def doctor(path: str | os.PathLike[str], *, repair: bool = False, general: Embed
     directory = Path(path).expanduser()
     if not (directory / STORE_FILE).is_file():
         raise InvalidInputError(f"no memory at {directory} (no {STORE_FILE}); check the path")
+    from ._handles import writer_of
     from ._memory import Memory
 
-    with Memory._writers_lock:
-        held = Memory._writer_of(directory) is not None
-    if held:
+    if writer_of(directory) is not None:
         raise MemoryLockedError(f"{directory} is open for writing in this process; close it before running doctor")
     problems = tuple(_examine(directory, general, own))
-    if not repair or not problems:
+    if not repair or not problems or any(p.code in UNREPAIRABLE for p in problems):
         return Checkup(str(directory), CHECKED, problems, (), problems)
-    unrepairable = {"store", "config"}
-    parts = {p.part for p in problems} - unrepairable
-    store_bad = [p for p in problems if p.part == "store"]
+    reembed = any(p.code == "store.missing_vectors" for p in problems)
     repaired: list[str] = []
-    if any("damaged" in p.message or "cannot" in p.message for p in store_bad):
-        return Checkup(str(directory), CHECKED, problems, (), problems)
-
-    reembed = any("lack" in p.message for p in store_bad)
     with warnings.catch_warnings():  # the damage was reported above; opening for writing rebuilds it quietly
         warnings.simplefilter("ignore", RuntimeWarning)
         mem = Memory(directory, general=general, own=own, progress=progress, create=False, reembed=reembed)
@@ -240,15 +231,8 @@ def doctor(path: str | os.PathLike[str], *, repair: bool = False, general: Embed
             mem.rebuild(reembed=True)
             repaired.append("store (re-embedded; every part rebuilt)")
         else:
-            names = {_PARTS[p] for p in parts} | (set(_AFTER_WHITENING) if "whitening" in parts else set())
-            for part in mem._parts:  # in dependency order
-                name = next((n for n in names if getattr(mem, n) is part), None)
-                if name is None:
-                    continue
-                if name == "_vectors" and "whitening" not in parts:
-                    part.rebuild_index()
-                else:
-                    part.rebuild()
-                repaired.append(part.name)
+            found = {p.part for p in problems if p.part in PART_OF}
+            names = {PART_OF[p] for p in found} | (set(_AFTER_WHITENING) if "whitening" in found else set())
+            repaired += mem._repair(names, index_only="whitening" not in found)
     remaining = tuple(_examine(directory, general, own))
     return Checkup(str(directory), CHECKED, problems, tuple(repaired), remaining)

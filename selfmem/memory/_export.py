@@ -20,35 +20,25 @@ import numpy as np
 from .._errors import DependencyError, InvalidInputError, StorageError
 from .._files import atomic_write
 from ..clustering._tree import lineage
-from ._store import Store
+from ..store import Store
 
 __all__ = ["export_records", "FORMATS", "CHUNK"]
 
 FORMATS = ("jsonl", "parquet")
 CHUNK = 20_000
-_COLUMNS = "id, text, kind, metadata, session, created_at, importance, parents, key"
 
 
 def _topic_paths(store: Store) -> tuple[dict[int, int], dict[int, tuple[list[int], list[str]]]]:
     """Each record's rank-0 topic, and each topic's path from the top (ids, labels)."""
-    if not store.has_table("topics"):
-        return {}, {}
-    con = store.connection
-    rows = con.execute("SELECT id, parent, label FROM topics").fetchall()
-    parents = {int(r[0]): None if r[1] is None else int(r[1]) for r in rows}
-    label = {int(r[0]): r[2] for r in rows}
+    parents, label, member = store.topic_tree()
     paths = {tid: (ids, [label[t] for t in ids]) for tid in parents for ids in [lineage(parents, tid)]}
-    member = {int(a): int(b) for a, b in con.execute(
-        "SELECT record_id, topic_id FROM memberships WHERE rank = 0").fetchall()}
     return member, paths
 
 
 def _chunks(store: Store) -> Iterator[list[tuple[Any, ...]]]:
-    con = store.connection
     last = 0
     while True:
-        rows = con.execute(f"SELECT {_COLUMNS} FROM records WHERE id > ? ORDER BY id LIMIT {CHUNK}",
-                           [last]).fetchall()
+        rows = store.page(last, CHUNK)  # rows of PAGE_COLUMNS
         if not rows:
             return
         yield rows

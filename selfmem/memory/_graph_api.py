@@ -71,7 +71,7 @@ def _neighbours(graph: EmbeddedGraph, hit_ids: Sequence[int], rels: Sequence[str
     want = set(rels)
     walk = [r for r in ("FOLLOWS", "DERIVED_FROM", "SIMILAR_TO") if r in want] + (["ABOUT"] if "SOLVES" in want else [])
     rows = graph.rows(keys, walk) if walk else []
-    found: dict[str, list[tuple[int, str, tuple[str, ...]]]] = {k: [] for k in keys}
+    found: dict[str, list[tuple[float, str, tuple[str, ...]]]] = {k: [] for k in keys}
     tasks: dict[str, list[str]] = {}
     order = {"SOLVES": 0, "FOLLOWS": 1, "DERIVED_FROM": 2, "SIMILAR_TO": 3}  # a task's solution first
     for src, rel, dst, weight, *_ in rows:

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from .._types import Finding
-from ._store import Store
+from ..store import Store
 
-__all__ = ["natural_key", "session_rows", "disk_use", "topic_levels", "last_rebuild", "mark_rebuild", "health", "view_info", "saved_index_count"]
+__all__ = ["natural_key", "session_rows", "disk_use", "last_rebuild", "mark_rebuild", "health", "view_info", "saved_index_count"]
 
 LAST_REBUILD = "last_rebuild"
 
@@ -34,13 +34,9 @@ def natural_key(name: str) -> tuple[Any, ...]:
 def session_rows(store: Store) -> list[dict[str, Any]]:
     """Every session (``""``: records outside one) with its records, first and last time and kinds, in
     natural order."""
-    rows = store.connection.execute(
-        "SELECT coalesce(session, ''), count(*), min(created_at), max(created_at), list(DISTINCT kind ORDER BY kind) "
-        "FROM records GROUP BY 1").fetchall()
-    out = [{"session": r[0], "records": int(r[1]),
-            "first": r[2].replace(tzinfo=timezone.utc).isoformat(timespec="seconds"),
-            "last": r[3].replace(tzinfo=timezone.utc).isoformat(timespec="seconds"), "kinds": list(r[4])}
-           for r in rows]
+    out = [{"session": name, "records": n, "first": first.isoformat(timespec="seconds"),
+            "last": last.isoformat(timespec="seconds"), "kinds": kinds}
+           for name, n, first, last, kinds in store.session_summary()]
     return sorted(out, key=lambda r: natural_key(r["session"]))
 
 
@@ -59,19 +55,9 @@ def disk_use(directory: Path) -> dict[str, int]:
     return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
-def topic_levels(store: Store) -> tuple[dict[int, int], int]:
-    """Topics per level and the number of provisional leaf topics."""
-    if not store.has_table("topics"):
-        return {}, 0
-    rows = store.connection.execute(
-        "SELECT level, count(*), count(*) FILTER (WHERE provisional AND level = 0) FROM topics GROUP BY level "
-        "ORDER BY level").fetchall()
-    return {int(r[0]): int(r[1]) for r in rows}, sum(int(r[2]) for r in rows)
-
-
 def mark_rebuild(store: Store) -> None:
     """Record a full rebuild (time, records, highest id) in the store's meta table."""
-    hi, n = store.connection.execute("SELECT coalesce(max(id), 0), count(*) FROM records").fetchone()
+    hi, n = store.id_range()
     store.set_meta(LAST_REBUILD, json.dumps({"at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                                              "records": int(n), "max_id": int(hi)}))
 
@@ -83,8 +69,7 @@ def last_rebuild(store: Store) -> dict[str, Any]:
         return {}
     try:
         data = json.loads(raw)
-        added = int(store.connection.execute("SELECT count(*) FROM records WHERE id > ?",
-                                             [int(data["max_id"])]).fetchone()[0])
+        added = store.count_between(int(data["max_id"]))
         deleted = int(data["records"]) + added - store.count()
     except (ValueError, KeyError, TypeError):
         return {}
@@ -124,7 +109,7 @@ def health(*, path: str, records: int, whitener: Any, views_mode: str, own: bool
         The fusion mode and whether an own model is configured.
     cfg : MemoryConfig
     levels, provisional : dict, int
-        From :func:`topic_levels`.
+        From ``Store.topic_levels``.
     topics_fitted, graph : bool
         Whether a topic model is loaded, whether the graph tables exist.
     saved_index : int or None

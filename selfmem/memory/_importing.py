@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from datetime import datetime, timezone
 from typing import Any
@@ -40,7 +41,7 @@ def _line_record(obj: Any, where: str, default_kind: str) -> dict[str, Any]:
     return rec
 
 
-def read_records(path: str | Path, default_kind: str) -> list[dict[str, Any]]:
+def read_records(path: str | os.PathLike[str], default_kind: str) -> list[dict[str, Any]]:
     """The records of ``path``; nothing is returned unless every line is valid.
 
     A ``.jsonl`` file holds one object per line: ``{"text": ..., "kind": ..., "metadata": {...}}`` plus,

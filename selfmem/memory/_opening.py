@@ -17,7 +17,7 @@ from ..retrieval._embedders import Embedder, batches
 from ..retrieval._models import make_embedder, make_own_embedder
 from ..retrieval._views import Views
 from . import _validate as v
-from ._store import Store
+from ..store import Store
 
 __all__ = ["check_open_args", "make_views", "check_foreign", "check_fingerprints", "reembed_roles", "read_config",
            "STORE_FILE", "CONFIG_FILE"]

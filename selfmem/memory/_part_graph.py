@@ -25,9 +25,9 @@ import numpy as np
 from .._errors import SelfmemError
 from ..graph._build import record_edges, related_topics, similar_edges
 from ..graph._embedded import EmbeddedGraph
-from ..graph._mirror import Neo4jMirror
+from ..graph._mirror import EXPORT_STATE, Neo4jMirror
 from ._parts import AddBatch, Part, index_vectors
-from ._store import Store
+from ..store import Store
 
 __all__ = ["GraphPart", "GRAPH_VERSION"]
 
@@ -39,13 +39,14 @@ class GraphPart(Part):
     """The knowledge graph of one memory (``self.graph`` reads it)."""
 
     name = "knowledge graph"
+    files = (EXPORT_STATE,)  # the edges live in the store; this is a Neo4j export's resume point
 
     def __init__(self, ctx: Any, vectors: Any) -> None:
         super().__init__(ctx)
         self.vectors = vectors
         self.cfg = ctx.config.graph
         self.available = ctx.store.has_table("edges")
-        self.graph = EmbeddedGraph(ctx.store.connection)
+        self.graph = EmbeddedGraph(ctx.store.graph)
         self._generation = -1
         self.mirror: Neo4jMirror | None = None
         self._retry_at = 0.0
@@ -78,21 +79,23 @@ class GraphPart(Part):
 
         return write
 
-    def write_delete(self, ids: Sequence[int]) -> Callable[[Store], None] | None:
+    def write_delete(self, ids: Sequence[int] | np.ndarray) -> Callable[[Store], None] | None:
         if not self.available:
             return None
 
+        gone = [int(i) for i in ids]
+
         def write(store: Store) -> None:
-            self.graph.delete_memories(ids)
+            self.graph.delete_memories(gone)
             if self.mirror is not None:
-                self.graph.journal("delete", ids)
+                self.graph.journal("delete", gone)
 
         return write
 
     def on_add(self, batch: AddBatch) -> None:
         self._sync()
 
-    def on_delete(self, ids: Sequence[int]) -> None:
+    def on_delete(self, ids: Sequence[int] | np.ndarray) -> None:
         self._sync()
 
     def poll(self) -> bool:
@@ -108,19 +111,13 @@ class GraphPart(Part):
         store = self.ctx.store
         if not self.available:
             return
-        con = store.connection
-        con.begin()
-        try:
+        with store.transaction("rebuild the graph"):
             self.graph.clear()
             if self.cfg.enabled:
                 self._rebuild_edges(store)
             store.set_meta("graph.version", GRAPH_VERSION if self.cfg.enabled else "off")
             if self.mirror is not None:
                 self.graph.journal("topics", [])
-            con.commit()
-        except BaseException:
-            con.rollback()
-            raise
         self._refresh_related()
         self._sync()
 
@@ -153,15 +150,13 @@ class GraphPart(Part):
         return similar_edges(ids, vectors, search, cfg.similar_k, cfg.similar_min, within=within)
 
     def _rebuild_edges(self, store: Store) -> None:
-        con = store.connection
         ids = store.ids()
         live = set(ids.tolist())  # a deleted parent is still named in its children's parents column
         last = -1
-        while chunk := con.execute("SELECT id, session, metadata, parents FROM records WHERE id > ? ORDER BY id "
-                                   "LIMIT 20000", [last]).fetchall():
-            rows = record_edges([r[0] for r in chunk], [r[1] for r in chunk], [json.loads(r[2]) for r in chunk],
-                                [[p for p in r[3] or () if p in live] for r in chunk], self.graph.last_in_sessions(
-                                    sorted({r[1] for r in chunk if r[1] is not None}), chunk[0][0]),
+        while chunk := store.page(last, 20_000):  # id, text, kind, metadata, session, created_at, importance, parents
+            rows = record_edges([r[0] for r in chunk], [r[4] for r in chunk], [json.loads(r[3]) for r in chunk],
+                                [[p for p in r[7] or () if p in live] for r in chunk], self.graph.last_in_sessions(
+                                    sorted({r[4] for r in chunk if r[4] is not None}), chunk[0][0]),
                                 task_keys=self.cfg.task_keys, solves_key=self.cfg.solves_key)
             self.graph.insert(rows)
             last = chunk[-1][0]

@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..retrieval._keywords import KeywordIndex
+import numpy as np
+
+from ..retrieval._keywords import KEYWORDS_FILE, KeywordIndex
 from ._parts import AddBatch, Part, reconcile
 
 __all__ = ["KeywordPart"]
@@ -19,6 +21,7 @@ class KeywordPart(Part):
     """BM25 keyword index of one memory (``self.index``)."""
 
     name = "keyword index"
+    files = (KEYWORDS_FILE,)
 
     def __init__(self, ctx: Any) -> None:
         super().__init__(ctx)
@@ -39,7 +42,7 @@ class KeywordPart(Part):
     def on_add(self, batch: AddBatch) -> None:
         self.index.add(batch.ids.tolist(), batch.texts)
 
-    def on_delete(self, ids: Sequence[int]) -> None:
+    def on_delete(self, ids: Sequence[int] | np.ndarray) -> None:
         self.index.remove(ids)
 
     def rebuild(self) -> None:

@@ -20,9 +20,9 @@ import numpy as np
 
 from .._errors import RecordNotFoundError
 from .._types import Topic, TopicRow
-from ..clustering._topics import TopicState
+from ..clustering._topics import TOPICS_FILE, TopicState
 from ._parts import AddBatch, Part, index_vectors
-from ._store import Store
+from ..store import Store
 
 __all__ = ["TopicPart"]
 
@@ -33,6 +33,7 @@ class TopicPart(Part):
     """Topics of one memory (``self.state`` holds the fitted model)."""
 
     name = "topic model"
+    files = (TOPICS_FILE,)
 
     def __init__(self, ctx: Any) -> None:
         super().__init__(ctx)
@@ -120,7 +121,7 @@ class TopicPart(Part):
         keep = np.isin(ids, live)
         ids, tids, probs = ids[keep], tids[keep], probs[keep]
         missing = np.setdiff1d(live, ids)
-        if len(missing) and state.signature == self._signature(self.ctx.space()):
+        if len(missing) and state.model is not None and state.signature == self._signature(self.ctx.space()):
             mids, vecs = index_vectors(store, self.ctx.views, missing)
             mt, mp = state.model.memberships(vecs, tids.shape[1])
             ids, tids, probs = np.concatenate([ids, mids]), np.vstack([tids, mt]), np.vstack([probs, mp])

@@ -19,10 +19,13 @@ import shutil
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 
-from ..retrieval._index import FlatIndex, IVFPQIndex, VectorIndex, build_index, load_index, save_index, wanted_kind
+
+from ..retrieval._index import INDEX_FILE, INDEX_META, FlatIndex, IVFPQIndex, VectorIndex, build_index, load_index, save_index, wanted_kind
 from ..retrieval._post import Whitener
-from ..retrieval._views import Views
+from ..retrieval._ivfpq import RERANK_IDS, RERANK_VECS
+from ..retrieval._views import WHITENER_FILE, Views
 from ._parts import AddBatch, Part, index_vectors, reconcile
 
 __all__ = ["VectorPart", "STAGING_DIR"]
@@ -34,6 +37,7 @@ class VectorPart(Part):
     """Whitening + FAISS index of one memory (``self.index`` is the index in use)."""
 
     name = "vector index"
+    files = (INDEX_FILE, INDEX_META, WHITENER_FILE, RERANK_VECS, RERANK_IDS, STAGING_DIR)
 
     def __init__(self, ctx: Any) -> None:
         super().__init__(ctx)
@@ -62,7 +66,7 @@ class VectorPart(Part):
     def on_add(self, batch: AddBatch) -> None:
         self.index.add(batch.ids, batch.vectors)
 
-    def on_delete(self, ids: Sequence[int]) -> None:
+    def on_delete(self, ids: Sequence[int] | np.ndarray) -> None:
         self.index.remove(ids)
 
     def maintain(self) -> None:
@@ -134,7 +138,7 @@ class VectorPart(Part):
             directory.mkdir()
         ids, vecs = index_vectors(store, views)
         index = build_index(self.ctx.config.index, views.dim, directory, ids, vecs)
-        index.built_for = self._signature(views)  # type: ignore[union-attr]
+        index.built_for = self._signature(views)
         return views, index
 
     def _set(self, result: tuple[Views, VectorIndex], *, staging: Any) -> None:

@@ -43,7 +43,7 @@ from .._config import MemoryConfig
 from .._errors import CorruptMemoryError, SelfmemError
 from .._types import NewRecord
 from ..retrieval._views import Views
-from ._store import Store
+from ..store import Store
 
 __all__ = ["AddBatch", "PartContext", "DerivedPart", "Part", "Refit", "reconcile", "index_vectors"]
 
@@ -114,16 +114,18 @@ class DerivedPart(Protocol):
     """What ``Memory`` calls on each part (see the module docstring for when)."""
 
     name: str
+    files: tuple[str, ...]
+    """The files (and directories) this part keeps in the memory directory."""
 
     def open(self) -> None: ...
 
     def write(self, batch: AddBatch) -> Callable[[Store], None] | None: ...
 
-    def write_delete(self, ids: Sequence[int]) -> Callable[[Store], None] | None: ...
+    def write_delete(self, ids: Sequence[int] | np.ndarray) -> Callable[[Store], None] | None: ...
 
     def on_add(self, batch: AddBatch) -> None: ...
 
-    def on_delete(self, ids: Sequence[int]) -> None: ...
+    def on_delete(self, ids: Sequence[int] | np.ndarray) -> None: ...
 
     def maintain(self) -> None: ...
 
@@ -188,6 +190,7 @@ class Refit:
         if self._thread is None or self._thread.is_alive():
             return False
         swap, result, error = self._swap, self._result, self._error
+        assert swap is not None
         self._thread, self._swap, self._result, self._error = None, None, None, None
         if error is not None:
             if not isinstance(error, (SelfmemError, OSError, ArithmeticError, ValueError, RuntimeError)):
@@ -209,6 +212,7 @@ class Part:
     """Base class with the contract's no-op defaults and a :class:`Refit` in ``self.refit``."""
 
     name = "part"
+    files: tuple[str, ...] = ()
 
     def __init__(self, ctx: PartContext) -> None:
         self.ctx = ctx
@@ -220,13 +224,13 @@ class Part:
     def write(self, batch: AddBatch) -> Callable[[Store], None] | None:
         return None
 
-    def write_delete(self, ids: Sequence[int]) -> Callable[[Store], None] | None:
+    def write_delete(self, ids: Sequence[int] | np.ndarray) -> Callable[[Store], None] | None:
         return None
 
     def on_add(self, batch: AddBatch) -> None:
         pass
 
-    def on_delete(self, ids: Sequence[int]) -> None:
+    def on_delete(self, ids: Sequence[int] | np.ndarray) -> None:
         pass
 
     def maintain(self) -> None:
@@ -288,7 +292,7 @@ def reconcile(held: np.ndarray, store_ids: np.ndarray) -> tuple[np.ndarray, np.n
     return np.setdiff1d(store_ids, held), np.setdiff1d(held, store_ids)
 
 
-def raw_vectors(store: Store, views: Views, ids: Sequence[int] | None = None
+def raw_vectors(store: Store, views: Views, ids: Sequence[int] | np.ndarray | None = None
                 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Stored raw vectors of every view, aligned by id: ids (n,), {role: (n, dim_role)}."""
     out: dict[str, np.ndarray] = {}
@@ -303,7 +307,7 @@ def raw_vectors(store: Store, views: Views, ids: Sequence[int] | None = None
     return ref_ids if ref_ids is not None else np.zeros(0, np.int64), out
 
 
-def index_vectors(store: Store, views: Views, ids: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def index_vectors(store: Store, views: Views, ids: Sequence[int] | np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Index vectors of stored records under ``views``: ids (n,) and vectors (n, views.dim)."""
     rids, raw = raw_vectors(store, views, ids)
     if len(rids) == 0:

@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from .._config import SearchConfig
+from .._config import MemoryConfig, SearchConfig
 from .._errors import InvalidInputError
 from .._types import Hit
 from ..retrieval._index import VectorIndex
 from ..retrieval._keywords import KeywordIndex, top_scored
 from ..retrieval._search import Candidate, rank
+from ..graph._embedded import EmbeddedGraph
 from ..retrieval._views import Views
 from . import _graph_api
 from . import _validate as v
-from ._where import check_where
-from ._store import Store
+from ..store._where import check_where
+from ..store import Store
 
-__all__ = ["gather", "search", "check_filters"]
+__all__ = ["gather", "search", "make_request", "SearchRequest", "TopicRouter"]
 
 
 def gather(store: Store, index: VectorIndex, keywords: KeywordIndex, query: str, qvec: np.ndarray,
@@ -59,13 +61,64 @@ def gather(store: Store, index: VectorIndex, keywords: KeywordIndex, query: str,
                       record=records[i]) for j, (i, c) in enumerate(zip(ids, cos))]
 
 
-def check_filters(kinds: Any, sessions: Any, where: Any, since: Any, until: Any, max_distance: Any,
-                  known_kinds: Sequence[str] | None = None) -> dict[str, Any]:
-    """Validated search filters (InvalidInputError naming the bad one)."""
+@dataclass(frozen=True)
+class SearchRequest:
+    """One validated search: built once by :func:`make_request`, passed down unchanged.
+
+    Attributes
+    ----------
+    query : str
+    k : int
+    config : SearchConfig
+        The memory's search settings, with ``mode`` overridden for this call when asked.
+    kinds, sessions : tuple of str, optional
+    where : dict, optional
+        Metadata filter, checked (see ``selfmem.store._where``).
+    since, until : datetime, optional
+    max_distance : float, optional
+    expand : tuple of str
+        Edge types followed from the best ``expand_hits`` hits (empty: no expansion).
+    expand_hits : int
+    """
+
+    query: str
+    k: int
+    config: SearchConfig
+    kinds: tuple[str, ...] | None = None
+    sessions: tuple[str, ...] | None = None
+    where: Mapping[str, Any] | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    max_distance: float | None = None
+    expand: tuple[str, ...] = ()
+    expand_hits: int = 3
+
+    @property
+    def filtered(self) -> bool:
+        """True when a filter narrows the records searched."""
+        return (self.kinds is not None or self.sessions is not None or bool(self.where) or self.since is not None
+                or self.until is not None)
+
+
+class TopicRouter(Protocol):
+    """What search needs of the topic model: the ids of the memories in the topics nearest a query."""
+
+    def route(self, qvec: np.ndarray, n: int) -> np.ndarray | None: ...
+
+
+def make_request(config: MemoryConfig, query: Any, k: Any, *, kinds: Any = None, sessions: Any = None,
+                 where: Any = None, since: Any = None, until: Any = None, max_distance: Any = None,
+                 mode: Any = None, expand: Any = None) -> SearchRequest:
+    """Validate a search's arguments (InvalidInputError naming the bad one) into a :class:`SearchRequest`."""
+    v.check_text(query, config.max_text_chars, "query")
+    k = v.check_k(k)
+    gcfg = config.graph
+    rels = _graph_api.check_expand(expand, gcfg.expand if gcfg.enabled else ())
+    cfg = config.search if mode is None else v.check_mode(mode, config.search)
     kinds = v.check_name_list(kinds, "kinds")
-    if kinds is not None and known_kinds is not None and set(kinds) - set(known_kinds):
-        raise InvalidInputError(f"unknown kinds {sorted(set(kinds) - set(known_kinds))} in the search filter; "
-                                f"this memory's kinds are {list(known_kinds)}")
+    if kinds is not None and set(kinds) - set(config.kinds):
+        raise InvalidInputError(f"unknown kinds {sorted(set(kinds) - set(config.kinds))} in the search filter; "
+                                f"this memory's kinds are {list(config.kinds)}")
     sessions = v.check_name_list(sessions, "sessions")
     check_where(where)  # every predicate checked before the query is embedded
     for name, ts in (("since", since), ("until", until)):
@@ -73,37 +126,37 @@ def check_filters(kinds: Any, sessions: Any, where: Any, since: Any, until: Any,
             raise InvalidInputError(f"{name} must be a timezone-aware datetime, e.g. datetime.now(timezone.utc)")
     if max_distance is not None:
         max_distance = v.check_number(max_distance, "max_distance", 0.0, 2.0)
-    return dict(kinds=kinds, sessions=sessions, where=where, since=since, until=until, max_distance=max_distance)
+    return SearchRequest(query, k, cfg, None if kinds is None else tuple(kinds),
+                         None if sessions is None else tuple(sessions), where, since, until, max_distance,
+                         tuple(rels), gcfg.expand_hits)
 
 
-def search(store: Store, views: Views, vectors: Any, keywords: KeywordIndex, topics: Any, query: str, k: int,
-           cfg: SearchConfig, filters: Mapping[str, Any], graph: Any = None, expand: Sequence[str] = (),
-           expand_hits: int = 3) -> list[Hit]:
+def search(req: SearchRequest, store: Store, views: Views, index: VectorIndex, keywords: KeywordIndex,
+           topics: TopicRouter, graph: EmbeddedGraph | None = None) -> list[Hit]:
     """The search pipeline: filter, embed the query, route (topics mode), gather, rank, wrap as hits, expand.
 
-    ``vectors`` is the vector part (its ``index``), ``topics`` the topic part (its ``route``), ``graph``
-    the embedded graph whose ``expand`` edge types are followed from the best ``expand_hits`` hits.
+    ``graph`` is the embedded graph whose ``req.expand`` edge types are followed from the best hits.
     """
     allowed = None
-    f = filters
-    if f["kinds"] is not None or f["sessions"] is not None or f["where"] or f["since"] or f["until"]:
-        allowed = store.filter_ids(f["kinds"], f["sessions"], f["where"], f["since"], f["until"])
+    cfg = req.config
+    if req.filtered:
+        allowed = store.filter_ids(req.kinds, req.sessions, req.where, req.since, req.until)
         if len(allowed) == 0:
             return []
     if store.count() == 0:
         return []
-    qvec = views.index_vectors(views.embed_query(query))
+    qvec = views.index_vectors(views.embed_query(req.query))
     if cfg.mode == "topics":
         routed = topics.route(qvec[0], cfg.route_topics)
         if routed is not None:
             allowed = routed if allowed is None else np.intersect1d(allowed, routed)
             if len(allowed) == 0:
                 return []
-    cands = gather(store, vectors.index, keywords, query, qvec, max(cfg.candidates, k), allowed, cfg.mode)
-    ranked = rank(cands, k, cfg, max_distance=f["max_distance"])
+    cands = gather(store, index, keywords, req.query, qvec, max(cfg.candidates, req.k), allowed, cfg.mode)
+    ranked = rank(cands, req.k, cfg, max_distance=req.max_distance)
     topic_of = store.top_topics([c.id for c, _ in ranked])
     hits = [Hit(record=c.record, score=c.cos, distance=1.0 - c.cos, rank=r, relevance=s, keyword=c.bm25,
                 topic=topic_of.get(c.id)) for r, (c, s) in enumerate(ranked)]
-    if expand and graph is not None:
-        hits = _graph_api.expand(hits, k, graph, expand, expand_hits, store, vectors.index, qvec, allowed)
+    if req.expand and graph is not None:
+        hits = _graph_api.expand(hits, req.k, graph, req.expand, req.expand_hits, store, index, qvec, allowed)
     return hits

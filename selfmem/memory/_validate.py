@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import InvalidInputError, RecordNotFoundError
+from .._text import unicode_text
 from .._types import NewRecord
 
 __all__ = [
@@ -54,11 +55,7 @@ def check_text(text: Any, max_chars: int, what: str = "text") -> str:
             f"{what} has {len(text):,} characters, over the limit of {max_chars:,} (MemoryConfig.max_text_chars); "
             "split it or raise the limit"
         )
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InvalidInputError(f"{what} is not valid Unicode (lone surrogate at {exc.start}); fix the encoding")
-    return text
+    return unicode_text(text, what)
 
 
 def check_kind(kind: Any, kinds: Sequence[str]) -> str:
@@ -116,14 +113,6 @@ def check_id(value: Any) -> int:
     return _in_range(int(value), "id")
 
 
-def unicode_text(text: str, what: str) -> str:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InvalidInputError(f"{what} is not valid Unicode (lone surrogate at {exc.start}); fix the encoding") from exc
-    return text
-
-
 def check_session(name: Any) -> str:
     if not isinstance(name, str) or not name.strip():
         raise InvalidInputError(f"session name must be a non-empty str, got {name!r}")
@@ -138,7 +127,7 @@ def check_k(k: Any, what: str = "k") -> int:
 
 def check_number(value: Any, what: str, low: float, high: float) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
-            or not low <= value <= high:
+            or not low <= float(value) <= high:
         raise InvalidInputError(f"{what} must be a number in [{low}, {high}], got {value!r}")
     return float(value)
 

@@ -75,7 +75,7 @@ class BertEncoder:
         for i in range(self.layers):
             p = f"encoder.layer.{i}."
 
-            def lin(x: Any, name: str) -> Any:
+            def lin(x: Any, name: str, p: str = p) -> Any:
                 return F.linear(x, w[p + name + ".weight"], w[p + name + ".bias"])
 
             q, k, v = (lin(h, f"attention.self.{n}").view(b, t, self.heads, d).transpose(1, 2)

@@ -76,7 +76,7 @@ class CausalLMWeights:
                 raise ModelLoadError(
                     f"model {model!r} is neither 'smollm2', a .gguf file nor a local Hugging Face "
                     "directory with config.json; selfmem never downloads models")
-        self.file = self.gguf if self.gguf else next(iter(sorted(self.dir.glob("*.safetensors"))), None)
+        self.file = self.gguf if self.gguf else next(iter(sorted(Path(model).expanduser().glob("*.safetensors"))), None)
 
     @property
     def name(self) -> str:
@@ -103,9 +103,15 @@ class CausalLMWeights:
         field = reader.fields.get(f"{arch}.{name}")
         return None if field is None else int(field.parts[-1][0])
 
+    def _gguf(self) -> Path:
+        if self.gguf is None:
+            raise ModelLoadError("this model is a directory, not a GGUF file")
+        return self.gguf
+
     def _cached_dir(self) -> Path:
-        digest = file_digest(self.gguf).split(":")[1]
-        return cache_dir() / "models" / f"{self.gguf.stem}-{digest}"
+        gguf = self._gguf()
+        digest = file_digest(gguf).split(":")[1]
+        return cache_dir() / "models" / f"{gguf.stem}-{digest}"
 
     def materialise(self) -> Path:
         """A directory of safetensors weights, config and tokenizer (a GGUF is dequantized once and cached)."""
@@ -119,15 +125,16 @@ class CausalLMWeights:
         from safetensors.torch import save_file
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        src = str(self.gguf.parent)
+        gguf = self._gguf()
+        src = str(gguf.parent)
         # transformers draws its own tqdm bar over the GGUF tensors (not switchable off): show ours, hide it
-        with bar(total=1, enabled=show_progress(None, 1, 1), desc=f"dequantizing {self.gguf.name} (once)") as b:
+        with bar(total=1, enabled=show_progress(None, 1, 1), desc=f"dequantizing {gguf.name} (once)") as b:
             try:
                 with quiet_libraries(), contextlib.redirect_stderr(io.StringIO()):
-                    tok = AutoTokenizer.from_pretrained(src, gguf_file=self.gguf.name)
-                    model = AutoModelForCausalLM.from_pretrained(src, gguf_file=self.gguf.name, dtype=torch.float32)
+                    tok = AutoTokenizer.from_pretrained(src, gguf_file=gguf.name)
+                    model = AutoModelForCausalLM.from_pretrained(src, gguf_file=gguf.name, dtype=torch.float32)
             except (OSError, ValueError) as exc:
-                raise ModelLoadError(f"cannot load {self.gguf}: {exc}") from exc
+                raise ModelLoadError(f"cannot load {gguf}: {exc}") from exc
             b.update(1)
         cfg = model.config
         if hasattr(cfg, "quantization_config"):
@@ -199,7 +206,7 @@ def load_causal_lm(weights: CausalLMWeights, device: str = "auto", dtype: str = 
             raise ModelLoadError(f"cannot load {path}: {exc}") from exc
         if tok.pad_token is None:
             tok.pad_token = tok.eos_token
-        return tok, lm.to(dev).eval()
+        return tok, lm.to(dev).eval()  # type: ignore[arg-type]
 
     return shared_model(_lm_key(weights, dev, torch_dtype), load)
 

@@ -21,7 +21,7 @@ from .._errors import InvalidInputError
 from .._files import atomic_write, damaged
 from ._ivfpq import IVFPQIndex, ivfpq_params
 
-__all__ = ["VectorIndex", "FlatIndex", "IVFPQIndex", "load_index", "save_index", "build_index", "wanted_kind"]
+__all__ = ["INDEX_FILE", "INDEX_META", "VectorIndex", "FlatIndex", "IVFPQIndex", "load_index", "save_index", "build_index", "wanted_kind"]
 
 INDEX_FILE = "index.faiss"
 INDEX_META = "index.json"
@@ -35,6 +35,8 @@ class VectorIndex(Protocol):
 
     kind: str
     dim: int
+    built_for: dict[str, Any] | None
+    """The views' signature the index was built for (saved with it)."""
 
     def __len__(self) -> int: ...
 
@@ -42,14 +44,16 @@ class VectorIndex(Protocol):
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None: ...
 
-    def remove(self, ids: Sequence[int]) -> None: ...
+    def remove(self, ids: Sequence[int] | np.ndarray) -> None: ...
 
-    def vectors(self, ids: Sequence[int]) -> np.ndarray: ...
+    def vectors(self, ids: Sequence[int] | np.ndarray) -> np.ndarray: ...
 
     def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None
                ) -> tuple[np.ndarray, np.ndarray]: ...
 
     def relocate(self, directory: Path) -> None: ...
+
+    def describe(self) -> dict[str, Any]: ...
 
 
 def _as_matrix(x: np.ndarray, dim: int, what: str) -> np.ndarray:
@@ -71,6 +75,7 @@ class FlatIndex:
     """
 
     kind = "flat"
+    built_for: dict[str, Any] | None = None
 
     def __init__(self, dim: int, *, _index: Any = None) -> None:
         self.dim = dim
@@ -78,6 +83,10 @@ class FlatIndex:
 
     def __len__(self) -> int:
         return int(self._index.ntotal)
+
+    def describe(self) -> dict[str, Any]:
+        """Parameters beyond kind, size and dim, for ``stats`` (none for an exact index)."""
+        return {}
 
     def relocate(self, directory: Path) -> None:
         """Nothing to move: a flat index keeps no files of its own."""
@@ -95,12 +104,12 @@ class FlatIndex:
         if len(ids):
             self._index.add_with_ids(vectors, ids)
 
-    def remove(self, ids: Sequence[int]) -> None:
+    def remove(self, ids: Sequence[int] | np.ndarray) -> None:
         """Remove ids (unknown ids are ignored)."""
         if len(ids):
             self._index.remove_ids(faiss.IDSelectorBatch(np.asarray(ids, dtype=np.int64)))
 
-    def vectors(self, ids: Sequence[int]) -> np.ndarray:
+    def vectors(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
         """Stored vectors of ``ids`` (all held), shape (len(ids), dim) float32."""
         return np.stack([self._index.reconstruct(int(i)) for i in ids]) if len(ids) else \
             np.zeros((0, self.dim), np.float32)
@@ -132,8 +141,10 @@ class FlatIndex:
         return scores, ids
 
 
-def save_index(index: FlatIndex | IVFPQIndex, directory: Path, signature: dict[str, Any]) -> None:
+def save_index(index: VectorIndex, directory: Path, signature: dict[str, Any]) -> None:
     """Write the index and its metadata atomically (temp file + rename)."""
+    if not isinstance(index, (FlatIndex, IVFPQIndex)):
+        raise InvalidInputError(f"cannot save a {type(index).__name__}: only FlatIndex and IVFPQIndex are files")
     data = faiss.serialize_index(index._index).tobytes()
     atomic_write(directory / INDEX_FILE, data)
     meta = {"kind": index.kind, "dim": index.dim, "count": len(index), "signature": signature,

@@ -63,7 +63,7 @@ class RerankVectors:
         self.directory = Path(directory)
         self.dim = dim
         self.read_only = read_only
-        self._vecs: np.memmap | None = None
+        self._vecs: np.ndarray | None = None
         self._ids: np.ndarray | None = None
         self._order: np.ndarray | None = None
         self._extra: tuple[np.ndarray, np.ndarray] | None = None  # read_only: (ids, float16 vectors) held here
@@ -140,7 +140,9 @@ class RerankVectors:
                 self._ids = ids if not n else np.concatenate([np.asarray(self._ids), ids])
                 self._vecs = vecs if not n else np.concatenate([np.asarray(self._vecs), vecs])
             # ids are appended in ascending order almost always; sort only when they are not
-            self._order = None if bool(np.all(self._ids[1:] > self._ids[:-1])) else np.argsort(self._ids, kind="stable")
+            ids_ = np.asarray(self._ids)
+            self._order = None if bool(np.all(ids_[1:] > ids_[:-1])) else np.argsort(ids_, kind="stable")
+        assert self._vecs is not None and self._ids is not None
         return self._vecs, self._ids, self._order
 
     def all_ids(self) -> np.ndarray:
@@ -179,6 +181,7 @@ class IVFPQIndex:
     """
 
     kind = "ivfpq"
+    built_for: dict[str, Any] | None = None
 
     def __init__(self, dim: int, directory: Path, index: Any, *, n_trained: int, nprobe: int, rerank: int,
                  read_only: bool = False) -> None:
@@ -209,6 +212,10 @@ class IVFPQIndex:
 
     def __len__(self) -> int:
         return int(self._index.ntotal)
+
+    def describe(self) -> dict[str, Any]:
+        """nlist, nprobe, rerank and the number of vectors it was trained on, for ``stats``."""
+        return {"nlist": self.nlist, "nprobe": self.nprobe, "rerank": self.rerank, "n_trained": self.n_trained}
 
     @property
     def nlist(self) -> int:
@@ -249,12 +256,12 @@ class IVFPQIndex:
             self._index.add_with_ids(vectors, ids)
             self._gpu = None
 
-    def remove(self, ids: Sequence[int]) -> None:
+    def remove(self, ids: Sequence[int] | np.ndarray) -> None:
         if len(ids):
             self._index.remove_ids(faiss.IDSelectorBatch(np.asarray(ids, dtype=np.int64)))
             self._gpu = None
 
-    def vectors(self, ids: Sequence[int]) -> np.ndarray:
+    def vectors(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
         """The float16 re-rank copies of ``ids`` (all held), as float32 (len(ids), dim)."""
         return self.rerank_file.lookup(np.asarray(ids, dtype=np.int64))
 

@@ -104,7 +104,7 @@ class KeywordIndex:
             return own
         return np.concatenate([self._base.ids[self._base.alive], own])
 
-    def add(self, ids: Sequence[int], texts: Sequence[str]) -> None:
+    def add(self, ids: Sequence[int] | np.ndarray, texts: Sequence[str]) -> None:
         """Index texts under ids (an id already present is replaced)."""
         for i, text in zip(ids, texts):
             i = int(i)
@@ -119,14 +119,15 @@ class KeywordIndex:
             self._doc_len[i] = n
             self._total_len += n
 
-    def remove(self, ids: Sequence[int]) -> None:
+    def remove(self, ids: Sequence[int] | np.ndarray) -> None:
         """Forget ids (unknown ids are ignored)."""
         for i in ids:
             i = int(i)
-            base_row = self._base.row_of_id.get(i) if self._base is not None else None
-            if base_row is not None and self._base.alive[base_row]:
-                self._base.alive[base_row] = False
-                self._total_len -= int(self._base.lens[base_row])
+            base = self._base
+            base_row = base.row_of_id.get(i) if base is not None else None
+            if base is not None and base_row is not None and base.alive[base_row]:
+                base.alive[base_row] = False
+                self._total_len -= int(base.lens[base_row])
                 self._arrays.clear()
                 continue
             if i not in self._doc_len:

@@ -66,7 +66,7 @@ class Whitener:
         self.scale_ = (1.0 / np.sqrt(var + floor)).astype(np.float32)
         self.mean_ = self.mean_.astype(np.float32)
         self.n_samples_ = int(X.shape[0])
-        self._digest = None
+        self._digest: str | None = None
         return self
 
     @property
@@ -80,13 +80,15 @@ class Whitener:
 
     def digest(self) -> str:
         """Short hash of the fitted state (part of the index signature; computed once per state)."""
-        if getattr(self, "_digest", None):
-            return self._digest
+        cached: str | None = getattr(self, "_digest", None)
+        if cached:
+            return cached
         h = hashlib.sha256()
         for a in (self.mean_, self.components_, self.scale_):
             h.update(np.ascontiguousarray(a).tobytes())
-        self._digest = h.hexdigest()[:16]
-        return self._digest
+        digest = h.hexdigest()[:16]
+        self._digest = digest
+        return digest
 
     def save(self, path: str | os.PathLike[str], owner: str = "") -> None:
         """Write the fitted state as ``.npz`` (no pickle), atomically; ``owner`` names the store it was fitted on."""

@@ -85,6 +85,7 @@ class Views:
             return cached[1]
         sig: dict[str, Any] = {"mode": self.effective_mode, "general": self.general.fingerprint()}
         if self.effective_mode != "general":
+            assert self.own is not None and self.whitener is not None  # effective_mode says so
             sig |= {"own": self.own.fingerprint(), "whitener": self.whitener.digest()}
         if self.effective_mode == "dual":
             sig["alpha"] = self.alpha
@@ -184,5 +185,8 @@ class Views:
         """Index vectors (n, dim) from raw views (as from :meth:`embed_raw` or the store)."""
         mode = self.effective_mode
         general = raw["general"] if mode in ("general", "dual") else None
-        own = self.whitener.transform(raw["own"]) if mode in ("own", "dual") else None
+        own = None
+        if mode in ("own", "dual"):
+            assert self.whitener is not None  # effective_mode is "general" until the own view is whitened
+            own = self.whitener.transform(raw["own"])
         return fuse(general, own, self.alpha)

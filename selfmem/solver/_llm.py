@@ -87,7 +87,7 @@ def check_generate_args(max_tokens: Any, temperature: Any, stop: Any, seed: Any)
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, numbers.Integral) or max_tokens < 1:
         raise InvalidInputError(f"max_tokens must be an integer >= 1, got {max_tokens!r}")
     if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) or not math.isfinite(temperature) \
-            or not 0 <= temperature <= 5:
+            or not 0 <= float(temperature) <= 5:
         raise InvalidInputError(f"temperature must be a number in [0, 5], got {temperature!r}")
     stops = [] if stop is None else ([stop] if isinstance(stop, str) else list(stop))
     if not all(isinstance(s, str) and s for s in stops):

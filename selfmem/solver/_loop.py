@@ -87,7 +87,7 @@ class MemorySolver:
     ----------
     llm : LLM
         Any backend (``TransformersLLM``, ``OpenAICompatibleLLM``, or your own).
-    memory : Memory
+    memory : MemoryAPI
         The memory to read and record into (a second run in a new process starts with it all).
     task_type : TaskType
     k : int
@@ -105,12 +105,13 @@ class MemorySolver:
     def __init__(self, llm: LLM, memory: Any, task_type: TaskType, *, k: int = 5, budget_tokens: int | None = None,
                  attempts: int = 1, max_tokens: int = 256, temperature: float = 0.0, seed: int = 0,
                  keep_failures: int = 3) -> None:
-        from ..memory import Memory
+        from .._api import MemoryAPI
 
         if not isinstance(llm, LLM):
             raise InvalidInputError("llm must implement the LLM protocol (name, generate, generate_many)")
-        if not isinstance(memory, Memory):
-            raise InvalidInputError(f"memory must be a selfmem.Memory, got {type(memory).__name__}")
+        if not isinstance(memory, MemoryAPI):
+            raise InvalidInputError(f"memory must be a selfmem.Memory (or another MemoryAPI), got "
+                                    f"{type(memory).__name__}")
         if not isinstance(task_type, TaskType):
             raise InvalidInputError("task_type must implement the TaskType protocol (task_id, render, parse, verify, "
                                     "describe)")
@@ -151,13 +152,14 @@ class MemorySolver:
             except (ValueError, TypeError, KeyError, IndexError, SelfmemError) as exc:
                 attempts.append(Attempt(gen, "", Verdict(False, 0.0, f"unparsable output: {exc}")))
                 continue
-            verdict = self._call("verify", lambda: self.task_type.verify(task, answer), tid)
+            verdict = self._call("verify", lambda answer=answer: self.task_type.verify(task, answer), tid)
             if not isinstance(verdict, Verdict):
                 raise TaskTypeError(f"task type {self.task_type.name!r}: verify() must return a Verdict, "
                                     f"got {type(verdict).__name__}")
             attempts.append(Attempt(gen, str(answer), verdict))
             if verdict.ok:
-                description = self._call("describe", lambda: self.task_type.describe(task, answer), tid)
+                description = self._call("describe", lambda answer=answer: self.task_type.describe(task, answer),
+                                         tid)
                 break
         t2 = time.perf_counter()
         solved = bool(attempts and attempts[-1].verdict.ok)

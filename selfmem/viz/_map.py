@@ -191,7 +191,7 @@ def map_figure(memory: Any, *, max_points: int = 50_000, fit_sample: int = 10_00
             x=xy[rows, 0], y=xy[rows, 1], mode="markers", name=f"{label[:40]} ({len(rows)})", meta="points",
             marker={"size": 5, "color": colour, "opacity": 0.85},
             customdata=[points.texts[i].lower() for i in rows],
-            hovertext=[_hover(points, i, leaf) for i, leaf in zip(rows, leaf_labels)], hoverinfo="text"))
+            hovertext=[_hover(points, int(i), leaf) for i, leaf in zip(rows, leaf_labels)], hoverinfo="text"))
         if top >= 0:
             cx, cy = np.median(xy[rows], axis=0)
             annotations.append({"x": float(cx), "y": float(cy), "text": html.escape(label[:40]), "showarrow": False,

@@ -1,4 +1,4 @@
-"""The read-view part: publishes the store for readers (see :mod:`._view`).
+"""The read-view part: publishes the store for readers (see :mod:`selfmem.store._readview`).
 
 Rules: a writer publishes when it opens a memory whose view is missing or behind, then whenever
 records changed, at most every ``MemoryConfig.view_interval`` seconds and no more often than 20 times
@@ -18,21 +18,24 @@ import weakref
 from collections.abc import Sequence
 from typing import Any
 
-import duckdb
+import numpy as np
+
 
 from ._parts import AddBatch, Part
-from ._view import behind, publish, read_manifest, retire
+from ..store import DATABASE_ERRORS
+from ..store._readview import VIEW_DIR, behind, publish, read_manifest, retire
 
-__all__ = ["ViewPart", "COST_FACTOR"]
+__all__ = ["ReadViewPart", "COST_FACTOR"]
 
 COST_FACTOR = 20.0
 """Publish no more often than this many times the duration of the last publication."""
 
 
-class ViewPart(Part):
+class ReadViewPart(Part):
     """Keeps ``view/`` a few seconds behind the store while a writer writes."""
 
     name = "read view"
+    files = (VIEW_DIR,)
 
     def __init__(self, ctx: Any) -> None:
         super().__init__(ctx)
@@ -66,7 +69,7 @@ class ViewPart(Part):
     def on_add(self, batch: AddBatch) -> None:
         self._changed(full=False)
 
-    def on_delete(self, ids: Sequence[int]) -> None:
+    def on_delete(self, ids: Sequence[int] | np.ndarray) -> None:
         self._changed(full=True)
 
     def maintain(self) -> None:
@@ -154,11 +157,11 @@ class ViewPart(Part):
             return True
         try:
             reader = self.ctx.store.reader()
-        except (duckdb.Error, AttributeError):  # the store was closed under us
+        except DATABASE_ERRORS + (AttributeError,):  # the store was closed under us
             return False
         try:
             self._publish(reader)
-        except (OSError, duckdb.Error) as exc:  # reported by the writer's next call; retried when due
+        except DATABASE_ERRORS + (OSError,) as exc:  # reported by the writer's next call; retried when due
             self._error = exc
         finally:
             reader.close()
@@ -171,7 +174,7 @@ class ViewPart(Part):
                           "previous one until the next publication succeeds", RuntimeWarning, stacklevel=3)
 
 
-def _publisher(ref: weakref.ref[ViewPart], wake: threading.Event) -> None:
+def _publisher(ref: weakref.ref[ReadViewPart], wake: threading.Event) -> None:
     """The publisher thread's loop. It holds its part weakly, so a Memory dropped without ``close()`` is
     collected (and its thread ends) as usual."""
     while True:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._errors import InvalidInputError
-from ._validate import unicode_text
+from .._text import unicode_text
 
 __all__ = ["Pred", "check_where", "to_sql", "evaluate", "lookup", "MISSING"]
 

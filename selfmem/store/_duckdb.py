@@ -1,4 +1,4 @@
-"""The durable store: one DuckDB file per memory directory.
+"""The durable store on DuckDB: one file per memory directory (the embedded default).
 
 It holds records, raw per-embedder vectors (float32 blobs), sessions and a meta
 table (schema version, embedder fingerprints). Everything else in the memory
@@ -22,10 +22,14 @@ import numpy as np
 
 from .._errors import CorruptMemoryError, InvalidInputError, MemoryLockedError, StorageError
 from .._types import NewRecord, Record, TopicRow
-from ..graph._embedded import EDGE_SCHEMA
+from ._duckdb_graph import EDGE_SCHEMA, DuckDBGraphTables
+from ._protocol import Ids
 from ._where import Pred, check_where, evaluate, lookup, to_sql
 
-__all__ = ["Store", "NewRecord", "TopicRow", "SCHEMA_VERSION", "snapshot"]
+__all__ = ["DuckDBStore", "NewRecord", "TopicRow", "SCHEMA_VERSION", "PAGE_COLUMNS", "DATABASE_ERRORS", "snapshot"]
+
+DATABASE_ERRORS: tuple[type[Exception], ...] = (duckdb.Error,)
+"""The database's own exceptions (for the few callers that must tell them apart, e.g. a closed store)."""
 
 SCHEMA_VERSION = 1
 
@@ -73,6 +77,8 @@ CREATE TABLE IF NOT EXISTS memberships (
 """
 
 _COLUMNS = "id, kind, text, metadata, session, created_at, importance, use_count, last_used_at, parents"
+PAGE_COLUMNS = ("id", "text", "kind", "metadata", "session", "created_at", "importance", "parents", "key")
+"""The columns of :meth:`DuckDBStore.page` rows, in order (metadata as stored JSON text, times naive UTC)."""
 _KEY_INDEX = "CREATE INDEX IF NOT EXISTS records_key ON records (key)"  # unique by the writer's check
 
 
@@ -99,8 +105,8 @@ def _row_to_record(row: Sequence[Any]) -> Record:
     )
 
 
-class Store:
-    """DuckDB-backed storage of one memory.
+class DuckDBStore:
+    """DuckDB-backed storage of one memory (implements :class:`selfmem.store.Store`).
 
     Parameters
     ----------
@@ -111,11 +117,12 @@ class Store:
     def __init__(self, path: str | Path, *, read_only: bool = False, _con: Any = None) -> None:
         self.path = Path(path)
         self.topics_generation = 0
-        self.view_manifest: dict[str, Any] | None = None  # a read view's manifest, when this store is one (see _view)
+        self.view_manifest: dict[str, Any] | None = None  # a read view's manifest, when this store is one (see _readview)
         self._store_id: str | None = None
         """Counts topic trees swapped in through this connection (parts that derive from topics watch it)."""
         if _con is not None:  # a reader sharing an open database (see reader())
             self._con = _con
+            self._graph = DuckDBGraphTables(_con)
             return
         existed = self.path.exists()
         try:
@@ -135,6 +142,7 @@ class Store:
                 f"{self.path} cannot be opened as a store ({str(exc)[:200]}): if it is a selfmem memory it is damaged "
                 "(restore memory.duckdb from a backup); if not, open another directory"
             ) from exc
+        self._graph = DuckDBGraphTables(self._con)
         try:
             self._init_schema(existed)
             self._store_id = self.get_meta("store_id") or ""
@@ -183,6 +191,11 @@ class Store:
         self._con.commit()
 
     @property
+    def graph(self) -> DuckDBGraphTables:
+        """The knowledge graph's tables on this connection (see ``_duckdb_graph``)."""
+        return self._graph
+
+    @property
     def store_id(self) -> str:
         """A random id given to this store when it was made: derived files name it, so that a file copied
         from another memory is not used ('' for an older store opened read-only). Read once, at open:
@@ -191,25 +204,20 @@ class Store:
             self._store_id = self.get_meta("store_id") or ""
         return self._store_id
 
-    @property
-    def connection(self) -> Any:
-        """The DuckDB connection (for the embedded graph, which joins this store's transactions)."""
-        return self._con
-
     def has_table(self, name: str) -> bool:
         return bool(self._con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
                                       [name]).fetchone()[0])
 
-    def reader(self) -> Store:
+    def reader(self) -> DuckDBStore:
         """A second connection to the same database, for another thread (close it after use).
 
         DuckDB gives each connection its own transactions, so a reader that runs its queries
         inside ``with reader.read_transaction():`` sees one consistent state while this store writes.
         """
-        return Store(self.path, _con=self._con.cursor())
+        return DuckDBStore(self.path, _con=self._con.cursor())
 
     @contextlib.contextmanager
-    def read_transaction(self) -> Iterator[Store]:
+    def read_transaction(self) -> Iterator[DuckDBStore]:
         """Context manager: the queries inside see one consistent state (a read transaction)."""
         self._con.begin()
         try:
@@ -258,6 +266,12 @@ class Store:
         return [int(r[0]) for r in self._con.execute("SELECT nextval('record_ids') FROM range(?)", [n]).fetchall()]
 
     @contextlib.contextmanager
+    def transaction(self, what: str) -> Iterator[None]:
+        """One write transaction around the block (``what`` names it in a StorageError)."""
+        with self._writing(what):
+            yield
+
+    @contextlib.contextmanager
     def _writing(self, what: str) -> Iterator[Any]:
         """One write transaction: committed when the block ends, rolled back (and reported) when it fails.
 
@@ -279,8 +293,8 @@ class Store:
                                    "retries with key= are safe") from exc
             raise
 
-    def insert(self, records: Sequence[NewRecord], vectors: Mapping[str, np.ndarray], ids: Sequence[int] | None = None,
-               writes: Sequence[Callable[[Store], None]] = ()) -> list[int]:
+    def insert(self, records: Sequence[NewRecord], vectors: Mapping[str, np.ndarray], ids: Ids | None = None,
+               writes: Sequence[Callable[[DuckDBStore], None]] = ()) -> list[int]:
         """Insert records and their raw vectors in one transaction.
 
         Parameters
@@ -326,7 +340,7 @@ class Store:
                 write(self)
         return ids
 
-    def delete(self, ids: Sequence[int], writes: Sequence[Callable[[Store], None]] = ()) -> None:
+    def delete(self, ids: Ids, writes: Sequence[Callable[[DuckDBStore], None]] = ()) -> None:
         """Delete records and their vectors in one transaction (with ``writes`` of derived parts, as in insert)."""
         with self._writing("delete the records") as con:
             for write in writes:
@@ -335,26 +349,21 @@ class Store:
             con.execute("DELETE FROM memberships WHERE record_id IN (SELECT unnest(?::BIGINT[]))", [_ints(ids)])
             con.execute("DELETE FROM records WHERE id IN (SELECT unnest(?::BIGINT[]))", [_ints(ids)])
 
-    def replace_vectors(self, role: str, ids: Sequence[int], arr: np.ndarray) -> None:
+    def replace_vectors(self, role: str, ids: Ids, arr: np.ndarray) -> None:
         """Replace (or add) the ``role`` vectors of existing records, in one transaction."""
-        con = self._con
-        con.begin()
-        try:
-            con.execute("DELETE FROM embeddings WHERE embedder = ? AND record_id IN (SELECT unnest(?::BIGINT[]))", [role, _ints(ids)])
+        with self._writing(f"replace the {role} vectors") as con:
+            con.execute("DELETE FROM embeddings WHERE embedder = ? AND record_id IN (SELECT unnest(?::BIGINT[]))",
+                        [role, _ints(ids)])
             self._insert_vectors(role, ids, arr)
-            con.commit()
-        except BaseException:
-            con.rollback()
-            raise
 
-    def _insert_vectors(self, role: str, ids: Sequence[int], arr: np.ndarray) -> None:
+    def _insert_vectors(self, role: str, ids: Ids, arr: np.ndarray) -> None:
         arr = np.ascontiguousarray(arr, dtype=np.float32)
         self._con.execute(
             "INSERT INTO embeddings SELECT unnest($1::BIGINT[]), $2, unnest($3::BLOB[])",
             [_ints(ids), role, [row.tobytes() for row in arr]],
         )
 
-    def mark_used(self, ids: Sequence[int]) -> None:
+    def mark_used(self, ids: Ids) -> None:
         """Increment ``use_count`` and set ``last_used_at`` of the given records."""
         if ids:
             self._con.execute(
@@ -383,7 +392,7 @@ class Store:
         rows = self._con.execute("SELECT id FROM records WHERE id IN (SELECT unnest(?::BIGINT[]))", [_ints(ids)]).fetchall()
         return {int(r[0]) for r in rows}
 
-    def get(self, ids: Sequence[int]) -> dict[int, Record]:
+    def get(self, ids: Ids) -> dict[int, Record]:
         """Records by id (missing ids are absent from the result)."""
         if not ids:
             return {}
@@ -392,7 +401,7 @@ class Store:
         ).fetchall()
         return {int(r[0]): _row_to_record(r) for r in rows}
 
-    def vectors(self, role: str, ids: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def vectors(self, role: str, ids: Ids | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Stored raw vectors of one embedder.
 
         Returns
@@ -465,7 +474,7 @@ class Store:
         return np.asarray(rows["id"], dtype=np.int64)
 
     # -- topics ---------------------------------------------------------------
-    def add_memberships(self, ids: Sequence[int], tids: Sequence[int], probs: Sequence[float], rank: int = 0) -> None:
+    def add_memberships(self, ids: Ids, tids: Ids, probs: Sequence[float] | np.ndarray, rank: int = 0) -> None:
         """Insert one membership row per id (no transaction of its own: call inside :meth:`insert`'s)."""
         self._con.execute("INSERT INTO memberships SELECT unnest($1::BIGINT[]), unnest($2::BIGINT[]), "
                           "unnest($3::DOUBLE[]), $4", [_ints(ids), _ints(tids), [float(p) for p in probs], rank])
@@ -486,9 +495,7 @@ class Store:
 
         ``ids`` (n,), ``tids`` and ``probs`` (n, top): membership rank r of record ids[i] is column r.
         """
-        con = self._con
-        con.begin()
-        try:
+        with self._writing("swap in the new topics") as con:
             con.execute("DELETE FROM topics")
             con.execute("DELETE FROM memberships")
             for t in topics:
@@ -496,10 +503,6 @@ class Store:
             top = tids.shape[1] if tids.ndim == 2 else 0
             for r in range(top):
                 self.add_memberships(ids, tids[:, r], probs[:, r], r)
-            con.commit()
-        except BaseException:
-            con.rollback()
-            raise
         self.topics_generation += 1
 
     def topics(self) -> list[TopicRow]:
@@ -515,14 +518,14 @@ class Store:
         rows = self._con.execute("SELECT topic_id, count(*) FROM memberships WHERE rank = 0 GROUP BY 1").fetchall()
         return {int(a): int(b) for a, b in rows}
 
-    def top_topics(self, ids: Sequence[int]) -> dict[int, int]:
+    def top_topics(self, ids: Ids) -> dict[int, int]:
         """Each record's most probable topic."""
         rows = self._con.execute(
             "SELECT record_id, topic_id FROM memberships WHERE rank = 0 AND record_id IN "
             "(SELECT unnest(?::BIGINT[]))", [_ints(ids)]).fetchall()
         return {int(a): int(b) for a, b in rows}
 
-    def topic_members(self, topic_ids: Sequence[int]) -> np.ndarray:
+    def topic_members(self, topic_ids: Ids) -> np.ndarray:
         """Ids of records whose most probable topic is one of ``topic_ids``, ascending."""
         rows = self._con.execute(
             "SELECT record_id FROM memberships WHERE rank = 0 AND topic_id IN (SELECT unnest(?::BIGINT[])) "
@@ -537,11 +540,82 @@ class Store:
         ).fetchall()
         return {r[0]: int(r[1]) for r in rows}
 
+    # -- summaries (stats, inspect, export, doctor) -------------------------------------
+    def session_summary(self) -> list[tuple[str, int, datetime, datetime, list[str]]]:
+        """Per session (``''`` for records outside one): records, first and last time (UTC), kinds."""
+        rows = self._con.execute(
+            "SELECT coalesce(session, ''), count(*), min(created_at), max(created_at), "
+            "list(DISTINCT kind ORDER BY kind) FROM records GROUP BY 1").fetchall()
+        return [(r[0], int(r[1]), r[2].replace(tzinfo=timezone.utc), r[3].replace(tzinfo=timezone.utc), list(r[4]))
+                for r in rows]
+
+    def topic_levels(self) -> tuple[dict[int, int], int]:
+        """Topics per level and the number of provisional leaf topics."""
+        if not self.has_table("topics"):
+            return {}, 0
+        rows = self._con.execute(
+            "SELECT level, count(*), count(*) FILTER (WHERE provisional AND level = 0) FROM topics GROUP BY level "
+            "ORDER BY level").fetchall()
+        return {int(r[0]): int(r[1]) for r in rows}, sum(int(r[2]) for r in rows)
+
+    def id_range(self) -> tuple[int, int]:
+        """The highest record id (0 when empty) and the number of records."""
+        hi, n = self._con.execute("SELECT coalesce(max(id), 0), count(*) FROM records").fetchone()
+        return int(hi), int(n)
+
+    def count_between(self, lo: int, hi: int | None = None) -> int:
+        """Records with ``lo < id <= hi`` (no upper bound when ``hi`` is None)."""
+        if hi is None:
+            return int(self._con.execute("SELECT count(*) FROM records WHERE id > ?", [int(lo)]).fetchone()[0])
+        return int(self._con.execute("SELECT count(*) FROM records WHERE id > ? AND id <= ?",
+                                     [int(lo), int(hi)]).fetchone()[0])
+
+    def topic_tree(self) -> tuple[dict[int, int | None], dict[int, str], dict[int, int]]:
+        """Each topic's parent and label, and each record's most probable topic."""
+        if not self.has_table("topics"):
+            return {}, {}, {}
+        rows = self._con.execute("SELECT id, parent, label FROM topics").fetchall()
+        parents = {int(r[0]): None if r[1] is None else int(r[1]) for r in rows}
+        labels = {int(r[0]): r[2] for r in rows}
+        member = {int(a): int(b) for a, b in self._con.execute(
+            "SELECT record_id, topic_id FROM memberships WHERE rank = 0").fetchall()}
+        return parents, labels, member
+
+    def page(self, after: int, limit: int) -> list[tuple[Any, ...]]:
+        """Up to ``limit`` records with ``id > after``, by id, as rows of :data:`PAGE_COLUMNS`."""
+        return self._con.execute(f"SELECT {', '.join(PAGE_COLUMNS)} FROM records WHERE id > ? ORDER BY id LIMIT ?",
+                                 [int(after), int(limit)]).fetchall()
+
+    def scan(self) -> dict[str, int]:
+        """Read every row once (DuckDB verifies block checksums as it reads): records and vectors per embedder.
+
+        Raises CorruptMemoryError when a block is damaged.
+        """
+        try:
+            n = self._con.execute("SELECT count(*), sum(length(text) + length(metadata)) FROM records").fetchone()[0]
+            per_role = dict(self._con.execute("SELECT embedder, count(*) FROM embeddings GROUP BY 1").fetchall())
+            self._con.execute("SELECT sum(octet_length(vector)) FROM embeddings").fetchone()
+        except duckdb.Error as exc:
+            raise CorruptMemoryError(f"memory.duckdb is damaged ({str(exc)[:160]})") from exc
+        return {"records": int(n), **{f"vectors.{k}": int(v) for k, v in per_role.items()}}
+
+    def membership_problems(self) -> tuple[int, int, int]:
+        """Leaf topics, records without a topic, and memberships naming a missing record or topic."""
+        if not (self.has_table("memberships") and self.has_table("topics")):
+            return 0, 0, 0
+        leaves = self._con.execute("SELECT count(*) FROM topics WHERE level = 0").fetchone()[0]
+        unassigned, orphan = self._con.execute(
+            "SELECT (SELECT count(*) FROM records r WHERE NOT EXISTS "
+            "  (SELECT 1 FROM memberships m WHERE m.record_id = r.id AND m.rank = 0)), "
+            "(SELECT count(*) FROM memberships m WHERE NOT EXISTS (SELECT 1 FROM records r WHERE r.id = m.record_id) "
+            "  OR NOT EXISTS (SELECT 1 FROM topics t WHERE t.id = m.topic_id))").fetchone()
+        return int(leaves), int(unassigned), int(orphan)
+
     def close(self) -> None:
         self._con.close()
 
 
-def snapshot(directory: Path, store_file: str, names: set[str], tries: int = 5) -> tuple[Path, Store]:
+def snapshot(directory: Path, store_file: str, names: set[str], tries: int = 5) -> tuple[Path, DuckDBStore]:
     """Copy a memory directory's files to a private temp dir and open its store read-only.
 
     The copy is taken without the writer's lock; a torn copy (the writer checkpointed
@@ -559,7 +633,7 @@ def snapshot(directory: Path, store_file: str, names: set[str], tries: int = 5) 
                 src = directory / name
                 if src.is_file():
                     shutil.copy2(src, tmp / name)
-            return tmp, Store(tmp / store_file, read_only=True)
+            return tmp, DuckDBStore(tmp / store_file, read_only=True)
         except (CorruptMemoryError, OSError, duckdb.Error) as exc:
             last = exc
             shutil.rmtree(tmp, ignore_errors=True)

@@ -4,7 +4,7 @@ DuckDB lets one process write a database file and keeps every other process out,
 a read-only open used to copy the whole memory directory (about 4 kB per record with the real models).
 Instead the writer publishes the store's tables under ``view/`` and readers query those files
 through an in-memory DuckDB connection whose views carry the store's table names, so every
-:class:`Store` query runs unchanged on them.
+:class:`DuckDBStore` query runs unchanged on them.
 
 - ``records`` and ``embeddings`` are published as append-only *segments*: each publication writes
   the records added since the previous one (ids are increasing), merged with the newest segments while
@@ -42,7 +42,8 @@ import duckdb
 
 from .._errors import CorruptMemoryError
 from .._files import atomic_write
-from ._store import Store
+from ._duckdb import DuckDBStore
+from ._protocol import Store
 
 __all__ = ["VIEW_DIR", "MANIFEST", "TABLES", "publish", "retire", "read_manifest", "view_files", "behind", "pin",
            "open_view", "open_published", "Unpinnable"]
@@ -100,7 +101,7 @@ def _copy(con: Any, query: str, target: Path) -> None:
     os.replace(tmp, target)
 
 
-def publish(store: Store, directory: Path, previous: Mapping[str, Any] | None, *, full: bool = False
+def publish(store: DuckDBStore, directory: Path, previous: Mapping[str, Any] | None, *, full: bool = False
             ) -> dict[str, Any]:
     """Write the view files of ``store``'s current state; return the manifest to install (not yet installed).
 
@@ -118,18 +119,19 @@ def publish(store: Store, directory: Path, previous: Mapping[str, Any] | None, *
     """
     vdir = directory / VIEW_DIR
     vdir.mkdir(exist_ok=True)
-    con = store.connection
+    con = store._con  # this module is the DuckDB store's own
     gen = int(previous["generation"]) + 1 if previous else 1
     hi, count = (int(x) for x in con.execute("SELECT coalesce(max(id), 0), count(*) FROM records").fetchone())
     embedders = store.meta_items("embedder.")
-    keep = (previous is not None and not full and previous.get("store_id") == store.store_id
-            and previous.get("embedders") == embedders)
+    prev: Mapping[str, Any] = previous or {}
+    keep = (previous is not None and not full and prev.get("store_id") == store.store_id
+            and prev.get("embedders") == embedders)
     if keep:
-        lo = int(previous["max_id"])
+        lo = int(prev["max_id"])
         before = con.execute("SELECT count(*) FROM records WHERE id <= ?", [lo]).fetchone()[0]
-        keep = int(before) == int(previous["records"])  # nothing published was deleted
-    segments = list(previous["segments"]) if keep else []
-    lo = int(previous["max_id"]) if keep else 0
+        keep = int(before) == int(prev["records"])  # nothing published was deleted
+    segments = list(prev["segments"]) if keep else []
+    lo = int(prev["max_id"]) if keep else 0
     if hi > lo:
         n = int(con.execute("SELECT count(*) FROM records WHERE id > ? AND id <= ?", [lo, hi]).fetchone()[0])
         while segments and _count(segments[-1]) <= 2 * n:  # merge: the segments stay few and growing
@@ -240,7 +242,7 @@ def pin(directory: Path, manifest: Mapping[str, Any]) -> Path | None:
     return target
 
 
-def open_view(directory: Path, manifest: Mapping[str, Any], store_file: str, pinned: Path | None = None) -> Store:
+def open_view(directory: Path, manifest: Mapping[str, Any], store_file: str, pinned: Path | None = None) -> DuckDBStore:
     """A read-only :class:`Store` over the view files named by ``manifest`` (no lock, no copy), read from
     ``pinned`` (see :func:`pin`) when given.
 
@@ -271,13 +273,13 @@ def open_view(directory: Path, manifest: Mapping[str, Any], store_file: str, pin
         con.close()
         raise CorruptMemoryError(f"the read view of {directory} is unreadable ({str(exc)[:200]}); open the memory "
                                  "for writing once (or run memctl doctor --repair) to publish it again") from exc
-    store = Store(directory / store_file, _con=con)
+    store = DuckDBStore(directory / store_file, _con=con)
     store.view_manifest = dict(manifest)
     return store
 
 
 def open_published(directory: Path, store_file: str = "memory.duckdb", tries: int = 5
-                   ) -> tuple[Store, Path | None] | None:
+                   ) -> tuple[DuckDBStore, Path | None] | None:
     """Open the current read view of ``directory``, pinned: ``(store, pin directory or None)``; None when
     no view is published. A manifest replaced while it was being pinned is read again."""
     for _ in range(tries):

@@ -1,0 +1,134 @@
+"""The state every ``Memory`` method shares, and the one guard each public call goes through.
+
+:class:`MemoryCore` holds a handle's store, views, config and derived parts; :func:`guarded` wraps a
+public method in "lock, check the handle is open (and writable), swap in finished refits". The
+method groups (:mod:`._inspect`, :mod:`._graph_api`, :mod:`._transfer`) and the facade
+(:mod:`._memory`) build on it.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from .._config import MemoryConfig
+from .._errors import MemoryClosedError, ReadOnlyError
+from .._progress import bar, show_progress
+from ..retrieval._views import Views
+from ..store import Store
+from ._part_graph import GraphPart
+from ._part_keywords import KeywordPart
+from ._part_topics import TopicPart
+from ._part_vectors import VectorPart
+from ._part_readview import ReadViewPart
+from ._parts import Part, PartContext
+
+__all__ = ["MemoryCore", "guarded", "AUTO_PROGRESS"]
+
+AUTO_PROGRESS = 512
+"""Work (records) from which bars show by default on a terminal."""
+
+P = ParamSpec("P")
+R = TypeVar("R")
+M = TypeVar("M", bound="MemoryCore")
+
+
+class MemoryCore:
+    """A memory handle's shared state (see :class:`selfmem.Memory` for the public API)."""
+
+    directory: Path
+    config: MemoryConfig
+    read_only: bool
+    _store: Store | None
+    _ctx: PartContext
+    _views: Views
+    _vectors: VectorPart
+    _keywords: KeywordPart
+    _topics: TopicPart
+    _graph: GraphPart
+    _readview: ReadViewPart
+    _parts: list[Part]
+    _private: tuple[Path, ...]
+    _claim: str | None
+    _reembedded: set[str]
+    _progress: bool | None
+    _lock: threading.RLock
+    _session: contextvars.ContextVar[str | None]
+    add_many: Callable[..., list[int]]  # defined by the facade; the import uses it
+
+    @property
+    def closed(self) -> bool:
+        """True after ``close()``."""
+        return getattr(self, "_store", None) is None
+
+    def _live(self) -> Store:
+        if self._store is None:
+            raise MemoryClosedError("this Memory is closed; open it again with Memory(path)")
+        return self._store
+
+    def _writable(self) -> Store:
+        store = self._live()
+        if self.read_only:
+            raise ReadOnlyError("this Memory was opened with read_only=True; open it without read_only to write")
+        return store
+
+    def _poll(self) -> Store:
+        """The live store, after swapping in finished background refits (and starting what they make due)."""
+        store = self._live()
+        if any([part.poll() for part in self._parts]):
+            self._maintain()
+        return store
+
+    def _maintain(self) -> None:
+        for part in self._parts:
+            part.maintain()
+
+    @contextmanager
+    def _bar(self, total: int, desc: str, unit: str, progress: bool | None) -> Iterator[Any]:
+        """The progress bar of long work (shown per ``progress``, else the handle's setting, else on a TTY)."""
+        enabled = show_progress(progress if progress is not None else self._progress, total, AUTO_PROGRESS)
+        with bar(total=total, desc=desc, unit=unit, enabled=enabled) as shown:
+            yield shown
+
+    def _repair(self, names: set[str], *, index_only: bool) -> list[str]:
+        """Rebuild the parts named ``names``, in dependency order (``memctl doctor --repair``); the vector
+        part rebuilds only its index when ``index_only``. Returns the names rebuilt."""
+        done = []
+        with self._lock:
+            self._writable()
+            for part in self._parts:
+                if part.name not in names:
+                    continue
+                if isinstance(part, VectorPart) and index_only:
+                    part.rebuild_index()
+                else:
+                    part.rebuild()
+                done.append(part.name)
+        return done
+
+
+def guarded(*, write: bool = False, poll: bool = True
+            ) -> Callable[[Callable[Concatenate[M, P], R]], Callable[Concatenate[M, P], R]]:
+    """Decorate a public method: under the handle's lock, after checking it is open (``write``: and
+    writable), and (``poll``) after swapping in finished background refits."""
+
+    def wrap(fn: Callable[Concatenate[M, P], R]) -> Callable[Concatenate[M, P], R]:
+        @functools.wraps(fn)
+        def call(self: M, /, *args: P.args, **kwargs: P.kwargs) -> R:
+            with self._lock:
+                if write:
+                    self._writable()
+                if poll:
+                    self._poll()
+                else:
+                    self._live()
+                return fn(self, *args, **kwargs)
+
+        return call
+
+    return wrap

@@ -1,0 +1,90 @@
+"""Which ``Memory`` handles are open: one writer per directory in a process, and opening a handle's store.
+
+DuckDB's file lock keeps other processes out of a store, not other handles of this process: two
+writable handles in one process would each miss the other's adds, so a second one is refused here.
+A reader in the writer's own process asks that writer to publish first, so it sees every commit.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import weakref
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .._errors import MemoryLockedError
+from ..store import DuckDBStore, Store, snapshot
+from ..store._readview import VIEW_DIR, open_published
+
+__all__ = ["claim", "release", "writer_of", "open_handle_store", "Opened"]
+
+_writers: dict[str, weakref.ref[Any]] = {}
+_lock = threading.Lock()
+
+
+def _writer(claim_key: str) -> Any:
+    holder = _writers.get(claim_key)
+    other = holder() if holder is not None else None
+    return other if other is not None and not other.closed else None
+
+
+def writer_of(directory: str | os.PathLike[str]) -> Any:
+    """The open writable Memory of ``directory`` in this process, or None."""
+    with _lock:
+        return _writer(os.path.realpath(directory))
+
+
+def claim(directory: Path, handle: Any) -> str:
+    """Register ``handle`` as the writer of ``directory``; MemoryLockedError when another handle is."""
+    key = os.path.realpath(directory)
+    with _lock:
+        if _writer(key) is not None:
+            raise MemoryLockedError(f"{directory} is already open for writing in this process; use that Memory "
+                                    "object, close it first, or open this one with read_only=True")
+        _writers[key] = weakref.ref(handle)  # a handle dropped without close() frees the claim
+    return key
+
+
+def release(key: str | None, handle: Any) -> None:
+    """Drop ``handle``'s claim (no-op when it holds none)."""
+    if key is None:
+        return
+    with _lock:
+        holder = _writers.get(key)
+        if holder is not None and holder() is handle:
+            del _writers[key]
+
+
+class Opened:
+    """A handle's store and where it reads derived files from.
+
+    Attributes
+    ----------
+    store : Store
+    directory : Path
+        Where the derived files are read (the memory directory, or a reader's private copy).
+    private : tuple of Path
+        Directories to remove at close (a reader's copy or its pinned view files).
+    """
+
+    def __init__(self, store: Store, directory: Path, private: tuple[Path, ...] = ()) -> None:
+        self.store, self.directory, self.private = store, directory, private
+
+
+def open_handle_store(directory: Path, store_file: str, read_only: bool, own_files: set[str],
+                      publish: Callable[[Any], None]) -> Opened:
+    """Open the store of a new handle: the writer's file, or for a reader the published read view (after
+    ``publish(writer)`` when the writer is in this process), or, without a view, a private copy."""
+    if not read_only:
+        return Opened(DuckDBStore(directory / store_file), directory)
+    writer = writer_of(directory)
+    if writer is not None:  # the writer is in this process: a reader sees everything it committed
+        publish(writer)
+    opened = open_published(directory)
+    if opened is not None:  # the writer's published view: no lock, no copy (see store._readview)
+        store, pinned = opened
+        return Opened(store, directory, () if pinned is None else (pinned,))
+    copy, store = snapshot(directory, store_file, own_files - {VIEW_DIR})  # a memory from an older selfmem
+    return Opened(store, copy, (copy,))
