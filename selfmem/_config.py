@@ -212,7 +212,7 @@ class TopicsConfig:
     min_records : int
         Topics are first fitted automatically when the memory reaches this size.
     reducer : {"pca", "umap"}
-        Reduction before clustering (UMAP needs ``selfmem[notebooks]``; a UMAP model is not saved, so
+        Reduction before clustering (UMAP uses ``umap-learn``, a dependency; a UMAP model is not saved, so
         topics are refitted each time a writer opens the memory).
     n_dims : int
         Reduced dimension.

@@ -6,6 +6,7 @@ may import it, and it imports nothing of selfmem but ``_errors``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -288,6 +289,8 @@ class NewRecord:
     parents: tuple[int, ...]
     created_at: datetime | None = None
     key: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    """The metadata as given (validated; ``metadata_json`` is its stored form), so no part parses it again."""
 
 
 @dataclass(frozen=True)

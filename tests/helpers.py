@@ -1,6 +1,6 @@
 """Test helpers shared by every test module: the hash-embedder configs and a writer in another process.
 
-``hash_config()`` is the one place the fast fake configuration is written down (the ``hash_config``
+``hash_cfg()`` is the one place the fast fake configuration is written down (the ``hash_config``
 fixture in conftest returns its default). ``Writer`` runs a memory writer in a child process and
 waits for its ready signal (never a fixed sleep).
 """
@@ -17,10 +17,10 @@ from typing import Any
 
 from selfmem import EmbeddingConfig, MemoryConfig
 
-__all__ = ["hash_config", "HASH", "Writer"]
+__all__ = ["hash_cfg", "HASH", "Writer"]
 
 
-def hash_config(dim: int = 64, *, own: int | None = None, own_dim: int | None = None, own_min_fit: int | None = None,
+def hash_cfg(dim: int = 64, *, own: int | None = None, own_dim: int | None = None, own_min_fit: int | None = None,
                 alpha: float | None = None, **config: Any) -> MemoryConfig:
     """A memory config on the deterministic hash embedder: ``general="hash:<dim>"``, and with ``own`` a
     second hash view of that size (dual mode); ``config`` sets other MemoryConfig fields."""
@@ -32,7 +32,7 @@ def hash_config(dim: int = 64, *, own: int | None = None, own_dim: int | None = 
     return MemoryConfig(embedding=EmbeddingConfig(**emb), **config)
 
 
-HASH = hash_config()
+HASH = hash_cfg()
 
 _SCRIPT = r"""
 import json, os, sys, time

@@ -23,9 +23,9 @@ from selfmem.solver.arc import (
     score_predictions,
     search_task,
 )
-from helpers import hash_config
+from helpers import hash_cfg
 
-CFG = hash_config(256, background=False)
+CFG = hash_cfg(256, background=False)
 DEEP = Program.parse("crop_content | mirror_right | upscale2")  # depth 3: found late without memory
 
 

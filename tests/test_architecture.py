@@ -16,7 +16,7 @@ import pytest
 
 import selfmem
 from selfmem import HashEmbedder, Memory
-from helpers import hash_config
+from helpers import hash_cfg
 
 ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "selfmem"
@@ -97,7 +97,7 @@ class Counting(HashEmbedder):
 
 def test_reembed_on_open_then_rebuild_runs_each_model_once(tmp_path):
     """What `memctl rebuild --reembed` does: open with reembed=True, then rebuild(reembed=True)."""
-    cfg = hash_config()
+    cfg = hash_cfg()
     with Memory(tmp_path / "m", cfg) as m:
         m.add_many([f"text number {i}" for i in range(30)])
     Counting.texts = 0

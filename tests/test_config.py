@@ -1,7 +1,7 @@
 import pytest
 
 from selfmem import ConfigError, EmbeddingConfig, IndexConfig, MemoryConfig, SelfmemError
-from helpers import hash_config
+from helpers import hash_cfg
 
 
 def test_roundtrip(tmp_path):
@@ -61,7 +61,7 @@ def test_frozen():
 def test_a_config_cut_short_is_an_error_not_defaults(tmp_path):
     from selfmem import SearchConfig
 
-    cfg = hash_config(search=SearchConfig(mode="dense"), kinds=("note", "idea"))
+    cfg = hash_cfg(search=SearchConfig(mode="dense"), kinds=("note", "idea"))
     p = tmp_path / "config.toml"
     cfg.write(p)
     assert MemoryConfig.read(p) == cfg
@@ -77,7 +77,7 @@ def test_a_config_cut_short_is_an_error_not_defaults(tmp_path):
 def test_a_missing_store_beside_derived_files_is_an_error(tmp_path):
     from selfmem import CorruptMemoryError, Memory
 
-    cfg = hash_config()
+    cfg = hash_cfg()
     with Memory(tmp_path / "m", cfg) as mem:
         mem.add("remember me")
     (tmp_path / "m" / "memory.duckdb").unlink()

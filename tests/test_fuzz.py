@@ -14,11 +14,11 @@ from hypothesis import strategies as st
 from selfmem import Memory, SelfmemError
 from selfmem.cli import cli
 from selfmem.cli._common import EXIT_CODES
-from helpers import hash_config
+from helpers import hash_cfg
 
 # the same examples on every run (CI must not fail by chance); SELFMEM_FUZZ_EXAMPLES=1000 digs deeper
 EXAMPLES = int(os.environ.get("SELFMEM_FUZZ_EXAMPLES", "30"))
-CFG = hash_config(32, background=False)
+CFG = hash_cfg(32, background=False)
 ODD = ["\ud800", "", " ", "memory:1", "topic:0", "session:s", "task:x", "FOLLOWS", "dense", "\x00", "$gt", "a..b"]
 ANY = st.one_of(st.none(), st.booleans(), st.integers(), st.integers(-2**70, 2**70), st.floats(), st.text(max_size=5),
                 st.sampled_from(ODD), st.binary(max_size=3), st.lists(st.integers(-3, 40), max_size=3),

@@ -19,9 +19,9 @@ from selfmem import (GraphConfig, InvalidInputError, Memory, MemoryConfig,
                      RecordNotFoundError, TopicsConfig)
 from selfmem.cli._app import cli
 from selfmem.graph import _cypher
-from helpers import hash_config
+from helpers import hash_cfg
 
-HASH = hash_config(background=False,
+HASH = hash_cfg(background=False,
                     graph=GraphConfig(similar_min=0.2, similar_k=3))
 WORDS = ["grid", "rotate", "colour", "mirror", "object", "count", "fill", "border", "tile", "shift"]
 

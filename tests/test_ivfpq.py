@@ -6,7 +6,7 @@ import pytest
 from selfmem import IndexConfig, Memory
 from selfmem.retrieval._index import FlatIndex, build_index, load_index, save_index
 from selfmem.retrieval._ivfpq import IVFPQIndex, ivfpq_params
-from helpers import hash_config
+from helpers import hash_cfg
 
 
 def clustered(n, dim, seed=0, centers=50):
@@ -66,26 +66,26 @@ def test_add_remove_filter_persist(tmp_path, data):
     assert load_index(tmp_path, {"s": 1}) is None  # inconsistent re-rank file: rebuilt by the caller
 
 
-def hash_cfg(**index):
-    return hash_config(index=IndexConfig(**index))
+def ivf_cfg(**index):
+    return hash_cfg(index=IndexConfig(**index))
 
 
 TEXTS = [f"item {i} of topic {i % 37} with tag {i % 11} and mark {i % 5}" for i in range(5000)]
 
 
 def test_memory_switches_to_ivfpq_and_retrains(tmp_path):
-    with Memory(tmp_path / "m", hash_cfg(ivf_threshold=1000), progress=False) as m:
+    with Memory(tmp_path / "m", ivf_cfg(ivf_threshold=1000), progress=False) as m:
         m.add_many(TEXTS[:900])
         assert m.stats().index["kind"] == "flat"
         m.add_many(TEXTS[900:1100])
         m.wait()  # the switch to IVF-PQ is built in the background
         s = m.stats().index
         assert s["kind"] == "ivfpq" and s["size"] == 1100
-        first = m._vectors.index.n_trained
+        first = m.stats().index["n_trained"]
         assert m.search(TEXTS[1050], k=1)[0].record.text == TEXTS[1050]
         m.add_many(TEXTS[1100:4500])  # grows past 4x the training size: retrained
         m.wait()
-        assert m._vectors.index.n_trained >= 4 * first and len(m._vectors.index) == 4500
+        assert m.stats().index["n_trained"] >= 4 * first and m.stats().index["size"] == 4500
         gone = m.search(TEXTS[10], k=1)[0].record.id
         m.delete(gone)
     with Memory(tmp_path / "m", progress=False) as m:  # reopened: IVF-PQ loaded, reconciled
@@ -93,7 +93,7 @@ def test_memory_switches_to_ivfpq_and_retrains(tmp_path):
         assert gone not in {h.record.id for h in m.search(TEXTS[10], k=5)}
         hits = m.search(TEXTS[2000], k=3, where=None)
         assert hits[0].record.text == TEXTS[2000] and hits[0].score == pytest.approx(1.0, abs=2e-3)
-    with Memory(tmp_path / "m", hash_cfg(kind="flat"), progress=False) as m:  # config says flat: rebuilt
+    with Memory(tmp_path / "m", ivf_cfg(kind="flat"), progress=False) as m:  # config says flat: rebuilt
         assert m.stats().index["kind"] == "flat"
 
 
@@ -104,7 +104,7 @@ def test_a_damaged_or_foreign_rerank_file_is_rebuilt(tmp_path, damage):
 
     from selfmem import IndexConfig, Memory
 
-    cfg = hash_config(32, index=IndexConfig(kind="ivfpq", ivf_threshold=1000))
+    cfg = hash_cfg(32, index=IndexConfig(kind="ivfpq", ivf_threshold=1000))
     rng = np.random.default_rng(0)
     words = [f"w{i}" for i in range(300)]
     texts = [" ".join(rng.choice(words, 6)) for _ in range(1500)]

@@ -13,10 +13,10 @@ from click.testing import CliRunner
 
 from selfmem import EmbeddingConfig, Memory, doctor
 from selfmem.cli import cli
-from helpers import Writer, hash_config
+from helpers import Writer, hash_cfg
 
 THEMES = ("alpha rotation of the grid", "beta colour fill region", "gamma count objects", "delta mirror axis")
-DUAL = hash_config(own=32, own_min_fit=50)
+DUAL = hash_cfg(own=32, own_min_fit=50)
 
 
 def run(*args: str) -> tuple[int, str]:

@@ -24,7 +24,7 @@ from selfmem import (
     SelfmemError,
     TopicsConfig,
 )
-from helpers import Writer, hash_config
+from helpers import Writer, hash_cfg
 
 
 def test_add_get_search(mem):
@@ -211,7 +211,7 @@ def test_index_reconciled_after_crash(tmp_path, hash_config):
 def test_embedder_mismatch(tmp_path, hash_config):
     with Memory(tmp_path / "m", hash_config) as m:
         m.add("stored with hash:64")
-    other = hash_config(32)
+    other = hash_cfg(32)
     with pytest.raises(EmbedderMismatchError, match="re-embed"):
         Memory(tmp_path / "m", other)
     with Memory(tmp_path / "m") as m:  # the failed open changed nothing
@@ -481,7 +481,7 @@ def test_a_derived_file_copied_from_another_memory_is_not_used(tmp_path, name):
     import warnings
 
     if name in ("index.faiss", "keywords.npz"):  # no whitening: the two memories' index spaces are the same
-        cfg = hash_config(32, topics=TopicsConfig(min_records=20))
+        cfg = hash_cfg(32, topics=TopicsConfig(min_records=20))
     else:
         cfg = MemoryConfig(embedding=EmbeddingConfig(general="hash:32", own="hash:16", mode="dual", own_dim=8,
                                                      own_min_fit=20), topics=TopicsConfig(min_records=20))

@@ -13,11 +13,11 @@ import shutil
 import numpy as np
 import pytest
 
-from helpers import Writer, hash_config
+from helpers import Writer, hash_cfg
 from selfmem import Memory, TopicsConfig, doctor
 from selfmem.memory._parts import DerivedPart
 
-CFG = hash_config(own=32, own_min_fit=40, background=False, topics=TopicsConfig(min_records=30))
+CFG = hash_cfg(own=32, own_min_fit=40, background=False, topics=TopicsConfig(min_records=30))
 WORDS = np.array("grid rotate colour swap mirror tile object count fill border crop scale shift line dot".split())
 QUERIES = ("rotate the grid", "colour swap", "count the objects", "mirror border", "item 7")
 PARTS = ("vector index", "keyword index", "topic model", "knowledge graph", "store checkpoint", "read view")

@@ -10,9 +10,9 @@ import pytest
 
 from selfmem import CorruptMemoryError, IndexConfig, Memory
 from selfmem.store import _readview as _view
-from helpers import hash_config
+from helpers import hash_cfg
 
-INLINE = hash_config(background=False,
+INLINE = hash_cfg(background=False,
                       view_interval=0.0)
 
 

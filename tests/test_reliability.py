@@ -13,14 +13,14 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from selfmem import Memory, ReadOnlyError, SearchConfig, TopicsConfig
-from helpers import Writer, hash_config
+from helpers import Writer, hash_cfg
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from crash import run_trial  # noqa: E402
 
 def test_read_only_snapshot_while_writer_runs(tmp_path):
-    cfg = hash_config(topics=TopicsConfig(min_records=1000000))
+    cfg = hash_cfg(topics=TopicsConfig(min_records=1000000))
     with Memory(tmp_path / "m", cfg, progress=False) as m:
         m.add_many([f"live note -1 part {j}" for j in range(5)])
     with Writer(tmp_path / "m", config=None, mode="loop") as w:
@@ -71,7 +71,7 @@ def test_no_pickle_or_eval_in_the_package():
 
 # near-duplicate removal is off here: with 32 hash buckets two one-word texts can get identical vectors,
 # and then one legitimately stands in for the other (dedupe is tested in test_search.py)
-CFG = hash_config(32, topics=TopicsConfig(min_records=12), search=SearchConfig(dedupe=1.0))
+CFG = hash_cfg(32, topics=TopicsConfig(min_records=12), search=SearchConfig(dedupe=1.0))
 WORDS = st.lists(st.sampled_from("grid red blue rotate flip count cell row column mirror shape".split()),
                  min_size=1, max_size=6).map(" ".join)
 

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from selfmem import InvalidInputError, Memory, SearchConfig
-from helpers import Writer, hash_config
+from helpers import Writer, hash_cfg
 from selfmem.retrieval._enrich import CLOSE, OPEN, quote
 from selfmem.retrieval._search import inverse_distance_weights, zscore
 
@@ -148,7 +148,7 @@ _INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\
 def test_hostile_fields_stay_inside_the_quoted_block(tmp_path_factory, texts, session):
     from selfmem import InvalidInputError
 
-    cfg = hash_config()
+    cfg = hash_cfg()
     with Memory(tmp_path_factory.mktemp("h") / "m", cfg) as mem:
         for t in texts:
             try:

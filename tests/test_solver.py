@@ -14,9 +14,9 @@ from selfmem import (
     TaskTypeError,
 )
 from selfmem.solver import LLM, Generation, MemorySolver, QATask, QATaskType, Verdict
-from helpers import hash_config
+from helpers import hash_cfg
 
-CFG = hash_config(background=False)
+CFG = hash_cfg(background=False)
 
 
 class Scripted:

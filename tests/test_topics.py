@@ -7,7 +7,7 @@ from selfmem import InvalidInputError, Memory, RecordNotFoundError, TopicsConfig
 from selfmem import ConfigError
 from selfmem.clustering._dp import TopicModel, merge_tied
 from selfmem.clustering._tree import ctfidf, cut, level_sizes, refine, tree_levels, ward_merges
-from helpers import hash_config
+from helpers import hash_cfg
 
 THEMES = {
     "fruit": "apple banana cherry mango grape pear plum peach lemon lime".split(),
@@ -27,7 +27,7 @@ def theme_texts(n_per, seed=0):
 
 
 def cfg(**topics):
-    return hash_config(topics=TopicsConfig(**({"min_records": 40} | topics)))
+    return hash_cfg(topics=TopicsConfig(**({"min_records": 40} | topics)))
 
 
 def test_dp_model_finds_clusters_and_grows_online():

@@ -237,7 +237,7 @@ class TopicModel:
     n_dims : int
         Reduced dimension.
     reducer : {"pca", "umap"}
-        Reduction method (UMAP needs the ``umap-learn`` package: ``pip install selfmem[notebooks]``).
+        Reduction method (UMAP needs the ``umap-learn`` package, a dependency of selfmem).
     max_topics : int
         Cap on mixture components.
     covariance : {"tied", "diag", "full"}
@@ -315,7 +315,7 @@ class TopicModel:
             try:
                 import umap
             except ImportError as exc:
-                raise DependencyError("reducer='umap' needs umap-learn: pip install 'selfmem[notebooks]'") from exc
+                raise DependencyError("reducer='umap' needs umap-learn (a dependency of selfmem): pip install umap-learn") from exc
             with warnings.catch_warnings():  # "n_jobs overridden by setting random_state": expected, seeded
                 warnings.simplefilter("ignore", UserWarning)
                 self._umap = umap.UMAP(n_components=self.n_dims, metric="cosine", random_state=self.seed).fit(sample)

@@ -287,8 +287,9 @@ class Memory(SearchMethods, InspectMethods, GraphMethods, TransferMethods):
             roles = [r for r in self._views.roles if r not in self._reembedded]
             self._reembedded |= reembed_roles(store, self._views, roles, self._progress)
         h.mark_rebuild(store)
-        for part in self._parts:
-            part.rebuild()
+        with self._ctx.sharing():  # the parts refit one after another on one store: read its vectors once
+            for part in self._parts:
+                part.rebuild()
 
     def close(self) -> None:
         """Finish background refits, save derived files and close the store. Idempotent."""

@@ -26,7 +26,7 @@ from .._errors import SelfmemError
 from ..graph._build import record_edges, related_topics, similar_edges
 from ..graph._embedded import EmbeddedGraph
 from ..graph._mirror import EXPORT_STATE, Neo4jMirror
-from ._parts import AddBatch, Part, index_vectors
+from ._parts import AddBatch, Part
 from ..store import Store
 
 __all__ = ["GraphPart", "GRAPH_VERSION"]
@@ -66,7 +66,7 @@ class GraphPart(Part):
             return None
         similar = self._similar(batch.ids, batch.vectors, within=True)
         sessions = [r.session for r in batch.records]
-        metadata = [json.loads(r.metadata_json) for r in batch.records]
+        metadata = [r.metadata for r in batch.records]
         parents = [r.parents for r in batch.records]
 
         def write(store: Store) -> None:
@@ -162,7 +162,7 @@ class GraphPart(Part):
             last = chunk[-1][0]
         for lo in range(0, len(ids), 20_000):
             part = ids[lo:lo + 20_000]
-            pids, vecs = index_vectors(store, self.ctx.views, part)
+            pids, vecs = self.ctx.index_vectors(store, self.ctx.views, part)
             self.graph.insert(self._similar(pids, vecs, within=False))
 
     def _refresh_related(self) -> None:

@@ -108,7 +108,7 @@ class TopicPart(Part):
     # -- fitting --------------------------------------------------------------------
     def _fit(self, store: Store, views: Any) -> _Fit:
         state = TopicState(self.ctx.config.topics, self.ctx.directory)
-        ids, vecs = index_vectors(store, views)
+        ids, vecs = self.ctx.index_vectors(store, views)
         _, texts = store.texts()
         rows, tids, probs = state.fit(ids, vecs, texts, self._signature(self.ctx.space(views)))
         return state, rows, ids, tids, probs

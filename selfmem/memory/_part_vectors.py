@@ -136,7 +136,7 @@ class VectorPart(Part):
             directory = directory / STAGING_DIR
             shutil.rmtree(directory, ignore_errors=True)
             directory.mkdir()
-        ids, vecs = index_vectors(store, views)
+        ids, vecs = self.ctx.index_vectors(store, views)
         index = build_index(self.ctx.config.index, views.dim, directory, ids, vecs)
         index.built_for = self._signature(views)
         return views, index

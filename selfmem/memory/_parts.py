@@ -84,6 +84,7 @@ class PartContext:
     config: MemoryConfig
     writable: bool
     _space: tuple[dict[str, Any], str] | None = field(default=None, repr=False, compare=False)
+    _shared: dict[str, tuple[np.ndarray, np.ndarray]] | None = field(default=None, repr=False, compare=False)
     _scratch: Path | None = field(default=None, repr=False, compare=False)
 
     def build_dir(self) -> Path:
@@ -100,6 +101,32 @@ class PartContext:
         if self._scratch is not None:
             shutil.rmtree(self._scratch, ignore_errors=True)
             self._scratch = None
+
+    @contextlib.contextmanager
+    def sharing(self) -> Iterator[None]:
+        """Within the block, :meth:`index_vectors` of the whole store is computed once per views signature and
+        shared by every part (``Memory.rebuild`` refits them one after another on one unchanged store)."""
+        self._shared = {}
+        try:
+            yield
+        finally:
+            self._shared = None
+
+    def index_vectors(self, store: Store, views: Views, ids: Sequence[int] | np.ndarray | None = None
+                      ) -> tuple[np.ndarray, np.ndarray]:
+        """Index vectors of stored records under ``views``: ids (n,) and vectors (n, views.dim) (see
+        :func:`index_vectors`), from the shared copy inside :meth:`sharing`."""
+        shared = self._shared
+        if shared is None or store is not self.store:
+            return index_vectors(store, views, ids)
+        key = json.dumps(views.signature(), sort_keys=True)
+        if key not in shared:
+            shared[key] = index_vectors(store, views)
+        all_ids, vecs = shared[key]
+        if ids is None:
+            return all_ids, vecs
+        keep = np.isin(all_ids, np.asarray(ids, dtype=np.int64))  # by id, stored ones only: as the store returns them
+        return all_ids[keep], vecs[keep]
 
     def space(self, views: Views | None = None) -> str:
         """The signature of the index-vector space (JSON), which derived vectors depend on."""

@@ -238,6 +238,7 @@ def check_batch(texts: Any, kind: Any, metadata: Any, session: str | None, impor
             kind=check_kind(kind_list[i], kinds),
             text=check_text(texts[i], max_chars, f"texts[{i}]" if n > 1 else "text"),
             metadata_json=metadata_json(metas[i]),
+            metadata=dict(metas[i] or {}),
             session=session,
             importance=check_importance(1.0 if imps[i] is None else imps[i]),
             parents=tuple(check_ids(pars[i] or [], "parents")),
