@@ -15,7 +15,7 @@ from ._files import atomic_write
 __all__ = ["MemoryConfig", "EmbeddingConfig", "IndexConfig", "SearchConfig", "TopicsConfig", "GraphConfig",
            "DEFAULT_KINDS", "CONFIG_VERSION", "GRAPH_RELS", "EXPAND_RELS"]
 
-CONFIG_VERSION = 2
+CONFIG_VERSION = 3
 _END = "# end of selfmem config"
 """The last line of a config.toml written by version 2 on: without it the file was cut short."""
 
@@ -488,7 +488,24 @@ class MemoryConfig:
             raise ConfigError(f"{path} is cut short (no config_version, or no '{_END}' line at the end): it would "
                               "open with defaults in place of your settings. Restore it, or pass the MemoryConfig "
                               "to Memory(path, config) to write it again")
+        if isinstance(version, int) and version >= 3:  # written whole by selfmem: a missing key is damage
+            missing = _missing_keys(data, cls().to_dict())
+            if missing:
+                raise ConfigError(f"{path} lacks {', '.join(missing)} (a file selfmem wrote has every key): it would "
+                                  "open with defaults in place of your settings. Restore the lines, or pass the "
+                                  "MemoryConfig to Memory(path, config) to write it again")
         return cls.from_dict(data)
+
+
+def _missing_keys(data: dict[str, Any], full: dict[str, Any]) -> list[str]:
+    """Keys (``section.key`` for tables) that ``full`` has and ``data`` lacks."""
+    out = []
+    for key, value in full.items():
+        if key not in data:
+            out.append(key)
+        elif isinstance(value, dict) and isinstance(data[key], dict):
+            out += [f"{key}.{k}" for k in value if k not in data[key]]
+    return out
 
 
 _SECRET = {"neo4j_password"}

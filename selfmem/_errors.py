@@ -7,7 +7,12 @@ subclasses also derive from the matching built-in (``ValueError``,
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 __all__ = [
+    "storage_errors",
+    "RefitError",
     "SelfmemError",
     "GraphError",
     "InvalidInputError",
@@ -65,6 +70,23 @@ class ConfigError(SelfmemError, ValueError):
 
 class StorageError(SelfmemError, OSError):
     """The store could not be written (disk full, read-only file system); the failed call wrote nothing."""
+
+
+@contextlib.contextmanager
+def storage_errors(what: str) -> Iterator[None]:
+    """Turn a refused file-system call (no such directory, read-only file system, full disk, no
+    permission) inside the block into a :class:`StorageError` that says what could not be done."""
+    try:
+        yield
+    except SelfmemError:
+        raise
+    except OSError as exc:
+        raise StorageError(f"could not {what}: {exc.strerror or exc} (errno {exc.errno}); free space, fix the "
+                           "permissions or choose another path, then retry (nothing was changed)") from exc
+
+
+class RefitError(SelfmemError, RuntimeError):
+    """A background refit failed unexpectedly; the previous state stays in use (``Memory.rebuild()`` refits)."""
 
 
 class CorruptMemoryError(SelfmemError):

@@ -10,25 +10,28 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import shutil
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 
 from .._config import MemoryConfig
-from .._errors import MemoryClosedError, ReadOnlyError
+from .._errors import CorruptMemoryError, MemoryClosedError, ReadOnlyError
+from .._interrupt import deferred_interrupts
 from .._progress import bar, show_progress
 from ..retrieval._views import Views
-from ..store import Store
+from ..store import DATABASE_ERRORS, Store
 from ._part_graph import GraphPart
 from ._part_keywords import KeywordPart
 from ._part_topics import TopicPart
 from ._part_vectors import VectorPart
 from ._part_readview import ReadViewPart
+from . import _handles
 from ._parts import Part, PartContext
 
-__all__ = ["MemoryCore", "guarded", "AUTO_PROGRESS"]
+__all__ = ["MemoryCore", "guarded", "database_errors", "AUTO_PROGRESS"]
 
 AUTO_PROGRESS = 512
 """Work (records) from which bars show by default on a terminal."""
@@ -60,11 +63,47 @@ class MemoryCore:
     _lock: threading.RLock
     _session: contextvars.ContextVar[str | None]
     add_many: Callable[..., list[int]]  # defined by the facade; the import uses it
+    close: Callable[[], None]  # defined by the facade
 
     @property
     def closed(self) -> bool:
         """True after ``close()``."""
         return getattr(self, "_store", None) is None
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._live().count()
+
+    def __repr__(self) -> str:
+        return f"Memory({str(self.directory)!r}, {'closed' if self.closed else f'{len(self)} records'})"
+
+    def _close_store(self) -> None:
+        for part in getattr(self, "_parts", ()):
+            part.stop()  # never close the store under a thread (refit, publisher) that still reads it
+        _handles.forget(self)
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+        _handles.release(self._claim, self)
+        self._claim = None
+        ctx = getattr(self, "_ctx", None)
+        if ctx is not None:
+            ctx.cleanup()
+        for private in self._private:
+            shutil.rmtree(private, ignore_errors=True)
+        self._private = ()
+
+    def _publish_now(self) -> None:
+        """Publish the read view now if anything changed since its last publication (for a reader in this process)."""
+        with self._lock:
+            if self._store is not None:
+                self._readview.publish_pending()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _live(self) -> Store:
         if self._store is None:
@@ -112,22 +151,36 @@ class MemoryCore:
         return done
 
 
+@contextmanager
+def database_errors(directory: Path) -> Iterator[None]:
+    """Turn an error the database raised itself (a damaged block, for one) into a CorruptMemoryError that says
+    what to do; a refused write is already a StorageError."""
+    try:
+        yield
+    except DATABASE_ERRORS as exc:
+        raise CorruptMemoryError(f"{directory / 'memory.duckdb'} could not be read ({type(exc).__name__}: "
+                                 f"{str(exc)[:160]}); run memctl doctor {directory}, and if it reports damage restore "
+                                 "memory.duckdb from a backup (every other file is derived from it)") from exc
+
+
 def guarded(*, write: bool = False, poll: bool = True
             ) -> Callable[[Callable[Concatenate[M, P], R]], Callable[Concatenate[M, P], R]]:
-    """Decorate a public method: under the handle's lock, after checking it is open (``write``: and
-    writable), and (``poll``) after swapping in finished background refits."""
+    """Decorate a public method: under the handle's lock, with Ctrl-C held until the call has committed or
+    rolled back (see ``selfmem._interrupt``), after checking it is open (``write``: and writable), and
+    (``poll``) after swapping in finished background refits."""
 
     def wrap(fn: Callable[Concatenate[M, P], R]) -> Callable[Concatenate[M, P], R]:
         @functools.wraps(fn)
         def call(self: M, /, *args: P.args, **kwargs: P.kwargs) -> R:
-            with self._lock:
+            with self._lock, deferred_interrupts():  # Ctrl-C lands once the call has committed or rolled back
                 if write:
                     self._writable()
-                if poll:
-                    self._poll()
-                else:
-                    self._live()
-                return fn(self, *args, **kwargs)
+                with database_errors(self.directory):
+                    if poll:
+                        self._poll()
+                    else:
+                        self._live()
+                    return fn(self, *args, **kwargs)
 
         return call
 

@@ -7,7 +7,9 @@ A reader in the writer's own process asks that writer to publish first, so it se
 
 from __future__ import annotations
 
+import atexit
 import os
+import sys
 import threading
 import weakref
 from collections.abc import Callable
@@ -18,10 +20,31 @@ from .._errors import MemoryLockedError
 from ..store import DuckDBStore, Store, snapshot
 from ..store._readview import VIEW_DIR, open_published
 
-__all__ = ["claim", "release", "writer_of", "open_handle_store", "Opened"]
+__all__ = ["claim", "release", "writer_of", "open_handle_store", "Opened", "track", "forget"]
 
 _writers: dict[str, weakref.ref[Any]] = {}
 _lock = threading.Lock()
+_open: weakref.WeakSet[Any] = weakref.WeakSet()  # every open handle, closed at interpreter exit
+
+
+def track(handle: Any) -> None:
+    """Close ``handle`` at interpreter exit if it is still open then (e.g. after Ctrl-C in a script), so
+    no refit thread is still inside the database when the interpreter tears down."""
+    _open.add(handle)
+
+
+def forget(handle: Any) -> None:
+    _open.discard(handle)
+
+
+@atexit.register
+def _close_at_exit() -> None:
+    for handle in list(_open):
+        try:
+            handle.close()
+        except BaseException as exc:  # the interpreter is exiting: say what failed, close the others
+            sys.stderr.write(f"selfmem: closing {getattr(handle, 'directory', '?')} at exit failed: "
+                             f"{type(exc).__name__}: {exc}\n")
 
 
 def _writer(claim_key: str) -> Any:

@@ -77,9 +77,12 @@ def read_records(path: str | os.PathLike[str], default_kind: str) -> list[dict[s
         if path.suffix == ".jsonl":
             try:
                 obj = json.loads(s)
+                out.append(_line_record(obj, f"{path}:{n}", default_kind))
             except json.JSONDecodeError as exc:
                 raise InvalidInputError(f"{path}:{n}: not JSON ({exc.msg}); nothing was imported") from exc
-            out.append(_line_record(obj, f"{path}:{n}", default_kind))
+            except RecursionError as exc:
+                raise InvalidInputError(f"{path}:{n}: nested too deeply to store; flatten its metadata (nothing "
+                                        "was imported)") from exc
         else:
             out.append({"text": s, "kind": default_kind, "metadata": None, "session": None, "created_at": None,
                         "importance": 1.0, "key": None, "id": None, "parents": []})

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
-import shutil
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
@@ -20,14 +19,15 @@ from typing import Any
 import numpy as np
 
 from .._config import MemoryConfig
-from .._errors import InvalidInputError, RecordNotFoundError, StorageError
+from .._errors import InvalidInputError, RecordNotFoundError, SelfmemError, StorageError, storage_errors
+from .._interrupt import check_interrupt, deferred_interrupts, interruptible
 from .._progress import show_progress
 from .._types import Record
 from ..retrieval._embedders import Embedder
 from . import _handles
 from . import _health as h
 from . import _validate as v
-from ._core import AUTO_PROGRESS, guarded
+from ._core import AUTO_PROGRESS, database_errors, guarded
 from ._graph_methods import GraphMethods
 from ._inspection import InspectMethods
 from ._opening import (CONFIG_FILE, STORE_FILE, check_fingerprints, check_foreign, check_open_args, make_views,
@@ -101,9 +101,16 @@ class Memory(SearchMethods, InspectMethods, GraphMethods, TransferMethods):
         self.config = config = config if config is not None else read_config(self.directory)
         self._progress, self._lock, self._private, self._claim = progress, threading.RLock(), (), None
         self._session = contextvars.ContextVar(f"selfmem-session-{id(self)}", default=None)
+        _handles.track(self)
         views = make_views(config.embedding, general, own)
+        with deferred_interrupts(), database_errors(self.directory):  # never half open, never a raw DB error
+            self._open(views, reembed, progress)
+
+    def _open(self, views: Any, reembed: bool, progress: bool | None) -> None:
+        read_only, config = self.read_only, self.config
         if not read_only:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            with storage_errors(f"create the memory directory {self.directory}"):
+                self.directory.mkdir(parents=True, exist_ok=True)
             self._claim = _handles.claim(self.directory, self)
         try:
             opened = _handles.open_handle_store(self.directory, STORE_FILE, read_only, _OWN_FILES,
@@ -111,7 +118,8 @@ class Memory(SearchMethods, InspectMethods, GraphMethods, TransferMethods):
             self._store, self._private = opened.store, opened.private
             stale = check_fingerprints(opened.store, views, allow=reembed and not read_only, write=not read_only)
             if not read_only:
-                config.write(self.directory / CONFIG_FILE)
+                with storage_errors(f"write {self.directory / CONFIG_FILE}"):
+                    config.write(self.directory / CONFIG_FILE)
             self._reembedded = reembed_roles(opened.store, views, stale, progress)
             ctx = self._ctx = PartContext(opened.store, opened.directory, views, config, writable=not read_only)
             self._views = views
@@ -126,13 +134,6 @@ class Memory(SearchMethods, InspectMethods, GraphMethods, TransferMethods):
         except BaseException:
             self._close_store()
             raise
-
-    def __len__(self) -> int:
-        with self._lock:
-            return self._live().count()
-
-    def __repr__(self) -> str:
-        return f"Memory({str(self.directory)!r}, {'closed' if self.closed else f'{len(self)} records'})"
 
     @contextlib.contextmanager
     def session(self, name: str) -> Iterator[str]:
@@ -228,7 +229,8 @@ class Memory(SearchMethods, InspectMethods, GraphMethods, TransferMethods):
         """Embed, write (one transaction) and index validated rows; the new ids, in order."""
         store = self._live()
         show = show_progress(progress if progress is not None else self._progress, len(rows), AUTO_PROGRESS)
-        raw = self._views.embed_raw([r.text for r in rows], own_given, progress=show)
+        with interruptible():  # nothing is written yet: Ctrl-C may stop the embedding at once
+            raw = self._views.embed_raw([r.text for r in rows], own_given, progress=show)
         ids = np.asarray(store.allocate_ids(len(rows)), dtype=np.int64)
         batch = AddBatch(ids, tuple(r.text for r in rows), raw, self._views.index_vectors(raw), self._ctx.space(),
                          tuple(rows))
@@ -290,48 +292,36 @@ class Memory(SearchMethods, InspectMethods, GraphMethods, TransferMethods):
         with self._ctx.sharing():  # the parts refit one after another on one store: read its vectors once
             for part in self._parts:
                 part.rebuild()
+                check_interrupt()  # between parts: each is whole, and the next open or rebuild refits the rest
 
     def close(self) -> None:
-        """Finish background refits, save derived files and close the store. Idempotent."""
-        with self._lock:
+        """Finish background refits, save derived files and close the store. Idempotent.
+
+        Ctrl-C while it waits for a refit leaves the memory open and usable (close it again later; an
+        interpreter that exits closes it). A failed refit is raised after the store is closed.
+        """
+        with self._lock, deferred_interrupts():
             if self._store is None:
                 return
-            failed: OSError | None = None
+            failed: BaseException | None = None
             try:
                 if not self.read_only:
-                    self.wait()
+                    try:
+                        self.wait()
+                    except (SelfmemError, MemoryError) as exc:  # a failed refit: reported once all threads stop
+                        failed = exc
                     for part in self._parts:
                         try:
                             part.save()
                         except OSError as exc:  # derived files only: the store holds every acknowledged record
-                            failed = failed or exc
-            finally:
+                            failed = failed or StorageError(
+                                f"the memory is closed, but derived files could not be saved ({exc}); the store is "
+                                "intact and they are rebuilt when the memory is next opened")
+            except KeyboardInterrupt:  # while waiting for a refit (interruptible): the handle stays open
+                raise
+            except BaseException:
                 self._close_store()
+                raise
+            self._close_store()
             if failed is not None:
-                raise StorageError(f"the memory is closed, but derived files could not be saved ({failed}); the "
-                                   "store is intact and they are rebuilt when the memory is next opened") from failed
-
-    def _close_store(self) -> None:
-        if self._store is not None:
-            self._store.close()
-            self._store = None
-        _handles.release(self._claim, self)
-        self._claim = None
-        ctx = getattr(self, "_ctx", None)
-        if ctx is not None:
-            ctx.cleanup()
-        for private in self._private:
-            shutil.rmtree(private, ignore_errors=True)
-        self._private = ()
-
-    def _publish_now(self) -> None:
-        """Publish the read view now if anything changed since its last publication (for a reader in this process)."""
-        with self._lock:
-            if self._store is not None:
-                self._readview.publish_pending()
-
-    def __enter__(self) -> Memory:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+                raise failed

@@ -95,13 +95,17 @@ class ReadViewPart(Part):
     def busy(self) -> bool:
         return False
 
-    def save(self) -> None:
-        """At close: stop the publisher and publish what changed since its last publication (inline)."""
+    def stop(self) -> None:
+        """End the publisher thread (an in-flight publication finishes first)."""
         if self._thread is not None:
             self._stop = True
             self._wake.set()
             self._thread.join()
             self._thread = None
+
+    def save(self) -> None:
+        """At close: stop the publisher and publish what changed since its last publication (inline)."""
+        self.stop()
         self.publish_pending()
         self._report()
 

@@ -102,7 +102,11 @@ class VectorPart(Part):
         return {**(views or self.ctx.views).signature(), "store": self.ctx.store.store_id}
 
     def notes(self) -> list[str]:
-        return self.ctx.views.notes(self.ctx.store.count())
+        n = self.ctx.store.count()
+        if self.refit.running and self.ctx.views.whitener is None and self._whitening_due():
+            return [f"own view whitening is being fitted in the background ({n} records): searching the general "
+                    "view until it is swapped in"]
+        return self.ctx.views.notes(n)
 
     # -- refits ---------------------------------------------------------------------
     def _whitening_due(self) -> bool:

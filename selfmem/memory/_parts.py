@@ -40,7 +40,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from .._config import MemoryConfig
-from .._errors import CorruptMemoryError, SelfmemError
+from .._errors import CorruptMemoryError, RefitError, SelfmemError
+from .._interrupt import interruptible
 from .._types import NewRecord
 from ..retrieval._views import Views
 from ..store import Store
@@ -164,6 +165,8 @@ class DerivedPart(Protocol):
 
     def wait(self) -> None: ...
 
+    def stop(self) -> None: ...
+
     @property
     def busy(self) -> bool: ...
 
@@ -185,6 +188,8 @@ class Refit:
         self.name = name
         self.background = background
         self._thread: threading.Thread | None = None
+        self._done = threading.Event()  # set by the job's thread as its last act (not Thread.is_alive(): after
+        # a join() interrupted by Ctrl-C, Python 3.11 can report a thread stopped while it still runs)
         self._swap: Callable[[Any], None] | None = None
         self._result: Any = None
         self._error: BaseException | None = None
@@ -207,21 +212,42 @@ class Refit:
                 self._result = job()
             except BaseException as exc:  # reported by poll() in the owner's thread
                 self._error = exc
+            finally:
+                self._done.set()
 
+        self._done.clear()
         self._swap = swap
         self._thread = threading.Thread(target=run, name=f"selfmem-refit-{self.name}", daemon=True)
         self._thread.start()
 
+    @property
+    def finished(self) -> bool:
+        """No job is running (none was started, or the running one has ended, swapped in or not)."""
+        return self._thread is None or self._done.is_set()
+
+    def join(self) -> None:
+        """Block until the running job's thread has ended (interruptible: Ctrl-C leaves the job running and
+        a later poll() swaps it in)."""
+        while not self.finished:
+            self._done.wait(0.05)
+        if self._thread is not None:
+            self._thread.join()  # returns at once: the job has set its event as its last act
+
     def poll(self) -> bool:
-        """Swap in a finished job; True if one was swapped. A failed job is reported as a warning."""
-        if self._thread is None or self._thread.is_alive():
+        """Swap in a finished job; True if one was swapped. A failed job is reported once: as a warning when
+        it failed on the data or the file system (the previous state stays in use), as the original error
+        when it ran out of memory, else as a :class:`RefitError`."""
+        if self._thread is None or not self._done.is_set():
             return False
         swap, result, error = self._swap, self._result, self._error
         assert swap is not None
         self._thread, self._swap, self._result, self._error = None, None, None, None
         if error is not None:
-            if not isinstance(error, (SelfmemError, OSError, ArithmeticError, ValueError, RuntimeError)):
+            if isinstance(error, MemoryError):
                 raise error
+            if not isinstance(error, (SelfmemError, OSError, ArithmeticError, ValueError, RuntimeError)):
+                raise RefitError(f"background refit of the {self.name} failed ({type(error).__name__}: {error}); "
+                                 "the previous state stays in use; Memory.rebuild() refits it") from error
             warnings.warn(f"background refit of the {self.name} failed ({type(error).__name__}: {error}); "
                           "the previous state stays in use; Memory.rebuild() refits it", RuntimeWarning, stacklevel=3)
             return False
@@ -230,8 +256,8 @@ class Refit:
 
     def wait(self) -> bool:
         """Block until the running job ends, then swap it in."""
-        if self._thread is not None:
-            self._thread.join()
+        with interruptible():
+            self.join()
         return self.poll()
 
 
@@ -274,6 +300,10 @@ class Part:
 
     def wait(self) -> None:
         self.refit.wait()
+
+    def stop(self) -> None:
+        """Let every thread of the part end (before the store closes); nothing is swapped in."""
+        self.refit.join()
 
     @property
     def busy(self) -> bool:

@@ -166,8 +166,9 @@ def check_vectors(vectors: Any, n: int, dim: int, what: str) -> np.ndarray:
     if not np.isfinite(arr).all():
         raise InvalidInputError(f"{what} contains NaN or inf (or values too large for float32)")
     norms = np.linalg.norm(arr.astype(np.float64), axis=1)
-    if (norms == 0).any():
-        raise InvalidInputError(f"{what} contains an all-zero row")
+    if (norms < 1e-12).any():  # below what float32 normalises faithfully (l2_normalize divides by >= 1e-12)
+        raise InvalidInputError(f"{what} contains an all-zero row or one of norm {norms.min():.3g}, too small to "
+                                "normalise; pass the hidden states unscaled")
     if (norms > 1e15).any():
         raise InvalidInputError(f"{what} has a row of norm {norms.max():.3g}: too large to normalise in float32")
     return arr
@@ -199,7 +200,7 @@ def check_batch(texts: Any, kind: Any, metadata: Any, session: str | None, impor
     n = len(texts)
 
     def per_item(value: Any, what: str, scalar: type | tuple[type, ...]) -> list[Any]:
-        if isinstance(value, scalar) or value is None:
+        if isinstance(value, scalar) or value is None or (isinstance(value, np.generic) and value.ndim == 0):
             return [value] * n
         if isinstance(value, Sequence) and len(value) == n:
             return list(value)
@@ -207,7 +208,7 @@ def check_batch(texts: Any, kind: Any, metadata: Any, session: str | None, impor
 
     kind_list = per_item(kind, "kind", str)
     metas = per_item(metadata, "metadata", dict)
-    imps = per_item(importance, "importance", (int, float))
+    imps = per_item(importance, "importance", numbers.Real)
     if parents is not None and (isinstance(parents, (str, bytes, numbers.Number)) or not isinstance(parents, Sequence)):
         raise InvalidInputError(f"parents must be a list with one list of ids per text, got {parents!r}")
     pars = [()] * n if parents is None else per_item(parents, "parents", ())

@@ -13,8 +13,10 @@ same text) are dropped, as are hits with cosine distance ``1 - cos`` above ``max
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -27,20 +29,37 @@ from .._types import EPS, Record
 __all__ = ["Candidate", "rank", "zscore", "inverse_distance_weights", "EPS", "single_blas_thread"]
 
 _BLAS: Any = None
+_BLAS_LOCK = threading.Lock()
+_BLAS_USERS = 0  # searches inside single_blas_thread() now, in every thread
+_BLAS_LIMIT: Any = None  # the limiter the first of them set, restored by the last
 
 
-def single_blas_thread() -> Any:
+@contextlib.contextmanager
+def single_blas_thread() -> Iterator[None]:
     """Context limiting BLAS (OpenBLAS/MKL) to one thread for a search's small matrix products.
 
     Idle BLAS threads spin after each call and starve the embedding models' threads: on the 2-core
-    test machine this alone moved search p50 at 100k memories from 45 to 26 ms.
+    test machine this alone moved search p50 at 100k memories from 45 to 26 ms. The limit is
+    process-wide, so concurrent searches share it: the first sets it, the last restores the original
+    thread counts (a per-call save and restore left them lowered when searches overlapped).
     """
-    global _BLAS
-    if _BLAS is None:
-        from threadpoolctl import ThreadpoolController
+    global _BLAS, _BLAS_USERS, _BLAS_LIMIT
+    with _BLAS_LOCK:
+        if _BLAS_USERS == 0:
+            if _BLAS is None:
+                from threadpoolctl import ThreadpoolController
 
-        _BLAS = ThreadpoolController()
-    return _BLAS.limit(limits=1, user_api="blas")
+                _BLAS = ThreadpoolController()
+            _BLAS_LIMIT = _BLAS.limit(limits=1, user_api="blas")
+        _BLAS_USERS += 1
+    try:
+        yield
+    finally:
+        with _BLAS_LOCK:
+            _BLAS_USERS -= 1
+            if _BLAS_USERS == 0 and _BLAS_LIMIT is not None:
+                _BLAS_LIMIT.restore_original_limits()
+                _BLAS_LIMIT = None
 
 
 @dataclass

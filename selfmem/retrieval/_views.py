@@ -95,9 +95,12 @@ class Views:
     def notes(self, n_records: int) -> list[str]:
         if self.own is None or self.mode == "general":
             return []
-        if self.whitener is None:
+        if self.whitener is None and n_records < self.min_fit:
             return [f"own view not fitted yet ({n_records} records < {self.min_fit}): searching the general view "
                     f"only; it fits automatically at {self.min_fit} records or on rebuild()"]
+        if self.whitener is None:
+            return [f"own view not whitened yet ({n_records} records): searching the general view only; "
+                    "Memory.rebuild() fits it"]
         return [f"own view whitened to {self.whitener.dim} dims, fitted on {self.whitener.n_samples_} records"]
 
     def count_tokens(self, text: str) -> int:
