@@ -36,6 +36,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/faults.py
 	$(PY) benchmarks/crash.py
 	$(PY) benchmarks/crash.py --trials 30 --rebuilds 0.4
+	$(PY) benchmarks/sigint.py --trials 100 --import-trials 20
 
 bench-arc: $(VENV)/.installed
 	$(PY) -m selfmem.solver.arc.bench --out runs/arc

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -387,6 +388,14 @@ class MemoryConfig:
         Least seconds between publications of the read view (``view/``: what read-only opens and
         ``memctl`` see) while a writer writes; publications are also kept 20 times their own duration
         apart, and a writer publishes at ``close()``.
+    store : str
+        Where the durable store lives: ``"duckdb"`` (``memory.duckdb`` in the directory, the default) or a
+        PostgreSQL URL (``selfmem[postgres]``; many writers on many machines). A password in the URL is
+        never written to ``config.toml`` nor shown: give it to ``Memory(path, store=url)`` or in
+        ``PGPASSWORD``.
+    store_schema : str
+        The PostgreSQL schema of this memory ("": ``selfmem_`` + the directory's name + a digest of its path;
+        processes that share one memory, each with its own directory of caches, set the same name).
 
     Examples
     --------
@@ -404,6 +413,8 @@ class MemoryConfig:
     max_text_chars: int = 1_000_000
     background: bool = True
     view_interval: float = 1.0
+    store: str = field(default="duckdb", repr=False)  # repr=False: a URL may hold a password
+    store_schema: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.embedding, EmbeddingConfig):
@@ -426,6 +437,11 @@ class MemoryConfig:
         if (isinstance(self.view_interval, bool) or not isinstance(self.view_interval, (int, float))
                 or not 0 <= self.view_interval < float("inf")):
             raise ConfigError(f"view_interval must be a number of seconds >= 0, got {self.view_interval!r}")
+        if not isinstance(self.store, str) or not (self.store == "duckdb" or self.store.startswith(
+                ("postgresql://", "postgres://"))):
+            raise ConfigError(f"store must be 'duckdb' or a postgresql:// URL, got {_redacted(self.store)!r}")
+        if not isinstance(self.store_schema, str) or not re.fullmatch(r"([a-z_][a-z0-9_]{0,62})?", self.store_schema):
+            raise ConfigError(f"store_schema must be a lower-case SQL name (or empty), got {self.store_schema!r}")
 
     def replace(self, **changes: Any) -> MemoryConfig:
         """Return a copy with top-level fields replaced (see ``dataclasses.replace``)."""
@@ -441,7 +457,7 @@ class MemoryConfig:
                 out[f.name] = {g.name: _plain(getattr(value, g.name)) for g in fields(value)
                                if g.name not in _SECRET}
             else:
-                out[f.name] = list(value) if isinstance(value, tuple) else value
+                out[f.name] = list(value) if isinstance(value, tuple) else _redacted(value) if f.name == "store" else value
         return out
 
     @classmethod
@@ -462,7 +478,7 @@ class MemoryConfig:
                 if not isinstance(value, dict):
                     raise ConfigError(f"config section [{key}] must be a table")
                 kwargs[key] = _build(sections[key], value, key)
-            elif key in ("kinds", "max_text_chars", "background", "view_interval"):
+            elif key in ("kinds", "max_text_chars", "background", "view_interval", "store", "store_schema"):
                 kwargs[key] = tuple(value) if key == "kinds" and isinstance(value, list) else value
             else:
                 raise ConfigError(f"unknown config key {key!r}; remove it from config.toml")
@@ -509,6 +525,13 @@ def _missing_keys(data: dict[str, Any], full: dict[str, Any]) -> list[str]:
 
 
 _SECRET = {"neo4j_password"}
+
+
+def _redacted(url: Any) -> Any:
+    """A store URL without its password (config files, stats and errors never show one)."""
+    if not isinstance(url, str):
+        return url
+    return re.sub(r"^(postgres(?:ql)?://[^:/@]*):[^@]*@", r"\1@", url)
 
 
 def _plain(value: Any) -> Any:

@@ -16,7 +16,7 @@ from .._errors import SelfmemError
 from ..memory import Memory
 from ._common import EXIT_HELP, SafePath, emit, errors, json_opt, path_arg
 from ._inspect import inspect
-from ._tools import doctor, export, map_
+from ._tools import doctor, export, map_, migrate
 
 __all__ = ["main", "cli"]
 
@@ -28,7 +28,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj = {"debug": debug}
 
 
-for _command in (inspect, doctor, export, map_):
+for _command in (inspect, doctor, export, map_, migrate):
     cli.add_command(_command)
 
 

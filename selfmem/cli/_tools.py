@@ -98,3 +98,19 @@ def map_(path: str, out: str, max_points: int, fit_sample: int, seed: int, as_js
     emit(info, as_json, lambda i: f"wrote {i.path} ({human_bytes(i.bytes)}): {i.drawn} of {i.total} memories drawn, "
                                   f"{i.topics} top-level topics, {i.method.upper()} fitted on {i.fitted_on}, "
                                   f"{i.seconds:.1f} s")
+
+
+@click.command()
+@click.argument("src", type=SafePath(exists=True, file_okay=False))
+@click.argument("dst", type=SafePath(file_okay=False))
+@click.option("--to", "store", default="duckdb", show_default=True,
+              help="The copy's store: duckdb, or a postgresql:// URL (a password in it is used, never saved).")
+@click.option("--schema", default="", help="The copy's PostgreSQL schema (default: from DST's name).")
+@json_opt
+@errors
+def migrate(src: str, dst: str, store: str, schema: str, as_json: bool) -> None:
+    """Copy the memory at SRC to a new memory at DST on another store (DuckDB <-> PostgreSQL), ids kept."""
+    from ..memory._migrate import migrate as run
+
+    emit(run(src, dst, store=store, schema=schema),
+         as_json, lambda r: f"copied {r['records']} records from {r['src']} to {r['dst']} ({dst})")

@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 
+import numpy as np
+
 from .._config import MemoryConfig
 from .._errors import CorruptMemoryError, MemoryClosedError, ReadOnlyError
 from .._interrupt import deferred_interrupts
@@ -29,7 +31,7 @@ from ._part_topics import TopicPart
 from ._part_vectors import VectorPart
 from ._part_readview import ReadViewPart
 from . import _handles
-from ._parts import Part, PartContext
+from ._parts import AddBatch, Part, PartContext
 
 __all__ = ["MemoryCore", "guarded", "database_errors", "AUTO_PROGRESS"]
 
@@ -62,6 +64,7 @@ class MemoryCore:
     _progress: bool | None
     _lock: threading.RLock
     _session: contextvars.ContextVar[str | None]
+    _seen: int  # the store's last change this handle has caught up with (a shared store)
     add_many: Callable[..., list[int]]  # defined by the facade; the import uses it
     close: Callable[[], None]  # defined by the facade
 
@@ -117,11 +120,32 @@ class MemoryCore:
         return store
 
     def _poll(self) -> Store:
-        """The live store, after swapping in finished background refits (and starting what they make due)."""
+        """The live store, after catching up with other processes' commits (a shared store) and swapping in
+        finished background refits (and starting what they make due)."""
         store = self._live()
+        if store.shared:
+            self._catch_up(store)
         if any([part.poll() for part in self._parts]):
             self._maintain()
         return store
+
+    def _catch_up(self, store: Store) -> None:
+        """Tell every part what other writers added and deleted since the last look (their order kept)."""
+        self._seen, added, deleted = store.changes_since(self._seen)
+        if deleted:
+            for part in self._parts:
+                part.on_delete(np.asarray(deleted, dtype=np.int64))
+        fresh = np.setdiff1d(np.asarray(added, dtype=np.int64), self._vectors.index.ids())
+        if not len(fresh):
+            return
+        records = store.get(fresh)
+        raw: dict[str, np.ndarray] = {}
+        for role in self._views.roles:
+            ids, raw[role] = store.vectors(role, fresh)
+        batch = AddBatch(ids, tuple(records[int(i)].text for i in ids), raw, self._views.index_vectors(raw),
+                         self._ctx.space(), ())
+        for part in self._parts:
+            part.on_add(batch)
 
     def _maintain(self) -> None:
         for part in self._parts:

@@ -8,7 +8,9 @@ A reader in the writer's own process asks that writer to publish first, so it se
 from __future__ import annotations
 
 import atexit
+import hashlib
 import os
+import re
 import sys
 import threading
 import weakref
@@ -17,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import MemoryLockedError
-from ..store import DuckDBStore, Store, snapshot
+from ..store import DuckDBStore, Store, open_postgres, snapshot
 from ..store._readview import VIEW_DIR, open_published
 
 __all__ = ["claim", "release", "writer_of", "open_handle_store", "Opened", "track", "forget"]
@@ -80,6 +82,14 @@ def release(key: str | None, handle: Any) -> None:
             del _writers[key]
 
 
+def schema_name(directory: Path) -> str:
+    """The default PostgreSQL schema of the memory whose caches live in ``directory``: ``selfmem_``, its name
+    and a digest of its path (processes that share one memory set ``MemoryConfig.store_schema``)."""
+    path = str(directory.resolve())
+    name = re.sub(r"[^a-z0-9_]", "_", directory.resolve().name.lower())[:32] or "memory"
+    return f"selfmem_{name}_{hashlib.sha256(path.encode()).hexdigest()[:8]}"
+
+
 class Opened:
     """A handle's store and where it reads derived files from.
 
@@ -97,9 +107,13 @@ class Opened:
 
 
 def open_handle_store(directory: Path, store_file: str, read_only: bool, own_files: set[str],
-                      publish: Callable[[Any], None]) -> Opened:
-    """Open the store of a new handle: the writer's file, or for a reader the published read view (after
-    ``publish(writer)`` when the writer is in this process), or, without a view, a private copy."""
+                      publish: Callable[[Any], None], config: Any = None) -> Opened:
+    """Open the store of a new handle: on PostgreSQL the memory's schema (readers too: no lock to avoid);
+    on DuckDB the writer's file, or for a reader the published read view (after ``publish(writer)`` when
+    the writer is in this process), or, without a view, a private copy."""
+    if config is not None and config.store != "duckdb":
+        return Opened(open_postgres(config.store, config.store_schema or schema_name(directory),
+                                    read_only=read_only), directory)
     if not read_only:
         return Opened(DuckDBStore(directory / store_file), directory)
     writer = writer_of(directory)

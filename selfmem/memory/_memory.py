@@ -70,6 +70,8 @@ class Memory(SearchMethods, InspectMethods, GraphMethods, TransferMethods):
     read_only : bool
         Open a consistent snapshot without the writer's lock (e.g. while a solver writes);
         writes raise :class:`ReadOnlyError`.
+    store : str, optional
+        ``"duckdb"`` or a PostgreSQL URL (overrides ``config.store``; its password is used, never saved).
 
     Attributes
     ----------
@@ -90,15 +92,17 @@ class Memory(SearchMethods, InspectMethods, GraphMethods, TransferMethods):
 
     def __init__(self, path: str | os.PathLike[str], config: MemoryConfig | None = None, *,
                  general: Embedder | None = None, own: Embedder | None = None, progress: bool | None = None,
-                 create: bool = True, reembed: bool = False, read_only: bool = False) -> None:
+                 create: bool = True, reembed: bool = False, read_only: bool = False, store: str | None = None) -> None:
         self._store = None
         self.directory = check_open_args(path, config, general, own, progress, create=create, reembed=reembed,
                                          read_only=read_only)
-        check_foreign(self.directory, _OWN_FILES)
         self.read_only = read_only
-        if (not create or read_only) and not (self.directory / STORE_FILE).is_file():
+        config = config if config is not None else read_config(self.directory)
+        self.config = config = config if store is None else config.replace(store=store)
+        if config.store == "duckdb":  # (a PostgreSQL memory's directory holds only this process's caches)
+            check_foreign(self.directory, _OWN_FILES)
+        if (not create or read_only) and config.store == "duckdb" and not (self.directory / STORE_FILE).is_file():
             raise InvalidInputError(f"no memory at {self.directory} (no {STORE_FILE}); check the path")
-        self.config = config = config if config is not None else read_config(self.directory)
         self._progress, self._lock, self._private, self._claim = progress, threading.RLock(), (), None
         self._session = contextvars.ContextVar(f"selfmem-session-{id(self)}", default=None)
         _handles.track(self)
@@ -114,7 +118,7 @@ class Memory(SearchMethods, InspectMethods, GraphMethods, TransferMethods):
             self._claim = _handles.claim(self.directory, self)
         try:
             opened = _handles.open_handle_store(self.directory, STORE_FILE, read_only, _OWN_FILES,
-                                                lambda writer: writer._publish_now())
+                                                lambda writer: writer._publish_now(), self.config)
             self._store, self._private = opened.store, opened.private
             stale = check_fingerprints(opened.store, views, allow=reembed and not read_only, write=not read_only)
             if not read_only:
@@ -128,6 +132,7 @@ class Memory(SearchMethods, InspectMethods, GraphMethods, TransferMethods):
             self._readview = ReadViewPart(ctx)
             # the derived parts, in dependency order: adding a part is one more entry here
             self._parts = [self._vectors, self._keywords, self._topics, self._graph, CheckpointPart(ctx), self._readview]
+            self._seen = opened.store.last_change()  # other writers' later commits are caught up with by _poll()
             for part in self._parts:
                 part.open()
             self._maintain()

@@ -53,7 +53,7 @@ class ReadViewPart(Part):
 
     # -- contract -------------------------------------------------------------------
     def open(self) -> None:
-        if not self.ctx.writable:
+        if not self.ctx.writable or self.ctx.store.shared:  # a shared store's readers connect to it directly
             return
         self.manifest = read_manifest(self.ctx.directory)
         self._dirty = behind(self.manifest, self.ctx.store) is not None
@@ -73,17 +73,18 @@ class ReadViewPart(Part):
         self._changed(full=True)
 
     def maintain(self) -> None:
-        if self.ctx.writable and self._thread is None and self._due():
+        if self.ctx.writable and not self.ctx.store.shared and self._thread is None and self._due():
             self._publish(self.ctx.store)
         self._report()
 
     def rebuild(self) -> None:
         self._changed(full=True)
-        self._publish(self.ctx.store)
+        if not self.ctx.store.shared:
+            self._publish(self.ctx.store)
 
     def publish_pending(self) -> None:
         """Publish now (inline) if anything changed since the last publication."""
-        if self._pending():
+        if not self.ctx.store.shared and self._pending():
             self._publish(self.ctx.store)
 
     def wait(self) -> None:

@@ -8,4 +8,11 @@ turns metadata filters into SQL. The graph's tables are reached through ``store.
 from ._duckdb import DATABASE_ERRORS, SCHEMA_VERSION, DuckDBStore, snapshot
 from ._protocol import Store
 
-__all__ = ["Store", "DuckDBStore", "SCHEMA_VERSION", "DATABASE_ERRORS", "snapshot"]
+
+def open_postgres(url: str, schema: str, *, read_only: bool = False) -> Store:
+    """A PostgreSQL store (``selfmem[postgres]``), imported only when asked for."""
+    from ._postgres import PostgresStore
+
+    return PostgresStore(url, schema, read_only=read_only)
+
+__all__ = ["Store", "DuckDBStore", "SCHEMA_VERSION", "DATABASE_ERRORS", "snapshot", "open_postgres"]

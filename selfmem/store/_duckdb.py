@@ -190,6 +190,15 @@ class DuckDBStore:
         self._con.execute("INSERT INTO meta VALUES ('store_id', ?)", [uuid.uuid4().hex])
         self._con.commit()
 
+    shared = False  # one writing process per file: nothing to catch up with
+
+    def changes_since(self, seq: int) -> tuple[int, list[int], list[int]]:
+        """Nothing: no other process writes this store."""
+        return seq, [], []
+
+    def last_change(self) -> int:
+        return 0
+
     @property
     def graph(self) -> DuckDBGraphTables:
         """The knowledge graph's tables on this connection (see ``_duckdb_graph``)."""
@@ -264,6 +273,12 @@ class DuckDBStore:
     def allocate_ids(self, n: int) -> list[int]:
         """n new record ids (from a sequence: an id is never handed out twice, gaps are possible)."""
         return [int(r[0]) for r in self._con.execute("SELECT nextval('record_ids') FROM range(?)", [n]).fetchall()]
+
+    def reserve_ids(self, upto: int) -> None:
+        """Make :meth:`allocate_ids` hand out only ids above ``upto`` (a copy keeps its ids)."""
+        current = int(self._con.execute("SELECT nextval('record_ids')").fetchone()[0])
+        if current < upto:  # DuckDB cannot restart a sequence in place: step it past upto
+            self._con.execute("SELECT max(nextval('record_ids')) FROM range(?)", [upto - current])
 
     @contextlib.contextmanager
     def transaction(self, what: str) -> Iterator[None]:

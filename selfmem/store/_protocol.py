@@ -42,8 +42,15 @@ class Store(Protocol):
     def graph(self) -> GraphTables:
         """The knowledge graph's tables, on this store's connection (writes join its transactions)."""
 
+    shared: bool
+    """True where other processes may write the same memory (then :meth:`changes_since` tells what they did)."""
+
     @property
     def store_id(self) -> str: ...
+
+    def changes_since(self, seq: int) -> tuple[int, list[int], list[int]]: ...
+
+    def last_change(self) -> int: ...
 
     # -- connections and transactions --
     def reader(self) -> Store: ...
@@ -72,6 +79,8 @@ class Store(Protocol):
 
     # -- writes --
     def allocate_ids(self, n: int) -> list[int]: ...
+
+    def reserve_ids(self, upto: int) -> None: ...
 
     def insert(self, records: Sequence[NewRecord], vectors: Mapping[str, np.ndarray], ids: Ids | None = None,
                writes: Sequence[Callable[[Any], None]] = ()) -> list[int]: ...

