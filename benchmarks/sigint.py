@@ -79,11 +79,16 @@ def _ended_by_interrupt(proc: subprocess.CompletedProcess | subprocess.Popen, er
     return None
 
 
+def _default_sigint() -> None:
+    """In the child: SIGINT as a terminal delivers it (a shell starts background jobs with SIGINT ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def writer_trial(path: Path, seed: int) -> dict:
     shutil.rmtree(path, ignore_errors=True)
     rng = random.Random(seed)
     proc = subprocess.Popen([sys.executable, "-c", CHILD, str(path), str(seed), json.dumps(CFG.to_dict())],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
     assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
     time.sleep(rng.uniform(0.1, 4.0))
     proc.send_signal(signal.SIGINT)
@@ -117,7 +122,7 @@ def import_trial(path: Path, file: Path, seed: int) -> dict:
     rng = random.Random(seed)
     memctl = Path(sys.executable).with_name("memctl")
     proc = subprocess.Popen([str(memctl), "import", str(path), str(file)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
     time.sleep(rng.uniform(0.5, 6.0))
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)

@@ -9,6 +9,7 @@ memory for writing and rebuilds only the parts found wrong, and checks again.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 from pathlib import Path
@@ -211,6 +212,12 @@ def doctor(path: str | os.PathLike[str], *, repair: bool = False, general: Embed
     if not isinstance(repair, bool):
         raise InvalidInputError(f"repair must be True or False, got {repair!r}")
     directory = Path(path).expanduser()
+    if (directory / "config.toml").is_file() and not (directory / STORE_FILE).is_file():
+        with contextlib.suppress(ConfigError):
+            if read_config(directory).store != "duckdb":
+                raise InvalidInputError(f"{directory} is a memory on PostgreSQL: doctor checks DuckDB memories; on "
+                                        "PostgreSQL each process rebuilds its caches as it opens (memctl rebuild "
+                                        "refits them all)")
     if not (directory / STORE_FILE).is_file():
         raise InvalidInputError(f"no memory at {directory} (no {STORE_FILE}); check the path")
     from ._handles import writer_of

@@ -60,6 +60,8 @@ class TopicPart(Part):
     def write(self, batch: AddBatch) -> Callable[[Store], None] | None:
         if not self.state.fitted or self.state.signature != self._signature(batch.space):
             return None
+        if self.ctx.store.shared:  # each process's model would open provisional topics the others do not know:
+            return None            # on a shared store new records get their topics at the next refit
         assigned, opened = self.state.assign(batch.vectors)
 
         def write(store: Store) -> None:

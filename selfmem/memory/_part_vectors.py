@@ -120,6 +120,17 @@ class VectorPart(Part):
             return False
         return self.ctx.store.count() >= cfg.own_refit_growth * w.n_samples_
 
+    def _shared_sample(self, n: int) -> int:
+        """On a store that many processes write, the whitening is fitted on the first records by id, as many as
+        the last refit threshold reached (``own_min_fit`` times a power of ``own_refit_growth``, at most
+        ``own_refit_until``): processes that hold the same records fit the same whitening, so their index
+        vectors, and their search results, agree."""
+        cfg = self.ctx.config.embedding
+        size = self.ctx.views.min_fit
+        while cfg.own_refit_growth > 1 and size * cfg.own_refit_growth <= min(n, cfg.own_refit_until):
+            size = int(size * cfg.own_refit_growth)
+        return min(size, n)
+
     def _index_stale(self) -> bool:
         n = len(self.index)
         if self.index.kind != wanted_kind(self.ctx.config.index, n):
@@ -133,6 +144,8 @@ class VectorPart(Part):
             whitener: Whitener | None = None
             if views.own is not None and views.mode != "general":
                 _, own = store.vectors("own")
+                if store.shared:  # every process fits the same whitening without talking to the others
+                    own = own[:self._shared_sample(len(own))]
                 whitener = views.fit_whitener(own)
             views = views.with_whitener(whitener)
         directory = self.ctx.build_dir()

