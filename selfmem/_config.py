@@ -504,7 +504,7 @@ class MemoryConfig:
             raise ConfigError(f"{path} is cut short (no config_version, or no '{_END}' line at the end): it would "
                               "open with defaults in place of your settings. Restore it, or pass the MemoryConfig "
                               "to Memory(path, config) to write it again")
-        if isinstance(version, int) and version >= 3:  # written whole by selfmem: a missing key is damage
+        if isinstance(version, int) and 3 <= version <= CONFIG_VERSION:  # written whole by selfmem: a gap is damage
             missing = _missing_keys(data, cls().to_dict())
             if missing:
                 raise ConfigError(f"{path} lacks {', '.join(missing)} (a file selfmem wrote has every key): it would "

@@ -31,6 +31,14 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import sigint  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def _sigint_raises_keyboard_interrupt():
+    """SIGINT as a terminal delivers it (a shell starts background jobs, pytest too, with SIGINT ignored)."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
+
+
 def _sigint_soon(delay: float = 0.2) -> threading.Timer:
     timer = threading.Timer(delay, lambda: os.kill(os.getpid(), signal.SIGINT))
     timer.start()
@@ -63,6 +71,7 @@ def test_a_refit_interrupted_while_waited_for_is_swapped_in_later_not_as_none():
     gate, swapped = threading.Event(), []
     refit = Refit("test part", background=True)
     refit.start(lambda: (gate.wait(), 42)[1], swapped.append)
+    threading.Timer(60, gate.set).start()  # never hangs, whatever happens to the signal
     timer = _sigint_soon()
     with pytest.raises(KeyboardInterrupt):
         refit.wait()
@@ -122,6 +131,7 @@ def test_interrupted_close_leaves_the_memory_open_and_usable(tmp_path):
     m.add_many([f"note {i}" for i in range(30)])
     gate = threading.Event()
     m._topics.refit.start(lambda: gate.wait() and None, lambda result: None)  # a refit that is still running
+    threading.Timer(60, gate.set).start()  # never hangs, whatever happens to the signal
     timer = _sigint_soon()
     with pytest.raises(KeyboardInterrupt):
         m.close()
