@@ -16,6 +16,7 @@ from .._errors import SelfmemError
 from ..memory import Memory
 from ._common import EXIT_HELP, SafePath, emit, errors, json_opt, path_arg
 from ._inspect import inspect
+from ._serve import open_memory, serve, url_opt
 from ._tools import doctor, export, map_
 
 __all__ = ["main", "cli"]
@@ -28,7 +29,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj = {"debug": debug}
 
 
-for _command in (inspect, doctor, export, map_):
+for _command in (inspect, doctor, export, map_, serve):
     cli.add_command(_command)
 
 
@@ -40,13 +41,15 @@ for _command in (inspect, doctor, export, map_):
 @click.option("--session", "sessions", multiple=True, help="Only records of this session (repeatable).")
 @click.option("--mode", type=click.Choice(["hybrid", "dense", "keyword", "topics"]), default=None,
               help="Ranking mode (default: the memory's config).")
+@url_opt
 @json_opt
 @errors
 def search(path: str, query: str, k: int, kinds: tuple[str, ...], sessions: tuple[str, ...], mode: str | None,
-           as_json: bool) -> None:
+           url: str | None, as_json: bool) -> None:
     """Print the K memories at PATH most relevant to QUERY (works while a writer runs)."""
-    _warm_models(path)
-    with Memory(path, read_only=True) as mem:
+    if not url:
+        _warm_models(path)
+    with open_memory(path, url) as mem:
         hits = mem.search(query, k=k, kinds=list(kinds) or None, sessions=list(sessions) or None, mode=mode)
 
     def human(hs: Any) -> str:
@@ -109,11 +112,12 @@ def import_(path: str, file: str, kind: str, session: str | None, as_json: bool)
 @cli.command()
 @path_arg
 @click.option("--members", "show_members", is_flag=True, help="Include member record ids (JSON only).")
+@url_opt
 @json_opt
 @errors
-def topics(path: str, show_members: bool, as_json: bool) -> None:
+def topics(path: str, show_members: bool, url: str | None, as_json: bool) -> None:
     """Print the topic tree of the memory at PATH (top level first; works while a writer runs)."""
-    with Memory(path, read_only=True) as mem:
+    with open_memory(path, url) as mem:
         nodes = mem.topics()
         if show_members:
             nodes = [mem.topic(t.id) for t in nodes]
@@ -156,12 +160,14 @@ def rebuild(path: str, reembed: bool, as_json: bool) -> None:
 @click.option("--direction", type=click.Choice(["both", "out", "in"]), default="both", show_default=True)
 @click.option("--depth", default=1, show_default=True, help="Steps from NODE.")
 @click.option("--limit", default=50, show_default=True, help="Nodes shown at most.")
+@url_opt
 @json_opt
 @errors
-def graph(path: str, node: str, rels: tuple[str, ...], direction: str, depth: int, limit: int, as_json: bool) -> None:
+def graph(path: str, node: str, rels: tuple[str, ...], direction: str, depth: int, limit: int, url: str | None,
+          as_json: bool) -> None:
     """Show the knowledge graph around NODE (a memory id, or topic:ID, session:NAME, task:ID)."""
     start: int | str = int(node) if node.isdigit() else node
-    with Memory(path, read_only=True) as mem:
+    with open_memory(path, url) as mem:
         sub = mem.neighbours(start, list(rels) or None, direction=direction, depth=depth, limit=limit)
 
     def human(g: Any) -> str:
