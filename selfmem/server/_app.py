@@ -116,7 +116,7 @@ class EnrichBody(_Filters):
 
 
 class DeleteBody(_Body):
-    ids: Id | list[Id] = Field(max_length=1024)
+    ids: Id | Annotated[list[Id], Field(max_length=1024)]
 
 
 class NeighboursBody(_Body):
@@ -256,7 +256,7 @@ def create_app(hub: Hub, tokens: Tokens | None = None, limits: Limits | None = N
 
     app = FastAPI(title="selfmem memory server", version="1", lifespan=lifespan,
                   description="A selfmem memory per namespace; the same calls as selfmem.Memory.")
-    app.add_middleware(_Guard, limits=limits)  # type: ignore[arg-type]
+    app.add_middleware(_Guard, limits=limits)
 
     @app.exception_handler(SelfmemError)
     async def _selfmem_error(request: Request, exc: SelfmemError) -> JSONResponse:
@@ -285,9 +285,18 @@ def create_app(hub: Hub, tokens: Tokens | None = None, limits: Limits | None = N
         if tokens.enabled:
             tokens.check(None if creds is None else creds.credentials, namespace, role)
 
-    def memory(creds: HTTPAuthorizationCredentials | None, namespace: str, role: str) -> Any:
-        allow(creds, namespace, role)
-        return hub.get(namespace, create=role != "read")[0]
+    def need(role: str) -> Any:
+        """A dependency checking the token before anything else (also before the body is validated)."""
+
+        def check(namespace: Namespace, creds: Creds) -> None:
+            allow(creds, namespace, role)
+
+        return [Depends(check)]
+
+    read, write, admin = need("read"), need("write"), need("admin")
+
+    def memory(namespace: str, create: bool = False) -> Any:
+        return hub.get(namespace, create=create)[0]
 
     ns = "/v1/namespaces/{namespace}"
 
@@ -296,104 +305,109 @@ def create_app(hub: Hub, tokens: Tokens | None = None, limits: Limits | None = N
         """Liveness (no token needed)."""
         return {"ok": True}
 
-    @app.get(ns + "/config", responses=_ERRORS, tags=["memory"])
+    @app.get(ns + "/config", responses=_ERRORS, tags=["memory"], dependencies=read)
     def config(namespace: Namespace, creds: Creds, create: bool = False) -> dict[str, Any]:
         """The namespace's configuration; ``create=true`` (write role) creates the namespace first."""
-        allow(creds, namespace, "write" if create else "read")
+        if create:
+            allow(creds, namespace, "write")
         if create or hub.exists(namespace):
             return hub.get(namespace, create=create)[0].config.to_dict()
         return hub.default_config().to_dict()
 
-    @app.post(ns + "/add", responses=_ERRORS, tags=["memory"])
-    async def add(namespace: Namespace, body: AddBody, creds: Creds) -> dict[str, int]:
+    @app.post(ns + "/add", responses=_ERRORS, tags=["memory"], dependencies=write)
+    async def add(namespace: Namespace, body: AddBody) -> dict[str, int]:
         """Memory.add: queued, committed together with concurrent adds, answered once committed."""
-        allow(creds, namespace, "write")
         _, committer = await asyncio.to_thread(hub.get, namespace, create=True)
         fut = committer.submit(PendingAdd(**body.model_dump()))
         return {"id": await asyncio.wrap_future(fut)}
 
-    @app.post(ns + "/add_many", responses=_ERRORS, tags=["memory"])
-    def add_many(namespace: Namespace, body: AddManyBody, creds: Creds) -> dict[str, list[int]]:
+    @app.post(ns + "/add_many", responses=_ERRORS, tags=["memory"], dependencies=write)
+    def add_many(namespace: Namespace, body: AddManyBody) -> dict[str, list[int]]:
         """Memory.add_many (one transaction)."""
-        mem = memory(creds, namespace, "write")
+        mem = memory(namespace, create=True)
         args = body.model_dump()
         return {"ids": mem.add_many(args.pop("texts"), progress=False, **args)}
 
-    @app.get(ns + "/records/{id}", responses=_ERRORS, tags=["memory"])
-    def get(namespace: Namespace, id: RecordId, creds: Creds) -> dict[str, Any]:
+    @app.get(ns + "/records/{id}", responses=_ERRORS, tags=["memory"], dependencies=read)
+    def get(namespace: Namespace, id: RecordId) -> dict[str, Any]:
         """Memory.get."""
-        return to_json(memory(creds, namespace, "read").get(id))
+        return to_json(memory(namespace).get(id))
 
-    @app.post(ns + "/delete", responses=_ERRORS, tags=["memory"])
-    def delete(namespace: Namespace, body: DeleteBody, creds: Creds) -> dict[str, int]:
+    @app.post(ns + "/delete", responses=_ERRORS, tags=["memory"], dependencies=admin)
+    def delete(namespace: Namespace, body: DeleteBody) -> dict[str, int]:
         """Memory.delete (admin role)."""
-        allow(creds, namespace, "admin")
-        mem = hub.get(namespace)[0]
-        mem.delete(body.ids)
+        memory(namespace).delete(body.ids)
         return {"deleted": 1 if isinstance(body.ids, int) else len(body.ids)}
 
-    @app.post(ns + "/search", responses=_ERRORS, tags=["memory"])
-    def search(namespace: Namespace, body: SearchBody, creds: Creds) -> dict[str, Any]:
+    @app.post(ns + "/search", responses=_ERRORS, tags=["memory"], dependencies=read)
+    def search(namespace: Namespace, body: SearchBody) -> dict[str, Any]:
         """Memory.search."""
         args = body.model_dump()
-        hits = memory(creds, namespace, "read").search(args.pop("query"), **args)
+        hits = memory(namespace).search(args.pop("query"), **args)
         return {"hits": to_json(hits)}
 
-    @app.post(ns + "/enrich", responses=_ERRORS, tags=["memory"])
+    @app.post(ns + "/enrich", responses=_ERRORS, tags=["memory"], dependencies=read)
     def enrich(namespace: Namespace, body: EnrichBody, creds: Creds) -> dict[str, Any]:
         """Memory.enrich; ``mark_used`` (the default) needs the write role."""
         args = body.model_dump()
-        mem = memory(creds, namespace, "write" if body.mark_used else "read")
+        if body.mark_used:
+            allow(creds, namespace, "write")
+        mem = memory(namespace, create=body.mark_used)
         return to_json(mem.enrich(args.pop("prompt"), **args))
 
-    @app.get(ns + "/topics", responses=_ERRORS, tags=["memory"])
-    def topics(namespace: Namespace, creds: Creds) -> dict[str, Any]:
+    @app.get(ns + "/topics", responses=_ERRORS, tags=["memory"], dependencies=read)
+    def topics(namespace: Namespace) -> dict[str, Any]:
         """Memory.topics."""
-        return {"topics": to_json(memory(creds, namespace, "read").topics())}
+        return {"topics": to_json(memory(namespace).topics())}
 
-    @app.get(ns + "/topics/{id}", responses=_ERRORS, tags=["memory"])
-    def topic(namespace: Namespace, id: RecordId, creds: Creds) -> dict[str, Any]:
+    @app.get(ns + "/topics/{id}", responses=_ERRORS, tags=["memory"], dependencies=read)
+    def topic(namespace: Namespace, id: RecordId) -> dict[str, Any]:
         """Memory.topic (with members)."""
-        return to_json(memory(creds, namespace, "read").topic(id))
+        return to_json(memory(namespace).topic(id))
 
-    @app.post(ns + "/neighbours", responses=_ERRORS, tags=["graph"])
-    def neighbours(namespace: Namespace, body: NeighboursBody, creds: Creds) -> dict[str, Any]:
+    @app.post(ns + "/neighbours", responses=_ERRORS, tags=["graph"], dependencies=read)
+    def neighbours(namespace: Namespace, body: NeighboursBody) -> dict[str, Any]:
         """Memory.neighbours."""
         args = body.model_dump()
-        return to_json(memory(creds, namespace, "read").neighbours(args.pop("node"), args.pop("rel"), **args))
+        return to_json(memory(namespace).neighbours(args.pop("node"), args.pop("rel"), **args))
 
-    @app.post(ns + "/path", responses=_ERRORS, tags=["graph"])
-    def path(namespace: Namespace, body: PathBody, creds: Creds) -> dict[str, Any]:
+    @app.post(ns + "/path", responses=_ERRORS, tags=["graph"], dependencies=read)
+    def path(namespace: Namespace, body: PathBody) -> dict[str, Any]:
         """Memory.path: ``{"subgraph": null}`` when no path exists."""
-        found = memory(creds, namespace, "read").path(body.a, body.b, max_depth=body.max_depth, rel=body.rel)
+        found = memory(namespace).path(body.a, body.b, max_depth=body.max_depth, rel=body.rel)
         return {"subgraph": None if found is None else to_json(found)}
 
-    @app.post(ns + "/subgraph", responses=_ERRORS, tags=["graph"])
-    def subgraph(namespace: Namespace, body: SubgraphBody, creds: Creds) -> dict[str, Any]:
+    @app.post(ns + "/subgraph", responses=_ERRORS, tags=["graph"], dependencies=read)
+    def subgraph(namespace: Namespace, body: SubgraphBody) -> dict[str, Any]:
         """Memory.subgraph."""
         args = body.model_dump()
-        return to_json(memory(creds, namespace, "read").subgraph(args.pop("nodes"), **args))
+        return to_json(memory(namespace).subgraph(args.pop("nodes"), **args))
 
-    @app.get(ns + "/stats", responses=_ERRORS, tags=["memory"])
-    def stats(namespace: Namespace, creds: Creds) -> dict[str, Any]:
+    @app.get(ns + "/stats", responses=_ERRORS, tags=["memory"], dependencies=read)
+    def stats(namespace: Namespace) -> dict[str, Any]:
         """Memory.stats."""
-        return to_json(memory(creds, namespace, "read").stats())
+        return to_json(memory(namespace).stats())
 
-    @app.get(ns + "/sessions", responses=_ERRORS, tags=["memory"])
-    def sessions(namespace: Namespace, creds: Creds) -> dict[str, Any]:
+    @app.get(ns + "/sessions", responses=_ERRORS, tags=["memory"], dependencies=read)
+    def sessions(namespace: Namespace) -> dict[str, Any]:
         """Memory.sessions."""
-        return {"sessions": to_json(memory(creds, namespace, "read").sessions())}
+        return {"sessions": to_json(memory(namespace).sessions())}
 
-    @app.post(ns + "/wait", responses=_ERRORS, tags=["memory"])
-    def wait(namespace: Namespace, creds: Creds) -> dict[str, bool]:
+    @app.get(ns + "/commits", responses=_ERRORS, tags=["server"], dependencies=read)
+    def commits(namespace: Namespace) -> dict[str, int]:
+        """Group commit so far: ``committed`` single adds in ``batches`` add_many calls."""
+        committer = hub.get(namespace)[1]
+        return {"batches": committer.batches, "committed": committer.committed}
+
+    @app.post(ns + "/wait", responses=_ERRORS, tags=["memory"], dependencies=write)
+    def wait(namespace: Namespace) -> dict[str, bool]:
         """Memory.wait: background refits finished."""
-        memory(creds, namespace, "write").wait()
+        memory(namespace, create=True).wait()
         return {"ok": True}
 
-    @app.post(ns + "/rebuild", responses=_ERRORS, tags=["memory"])
-    def rebuild(namespace: Namespace, body: RebuildBody, creds: Creds) -> dict[str, bool]:
+    @app.post(ns + "/rebuild", responses=_ERRORS, tags=["memory"], dependencies=admin)
+    def rebuild(namespace: Namespace, body: RebuildBody) -> dict[str, bool]:
         """Memory.rebuild (admin role)."""
-        allow(creds, namespace, "admin")
         hub.get(namespace)[0].rebuild(reembed=body.reembed)
         return {"ok": True}
 

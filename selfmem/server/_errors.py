@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .._errors import SelfmemError
+from .._errors import RecordNotFoundError, SelfmemError
 
 __all__ = ["ServerError", "NotAuthenticatedError", "AccessDeniedError", "ServerBusyError", "NamespaceNotFoundError"]
 
@@ -27,8 +27,5 @@ class ServerBusyError(SelfmemError, RuntimeError):
         self.retry_after = retry_after
 
 
-class NamespaceNotFoundError(SelfmemError, KeyError):
-    """The namespace does not exist on the server (it is created by a token with the write role)."""
-
-    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
-        return str(self.args[0]) if self.args else "namespace not found"
+class NamespaceNotFoundError(RecordNotFoundError):
+    """The namespace does not exist on the server (a token with the write role creates it); memctl exit code 5."""

@@ -20,11 +20,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from .._config import MemoryConfig
 from .._errors import InvalidInputError, MemoryClosedError, SelfmemError
 from ..memory import Memory
+from ..memory import _validate as v
 from ._errors import NamespaceNotFoundError, ServerBusyError
 
 __all__ = ["Hub", "Committer", "PendingAdd", "NAMESPACE_RE", "check_namespace"]
@@ -57,9 +56,9 @@ class PendingAdd:
     key: Any = None
     future: Future[int] = field(default_factory=Future)
 
-    def group(self) -> tuple[Any, bool, bool]:
-        """Adds of one group can share one ``add_many`` call (it takes one session for all)."""
-        return self.session, self.own_embedding is None, self.created_at is None
+    def group(self) -> bool:
+        """Adds of one group are committed together (all with an own embedding, or none)."""
+        return self.own_embedding is None
 
 
 class Committer:
@@ -121,7 +120,7 @@ class Committer:
             batch = self._take()
             if batch is None:
                 return
-            groups: dict[tuple[Any, bool, bool], list[PendingAdd]] = {}
+            groups: dict[bool, list[PendingAdd]] = {}
             for item in batch:
                 groups.setdefault(item.group(), []).append(item)
             for items in groups.values():
@@ -159,16 +158,32 @@ class Committer:
             _follow(orig.future, copy.future)
 
     def _add(self, items: list[PendingAdd]) -> list[int]:
+        return add_mixed(self.memory, items)
+
+
+def add_mixed(mem: Memory, items: list[PendingAdd]) -> list[int]:
+    """``Memory.add_many`` for single adds of different sessions (and times): each is validated as its own
+    add, then all are embedded in one batch and written in one transaction (add_many takes one session).
+    Keys already stored return their first id, as in ``add_many``; nothing is written if any add is invalid."""
+    with mem._lock:  # what Memory's guard does for add_many: open, writable, finished refits swapped in
+        store = mem._writable()
+        mem._poll()
+        rows = []
+        for it in items:
+            rows += v.check_batch([it.text], [it.kind], [it.metadata], it.session, [it.importance], [it.parents],
+                                  kinds=mem.config.kinds, max_chars=mem.config.max_text_chars,
+                                  existing=store.existing, created_at=None if it.created_at is None else [it.created_at],
+                                  keys=[it.key])
         own = None
         if items[0].own_embedding is not None:
-            own = [np.asarray(it.own_embedding, dtype=np.float32) for it in items]
-        created = None if items[0].created_at is None else [it.created_at for it in items]
-        keys = [it.key for it in items]
-        return self.memory.add_many([it.text for it in items], kind=[it.kind for it in items],
-                                    metadata=[it.metadata for it in items], session=items[0].session,
-                                    importance=[it.importance for it in items], parents=[it.parents for it in items],
-                                    own_embedding=own, created_at=created,  # type: ignore[arg-type]
-                                    keys=keys if any(k is not None for k in keys) else None, progress=False)
+            if mem._views.own is None:
+                raise InvalidInputError("own_embedding given but this memory has no own model (config.embedding.own)")
+            own = v.check_vectors([it.own_embedding for it in items], len(items), mem._views.own.dim, "own_embedding")
+        done = store.ids_of_keys([r.key for r in rows if r.key is not None])
+        fresh = [i for i, r in enumerate(rows) if r.key not in done]
+        new_ids = iter(mem._add_rows([rows[i] for i in fresh], None if own is None else own[fresh], False)
+                       if fresh else [])
+        return [done[r.key] if r.key in done else next(new_ids) for r in rows]
 
 
 def _follow(src: Future[int], dst: Future[int]) -> None:

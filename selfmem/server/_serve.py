@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 import json
 import logging
@@ -85,7 +86,10 @@ def serve(opts: ServeOptions) -> None:
                                                             max_batch=opts.max_batch, max_queue=opts.max_queue))
     app = create_app(hub, tokens, Limits(max_body=opts.max_body, max_inflight=opts.max_inflight), on_ready=ready)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=opts.access_log,
+    log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    log_config["handlers"]["access"]["stream"] = "ext://sys.stderr"  # stdout carries only the URL line
+    server = uvicorn.Server(uvicorn.Config(app, log_level="info" if opts.access_log else "warning",
+                                           access_log=opts.access_log, log_config=log_config,
                                            timeout_graceful_shutdown=30, lifespan="on"))
     try:
         server.run(sockets=[sock])
