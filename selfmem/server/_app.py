@@ -60,7 +60,7 @@ class Limits:
 
 # -- request bodies ---------------------------------------------------------------------------------------------
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # no coercion: 0 is not a time, nor a bool
 
 
 Id = Annotated[int, Field(ge=0, le=MAX_ID)]
@@ -273,7 +273,11 @@ def create_app(hub: Hub, tokens: Tokens | None = None, limits: Limits | None = N
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"error": "ServerError", "message": str(exc.detail)}, status_code=exc.status_code)
+        if exc.status_code == 400:  # a body that is not JSON: invalid input, like any other
+            return JSONResponse({"error": "InvalidInputError", "message": f"{exc.detail}: send a JSON object"},
+                                status_code=422)
+        return JSONResponse({"error": "ServerError", "message": str(exc.detail)}, status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> JSONResponse:
