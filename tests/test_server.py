@@ -294,3 +294,14 @@ def test_schemathesis_finds_no_server_error_and_responses_match_the_schema(tmp_p
                              capture_output=True, text=True, timeout=900)
         assert res.returncode == 0 and " generated" in res.stdout, res.stdout[-6000:]
         assert "Internal error" not in s.stderr() and "Traceback" not in s.stderr(), s.stderr()[-3000:]
+
+
+def test_sigkill_under_write_load_loses_no_acknowledged_add_and_duplicates_none(tmp_path):
+    """benchmarks/serve_kill.py, 3 rounds (the benchmark runs 20+): kill -9 the server while 4 writers add."""
+    res = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "serve_kill.py"), "--kills", "3", "--writers", "3",
+                          "--max-delay", "2.5", "--dir", str(tmp_path / "kill"), "--json"],
+                         capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert res.returncode == 0, res.stderr[-3000:]
+    report = json.loads(res.stdout)
+    assert report["acknowledged"] > 0
+    assert report["lost"] == report["duplicates"] == report["mismatched"] == 0, report

@@ -321,7 +321,8 @@ def create_app(hub: Hub, tokens: Tokens | None = None, limits: Limits | None = N
     @app.post(ns + "/add", responses=_ERRORS, tags=["memory"], dependencies=write)
     async def add(namespace: Namespace, body: AddBody) -> dict[str, int]:
         """Memory.add: queued, committed together with concurrent adds, answered once committed."""
-        _, committer = await asyncio.to_thread(hub.get, namespace, create=True)
+        opened = hub.opened(namespace)  # the common case: no thread hop
+        _, committer = opened if opened is not None else await asyncio.to_thread(hub.get, namespace, create=True)
         fut = committer.submit(PendingAdd(**body.model_dump()))
         return {"id": await asyncio.wrap_future(fut)}
 

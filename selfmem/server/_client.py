@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
+import socket
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
@@ -84,8 +85,11 @@ class RemoteMemory:
         self.url, self.namespace, self.retries = url.rstrip("/"), namespace, retries
         token = token if token is not None else os.environ.get(TOKEN_ENV)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        # TCP_NODELAY: a request goes out as headers then body; Nagle's algorithm would hold the body back
+        # until the server's delayed ACK (40 ms on Linux) arrived
+        transport = httpx.HTTPTransport(socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
         self._client: Any = httpx.Client(base_url=f"{self.url}/v1/namespaces/{namespace}", headers=headers,
-                                         timeout=timeout)
+                                         timeout=timeout, transport=transport)
         self._session: contextvars.ContextVar[str | None] = contextvars.ContextVar(
             f"selfmem-remote-session-{id(self)}", default=None)
         try:

@@ -220,6 +220,10 @@ class Hub:
     def exists(self, name: str) -> bool:
         return name in self._open or (self.root / check_namespace(name) / _STORE_FILE).is_file()
 
+    def opened(self, name: str) -> tuple[Memory, Committer] | None:
+        """The memory and committer of ``name`` if it is open already (never blocks)."""
+        return self._open.get(name)
+
     def default_config(self) -> MemoryConfig:
         return self.config if self.config is not None else MemoryConfig()
 
