@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/serve_kill.py [--kills 20] [--writers 4] [--max-delay 2.0] [--dir runs/serve_kill] [--json]
+    python benchmarks/serve_kill.py [--kills 20] [--writers 4] [--max-delay 3.0] [--dir runs/serve_kill] [--json]
 
 Each round starts the server on the same root, starts ``--writers`` client processes that add single
 records with idempotency keys (``<writer>-<i>``, text ``"item <i> of <writer> [<key>]"``) and journal each

@@ -14,18 +14,20 @@ from typing import Any
 
 from helpers import hash_cfg
 
+from selfmem import MemoryConfig
+
 __all__ = ["Served"]
 
 
 class Served:
     """``with Served(root) as s:`` runs ``memctl serve root --port 0 --json`` (new namespaces use
-    ``hash_cfg(**config)``) and returns once it printed its URL (``s.url``); killed at the end."""
+    ``hash_cfg(**config)``, or ``memory_config``) and returns once it printed its URL (``s.url``); killed at the end."""
 
     def __init__(self, root: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 60.0,
-                 **config: Any) -> None:
+                 memory_config: MemoryConfig | None = None, **config: Any) -> None:
         self.root, self.args, self.timeout = Path(root), list(args), timeout
         self.env = {**os.environ, **(env or {})}
-        self.config = hash_cfg(**config)
+        self.config = memory_config if memory_config is not None else hash_cfg(**config)
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
 

@@ -305,3 +305,18 @@ def test_sigkill_under_write_load_loses_no_acknowledged_add_and_duplicates_none(
     report = json.loads(res.stdout)
     assert report["acknowledged"] > 0
     assert report["lost"] == report["duplicates"] == report["mismatched"] == 0, report
+
+
+@pytest.mark.integration
+def test_a_server_with_the_real_models(tmp_path):
+    """The default models (MiniLM + SmolLM2) behind the server: two clients in processes, then a search."""
+    from selfmem import MemoryConfig
+
+    with Served(tmp_path / "root", memory_config=MemoryConfig(), timeout=600) as s:
+        acked = clients(s.url, "real", ["r0", "r1"], 3)
+        with RemoteMemory(s.url, "real", timeout=600) as mem:
+            st = mem.stats()
+            assert st.records == 6 and set(st.embedders) == {"general", "own"}, st.embedders
+            assert "MiniLM" in st.embedders["general"]["name"]
+            hits = mem.search("a note about grids from client r1", k=6)
+            assert hits and {h.record.id for h in hits} <= set(acked.values())  # near-duplicates are folded
