@@ -7,7 +7,7 @@ Usage::
 
 Steps (each client is its own process, started together):
 
-1. prefill a namespace with ``--records`` AG News texts (``add_many`` in process, before the server starts);
+1. prefill a namespace with ``--records`` AG News texts (repeated with a round number past 7,600) (``add_many`` in process, before the server starts);
 2. single adds: one client alone, then ``--clients`` clients at once (adds/s; group commit makes these grow);
 3. mixed closed loop: ``--clients`` clients, 80% search / 20% add, as fast as answered (requests/s, p50/p99
    per operation, errors);
@@ -147,7 +147,9 @@ def main() -> None:
     root = Path(a.dir)
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
-    texts, _ = load_ag_news()
+    news, _ = load_ag_news()  # 7,600 texts; beyond that they repeat with a round number, so none is identical
+    texts = [news[i % len(news)] + ("" if i < len(news) else f" (round {i // len(news)})")
+             for i in range(a.records + 2000)]
     cfg = (MemoryConfig(embedding=EmbeddingConfig(general="hash:64", own=None, mode="general"))
            if a.models == "hash" else MemoryConfig())
     t0 = time.perf_counter()

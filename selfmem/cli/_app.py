@@ -13,7 +13,6 @@ from typing import Any
 import click
 
 from .._errors import SelfmemError
-from ..memory import Memory
 from ._common import EXIT_HELP, SafePath, emit, errors, json_opt, path_arg
 from ._inspect import inspect
 from ._serve import open_memory, serve, url_opt
@@ -69,6 +68,8 @@ def search(path: str, query: str, k: int, kinds: tuple[str, ...], sessions: tupl
 @errors
 def add(path: str, text: str, kind: str, session: str | None, metadata: str | None, as_json: bool) -> None:
     """Add TEXT to the memory at PATH (created if missing) and print its id."""
+    from ..memory import Memory  # loaded when a command runs (memctl --url never needs it)
+
     try:
         meta = json.loads(metadata) if metadata else None
     except json.JSONDecodeError as exc:
@@ -98,6 +99,8 @@ def import_(path: str, file: str, kind: str, session: str | None, as_json: bool)
     record per line). Every line is checked before anything is written; records keep their session,
     time, metadata and key, and parents are mapped to the new ids.
     """
+    from ..memory import Memory  # loaded when a command runs (memctl --url never needs it)
+
     new = not Path(path).exists()
     try:
         with Memory(path) as mem:
@@ -147,6 +150,8 @@ def topics(path: str, show_members: bool, url: str | None, as_json: bool) -> Non
 @errors
 def rebuild(path: str, reembed: bool, as_json: bool) -> None:
     """Refit whitening, index, topics and graph of the memory at PATH from its store."""
+    from ..memory import Memory  # loaded when a command runs (memctl --url never needs it)
+
     with Memory(path, create=False, reembed=reembed) as mem:
         mem.rebuild(reembed=reembed)
         stats = mem.stats()

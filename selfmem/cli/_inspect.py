@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .._errors import InvalidInputError
 from ..clustering._tree import lineage
-from ..memory import Memory
 from ._common import emit, errors, human_bytes, json_opt, path_arg
 from ._serve import open_memory, url_opt
+
+if TYPE_CHECKING:  # the memory (DuckDB, FAISS) loads when a command runs: memctl --url never needs it
+    from ..memory import Memory
 
 __all__ = ["inspect"]
 
