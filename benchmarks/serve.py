@@ -202,6 +202,9 @@ def main() -> None:
                                   server.url], capture_output=True, text=True)
             walls.append(time.perf_counter() - t)
             assert res.returncode == 0, res.stderr
+        report["server_batches"] = json.loads(subprocess.run(
+            [sys.executable, "-c", f"import httpx; print(httpx.get('{server.url}/v1/namespaces/bench/commits').text)"],
+            capture_output=True, text=True).stdout)
         report["memctl_search_url_s"] = {"median": round(statistics.median(walls), 3), "max": round(max(walls), 3)}
     finally:
         server.stop()

@@ -302,6 +302,15 @@ def create_app(hub: Hub, tokens: Tokens | None = None, limits: Limits | None = N
     def memory(namespace: str, create: bool = False) -> Any:
         return hub.get(namespace, create=create)[0]
 
+    async def embedded(namespace: str, text: str, create: bool) -> Any:
+        """The namespace's memory, once ``text`` is embedded (batched with concurrent queries, cached)."""
+        opened = hub.opened(namespace)
+        mem = opened[0] if opened is not None else await asyncio.to_thread(memory, namespace, create)
+        batcher = hub.queries(namespace)
+        if batcher is not None:
+            await asyncio.wrap_future(batcher.submit(text))
+        return mem
+
     ns = "/v1/namespaces/{namespace}"
 
     @app.get("/v1/health", tags=["server"])
@@ -345,20 +354,21 @@ def create_app(hub: Hub, tokens: Tokens | None = None, limits: Limits | None = N
         return {"deleted": 1 if isinstance(body.ids, int) else len(body.ids)}
 
     @app.post(ns + "/search", responses=_ERRORS, tags=["memory"], dependencies=read)
-    def search(namespace: Namespace, body: SearchBody) -> dict[str, Any]:
-        """Memory.search."""
+    async def search(namespace: Namespace, body: SearchBody) -> dict[str, Any]:
+        """Memory.search (the query is embedded together with concurrent ones)."""
         args = body.model_dump()
-        hits = memory(namespace).search(args.pop("query"), **args)
+        mem = await embedded(namespace, body.query, create=False)
+        hits = await asyncio.to_thread(mem.search, args.pop("query"), **args)
         return {"hits": to_json(hits)}
 
     @app.post(ns + "/enrich", responses=_ERRORS, tags=["memory"], dependencies=read)
-    def enrich(namespace: Namespace, body: EnrichBody, creds: Creds) -> dict[str, Any]:
+    async def enrich(namespace: Namespace, body: EnrichBody, creds: Creds) -> dict[str, Any]:
         """Memory.enrich; ``mark_used`` (the default) needs the write role."""
         args = body.model_dump()
         if body.mark_used:
             allow(creds, namespace, "write")
-        mem = memory(namespace, create=body.mark_used)
-        return to_json(mem.enrich(args.pop("prompt"), **args))
+        mem = await embedded(namespace, body.prompt, create=body.mark_used)
+        return to_json(await asyncio.to_thread(mem.enrich, args.pop("prompt"), **args))
 
     @app.get(ns + "/topics", responses=_ERRORS, tags=["memory"], dependencies=read)
     def topics(namespace: Namespace) -> dict[str, Any]:
@@ -400,9 +410,12 @@ def create_app(hub: Hub, tokens: Tokens | None = None, limits: Limits | None = N
 
     @app.get(ns + "/commits", responses=_ERRORS, tags=["server"], dependencies=read)
     def commits(namespace: Namespace) -> dict[str, int]:
-        """Group commit so far: ``committed`` single adds in ``batches`` add_many calls."""
-        committer = hub.get(namespace)[1]
-        return {"batches": committer.batches, "committed": committer.committed}
+        """Group commit so far: ``committed`` single adds in ``batches`` commits; ``queries_embedded`` search
+        and enrich texts in ``query_batches`` model calls."""
+        committer, queries = hub.get(namespace)[1], hub.queries(namespace)
+        return {"batches": committer.batches, "committed": committer.committed,
+                "query_batches": 0 if queries is None else queries.batches,
+                "queries_embedded": 0 if queries is None else queries.embedded}
 
     @app.post(ns + "/wait", responses=_ERRORS, tags=["memory"], dependencies=write)
     def wait(namespace: Namespace) -> dict[str, bool]:

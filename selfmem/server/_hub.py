@@ -25,6 +25,7 @@ from .._errors import InvalidInputError, MemoryClosedError, SelfmemError
 from ..memory import Memory
 from ..memory import _validate as v
 from ._errors import NamespaceNotFoundError, ServerBusyError
+from ._queries import QueryBatcher
 
 __all__ = ["Hub", "Committer", "PendingAdd", "NAMESPACE_RE", "check_namespace"]
 
@@ -77,6 +78,7 @@ class Committer:
 
     def __init__(self, memory: Memory, *, window: float = 0.002, max_batch: int = 256, max_queue: int = 4096) -> None:
         self.memory, self.window, self.max_batch, self.max_queue = memory, window, max_batch, max_queue
+        self.model_lock = threading.Lock()  # shared with the namespace's QueryBatcher
         self._queue: deque[PendingAdd] = deque()
         self._cond = threading.Condition()
         self._closing = False
@@ -158,7 +160,8 @@ class Committer:
             _follow(orig.future, copy.future)
 
     def _add(self, items: list[PendingAdd]) -> list[int]:
-        return add_mixed(self.memory, items)
+        with self.model_lock:
+            return add_mixed(self.memory, items)
 
 
 def add_mixed(mem: Memory, items: list[PendingAdd]) -> list[int]:
@@ -214,6 +217,7 @@ class Hub:
                  committer: Callable[[Memory], Committer] = Committer) -> None:
         self.root, self.config, self._make_committer = Path(root), config, committer
         self._open: dict[str, tuple[Memory, Committer]] = {}
+        self._queries: dict[str, QueryBatcher] = {}
         self._lock = threading.Lock()
         self._closed = False
 
@@ -247,8 +251,14 @@ class Hub:
                 mem = Memory(path, self.config, progress=False)
             else:
                 mem = Memory(path, progress=False)
-            found = self._open[name] = (mem, self._make_committer(mem))
+            committer = self._make_committer(mem)
+            self._queries[name] = QueryBatcher(mem, committer.model_lock)
+            found = self._open[name] = (mem, committer)
             return found
+
+    def queries(self, name: str) -> QueryBatcher | None:
+        """The query batcher of an open namespace (None if it is not open)."""
+        return self._queries.get(name)
 
     def names(self) -> list[str]:
         """Namespaces open now or present on disk."""
@@ -260,6 +270,9 @@ class Hub:
         with self._lock:
             self._closed = True
             opened, self._open = list(self._open.values()), {}
+            batchers, self._queries = list(self._queries.values()), {}
+        for batcher in batchers:
+            batcher.close()
         for mem, committer in opened:
             committer.close()
             mem.close()
