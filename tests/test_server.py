@@ -320,3 +320,25 @@ def test_a_server_with_the_real_models(tmp_path):
             assert "MiniLM" in st.embedders["general"]["name"]
             hits = mem.search("a note about grids from client r1", k=6)
             assert hits and {h.record.id for h in hits} <= set(acked.values())  # near-duplicates are folded
+
+
+def test_concurrent_searches_embed_their_queries_together(served):
+    with RemoteMemory(served.url, "queries") as mem:
+        mem.add_many([f"note number {i} about grids and colours" for i in range(20)], kind="note")
+        before = httpx.get(f"{served.url}/v1/namespaces/queries/commits").json()
+        results: dict[int, list[Hit]] = {}
+
+        def one(i: int) -> None:
+            results[i] = RemoteMemory(served.url, "queries").search(f"grids query {i}", k=3)
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        after = httpx.get(f"{served.url}/v1/namespaces/queries/commits").json()
+        assert all(len(results[i]) == 3 for i in range(16))
+        embedded = after["queries_embedded"] - before["queries_embedded"]
+        batches = after["query_batches"] - before["query_batches"]
+        assert embedded == 16 and batches < 16, (embedded, batches)
+        assert results[5] == mem.search("grids query 5", k=3)  # the same hits as a search embedding alone
