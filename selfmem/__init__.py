@@ -47,6 +47,10 @@ def __getattr__(name: str):
         from .memory._doctor import doctor
 
         return doctor
+    if name == "RemoteMemory":
+        from .server import RemoteMemory
+
+        return RemoteMemory
     if name in ("memory_map", "MapInfo"):
         from . import viz
 
@@ -56,6 +60,7 @@ def __getattr__(name: str):
 __all__ = [
     "Memory",
     "MemoryAPI",
+    "RemoteMemory",
     "MemoryConfig",
     "EmbeddingConfig",
     "IndexConfig",

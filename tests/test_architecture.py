@@ -23,7 +23,7 @@ PKG = ROOT / "selfmem"
 README = (ROOT / "README.md").read_text()
 
 # bottom to top; a module may import its own layer and the layers below it
-LAYERS = {"": 0, "retrieval": 1, "clustering": 2, "graph": 3, "store": 4, "memory": 5, "solver": 6, "viz": 6, "cli": 7}
+LAYERS = {"": 0, "retrieval": 1, "clustering": 2, "graph": 3, "store": 4, "memory": 5, "solver": 6, "viz": 6, "server": 6, "cli": 7}
 
 
 def modules() -> list[str]:

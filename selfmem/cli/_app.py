@@ -13,9 +13,9 @@ from typing import Any
 import click
 
 from .._errors import SelfmemError
-from ..memory import Memory
 from ._common import EXIT_HELP, SafePath, emit, errors, json_opt, path_arg
 from ._inspect import inspect
+from ._serve import open_memory, serve, url_opt
 from ._tools import doctor, export, map_, migrate
 
 __all__ = ["main", "cli"]
@@ -28,7 +28,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj = {"debug": debug}
 
 
-for _command in (inspect, doctor, export, map_, migrate):
+for _command in (inspect, doctor, export, map_, migrate, serve):
     cli.add_command(_command)
 
 
@@ -40,13 +40,15 @@ for _command in (inspect, doctor, export, map_, migrate):
 @click.option("--session", "sessions", multiple=True, help="Only records of this session (repeatable).")
 @click.option("--mode", type=click.Choice(["hybrid", "dense", "keyword", "topics"]), default=None,
               help="Ranking mode (default: the memory's config).")
+@url_opt
 @json_opt
 @errors
 def search(path: str, query: str, k: int, kinds: tuple[str, ...], sessions: tuple[str, ...], mode: str | None,
-           as_json: bool) -> None:
+           url: str | None, as_json: bool) -> None:
     """Print the K memories at PATH most relevant to QUERY (works while a writer runs)."""
-    _warm_models(path)
-    with Memory(path, read_only=True) as mem:
+    if not url:
+        _warm_models(path)
+    with open_memory(path, url) as mem:
         hits = mem.search(query, k=k, kinds=list(kinds) or None, sessions=list(sessions) or None, mode=mode)
 
     def human(hs: Any) -> str:
@@ -66,6 +68,8 @@ def search(path: str, query: str, k: int, kinds: tuple[str, ...], sessions: tupl
 @errors
 def add(path: str, text: str, kind: str, session: str | None, metadata: str | None, as_json: bool) -> None:
     """Add TEXT to the memory at PATH (created if missing) and print its id."""
+    from ..memory import Memory  # loaded when a command runs (memctl --url never needs it)
+
     try:
         meta = json.loads(metadata) if metadata else None
     except json.JSONDecodeError as exc:
@@ -95,6 +99,8 @@ def import_(path: str, file: str, kind: str, session: str | None, as_json: bool)
     record per line). Every line is checked before anything is written; records keep their session,
     time, metadata and key, and parents are mapped to the new ids.
     """
+    from ..memory import Memory  # loaded when a command runs (memctl --url never needs it)
+
     new = not Path(path).exists()
     try:
         with Memory(path) as mem:
@@ -109,11 +115,12 @@ def import_(path: str, file: str, kind: str, session: str | None, as_json: bool)
 @cli.command()
 @path_arg
 @click.option("--members", "show_members", is_flag=True, help="Include member record ids (JSON only).")
+@url_opt
 @json_opt
 @errors
-def topics(path: str, show_members: bool, as_json: bool) -> None:
+def topics(path: str, show_members: bool, url: str | None, as_json: bool) -> None:
     """Print the topic tree of the memory at PATH (top level first; works while a writer runs)."""
-    with Memory(path, read_only=True) as mem:
+    with open_memory(path, url) as mem:
         nodes = mem.topics()
         if show_members:
             nodes = [mem.topic(t.id) for t in nodes]
@@ -143,6 +150,8 @@ def topics(path: str, show_members: bool, as_json: bool) -> None:
 @errors
 def rebuild(path: str, reembed: bool, as_json: bool) -> None:
     """Refit whitening, index, topics and graph of the memory at PATH from its store."""
+    from ..memory import Memory  # loaded when a command runs (memctl --url never needs it)
+
     with Memory(path, create=False, reembed=reembed) as mem:
         mem.rebuild(reembed=reembed)
         stats = mem.stats()
@@ -156,12 +165,14 @@ def rebuild(path: str, reembed: bool, as_json: bool) -> None:
 @click.option("--direction", type=click.Choice(["both", "out", "in"]), default="both", show_default=True)
 @click.option("--depth", default=1, show_default=True, help="Steps from NODE.")
 @click.option("--limit", default=50, show_default=True, help="Nodes shown at most.")
+@url_opt
 @json_opt
 @errors
-def graph(path: str, node: str, rels: tuple[str, ...], direction: str, depth: int, limit: int, as_json: bool) -> None:
+def graph(path: str, node: str, rels: tuple[str, ...], direction: str, depth: int, limit: int, url: str | None,
+          as_json: bool) -> None:
     """Show the knowledge graph around NODE (a memory id, or topic:ID, session:NAME, task:ID)."""
     start: int | str = int(node) if node.isdigit() else node
-    with Memory(path, read_only=True) as mem:
+    with open_memory(path, url) as mem:
         sub = mem.neighbours(start, list(rels) or None, direction=direction, depth=depth, limit=limit)
 
     def human(g: Any) -> str:

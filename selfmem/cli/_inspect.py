@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .._errors import InvalidInputError
 from ..clustering._tree import lineage
-from ..memory import Memory
 from ._common import emit, errors, human_bytes, json_opt, path_arg
+from ._serve import open_memory, url_opt
+
+if TYPE_CHECKING:  # the memory (DuckDB, FAISS) loads when a command runs: memctl --url never needs it
+    from ..memory import Memory
 
 __all__ = ["inspect"]
 
@@ -125,9 +128,11 @@ def _int(value: str | None, what: str) -> int:
 @click.option("--top", default=10, show_default=True, type=click.IntRange(1), help="List at most this many "
               "kinds, sessions and files (the rest are counted).")
 @click.option("--samples", default=5, show_default=True, type=click.IntRange(0), help="Sample members of a topic.")
+@url_opt
 @json_opt
 @errors
-def inspect(path: str, what: str | None, ident: str | None, top: int, samples: int, as_json: bool) -> None:
+def inspect(path: str, what: str | None, ident: str | None, top: int, samples: int, url: str | None,
+            as_json: bool) -> None:
     """Show the memory at PATH (works while a writer runs; nothing is copied).
 
     \b
@@ -138,7 +143,7 @@ def inspect(path: str, what: str | None, ident: str | None, top: int, samples: i
     """
     if what in (None, "sessions") and ident is not None:
         raise click.UsageError(f"unexpected argument {ident!r}")
-    with Memory(path, read_only=True) as mem:
+    with open_memory(path, url) as mem:
         if what is None:
             emit(mem.stats(), as_json, lambda s: _overview(s, top))
         elif what == "record":

@@ -8,8 +8,6 @@ from typing import Any
 
 import click
 
-from ..memory import Memory
-from ..memory._doctor import doctor as run_doctor
 from ._common import SafePath, emit, errors, human_bytes, json_opt, path_arg
 
 __all__ = ["doctor", "export", "map_"]
@@ -28,6 +26,8 @@ def doctor(path: str, repair: bool, as_json: bool) -> None:
     Exit code 0 when all agree (or were repaired), 3 when problems remain. Run it on a memory that no
     writer holds (a writer reconciles its files itself).
     """
+    from ..memory._doctor import doctor as run_doctor  # memory (DuckDB, FAISS) loads only when a command runs
+
     result = run_doctor(path, repair=repair)
 
     def human(c: Any) -> str:
@@ -65,6 +65,8 @@ def export(path: str, fmt: str, out: str | None, uri: str | None, user: str | No
     For Neo4j the password is read from SELFMEM_NEO4J_PASSWORD (never from the command line); the export is
     idempotent and resumes after an interruption.
     """
+    from ..memory import Memory
+
     with Memory(path, read_only=True) as mem:
         if fmt == "neo4j":
             counts = mem.export_neo4j(uri, user, None, database, restart=restart)
@@ -92,6 +94,8 @@ def map_(path: str, out: str, max_points: int, fit_sample: int, seed: int, as_js
     The file opens in any browser without a server (works while a writer runs).
     """
     from ..viz import memory_map
+
+    from ..memory import Memory
 
     with Memory(path, read_only=True) as mem:
         info = memory_map(mem, out, max_points=max_points, fit_sample=fit_sample, seed=seed)

@@ -1,0 +1,130 @@
+"""Bearer tokens of ``memctl serve``: loaded from a file or the environment, kept only as SHA-256 hashes.
+
+A tokens file is JSON: a list of ``{"token": "...", "namespaces": ["a", "b"], "role": "write"}`` (or
+``"sha256": "<hex>"`` instead of ``"token"``, so the file need not hold a secret). ``namespaces`` may be
+``["*"]`` for every namespace. Roles, each including the ones before: ``read`` (get, search, enrich
+without ``mark_used``, topics, graph, stats), ``write`` (add, enrich marking use, wait, creating the
+namespace on first write), ``admin`` (delete, rebuild). The plain token is hashed on load and dropped;
+a presented token is hashed and compared with every stored hash in constant time.
+
+>>> tokens = Tokens.from_entries([{"token": "s3cret", "namespaces": ["team"], "role": "read"}])
+>>> tokens.check("s3cret", "team", "read").role
+'read'
+>>> tokens.check("s3cret", "team", "write")
+Traceback (most recent call last):
+...
+selfmem.server._errors.AccessDeniedError: this token has the role 'read'; 'write' is needed for this call
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .._errors import ConfigError
+from ._errors import AccessDeniedError, NotAuthenticatedError
+
+__all__ = ["Tokens", "Grant", "ROLES", "TOKENS_ENV", "hash_token"]
+
+ROLES = ("read", "write", "admin")
+TOKENS_ENV = "SELFMEM_TOKENS"
+"""Environment variable holding the tokens JSON (used when no tokens file is given)."""
+
+
+def hash_token(token: str) -> str:
+    """The SHA-256 hex digest under which a token is kept."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What one token may do: its namespaces (``("*",)`` for all) and its role."""
+
+    digest: str
+    namespaces: tuple[str, ...]
+    role: str
+
+    def covers(self, namespace: str) -> bool:
+        return "*" in self.namespaces or namespace in self.namespaces
+
+
+class Tokens:
+    """The server's tokens (hashes only). Empty: no authentication (loopback only)."""
+
+    def __init__(self, grants: Sequence[Grant] = ()) -> None:
+        self.grants = tuple(grants)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.grants)
+
+    @classmethod
+    def from_entries(cls, entries: Any) -> Tokens:
+        if not isinstance(entries, list):
+            raise ConfigError('tokens must be a JSON list of {"token" or "sha256", "namespaces", "role"} objects')
+        grants = []
+        for i, e in enumerate(entries):
+            if not isinstance(e, dict):
+                raise ConfigError(f"token entry {i} is not an object")
+            if isinstance(e.get("token"), str) and e["token"]:
+                digest = hash_token(e["token"])
+            elif isinstance(e.get("sha256"), str) and len(e["sha256"]) == 64:
+                digest = e["sha256"].lower()
+            else:
+                raise ConfigError(f"token entry {i} needs a non-empty \"token\" or a 64-hex-digit \"sha256\"")
+            ns = e.get("namespaces", ["*"])
+            if not isinstance(ns, list) or not ns or not all(isinstance(n, str) and n for n in ns):
+                raise ConfigError(f"token entry {i}: \"namespaces\" must be a non-empty list of names (or [\"*\"])")
+            role = e.get("role", "read")
+            if role not in ROLES:
+                raise ConfigError(f"token entry {i}: \"role\" must be one of {ROLES}, got {role!r}")
+            grants.append(Grant(digest, tuple(ns), role))
+        return cls(grants)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str] | None) -> Tokens:
+        """Tokens from ``path`` (JSON), else from ``$SELFMEM_TOKENS``, else none."""
+        if path is not None:
+            try:
+                text = Path(path).read_text()
+            except OSError as exc:
+                raise ConfigError(f"cannot read the tokens file {path}: {exc.strerror}") from exc
+            where = str(path)
+        elif os.environ.get(TOKENS_ENV):
+            text, where = os.environ[TOKENS_ENV], f"${TOKENS_ENV}"
+        else:
+            return cls()
+        try:
+            entries = json.loads(text)
+        except json.JSONDecodeError as exc:  # the message names a position, never the text (it holds tokens)
+            raise ConfigError(f"{where} is not JSON (line {exc.lineno}, column {exc.colno})") from None
+        return cls.from_entries(entries)
+
+    def identify(self, token: str | None) -> Grant:
+        """The grant of ``token``; raises NotAuthenticatedError. Every stored hash is compared (constant time)."""
+        if not token:
+            raise NotAuthenticatedError("this server needs a token: send 'Authorization: Bearer <token>' "
+                                        "(RemoteMemory(token=...) or $SELFMEM_TOKEN)")
+        digest = hash_token(token)
+        found: Grant | None = None
+        for g in self.grants:
+            if hmac.compare_digest(g.digest, digest) and found is None:
+                found = g
+        if found is None:
+            raise NotAuthenticatedError("the token is not valid for this server")
+        return found
+
+    def check(self, token: str | None, namespace: str, role: str) -> Grant:
+        """The grant of ``token`` if it covers ``namespace`` with at least ``role``; else 401/403 errors."""
+        g = self.identify(token)
+        if not g.covers(namespace):
+            raise AccessDeniedError(f"this token does not cover the namespace {namespace!r}")
+        if ROLES.index(g.role) < ROLES.index(role):
+            raise AccessDeniedError(f"this token has the role {g.role!r}; {role!r} is needed for this call")
+        return g

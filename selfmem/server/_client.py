@@ -1,0 +1,284 @@
+"""``RemoteMemory``: the memory protocol over HTTP, for many processes sharing one served memory."""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import os
+import socket
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from .._config import MemoryConfig
+from .._errors import DependencyError, MemoryClosedError
+from .._types import Enriched, Hit, Record, Stats, Subgraph, Topic
+from . import _wire as w
+from ._errors import ServerBusyError, ServerError
+
+__all__ = ["RemoteMemory", "TOKEN_ENV"]
+
+TOKEN_ENV = "SELFMEM_TOKEN"
+"""Environment variable with the client's token (used when ``token`` is not given)."""
+
+
+def _vec(x: Any) -> Any:
+    if x is None:
+        return None
+    if isinstance(x, np.ndarray):
+        return x.astype(float).tolist()
+    return [_vec(v) if isinstance(v, (np.ndarray, list, tuple)) else float(v) for v in x]
+
+
+def _time(x: Any) -> Any:
+    if isinstance(x, datetime):
+        return x.isoformat()
+    if isinstance(x, (list, tuple)):
+        return [_time(v) for v in x]
+    return x
+
+
+class RemoteMemory:
+    """A memory served by ``memctl serve``, with the API of :class:`selfmem.Memory` (implements :class:`selfmem.MemoryAPI`).
+
+    Same arguments, same result types, and the same ``SelfmemError`` subclasses, raised from the
+    server's error body; plus :class:`~selfmem.server.NotAuthenticatedError` (401),
+    :class:`~selfmem.server.AccessDeniedError` (403), :class:`~selfmem.server.ServerBusyError` (429 after
+    the retries) and :class:`~selfmem.server.ServerError` (unreachable).
+
+    Parameters
+    ----------
+    url : str
+        The server, e.g. ``"http://127.0.0.1:8765"``.
+    namespace : str
+        The memory on the server (1-64 letters, digits, ``_``, ``-``).
+    token : str, optional
+        Bearer token; default ``$SELFMEM_TOKEN``.
+    create : bool
+        Create the namespace now if missing (needs the write role); else a missing one raises
+        :class:`~selfmem.server.NamespaceNotFoundError` on first use.
+    timeout : float
+        Seconds per request.
+    retries : int
+        Retries of a request that did not reach the server, was answered 429 or 503, or (for reads
+        and adds with a ``key``) whose answer was lost; with back-off.
+
+    Examples
+    --------
+    With ``memctl serve ROOT`` running (it prints its URL)::
+
+        with RemoteMemory("http://127.0.0.1:8765", "team") as mem:
+            rid = mem.add("The grid is rotated.", key="run-1/step-3")  # safe to retry
+            hits = mem.search("rotation")
+    """
+
+    def __init__(self, url: str, namespace: str = "default", token: str | None = None, *, create: bool = True,
+                 timeout: float = 60.0, retries: int = 5) -> None:
+        try:
+            import httpx
+        except ImportError as exc:
+            raise DependencyError("RemoteMemory needs httpx: pip install 'selfmem[server]'") from exc
+        self._httpx = httpx
+        self.url, self.namespace, self.retries = url.rstrip("/"), namespace, retries
+        token = token if token is not None else os.environ.get(TOKEN_ENV)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        # TCP_NODELAY: a request goes out as headers then body; Nagle's algorithm would hold the body back
+        # until the server's delayed ACK (40 ms on Linux) arrived
+        transport = httpx.HTTPTransport(socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
+        self._client: Any = httpx.Client(base_url=f"{self.url}/v1/namespaces/{namespace}", headers=headers,
+                                         timeout=timeout, transport=transport)
+        self._session: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+            f"selfmem-remote-session-{id(self)}", default=None)
+        try:
+            self.config: MemoryConfig = MemoryConfig.from_dict(
+                self._call("GET", "/config", params={"create": "true" if create else "false"}))
+        except BaseException:
+            self._client.close()
+            raise
+
+    # -- transport ----------------------------------------------------------------------------------------------
+    def _call(self, method: str, path: str, body: Any = None, *, params: Any = None, safe: bool = True) -> Any:
+        """One request with retries; ``safe``: repeating it cannot duplicate a write."""
+        if self._client is None:
+            raise MemoryClosedError("this RemoteMemory is closed; make a new one")
+        httpx = self._httpx
+        delay = 0.1
+        for attempt in range(self.retries + 1):
+            last = attempt == self.retries
+            try:
+                resp = self._client.request(method, path, json=body, params=params)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:  # nothing reached the server
+                if last:
+                    raise ServerError(f"cannot reach the memory server at {self.url} ({exc})") from None
+            except httpx.TransportError as exc:  # the request may have been processed
+                if last or not safe:
+                    raise ServerError(f"the memory server at {self.url} did not answer ({type(exc).__name__}); "
+                                      + ("" if safe else "pass key= to make the add safe to retry")) from None
+            else:
+                if resp.status_code < 400:
+                    return resp.json()
+                try:
+                    payload = resp.json()
+                except ValueError:
+                    payload = resp.text
+                err = w.error_from(resp.status_code, payload)
+                if resp.status_code not in (429, 503) or last:
+                    if isinstance(err, ServerBusyError):
+                        err.retry_after = float(resp.headers.get("Retry-After", 1))
+                    raise err
+                delay = max(delay, float(resp.headers.get("Retry-After", delay)))
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+        raise ServerError("unreachable")  # pragma: no cover
+
+    # -- the memory protocol ------------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def session(self, name: str) -> Iterator[str]:
+        """Context manager: records added inside carry the session ``name`` (nests; per thread / task)."""
+        token = self._session.set(name)
+        try:
+            yield name
+        finally:
+            self._session.reset(token)
+
+    @property
+    def current_session(self) -> str | None:
+        """The session that ``add`` would use now (None outside ``session()``)."""
+        return self._session.get()
+
+    def add(self, text: str, kind: str = "output", metadata: Mapping[str, Any] | None = None, *,
+            session: str | None = None, importance: float = 1.0, parents: Sequence[int] = (),
+            own_embedding: np.ndarray | None = None, created_at: datetime | None = None,
+            key: str | None = None) -> int:
+        """Memory.add: answered once the server has committed it (with other clients' adds)."""
+        body = {"text": text, "kind": kind, "metadata": None if metadata is None else dict(metadata),
+                "session": session if session is not None else self._session.get(), "importance": importance,
+                "parents": list(parents), "own_embedding": _vec(own_embedding), "created_at": _time(created_at),
+                "key": key}
+        return int(self._call("POST", "/add", body, safe=key is not None)["id"])
+
+    def add_many(self, texts: Sequence[str], kind: str | Sequence[str] = "output",
+                 metadata: Sequence[Mapping[str, Any] | None] | None = None, *,
+                 session: str | None = None, importance: float | Sequence[float] = 1.0,
+                 parents: Sequence[Sequence[int]] | None = None,
+                 own_embedding: np.ndarray | Sequence[np.ndarray] | None = None,
+                 progress: bool | None = None,
+                 created_at: datetime | Sequence[datetime] | None = None,
+                 keys: Sequence[str | None] | None = None) -> list[int]:
+        """Memory.add_many (one transaction on the server; ``progress`` is ignored)."""
+        body = {"texts": list(texts), "kind": kind if isinstance(kind, str) else list(kind),
+                "metadata": None if metadata is None else [None if m is None else dict(m) for m in metadata],
+                "session": session if session is not None else self._session.get(),
+                "importance": importance if isinstance(importance, (int, float)) else list(importance),
+                "parents": None if parents is None else [list(p) for p in parents],
+                "own_embedding": _vec(own_embedding), "created_at": _time(created_at),
+                "keys": None if keys is None else list(keys)}
+        safe = keys is not None and all(k is not None for k in keys)
+        return [int(i) for i in self._call("POST", "/add_many", body, safe=safe)["ids"]]
+
+    def get(self, id: int) -> Record:
+        """Memory.get."""
+        return w.record(self._call("GET", f"/records/{int(id)}"))
+
+    def delete(self, ids: int | Sequence[int]) -> None:
+        """Memory.delete (admin role)."""
+        self._call("POST", "/delete", {"ids": ids if isinstance(ids, int) else list(ids)})
+
+    def search(self, query: str, k: int = 5, *, kinds: Sequence[str] | None = None,
+               sessions: Sequence[str] | None = None, where: Mapping[str, Any] | None = None,
+               since: datetime | None = None, until: datetime | None = None,
+               max_distance: float | None = None, mode: str | None = None,
+               expand: bool | Sequence[str] | None = None) -> list[Hit]:
+        """Memory.search."""
+        body = {"query": query, "k": k, **self._filters(kinds=kinds, sessions=sessions, where=where, since=since,
+                                                        until=until, max_distance=max_distance, mode=mode,
+                                                        expand=expand)}
+        return [w.hit(h) for h in self._call("POST", "/search", body)["hits"]]
+
+    @staticmethod
+    def _filters(**f: Any) -> dict[str, Any]:
+        out = {}
+        for name, value in f.items():
+            if value is None:
+                continue
+            if name in ("kinds", "sessions") or (name == "expand" and not isinstance(value, bool)):
+                value = list(value)
+            out[name] = dict(value) if name == "where" else _time(value)
+        return out
+
+    def enrich(self, prompt: str, k: int = 5, *, budget_tokens: int | None = None, mark_used: bool = True,
+               **search: Any) -> Enriched:
+        """Memory.enrich (``mark_used`` needs the write role)."""
+        body = {"prompt": prompt, "k": k, "budget_tokens": budget_tokens, "mark_used": mark_used,
+                **self._filters(**search)}
+        return w.enriched(self._call("POST", "/enrich", body, safe=not mark_used))
+
+    def topics(self) -> list[Topic]:
+        """Memory.topics."""
+        return [w.topic(t) for t in self._call("GET", "/topics")["topics"]]
+
+    def topic(self, id: int) -> Topic:
+        """Memory.topic."""
+        return w.topic(self._call("GET", f"/topics/{int(id)}"))
+
+    @staticmethod
+    def _rel(rel: str | Sequence[str] | None) -> Any:
+        return rel if rel is None or isinstance(rel, str) else list(rel)
+
+    def neighbours(self, node: int | str, rel: str | Sequence[str] | None = None, *, direction: str = "both",
+                   depth: int = 1, limit: int = 100) -> Subgraph:
+        """Memory.neighbours."""
+        body = {"node": node, "rel": self._rel(rel), "direction": direction, "depth": depth, "limit": limit}
+        return w.subgraph(self._call("POST", "/neighbours", body))
+
+    def path(self, a: int | str, b: int | str, *, max_depth: int = 4,
+             rel: str | Sequence[str] | None = None) -> Subgraph | None:
+        """Memory.path (None when no path exists)."""
+        found = self._call("POST", "/path", {"a": a, "b": b, "max_depth": max_depth, "rel": self._rel(rel)})
+        return None if found["subgraph"] is None else w.subgraph(found["subgraph"])
+
+    def subgraph(self, nodes: Sequence[int | str], *, depth: int = 1, rel: str | Sequence[str] | None = None,
+                 limit: int = 1000) -> Subgraph:
+        """Memory.subgraph."""
+        body = {"nodes": list(nodes), "depth": depth, "rel": self._rel(rel), "limit": limit}
+        return w.subgraph(self._call("POST", "/subgraph", body))
+
+    def stats(self) -> Stats:
+        """Memory.stats."""
+        return w.stats(self._call("GET", "/stats"))
+
+    def sessions(self) -> list[dict[str, Any]]:
+        """Memory.sessions."""
+        return list(self._call("GET", "/sessions")["sessions"])
+
+    def wait(self) -> None:
+        """Memory.wait: the server's background refits of this namespace are finished."""
+        self._call("POST", "/wait")
+
+    def rebuild(self, *, reembed: bool = False) -> None:
+        """Memory.rebuild (admin role)."""
+        self._call("POST", "/rebuild", {"reembed": reembed})
+
+    def close(self) -> None:
+        """Close the connection (the server keeps the memory open). Idempotent."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    @property
+    def closed(self) -> bool:
+        """True after ``close()``."""
+        return self._client is None
+
+    def __enter__(self) -> RemoteMemory:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"RemoteMemory({self.url!r}, {self.namespace!r}{', closed' if self.closed else ''})"
+

@@ -1,0 +1,127 @@
+"""The wire format of ``memctl serve``: result types to JSON and back, errors to JSON bodies and back.
+
+Both ends use this module, so a :class:`~selfmem.Hit` that leaves the server as JSON comes back to a
+:class:`~selfmem.server.RemoteMemory` as an equal ``Hit``, and a ``RecordNotFoundError`` raised by the
+server's memory is raised again by the client, with the same message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from .. import _errors
+from .._types import Edge, Enriched, Finding, Hit, Node, Record, Stats, Subgraph, Topic
+from ._errors import AccessDeniedError, NamespaceNotFoundError, NotAuthenticatedError, ServerBusyError, ServerError
+
+__all__ = ["to_json", "record", "hit", "topic", "stats", "subgraph", "enriched", "error_body", "error_from",
+           "STATUS_OF", "error_class"]
+
+
+def to_json(obj: Any) -> Any:
+    """A JSON-compatible copy of ``obj`` (dataclasses, tuples, datetimes, numpy values)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_json(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, dict):
+        return {str(k): to_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_json(v) for v in obj]
+    if isinstance(obj, datetime):
+        return obj.isoformat()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+def _time(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def record(d: dict[str, Any]) -> Record:
+    """A :class:`Record` from its JSON form."""
+    return Record(id=d["id"], kind=d["kind"], text=d["text"], metadata=d.get("metadata") or {},
+                  session=d.get("session"), created_at=_time(d.get("created_at")),
+                  importance=d.get("importance", 1.0), use_count=d.get("use_count", 0),
+                  last_used_at=_time(d.get("last_used_at")), parents=tuple(d.get("parents") or ()))
+
+
+def hit(d: dict[str, Any]) -> Hit:
+    """A :class:`Hit` from its JSON form."""
+    return Hit(record=record(d["record"]), score=d["score"], distance=d["distance"], rank=d["rank"],
+               relevance=d.get("relevance", 0.0), keyword=d.get("keyword", 0.0), topic=d.get("topic"),
+               via=tuple(d.get("via") or ()), expanded_from=d.get("expanded_from"))
+
+
+def topic(d: dict[str, Any]) -> Topic:
+    """A :class:`Topic` from its JSON form."""
+    return Topic(id=d["id"], level=d["level"], parent=d.get("parent"), children=tuple(d.get("children") or ()),
+                 size=d["size"], label=d["label"], keywords=tuple(d.get("keywords") or ()),
+                 provisional=d.get("provisional", False), members=tuple(d.get("members") or ()))
+
+
+def _finding(d: dict[str, Any]) -> Finding:
+    return Finding(part=d["part"], message=d["message"], fix=d["fix"], code=d.get("code", ""))
+
+
+def stats(d: dict[str, Any]) -> Stats:
+    """A :class:`Stats` from its JSON form (``topic_levels`` keys back to int)."""
+    return Stats(path=d["path"], records=d["records"], kinds=d["kinds"], sessions=d["sessions"],
+                 embedders=d["embedders"], index=d["index"], config=d["config"], notes=tuple(d.get("notes") or ()),
+                 graph=d.get("graph") or {}, topic_levels={int(k): v for k, v in (d.get("topic_levels") or {}).items()},
+                 provisional_topics=d.get("provisional_topics", 0), disk=d.get("disk") or {},
+                 last_rebuild=d.get("last_rebuild") or {}, view=d.get("view") or {},
+                 health=tuple(_finding(f) for f in d.get("health") or ()))
+
+
+def subgraph(d: dict[str, Any]) -> Subgraph:
+    """A :class:`Subgraph` from its JSON form."""
+    nodes = tuple(Node(key=n["key"], label=n["label"], props=n.get("props") or {}) for n in d["nodes"])
+    edges = tuple(Edge(src=e["src"], rel=e["rel"], dst=e["dst"], weight=e.get("weight", 1.0),
+                       created_at=_time(e.get("created_at")), props=e.get("props") or {}) for e in d["edges"])
+    return Subgraph(nodes=nodes, edges=edges)
+
+
+def enriched(d: dict[str, Any]) -> Enriched:
+    """An :class:`Enriched` from its JSON form."""
+    return Enriched(prompt=d["prompt"], hits=tuple(hit(h) for h in d["hits"]), tokens=d["tokens"],
+                    dropped=d.get("dropped", 0))
+
+
+# -- errors ----------------------------------------------------------------------------------------------------
+_KNOWN: dict[str, type[_errors.SelfmemError]] = {
+    name: getattr(_errors, name) for name in _errors.__all__}
+_KNOWN.update({cls.__name__: cls for cls in (ServerError, AccessDeniedError, NotAuthenticatedError,
+                                               ServerBusyError, NamespaceNotFoundError)})
+
+STATUS_OF: tuple[tuple[type[BaseException], int], ...] = (
+    (NotAuthenticatedError, 401), (AccessDeniedError, 403), (_errors.ReadOnlyError, 403),
+    (_errors.RecordNotFoundError, 404), (NamespaceNotFoundError, 404), (_errors.MemoryLockedError, 409), (_errors.InvalidInputError, 422),
+    (_errors.ConfigError, 422), (ServerBusyError, 429), (_errors.MemoryClosedError, 503),
+    (_errors.StorageError, 507), (_errors.SelfmemError, 500))
+"""HTTP status per error class, most specific first."""
+
+
+def error_class(name: str) -> type[_errors.SelfmemError]:
+    """The ``SelfmemError`` subclass called ``name`` (:class:`ServerError` for a name this version lacks)."""
+    return _KNOWN.get(name, ServerError)
+
+
+def error_body(exc: BaseException) -> tuple[int, dict[str, str]]:
+    """The status and JSON body ``{"error": class name, "message": str(exc)}`` of an error."""
+    status = next((code for cls, code in STATUS_OF if isinstance(exc, cls)), 500)
+    name = type(exc).__name__ if isinstance(exc, _errors.SelfmemError) else "ServerError"
+    return status, {"error": name, "message": str(exc)}
+
+
+def error_from(status: int, body: Any) -> _errors.SelfmemError:
+    """The error a client raises for an error response (the class named in the body, else by status)."""
+    if isinstance(body, dict) and isinstance(body.get("error"), str) and isinstance(body.get("message"), str):
+        return error_class(body["error"])(body["message"])
+    by_status = {401: NotAuthenticatedError, 403: AccessDeniedError, 404: _errors.RecordNotFoundError,
+                 413: _errors.InvalidInputError, 422: _errors.InvalidInputError, 429: ServerBusyError}
+    return by_status.get(status, ServerError)(f"the server answered {status}: {str(body)[:300]}")
