@@ -25,7 +25,6 @@ import os
 import platform
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -51,29 +50,36 @@ def current_path(embs: dict, texts: list[str]) -> tuple[dict, dict]:
 
 
 def check_vocab(embs: dict, texts: list[str], pack: Path) -> None:
+    """Every token id of a sample (the LoCoMo turns, every 97th text: every running number) is a shipped row."""
     z = np.load(pack / "pack.npz")
     shipped = {"general": set(z["bert.used"].tolist()), "own": set(z["llama.used"].tolist())}
+    sample = texts[:6000] + texts[::97]
     for role, emb in embs.items():
         r = _bulk._role(role, emb)
-        assert r is not None
+        assert r is not None and r.spec is not None
         seen: set[int] = set()
-        for s in range(0, len(texts), 100_000):
-            for ids in r.tokenize(texts[s:s + 100_000]):
-                seen.update(ids)
+        for ids in _bulk._tokenize_spec(r.spec, sample)[0]:
+            seen.update(ids)
         missing = seen - shipped[role]
         assert not missing, f"{role}: {len(missing)} token ids of the texts are not shipped rows"
-        print(f"vocab check {role}: {len(seen)} distinct ids, all shipped")
+        print(f"vocab check {role}: {len(seen)} distinct ids in {len(sample)} texts, all shipped")
 
 
 def tokenize_only(roles: list, texts: list[str], workers: int, chunk: int) -> tuple[float, list]:
+    """Seconds to tokenize and pack ``texts`` for every role in ``workers`` processes (pool start included)."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    specs = [(r.spec, r.pad_id) for r in roles]
     t = time.perf_counter()
-    with ThreadPoolExecutor(workers) as pool:
-        futs = [pool.submit(_bulk._prepare, roles, texts[s:s + chunk], True) for s in range(0, len(texts), chunk)]
-        prepared = [f.result() for f in futs]
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_bulk._init_worker,
+                             initargs=(specs,)) as pool:
+        prepared = list(pool.map(_bulk._prepare_in_worker, [texts[s:s + chunk] for s in range(0, len(texts), chunk)]))
     return time.perf_counter() - t, prepared
 
 
 def gpu_only(roles: list, prepared: list, device: str) -> dict[str, float]:
+    """Seconds of each model on batches packed beforehand (pinning and copies included, tokenization not)."""
     import torch
 
     secs = {}
@@ -83,8 +89,9 @@ def gpu_only(roles: list, prepared: list, device: str) -> dict[str, float]:
             torch.cuda.synchronize()
             t = time.perf_counter()
             for per_role in prepared:
-                for _rows, ids, mask in per_role[k]:
-                    run(ids.to(device, non_blocking=True), mask.to(device, non_blocking=True))
+                for _rows, ids, mask in per_role[k][0]:
+                    run(torch.from_numpy(ids).pin_memory().to(device, non_blocking=True),
+                        torch.from_numpy(mask).pin_memory().to(device, non_blocking=True))
             torch.cuda.synchronize()
             secs[role.name] = time.perf_counter() - t
     return secs
@@ -98,8 +105,8 @@ def cosines(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=1_000_000)
-    ap.add_argument("--single-n", type=int, default=200_000, help="texts for the one-model bulk runs")
-    ap.add_argument("--base-n", type=int, default=20_000)
+    ap.add_argument("--single-n", type=int, default=100_000, help="texts for the one-model bulk runs")
+    ap.add_argument("--base-n", type=int, default=10_000)
     ap.add_argument("--tok-n", type=int, default=200_000, help="texts for the tokenize-only and gpu-only stages")
     ap.add_argument("--models", default=None, help="unpacked model directories (gpu_models.py unpack)")
     ap.add_argument("--pack", default=".gpu/models", help="the pack, for the vocabulary check")
@@ -134,17 +141,19 @@ def main() -> None:
     print("current path texts/s", res["current"], flush=True)
 
     _bulk.bulk_embed(embs, texts[:20_000])  # warm up (kernels, allocator)
-    workers = args.workers or max(1, min(2 * len(_bulk.bulk_devices(args.device)), os.cpu_count() or 1))
+    workers = args.workers or _bulk.default_workers(len(_bulk.bulk_devices(args.device)))
+    res["workers"] = workers
     roles = [_bulk._role(r, e) for r, e in embs.items()]
     tok_n = min(args.tok_n, args.n)
     t_tok, prepared = tokenize_only(roles, texts[:tok_n], workers, args.chunk)
     res["tokenize_texts_per_s"] = tok_n / t_tok
-    t_tok1, _ = tokenize_only(roles, texts[:tok_n // 4], 1, args.chunk)
-    res["tokenize_one_worker_texts_per_s"] = (tok_n // 4) / t_tok1
+    t_tok1, _ = tokenize_only(roles, texts[:tok_n // 10], 1, args.chunk)
+    res["tokenize_one_worker_texts_per_s"] = (tok_n // 10) / t_tok1
     g = gpu_only(roles, prepared, "cuda")
     res["gpu_only_texts_per_s"] = {r: tok_n / s for r, s in g.items()} | {"dual": tok_n / sum(g.values())}
-    tokens = {role.name: int(sum(int(m.sum()) for per in prepared for _, _, m in per[k])) for k, role in enumerate(roles)}
-    padded = {role.name: int(sum(m.numel() for per in prepared for _, _, m in per[k])) for k, role in enumerate(roles)}
+    tokens = {role.name: int(sum(int(m.sum()) for per in prepared for _, _, m in per[k][0]))
+              for k, role in enumerate(roles)}
+    padded = {role.name: int(sum(m.size for per in prepared for _, _, m in per[k][0])) for k, role in enumerate(roles)}
     res["tokens_per_text"] = {r: tokens[r] / tok_n for r in tokens}
     res["padding_share"] = {r: 1 - tokens[r] / padded[r] for r in tokens}
     del prepared
