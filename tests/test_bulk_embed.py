@@ -59,3 +59,26 @@ def test_bulk_embed_leaves_cpu_and_hash_embedders_to_the_ordinary_path() -> None
     texts = [f"t {i}" for i in range(_bulk.BULK_MIN + 1)]
     assert _bulk.bulk_embed({"general": HashEmbedder(16)}, texts) == {}
     assert _bulk.bulk_embed({"general": HashEmbedder(16)}, texts[:3]) == {}
+
+
+def test_pipeline_tokenizes_in_worker_processes_with_truncation_counted() -> None:
+    import dataclasses
+
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    words = [f"w{i}" for i in range(50)]
+    tok = Tokenizer(models.WordLevel({w: i + 1 for i, w in enumerate(words)} | {"[UNK]": 0}, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    texts = [" ".join(words[(i * 7 + j) % 50] for j in range(1 + i % 9)) for i in range(300)]
+    cuts: list[int] = []
+    role = dataclasses.replace(_toy_role("own", 6), spec=(tok.to_str(), False, 6, 1, 0), on_cut=cuts.append)
+    table_run = role.model_on("cpu")
+    role = dataclasses.replace(role, model_on=lambda device: lambda ids, mask: table_run(ids % 256, mask))
+    got = _bulk.run_pipeline([role], texts, ["cpu"], chunk=64, workers=2)["own"]
+    import torch
+
+    for i in (0, 8, 17, 299):
+        ids = torch.tensor([tok.encode(texts[i], add_special_tokens=False).ids[:6]])
+        want = torch.nn.functional.normalize(table_run(ids, torch.ones_like(ids)), dim=-1)[0].numpy()
+        assert np.allclose(got[i], want, atol=1e-5)
+    assert sum(cuts) == sum(1 + i % 9 > 6 for i in range(300))

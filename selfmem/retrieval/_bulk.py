@@ -34,7 +34,7 @@ from ._embedders import Embedder, SentenceTransformerEmbedder, resolve_device, r
 
 __all__ = ["bulk_embed", "bulk_devices", "BULK_MIN"]
 
-BULK_MIN = 2048  # texts; below this the ordinary path (no threads, no chunks) is as fast
+BULK_MIN = 8192  # texts; below it the ordinary path (no process pool to start); a chosen value, not measured
 CHUNK = 8192  # texts per pipeline step (small: the first chunks are on the GPU sooner)
 TOKEN_BUDGET = 1 << 17  # padded tokens per forward pass
 MAX_ROWS = 8192
@@ -115,19 +115,18 @@ def _general_role(name: str, emb: SentenceTransformerEmbedder) -> _Role | None:
     if not bert_fits(emb.path):
         return None
     runner = emb._load()
-    tok = emb._tokenizer(runner)
-    counter = emb._counter(runner)
     limit = emb._limit(runner)
     dtype = resolve_dtype(emb.dtype, "cuda", cuda_default="float16")
     lock = threading.Lock()
+    spec = (runner.tokenizer_json, True, limit, -1, limit - 2)
+
+    def on_cut(n: int) -> None:
+        with lock:
+            emb.truncated += n
 
     def tokenize(texts: list[str]) -> list[list[int]]:
-        encs = [e.ids for e in tok.encode_batch(texts, add_special_tokens=True)]
-        long = [t for t in texts if len(t) > limit - 2]
-        if long:
-            cut = sum(len(e.ids) > limit for e in counter.encode_batch(long, add_special_tokens=True))
-            with lock:
-                emb.truncated += cut
+        encs, cut = _tokenize_spec(spec, texts)
+        on_cut(cut)
         return encs
 
     def model_on(device: str) -> Callable[[Any, Any], Any]:
@@ -139,12 +138,7 @@ def _general_role(name: str, emb: SentenceTransformerEmbedder) -> _Role | None:
 
         return run
 
-    def on_cut(n: int) -> None:
-        with lock:
-            emb.truncated += n
-
-    return _Role(name, emb.dim, runner.pad_id, tokenize, model_on, (runner.tokenizer_json, True, limit, -1, limit - 2),
-                 on_cut)
+    return _Role(name, emb.dim, runner.pad_id, tokenize, model_on, spec, on_cut)
 
 
 def _own_role(name: str, emb: Any) -> _Role | None:
@@ -155,17 +149,18 @@ def _own_role(name: str, emb: Any) -> _Role | None:
     first = load_prefix(emb.weights, emb.layer, emb.device, emb.dtype)
     if first is None:
         return None
-    tok = emb._private_tokenizer()
     layer, cap, eos = emb.layer, emb.max_tokens, first.eos_token_id
     lock = threading.Lock()
+    spec = (emb._tokenizer_json(), False, cap, eos, 0)
+
+    def on_cut(n: int) -> None:
+        with lock:
+            emb.truncated += n
 
     def tokenize(texts: list[str]) -> list[list[int]]:
-        encs = [e.ids for e in tok.encode_batch(texts, add_special_tokens=False)]
-        cut = sum(len(ids) > cap for ids in encs)
-        if cut:
-            with lock:
-                emb.truncated += cut
-        return [ids[:cap] or [eos] for ids in encs]
+        encs, cut = _tokenize_spec(spec, texts)
+        on_cut(cut)
+        return encs
 
     def model_on(device: str) -> Callable[[Any, Any], Any]:
         prefix = first if device == "cuda" else load_prefix(emb.weights, layer, device, emb.dtype)
@@ -177,12 +172,7 @@ def _own_role(name: str, emb: Any) -> _Role | None:
 
         return run
 
-    def on_cut(n: int) -> None:
-        with lock:
-            emb.truncated += n
-
-    return _Role(name, emb.dim, first.pad_token_id, tokenize, model_on, (emb._tokenizer_json(), False, cap, eos, 0),
-                 on_cut)
+    return _Role(name, emb.dim, first.pad_token_id, tokenize, model_on, spec, on_cut)
 
 
 def _role(name: str, emb: Embedder) -> _Role | None:
@@ -293,7 +283,7 @@ def bulk_embed(embedders: Mapping[str, Embedder], texts: Sequence[str], *, progr
     roles = [r for r in (_role(name, emb) for name, emb in embedders.items()) if r is not None]
     if not roles:
         return {}
-    devices = sorted({d for name in (r.name for r in roles) for d in bulk_devices(embedders[name].device)})
+    devices = sorted({d for r in roles for d in bulk_devices(getattr(embedders[r.name], "device", "cpu"))})
     devices = [d for d in devices if d == "cuda"] + [d for d in devices if d != "cuda"]
     try:
         return run_pipeline(roles, texts, devices, progress=progress, chunk=chunk, workers=workers)
@@ -322,8 +312,8 @@ def run_pipeline(roles: list[_Role], texts: list[str], devices: list[str], *, pr
     jobs: queue.Queue = queue.Queue(maxsize=max(2 * len(devices), workers))
     slices = [slice(s, min(s + chunk, len(texts))) for s in range(0, len(texts), chunk)]
     errors: list[BaseException] = []
-    specs = [(r.spec, r.pad_id) for r in roles]
-    use_processes = processes and all(spec is not None for spec, _ in specs)
+    specs = [(r.spec, r.pad_id) for r in roles if r.spec is not None]
+    use_processes = processes and len(specs) == len(roles)
     if use_processes:
         import multiprocessing as mp
 
