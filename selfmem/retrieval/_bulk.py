@@ -18,7 +18,7 @@ import contextlib
 import os
 import queue
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -214,6 +214,22 @@ def pack_batches(encs: Sequence[Sequence[int]], pad_id: int, token_budget: int =
 _SPECS: list[tuple[tuple[Any, ...], int]] = []
 
 
+@contextlib.contextmanager
+def _without_main() -> Iterator[None]:
+    """While spawned workers start, ``__main__`` is an empty module: a worker never re-runs the caller's
+    script (one without an ``if __name__ == "__main__":`` guard would otherwise run again in every worker)."""
+    import sys
+    import types
+
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if main is not None:
+            sys.modules["__main__"] = main
+
+
 def _init_worker(specs: list[tuple[tuple[Any, ...], int]]) -> None:
     """A tokenizing process: its specs, and the Rust tokenizer on one thread (the processes are the parallelism)."""
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
@@ -319,6 +335,9 @@ def run_pipeline(roles: list[_Role], texts: list[str], devices: list[str], *, pr
 
         pool: Any = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
                                         initargs=(specs,))
+        with _without_main():  # each submit starts one worker while none is idle: all start here
+            for _ in range(workers):
+                pool.submit(os.getpid)
     else:
         pool = ThreadPoolExecutor(workers, thread_name_prefix="selfmem-tokenize")
     with pool, bar(total=len(texts), enabled=progress, desc="bulk embedding", unit="text") as b:
