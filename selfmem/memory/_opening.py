@@ -13,6 +13,7 @@ import numpy as np
 from .._config import EmbeddingConfig, MemoryConfig
 from .._errors import CorruptMemoryError, EmbedderMismatchError, InvalidInputError
 from .._progress import show_progress
+from ..retrieval._bulk import bulk_embed
 from ..retrieval._embedders import Embedder, batches
 from ..retrieval._models import make_embedder, make_own_embedder
 from ..retrieval._views import Views
@@ -116,10 +117,14 @@ def reembed_roles(store: Store, views: Views, roles: Sequence[str], progress: bo
         return set()
     ids, texts = store.texts()
     show = show_progress(progress, len(texts), 1)
+    bulk = bulk_embed({role: views.roles[role] for role in roles}, texts, progress=show)  # GPUs: one pipeline
     for role in roles:
         emb = views.roles[role]
-        parts = [emb.embed(texts[s]) for s in batches(len(texts), 256, progress=show, desc=f"re-embed {role}")]
-        arr = np.concatenate(parts) if parts else np.zeros((0, emb.dim), np.float32)
+        if role in bulk:
+            arr = bulk[role]
+        else:
+            parts = [emb.embed(texts[s]) for s in batches(len(texts), 256, progress=show, desc=f"re-embed {role}")]
+            arr = np.concatenate(parts) if parts else np.zeros((0, emb.dim), np.float32)
         if len(ids):
             arr = v.check_vectors(arr, len(ids), emb.dim, f"{role} embedder output")
         store.replace_vectors(role, ids, arr)

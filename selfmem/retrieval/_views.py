@@ -20,6 +20,7 @@ import numpy as np
 
 from .._files import damaged
 from .._errors import CorruptMemoryError, InvalidInputError
+from ._bulk import BULK_MIN, bulk_embed
 from ._embedders import Embedder, batches, l2_normalize
 from ._post import Whitener, fuse
 
@@ -156,9 +157,17 @@ class Views:
                   chunk: int = 1024) -> dict[str, np.ndarray]:
         """Raw unit vectors of every stored view, by role, each (n, dim_role)."""
         out: dict[str, np.ndarray] = {}
+        if len(texts) >= BULK_MIN:  # on GPUs: one tokenize/compute pipeline for every view (see _bulk)
+            todo = {r: e for r, e in self.roles.items() if not (r == "own" and own_given is not None)}
+            for role, arr in bulk_embed(todo, texts, progress=progress).items():
+                if not np.isfinite(arr).all():
+                    raise InvalidInputError(f"the {role} embedder returned non-finite values")
+                out[role] = arr
         for role, emb in self.roles.items():
             if role == "own" and own_given is not None:
                 out[role] = l2_normalize(own_given)
+                continue
+            if role in out:
                 continue
             parts = [emb.embed(texts[s]) for s in batches(len(texts), chunk, progress=progress,
                                                            desc=f"embedding ({role})")]
