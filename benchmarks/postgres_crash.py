@@ -72,7 +72,11 @@ def trial(root: Path, url: str, t: int, writers: int, seed: int) -> dict:
     procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(d), f"w{i}", str(seed * 100 + i)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i, d in enumerate(dirs)]
     for p in procs:
-        assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+        assert p.stdout is not None
+        if p.stdout.readline().strip() != "ready":
+            for q in procs:
+                q.kill()
+            raise RuntimeError(f"a writer did not start: {p.communicate()[1][-3000:]}")
     time.sleep(rng.uniform(0.3, 2.5))
     order = list(range(writers))
     rng.shuffle(order)

@@ -125,7 +125,13 @@ def import_trial(path: Path, file: Path, seed: int) -> dict:
                             stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
     time.sleep(rng.uniform(0.5, 6.0))
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
+    try:
+        out, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return {"seed": seed, "ending": "hung for 60 s after SIGINT", "doctor": []}
+    with Memory(path, progress=False):  # memctl exits at once, as a killed process would: reopen, as a user does
+        pass
     checkup = doctor(path)
     ending = None if proc.returncode == 130 else f"exit {proc.returncode}: {(err.strip().splitlines() or [''])[-1]}"
     return {"seed": seed, "ending": ending, "doctor": [f.code or f.message for f in checkup.problems]}

@@ -105,7 +105,9 @@ class MemoryCore:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        if exc_type is KeyboardInterrupt and not all(part.refit.finished for part in getattr(self, "_parts", ())):
+            return  # Ctrl-C: do not make the user wait for a background refit here; it is closed at exit
         self.close()
 
     def _live(self) -> Store:

@@ -15,6 +15,7 @@ in use, and the swap adds whatever the snapshot missed.
 
 from __future__ import annotations
 
+import base64
 import shutil
 from collections.abc import Sequence
 from typing import Any
@@ -23,6 +24,7 @@ import numpy as np
 
 
 from ..retrieval._index import INDEX_FILE, INDEX_META, FlatIndex, IVFPQIndex, VectorIndex, build_index, load_index, save_index, wanted_kind
+from .._errors import CorruptMemoryError
 from ..retrieval._post import Whitener
 from ..retrieval._ivfpq import RERANK_IDS, RERANK_VECS
 from ..retrieval._views import WHITENER_FILE, Views
@@ -31,6 +33,8 @@ from ._parts import AddBatch, Part, index_vectors, reconcile
 __all__ = ["VectorPart", "STAGING_DIR"]
 
 STAGING_DIR = ".refit-index"
+SHARED_WHITENER = "whitener.npz.b64"  # a shared store keeps the one whitening of every process in its meta
+SHARED_DIGEST = "whitener.digest"
 
 
 class VectorPart(Part):
@@ -72,7 +76,8 @@ class VectorPart(Part):
     def maintain(self) -> None:
         if not self.ctx.writable or self.refit.running:
             return
-        whiten = (self.ctx.views.whitener is None and self._whitening_due()) or self._whitening_grown()
+        whiten = (self.ctx.views.whitener is None and self._whitening_due()) or self._whitening_grown() \
+            or self._shared_whitener_changed()
         if whiten or self._index_stale():
             views = self.ctx.views
 
@@ -120,6 +125,25 @@ class VectorPart(Part):
             return False
         return self.ctx.store.count() >= cfg.own_refit_growth * w.n_samples_
 
+    def _stored_whitener(self, store: Any, at_least: int) -> Whitener | None:
+        """The whitening another process shared through the store, when fitted on ``at_least`` records."""
+        raw = store.get_meta(SHARED_WHITENER)
+        if not raw:
+            return None
+        try:
+            w = Whitener.from_bytes(base64.b64decode(raw))
+        except (CorruptMemoryError, ValueError):
+            return None
+        return w if w.n_samples_ >= at_least else None
+
+    def _shared_whitener_changed(self) -> bool:
+        """Another process shared a whitening other than this one's (a shared store only)."""
+        store, w = self.ctx.store, self.ctx.views.whitener
+        if not store.shared or self.ctx.views.own is None or self.ctx.views.mode == "general":
+            return False
+        digest = store.get_meta(SHARED_DIGEST)
+        return digest is not None and (w is None or digest != w.digest())
+
     def _shared_sample(self, n: int) -> int:
         """On a store that many processes write, the whitening is fitted on the first records by id, as many as
         the last refit threshold reached (``own_min_fit`` times a power of ``own_refit_growth``, at most
@@ -144,9 +168,12 @@ class VectorPart(Part):
             whitener: Whitener | None = None
             if views.own is not None and views.mode != "general":
                 _, own = store.vectors("own")
-                if store.shared:  # every process fits the same whitening without talking to the others
-                    own = own[:self._shared_sample(len(own))]
-                whitener = views.fit_whitener(own)
+                if store.shared:  # one whitening for every process: the one in the store when it is recent enough
+                    whitener = self._stored_whitener(store, self._shared_sample(len(own)))
+                    if whitener is None:
+                        whitener = views.fit_whitener(own[:self._shared_sample(len(own))])
+                else:
+                    whitener = views.fit_whitener(own)
             views = views.with_whitener(whitener)
         directory = self.ctx.build_dir()
         if staging:
@@ -168,6 +195,11 @@ class VectorPart(Part):
         ctx.views.whitener = views.whitener
         self.index = index
         self._catch_up()
+        w = views.whitener
+        if ctx.store.shared and ctx.writable and w is not None and ctx.store.get_meta(SHARED_DIGEST) != w.digest():
+            with ctx.store.transaction("share the whitening"):  # the others adopt it at their next call
+                ctx.store.set_meta(SHARED_WHITENER, base64.b64encode(w.to_bytes()).decode())
+                ctx.store.set_meta(SHARED_DIGEST, w.digest())
         self.save_after_swap()
 
     def _catch_up(self) -> None:

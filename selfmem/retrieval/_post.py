@@ -8,6 +8,7 @@ principal directions to equal variance, learned from the memory's own vectors.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 
 import numpy as np
@@ -97,8 +98,21 @@ class Whitener:
             params=np.array([self.n_components, self.drop_top, self.n_samples_], dtype=np.int64),
             shrinkage=np.array([self.shrinkage], dtype=np.float64)))
 
+    def to_bytes(self, owner: str = "") -> bytes:
+        """The state as ``.npz`` bytes (what :meth:`save` writes), e.g. to keep it in a database."""
+        buf = io.BytesIO()
+        np.savez(buf, mean=self.mean_, components=self.components_, scale=self.scale_, owner=np.array(owner),
+                 params=np.array([self.n_components, self.drop_top, self.n_samples_], dtype=np.int64),
+                 shrinkage=np.array([self.shrinkage], dtype=np.float64))
+        return buf.getvalue()
+
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> Whitener:
+    def from_bytes(cls, data: bytes) -> Whitener:
+        """A state from :meth:`to_bytes`; raises CorruptMemoryError if unreadable."""
+        return cls.load(io.BytesIO(data))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str] | io.BytesIO) -> Whitener:
         """Read a state written by :meth:`save`; raises CorruptMemoryError if unreadable."""
         try:
             with np.load(path, allow_pickle=False) as z:
