@@ -64,6 +64,8 @@ class SearchSettings:
         Hindsight experiences to return (0: none): programs the search executed, each the exact solution
         of "these train inputs -> its outputs", deduplicated by outputs, identities and constants left
         out, a seeded sample of at most this many (see :class:`SearchResult`).
+    abstraction_discount : float
+        An abstraction's cost as a share of the summed cost of its steps (see :class:`Guidance`).
     """
 
     budget: int = 2000
@@ -77,6 +79,7 @@ class SearchSettings:
     swap_seeds: int = 3
     seed_bonus: float = 8.0
     collect: int = 0
+    abstraction_discount: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,9 @@ class Guidance:
     ``prior`` (primitive name -> probability, summing to 1), when given, replaces the DSL's default
     primitive weights: a step costs ``-log p``. ``pairs`` (previous primitive name, ``"^"`` at the
     start -> name -> probability) refines it: a step after ``a`` costs
-    ``-log(pair_mix * pairs[a][name] + (1 - pair_mix) * prior[name])``.
+    ``-log(pair_mix * pairs[a][name] + (1 - pair_mix) * prior[name])``. ``abstractions`` (learned
+    sub-programs) are expanded like one primitive: they count as one step of ``max_depth`` and cost
+    ``SearchSettings.abstraction_discount`` times the sum of their steps' costs.
     """
 
     seeds: tuple[Seed, ...] = ()
@@ -105,6 +110,7 @@ class Guidance:
     prior: Mapping[str, float] | None = None
     pairs: Mapping[str, Mapping[str, float]] | None = None
     pair_mix: float = 0.0
+    abstractions: tuple[Program, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -184,6 +190,9 @@ class _Search:
         self.heap: list[tuple[float, int, tuple[Step, ...], str, str]] = []
         self.counter = 0
         self.experience: dict[Any, tuple[tuple[Step, ...], tuple]] = {}
+        self.depth: dict[tuple[Step, ...], int] = {(): 0}
+        self.macros = [p.steps for p in guidance.abstractions
+                       if p.steps and all(st.name in PRIMITIVES for st in p.steps)]
 
     def _costs(self) -> dict[str, float]:
         g = self.guidance
@@ -316,7 +325,8 @@ class _Search:
         heapq.heappush(self.heap, (priority, self.counter, steps, source, seed_task))
 
     def expand(self, steps: tuple[Step, ...], values: tuple, cost: float, source: str, seed_task: str) -> None:
-        if len(steps) >= self.settings.max_depth:
+        depth = self.depth.get(steps, len(steps))
+        if depth >= self.settings.max_depth:
             return
         kind = _type_of(values[0])
         h = 0.0
@@ -329,6 +339,16 @@ class _Search:
             for arg in (self.colors if prim.colour_arg else (None,)):
                 step = Step(prim.name, arg)
                 self.push(cost + self.step_cost(step, prev) + h, steps + (step,), source, seed_task)
+                self.depth.setdefault(steps + (step,), depth + 1)
+        for macro in self.macros:
+            if PRIMITIVES[macro[0].name].src != kind:
+                continue
+            c, p = 0.0, prev
+            for st in macro:
+                c += self.step_cost(st, p)
+                p = st.name
+            self.push(cost + self.settings.abstraction_discount * c + h, steps + macro, source, seed_task)
+            self.depth.setdefault(steps + macro, depth + 1)
 
     def visit(self, steps: tuple[Step, ...], cost: float, source: str, seed_task: str) -> None:
         """Evaluate a node and check it; a search node with new values is also expanded.

