@@ -75,7 +75,7 @@ class PriorSettings:
 
     k: int = 64
     eps: float = 0.05
-    mix: float = 0.7
+    mix: float = 0.8
     pair_mix: float = 0.5
     solution_weight: float = 2.0
     seeds: int = 8

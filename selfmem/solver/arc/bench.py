@@ -143,13 +143,15 @@ def session2(args: argparse.Namespace) -> None:
         seconds[name] = time.perf_counter() - t0
         s = summarize(runs[name])
         print(f"  {name}: {s['solved']}/{s['tasks']} solved, score {s['score']}, {seconds[name]:.0f} s", flush=True)
+        if "A" in runs and "B" in runs:  # what is done so far, in case a long run is stopped
+            (out / "session2.partial.json").write_text(json.dumps(compare(runs, seconds, args, tasks), indent=1))
 
     with _memory(source, read_only=True, progress=False) as mem:
         transfer = mem.config.embedding.own == memory_config().embedding.own
         guided = {"experience": _prior(args), "abstractions": args.abstractions} if transfer else {}
         run("A", None)
         run("B", mem, record=False, **guided)
-        for b in args.sweep:
+        for b in sorted(x for x in args.sweep if x < args.budget):
             run(f"A @ {b} nodes", None, budget=b)
             run(f"B @ {b} nodes", mem, budget=b, record=False, **guided)
         if args.ablations and transfer:
@@ -162,6 +164,9 @@ def session2(args: argparse.Namespace) -> None:
         elif args.ablations:
             run("B programs-first only", mem, record=False, priors=False)
             run("B priors only", mem, record=False, programs_first=False)
+        for b in sorted(x for x in args.sweep if x > args.budget):  # the slow ones last
+            run(f"A @ {b} nodes", None, budget=b)
+            run(f"B @ {b} nodes", mem, budget=b, record=False, **guided)
     report = compare(runs, seconds, args, tasks)
     (out / "session2.json").write_text(json.dumps(report, indent=1))
     (out / "summary.md").write_text(markdown(report))
