@@ -116,3 +116,30 @@ def test_experience_needs_the_transformation_view(tmp_path):
             ARCSolver(mem, experience=PriorSettings())
         with pytest.raises(InvalidInputError, match="collect"):
             ARCSolver(mem, collect=-1)
+
+
+def test_abstractions_are_mined_stored_with_parents_and_extend_the_search(tmp_path):
+    from dataclasses import replace
+
+    from selfmem.solver.arc._abstractions import load_abstractions, mine_abstractions, store_abstractions
+
+    sols = [("a", "crop_content | mirror_right"), ("b", "rot90 | crop_content | mirror_right"), ("c", "flip_h"),
+            ("d", "crop_content | mirror_right | colormap(1>2)"), ("e", "not_a_primitive")]
+    found = mine_abstractions(sols)
+    assert [str(a.program) for a in found] == ["crop_content | mirror_right"]
+    assert found[0].support == 3 and found[0].sources == ("a", "b", "d")
+    assert mine_abstractions(sols, min_support=4) == []
+    with pytest.raises(InvalidInputError):
+        mine_abstractions(sols, max_len=1)
+    with Memory(tmp_path / "m", replace(memory_config(), background=False), progress=False) as mem:
+        ids = mem.add_many(["solution a", "solution b"], kind="solution",
+                           own_embedding=np.ones((2, FEATURE_DIM), np.float32))
+        (aid,) = store_abstractions(mem, found, {"a": ids[0], "b": ids[1]})
+        assert mem.get(aid).kind == "abstraction" and sorted(mem.get(aid).parents) == sorted(ids)
+        assert [str(p) for p in load_abstractions(mem)] == ["crop_content | mirror_right"]
+    # a macro counts as one step: depth 2 reaches a 3-step program
+    task = make_task("deep", DEEP, 7)
+    settings = SearchSettings(budget=3000, max_depth=2)
+    assert not search_task(task.train, task.test_inputs, settings).programs
+    r = search_task(task.train, task.test_inputs, settings, Guidance(abstractions=(found[0].program,)))
+    assert r.programs and str(r.programs[0]) == str(DEEP)
