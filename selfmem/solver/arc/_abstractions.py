@@ -36,8 +36,8 @@ class Abstraction:
 
     @property
     def name(self) -> str:
-        """A readable label: the primitives joined by ``+``."""
-        return "+".join(self.program.names)
+        """A readable label: the steps (with their colour arguments) joined by ``+``."""
+        return "+".join(str(s) for s in self.program.steps)
 
 
 def mine_abstractions(solutions: Sequence[tuple[str, str]], *, min_support: int = 2, max_len: int = 3,
