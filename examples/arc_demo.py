@@ -89,10 +89,17 @@ def main() -> None:
         if seed is not None:
             around = mem.neighbours(f"task:{seed}", ["ABOUT", "SOLVES"], direction="in")
             print(f"  what the memory holds about training task {seed} (memctl graph {path} task:{seed}):")
+            experiences = 0
             for e in around.edges:
                 lines = mem.get(int(e.src.split(":")[1])).text.splitlines()
+                if lines[0].startswith("experience:"):
+                    experiences += 1
+                    if experiences > 3:
+                        continue
                 shown = lines[-1] if e.rel == "SOLVES" else lines[0]  # a solution ends with its program
                 print(f"    {e.src} -[{e.rel}]-> {e.dst}  {shown[:70]!r}")
+            if experiences > 3:
+                print(f"    ... and {experiences - 3} more experiences (programs run on this task's inputs)")
 
         topics = {t.id: t for t in mem.topics()}
         roots = [t for t in topics.values() if t.parent is None]
