@@ -18,7 +18,8 @@ def G(*rows: str) -> np.ndarray:
     return np.array([[int(c) for c in r] for r in rows], np.int8)
 
 
-def O(*grids: np.ndarray, sizes=None) -> tuple[Obj, ...]:
+def O(  # noqa: E743 (a short name these tests use for "objects of")
+        *grids: np.ndarray, sizes=None) -> tuple[Obj, ...]:
     """Objects from cropped grids (positions in reading order)."""
     out = []
     for i, g in enumerate(grids):

@@ -189,6 +189,10 @@ def test_benchmark_runs_both_sessions_on_a_task_folder(tmp_path):
     bench.main(["session2", "--eval-tasks", str(tmp_path / "eval"), "--budget", "60", *common])
     report = json.loads((tmp_path / "out" / "session2.json").read_text())
     assert report["runs"]["A"]["solved"] == 0 and report["runs"]["B"]["solved"] == 4
-    assert report["runs"]["B"]["gain_over_A"] == 4 and report["runs"]["B' (growing)"]["solved"] == 4
-    assert {g["seed_task"] for g in report["gained_by_memory"]} <= {f"train{i}" for i in range(4)}
+    assert report["runs"]["B"]["gain_over_A"] == 4 and report["runs"]["B"]["lost_ids"] == []
+    assert report["runs"]["B"]["gained_ids"] == [f"eval{i}" for i in range(4)]
+    assert report["runs"]["B"]["mcnemar_p"] == 0.125  # 4 discordant pairs, all one way
+    assert {"B experience off (solutions only)", "B own view off (task-text seeds only)", "B prior off (seeds only)",
+            "B abstractions off", "A @ 500 nodes", "B @ 500 nodes"} <= set(report["runs"])
+    assert {g["seed_task"] for g in report["gained_by_memory"]} <= {f"train{i}" for i in range(4)} | {""}
     assert "| B |" in (tmp_path / "out" / "summary.md").read_text()

@@ -659,7 +659,7 @@ class Program:
                     raise InvalidInputError(f"colormap arguments are a>b pairs, got {raw!r}") from exc
                 if kind != "G" or any(len(p) != 2 or not all(0 <= v <= 9 for v in p) for p in pairs):
                     raise InvalidInputError(f"bad colormap step {part.strip()!r}")
-                steps.append(Step(name, pairs))
+                steps.append(Step(name, tuple((p[0], p[1]) for p in pairs)))
                 continue
             if name in LEARNED:
                 if kind != "G" or raw:
@@ -686,6 +686,7 @@ class Program:
 def apply_step(step: Step, value: Any) -> Any:
     """One step on one value; ``None`` when the primitive does not apply (or is a rule needing train pairs)."""
     if step.name == "colormap":
+        assert isinstance(step.arg, tuple)  # Program.parse gives a colour map its pairs
         return apply_colormap(value, step.arg)
     if step.name in LEARNED:
         return None

@@ -20,7 +20,7 @@ from __future__ import annotations
 import heapq
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +60,12 @@ class SearchSettings:
         How many of the closest seeds get their one-swap variants into the frontier.
     rule_depth : int
         Local rules (``rule_patch3``, ...) are fitted after programs of at most this many steps (-1: never).
+    collect : int
+        Hindsight experiences to return (0: none): programs the search executed, each the exact solution
+        of "these train inputs -> its outputs", deduplicated by outputs, identities and constants left
+        out, a seeded sample of at most this many (see :class:`SearchResult`).
+    abstraction_discount : float
+        An abstraction's cost as a share of the summed cost of its steps (see :class:`Guidance`).
     """
 
     budget: int = 2000
@@ -72,6 +78,8 @@ class SearchSettings:
     rule_depth: int = 1
     swap_seeds: int = 3
     seed_bonus: float = 8.0
+    collect: int = 0
+    abstraction_discount: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -86,11 +94,23 @@ class Seed:
 
 @dataclass(frozen=True)
 class Guidance:
-    """What the memory suggests for one task. ``programs_first``/``priors`` switch the two uses (ablations)."""
+    """What the memory suggests for one task. ``programs_first``/``priors`` switch the two uses (ablations).
+
+    ``prior`` (primitive name -> probability, summing to 1), when given, replaces the DSL's default
+    primitive weights: a step costs ``-log p``. ``pairs`` (previous primitive name, ``"^"`` at the
+    start -> name -> probability) refines it: a step after ``a`` costs
+    ``-log(pair_mix * pairs[a][name] + (1 - pair_mix) * prior[name])``. ``abstractions`` (learned
+    sub-programs) are expanded like one primitive: they count as one step of ``max_depth`` and cost
+    ``SearchSettings.abstraction_discount`` times the sum of their steps' costs.
+    """
 
     seeds: tuple[Seed, ...] = ()
     programs_first: bool = True
     priors: bool = True
+    prior: Mapping[str, float] | None = None
+    pairs: Mapping[str, Mapping[str, float]] | None = None
+    pair_mix: float = 0.0
+    abstractions: tuple[Program, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -114,6 +134,9 @@ class SearchResult:
         The task id of the remembered program that led to it ("" if none).
     near_misses : tuple of (str, float)
         Programs whose grids had the outputs' shapes, with the share of cells right (best first).
+    experiences : tuple of (str, array)
+        With ``SearchSettings.collect``: executed programs and the transformation embedding
+        (:func:`~selfmem.solver.arc.transformation_features`) of the train inputs -> their outputs.
     """
 
     programs: tuple[Program, ...]
@@ -124,6 +147,7 @@ class SearchResult:
     source: str = ""
     seed_task: str = ""
     near_misses: tuple[tuple[str, float], ...] = field(default=())
+    experiences: tuple[tuple[str, np.ndarray], ...] = field(default=())
 
 
 def _key(value: Any) -> Any:
@@ -165,8 +189,16 @@ class _Search:
         self.cost = self._costs()
         self.heap: list[tuple[float, int, tuple[Step, ...], str, str]] = []
         self.counter = 0
+        self.experience: dict[Any, tuple[tuple[Step, ...], tuple]] = {}
+        self.depth: dict[tuple[Step, ...], int] = {(): 0}
+        self.macros = [p.steps for p in guidance.abstractions
+                       if p.steps and all(st.name in PRIMITIVES for st in p.steps)]
 
     def _costs(self) -> dict[str, float]:
+        g = self.guidance
+        if g.prior is not None and g.priors:
+            floor = 1e-6
+            return {n: -math.log(max(float(g.prior.get(n, 0.0)), floor)) for n in PRIMITIVES}
         weights = {n: p.weight for n, p in PRIMITIVES.items()}
         seeds = self.guidance.seeds
         if seeds and self.guidance.priors:
@@ -199,7 +231,34 @@ class _Search:
         if values is not None and len({_type_of(v) for v in values}) != 1:
             values = None
         self.cache[steps] = values
+        if values is not None and self.settings.collect and isinstance(values[0], np.ndarray):
+            self._remember(steps, values[:self.n_train])
         return values
+
+    def _remember(self, steps: tuple[Step, ...], outs: tuple) -> None:
+        """Keep the first program reaching these train outputs, unless they are the inputs or constant."""
+        key = _key(outs)
+        if key in self.experience:
+            return
+        ins = self.inputs[:self.n_train]
+        if all(o.shape == i.shape and np.array_equal(o, i) for o, i in zip(outs, ins)):
+            return
+        if len(outs) > 1 and all(o.shape == outs[0].shape and np.array_equal(o, outs[0]) for o in outs[1:]):
+            return
+        if all(np.all(o == o.flat[0]) for o in outs):
+            return
+        self.experience[key] = (steps, outs)
+
+    def experiences(self) -> tuple[tuple[str, np.ndarray], ...]:
+        """A seeded sample of at most ``collect`` remembered programs, with their transformation embeddings."""
+        from ._features import transformation_features
+
+        items = list(self.experience.values())
+        if len(items) > self.settings.collect:
+            rng = np.random.default_rng(len(items))
+            items = [items[i] for i in sorted(rng.choice(len(items), self.settings.collect, replace=False))]
+        ins = self.inputs[:self.n_train]
+        return tuple((str(Program(steps)), transformation_features(list(zip(ins, outs)))) for steps, outs in items)
 
     def limit(self) -> int:
         s = self.settings
@@ -249,8 +308,14 @@ class _Search:
         return len(self.found) >= self.settings.attempts or self.nodes >= self.limit()
 
     # -- the frontier -----------------------------------------------------------------
-    def step_cost(self, step: Step) -> float:
-        c = self.cost.get(step.name, 0.0)
+    def step_cost(self, step: Step, prev: str = "") -> float:
+        g = self.guidance
+        if g.pairs is not None and g.priors and g.pair_mix > 0 and prev in g.pairs:
+            p = g.pair_mix * float(g.pairs[prev].get(step.name, 0.0)) + (1 - g.pair_mix) * math.exp(
+                -self.cost.get(step.name, 0.0))
+            c = -math.log(max(p, 1e-9))
+        else:
+            c = self.cost.get(step.name, 0.0)
         if step.arg is not None and not isinstance(step.arg, tuple):
             c += 0.5 * (self.colors.index(step.arg) if step.arg in self.colors else len(self.colors))
         return c
@@ -260,18 +325,30 @@ class _Search:
         heapq.heappush(self.heap, (priority, self.counter, steps, source, seed_task))
 
     def expand(self, steps: tuple[Step, ...], values: tuple, cost: float, source: str, seed_task: str) -> None:
-        if len(steps) >= self.settings.max_depth:
+        depth = self.depth.get(steps, len(steps))
+        if depth >= self.settings.max_depth:
             return
         kind = _type_of(values[0])
         h = 0.0
         if kind == "G" and not all(v.shape == t.shape for v, t in zip(values, self.targets)):
             h = self.settings.shape_penalty
+        prev = steps[-1].name if steps else "^"
         for prim in PRIMITIVES.values():
             if prim.src != kind:
                 continue
             for arg in (self.colors if prim.colour_arg else (None,)):
                 step = Step(prim.name, arg)
-                self.push(cost + self.step_cost(step) + h, steps + (step,), source, seed_task)
+                self.push(cost + self.step_cost(step, prev) + h, steps + (step,), source, seed_task)
+                self.depth.setdefault(steps + (step,), depth + 1)
+        for macro in self.macros:
+            if PRIMITIVES[macro[0].name].src != kind:
+                continue
+            c, p = 0.0, prev
+            for st in macro:
+                c += self.step_cost(st, p)
+                p = st.name
+            self.push(cost + self.settings.abstraction_discount * c + h, steps + macro, source, seed_task)
+            self.depth.setdefault(steps + macro, depth + 1)
 
     def visit(self, steps: tuple[Step, ...], cost: float, source: str, seed_task: str) -> None:
         """Evaluate a node and check it; a search node with new values is also expanded.
@@ -342,7 +419,8 @@ class _Search:
         return SearchResult(programs=tuple(f[0] for f in found), predictions=tuple(f[1] for f in found),
                             nodes=self.nodes, nodes_to_solution=self.first, seconds=seconds,
                             source=found[0][2] if found else "", seed_task=found[0][3] if found else "",
-                            near_misses=misses)
+                            near_misses=misses,
+                            experiences=self.experiences() if self.settings.collect else ())
 
 
 def _recoloured(steps: tuple[Step, ...], colors: tuple[int, ...]) -> list[tuple[Step, ...]]:

