@@ -439,7 +439,7 @@ class MemoryConfig:
             raise ConfigError(f"view_interval must be a number of seconds >= 0, got {self.view_interval!r}")
         if not isinstance(self.store, str) or not (self.store == "duckdb" or self.store.startswith(
                 ("postgresql://", "postgres://"))):
-            raise ConfigError(f"store must be 'duckdb' or a postgresql:// URL, got {_redacted(self.store)!r}")
+            raise ConfigError(f"store must be 'duckdb' or a postgresql:// URL, got {redact_url(self.store)!r}")
         if not isinstance(self.store_schema, str) or not re.fullmatch(r"([a-z_][a-z0-9_]{0,62})?", self.store_schema):
             raise ConfigError(f"store_schema must be a lower-case SQL name (or empty), got {self.store_schema!r}")
 
@@ -457,7 +457,7 @@ class MemoryConfig:
                 out[f.name] = {g.name: _plain(getattr(value, g.name)) for g in fields(value)
                                if g.name not in _SECRET}
             else:
-                out[f.name] = list(value) if isinstance(value, tuple) else _redacted(value) if f.name == "store" else value
+                out[f.name] = list(value) if isinstance(value, tuple) else redact_url(value) if f.name == "store" else value
         return out
 
     @classmethod
@@ -527,7 +527,7 @@ def _missing_keys(data: dict[str, Any], full: dict[str, Any]) -> list[str]:
 _SECRET = {"neo4j_password"}
 
 
-def _redacted(url: Any) -> Any:
+def redact_url(url: Any) -> Any:
     """A store URL without its password (config files, stats and errors never show one)."""
     if not isinstance(url, str):
         return url

@@ -7,13 +7,14 @@ may import it, and it imports nothing of selfmem but ``_errors``.
 from __future__ import annotations
 
 from collections.abc import Mapping
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 
-__all__ = ["Record", "Hit", "Stats", "Topic", "Enriched", "NewRecord", "TopicRow", "EPS", "Node", "Edge", "Subgraph",
+__all__ = ["to_json", "Record", "Hit", "Stats", "Topic", "Enriched", "NewRecord", "TopicRow", "EPS", "Node", "Edge", "Subgraph",
            "Finding", "Checkup", "Points"]
 
 EPS = 1e-3
@@ -427,3 +428,20 @@ class Points:
     topics: Any
     tops: Any
     total: int
+
+
+def to_json(obj: Any) -> Any:
+    """A JSON-compatible copy of ``obj`` (dataclasses, tuples, datetimes, numpy values)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_json(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, dict):
+        return {str(k): to_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_json(v) for v in obj]
+    if isinstance(obj, datetime):
+        return obj.isoformat()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj

@@ -15,9 +15,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from selfmem import EmbeddingConfig, MemoryConfig
 
-__all__ = ["hash_cfg", "HASH", "Writer"]
+__all__ = ["hash_cfg", "HASH", "Writer", "texts", "results", "QUERIES", "make_arc_task"]
 
 
 def hash_cfg(dim: int = 64, *, own: int | None = None, own_dim: int | None = None, own_min_fit: int | None = None,
@@ -33,6 +35,20 @@ def hash_cfg(dim: int = 64, *, own: int | None = None, own_dim: int | None = Non
 
 
 HASH = hash_cfg()
+
+WORDS = np.array("grid rotate colour swap mirror tile object count fill border crop scale shift line dot".split())
+QUERIES = ("rotate the grid", "colour swap", "count the objects", "mirror border", "item 7")
+
+
+def texts(n: int, seed: int = 0) -> list[str]:
+    """``n`` short texts of grid words, each ending in its number (deterministic for a seed)."""
+    rng = np.random.default_rng(seed)
+    return [" ".join(rng.choice(WORDS, 4)) + f" item {i}" for i in range(n)]
+
+
+def results(mem: Any) -> list[list[int]]:
+    """The ids ``mem.search`` returns (k=8) for each of :data:`QUERIES`: what two memories must agree on."""
+    return [[h.record.id for h in mem.search(q, k=8)] for q in QUERIES]
 
 _SCRIPT = r"""
 import json, os, sys, time
@@ -110,3 +126,18 @@ class Writer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def make_arc_task(tid: str, program: Any, seed: int, n_train: int = 3) -> Any:
+    """An ARC task whose outputs are ``program`` run on random 6x6 grids with one coloured block."""
+    from selfmem.solver.arc import ARCTask, run_program
+
+    rng = np.random.default_rng(seed)
+    pairs = []
+    for _ in range(n_train + 1):
+        g = np.zeros((6, 6), np.int8)
+        h, w = rng.integers(2, 4, size=2)
+        y, x = rng.integers(0, 6 - h), rng.integers(0, 6 - w)
+        g[y:y + h, x:x + w] = rng.integers(1, 9, size=(h, w))
+        pairs.append((g, run_program(program, g)))
+    return ARCTask(tid, tuple(pairs[:-1]), (pairs[-1][0],), (pairs[-1][1],))

@@ -11,7 +11,6 @@ from selfmem import InvalidInputError, Memory
 from selfmem.solver import Generation, MemorySolver
 from selfmem.solver.arc import (
     ARCSolver,
-    ARCTask,
     ARCTaskType,
     Guidance,
     Program,
@@ -19,26 +18,16 @@ from selfmem.solver.arc import (
     Seed,
     describe_task,
     load_tasks,
-    run_program,
     score_predictions,
     search_task,
 )
 from helpers import hash_cfg
+from helpers import make_arc_task as make_task
 
 CFG = hash_cfg(256, background=False)
 DEEP = Program.parse("crop_content | mirror_right | upscale2")  # depth 3: found late without memory
 
 
-def make_task(tid: str, program: Program, seed: int, n_train: int = 3) -> ARCTask:
-    rng = np.random.default_rng(seed)
-    pairs = []
-    for _ in range(n_train + 1):
-        g = np.zeros((6, 6), np.int8)
-        h, w = rng.integers(2, 4, size=2)
-        y, x = rng.integers(0, 6 - h), rng.integers(0, 6 - w)
-        g[y:y + h, x:x + w] = rng.integers(1, 9, size=(h, w))
-        pairs.append((g, run_program(program, g)))
-    return ARCTask(tid, tuple(pairs[:-1]), (pairs[-1][0],), (pairs[-1][1],))
 
 
 def test_search_finds_a_program_within_budget_and_verifies_it():

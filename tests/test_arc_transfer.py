@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from helpers import make_arc_task as make_task
 from selfmem import InvalidInputError, Memory
-from selfmem.solver.arc import ARCSolver, ARCTask, Program, SearchSettings, run_program, search_task
+from selfmem.solver.arc import ARCSolver, Program, SearchSettings, run_program, search_task
 from selfmem.solver.arc._experience import ExperiencePrior, PriorSettings, memory_config
 from selfmem.solver.arc._features import FEATURE_DIM, FEATURE_NAMES, transformation_features
 from selfmem.solver.arc._search import Guidance
@@ -14,16 +15,6 @@ from selfmem.solver.arc._search import Guidance
 DEEP = Program.parse("crop_content | mirror_right | upscale2")
 
 
-def make_task(tid: str, program: Program, seed: int, n_train: int = 3) -> ARCTask:
-    rng = np.random.default_rng(seed)
-    pairs = []
-    for _ in range(n_train + 1):
-        g = np.zeros((6, 6), np.int8)
-        h, w = rng.integers(2, 4, size=2)
-        y, x = rng.integers(0, 6 - h), rng.integers(0, 6 - w)
-        g[y:y + h, x:x + w] = rng.integers(1, 9, size=(h, w))
-        pairs.append((g, run_program(program, g)))
-    return ARCTask(tid, tuple(pairs[:-1]), (pairs[-1][0],), (pairs[-1][1],))
 
 
 def test_features_are_unit_length_and_name_the_change():

@@ -10,26 +10,16 @@ from __future__ import annotations
 
 import shutil
 
-import numpy as np
 import pytest
 
-from helpers import Writer, hash_cfg
+from helpers import Writer, hash_cfg, results, texts
 from selfmem import Memory, TopicsConfig, doctor
 from selfmem.memory._parts import DerivedPart
 
 CFG = hash_cfg(own=32, own_min_fit=40, background=False, topics=TopicsConfig(min_records=30))
-WORDS = np.array("grid rotate colour swap mirror tile object count fill border crop scale shift line dot".split())
-QUERIES = ("rotate the grid", "colour swap", "count the objects", "mirror border", "item 7")
 PARTS = ("vector index", "keyword index", "topic model", "knowledge graph", "store checkpoint", "read view")
 
 
-def texts(n: int, seed: int = 0) -> list[str]:
-    rng = np.random.default_rng(seed)
-    return [" ".join(rng.choice(WORDS, 4)) + f" item {i}" for i in range(n)]
-
-
-def results(mem: Memory) -> list[list[int]]:
-    return [[h.record.id for h in mem.search(q, k=8)] for q in QUERIES]
 
 
 def refit_keeping_the_space(p: DerivedPart) -> None:

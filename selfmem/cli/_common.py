@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import sys
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 import click
-import numpy as np
 
+from .._types import to_json
 from .._errors import (ConfigError, CorruptMemoryError, DependencyError, EmbedderMismatchError, InvalidInputError,
                        MemoryLockedError, ModelLoadError, RecordNotFoundError, SelfmemError, StorageError)
 
@@ -30,25 +28,9 @@ EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 
 
-def _jsonable(obj: Any) -> Any:
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: _jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, datetime):
-        return obj.isoformat()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return obj
-
-
 def emit(obj: Any, as_json: bool, human: Callable[[Any], str]) -> None:
     """Print ``obj`` as JSON (``--json``) or as ``human(obj)``."""
-    click.echo(json.dumps(_jsonable(obj), indent=2, ensure_ascii=False) if as_json else human(obj))
+    click.echo(json.dumps(to_json(obj), indent=2, ensure_ascii=False) if as_json else human(obj))
 
 
 def _debug() -> bool:

@@ -111,14 +111,9 @@ def _prepare_specs(specs: list[tuple[tuple[Any, ...], int]], texts: list[str]
     return out
 
 
-def _general_role(name: str, emb: SentenceTransformerEmbedder) -> _Role | None:
-    if not bert_fits(emb.path):
-        return None
-    runner = emb._load()
-    limit = emb._limit(runner)
-    dtype = resolve_dtype(emb.dtype, "cuda", cuda_default="float16")
+def _counting(emb: Any, spec: tuple[Any, ...]) -> tuple[Callable[[list[str]], list[list[int]]], Callable[[int], None]]:
+    """A tokenizer for ``spec`` that adds the texts it cuts to ``emb.truncated`` (thread-safe), and that adder."""
     lock = threading.Lock()
-    spec = (runner.tokenizer_json, True, limit, -1, limit - 2)
 
     def on_cut(n: int) -> None:
         with lock:
@@ -128,6 +123,18 @@ def _general_role(name: str, emb: SentenceTransformerEmbedder) -> _Role | None:
         encs, cut = _tokenize_spec(spec, texts)
         on_cut(cut)
         return encs
+
+    return tokenize, on_cut
+
+
+def _general_role(name: str, emb: SentenceTransformerEmbedder) -> _Role | None:
+    if not bert_fits(emb.path):
+        return None
+    runner = emb._load()
+    limit = emb._limit(runner)
+    dtype = resolve_dtype(emb.dtype, "cuda", cuda_default="float16")
+    spec = (runner.tokenizer_json, True, limit, -1, limit - 2)
+    tokenize, on_cut = _counting(emb, spec)
 
     def model_on(device: str) -> Callable[[Any, Any], Any]:
         enc = runner.encode if device == "cuda" else shared_model(
@@ -150,17 +157,8 @@ def _own_role(name: str, emb: Any) -> _Role | None:
     if first is None:
         return None
     layer, cap, eos = emb.layer, emb.max_tokens, first.eos_token_id
-    lock = threading.Lock()
     spec = (emb._tokenizer_json(), False, cap, eos, 0)
-
-    def on_cut(n: int) -> None:
-        with lock:
-            emb.truncated += n
-
-    def tokenize(texts: list[str]) -> list[list[int]]:
-        encs, cut = _tokenize_spec(spec, texts)
-        on_cut(cut)
-        return encs
+    tokenize, on_cut = _counting(emb, spec)
 
     def model_on(device: str) -> Callable[[Any, Any], Any]:
         prefix = first if device == "cuda" else load_prefix(emb.weights, layer, device, emb.dtype)

@@ -7,35 +7,17 @@ server's memory is raised again by the client, with the same message.
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import datetime
 from typing import Any
 
-import numpy as np
 
 from .. import _errors
+from .._types import to_json
 from .._types import Edge, Enriched, Finding, Hit, Node, Record, Stats, Subgraph, Topic
 from ._errors import AccessDeniedError, NamespaceNotFoundError, NotAuthenticatedError, ServerBusyError, ServerError
 
 __all__ = ["to_json", "record", "hit", "topic", "stats", "subgraph", "enriched", "error_body", "error_from",
            "STATUS_OF", "error_class"]
-
-
-def to_json(obj: Any) -> Any:
-    """A JSON-compatible copy of ``obj`` (dataclasses, tuples, datetimes, numpy values)."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_json(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, dict):
-        return {str(k): to_json(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_json(v) for v in obj]
-    if isinstance(obj, datetime):
-        return obj.isoformat()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return obj
 
 
 def _time(value: str | None) -> datetime | None:

@@ -22,18 +22,18 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
+from .._config import redact_url
 from .._errors import CorruptMemoryError, DependencyError, InvalidInputError, StorageError
 from .._types import NewRecord, Record, TopicRow
-from ._duckdb import SCHEMA_VERSION
+from ._duckdb import PAGE_COLUMNS, SCHEMA_VERSION
 from ._postgres_graph import EDGE_SCHEMA, PostgresGraphTables
 from ._protocol import Ids
 from ._where import check_where, evaluate, lookup
 
-__all__ = ["PostgresStore", "redact", "is_postgres_url"]
+__all__ = ["PostgresStore"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -55,22 +55,6 @@ CREATE TABLE IF NOT EXISTS changes (seq BIGSERIAL PRIMARY KEY, op TEXT NOT NULL,
     writer TEXT NOT NULL);
 """
 _COLUMNS = "id, kind, text, metadata, session, created_at, importance, use_count, last_used_at, parents"
-PAGE_COLUMNS = ("id", "text", "kind", "metadata", "session", "created_at", "importance", "parents", "key")
-
-
-def is_postgres_url(value: str) -> bool:
-    return value.startswith(("postgresql://", "postgres://"))
-
-
-def redact(url: str) -> str:
-    """``url`` without its password (what config files, stats and errors may show)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    user = f"{parts.username}@" if parts.username else ""
-    port = f":{parts.port}" if parts.port else ""
-    return urlunsplit((parts.scheme, f"{user}{host}{port}", parts.path, parts.query, parts.fragment))
 
 
 def _ints(ids: Iterable[Any]) -> list[int]:
@@ -131,7 +115,7 @@ class PostgresStore:
         try:
             self._con = _con if _con is not None else psycopg.connect(url, autocommit=True)
         except psycopg.Error as exc:
-            raise StorageError(f"cannot connect to PostgreSQL at {redact(url)} ({str(exc).strip()[:200]}); "
+            raise StorageError(f"cannot connect to PostgreSQL at {redact_url(url)} ({str(exc).strip()[:200]}); "
                                "check that the server runs and the URL") from exc
         try:
             self._con.execute("CREATE EXTENSION IF NOT EXISTS vector")
@@ -144,7 +128,7 @@ class PostgresStore:
                 self._con.execute("SET default_transaction_read_only = on")
         except psycopg.Error as exc:
             self._con.close()
-            raise CorruptMemoryError(f"cannot open the memory {schema} at {redact(url)}: {str(exc).strip()[:200]}"
+            raise CorruptMemoryError(f"cannot open the memory {schema} at {redact_url(url)}: {str(exc).strip()[:200]}"
                                      ) from exc
         self._graph = PostgresGraphTables(self._con)
         self._store_id = self.get_meta("store_id") or ""
