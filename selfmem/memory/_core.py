@@ -31,7 +31,7 @@ from ._part_topics import TopicPart
 from ._part_vectors import VectorPart
 from ._part_readview import ReadViewPart
 from . import _handles
-from ._parts import AddBatch, Part, PartContext
+from ._parts import AddBatch, Part, PartContext, raw_vectors
 
 __all__ = ["MemoryCore", "guarded", "database_errors", "AUTO_PROGRESS"]
 
@@ -140,10 +140,9 @@ class MemoryCore:
         fresh = np.setdiff1d(np.asarray(added, dtype=np.int64), self._vectors.index.ids())
         if not len(fresh):
             return
-        records = store.get(fresh)
-        raw: dict[str, np.ndarray] = {}
-        for role in self._views.roles:
-            ids, raw[role] = store.vectors(role, fresh)
+        with store.read_transaction():  # records and vectors of one committed state
+            records = store.get(fresh)
+            ids, raw = raw_vectors(store, self._views, fresh)
         batch = AddBatch(ids, tuple(records[int(i)].text for i in ids), raw, self._views.index_vectors(raw),
                          self._ctx.space(), ())
         for part in self._parts:

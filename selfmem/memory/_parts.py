@@ -352,6 +352,14 @@ def reconcile(held: np.ndarray, store_ids: np.ndarray) -> tuple[np.ndarray, np.n
 def raw_vectors(store: Store, views: Views, ids: Sequence[int] | np.ndarray | None = None
                 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Stored raw vectors of every view, aligned by id: ids (n,), {role: (n, dim_role)}."""
+    if store.shared:  # other processes commit between two queries: read every role from one snapshot
+        with store.read_transaction():
+            return _raw_vectors(store, views, ids)
+    return _raw_vectors(store, views, ids)
+
+
+def _raw_vectors(store: Store, views: Views, ids: Sequence[int] | np.ndarray | None
+                 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     out: dict[str, np.ndarray] = {}
     ref_ids = None
     for role, emb in views.roles.items():

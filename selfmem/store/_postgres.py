@@ -134,6 +134,13 @@ class PostgresStore:
         self._store_id = self.get_meta("store_id") or ""
 
     def _init_schema(self) -> None:
+        exists = self._con.execute("SELECT to_regclass('meta') IS NOT NULL").fetchone()[0]
+        version = self.get_meta("schema_version") if exists else None
+        if version is not None:  # made already: no DDL (it would wait on, and can deadlock with, running writers)
+            if int(version) > SCHEMA_VERSION:
+                raise CorruptMemoryError(f"the memory {self.schema} uses store schema {version}, newer than this "
+                                         f"selfmem ({SCHEMA_VERSION}); upgrade selfmem to open it")
+            return
         with self._con.transaction():
             self._con.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [self.schema])  # one creator at a time
             for statement in (_SCHEMA + EDGE_SCHEMA).split(";"):
@@ -165,6 +172,10 @@ class PostgresStore:
 
     @contextlib.contextmanager
     def read_transaction(self) -> Iterator[PostgresStore]:
+        """One snapshot for the queries inside (inside a transaction already: that one's)."""
+        if self._con.info.transaction_status != 0:  # not idle: the enclosing transaction is the snapshot
+            yield self
+            return
         with self._con.transaction():
             self._con.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             yield self
