@@ -211,7 +211,8 @@ def test_search_expansion_adds_marked_neighbours_and_keeps_k(tmp_path):
         assert all(h.record.session == "s" for h in hits)
         out = mem.enrich("alpha beta gamma", k=2, expand=["FOLLOWS"])
         assert [h.record.id for h in out.hits] == [ids[0], ids[1]]
-        assert "[2] output, session s, linked to [1] by FOLLOWS (cosine distance" in out.prompt
+        day = out.hits[1].record.created_at
+        assert f"[2] output, session s, {day.day} {day:%B %Y}, linked to [1] by FOLLOWS (cosine distance" in out.prompt
 
 
 def test_expansion_does_not_depend_on_the_list_length(tmp_path):

@@ -68,21 +68,30 @@ def quote(text: str) -> str:
 def _entry(i: int, hit: Hit, placed: Sequence[Hit] = ()) -> str:
     r = hit.record
     where = f", session {inert(r.session, newlines=False)}" if r.session else ""
+    when = f", {r.created_at.day} {r.created_at:%B %Y}" if r.created_at else ""  # a third of questions ask "when"
     link = ""
     if hit.via:  # a graph neighbour of an earlier entry (search(expand=...)); edge names are fixed identifiers
         src = next((j for j, h in enumerate(placed, 1) if h.record.id == hit.expanded_from), None)
         link = f", linked to [{src}] by {' -> '.join(hit.via)}" if src else f", linked by {' -> '.join(hit.via)}"
-    return f"[{i}] {inert(r.kind, newlines=False)}{where}{link} (cosine distance {hit.distance:.3f})\n{quote(r.text)}"
+    return f"[{i}] {inert(r.kind, newlines=False)}{where}{when}{link} (cosine distance {hit.distance:.3f})\n{quote(r.text)}"
 
 
-def _assemble(prompt: str, entries: Sequence[str]) -> str:
+_HEADER_TIME = HEADER.replace("most relevant first", "oldest first")
+
+
+def _assemble(prompt: str, entries: Sequence[str], header: str = HEADER) -> str:
     if not entries:
         return prompt
-    return "\n".join([OPEN, HEADER, "", "\n\n".join(entries), CLOSE, "", prompt])
+    return "\n".join([OPEN, header, "", "\n\n".join(entries), CLOSE, "", prompt])
+
+
+def _when(hit: Hit) -> tuple[float, int]:
+    r = hit.record
+    return (r.created_at.timestamp() if r.created_at else float("-inf"), r.id)
 
 
 def build_prompt(prompt: str, hits: Sequence[Hit], budget_tokens: int | None,
-                 count: Callable[[str], int]) -> Enriched:
+                 count: Callable[[str], int], order: str = "time") -> Enriched:
     """Place as many hits (in order) as fit ``budget_tokens`` for the whole prompt.
 
     Parameters
@@ -95,7 +104,10 @@ def build_prompt(prompt: str, hits: Sequence[Hit], budget_tokens: int | None,
         Token budget of the final prompt; None = no limit.
     count : callable
         Token counter.
+    order : {"relevance", "time"}
+        The memories are chosen by relevance either way; ``"time"`` shows the chosen ones oldest first.
     """
+    header = _HEADER_TIME if order == "time" else HEADER
     kept: list[Hit] = []
     entries: list[str] = []
     if budget_tokens is None:
@@ -106,7 +118,7 @@ def build_prompt(prompt: str, hits: Sequence[Hit], budget_tokens: int | None,
         # Token counts of the frame and of each entry (and its separator) add up to the whole prompt's
         # within a token or two at the joins, so each memory is counted once (linear in k); the final
         # prompt is counted exactly and trimmed from the end if the joins pushed it over.
-        used = count(_assemble(prompt, ["x"])) - count("x")
+        used = count(_assemble(prompt, ["x"], header)) - count("x")
         for hit in hits:
             entry = _entry(len(entries) + 1, hit, kept)
             cost = count("\n\n" + entry)
@@ -115,8 +127,12 @@ def build_prompt(prompt: str, hits: Sequence[Hit], budget_tokens: int | None,
             entries.append(entry)
             kept.append(hit)
             used += cost
-        while entries and count(_assemble(prompt, entries)) > budget_tokens:
+    if order == "time" and kept:
+        kept = sorted(kept, key=_when)
+        entries = [_entry(i, hit, kept[:i - 1]) for i, hit in enumerate(kept, 1)]
+    if budget_tokens is not None:
+        while entries and count(_assemble(prompt, entries, header)) > budget_tokens:
             entries.pop()
             kept.pop()
-    final = _assemble(prompt, entries)
+    final = _assemble(prompt, entries, header)
     return Enriched(prompt=final, hits=tuple(kept), tokens=count(final), dropped=len(hits) - len(kept))

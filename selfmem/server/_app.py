@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
@@ -113,6 +113,7 @@ class EnrichBody(_Filters):
     k: int = Field(5, ge=1, le=1000)
     budget_tokens: int | None = Field(default=None, ge=1, le=10**7)
     mark_used: bool = True
+    order: Literal["time", "relevance"] = "time"
 
 
 class DeleteBody(_Body):

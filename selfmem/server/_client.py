@@ -210,9 +210,9 @@ class RemoteMemory:
         return out
 
     def enrich(self, prompt: str, k: int = 5, *, budget_tokens: int | None = None, mark_used: bool = True,
-               **search: Any) -> Enriched:
+               order: str = "time", **search: Any) -> Enriched:
         """Memory.enrich (``mark_used`` needs the write role)."""
-        body = {"prompt": prompt, "k": k, "budget_tokens": budget_tokens, "mark_used": mark_used,
+        body = {"prompt": prompt, "k": k, "budget_tokens": budget_tokens, "mark_used": mark_used, "order": order,
                 **self._filters(**search)}
         return w.enriched(self._call("POST", "/enrich", body, safe=not mark_used))
 
