@@ -196,6 +196,9 @@ def build_prompts(args: argparse.Namespace) -> None:
                                 built = build_prompt(q.question, hits, budget, count, order)
                                 emit(qid, c.name, q, f"{name}{_SUFFIX[order]}@{budget}", budget, built.prompt,
                                      len(built.hits))
+                            # at most 5 turns, oldest first: the setting chosen for enrich, given to every ranking
+                            built = build_prompt(q.question, hits[:5], budget, count, "time")
+                            emit(qid, c.name, q, f"{name}-k5-time@{budget}", budget, built.prompt, len(built.hits))
                     continue
                 emit(qid, c.name, q, "none", None, q.question, 0)
                 recent = as_hits(r.id for r in newest)
@@ -216,7 +219,7 @@ def build_prompts(args: argparse.Namespace) -> None:
                 for budget in BUDGETS:
                     got = mem.enrich(q.question, budget_tokens=budget, mark_used=False)
                     emit(qid, c.name, q, f"enrich-default@{budget}", budget, got.prompt, len(got.hits))
-    tag = "-peers" if args.peers_only else ""
+    tag = args.tag or ("-peers" if args.peers_only else "")
     with gzip.open(out / f"prompts{tag}.jsonl.gz", "wt") as fh:
         for pid, text in prompts.items():
             fh.write(json.dumps({"id": pid, "user": text}) + "\n")
@@ -315,10 +318,12 @@ def through_server(args: argparse.Namespace) -> None:
     from selfmem.solver import OpenAICompatibleLLM
 
     out = Path(args.out)
-    rows = [r for r in load_rows(out) if r["system"] == args.system and r["conv"] == args.conv]
-    with gzip.open(out / "prompts.jsonl.gz", "rt") as fh:
-        prompts = {p["id"]: p["user"] for p in map(json.loads, fh)}
-    _, local = load_answers(out / "answers.jsonl.gz")
+    rows = [r for r in load_rows(out) if r["system"] == args.system and r["conv"] == args.conv][:args.limit]
+    prompts = {}
+    for f in sorted(out.glob("prompts*.jsonl.gz")):
+        with gzip.open(f, "rt") as fh:
+            prompts |= {p["id"]: p["user"] for p in map(json.loads, fh)}
+    _, local = load_answers(out / "answers.jsonl.gz")  # every answers*.jsonl.gz there
     model_dir = CausalLMWeights(args.model).materialise()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -339,17 +344,19 @@ def through_server(args: argparse.Namespace) -> None:
                     break
             except httpx.HTTPError:
                 time.sleep(1)
-        same = f1s = 0.0
+        same = f1s = f1_read = 0.0
         t0 = time.perf_counter()
         with OpenAICompatibleLLM(url + "/v1", str(model_dir), read_timeout=300) as llm:
             for r in rows:
                 g = llm.generate(messages(prompts[r["prompt"]]), max_tokens=MAX_NEW_TOKENS, seed=0)
                 ans = extract_answer(g.text)
-                same += ans == extract_answer(local[r["prompt"]]["text"])
+                mine = extract_answer(local[r["prompt"]]["text"])
+                same += ans == mine
                 f1s += locomo_f1(ans, r["answer"], r["category"])
+                f1_read += locomo_f1(mine, r["answer"], r["category"])
         n = max(len(rows), 1)
         print(json.dumps({"system": args.system, "conv": args.conv, "questions": len(rows),
-                          "same_answer_as_read": same / n, "f1_server": f1s / n,
+                          "same_answer_as_read": same / n, "f1_server": f1s / n, "f1_read": f1_read / n,
                           "seconds_per_question": (time.perf_counter() - t0) / n}))
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
@@ -409,6 +416,21 @@ def held_out(scored: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[s
     return chosen, picked
 
 
+def paired_difference(scored: list[dict[str, Any]], a: str, b: str, reps: int = 2000) -> tuple[float, float, float]:
+    """Mean F1 of system ``a`` minus ``b`` over the same questions (categories 1-4), with a 95% interval
+    from a paired bootstrap over questions (seeded)."""
+    import numpy as np
+
+    fa = {r["qid"]: r["f1"] for r in scored if r["system"] == a and r["category"] != 5}
+    fb = {r["qid"]: r["f1"] for r in scored if r["system"] == b and r["category"] != 5}
+    d = np.array([fa[q] - fb[q] for q in sorted(fa.keys() & fb.keys())])
+    if not len(d):
+        return float("nan"), float("nan"), float("nan")
+    rng = np.random.default_rng(0)
+    means = d[rng.integers(0, len(d), size=(reps, len(d)))].mean(axis=1)
+    return float(d.mean()), float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
+
+
 def score(args: argparse.Namespace) -> None:
     out = Path(args.out)
     meta, answers = load_answers(out / "answers.jsonl.gz")
@@ -416,8 +438,10 @@ def score(args: argparse.Namespace) -> None:
     chosen, picked = held_out(scored)
     scored += chosen
     present = sorted({r["system"] for r in scored})
-    base = ["none"] + [s for s in present if s.startswith(("recent", "enrich-held-out", "enrich-default", "bm25",
-                                                             "dense", "mem0", "txtai"))]
+    # enrich-default rows were made when the default order was "relevance": they equal enrich-k5-relevance;
+    # the default now (k=5, oldest first) is enrich-k5-time
+    base = ["none", *(s for s in present if s.startswith(("recent", "enrich-held-out", "enrich-k5-time", "bm25",
+                                                            "dense", "mem0", "txtai")))]
     settings = [s for s in present if s.startswith("enrich-k")]
     fmt: Callable[[float], str] = lambda x: f"{x:.3f}"  # noqa: E731
     cols = ["f1", *CATEGORIES.values(), "em", "contains", "tokens", "placed"]
@@ -429,6 +453,15 @@ def score(args: argparse.Namespace) -> None:
             for c in cols) + " |")
     print(f"reader: {meta}")
     print("held-out choice per conversation: " + ", ".join(f"{c}: {s}" for c, s in picked.items()))
+    lines += ["", "| budget | enrich (held-out) minus | F1 difference [95% paired bootstrap] |", "|---|---|---|"]
+    for budget in BUDGETS:
+        ours = f"enrich-held-out@{budget}"
+        for other in ("none", "recent", "bm25", "dense", "mem0", "mem0-time", "mem0-k5-time", "txtai", "txtai-time",
+                      "txtai-k5-time"):
+            name = other if other == "none" else f"{other}@{budget}"
+            if name in present:
+                m, lo, hi = paired_difference(scored, ours, name)
+                lines.append(f"| {budget} | {other} | {m:+.3f} [{lo:+.3f}, {hi:+.3f}] |")
     print("\n".join(lines))
     (out / "scores.md").write_text("\n".join(lines) + "\n")
     with gzip.open(out / "scored.jsonl.gz", "wt") as fh:
@@ -445,13 +478,15 @@ def main() -> None:
     ap.add_argument("--peers", action="store_true", help="also mem0 and txtai (builds their virtual environment)")
     ap.add_argument("--reuse", action="store_true", help="reuse the memories of an earlier prompts run")
     ap.add_argument("--peers-only", action="store_true", help="only the peers' rows (with --peers --reuse)")
+    ap.add_argument("--tag", default="", help="suffix of the prompts/rows files written")
     ap.add_argument("--prompts", default=None)
     ap.add_argument("--answers", default=None)
     ap.add_argument("--model", default="smollm2")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--system", default="enrich-k50-relevance@512")
+    ap.add_argument("--system", default="enrich-k5-time@512")
     ap.add_argument("--conv", default="conv-26")
+    ap.add_argument("--limit", type=int, default=40, help="server: questions sent through the server")
     ap.add_argument("--all", action="store_true", help="score: every enrich setting too")
     args = ap.parse_args()
     if args.data is None:
