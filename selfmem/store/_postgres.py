@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from .._config import redact_url
-from .._errors import CorruptMemoryError, DependencyError, InvalidInputError, StorageError
+from .._errors import CorruptMemoryError, DependencyError, InvalidInputError, ReadOnlyError, SelfmemError, StorageError
 from .._types import NewRecord, Record, TopicRow
 from ._duckdb import PAGE_COLUMNS, SCHEMA_VERSION
 from ._postgres_graph import EDGE_SCHEMA, PostgresGraphTables
@@ -118,20 +118,42 @@ class PostgresStore:
             raise StorageError(f"cannot connect to PostgreSQL at {redact_url(url)} ({str(exc).strip()[:200]}); "
                                "check that the server runs and the URL") from exc
         try:
-            self._con.execute("CREATE EXTENSION IF NOT EXISTS vector")
-            self._con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            if read_only:  # no DDL: a reader may be on a hot standby (a read replica), where none can run
+                self._con.execute("SET default_transaction_read_only = on")
+                self._check_readable()
+            else:
+                self._refuse_standby()
+                self._con.execute("CREATE EXTENSION IF NOT EXISTS vector")
+                self._con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
             self._con.execute(f'SET search_path TO "{schema}", public')
             register_vector(self._con)
-            if _con is None:
+            if _con is None and not read_only:
                 self._init_schema()
-            if read_only:
-                self._con.execute("SET default_transaction_read_only = on")
+        except SelfmemError:
+            self._con.close()
+            raise
         except psycopg.Error as exc:
             self._con.close()
             raise CorruptMemoryError(f"cannot open the memory {schema} at {redact_url(url)}: {str(exc).strip()[:200]}"
                                      ) from exc
         self._graph = PostgresGraphTables(self._con)
         self._store_id = self.get_meta("store_id") or ""
+
+    def _refuse_standby(self) -> None:
+        if self._con.execute("SELECT pg_is_in_recovery()").fetchone()[0]:
+            raise ReadOnlyError(f"the PostgreSQL server at {redact_url(self.url)} is a read replica (a standby): open "
+                                "the memory with read_only=True there, or write through the primary's URL")
+
+    def _check_readable(self) -> None:
+        found = self._con.execute("SELECT to_regclass(%s) IS NOT NULL", [f'"{self.schema}".meta']).fetchone()[0]
+        if not found:
+            raise InvalidInputError(f"no memory {self.schema} at {redact_url(self.url)} (a read-only handle creates "
+                                      "nothing; on a read replica it may not have arrived yet): check store_schema")
+        version = self._con.execute(f'SELECT value FROM "{self.schema}".meta WHERE key = %s',
+                                    ["schema_version"]).fetchone()
+        if version is not None and int(version[0]) > SCHEMA_VERSION:
+            raise CorruptMemoryError(f"the memory {self.schema} uses store schema {version[0]}, newer than this "
+                                     f"selfmem ({SCHEMA_VERSION}); upgrade selfmem to open it")
 
     def _init_schema(self) -> None:
         exists = self._con.execute("SELECT to_regclass('meta') IS NOT NULL").fetchone()[0]
