@@ -216,3 +216,24 @@ def test_a_read_replica_serves_a_read_only_memory(tmp_path, pg_url, pg_standby):
                 r.add("a write on a replica")
     with pytest.raises(ReadOnlyError, match="read_only=True"):
         Memory(tmp_path / "r2", replica)  # a writer cannot open a standby
+
+
+def test_two_servers_over_one_postgres_serve_one_memory_per_namespace(tmp_path, pg_url):
+    """Several `memctl serve` processes over one database (behind one address, say): a namespace is one
+    schema, named after the namespace, so what one server stores the other finds, keys included."""
+    from serving import Served
+
+    from selfmem.server import RemoteMemory
+
+    with Served(tmp_path / "a", store=pg_url) as a, Served(tmp_path / "b", store=pg_url) as b:
+        ra = RemoteMemory(a.url, "team-1", create=True)
+        rb = RemoteMemory(b.url, "team-1", create=True)
+        rid = ra.add("the grid is mirrored along the diagonal", key="k1")
+        at = time.time()
+        while not [h for h in rb.search("mirrored diagonal", k=3, mode="keyword") if h.record.id == rid]:
+            assert time.time() - at < 5, "server b did not find server a's record"
+            time.sleep(0.05)
+        assert rb.add("a retry through the other server", key="k1") == rid  # the key holds across servers
+        assert rb.stats().records == ra.stats().records == 1
+        assert not RemoteMemory(b.url, "team-2", create=True).search("mirrored diagonal", k=3, mode="keyword")
+        ra.close(), rb.close()

@@ -9,6 +9,7 @@ is answered only after its batch was committed; a full queue raises :class:`Serv
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 import time
@@ -32,7 +33,7 @@ __all__ = ["Hub", "Committer", "PendingAdd", "NAMESPACE_RE", "check_namespace"]
 NAMESPACE_RE = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 """A namespace: 1-64 letters, digits, ``_`` or ``-``, not starting with ``_``/``-`` (no dots: no traversal)."""
 _NAMESPACE = re.compile(NAMESPACE_RE)
-_STORE_FILE = "memory.duckdb"
+_MARK = "config.toml"  # every memory directory has one (a PostgreSQL memory's holds only caches besides)
 
 
 def check_namespace(name: str) -> str:
@@ -222,7 +223,7 @@ class Hub:
         self._closed = False
 
     def exists(self, name: str) -> bool:
-        return name in self._open or (self.root / check_namespace(name) / _STORE_FILE).is_file()
+        return name in self._open or (self.root / check_namespace(name) / _MARK).is_file()
 
     def opened(self, name: str) -> tuple[Memory, Committer] | None:
         """The memory and committer of ``name`` if it is open already (never blocks)."""
@@ -230,6 +231,15 @@ class Hub:
 
     def default_config(self) -> MemoryConfig:
         return self.config if self.config is not None else MemoryConfig()
+
+    def namespace_config(self, name: str) -> MemoryConfig | None:
+        """The config of a new namespace. On a shared store (PostgreSQL) without ``store_schema``, the schema
+        is named after the namespace alone, so every server over that database serves one memory per name."""
+        cfg = self.config
+        if cfg is None or cfg.store == "duckdb" or cfg.store_schema:
+            return cfg
+        safe = re.sub(r"[^a-z0-9_]", "_", name.lower())[:32]
+        return cfg.replace(store_schema=f"selfmem_ns_{safe}_{hashlib.sha256(name.encode()).hexdigest()[:8]}")
 
     def get(self, name: str, *, create: bool = False) -> tuple[Memory, Committer]:
         """The open memory and committer of namespace ``name`` (created when ``create``)."""
@@ -244,11 +254,11 @@ class Hub:
             if found is not None:
                 return found
             path = self.root / name
-            if not (path / _STORE_FILE).is_file():
+            if not (path / _MARK).is_file():
                 if not create:
                     raise NamespaceNotFoundError(f"no namespace {name!r} on this server; a token with the write "
                                                  "role creates it (RemoteMemory(..., create=True) or a first add)")
-                mem = Memory(path, self.config, progress=False)
+                mem = Memory(path, self.namespace_config(name), progress=False)
             else:
                 mem = Memory(path, progress=False)
             committer = self._make_committer(mem)
@@ -262,7 +272,7 @@ class Hub:
 
     def names(self) -> list[str]:
         """Namespaces open now or present on disk."""
-        on_disk = {p.name for p in self.root.iterdir() if (p / _STORE_FILE).is_file()} if self.root.is_dir() else set()
+        on_disk = {p.name for p in self.root.iterdir() if (p / _MARK).is_file()} if self.root.is_dir() else set()
         return sorted(on_disk | set(self._open))
 
     def close(self) -> None:
