@@ -37,9 +37,11 @@ def onnx_cache(tmp_path_factory):
     models = cache_dir() / "models"
     root = tmp_path_factory.mktemp("cache")
     (root / "models").symlink_to(models, target_is_directory=True)
-    old = os.environ.get("SELFMEM_CACHE")
+    old, loaded = os.environ.get("SELFMEM_CACHE"), _embedders._MODELS
     os.environ["SELFMEM_CACHE"] = str(root)
+    _embedders._MODELS = {}  # models loaded by earlier tests were read from another cache
     yield root
+    _embedders._MODELS = loaded
     if old is None:
         os.environ.pop("SELFMEM_CACHE")
     else:
@@ -54,24 +56,27 @@ def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def test_onnx_vectors_match_torch_float32_and_fingerprints_differ(onnx_cache):
     from selfmem.retrieval._own import CausalLMEmbedder
 
+    own_ref = CausalLMEmbedder(layer=9, runtime="torch", dtype="float32", device="cpu", max_tokens=64)
     pairs = [(SentenceTransformerEmbedder(runtime="onnx", max_tokens=64),
               SentenceTransformerEmbedder(runtime="torch", dtype="float32", device="cpu", max_tokens=64)),
-             (CausalLMEmbedder(layer=9, runtime="onnx", max_tokens=64),
-              CausalLMEmbedder(layer=9, runtime="torch", dtype="float32", device="cpu", max_tokens=64))]
+             (CausalLMEmbedder(layer=9, runtime="onnx", max_tokens=64), own_ref),
+             (CausalLMEmbedder(layer=9, runtime="onnx-w8", max_tokens=64), own_ref)]
     for fast, ref in pairs:
+        ref.truncated = 0
         want = ref.embed(TEXTS)  # 10 texts: a bulk call, padded batches
         got = fast.embed(TEXTS)
         assert got.shape == want.shape and got.dtype == np.float32
         np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, rtol=1e-5)
         assert cosines(got, want).min() > 0.9999  # float32 in both: equal within rounding
         assert fast.truncated == ref.truncated == 1
-        # a query or a small batch (<= 8 texts) runs one thread; the own model's on 8-bit weights
+        fast.truncated = 0
+        # a query or a small batch (<= 8 texts) runs in ONNX Runtime, one thread; "onnx-w8": 8-bit own weights
         small = np.concatenate([fast.embed(TEXTS[i:i + 4]) for i in range(0, len(TEXTS), 4)])
-        floor = 0.9999 if isinstance(fast, SentenceTransformerEmbedder) else 0.9998
-        assert cosines(small, want).min() > floor
+        assert cosines(small, want).min() > (0.9998 if fast.runtime == "onnx-w8" else 0.99999)
         np.testing.assert_allclose(fast.embed(TEXTS[3:4])[0], small[3], atol=1e-4)  # padding changes nothing
         fp, old = fast.fingerprint(), ref.fingerprint()
-        assert "runtime" not in old and fp["runtime"].startswith("onnxruntime-")
+        assert "runtime" not in old and fp["runtime"] == ("onnxruntime-w8q" if fast.runtime == "onnx-w8"
+                                                          else "onnxruntime-fp32")
         assert fp != old and vector_space(fp) == vector_space(old)
     assert sorted(p.name.split("-v1")[0].rsplit("-", 1)[-1] for p in (onnx_cache / "onnx").glob("*.onnx")) == [
         "fp32", "fp32", "w8"]

@@ -200,12 +200,12 @@ def load_prefix(weights: CausalLMWeights, layers: int, device: str = "auto", dty
     return shared_model(("llama-prefix", str(weights.file or weights.dir), dev, str(torch_dtype), layers), load)
 
 
-def load_onnx_prefix(weights: CausalLMWeights, layer: int) -> _onnx.OnnxEncoder:
+def load_onnx_prefix(weights: CausalLMWeights, layer: int, *, w8: bool = False) -> _onnx.OnnxEncoder:
     """The first ``layer`` blocks with mean pooling in ONNX Runtime, loaded once per process.
 
     Exported once from the materialised safetensors (:class:`LlamaPrefix` in float32, only the blocks up to
-    ``layer``) to ``$SELFMEM_CACHE/onnx/<weights>-<digest>-layer<layer>-fp32-<version>.onnx``, and that
-    file's 8-bit-weight copy (``-w8-``, :func:`._onnx.quantize_w8`) for queries and small batches.
+    ``layer``) to ``$SELFMEM_CACHE/onnx/<weights>-<digest>-layer<layer>-fp32-<version>.onnx``; with ``w8``,
+    queries and small batches run that file's 8-bit-weight copy (``-w8-``, :func:`._onnx.quantize_w8`).
     """
 
     def load() -> _onnx.OnnxEncoder:
@@ -228,10 +228,11 @@ def load_onnx_prefix(weights: CausalLMWeights, layer: int) -> _onnx.OnnxEncoder:
 
             _onnx.export(forward, prefix.w, target, what=f"the first {layer} layers of {weights.name}")
             del prefix
-        small = _onnx.quantize_w8(target, target.with_name(target.name.replace("-fp32-", "-w8-")))
-        return _onnx.OnnxEncoder(target, small)
+        if not w8:
+            return _onnx.OnnxEncoder(target)
+        return _onnx.OnnxEncoder(target, _onnx.quantize_w8(target, target.with_name(target.name.replace("-fp32-", "-w8-"))))
 
-    return shared_model(("llama-prefix-onnx", str(weights.file or weights.dir), layer), load)
+    return shared_model(("llama-prefix-onnx", str(weights.file or weights.dir), layer, w8), load)
 
 
 def load_causal_lm(weights: CausalLMWeights, device: str = "auto", dtype: str = "auto") -> tuple[Any, Any]:

@@ -120,7 +120,7 @@ def resolve_dtype(dtype: str, device: str, cuda_default: str = "bfloat16") -> An
     return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
 
 
-RUNTIMES = ("auto", "torch", "onnx")
+RUNTIMES = ("auto", "torch", "onnx", "onnx-w8")
 
 
 def vector_space(fingerprint: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -138,12 +138,15 @@ def vector_space(fingerprint: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def resolve_runtime(runtime: str, device: str, dtype: str) -> str:
-    """``"torch"`` or ``"onnx"``: which runtime runs a model on ``device`` at ``dtype`` (the config's strings).
+    """``"torch"``, ``"onnx"`` or ``"onnx-w8"``: which runtime runs a model on ``device`` at ``dtype``.
 
     ``auto`` is ONNX Runtime (float32) on a CPU without bfloat16 instructions when ``dtype`` is ``"auto"``
-    and onnxruntime and onnx are installed (2x faster queries there than eager PyTorch); PyTorch
+    and onnxruntime and onnx are installed (2x faster queries there than eager PyTorch; the embedders
+    run bulk calls in PyTorch float32 still); PyTorch
     everywhere else (CUDA, bf16 CPUs, an explicit dtype). ``onnx`` asks for ONNX Runtime and fails where it
-    cannot serve.
+    cannot serve; ``onnx-w8`` also runs the own model's queries with 8-bit weights (opt-in: faster, but
+    their vectors differ from float32 ones by up to ~1e-4 in cosine, which the own view's whitening
+    magnifies: an exact duplicate scored 0.995, not 1, in a test).
 
     Raises
     ------
@@ -156,13 +159,13 @@ def resolve_runtime(runtime: str, device: str, dtype: str) -> str:
         raise ConfigError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
     if runtime == "torch":
         return "torch"
-    if runtime == "onnx":
+    if runtime in ("onnx", "onnx-w8"):
         if device not in ("auto", "cpu") or dtype not in ("auto", "float32"):
             raise ConfigError(f"runtime='onnx' runs float32 on the CPU; got device={device!r}, dtype={dtype!r} "
                               "(use device='cpu' and dtype='float32' or 'auto', or runtime='torch')")
         if importlib.util.find_spec("onnxruntime") is None:
             raise DependencyError("runtime='onnx' needs onnxruntime: pip install onnxruntime onnx")
-        return "onnx"
+        return runtime
     if dtype != "auto" or device not in ("auto", "cpu") or fast_bf16_cpu() or not _onnx.available():
         return "torch"
     return "onnx" if resolve_device(device) == "cpu" else "torch"
@@ -380,7 +383,10 @@ class SentenceTransformerEmbedder:
         ``"float32"``, ``"bfloat16"`` or ``"float16"``.
     runtime : str
         ``"auto"`` (ONNX Runtime on a CPU without bfloat16 instructions when it is installed, see
-        :func:`resolve_runtime`; PyTorch elsewhere), ``"torch"`` or ``"onnx"``.
+        :func:`resolve_runtime`; PyTorch elsewhere), ``"torch"`` or ``"onnx"`` (``"onnx-w8"`` is ``"onnx"``
+        here). On the ONNX path, calls of
+        up to ``SMALL_BATCH`` texts (queries) run in ONNX Runtime, larger ones in PyTorch float32 (as fast
+        there, and faster for MiniLM: docs/benchmarks.md, "CPU without bf16").
     """
 
     def __init__(self, model: str = "all-MiniLM-L6-v2", *, device: str = "auto",
@@ -436,19 +442,22 @@ class SentenceTransformerEmbedder:
         """``"torch"`` or ``"onnx"`` (ONNX only for directories of the plain BERT shape that :mod:`._bert` runs)."""
         if getattr(self, "_runtime", None) is None:
             rt = resolve_runtime(self.runtime, self.device, self.dtype)
+            rt = "onnx" if rt == "onnx-w8" else rt  # 8-bit weights are for the own model only
             if rt == "onnx" and not bert_fits(self.path):
-                if self.runtime == "onnx":
+                if self.runtime != "auto":
                     raise ConfigError(f"runtime='onnx' serves BERT models with mean pooling; {self.path} is not "
                                       "one: use runtime='torch'")
                 rt = "torch"
             self._runtime = rt
         return self._runtime
 
-    def _load(self) -> _Runner:
-        if self.resolved_runtime() == "onnx":
+    def _load(self, small: bool = True) -> _Runner:
+        """The loaded model; on the ONNX path, ONNX Runtime for ``small`` calls and PyTorch float32 for bulk ones."""
+        onnx = self.resolved_runtime() == "onnx"
+        if onnx and small:
             return shared_model(("general-model-onnx", str(self.path)), lambda: _Runner.onnx_runtime(self.path))
-        device = resolve_device(self.device)
-        dtype = resolve_dtype(self.dtype, device, cuda_default="float16")
+        device = "cpu" if onnx else resolve_device(self.device)
+        dtype = resolve_dtype("float32" if onnx else self.dtype, device, cuda_default="float16")
 
         def load() -> _Runner:
             if bert_fits(self.path):  # the fast path: no sentence-transformers import (see _bert)
@@ -497,7 +506,7 @@ class SentenceTransformerEmbedder:
         Tokenizes everything in one parallel call of the Rust tokenizer, then runs the
         model's modules (transformer, pooling, normalisation) on length-sorted batches.
         """
-        model = self._load()
+        model = self._load(small=len(texts) <= SMALL_BATCH)  # bulk calls: PyTorch (no faster in ONNX Runtime)
         if model.onnx is None:
             import torch
         if getattr(self, "_tok", None) is None:
@@ -516,7 +525,7 @@ class SentenceTransformerEmbedder:
         for idx, ids, mask in padded_batches(encs, self.batch_size, model.pad_id, progress=progress,
                                              desc="embedding"):
             if model.onnx is not None:
-                out[idx] = model.onnx(ids, mask, small=len(texts) <= SMALL_BATCH)
+                out[idx] = model.onnx(ids, mask)
                 continue
             with torch.inference_mode(), threads_for(len(texts)):
                 emb = model.encode(torch.from_numpy(ids).to(model.device), torch.from_numpy(mask).to(model.device))

@@ -5,9 +5,12 @@ overhead (issue 28: 18 ms for one short text on an AMD EPYC). :func:`export` wri
 forward pass *with its pooling* (token ids and mask -> one float32 vector per text) to an ONNX file
 once, from the local weights, with torch's TorchScript exporter; :class:`OnnxEncoder` runs it in
 ONNX Runtime with every graph optimisation on. Its vectors equal the float32 PyTorch ones within
-rounding (cosine > 0.99999). The own model's queries run on a copy with 8-bit weights
-(:func:`quantize_w8`: cosine > 0.9998 to float32, as close as bfloat16 is), bulk work in float32. The
-fingerprint's ``runtime`` field names the path (``tests/test_onnx_runtime.py``).
+rounding (cosine > 0.99999). With ``runtime="onnx-w8"`` the own model's queries run on a copy with
+8-bit weights (:func:`quantize_w8`: cosine > 0.9998 to float32, but the own view's whitening magnifies
+the difference, so it is opt-in). The embedders use ONNX
+Runtime for queries and small batches only: for bulk calls it was no faster than PyTorch float32
+(docs/benchmarks.md, "CPU without bf16"), so those stay in PyTorch. The fingerprint's ``runtime``
+field names the path (``tests/test_onnx_runtime.py``).
 
 The ONNX files are cached under ``$SELFMEM_CACHE/onnx/`` with the weights' digest in their names,
 written to a temporary file and renamed, so a crash or a second process never leaves half a file.
@@ -34,7 +37,7 @@ __all__ = ["RUNTIME", "RUNTIME_W8Q", "EXPORT_VERSION", "available", "export", "q
            "mean_pool", "bulk_threads"]
 
 RUNTIME = "onnxruntime-fp32"
-RUNTIME_W8Q = "onnxruntime-fp32-w8q"  # float32 for bulk work, 8-bit weights for queries and small batches
+RUNTIME_W8Q = "onnxruntime-w8q"  # runtime="onnx-w8": own-model queries with 8-bit weights (bulk: PyTorch float32)
 EXPORT_VERSION = "v1"  # part of the cached file's name: a change to the exported graph makes a new file
 _EXPORT_LOCK = threading.Lock()
 

@@ -43,8 +43,10 @@ class CausalLMEmbedder:
         ``"float32"`` or ``"bfloat16"``. Pooling is always done in float32.
     runtime : str
         ``"auto"`` (ONNX Runtime, float32, on a CPU without bfloat16 instructions when it is installed; see
-        :func:`._embedders.resolve_runtime`), ``"torch"`` or ``"onnx"``. The ONNX path serves ``embed`` (the
-        configured layer); ``embed_layers`` with other layers runs in PyTorch.
+        :func:`._embedders.resolve_runtime`), ``"torch"``, ``"onnx"`` or ``"onnx-w8"``. The ONNX path serves
+        ``embed`` calls of up to ``SMALL_BATCH`` texts (queries) in float32, or with 8-bit weights for
+        ``"onnx-w8"``; larger calls, and ``embed_layers`` of other layers, run in PyTorch float32 (as fast as
+        ONNX Runtime float32 there).
 
     Notes
     -----
@@ -82,16 +84,17 @@ class CausalLMEmbedder:
 
     def fingerprint(self) -> dict[str, Any]:
         fp = {"name": self.weights.name, "dim": self.dim, "revision": self.weights.revision(), "layer": self.layer}
-        if self.resolved_runtime() == "onnx":  # only the new path adds a field: older fingerprints stay as they were
-            fp["runtime"] = _onnx.RUNTIME_W8Q
+        rt = self.resolved_runtime()
+        if rt != "torch":  # only the new path adds a field: older fingerprints stay as they were
+            fp["runtime"] = _onnx.RUNTIME_W8Q if rt == "onnx-w8" else _onnx.RUNTIME
         return fp
 
     def resolved_runtime(self) -> str:
-        """``"torch"`` or ``"onnx"`` (ONNX only for the plain Llama models that :mod:`._llama` runs)."""
+        """``"torch"``, ``"onnx"`` or ``"onnx-w8"`` (ONNX only for the plain Llama models that :mod:`._llama` runs)."""
         if getattr(self, "_runtime", None) is None:
             rt = resolve_runtime(self.runtime, self.device, self.dtype)
-            if rt == "onnx" and not self.weights.plain_llama():
-                if self.runtime == "onnx":
+            if rt != "torch" and not self.weights.plain_llama():
+                if self.runtime != "auto":
                     raise ModelLoadError(f"runtime='onnx' serves plain Llama models; {self.model!r} is not one: "
                                          "use runtime='torch'")
                 rt = "torch"
@@ -99,9 +102,9 @@ class CausalLMEmbedder:
         return self._runtime
 
     # -- loading ------------------------------------------------------------------
-    def _load(self, layer: int) -> tuple[Any, Any]:
+    def _load(self, layer: int, dtype: str | None = None) -> tuple[Any, Any]:
         """The tokenizer and the model's first ``layer`` layers (a view of the shared full model)."""
-        tok, lm = load_causal_lm(self.weights, self.device, self.dtype)
+        tok, lm = load_causal_lm(self.weights, self.device, dtype or self.dtype)
         return tok, layer_view(lm, layer)
 
     def _tokenizer_json(self) -> str:
@@ -131,16 +134,16 @@ class CausalLMEmbedder:
             self._enc_tok = self._private_tokenizer()
         return len(self._enc_tok.encode(text, add_special_tokens=False).ids)
 
-    def _runner(self, top: int) -> tuple[Any, int, int]:
+    def _runner(self, top: int, dtype: str) -> tuple[Any, int, int]:
         """``run(ids, mask, layers) -> {layer: states}``, the EOS id and the pad id.
 
         The full model when this process holds it already (one copy of the weights with the solver's
         LLM), else only the first ``top`` blocks in plain torch (:mod:`._llama`), else the full model."""
-        full = loaded_causal_lm(self.weights, self.device, self.dtype)
-        prefix = None if full is not None else load_prefix(self.weights, top, self.device, self.dtype)
+        full = loaded_causal_lm(self.weights, self.device, dtype)
+        prefix = None if full is not None else load_prefix(self.weights, top, self.device, dtype)
         if prefix is not None:
             return prefix, prefix.eos_token_id, prefix.pad_token_id
-        tok, base = self._load(top)
+        tok, base = self._load(top, dtype)
 
         def run(ids: Any, mask: Any, layers: Any) -> dict[int, Any]:
             return layer_outputs(base, layers, input_ids=ids, attention_mask=mask)
@@ -158,13 +161,12 @@ class CausalLMEmbedder:
 
     def _embed_onnx(self, texts: list[str], progress: bool) -> np.ndarray:
         """``embed`` in ONNX Runtime: the same tokens, batches and pooling as the PyTorch path."""
-        model = load_onnx_prefix(self.weights, self.layer)
+        model = load_onnx_prefix(self.weights, self.layer, w8=self.resolved_runtime() == "onnx-w8")
         eos, pad = self._special_ids()
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        small = len(texts) <= SMALL_BATCH
         for idx, ids, mask in padded_batches(self._encode(texts, eos), self.batch_size, pad, progress=progress,
                                              desc="own-model embedding"):
-            out[idx] = model(ids, mask, small)
+            out[idx] = model(ids, mask)
         return l2_normalize(out)
 
     def _special_ids(self) -> tuple[int, int]:
@@ -191,9 +193,10 @@ class CausalLMEmbedder:
         out = {layer: np.zeros((len(texts), self.dim), dtype=np.float32) for layer in layers}
         if not texts:
             return out
-        if list(layers) == [self.layer] and self.resolved_runtime() == "onnx":
+        onnx = self.resolved_runtime() != "torch"
+        if onnx and list(layers) == [self.layer] and len(texts) <= SMALL_BATCH:
             return {self.layer: self._embed_onnx(texts, progress)}
-        run, eos, pad = self._runner(top)
+        run, eos, pad = self._runner(top, "float32" if onnx else self.dtype)
         enc = self._encode(texts, eos)
         device = resolve_device(self.device)
         for idx, ids, mask in padded_batches(enc, self.batch_size, pad, progress=progress,
