@@ -11,7 +11,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="session")
 def smol():
-    emb = CausalLMEmbedder("smollm2", layer=9, device="cpu")
+    # PyTorch on every CPU (a CPU without bf16 would pick ONNX Runtime: tests/test_onnx_runtime.py covers it)
+    emb = CausalLMEmbedder("smollm2", layer=9, device="cpu", runtime="torch")
     emb.embed(["warm up"])
     return emb
 
@@ -31,7 +32,7 @@ def test_layers_from_one_pass_match_single_layer_runs(smol):
     texts = ["Count the red cells.", "Mirror the grid left to right."]
     both = smol.embed_layers(texts, [6, 9])
     np.testing.assert_allclose(both[9], smol.embed(texts), atol=1e-4)
-    np.testing.assert_allclose(both[6], CausalLMEmbedder("smollm2", layer=6, device="cpu").embed(texts), atol=1e-4)
+    np.testing.assert_allclose(both[6], CausalLMEmbedder("smollm2", layer=6, device="cpu", runtime="torch").embed(texts), atol=1e-4)
 
 
 def test_truncation_counted(smol):

@@ -14,7 +14,7 @@ from .._config import EmbeddingConfig, MemoryConfig
 from .._errors import CorruptMemoryError, EmbedderMismatchError, InvalidInputError
 from .._progress import show_progress
 from ..retrieval._bulk import bulk_embed
-from ..retrieval._embedders import Embedder, batches
+from ..retrieval._embedders import Embedder, batches, vector_space
 from ..retrieval._models import make_embedder, make_own_embedder
 from ..retrieval._views import Views
 from . import _validate as v
@@ -90,20 +90,23 @@ def check_fingerprints(store: Store, views: Views, *, allow: bool, write: bool) 
     """Record the embedders' fingerprints; return the roles whose stored vectors are stale.
 
     Raises EmbedderMismatchError for a stale role unless ``allow``; ``write`` records new fingerprints.
+    Fingerprints that differ only in the runtime (PyTorch or ONNX Runtime: the same vectors within
+    cosine 0.9999) match; a memory with records keeps the fingerprint of the runtime that made it.
     """
     stored = {role: json.loads(fp) for role, fp in store.meta_items("embedder.").items()}
     has_records = store.count() > 0
     stale = []
     for role, emb in views.roles.items():
         fp, old = emb.fingerprint(), stored.get(role)
-        if has_records and old != fp and (old is not None or role == "own"):
+        same = vector_space(old) == vector_space(fp)
+        if has_records and not same and (old is not None or role == "own"):
             if not allow:
                 raise EmbedderMismatchError(
                     f"the memory's {role} vectors were made by {old}, but the configured {role} embedder is "
                     f"{fp}; configure the original model, or re-embed with Memory(path, config, reembed=True) "
                     "(memctl rebuild --reembed)")
             stale.append(role)
-        elif old != fp and write:
+        elif old != fp and write and not (same and has_records):
             store.set_meta(f"embedder.{role}", json.dumps(fp, sort_keys=True))
     return stale
 

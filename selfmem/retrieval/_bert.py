@@ -14,7 +14,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BertEncoder", "fits"]
+__all__ = ["BertEncoder", "fits", "limits"]
+
+
+def limits(path: Path) -> tuple[int, int]:
+    """The model's token limit (sentence-transformers' ``max_seq_length``) and pad token id, from its configs."""
+    cfg = json.loads((path / "config.json").read_text())
+    st = json.loads((path / "sentence_bert_config.json").read_text()) if (
+        path / "sentence_bert_config.json").is_file() else {}
+    return int(st.get("max_seq_length") or cfg["max_position_embeddings"]), int(cfg.get("pad_token_id") or 0)
 
 
 def fits(path: Path) -> bool:
@@ -52,10 +60,8 @@ class BertEncoder:
         self.heads = int(cfg["num_attention_heads"])
         self.layers = int(cfg["num_hidden_layers"])
         self.eps = float(cfg.get("layer_norm_eps", 1e-12))
-        self.pad_token_id = int(cfg.get("pad_token_id") or 0)
-        st = json.loads((path / "sentence_bert_config.json").read_text()) if (
-            path / "sentence_bert_config.json").is_file() else {}
-        self.max_seq_length = int(st.get("max_seq_length") or cfg["max_position_embeddings"])
+        self.hidden = int(cfg["hidden_size"])
+        self.max_seq_length, self.pad_token_id = limits(path)
         weights = load_file(str(path / "model.safetensors"), device="cpu")
         self.w = {k.removeprefix("bert."): v.to(device=device, dtype=dtype) for k, v in weights.items()
                   if not k.endswith("position_ids")}
@@ -69,7 +75,7 @@ class BertEncoder:
         b, t = ids.shape
         h = (w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:t][None]
              + w["embeddings.token_type_embeddings.weight"][0][None, None])
-        h = F.layer_norm(h, h.shape[-1:], w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], self.eps)
+        h = F.layer_norm(h, (self.hidden,), w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], self.eps)
         keep = mask.bool()[:, None, None, :]  # (b, 1, 1, t): True where a key may be attended to
         d = h.shape[-1] // self.heads
         for i in range(self.layers):
@@ -81,10 +87,10 @@ class BertEncoder:
             q, k, v = (lin(h, f"attention.self.{n}").view(b, t, self.heads, d).transpose(1, 2)
                        for n in ("query", "key", "value"))
             a = F.scaled_dot_product_attention(q, k, v, attn_mask=keep).transpose(1, 2).reshape(b, t, -1)
-            h = F.layer_norm(lin(a, "attention.output.dense") + h, h.shape[-1:], w[p + "attention.output.LayerNorm.weight"],
+            h = F.layer_norm(lin(a, "attention.output.dense") + h, (self.hidden,), w[p + "attention.output.LayerNorm.weight"],
                              w[p + "attention.output.LayerNorm.bias"], self.eps)
             f = lin(F.gelu(lin(h, "intermediate.dense")), "output.dense")
-            h = F.layer_norm(f + h, h.shape[-1:], w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"],
+            h = F.layer_norm(f + h, (self.hidden,), w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"],
                              self.eps)
         m = mask.to(h.dtype)[:, :, None]
         return (h * m).sum(1) / m.sum(1).clamp(min=1e-9)

@@ -23,19 +23,17 @@ from typing import Any
 
 from .._errors import DependencyError, ModelLoadError
 from .._progress import bar, quiet_libraries, show_progress
-from ._embedders import file_digest, loaded_model, package_dir, resolve_device, resolve_dtype, shared_model
+from . import _onnx
+from ._embedders import (cache_dir, file_digest, loaded_model, package_dir, resolve_device, resolve_dtype,
+                         shared_model)
 from ._llama import LlamaPrefix
 from ._llama import fits as llama_fits
 
-__all__ = ["CausalLMWeights", "load_causal_lm", "layer_view", "layer_outputs", "cache_dir", "SMOLLM2"]
+__all__ = ["CausalLMWeights", "load_causal_lm", "load_onnx_prefix", "layer_view", "layer_outputs", "cache_dir",
+           "SMOLLM2"]
 
 SMOLLM2 = "smollm2"
 _SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-def cache_dir() -> Path:
-    """Where dequantized models are cached: ``$SELFMEM_CACHE`` or ``~/.cache/selfmem``."""
-    return Path(os.environ.get("SELFMEM_CACHE", Path.home() / ".cache" / "selfmem")).expanduser()
 
 
 def _smollm2_gguf() -> Path:
@@ -102,6 +100,18 @@ class CausalLMWeights:
         name = {"hidden_size": "embedding_length", "num_hidden_layers": "block_count"}[key]
         field = reader.fields.get(f"{arch}.{name}")
         return None if field is None else int(field.parts[-1][0])
+
+    def plain_llama(self) -> bool:
+        """True when the model is a Llama that :class:`LlamaPrefix` runs (read without dequantizing a GGUF)."""
+        if self.dir is not None:
+            return llama_fits(self.dir)
+        cached = self._cached_dir()
+        if (cached / "model.safetensors").is_file():
+            return llama_fits(cached)
+        from gguf import GGUFReader
+
+        reader = GGUFReader(str(self.gguf))
+        return bytes(reader.fields["general.architecture"].parts[-1]).decode() == "llama"
 
     def _gguf(self) -> Path:
         if self.gguf is None:
@@ -188,6 +198,41 @@ def load_prefix(weights: CausalLMWeights, layers: int, device: str = "auto", dty
         return LlamaPrefix(path, layers, dev, torch_dtype) if llama_fits(path) else None
 
     return shared_model(("llama-prefix", str(weights.file or weights.dir), dev, str(torch_dtype), layers), load)
+
+
+def load_onnx_prefix(weights: CausalLMWeights, layer: int, *, w8: bool = False) -> _onnx.OnnxEncoder:
+    """The first ``layer`` blocks with mean pooling in ONNX Runtime, loaded once per process.
+
+    Exported once from the materialised safetensors (:class:`LlamaPrefix` in float32, only the blocks up to
+    ``layer``) to ``$SELFMEM_CACHE/onnx/<weights>-<digest>-layer<layer>-fp32-<version>.onnx``; with ``w8``,
+    queries and small batches run that file's 8-bit-weight copy (``-w8-``, :func:`._onnx.quantize_w8`).
+    """
+
+    def load() -> _onnx.OnnxEncoder:
+        source = weights.file or weights.dir
+        stem = Path(str(source)).stem if weights.gguf else Path(str(weights.dir)).name
+        digest = weights.revision().split(":")[-1]
+        target = (cache_dir() / "onnx" /
+                  f"{stem}-{digest}-layer{layer}-fp32-{_onnx.EXPORT_VERSION}.onnx")
+        if not target.is_file():
+            import torch
+
+            path = weights.materialise()
+            if not llama_fits(path):
+                raise ModelLoadError(f"{path} is not a plain Llama model, which the ONNX path exports; "
+                                     "use EmbeddingConfig(runtime='torch')")
+            prefix = LlamaPrefix(path, layer, "cpu", torch.float32)
+
+            def forward(ids: Any, mask: Any) -> Any:
+                return _onnx.mean_pool(prefix(ids, mask, [layer])[layer], mask)
+
+            _onnx.export(forward, prefix.w, target, what=f"the first {layer} layers of {weights.name}")
+            del prefix
+        if not w8:
+            return _onnx.OnnxEncoder(target)
+        return _onnx.OnnxEncoder(target, _onnx.quantize_w8(target, target.with_name(target.name.replace("-fp32-", "-w8-"))))
+
+    return shared_model(("llama-prefix-onnx", str(weights.file or weights.dir), layer, w8), load)
 
 
 def load_causal_lm(weights: CausalLMWeights, device: str = "auto", dtype: str = "auto") -> tuple[Any, Any]:

@@ -15,7 +15,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["LlamaPrefix", "fits"]
+__all__ = ["LlamaPrefix", "fits", "special_ids"]
+
+
+def special_ids(cfg: dict[str, Any]) -> tuple[int, int]:
+    """The EOS and pad token ids of a Llama config (pad falls back to EOS)."""
+    eos = int(cfg.get("eos_token_id") or 0)
+    pad = cfg.get("pad_token_id")
+    return eos, int(eos if pad is None else pad)
 
 
 def fits(path: Path) -> bool:
@@ -55,9 +62,7 @@ class LlamaPrefix:
         self.eps = float(cfg.get("rms_norm_eps", 1e-6))
         rope = cfg.get("rope_parameters") or {}
         self.theta = float(rope.get("rope_theta") or cfg.get("rope_theta") or 10000.0)
-        self.eos_token_id = int(cfg.get("eos_token_id") or 0)
-        pad = cfg.get("pad_token_id")
-        self.pad_token_id = int(self.eos_token_id if pad is None else pad)
+        self.eos_token_id, self.pad_token_id = special_ids(cfg)
         keep = ("model.embed_tokens.",) + tuple(f"model.layers.{i}." for i in range(layers))
         with safe_open(str(path / "model.safetensors"), framework="pt", device="cpu") as f:
             self.w = {k.removeprefix("model."): f.get_tensor(k).to(device=device, dtype=dtype)

@@ -34,7 +34,7 @@ def make_embedder(spec: str, cfg: EmbeddingConfig) -> Embedder:
     if fake is not None:
         return fake
     return SentenceTransformerEmbedder(spec, device=cfg.device, batch_size=cfg.batch_size,
-                                       max_tokens=cfg.max_tokens, dtype=cfg.dtype)
+                                       max_tokens=cfg.max_tokens, dtype=cfg.dtype, runtime=cfg.runtime)
 
 
 def make_own_embedder(spec: str | None, cfg: EmbeddingConfig) -> Embedder | None:
@@ -55,4 +55,4 @@ def make_own_embedder(spec: str | None, cfg: EmbeddingConfig) -> Embedder | None
     from ._own import CausalLMEmbedder
 
     return CausalLMEmbedder(spec, layer=cfg.own_layer, device=cfg.device, batch_size=max(1, cfg.batch_size // 2),
-                            max_tokens=cfg.max_tokens, dtype=cfg.dtype)
+                            max_tokens=cfg.max_tokens, dtype=cfg.dtype, runtime=cfg.runtime)

@@ -14,9 +14,11 @@ import numpy as np
 
 from .._errors import InvalidInputError, ModelLoadError
 from .._progress import quiet_libraries
-from ._causal import (SMOLLM2, CausalLMWeights, cache_dir, layer_outputs, layer_view, load_causal_lm, load_prefix,
-                      loaded_causal_lm)
-from ._embedders import _set_offline, l2_normalize, padded_batches, resolve_device, threads_for
+from . import _onnx
+from ._causal import (SMOLLM2, CausalLMWeights, cache_dir, layer_outputs, layer_view, load_causal_lm,
+                      load_onnx_prefix, load_prefix, loaded_causal_lm)
+from ._embedders import (RUNTIMES, SMALL_BATCH, _set_offline, l2_normalize, padded_batches, resolve_device,
+                         resolve_runtime, threads_for)
 
 __all__ = ["CausalLMEmbedder", "cache_dir", "SMOLLM2"]
 
@@ -39,6 +41,12 @@ class CausalLMEmbedder:
     dtype : str
         ``"auto"`` (bfloat16 on CUDA and on CPUs with bfloat16 instructions, else float32),
         ``"float32"`` or ``"bfloat16"``. Pooling is always done in float32.
+    runtime : str
+        ``"auto"`` (ONNX Runtime, float32, on a CPU without bfloat16 instructions when it is installed; see
+        :func:`._embedders.resolve_runtime`), ``"torch"``, ``"onnx"`` or ``"onnx-w8"``. The ONNX path serves
+        ``embed`` calls of up to ``SMALL_BATCH`` texts (queries) in float32, or with 8-bit weights for
+        ``"onnx-w8"``; larger calls, and ``embed_layers`` of other layers, run in PyTorch float32 (as fast as
+        ONNX Runtime float32 there).
 
     Notes
     -----
@@ -48,9 +56,12 @@ class CausalLMEmbedder:
     """
 
     def __init__(self, model: str = SMOLLM2, *, layer: int = 6, device: str = "auto",
-                 batch_size: int = 32, max_tokens: int = 256, dtype: str = "auto") -> None:
+                 batch_size: int = 32, max_tokens: int = 256, dtype: str = "auto", runtime: str = "auto") -> None:
         if isinstance(layer, bool) or not isinstance(layer, int) or layer < 1:
             raise InvalidInputError(f"layer must be an integer >= 1, got {layer!r}")
+        if runtime not in RUNTIMES:
+            raise InvalidInputError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
+        self.runtime = runtime
         self.model = model
         self.layer = layer
         self.device = device
@@ -72,12 +83,28 @@ class CausalLMEmbedder:
         return int(value)
 
     def fingerprint(self) -> dict[str, Any]:
-        return {"name": self.weights.name, "dim": self.dim, "revision": self.weights.revision(), "layer": self.layer}
+        fp = {"name": self.weights.name, "dim": self.dim, "revision": self.weights.revision(), "layer": self.layer}
+        rt = self.resolved_runtime()
+        if rt != "torch":  # only the new path adds a field: older fingerprints stay as they were
+            fp["runtime"] = _onnx.RUNTIME_W8Q if rt == "onnx-w8" else _onnx.RUNTIME
+        return fp
+
+    def resolved_runtime(self) -> str:
+        """``"torch"``, ``"onnx"`` or ``"onnx-w8"`` (ONNX only for the plain Llama models that :mod:`._llama` runs)."""
+        if getattr(self, "_runtime", None) is None:
+            rt = resolve_runtime(self.runtime, self.device, self.dtype)
+            if rt != "torch" and not self.weights.plain_llama():
+                if self.runtime != "auto":
+                    raise ModelLoadError(f"runtime='onnx' serves plain Llama models; {self.model!r} is not one: "
+                                         "use runtime='torch'")
+                rt = "torch"
+            self._runtime = rt
+        return self._runtime
 
     # -- loading ------------------------------------------------------------------
-    def _load(self, layer: int) -> tuple[Any, Any]:
+    def _load(self, layer: int, dtype: str | None = None) -> tuple[Any, Any]:
         """The tokenizer and the model's first ``layer`` layers (a view of the shared full model)."""
-        tok, lm = load_causal_lm(self.weights, self.device, self.dtype)
+        tok, lm = load_causal_lm(self.weights, self.device, dtype or self.dtype)
         return tok, layer_view(lm, layer)
 
     def _tokenizer_json(self) -> str:
@@ -107,16 +134,16 @@ class CausalLMEmbedder:
             self._enc_tok = self._private_tokenizer()
         return len(self._enc_tok.encode(text, add_special_tokens=False).ids)
 
-    def _runner(self, top: int) -> tuple[Any, int, int]:
+    def _runner(self, top: int, dtype: str) -> tuple[Any, int, int]:
         """``run(ids, mask, layers) -> {layer: states}``, the EOS id and the pad id.
 
         The full model when this process holds it already (one copy of the weights with the solver's
         LLM), else only the first ``top`` blocks in plain torch (:mod:`._llama`), else the full model."""
-        full = loaded_causal_lm(self.weights, self.device, self.dtype)
-        prefix = None if full is not None else load_prefix(self.weights, top, self.device, self.dtype)
+        full = loaded_causal_lm(self.weights, self.device, dtype)
+        prefix = None if full is not None else load_prefix(self.weights, top, self.device, dtype)
         if prefix is not None:
             return prefix, prefix.eos_token_id, prefix.pad_token_id
-        tok, base = self._load(top)
+        tok, base = self._load(top, dtype)
 
         def run(ids: Any, mask: Any, layers: Any) -> dict[int, Any]:
             return layer_outputs(base, layers, input_ids=ids, attention_mask=mask)
@@ -124,6 +151,34 @@ class CausalLMEmbedder:
         return run, tok.eos_token_id, tok.pad_token_id
 
     # -- embedding ----------------------------------------------------------------
+    def _encode(self, texts: list[str], eos: int) -> list[list[int]]:
+        """Token ids of each text, cut at ``max_tokens`` (cuts counted); an empty text is one EOS token."""
+        if getattr(self, "_enc_tok", None) is None:
+            self._enc_tok = self._private_tokenizer()
+        enc = [e.ids for e in self._enc_tok.encode_batch(texts, add_special_tokens=False)]
+        self.truncated += sum(len(ids) > self.max_tokens for ids in enc)
+        return [ids[: self.max_tokens] or [eos] for ids in enc]
+
+    def _embed_onnx(self, texts: list[str], progress: bool) -> np.ndarray:
+        """``embed`` in ONNX Runtime: the same tokens, batches and pooling as the PyTorch path."""
+        model = load_onnx_prefix(self.weights, self.layer, w8=self.resolved_runtime() == "onnx-w8")
+        eos, pad = self._special_ids()
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for idx, ids, mask in padded_batches(self._encode(texts, eos), self.batch_size, pad, progress=progress,
+                                             desc="own-model embedding"):
+            out[idx] = model(ids, mask)
+        return l2_normalize(out)
+
+    def _special_ids(self) -> tuple[int, int]:
+        """The EOS and pad ids as :class:`._llama.LlamaPrefix` reads them (config.json), without loading weights."""
+        if getattr(self, "_specials", None) is None:
+            import json
+
+            from ._llama import special_ids
+
+            self._specials = special_ids(json.loads((self.weights.materialise() / "config.json").read_text()))
+        return self._specials
+
     def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
         """Mean-pooled layer ``self.layer`` states, shape (n, dim) float32, unit rows."""
         return self.embed_layers(texts, [self.layer], progress=progress)[self.layer]
@@ -138,12 +193,11 @@ class CausalLMEmbedder:
         out = {layer: np.zeros((len(texts), self.dim), dtype=np.float32) for layer in layers}
         if not texts:
             return out
-        run, eos, pad = self._runner(top)
-        if getattr(self, "_enc_tok", None) is None:
-            self._enc_tok = self._private_tokenizer()
-        enc = [e.ids for e in self._enc_tok.encode_batch(texts, add_special_tokens=False)]
-        self.truncated += sum(len(ids) > self.max_tokens for ids in enc)
-        enc = [ids[: self.max_tokens] or [eos] for ids in enc]
+        onnx = self.resolved_runtime() != "torch"
+        if onnx and list(layers) == [self.layer] and len(texts) <= SMALL_BATCH:
+            return {self.layer: self._embed_onnx(texts, progress)}
+        run, eos, pad = self._runner(top, "float32" if onnx else self.dtype)
+        enc = self._encode(texts, eos)
         device = resolve_device(self.device)
         for idx, ids, mask in padded_batches(enc, self.batch_size, pad, progress=progress,
                                              desc="own-model embedding"):

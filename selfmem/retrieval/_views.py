@@ -21,7 +21,7 @@ import numpy as np
 from .._files import damaged
 from .._errors import CorruptMemoryError, InvalidInputError
 from ._bulk import BULK_MIN, bulk_embed
-from ._embedders import Embedder, batches, l2_normalize
+from ._embedders import Embedder, batches, l2_normalize, vector_space
 from ._post import Whitener, fuse
 
 __all__ = ["Views", "WHITENER_FILE"]
@@ -84,10 +84,10 @@ class Views:
         cached = getattr(self, "_signature", None)
         if cached is not None and cached[0] is self.whitener:
             return cached[1]
-        sig: dict[str, Any] = {"mode": self.effective_mode, "general": self.general.fingerprint()}
+        sig: dict[str, Any] = {"mode": self.effective_mode, "general": vector_space(self.general.fingerprint())}
         if self.effective_mode != "general":
             assert self.own is not None and self.whitener is not None  # effective_mode says so
-            sig |= {"own": self.own.fingerprint(), "whitener": self.whitener.digest()}
+            sig |= {"own": vector_space(self.own.fingerprint()), "whitener": self.whitener.digest()}
         if self.effective_mode == "dual":
             sig["alpha"] = self.alpha
         self._signature = (self.whitener, sig)
