@@ -120,12 +120,13 @@ class PostgresStore:
         try:
             if read_only:  # no DDL: a reader may be on a hot standby (a read replica), where none can run
                 self._con.execute("SET default_transaction_read_only = on")
-                self._check_readable()
             else:
                 self._refuse_standby()
                 self._con.execute("CREATE EXTENSION IF NOT EXISTS vector")
                 self._con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
             self._con.execute(f'SET search_path TO "{schema}", public')
+            if read_only:
+                self._check_readable()
             register_vector(self._con)
             if _con is None and not read_only:
                 self._init_schema()
@@ -144,37 +145,31 @@ class PostgresStore:
             raise ReadOnlyError(f"the PostgreSQL server at {redact_url(self.url)} is a read replica (a standby): open "
                                 "the memory with read_only=True there, or write through the primary's URL")
 
-    def _check_readable(self) -> None:
-        found = self._con.execute("SELECT to_regclass(%s) IS NOT NULL", [f'"{self.schema}".meta']).fetchone()[0]
-        if not found:
-            raise InvalidInputError(f"no memory {self.schema} at {redact_url(self.url)} (a read-only handle creates "
-                                      "nothing; on a read replica it may not have arrived yet): check store_schema")
-        version = self._con.execute(f'SELECT value FROM "{self.schema}".meta WHERE key = %s',
-                                    ["schema_version"]).fetchone()
-        if version is not None and int(version[0]) > SCHEMA_VERSION:
-            raise CorruptMemoryError(f"the memory {self.schema} uses store schema {version[0]}, newer than this "
-                                     f"selfmem ({SCHEMA_VERSION}); upgrade selfmem to open it")
-
-    def _init_schema(self) -> None:
+    def _stored_version(self) -> str | None:
+        """The schema version the memory was made with (None: not made yet); refuses a newer one."""
         exists = self._con.execute("SELECT to_regclass('meta') IS NOT NULL").fetchone()[0]
         version = self.get_meta("schema_version") if exists else None
-        if version is not None:  # made already: no DDL (it would wait on, and can deadlock with, running writers)
-            if int(version) > SCHEMA_VERSION:
-                raise CorruptMemoryError(f"the memory {self.schema} uses store schema {version}, newer than this "
-                                         f"selfmem ({SCHEMA_VERSION}); upgrade selfmem to open it")
-            return
+        if version is not None and int(version) > SCHEMA_VERSION:
+            raise CorruptMemoryError(f"the memory {self.schema} uses store schema {version}, newer than this "
+                                     f"selfmem ({SCHEMA_VERSION}); upgrade selfmem to open it")
+        return version
+
+    def _check_readable(self) -> None:
+        if self._stored_version() is None:
+            raise InvalidInputError(f"no memory {self.schema} at {redact_url(self.url)} (a read-only handle creates "
+                                    "nothing; on a read replica it may not have arrived yet): check store_schema")
+
+    def _init_schema(self) -> None:
+        if self._stored_version() is not None:  # made already: no DDL (it would wait on, and can deadlock with,
+            return                               # running writers)
         with self._con.transaction():
             self._con.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [self.schema])  # one creator at a time
             for statement in (_SCHEMA + EDGE_SCHEMA).split(";"):
                 if statement.strip():
                     self._con.execute(statement)
-            version = self.get_meta("schema_version")
-            if version is None:
+            if self._stored_version() is None:  # another creator may have made it while this one waited
                 self._con.execute("INSERT INTO meta VALUES ('schema_version', %s), ('store_id', %s)",
                                   [str(SCHEMA_VERSION), uuid.uuid4().hex])
-            elif int(version) > SCHEMA_VERSION:
-                raise CorruptMemoryError(f"the memory {self.schema} uses store schema {version}, newer than this "
-                                         f"selfmem ({SCHEMA_VERSION}); upgrade selfmem to open it")
 
     # -- protocol: handles and transactions -------------------------------------------------
     shared = True  # any number of processes, on any machines, write one memory
