@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _prims_grid  # noqa: F401  (registered before these: the search's tie-break order)
 from ._grid import MAX_SIDE, Grid, Obj, objects
 from ._primitives import primitive
 
