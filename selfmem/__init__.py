@@ -8,6 +8,9 @@
 True
 """
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._errors import (
     ConfigError,
     CorruptMemoryError,
@@ -28,34 +31,45 @@ from ._errors import (
     StorageError,
     TaskTypeError,
 )
-from ._config import EmbeddingConfig, GraphConfig, IndexConfig, MemoryConfig, SearchConfig, TopicsConfig
-from ._api import MemoryAPI
-from ._types import Checkup, Edge, Enriched, Finding, Hit, Node, Points, Record, Stats, Subgraph, Topic
-from .retrieval import Embedder, HashEmbedder
+if TYPE_CHECKING:  # the names below load on first use (``__getattr__``); type checkers see them here
+    from ._api import MemoryAPI
+    from ._config import EmbeddingConfig, GraphConfig, IndexConfig, MemoryConfig, SearchConfig, TopicsConfig
+    from ._types import Checkup, Edge, Enriched, Finding, Hit, Node, Points, Record, Stats, Subgraph, Topic
+    from .memory import Memory
+    from .memory._doctor import doctor
+    from .retrieval import Embedder, HashEmbedder
+    from .server import RemoteMemory
+    from .viz import MapInfo, memory_map
 
 __version__ = "0.1.0"
 
+# Every public name but the errors loads on first use (PEP 562), so that a light user of the package
+# (``memctl ... --url`` through the server's client, ``selfmem.retrieval`` without DuckDB and FAISS) pays
+# only for what it touches: the memory facade pulls in DuckDB and FAISS, the embedders numpy.
+_LAZY = {
+    **dict.fromkeys(("EmbeddingConfig", "GraphConfig", "IndexConfig", "MemoryConfig", "SearchConfig",
+                     "TopicsConfig"), "._config"),
+    "MemoryAPI": "._api",
+    **dict.fromkeys(("Checkup", "Edge", "Enriched", "Finding", "Hit", "Node", "Points", "Record", "Stats",
+                     "Subgraph", "Topic"), "._types"),
+    "Embedder": ".retrieval", "HashEmbedder": ".retrieval",
+    "Memory": ".memory", "doctor": ".memory._doctor", "RemoteMemory": ".server",
+    "memory_map": ".viz", "MapInfo": ".viz",
+}
 
-def __getattr__(name: str):
-    # The memory facade pulls in DuckDB and FAISS; import it on first use so that
-    # ``selfmem.retrieval`` (embedders only) works without them.
-    if name == "Memory":
-        from .memory import Memory
 
-        return Memory
-    if name == "doctor":
-        from .memory._doctor import doctor
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'selfmem' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # later lookups find it without calling here
+    return value
 
-        return doctor
-    if name == "RemoteMemory":
-        from .server import RemoteMemory
 
-        return RemoteMemory
-    if name in ("memory_map", "MapInfo"):
-        from . import viz
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
-        return getattr(viz, name)
-    raise AttributeError(f"module 'selfmem' has no attribute {name!r}")
 
 __all__ = [
     "Memory",

@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ._config import MemoryConfig
 from ._types import Enriched, Hit, Record, Stats, Subgraph, Topic
+
+if TYPE_CHECKING:  # annotations only
+    import numpy as np
 
 __all__ = ["MemoryAPI"]
 

@@ -6,12 +6,10 @@ import dataclasses
 import math
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ._errors import ConfigError
-from ._files import atomic_write
 
 __all__ = ["MemoryConfig", "EmbeddingConfig", "IndexConfig", "SearchConfig", "TopicsConfig", "GraphConfig",
            "DEFAULT_KINDS", "CONFIG_VERSION", "GRAPH_RELS", "EXPAND_RELS"]
@@ -504,11 +502,15 @@ class MemoryConfig:
 
     def write(self, path: str | os.PathLike[str]) -> None:
         """Write ``config.toml`` atomically."""
+        from ._files import atomic_write  # zipfile and friends: not needed to read a server's config
+
         atomic_write(path, _dump_toml(self.to_dict()))
 
     @classmethod
     def read(cls, path: str | os.PathLike[str]) -> MemoryConfig:
         """Read ``config.toml``; raises :class:`ConfigError` with the file name on failure."""
+        import tomllib  # only here: a config from a server comes as JSON
+
         try:
             with open(path, "rb") as fh:
                 data = tomllib.load(fh)

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 import dataclasses
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is not imported here: memctl --url prints these types without it
+    import numpy as np
 
 __all__ = ["to_json", "Record", "Hit", "Stats", "Topic", "Enriched", "NewRecord", "TopicRow", "EPS", "Node", "Edge", "Subgraph",
            "Finding", "Checkup", "Points"]
@@ -440,8 +442,10 @@ def to_json(obj: Any) -> Any:
         return [to_json(v) for v in obj]
     if isinstance(obj, datetime):
         return obj.isoformat()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
+    numpy = sys.modules.get("numpy")  # an object can be a numpy value only once numpy is imported
+    if numpy is not None:
+        if isinstance(obj, numpy.ndarray):
+            return obj.tolist()
+        if isinstance(obj, numpy.generic):
+            return obj.item()
     return obj

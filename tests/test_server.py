@@ -179,6 +179,31 @@ def test_memctl_reads_through_the_server(served):
     assert res.returncode == 5 and "no namespace 'nope'" in res.stderr
 
 
+# memctl search --url run in-process, then the modules it imported (issue 26: the client path stays light)
+LIGHT = r"""
+import json, sys
+from selfmem.cli import cli
+cli(["search", "light", "rotated grid", "--url", sys.argv[1], "--json"], standalone_mode=False)
+print(json.dumps(sorted(sys.modules)))
+"""
+HEAVY = ("torch", "faiss", "duckdb", "numpy", "scipy", "sklearn", "pandas", "pyarrow", "transformers",
+         "sentence_transformers", "onnxruntime", "fastapi", "uvicorn", "pydantic", "httpx", "selfmem.memory",
+         "selfmem.retrieval", "selfmem.store")
+
+
+def test_memctl_url_imports_no_heavy_module_and_answers_as_remote_memory(served):
+    with RemoteMemory(served.url, "light") as mem:
+        mem.add_many([f"note {i}: the grid is rotated {i * 90} degrees" for i in range(4)], kind="note")
+        expected = [h.record.id for h in mem.search("rotated grid")]
+    res = subprocess.run([sys.executable, "-c", LIGHT, served.url], capture_output=True, text=True, timeout=120,
+                         cwd=ROOT)
+    assert res.returncode == 0, res.stderr
+    hits, modules = res.stdout.rsplit("\n", 2)[0], json.loads(res.stdout.rsplit("\n", 2)[1])
+    assert [h["record"]["id"] for h in json.loads(hits)] == expected
+    loaded = [m for m in modules if m.split(".")[0] in HEAVY or m.startswith(HEAVY)]
+    assert not loaded, f"memctl search --url imported {loaded}"
+
+
 TOKENS = [{"token": "tok-read-a", "namespaces": ["a"], "role": "read"},
           {"token": "tok-write-a", "namespaces": ["a"], "role": "write"},
           {"token": "tok-admin-all", "namespaces": ["*"], "role": "admin"},

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .._errors import InvalidInputError
-from ..clustering._tree import lineage
 from ._common import emit, errors, human_bytes, json_opt, path_arg
 from ._serve import open_memory, url_opt
 
@@ -67,6 +66,7 @@ def _record(mem: Memory, rid: int) -> dict[str, Any]:
     topics = {t.id: t for t in mem.topics()}
     leaf = mem.neighbours(rid, ["IN_TOPIC"], direction="out", limit=5)
     tid = next((int(n.key.split(":", 1)[1]) for n in leaf.nodes if n.label == "Topic"), None)
+    from ..clustering._tree import lineage  # numpy: loaded only for this subcommand
     up = lineage({t.id: t.parent for t in topics.values()}, tid) if tid is not None else []
     path = [{"id": t, "label": topics[t].label} for t in up]
     near = mem.neighbours(rid, ["FOLLOWS", "SIMILAR_TO", "DERIVED_FROM", "SOLVES", "ABOUT"], limit=15)

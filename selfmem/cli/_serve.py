@@ -59,10 +59,10 @@ def url_opt(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def open_memory(path: str, url: str | None) -> Any:
     """The memory a read command uses: the namespace ``path`` at ``url``, else the directory read-only."""
-    if url:
-        from ..server import RemoteMemory
+    if url:  # the standard library's HTTP client: no httpx, numpy, DuckDB or FAISS in this process (issue 26)
+        from ..server._client import ShortLivedRemoteMemory
 
-        return RemoteMemory(url, path, os.environ.get("SELFMEM_TOKEN"), create=False)
+        return ShortLivedRemoteMemory(url, path, os.environ.get("SELFMEM_TOKEN"), create=False)
     from ..memory import Memory
 
     return Memory(path, read_only=True)

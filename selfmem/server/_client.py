@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import json
 import os
+import select
 import socket
+import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlencode, urlsplit
 
 from .._config import MemoryConfig
 from .._errors import DependencyError, MemoryClosedError
@@ -19,18 +22,162 @@ from .._types import Enriched, Hit, Record, Stats, Subgraph, Topic
 from . import _wire as w
 from ._errors import ServerBusyError, ServerError
 
+if TYPE_CHECKING:  # numpy is imported by whoever passes an array: memctl --url never does
+    import numpy as np
+
 __all__ = ["RemoteMemory", "TOKEN_ENV"]
 
 TOKEN_ENV = "SELFMEM_TOKEN"
 """Environment variable with the client's token (used when ``token`` is not given)."""
 
 
+def _is_array(x: Any) -> bool:
+    numpy = sys.modules.get("numpy")  # an object can be an array only once numpy is imported
+    return numpy is not None and isinstance(x, numpy.ndarray)
+
+
 def _vec(x: Any) -> Any:
     if x is None:
         return None
-    if isinstance(x, np.ndarray):
+    if _is_array(x):
         return x.astype(float).tolist()
-    return [_vec(v) if isinstance(v, (np.ndarray, list, tuple)) else float(v) for v in x]
+    return [_vec(v) if _is_array(v) or isinstance(v, (list, tuple)) else float(v) for v in x]
+
+
+# -- transports: one request in, (status, Retry-After, body) out ----------------------------------------------------
+class _Unsent(Exception):
+    """Nothing reached the server (connection refused, DNS, connect timeout); ``str`` says why."""
+
+
+class _Lost(Exception):
+    """The request may have reached the server but no answer came back; ``str`` is the failure's class name."""
+
+
+class _Answer:
+    __slots__ = ("status", "retry_after", "content")
+
+    def __init__(self, status: int, retry_after: str | None, content: bytes) -> None:
+        self.status, self.retry_after, self.content = status, retry_after, content
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", errors="replace")
+
+
+def _json_body(body: Any) -> bytes:
+    # as httpx encodes json= (so both transports send the same bytes, and refuse NaN alike)
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
+def _quote_path(path: str) -> str:
+    """The path as httpx sends it: quoted with its PATH_SAFE ('%' stays, so an existing %xx is kept) and
+    with "." and ".." segments removed as its ``normalize_path`` does."""
+    path = quote(path, safe="!$%&'()*+,;=:@/[\\]^|~")
+    parts = path.split("/")
+    if "." not in parts and ".." not in parts:
+        return path
+    out: list[str] = []
+    for part in parts:
+        if part == "..":
+            if out and out != [""]:
+                out.pop()
+        elif part != ".":
+            out.append(part)
+    return "/".join(out)
+
+
+class _HttpxTransport:
+    """httpx: a pooled, thread-safe client (the default; any URL, https included)."""
+
+    def __init__(self, base: str, headers: dict[str, str], timeout: float) -> None:
+        try:
+            import httpx
+        except ImportError as exc:
+            raise DependencyError("RemoteMemory needs httpx: pip install 'selfmem[server]'") from exc
+        self._httpx = httpx
+        # TCP_NODELAY: a request goes out as headers then body; Nagle's algorithm would hold the body back
+        # until the server's delayed ACK (40 ms on Linux) arrived
+        transport = httpx.HTTPTransport(socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
+        self._client = httpx.Client(base_url=base, headers=headers, timeout=timeout, transport=transport)
+
+    def request(self, method: str, path: str, body: Any, params: Any) -> _Answer:
+        httpx = self._httpx
+        try:
+            resp = self._client.request(method, path, json=body, params=params)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise _Unsent(str(exc)) from None
+        except httpx.TransportError as exc:
+            raise _Lost(type(exc).__name__) from None
+        return _Answer(resp.status_code, resp.headers.get("Retry-After"), resp.content)
+
+    def close(self) -> None:
+        self._client.close()
+
+
+class _StdlibTransport:
+    """The standard library's ``http.client``, one kept-alive connection (plain ``http://`` only).
+
+    For a short-lived process that sends a few requests (``memctl ... --url``): it needs neither httpx (an
+    import of ~80 ms, rich and pygments included) nor an SSL context with the CA bundle (~70 ms per client),
+    which together took longer than the command's requests. Requests are serialised by a lock.
+    """
+
+    def __init__(self, base: str, headers: dict[str, str], timeout: float) -> None:
+        import http.client
+
+        self._http = http.client
+        parts = urlsplit(base)
+        self._host, self._port = parts.hostname or "", parts.port or 80
+        self._prefix = parts.path.rstrip("/")  # with the namespace
+        self._headers = {"Accept": "*/*", "User-Agent": "selfmem", **headers}
+        self._timeout = timeout
+        self._conn: Any = None
+        self._lock = threading.Lock()
+
+    def _connection(self) -> Any:
+        conn = self._conn
+        if conn is not None and conn.sock is not None and select.select([conn.sock], [], [], 0)[0]:
+            conn.close()  # readable while idle: the server closed it (keep-alive timeout)
+        if conn is None or conn.sock is None:
+            conn = self._http.HTTPConnection(self._host, self._port, timeout=self._timeout)
+            try:
+                conn.connect()
+                conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError as exc:
+                conn.close()
+                raise _Unsent(str(exc)) from None
+            self._conn = conn
+        return conn
+
+    def request(self, method: str, path: str, body: Any, params: Any) -> _Answer:
+        target = _quote_path(self._prefix + path)
+        if params:
+            target += "?" + urlencode(params)
+        headers = dict(self._headers)
+        data = None
+        if body is not None:
+            data = _json_body(body)
+            headers["Content-Type"] = "application/json"
+        with self._lock:
+            conn = self._connection()
+            try:
+                conn.request(method, target, body=data, headers=headers)
+                resp = conn.getresponse()
+                content = resp.read()
+            except (OSError, self._http.HTTPException) as exc:
+                conn.close()
+                raise _Lost(type(exc).__name__) from None
+            if resp.will_close:
+                conn.close()
+            return _Answer(resp.status, resp.getheader("Retry-After"), content)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
 
 
 def _time(x: Any) -> Any:
@@ -77,19 +224,11 @@ class RemoteMemory:
 
     def __init__(self, url: str, namespace: str = "default", token: str | None = None, *, create: bool = True,
                  timeout: float = 60.0, retries: int = 5) -> None:
-        try:
-            import httpx
-        except ImportError as exc:
-            raise DependencyError("RemoteMemory needs httpx: pip install 'selfmem[server]'") from exc
-        self._httpx = httpx
         self.url, self.namespace, self.retries = url.rstrip("/"), namespace, retries
         token = token if token is not None else os.environ.get(TOKEN_ENV)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        # TCP_NODELAY: a request goes out as headers then body; Nagle's algorithm would hold the body back
-        # until the server's delayed ACK (40 ms on Linux) arrived
-        transport = httpx.HTTPTransport(socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
-        self._client: Any = httpx.Client(base_url=f"{self.url}/v1/namespaces/{namespace}", headers=headers,
-                                         timeout=timeout, transport=transport)
+        self._client: _HttpxTransport | _StdlibTransport | None = self._transport(
+            f"{self.url}/v1/namespaces/{namespace}", headers, timeout)
         self._session: contextvars.ContextVar[str | None] = contextvars.ContextVar(
             f"selfmem-remote-session-{id(self)}", default=None)
         try:
@@ -100,36 +239,38 @@ class RemoteMemory:
             raise
 
     # -- transport ----------------------------------------------------------------------------------------------
+    def _transport(self, base: str, headers: dict[str, str], timeout: float) -> _HttpxTransport | _StdlibTransport:
+        return _HttpxTransport(base, headers, timeout)
+
     def _call(self, method: str, path: str, body: Any = None, *, params: Any = None, safe: bool = True) -> Any:
         """One request with retries; ``safe``: repeating it cannot duplicate a write."""
         if self._client is None:
             raise MemoryClosedError("this RemoteMemory is closed; make a new one")
-        httpx = self._httpx
         delay = 0.1
         for attempt in range(self.retries + 1):
             last = attempt == self.retries
             try:
-                resp = self._client.request(method, path, json=body, params=params)
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:  # nothing reached the server
+                resp = self._client.request(method, path, body, params)
+            except _Unsent as exc:  # nothing reached the server
                 if last:
                     raise ServerError(f"cannot reach the memory server at {self.url} ({exc})") from None
-            except httpx.TransportError as exc:  # the request may have been processed
+            except _Lost as exc:  # the request may have been processed
                 if last or not safe:
-                    raise ServerError(f"the memory server at {self.url} did not answer ({type(exc).__name__}); "
+                    raise ServerError(f"the memory server at {self.url} did not answer ({exc}); "
                                       + ("" if safe else "pass key= to make the add safe to retry")) from None
             else:
-                if resp.status_code < 400:
+                if resp.status < 400:
                     return resp.json()
                 try:
                     payload = resp.json()
                 except ValueError:
                     payload = resp.text
-                err = w.error_from(resp.status_code, payload)
-                if resp.status_code not in (429, 503) or last:
+                err = w.error_from(resp.status, payload)
+                if resp.status not in (429, 503) or last:
                     if isinstance(err, ServerBusyError):
-                        err.retry_after = float(resp.headers.get("Retry-After", 1))
+                        err.retry_after = float(resp.retry_after or 1)
                     raise err
-                delay = max(delay, float(resp.headers.get("Retry-After", delay)))
+                delay = max(delay, float(resp.retry_after or delay))
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
         raise ServerError("unreachable")  # pragma: no cover
@@ -282,3 +423,22 @@ class RemoteMemory:
     def __repr__(self) -> str:
         return f"RemoteMemory({self.url!r}, {self.namespace!r}{', closed' if self.closed else ''})"
 
+
+class ShortLivedRemoteMemory(RemoteMemory):
+    """A :class:`RemoteMemory` for a process that sends a few requests and exits (``memctl ... --url``).
+
+    Same requests, answers and errors; a plain ``http://`` URL goes through the standard library's
+    ``http.client`` (:class:`_StdlibTransport`), so the process imports neither httpx nor numpy and makes no
+    SSL context. Any other URL (https, user info, a query) goes through httpx as before.
+    """
+
+    def _transport(self, base: str, headers: dict[str, str], timeout: float) -> _HttpxTransport | _StdlibTransport:
+        parts = urlsplit(base)
+        try:
+            port_ok = parts.port is None or parts.port > 0
+        except ValueError:
+            port_ok = False
+        if (parts.scheme == "http" and parts.hostname and port_ok and not parts.username and not parts.password
+                and not parts.query and not parts.fragment):
+            return _StdlibTransport(base, headers, timeout)
+        return super()._transport(base, headers, timeout)
