@@ -110,6 +110,41 @@ CASES = {
     "p_nor": ((G("10"), G("00")), 6, G("06")),
     "p_overlay": ((G("10"), G("22")), None, G("12")),
     "p_underlay": ((G("10"), G("02")), None, G("12")),
+    # issue 24: primitives added where training tasks needed them
+    "shift_down": (G("12", "00"), None, G("00", "12")),
+    "shift_up": (G("00", "12"), None, G("12", "00")),
+    "shift_right": (G("10", "20"), None, G("01", "02")),
+    "shift_left": (G("01", "02"), None, G("10", "20")),
+    "drop_down": (G("110", "010", "000", "002"), None, G("000", "000", "110", "012")),
+    "drop_up": (G("200", "000", "010", "110"), None, G("210", "110", "000", "000")),
+    "drop_right": (G("1002", "1100"), None, G("0012", "0011")),
+    "drop_left": (G("2001", "0011"), None, G("2100", "1100")),
+    "compress": (G("0100", "0000", "0203"), None, G("10", "23")),
+    "crop_frame": (G("00000", "02220", "02120", "02220"), None, G("1")),
+    "cells_majority": (G("11502", "10522", "55555", "30500"), None, G("12", "30")),
+    "tile_rot4": (G("12", "34"), None, G("1231", "3442", "2443", "1321")),
+    "mirror_left": (G("12"), None, G("2112")),
+    "mirror_up": (G("1", "2"), None, G("2", "1", "1", "2")),
+    "upscale_ncolors": (G("12"), None, G("1122", "1122")),
+    "tile_self": (G("12"), None, G("1212")),
+    "holes_color": (G("11100", "10100", "11102"), None, G("22200", "20200", "22201")),
+    "border_touch_color": (G("000", "050", "003"), None, G("000", "020", "001")),
+    "shape_color": (G("10100", "00000", "11000"), None, G("10100", "00000", "22000")),
+    "erase_border_objs": (G("1000", "0020", "0000"), None, G("0000", "0020", "0000")),
+    "fill_boxes": (G("100", "010", "000"), 4, G("140", "410", "000")),
+    "keep_minor_color": (G("1120", "0010"), None, G("0020", "0000")),
+    "drop_minor_color": (G("1120", "0010"), None, G("1100", "0010")),
+    "kron_major": (G("10", "00"), None, G("0010", "0000", "1010", "0000")),
+    "pad_edge": (G("12", "34"), None, G("0120", "1122", "3344", "0340")),
+    "obj_most_holes": (O(G("111", "101", "111"), G("22")), None, G("111", "101", "111")),
+    "obj_symmetric": (O(G("11", "11"), G("10", "11")), None, G("11", "11")),
+    "obj_asymmetric": (O(G("11", "11"), G("10", "11")), None, G("10", "11")),
+    "obj_top": (O(G("1"), G("2")), None, G("1")),
+    "obj_bottom": (O(G("1"), G("2")), None, G("2")),
+    "obj_left": (O(G("1"), G("2")), None, G("1")),
+    "obj_right": (O(G("1"), G("2")), None, G("2")),
+    "obj_fewest_colors": (O(G("11"), G("23")), None, G("11")),
+    "objs_overlay": (O(G("10"), G("02")), None, G("12")),
 }
 
 
@@ -216,3 +251,24 @@ def test_a_program_with_a_rule_runs_given_the_train_pairs():
     p = Program.parse("rule_cross")
     assert run_program(p, src) is None  # a rule needs the train pairs to be fitted on
     assert run_program(p, src, [(src, dst)]).tolist() == dst.tolist()
+
+
+def test_registry_states_types_and_weight_and_refuses_duplicates_and_bad_types():
+    from selfmem.solver.arc._primitives import primitive
+
+    assert PRIMITIVES["objs_overlay"].src == "O" and PRIMITIVES["fill_boxes"].colour_arg
+    assert all(p.weight > 0 for p in PRIMITIVES.values())
+    with pytest.raises(ValueError, match="twice"):
+        primitive()(PRIMITIVES["rot90"].fn)
+    with pytest.raises(ValueError, match="types"):
+        primitive("G", "X")
+    with pytest.raises(ValueError, match="weight"):
+        primitive(weight=0)
+
+
+@pytest.mark.parametrize("name,value", [("compress", G("12", "34")), ("crop_frame", G("12", "34")),
+                                        ("cells_majority", G("12", "34")), ("tile_rot4", G("12")),
+                                        ("upscale_ncolors", G("11")), ("drop_down", G("00", "12")),
+                                        ("holes_color", G("10", "01")), ("erase_border_objs", G("1"))])
+def test_added_primitives_do_not_apply_where_they_mean_nothing(name, value):
+    assert PRIMITIVES[name].fn(value) is None
