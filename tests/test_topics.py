@@ -223,3 +223,12 @@ def test_hdbscan_topics_same_contract(tmp_path):
     with Memory(tmp_path / "h", cfg(method="dp"), progress=False) as m:  # another method: refitted
         m.wait()
         assert m._topics.state.model.method == "dp"
+
+
+def test_labels_skip_digit_runs_but_keep_years():
+    from selfmem.clustering._tree import ctfidf
+
+    texts = ["gravity down 000077077 in 2024", "gravity down 000077077", "rays cross 111100000", "rays cross 2024"]
+    words = ctfidf(texts, np.array([0, 0, 1, 1]), 2, top=5, max_df=1.0)
+    assert all(not (w.isdigit() and len(w) > 4) for ws in words for w in ws), words
+    assert "gravity" in words[0] and "rays" in words[1] and "2024" in words[0] + words[1]

@@ -191,8 +191,15 @@ def merge_counts(counts: Sequence[Counter[str]], groups: np.ndarray) -> list[Cou
     return out
 
 
+def _labels_well(word: str) -> bool:
+    return len(word) > 1 and not (len(word) > 4 and word.isdigit())
+
+
 def top_words(counts: Sequence[Counter[str]], common: Collection[str] = frozenset(), top: int = 10) -> list[list[str]]:
     """Top c-TF-IDF words of each topic from its word counts, skipping ``common`` words.
+
+    Single characters and runs of more than 4 digits never label a topic: a year or a count reads as a
+    label, an id or a row of an ARC grid (``000077077``) does not.
 
     ``tf(t, c)`` = count of t in topic c / words in c; ``idf(t) = ln(1 + A / f(t))`` with A the
     mean words per topic and f(t) the count of t over all topics.
@@ -208,7 +215,7 @@ def top_words(counts: Sequence[Counter[str]], common: Collection[str] = frozense
         if not n:
             out.append([])
             continue
-        scored = {t: (f / n) * np.log(1 + avg / total[t]) for t, f in c.items() if len(t) > 1 and t not in common}
+        scored = {t: (f / n) * np.log(1 + avg / total[t]) for t, f in c.items() if _labels_well(t) and t not in common}
         out.append([t for t, _ in sorted(scored.items(), key=lambda kv: (-kv[1], kv[0]))[:top]])
     return out
 
