@@ -185,3 +185,40 @@ def test_benchmark_runs_both_sessions_on_a_task_folder(tmp_path):
             "B abstractions off", "A @ 500 nodes", "B @ 500 nodes"} <= set(report["runs"])
     assert {g["seed_task"] for g in report["gained_by_memory"]} <= {f"train{i}" for i in range(4)} | {""}
     assert "| B |" in (tmp_path / "out" / "summary.md").read_text()
+
+
+def test_benchmark_runs_on_a_served_memory_with_two_solver_processes(tmp_path):
+    """--memory-url: two session-1 processes write to one served memory; session 2 reads it over HTTP (the
+    experience prior through RemoteMemory.export)."""
+    from serving import Served
+
+    from selfmem import RemoteMemory
+    from selfmem.solver.arc import bench, memory_config
+
+    for split, base in (("train", 30), ("eval", 40)):
+        folder = tmp_path / split
+        folder.mkdir()
+        for i in range(4):
+            t = make_task(f"{split}{i}", DEEP, base + i)
+            pairs = [{"input": a.tolist(), "output": b.tolist()} for a, b in t.train]
+            (folder / f"{t.id}.json").write_text(json.dumps(
+                {"train": pairs, "test": [{"input": t.test_inputs[0].tolist(), "output": t.test_outputs[0].tolist()}]}))
+    with Served(tmp_path / "root", memory_config=memory_config(), background=False) as s:
+        common = ["--out", str(tmp_path / "out"), "--workers", "1", "--no-study", "--memory-url", s.url,
+                  "--namespace", "team"]
+        bench.main(["session1", "--tasks", str(tmp_path / "train"), "--train-budget", "8000", "--collect", "20",
+                    "--clients", "2", *common])
+        s1 = json.loads((tmp_path / "out" / "session1.json").read_text())
+        assert s1["clients"] == 2 and [r["task_id"] for r in s1["results"]] == [f"train{i}" for i in range(4)]
+        assert (tmp_path / "out" / "session1-shard1.json").is_file()
+        with RemoteMemory(s.url, "team", create=False) as mem:
+            kinds = mem.stats().kinds
+            assert kinds["task"] == 4 and kinds["solution"] == s1["summary"]["train_verified"] == 4
+            assert kinds["experience"] > 4
+            assert mem.export(tmp_path / "all.parquet", "parquet") == sum(kinds.values())
+        bench.main(["session2", "--eval-tasks", str(tmp_path / "eval"), "--budget", "60", "--sweep", "",
+                    "--no-ablations", *common])
+    report = json.loads((tmp_path / "out" / "session2.json").read_text())
+    assert report["runs"]["A"]["solved"] == 0 and report["runs"]["B"]["solved"] == 4
+    with pytest.raises(SystemExit, match="--clients needs --memory-url"):
+        bench.main(["session1", "--clients", "2", "--out", str(tmp_path / "x")])

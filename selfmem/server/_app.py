@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import tempfile
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -158,6 +160,7 @@ class ErrorBody(BaseModel):
     message: str
 
 
+_EXPORT_TYPES = {"parquet": "application/vnd.apache.parquet", "jsonl": "application/x-ndjson"}
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": text} for code, text in (
         (401, "no valid token"), (403, "the token does not cover this namespace or role"),
@@ -403,6 +406,18 @@ def create_app(hub: Hub, tokens: Tokens | None = None, limits: Limits | None = N
     def stats(namespace: Namespace) -> dict[str, Any]:
         """Memory.stats."""
         return to_json(memory(namespace).stats())
+
+    @app.get(ns + "/export", tags=["memory"], dependencies=read, response_class=Response,
+             responses={**_ERRORS, 200: {"description": "every record as one file",
+                                         "content": {_EXPORT_TYPES["parquet"]: {}, _EXPORT_TYPES["jsonl"]: {}}}})
+    def export(namespace: Namespace, format: Literal["parquet", "jsonl"] = "parquet") -> Response:
+        """Memory.export: every record, with its vectors in Parquet, as one file (read role)."""
+        mem = memory(namespace)
+        with tempfile.TemporaryDirectory(prefix="selfmem-export-") as tmp:
+            out = FilePath(tmp) / f"records.{format}"
+            mem.export(out, format, progress=False)
+            data = out.read_bytes()
+        return Response(data, media_type=_EXPORT_TYPES[format])
 
     @app.get(ns + "/sessions", responses=_ERRORS, tags=["memory"], dependencies=read)
     def sessions(namespace: Namespace) -> dict[str, Any]:

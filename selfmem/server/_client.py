@@ -242,8 +242,9 @@ class RemoteMemory:
     def _transport(self, base: str, headers: dict[str, str], timeout: float) -> _HttpxTransport | _StdlibTransport:
         return _HttpxTransport(base, headers, timeout)
 
-    def _call(self, method: str, path: str, body: Any = None, *, params: Any = None, safe: bool = True) -> Any:
-        """One request with retries; ``safe``: repeating it cannot duplicate a write."""
+    def _call(self, method: str, path: str, body: Any = None, *, params: Any = None, safe: bool = True,
+              raw: bool = False) -> Any:
+        """One request with retries; ``safe``: repeating it cannot duplicate a write; ``raw``: the body's bytes."""
         if self._client is None:
             raise MemoryClosedError("this RemoteMemory is closed; make a new one")
         delay = 0.1
@@ -260,7 +261,7 @@ class RemoteMemory:
                                       + ("" if safe else "pass key= to make the add safe to retry")) from None
             else:
                 if resp.status < 400:
-                    return resp.json()
+                    return resp.content if raw else resp.json()
                 try:
                     payload = resp.json()
                 except ValueError:
@@ -394,6 +395,30 @@ class RemoteMemory:
     def sessions(self) -> list[dict[str, Any]]:
         """Memory.sessions."""
         return list(self._call("GET", "/sessions")["sessions"])
+
+    def export(self, out: str | os.PathLike[str], format: str = "jsonl", *, progress: bool | None = None) -> int:
+        """Memory.export: the server writes every record as one file, saved here at ``out``; the count.
+
+        ``progress`` is accepted for the same call as :meth:`Memory.export` (the server shows none).
+        """
+        from pathlib import Path
+
+        from .._errors import InvalidInputError
+
+        if format not in ("jsonl", "parquet"):
+            raise InvalidInputError(f"format must be 'jsonl' or 'parquet', got {format!r}")
+        path = Path(out).expanduser()
+        if path.is_dir() or not path.parent.is_dir():
+            raise InvalidInputError(f"out must be a file in an existing folder, got {str(out)!r}")
+        data = self._call("GET", "/export", params={"format": format}, raw=True)
+        tmp = path.with_name(path.name + ".part")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+        if format == "jsonl":
+            return data.count(b"\n")
+        import pyarrow.parquet as pq
+
+        return int(pq.read_metadata(path).num_rows)
 
     def wait(self) -> None:
         """Memory.wait: the server's background refits of this namespace are finished."""

