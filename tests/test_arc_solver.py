@@ -185,6 +185,14 @@ def test_benchmark_runs_both_sessions_on_a_task_folder(tmp_path):
             "B abstractions off", "A @ 500 nodes", "B @ 500 nodes"} <= set(report["runs"])
     assert {g["seed_task"] for g in report["gained_by_memory"]} <= {f"train{i}" for i in range(4)} | {""}
     assert "| B |" in (tmp_path / "out" / "summary.md").read_text()
+    (tmp_path / "out" / "first.json").write_text((tmp_path / "out" / "session2.json").read_text())
+    bench.main(["session2", "--eval-tasks", str(tmp_path / "eval"), "--budget", "60", "--sweep", "", "--no-ablations",
+                "--baseline", str(tmp_path / "out" / "first.json"), *common])
+    again = json.loads((tmp_path / "out" / "session2.json").read_text())
+    assert again["runs"]["A"] == report["runs"]["A"] and again["runs"]["B"]["gained_ids"] == [f"eval{i}" for i in range(4)]
+    with pytest.raises(SystemExit, match="other tasks or another budget"):
+        bench.main(["session2", "--eval-tasks", str(tmp_path / "eval"), "--budget", "61", "--sweep", "",
+                    "--no-ablations", "--baseline", str(tmp_path / "out" / "first.json"), *common])
 
 
 def test_benchmark_runs_on_a_served_memory_with_two_solver_processes(tmp_path):

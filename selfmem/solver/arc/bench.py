@@ -22,6 +22,7 @@ existing memory (and skips session 1). Results: a JSON file and a Markdown summa
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import random
 import shutil
@@ -205,7 +206,10 @@ def session2(args: argparse.Namespace) -> None:
     with _remote(args, create=False) if args.memory_url else _memory(source, read_only=True, progress=False) as mem:
         transfer = mem.config.embedding.own == memory_config().embedding.own
         guided = {"experience": _prior(args), "abstractions": args.abstractions} if transfer else {}
-        run("A", None)
+        if args.baseline:  # A does not depend on the memory: reuse an earlier run's (same tasks, same budget)
+            runs["A"], seconds["A"] = _baseline(args.baseline, tasks, args.budget)
+        else:
+            run("A", None)
         run("B", mem, record=False, **guided)
         for b in sorted(x for x in args.sweep if x < args.budget):
             run(f"A @ {b} nodes", None, budget=b)
@@ -227,6 +231,18 @@ def session2(args: argparse.Namespace) -> None:
     (out / "session2.json").write_text(json.dumps(report, indent=1))
     (out / "summary.md").write_text(markdown(report))
     print(markdown(report))
+
+
+def _baseline(path: str, tasks: list[ARCTask], budget: int) -> tuple[list[ARCResult], float]:
+    """Run A of an earlier ``session2.json`` (checked: the same tasks in the same order, the same budget)."""
+    report = json.loads(Path(path).read_text())
+    rows = report["results"]["A"]
+    if report.get("budget") != budget or [r["task_id"] for r in rows] != [t.id for t in tasks]:
+        raise SystemExit(f"--baseline {path} ran other tasks or another budget than this run")
+    fields = {f.name for f in dataclasses.fields(ARCResult)}
+    results = [ARCResult(**{**{k: v for k, v in r.items() if k in fields}, "programs": tuple(r["programs"]),
+                            "retrieved": tuple(tuple(x) for x in r["retrieved"]), "recorded": ()}) for r in rows]
+    return results, float(report["runs"]["A"]["wall_seconds"])
 
 
 def mcnemar(b: int, c: int) -> float:
@@ -300,6 +316,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--limit", type=int, help="only the first N tasks of each set")
     ap.add_argument("--workers", type=int, help="search processes (default: all cores)")
     ap.add_argument("--style", default="both", choices=TEXT_STYLES, help="task text embedded for retrieval")
+    ap.add_argument("--baseline", help="an earlier session2.json whose A (no memory) this run reuses")
     ap.add_argument("--no-ablations", dest="ablations", action="store_false", help="only A, B and B'")
     ap.add_argument("--seed", type=int, default=0,
                     help="session 1 repetition: shuffles the training tasks and the experience sample (0: as listed)")
