@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/bulk_fill.py [--n 1000000] [--base-n 20000] [--models DIR] [--device auto]
-                                   [--own-layer 9] [--json out.json]
+                                   [--own-layer 9] [--json out.json] [--fill DIR [--fill-only] [--fill-fake]]
 
 Texts are LoCoMo turns, cycled with a running number (``gpu_models.bench_texts``). ``--models`` points at
 the directories ``gpu_models.py unpack`` writes (a machine without the model packages); every token id of
@@ -15,6 +15,15 @@ the texts is then checked to be one of the shipped embedding rows. Measured:
 - ``gpu``: the models alone on batches packed beforehand (no tokenization in the timed part);
 - ``bulk``: the whole pipeline (:func:`selfmem.retrieval._bulk.bulk_embed`), general only, own only and
   dual, and the cosine of its vectors to the current path's on the same texts.
+
+``--fill DIR`` (with ``--fill-only``: nothing else) then builds a searchable memory of the ``--n`` texts
+through the library's bulk entry, one ``Memory.add_many`` (``MemoryConfig(background=False)``, so every
+refit runs inside the call; the knowledge graph off unless ``--fill-graph``), and reports seconds per stage
+(timers wrapped around the library's own functions: validation, ``Views.embed_raw``, the store's insert,
+each part's hooks, the whitening, IVF-PQ training and build, the topic fit), the wall time from opening
+the memory to searchable, and ``--fill-queries`` searches of texts of the memory (latency, and whether
+each text is among its own top 10). ``--fill-fake`` swaps the models for synthetic vectors: a dry run of
+the CPU stages that needs no GPU.
 """
 
 from __future__ import annotations
@@ -102,6 +111,116 @@ def cosines(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
     return {"min": float(c.min()), "mean": float(c.mean()), "p001": float(np.quantile(c, 0.001))}
 
 
+class SyntheticEmbedder:
+    """Fast stand-in vectors for a dry run of the CPU stages (``--fill-fake``): each text's vector is one of
+    64 cluster centres (by the text's CRC32) plus noise, unit length; the same text gives the same vector."""
+
+    def __init__(self, dim: int, seed: int) -> None:
+        self.dim, self.seed = dim, seed
+        self.centres = np.random.default_rng(seed).standard_normal((64, dim)).astype(np.float32)
+
+    def fingerprint(self) -> dict:
+        return {"name": "synthetic", "dim": self.dim, "revision": str(self.seed)}
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def embed(self, texts, *, progress: bool = False) -> np.ndarray:
+        import zlib
+
+        codes = np.fromiter((zlib.crc32(t.encode()) for t in texts), dtype=np.int64, count=len(texts))
+        out = self.centres[codes % 64].copy()
+        for j in range(8):  # per-text noise from the text's code, vectorised
+            out[:, j::8] += ((((codes[:, None] * (2 * j + 3 + self.seed)) >> np.arange(out[:, j::8].shape[1]) % 31) & 1023)
+                             / 512.0 - 1.0).astype(np.float32)
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+class StageTimer:
+    """Seconds spent in wrapped callables, by stage name (calls nested in another timed call count in both)."""
+
+    def __init__(self) -> None:
+        self.secs: dict[str, float] = {}
+
+    def wrap(self, obj: object, attr: str, name: str) -> None:
+        fn = getattr(obj, attr)
+
+        def timed(*a, **kw):
+            t = time.perf_counter()
+            try:
+                return fn(*a, **kw)
+            finally:
+                dt = time.perf_counter() - t
+                self.secs[name] = self.secs.get(name, 0.0) + dt
+                print(f"  [{name}] {dt:.2f} s", flush=True)
+
+        setattr(obj, attr, timed)
+
+
+def fill(args: argparse.Namespace, gen, own, texts: list[str], res: dict) -> None:
+    """1M texts to a searchable memory through ``Memory.add_many`` (the library's bulk entry), timed by stage."""
+    import shutil
+
+    from selfmem import EmbeddingConfig, GraphConfig, Memory, MemoryConfig
+    from selfmem.memory import _memory as memory_mod
+    from selfmem.memory import _part_vectors
+    from selfmem.retrieval._ivfpq import IVFPQIndex
+
+    directory = Path(args.fill)
+    shutil.rmtree(directory, ignore_errors=True)
+    cfg = MemoryConfig(embedding=EmbeddingConfig(general="minilm-fp16", own="smollm2-l9", own_layer=args.own_layer,
+                                                 device=args.device),
+                       graph=GraphConfig(enabled=args.fill_graph), background=False)
+    st = StageTimer()
+    t_all = time.perf_counter()
+    mem = Memory(directory, cfg, general=gen, own=own, progress=False)
+    st.secs["open"] = time.perf_counter() - t_all
+    st.wrap(memory_mod.v, "check_batch", "validate")
+    from selfmem.retrieval._views import Views
+
+    st.wrap(Views, "embed_raw", "embed (Views.embed_raw)")
+    st.wrap(Views, "index_vectors", "index vectors (fuse)")
+    st.wrap(mem._store, "insert", "store insert (DuckDB, one transaction)")
+    st.wrap(_part_vectors, "build_index", "index build (train + add)")
+    st.wrap(IVFPQIndex, "train", "IVF-PQ train")
+    st.wrap(Views, "fit_whitener", "own whitening fit")
+    st.wrap(type(mem._store), "vectors", "store read vectors")
+    for part in mem._parts:
+        for hook in ("write", "on_add", "maintain"):
+            st.wrap(part, hook, f"{part.name}.{hook}")
+    st.wrap(mem._topics.state.__class__, "fit", "topics fit")
+    t = time.perf_counter()
+    ids = mem.add_many(texts, kind="note", progress=False)
+    add_s = time.perf_counter() - t
+    t = time.perf_counter()
+    mem.wait()
+    wait_s = time.perf_counter() - t
+    searchable_s = time.perf_counter() - t_all
+    assert len(ids) == len(texts)
+    stats = mem.stats()
+    # search: texts of the memory as queries (their tokens are shipped rows); the first hit should be the text
+    rng = np.random.default_rng(0)
+    picks = rng.choice(len(texts), size=args.fill_queries + 5, replace=False)
+    lat, found = [], 0
+    for j, p in enumerate(picks):
+        t = time.perf_counter()
+        hits = mem.search(texts[int(p)], k=10)
+        if j >= 5:  # warm-up
+            lat.append(time.perf_counter() - t)
+            found += any(h.record.text == texts[int(p)] for h in hits)
+    t = time.perf_counter()
+    mem.close()
+    close_s = time.perf_counter() - t
+    res["fill"] = {"n": len(texts), "stages_s": st.secs, "add_many_s": add_s, "wait_s": wait_s,
+                   "searchable_s": searchable_s, "close_s": close_s,
+                   "search_p50_ms": 1000 * float(np.median(lat)), "search_p95_ms": 1000 * float(np.quantile(lat, 0.95)),
+                   "search_self_found_at_10": found / len(lat), "queries": len(lat),
+                   "stats": {k: (v if isinstance(v, (int, float, str)) else str(v)) for k, v in vars(stats).items()}
+                   if hasattr(stats, "__dict__") else str(stats),
+                   "graph": args.fill_graph}
+    print("fill", json.dumps(res["fill"], indent=1, default=str), flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=1_000_000)
@@ -116,8 +235,21 @@ def main() -> None:
     ap.add_argument("--chunk", type=int, default=_bulk.CHUNK)
     ap.add_argument("--json", default=None)
     ap.add_argument("--data", default=None)
+    ap.add_argument("--fill", default=None, help="also fill a memory in this directory with the --n texts (add_many)")
+    ap.add_argument("--fill-only", action="store_true", help="skip the embedding-only stages")
+    ap.add_argument("--fill-graph", action="store_true", help="keep the knowledge graph on in the fill")
+    ap.add_argument("--fill-queries", type=int, default=200)
+    ap.add_argument("--fill-fake", action="store_true",
+                    help="synthetic vectors instead of the models (a dry run of the CPU stages; no GPU needed)")
     args = ap.parse_args()
 
+    if args.fill_fake:
+        res0 = {"n": args.n, "cpus": os.cpu_count(), "fake": True}
+        fill(args, SyntheticEmbedder(384, 1), SyntheticEmbedder(576, 2), bench_texts(locomo_turns(args.data), args.n),
+             res0)
+        if args.json:
+            Path(args.json).write_text(json.dumps(res0, indent=2, default=str))
+        return
     import torch
 
     gen_model = str(Path(args.models) / "minilm") if args.models else "all-MiniLM-L6-v2"
@@ -134,6 +266,11 @@ def main() -> None:
     if args.models:
         check_vocab(embs, texts, Path(args.pack))
 
+    if args.fill_only:
+        fill(args, gen, own, texts, res)
+        if args.json:
+            Path(args.json).write_text(json.dumps(res, indent=2, default=str))
+        return
     base = texts[: args.base_n]
     current_path(embs, base[:512])  # load and warm up
     cur, secs = current_path(embs, base)
@@ -182,8 +319,11 @@ def main() -> None:
     res["cosine_bulk_vs_current"] = {r: cosines(vecs[r][: args.base_n], cur[r]) for r in cur}
     print("bulk texts/s", res["bulk"], "speedup", res["speedup_dual"], "embed_raw", res["views_embed_raw_texts_per_s"])
     print("cosine", res["cosine_bulk_vs_current"])
+    if args.fill:
+        del vecs
+        fill(args, gen, own, texts, res)
     if args.json:
-        Path(args.json).write_text(json.dumps(res, indent=2))
+        Path(args.json).write_text(json.dumps(res, indent=2, default=str))
 
 
 if __name__ == "__main__":

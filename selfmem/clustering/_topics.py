@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from scipy import sparse
 
 from .._config import TopicsConfig
 from .._errors import CorruptMemoryError
@@ -21,10 +22,12 @@ from ..retrieval._embedders import l2_normalize
 from ._dp import TopicModel
 from ._tree import merge_counts, top_words, tree_levels, word_counts
 
-__all__ = ["TopicState", "TOPICS_FILE", "LEVEL_STRIDE"]
+__all__ = ["TopicState", "TOPICS_FILE", "LEVEL_STRIDE", "LABEL_SAMPLE"]
 
 TOPICS_FILE = "topics.npz"
 LEVEL_STRIDE = 100_000
+LABEL_SAMPLE = 200_000
+"""Topic labels and keywords come from the words of at most this many texts (a random sample beyond it)."""
 
 
 class TopicState:
@@ -97,8 +100,9 @@ class TopicState:
         k = model.n_topics
         top = tids[:, 0]
         sizes = np.bincount(top, minlength=k)
-        sums = np.zeros((k, vectors.shape[1]))
-        np.add.at(sums, top, vectors)
+        # each topic's sum of member vectors as one sparse product (np.add.at: 50 s on 1M x 640, one core)
+        onehot = sparse.csr_matrix((np.ones(len(top)), (top, np.arange(len(top)))), shape=(k, len(top)))
+        sums = np.asarray(onehot @ np.asarray(vectors, dtype=np.float64))
         centroids = l2_normalize(sums).astype(np.float32)
         # super-topics group unit leaf centroids in the index space (Ward, weighted by size, then
         # refined): on AG News this recovers the labels better than grouping the mixture means in the
@@ -107,7 +111,11 @@ class TopicState:
         labels_by_level = [np.arange(k)] + levels
         rows: list[TopicRow] = []
         parents_of_leaf: list[int | None] = [None] * k
-        leaf_counts, common = word_counts(texts, top, k)  # tokenized once; levels sum the leaves' counts
+        # labels from the words of at most LABEL_SAMPLE texts (tokenized once; levels sum the leaves' counts)
+        rows_for_words = np.arange(len(texts))
+        if len(texts) > LABEL_SAMPLE:
+            rows_for_words = np.sort(np.random.default_rng(c.seed).choice(len(texts), LABEL_SAMPLE, replace=False))
+        leaf_counts, common = word_counts([texts[i] for i in rows_for_words.tolist()], top[rows_for_words], k)
         for lvl, groups in enumerate(labels_by_level):
             n_groups = int(groups.max()) + 1
             above = labels_by_level[lvl + 1] if lvl + 1 < len(labels_by_level) else None

@@ -149,8 +149,10 @@ class MemoryCore:
             part.on_add(batch)
 
     def _maintain(self) -> None:
-        for part in self._parts:
-            part.maintain()
+        # parts refitting inline one after another (background=False) read the store's index vectors once
+        with self._ctx.sharing():
+            for part in self._parts:
+                part.maintain()
 
     @contextmanager
     def _bar(self, total: int, desc: str, unit: str, progress: bool | None) -> Iterator[Any]:

@@ -49,16 +49,15 @@ class Whitener:
 
     def fit(self, X: np.ndarray) -> Whitener:
         """Learn mean and whitening directions from X, shape (n_samples, n_features)."""
-        X = np.asarray(X, dtype=np.float64)
+        X = np.asarray(X)
         if X.ndim != 2 or X.shape[0] < 3:
             raise InvalidInputError(f"Whitener.fit needs at least 3 rows of a 2-D array, got shape {X.shape}")
         if not np.isfinite(X).all():
             raise InvalidInputError("Whitener.fit got NaN or inf")
         if self.shrinkage < 0 or self.drop_top < 0 or self.n_components < 1:
             raise InvalidInputError("n_components >= 1, shrinkage >= 0 and drop_top >= 0 are required")
-        self.mean_ = X.mean(axis=0)
-        _, s, vt = np.linalg.svd(X - self.mean_, full_matrices=False)
-        var = s**2 / max(X.shape[0] - 1, 1)
+        self.mean_ = X.mean(axis=0, dtype=np.float64)
+        var, vt = _principal(X, self.mean_)
         k = min(self.n_components + self.drop_top, len(var))
         keep = slice(min(self.drop_top, k - 1), k)
         var, vt = var[keep], vt[keep]
@@ -147,3 +146,32 @@ def fuse(general: np.ndarray | None, own: np.ndarray | None, alpha: float) -> np
         return np.ascontiguousarray(own, dtype=np.float32)
     return np.ascontiguousarray(
         np.hstack([np.sqrt(alpha) * general, np.sqrt(1.0 - alpha) * own]), dtype=np.float32)
+
+
+GRAM_ROWS = 65_536
+"""Rows per float64 block when :func:`_principal` sums the covariance of a tall matrix."""
+
+
+def _principal(X: np.ndarray, mean: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Variances (descending) and unit principal directions (rows) of ``X`` (n, d) centred on ``mean``.
+
+    A tall matrix (n >= 2d) takes the eigendecomposition of its covariance, summed in float64 blocks:
+    O(n d^2) with d x d memory, where the SVD of the centred matrix also forms its n x d left factor (1M
+    own vectors: minutes and gigabytes). Directions are signed so that each one's largest entry is positive
+    (an SVD's signs are arbitrary too; whitened cosines do not depend on them).
+    """
+    n, d = X.shape
+    if n < 2 * d:
+        _, s, vt = np.linalg.svd(np.asarray(X, dtype=np.float64) - mean, full_matrices=False)
+        var = s**2 / max(n - 1, 1)
+    else:
+        cov = np.zeros((d, d))
+        for lo in range(0, n, GRAM_ROWS):
+            block = np.asarray(X[lo:lo + GRAM_ROWS], dtype=np.float64) - mean
+            cov += block.T @ block
+        w, v = np.linalg.eigh(cov)
+        order = np.argsort(w)[::-1]
+        var, vt = np.clip(w[order], 0.0, None) / max(n - 1, 1), v[:, order].T
+    big = np.argmax(np.abs(vt), axis=1)
+    vt = vt * np.sign(vt[np.arange(len(vt)), big])[:, None]
+    return var, vt
