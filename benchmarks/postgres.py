@@ -17,7 +17,8 @@ p50/p99 of ``search`` on the filled memory, the same records in a DuckDB memory 
 Search at scale (``--search-size N``): one writer fills a PostgreSQL memory with N records (``add_many`` of
 ``--batch`` texts; no SIMILAR_TO edges, which the default search does not follow); ``memctl migrate`` copies it
 to a DuckDB memory (same ids, texts and vectors); each is opened from a new directory of caches (index,
-keywords, topics and graph built from the store, the same computation on both) and searched: p50/p99.
+keywords, topics and graph built from the store, the same computation on both); the two are searched side
+by side, one query on each in turn: p50/p99.
 
 LoCoMo recall (``--locomo``, real models: the default config, MiniLM + SmolLM2): each conversation's memory is
 filled twice with the same texts, on PostgreSQL and on DuckDB, as ``benchmarks/retrieval.py --cv`` fills one
@@ -188,10 +189,33 @@ def search_at_scale(url: str, root: Path, n: int, batch: int, queries: int) -> d
     migrate(root / "scale" / "pg-writer", root / "scale" / "duck", store="duckdb", progress=False)
     out["migrate_to_duckdb_s"] = round(time.perf_counter() - t, 1)
     print(json.dumps(out), flush=True)
-    out["search_postgres"] = search_latency(root / "scale" / "pg-reader", queries, pg)
-    print(json.dumps(out), flush=True)
-    out["search_duckdb"] = search_latency(root / "scale" / "duck", queries)
+    out |= interleaved_latency({"postgres": (root / "scale" / "pg-reader", pg), "duckdb": (root / "scale" / "duck", None)},
+                               queries)
     return out
+
+
+def interleaved_latency(memories: dict[str, tuple[Path, MemoryConfig | None]], queries: int) -> dict:
+    """Search p50/p99 of memories open side by side, one query on each in turn (the order alternating), so a
+    change of the machine's load between two timings falls on both."""
+    opened, mems, times = {}, {}, {name: [] for name in memories}
+    try:
+        for name, (path, config) in memories.items():
+            t = time.perf_counter()
+            mems[name] = Memory(path, config, progress=False)
+            mems[name].wait()
+            opened[name] = round(time.perf_counter() - t, 1)
+            mems[name].search("warm up", k=10)
+        for i in range(queries):
+            for name in list(mems)[:: 1 if i % 2 else -1]:
+                t = time.perf_counter()
+                mems[name].search(f"rotate colour note {i * 37}", k=10)
+                times[name].append(time.perf_counter() - t)
+        return {f"search_{name}": {"records": len(m), "index": m.stats().index["kind"], "open_s": opened[name],
+                                   "p50_ms": pct(times[name], 50), "p99_ms": pct(times[name], 99)}
+                for name, m in mems.items()}
+    finally:
+        for m in mems.values():
+            m.close()
 
 
 def locomo(url: str, root: Path, data: str, conversations: int) -> dict:
