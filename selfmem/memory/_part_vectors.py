@@ -149,14 +149,16 @@ class VectorPart(Part):
 
     def _shared_sample(self, n: int) -> int:
         """The whitening is fitted on the first records by id, as many as the last refit threshold reached
-        (``own_min_fit`` times a power of ``own_refit_growth``, at most ``own_refit_until``): processes that
+        (``own_min_fit`` times a power of ``own_refit_growth``, up to the first at or past ``own_refit_until``): processes that
         hold the same records fit the same whitening, so their index vectors, and their search results, agree;
         and so do a DuckDB and a PostgreSQL memory filled alike (a fit on every record present when the fit
         ran would depend on the batch sizes: a LoCoMo conversation filled session by session was whitened
         on 216 records on DuckDB and on 400 on PostgreSQL, and ranked differently)."""
         cfg = self.ctx.config.embedding
         size = self.ctx.views.min_fit
-        while cfg.own_refit_growth > 1 and size * cfg.own_refit_growth <= min(n, cfg.own_refit_until):
+        # up to the first threshold at or past own_refit_until: where _whitening_grown stops (a cap below it
+        # made a memory past 2x the last threshold refit at every call, never reaching the cap)
+        while cfg.own_refit_growth > 1 and size < cfg.own_refit_until and size * cfg.own_refit_growth <= n:
             size = int(size * cfg.own_refit_growth)
         return min(size, n)
 
