@@ -60,6 +60,26 @@ def test_a_postgres_memory_behaves_as_the_duckdb_one(tmp_path, pg_url):
     assert got["pg"][2] == 104 and got["pg"][5] == "dual" and got["pg"][6]
 
 
+def test_the_same_batches_give_the_same_whitening_and_searches_on_both_stores(tmp_path, pg_url):
+    """The whitening is fitted on the first records by id, as many as the last refit threshold (40, then 80),
+    on DuckDB as on PostgreSQL: a fit on every record present at the time (50 at the first fit, 120 at the
+    refit on DuckDB) made a LoCoMo memory rank differently on the two stores."""
+    cfg = hash_cfg(own=32, own_min_fit=40, background=False)
+    got = {}
+    for name, store in (("duck", "duckdb"), ("pg", pg_url)):
+        with Memory(tmp_path / name, cfg, store=store, progress=False) as m:
+            fitted = []
+            for n, seed in ((50, 0), (40, 1), (30, 2)):
+                m.add_many(texts(n, seed=seed))
+                fitted.append(m._views.whitener.n_samples_)
+            got[name] = (fitted, m._views.whitener.digest(), results(m))
+    assert got["duck"][0] == [40, 80, 80]
+    assert got["pg"] == got["duck"]
+    with Memory(tmp_path / "duck", progress=False) as m:
+        m.rebuild()  # an explicit rebuild fits on every record of a DuckDB memory
+        assert m._views.whitener.n_samples_ == 120
+
+
 def test_the_password_is_never_written(tmp_path, pg_url):
     url = pg_url.replace("postgres:@", "postgres:not-the-real-one@")
     with Memory(tmp_path / "m", hash_cfg(), store=url) as m:  # trust auth: any password is accepted

@@ -134,6 +134,8 @@ class MemoryCore:
     def _catch_up(self, store: Store) -> None:
         """Tell every part what other writers added and deleted since the last look (their order kept)."""
         self._seen, added, deleted = store.changes_since(self._seen)
+        if not added and not deleted:  # the usual case for a search: no O(n) look at the index's ids
+            return
         if deleted:
             for part in self._parts:
                 part.on_delete(np.asarray(deleted, dtype=np.int64))

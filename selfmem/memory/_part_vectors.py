@@ -5,7 +5,10 @@ and the two are swapped in together. Refit rules (checked by :meth:`VectorPart.m
 
 - the whitening is fitted when the memory first reaches ``embedding.own_min_fit`` records, and refitted
   each time it has grown ``embedding.own_refit_growth`` times since (until it was fitted on
-  ``embedding.own_refit_until`` records);
+  ``embedding.own_refit_until`` records); these fits use the first records by id, as many as the last
+  threshold reached (``own_min_fit`` times a power of ``own_refit_growth``), on every store, so the same
+  records added in the same order give the same whitening, and the same searches, on DuckDB and on
+  PostgreSQL whatever the batches were (``rebuild()`` fits on every record of a DuckDB memory);
 - the index is rebuilt when its kind no longer fits the size (flat below ``index.ivf_threshold``,
   IVF-PQ above) or when an IVF-PQ index has grown 4x since it was trained.
 
@@ -89,7 +92,7 @@ class VectorPart(Part):
 
     def rebuild(self) -> None:
         self.refit.wait()
-        self._set(self._fit(self.ctx.store, self.ctx.views), staging=None)
+        self._set(self._fit(self.ctx.store, self.ctx.views, every_record=True), staging=None)
 
     def rebuild_index(self) -> None:
         """Rebuild the index (and its re-rank file) under the whitening in use (``memctl doctor --repair``)."""
@@ -145,13 +148,17 @@ class VectorPart(Part):
         return digest is not None and (w is None or digest != w.digest())
 
     def _shared_sample(self, n: int) -> int:
-        """On a store that many processes write, the whitening is fitted on the first records by id, as many as
-        the last refit threshold reached (``own_min_fit`` times a power of ``own_refit_growth``, at most
-        ``own_refit_until``): processes that hold the same records fit the same whitening, so their index
-        vectors, and their search results, agree."""
+        """The whitening is fitted on the first records by id, as many as the last refit threshold reached
+        (``own_min_fit`` times a power of ``own_refit_growth``, up to the first at or past ``own_refit_until``): processes that
+        hold the same records fit the same whitening, so their index vectors, and their search results, agree;
+        and so do a DuckDB and a PostgreSQL memory filled alike (a fit on every record present when the fit
+        ran would depend on the batch sizes: a LoCoMo conversation filled session by session was whitened
+        on 216 records on DuckDB and on 400 on PostgreSQL, and ranked differently)."""
         cfg = self.ctx.config.embedding
         size = self.ctx.views.min_fit
-        while cfg.own_refit_growth > 1 and size * cfg.own_refit_growth <= min(n, cfg.own_refit_until):
+        # up to the first threshold at or past own_refit_until: where _whitening_grown stops (a cap below it
+        # made a memory past 2x the last threshold refit at every call, never reaching the cap)
+        while cfg.own_refit_growth > 1 and size < cfg.own_refit_until and size * cfg.own_refit_growth <= n:
             size = int(size * cfg.own_refit_growth)
         return min(size, n)
 
@@ -161,9 +168,13 @@ class VectorPart(Part):
             return True
         return isinstance(self.index, IVFPQIndex) and n >= 4 * self.index.n_trained
 
-    def _fit(self, store: Any, views: Views, *, whitening: bool = True, staging: bool = False
-             ) -> tuple[Views, VectorIndex]:
-        """New views (refitted whitening when ``whitening``) and an index of every stored record under them."""
+    def _fit(self, store: Any, views: Views, *, whitening: bool = True, staging: bool = False,
+             every_record: bool = False) -> tuple[Views, VectorIndex]:
+        """New views (refitted whitening when ``whitening``) and an index of every stored record under them.
+
+        The whitening is fitted on the first :meth:`_shared_sample` records by id; with ``every_record``
+        (``rebuild()``) on all of them, except on a shared store (one whitening for every process).
+        """
         if whitening:
             whitener: Whitener | None = None
             if views.own is not None and views.mode != "general":
@@ -173,7 +184,7 @@ class VectorPart(Part):
                     if whitener is None:
                         whitener = views.fit_whitener(own[:self._shared_sample(len(own))])
                 else:
-                    whitener = views.fit_whitener(own)
+                    whitener = views.fit_whitener(own if every_record else own[:self._shared_sample(len(own))])
             views = views.with_whitener(whitener)
         directory = self.ctx.build_dir()
         if staging:

@@ -143,7 +143,7 @@ def search(req: SearchRequest, store: Store, views: Views, index: VectorIndex, k
         allowed = store.filter_ids(req.kinds, req.sessions, req.where, req.since, req.until)
         if len(allowed) == 0:
             return []
-    if store.count() == 0:
+    if len(index) == 0 and store.count() == 0:  # count(*) reads every row on PostgreSQL: only when the index is empty
         return []
     qvec = views.index_vectors(views.embed_query(req.query))
     if cfg.mode == "topics":

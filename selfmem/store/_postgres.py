@@ -271,8 +271,10 @@ class PostgresStore:
                 write(self)
             # an edge this add made to a record another writer has just deleted must not outlive it
             keys = [f"memory:{i}" for i in ids]
+            # (the id looked up by the primary key: a join on 'memory:' || id read every record at each add)
             self._con.execute("DELETE FROM edges WHERE src = ANY(%s) AND starts_with(dst, 'memory:') AND NOT EXISTS "
-                              "(SELECT 1 FROM records r WHERE 'memory:' || r.id = dst)", [keys])
+                              "(SELECT 1 FROM records r WHERE r.id = CASE WHEN dst ~ '^memory:[0-9]{1,18}$' "
+                              "THEN substr(dst, 8)::bigint END)", [keys])
             self._log("add", ids)
         return ids
 
