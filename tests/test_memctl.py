@@ -85,7 +85,7 @@ def test_health_warnings_name_their_fix_and_rebuild_clears_them(tmp_path):
         m.add_many([f"{THEMES[i % 4]} later {i}" for i in range(600)])
     with Memory(path, read_only=True) as m:
         health = m.stats().health
-    assert any(f.part == "whitening" and "fitted on 60 of 660" in f.message and f.fix == f"memctl rebuild {path}"
+    assert any(f.part == "whitening" and "fitted on 50 of 660" in f.message  # the first own_min_fit records and f.fix == f"memctl rebuild {path}"
                for f in health), health
     assert any(f.part == "topics" and "provisional" in f.message for f in health), health  # fitted at 60
     code, out = run("inspect", str(path))

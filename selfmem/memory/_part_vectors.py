@@ -55,8 +55,8 @@ class VectorPart(Part):
         ctx = self.ctx
         views = ctx.views
         views.load_whitener(ctx.directory, ctx.store.store_id)
-        if views.whitener is None and self._whitening_due():
-            self._set(self._fit(ctx.store, views), staging=None)
+        if views.whitener is None and self._whitening_due():  # built from the store alone: as rebuild() does
+            self._set(self._fit(ctx.store, views, every_record=True), staging=None)
             return
         index = load_index(ctx.directory, self._signature(), read_only=not ctx.writable)
         if index is not None:
