@@ -270,9 +270,10 @@ class Memory(SearchMethods, InspectMethods, GraphMethods, TransferMethods):
         return rec
 
     # -- maintenance ------------------------------------------------------------
-    @guarded(poll=False)
+    @guarded()  # polls first: catches up with other writers and starts the refits that makes due
     def wait(self) -> None:
-        """Block until background refits (whitening, index, topics) are finished and swapped in."""
+        """Block until background refits (whitening, index, topics) are finished and swapped in, including those
+        due now (on a shared store: after catching up with other processes' commits and whitening)."""
         while any(part.busy for part in self._parts):
             for part in self._parts:
                 part.wait()
