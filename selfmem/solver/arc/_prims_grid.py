@@ -360,8 +360,9 @@ def keep_largest(g: Grid) -> Grid | None:
     return out
 
 
-def _paint(g: Grid, objs: Sequence[Obj], colours: Sequence[int]) -> Grid:
-    out = np.zeros_like(g)
+def _paint(g: Grid, objs: Sequence[Obj], colours: Sequence[int], base: Grid | None = None) -> Grid:
+    """Each object's cells in its colour, on background (or on a copy of ``base``)."""
+    out = np.zeros_like(g) if base is None else base.copy()
     for o, c in zip(objs, colours):
         h, w = o.grid.shape
         box = out[o.top:o.top + h, o.left:o.left + w]

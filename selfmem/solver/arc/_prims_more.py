@@ -12,12 +12,13 @@ on the first DSL's programs at equal depth.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from scipy import ndimage
 
-from . import _prims_objects  # noqa: F401  (registered before these: the search's tie-break order)
+from ._prims_grid import _paint
+from ._prims_objects import _pick  # also registers the first DSL before these (tie-break order)
 from ._grid import Grid, Obj, objects
 from ._primitives import fits, primitive
 
@@ -188,24 +189,6 @@ def _objs(g: Grid) -> tuple[Obj, ...]:
     return objects(g, diagonal=True)
 
 
-def _recolor(g: Grid, objs: Sequence[Obj], c: int) -> Grid:
-    out = g.copy()
-    for o in objs:
-        h, w = o.grid.shape
-        box = out[o.top:o.top + h, o.left:o.left + w]
-        box[o.grid != 0] = c
-    return out
-
-
-def _recolor_pick(g: Grid, c: int, key: Callable[[Obj], float]) -> Grid | None:
-    objs = _objs(g)
-    if len(objs) < 2:
-        return None
-    scores = [key(o) for o in objs]
-    best = max(scores)
-    return _recolor(g, [o for o, s in zip(objs, scores) if s == best], c)
-
-
 def _holes(o: Obj) -> int:
     mask = o.grid != 0
     return int(ndimage.label(ndimage.binary_fill_holes(mask) & ~mask, _FOUR)[1])
@@ -218,12 +201,7 @@ def _touches_border(o: Obj, shape: tuple[int, ...]) -> bool:
 def _paint_index(g: Grid, objs: Sequence[Obj], index: Sequence[int]) -> Grid | None:
     if len(set(index)) < 2 or max(index) > 9:
         return None
-    out = np.zeros_like(g)
-    for o, i in zip(objs, index):
-        h, w = o.grid.shape
-        box = out[o.top:o.top + h, o.left:o.left + w]
-        box[o.grid != 0] = i
-    return out
+    return _paint(g, objs, index)
 
 
 @primitive(weight=0.5)
@@ -258,7 +236,7 @@ def erase_border_objs(g: Grid) -> Grid | None:
     gone = [o for o in objs if _touches_border(o, g.shape)]
     if not gone or len(gone) == len(objs):
         return None
-    return _recolor(g, gone, 0)
+    return _paint(g, gone, [0] * len(gone), base=g)
 
 
 # -- painting around objects -------------------------------------------------------------------
@@ -309,53 +287,45 @@ def pad_edge(g: Grid) -> Grid | None:
 
 
 # -- objects to a grid ------------------------------------------------------------------------
-def _pick_one(objs: tuple[Obj, ...], key: Callable[[Obj], float]) -> Grid | None:
-    if len(objs) < 2:
-        return None
-    scores = [key(o) for o in objs]
-    best = max(scores)
-    return objs[scores.index(best)].grid if scores.count(best) == 1 else None
-
-
 @primitive("O", "G", weight=0.4)
 def obj_most_holes(objs: tuple[Obj, ...]) -> Grid | None:
-    return _pick_one(objs, _holes)
+    return _pick(objs, _holes)
 
 
 @primitive("O", "G", weight=0.4)
 def obj_symmetric(objs: tuple[Obj, ...]) -> Grid | None:
     """The one object equal to its left-right or up-down mirror image."""
-    return _pick_one(objs, lambda o: float(np.array_equal(o.grid, o.grid[:, ::-1]) or np.array_equal(o.grid, o.grid[::-1])))
+    return _pick(objs, lambda o: float(np.array_equal(o.grid, o.grid[:, ::-1]) or np.array_equal(o.grid, o.grid[::-1])))
 
 
 @primitive("O", "G", weight=0.4)
 def obj_asymmetric(objs: tuple[Obj, ...]) -> Grid | None:
-    return _pick_one(objs, lambda o: float(not (np.array_equal(o.grid, o.grid[:, ::-1]) or np.array_equal(o.grid, o.grid[::-1]))))
+    return _pick(objs, lambda o: float(not (np.array_equal(o.grid, o.grid[:, ::-1]) or np.array_equal(o.grid, o.grid[::-1]))))
 
 
 @primitive("O", "G", weight=0.3)
 def obj_top(objs: tuple[Obj, ...]) -> Grid | None:
-    return _pick_one(objs, lambda o: -o.top)
+    return _pick(objs, lambda o: -o.top)
 
 
 @primitive("O", "G", weight=0.3)
 def obj_bottom(objs: tuple[Obj, ...]) -> Grid | None:
-    return _pick_one(objs, lambda o: o.top + o.grid.shape[0])
+    return _pick(objs, lambda o: o.top + o.grid.shape[0])
 
 
 @primitive("O", "G", weight=0.3)
 def obj_left(objs: tuple[Obj, ...]) -> Grid | None:
-    return _pick_one(objs, lambda o: -o.left)
+    return _pick(objs, lambda o: -o.left)
 
 
 @primitive("O", "G", weight=0.3)
 def obj_right(objs: tuple[Obj, ...]) -> Grid | None:
-    return _pick_one(objs, lambda o: o.left + o.grid.shape[1])
+    return _pick(objs, lambda o: o.left + o.grid.shape[1])
 
 
 @primitive("O", "G", weight=0.3)
 def obj_fewest_colors(objs: tuple[Obj, ...]) -> Grid | None:
-    return _pick_one(objs, lambda o: -len(o.colors))
+    return _pick(objs, lambda o: -len(o.colors))
 
 
 @primitive("O", "G", weight=0.4)
