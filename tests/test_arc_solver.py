@@ -162,9 +162,8 @@ def test_solver_validates_its_arguments(tmp_path):
         ARCSolver(None).solve({"train": []})
 
 
-def test_benchmark_runs_both_sessions_on_a_task_folder(tmp_path):
-    from selfmem.solver.arc import bench
-
+def write_task_folders(tmp_path) -> None:
+    """tmp_path/train and tmp_path/eval: 4 ARC JSON tasks each, all of the DEEP program."""
     for split, base in (("train", 30), ("eval", 40)):
         folder = tmp_path / split
         folder.mkdir()
@@ -173,6 +172,12 @@ def test_benchmark_runs_both_sessions_on_a_task_folder(tmp_path):
             pairs = [{"input": a.tolist(), "output": b.tolist()} for a, b in t.train]
             (folder / f"{t.id}.json").write_text(json.dumps(
                 {"train": pairs, "test": [{"input": t.test_inputs[0].tolist(), "output": t.test_outputs[0].tolist()}]}))
+
+
+def test_benchmark_runs_both_sessions_on_a_task_folder(tmp_path):
+    from selfmem.solver.arc import bench
+
+    write_task_folders(tmp_path)
     common = ["--out", str(tmp_path / "out"), "--hash", "--workers", "1", "--no-study"]
     bench.main(["session1", "--tasks", str(tmp_path / "train"), "--train-budget", "8000", *common])
     bench.main(["session2", "--eval-tasks", str(tmp_path / "eval"), "--budget", "60", *common])
@@ -203,14 +208,7 @@ def test_benchmark_runs_on_a_served_memory_with_two_solver_processes(tmp_path):
     from selfmem import RemoteMemory
     from selfmem.solver.arc import bench, memory_config
 
-    for split, base in (("train", 30), ("eval", 40)):
-        folder = tmp_path / split
-        folder.mkdir()
-        for i in range(4):
-            t = make_task(f"{split}{i}", DEEP, base + i)
-            pairs = [{"input": a.tolist(), "output": b.tolist()} for a, b in t.train]
-            (folder / f"{t.id}.json").write_text(json.dumps(
-                {"train": pairs, "test": [{"input": t.test_inputs[0].tolist(), "output": t.test_outputs[0].tolist()}]}))
+    write_task_folders(tmp_path)
     with Served(tmp_path / "root", memory_config=memory_config(), background=False) as s:
         common = ["--out", str(tmp_path / "out"), "--workers", "1", "--no-study", "--memory-url", s.url,
                   "--namespace", "team"]
