@@ -145,6 +145,15 @@ CASES = {
     "obj_right": (O(G("1"), G("2")), None, G("2")),
     "obj_fewest_colors": (O(G("11"), G("23")), None, G("11")),
     "objs_overlay": (O(G("10"), G("02")), None, G("12")),
+    "inpaint_sym": (G("123321", "557764", "789987"), None, G("123321", "467764", "789987")),
+    "inpaint_crop": (G("123321", "557764", "789987"), None, G("46")),
+    "connect_rows": (G("1001", "0000", "1000"), None, G("1111", "0000", "1000")),
+    "connect_cols": (G("1001", "0000", "1000"), None, G("1001", "1000", "1000")),
+    "connect_diag": (G("100", "000", "001"), None, G("100", "010", "001")),
+    "connect_with": (G("101", "000"), 3, G("131", "000")),
+    "slide_major": (G("110", "000", "000", "020"), None, G("000", "000", "110", "020")),
+    "color_boxes": (G("1000", "0010", "2000"), None, G("1110", "1110", "2000")),
+    "rays_to_largest": (G("00000", "01100", "01102", "00000"), None, G("00000", "01100", "01122", "00000")),
 }
 
 
@@ -269,6 +278,9 @@ def test_registry_states_types_and_weight_and_refuses_duplicates_and_bad_types()
 @pytest.mark.parametrize("name,value", [("compress", G("12", "34")), ("crop_frame", G("12", "34")),
                                         ("cells_majority", G("12", "34")), ("tile_rot4", G("12")),
                                         ("upscale_ncolors", G("11")), ("drop_down", G("00", "12")),
-                                        ("holes_color", G("10", "01")), ("erase_border_objs", G("1"))])
+                                        ("holes_color", G("10", "01")), ("erase_border_objs", G("1")),
+                                        ("inpaint_sym", G("12", "34")), ("inpaint_crop", G("12", "34")),
+                                        ("slide_major", G("12")),
+                                        ("rays_to_largest", G("1"))])
 def test_added_primitives_do_not_apply_where_they_mean_nothing(name, value):
     assert PRIMITIVES[name].fn(value) is None
