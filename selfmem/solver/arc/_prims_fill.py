@@ -5,7 +5,8 @@ diagonals) or periodic along its rows or columns with a region hidden under a ma
 background) gets the hidden cells back from their mirror images; ``inpaint_crop`` returns only what
 was under a single rectangle. Lines: same-colour cells joined along rows only or columns only, or
 joined in a colour of their own. Moves: the most frequent colour slides towards the rest until it touches. Regions: every colour's
-bounding box filled; lone cells drawing lines up to the largest shape.
+bounding box filled; lone cells drawing lines up to the largest shape; the rarest colour's cells taking
+the nearest other colour. Blocks: a strip of squares split into objects.
 Registered after the other modules (:mod:`._dsl` imports this last), with low weights. Unlike most
 earlier primitives, the line primitives return the grid unchanged where nothing joins (a task's train
 pairs often include one): the search drops a node whose values equal an earlier node's anyway.
@@ -18,7 +19,7 @@ from collections.abc import Iterator
 import numpy as np
 from scipy import ndimage
 
-from ._grid import Grid
+from ._grid import Grid, Obj
 from ._prims_more import _shift  # also registers the earlier modules first (tie-break order)
 from ._primitives import primitive
 
@@ -232,3 +233,44 @@ def rays_to_largest(g: Grid) -> Grid | None:
             continue
         seg[seg == bg] = g[y, x]
     return out
+
+
+# -- blocks ----------------------------------------------------------------------------
+
+
+def _blocks(g: Grid, rows: int, cols: int) -> tuple[Obj, ...] | None:
+    h, w = g.shape
+    if h % rows or w % cols or h // rows < 1 or w // cols < 1:
+        return None
+    bh, bw = h // rows, w // cols
+    out = []
+    for r in range(rows):
+        for c in range(cols):
+            cell = g[r * bh:(r + 1) * bh, c * bw:(c + 1) * bw]
+            vals, counts = np.unique(cell[cell != 0], return_counts=True)
+            colors = tuple(int(v) for v in vals[np.argsort(-counts, kind="stable")])
+            out.append(Obj(cell.copy(), r * bh, c * bw, int(np.count_nonzero(cell)), colors))
+    return tuple(out)
+
+
+@primitive("G", "O", weight=0.3)
+def split_squares(g: Grid) -> tuple[Obj, ...] | None:
+    """A grid of k squares side by side (or stacked), as k objects."""
+    h, w = g.shape
+    if h > w and h % w == 0:
+        return _blocks(g, h // w, 1)
+    if w > h and w % h == 0:
+        return _blocks(g, 1, w // h)
+    return None
+
+
+@primitive(weight=0.3)
+def recolor_nearest(g: Grid) -> Grid | None:
+    """Cells of the least frequent colour take the colour of the nearest cell of another colour."""
+    vals, counts = np.unique(g[g != 0], return_counts=True)
+    if len(vals) < 2:
+        return None
+    minor = vals[np.argmin(counts)]
+    others = (g != 0) & (g != minor)
+    _, (iy, ix) = ndimage.distance_transform_cdt(~others, metric="taxicab", return_indices=True)
+    return np.where(g == minor, g[iy, ix], g).astype(np.int8)
