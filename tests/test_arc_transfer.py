@@ -134,3 +134,20 @@ def test_abstractions_are_mined_stored_with_parents_and_extend_the_search(tmp_pa
     assert not search_task(task.train, task.test_inputs, settings).programs
     r = search_task(task.train, task.test_inputs, settings, Guidance(abstractions=(found[0].program,)))
     assert r.programs and str(r.programs[0]) == str(DEEP)
+
+
+def test_default_share_keeps_what_a_misleading_prior_would_push_past_the_budget():
+    program = Program.parse("crop_content | mirror_right")
+    task = make_task("t", program, 7)
+    plain = search_task(task.train, task.test_inputs, SearchSettings(budget=4000))
+    assert plain.programs and plain.nodes_to_solution is not None
+    budget = 2 * plain.nodes_to_solution + 50
+    misled = Guidance(prior={n: 0.0 for n in program.names} | {"rot90": 1.0, "flip_h": 1.0})
+    alone = search_task(task.train, task.test_inputs, SearchSettings(budget=budget, default_share=0.0), misled)
+    both = search_task(task.train, task.test_inputs, SearchSettings(budget=budget, default_share=0.5), misled)
+    assert not alone.programs and both.programs and str(both.programs[0]) == str(plain.programs[0])
+    # without a prior there is nothing to share with: the search is the plain one, node for node
+    again = search_task(task.train, task.test_inputs, SearchSettings(budget=4000, default_share=0.5))
+    assert again.nodes_to_solution == plain.nodes_to_solution
+    with pytest.raises(InvalidInputError, match="default_share"):
+        SearchSettings(default_share=1.0)

@@ -12,7 +12,10 @@ Guidance (from the memory): seed programs join the frontier ahead of their cost 
 and with their colour arguments refitted to this task; the closest seeds' programs with one step
 swapped for another primitive of the same type join it too; and each seed's primitives get a higher
 prior in proportion to its weight. Seeds and swaps are checked but not expanded: the search expands
-the same programs when their own cost comes up.
+the same programs when their own cost comes up. A memory prior can also push a program the unguided
+search finds cheaply past the budget; with ``SearchSettings.default_share`` that share of the nodes
+goes to a second frontier ordered by the DSL's default weights (a portfolio of the two orders, sharing
+what has been evaluated), so a guided search keeps what the unguided one finds within that share.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from ..._errors import InvalidInputError
 from ._dsl import LEARNED, PRIMITIVES, Program, Step, apply_step, candidate_colors
 from ._grid import Grid
 from ._learned import RULES, apply_rule, fit_colormap, fit_rule
@@ -68,6 +72,10 @@ class SearchSettings:
         Changes which experiences that sample keeps (0: the default sample; repetitions use 1, 2, ...).
     abstraction_discount : float
         An abstraction's cost as a share of the summed cost of its steps (see :class:`Guidance`).
+    default_share : float
+        With a memory prior: the share of nodes (0-1) spent on a second frontier ordered by the DSL's
+        default weights, so that a guided search keeps what the unguided one finds cheaply (0: the
+        memory's order only; 0.5 chosen on the training set, leave one out).
     """
 
     budget: int = 2000
@@ -83,6 +91,11 @@ class SearchSettings:
     collect: int = 0
     sample_seed: int = 0
     abstraction_discount: float = 0.5
+    default_share: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.default_share < 1.0:
+            raise InvalidInputError(f"default_share is a share of the nodes in [0, 1), got {self.default_share!r}")
 
 
 @dataclass(frozen=True)
@@ -190,12 +203,22 @@ class _Search:
         self.found: list[tuple[Program, tuple[Grid, ...], str, str]] = []
         self.misses: dict[str, float] = {}
         self.cost = self._costs()
+        self.default = self._default_costs()
+        self.portfolio = settings.default_share > 0 and self.cost != self.default
         self.heap: list[tuple[float, int, tuple[Step, ...], str, str]] = []
+        self.heap_default: list[tuple[float, int, tuple[Step, ...], str, str]] = []
+        self.path: dict[tuple[Step, ...], tuple[float, float]] = {(): (0.0, 0.0)}
+        self.default_nodes = 0
         self.counter = 0
         self.experience: dict[Any, tuple[tuple[Step, ...], tuple]] = {}
         self.depth: dict[tuple[Step, ...], int] = {(): 0}
         self.macros = [p.steps for p in guidance.abstractions
                        if p.steps and all(st.name in PRIMITIVES for st in p.steps)]
+
+    @staticmethod
+    def _default_costs() -> dict[str, float]:
+        z = sum(p.weight for p in PRIMITIVES.values())
+        return {n: -math.log(p.weight / z) for n, p in PRIMITIVES.items()}
 
     def _costs(self) -> dict[str, float]:
         g = self.guidance
@@ -324,12 +347,27 @@ class _Search:
             c += 0.5 * (self.colors.index(step.arg) if step.arg in self.colors else len(self.colors))
         return c
 
+    def default_step_cost(self, step: Step) -> float:
+        c = self.default.get(step.name, 0.0)
+        if step.arg is not None and not isinstance(step.arg, tuple):
+            c += 0.5 * (self.colors.index(step.arg) if step.arg in self.colors else len(self.colors))
+        return c
+
     def push(self, priority: float, steps: tuple[Step, ...], source: str, seed_task: str = "") -> None:
         self.counter += 1
         heapq.heappush(self.heap, (priority, self.counter, steps, source, seed_task))
 
+    def push_search(self, steps: tuple[Step, ...], cost: float, default_cost: float) -> None:
+        """A search node joins the memory's frontier and, in a portfolio, the default-ordered one."""
+        self.path.setdefault(steps, (cost, default_cost))
+        self.push(cost, steps, "search")
+        if self.portfolio:
+            self.counter += 1
+            heapq.heappush(self.heap_default, (default_cost, self.counter, steps, "search", ""))
+
     def expand(self, steps: tuple[Step, ...], values: tuple, cost: float, source: str, seed_task: str) -> None:
         depth = self.depth.get(steps, len(steps))
+        base_default = self.path.get(steps, (cost, cost))[1]
         if depth >= self.settings.max_depth:
             return
         kind = _type_of(values[0])
@@ -342,7 +380,8 @@ class _Search:
                 continue
             for arg in (self.colors if prim.colour_arg else (None,)):
                 step = Step(prim.name, arg)
-                self.push(cost + self.step_cost(step, prev) + h, steps + (step,), source, seed_task)
+                self.push_search(steps + (step,), cost + self.step_cost(step, prev) + h,
+                                 base_default + self.default_step_cost(step) + h)
                 self.depth.setdefault(steps + (step,), depth + 1)
         for macro in self.macros:
             if PRIMITIVES[macro[0].name].src != kind:
@@ -384,11 +423,18 @@ class _Search:
             self.try_seeds()
         self.check((), tuple(self.inputs), "search", "")
         self.expand((), tuple(self.inputs), 0.0, "search", "")
-        while self.heap and not self.done():
-            cost, _, steps, source, seed_task = heapq.heappop(self.heap)
+        share = self.settings.default_share
+        while (self.heap or self.heap_default) and not self.done():
+            from_default = bool(self.heap_default) and (not self.heap or self.default_nodes < share * self.nodes)
+            before = self.nodes
+            cost, _, steps, source, seed_task = heapq.heappop(self.heap_default if from_default else self.heap)
             if steps in self.expanded or (source != "search" and steps in self.checked):
                 continue
+            if from_default:
+                cost = self.path[steps][0]  # its children are ordered in both frontiers by their own costs
             self.visit(steps, cost, source, seed_task)
+            if from_default:
+                self.default_nodes += self.nodes - before
 
     def try_seeds(self) -> None:
         total = sum(s.weight for s in self.guidance.seeds)
