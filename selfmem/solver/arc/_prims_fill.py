@@ -1,12 +1,14 @@
 """Primitives added from the ceiling table: what the training tasks left unsolved at 20,000 nodes needed.
 
-Inpainting: a grid symmetric about some axis (not necessarily the centre: mirror lines, the
-diagonals) or periodic along its rows or columns with a region hidden under a mask colour (solid rectangles of one colour, or
-background) gets the hidden cells back from their mirror images; ``inpaint_crop`` returns only what
-was under a single rectangle. Lines: same-colour cells joined along rows only or columns only, or
-joined in a colour of their own. Moves: the most frequent colour slides towards the rest until it touches. Regions: every colour's
-bounding box filled; lone cells drawing lines up to the largest shape; the rarest colour's cells taking
-the nearest other colour. Blocks: a strip of squares split into objects.
+Inpainting: a grid symmetric about some axis (mirror lines not necessarily through the centre, the
+diagonals) or periodic along its rows or columns, with a region hidden under a mask colour (solid
+rectangles of one colour, another colour, or background), gets the hidden cells back from their mirror
+images; ``inpaint_crop`` returns only what was under a single rectangle. Lines: same-colour cells joined
+along rows only, columns only or diagonals, or joined in a colour of their own. Moves: the most frequent
+colour slides towards the rest until it touches. Regions: every colour's bounding box filled; lone cells
+drawing lines up to the largest shape; the rarest colour's cells taking the nearest other colour.
+Blocks: a strip of squares split into objects.
+
 Registered after the other modules (:mod:`._dsl` imports this last), with low weights. Unlike most
 earlier primitives, the line primitives return the grid unchanged where nothing joins (a task's train
 pairs often include one): the search drops a node whose values equal an earlier node's anyway.
