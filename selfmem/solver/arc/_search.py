@@ -343,15 +343,16 @@ class _Search:
             c = -math.log(max(p, 1e-9))
         else:
             c = self.cost.get(step.name, 0.0)
-        if step.arg is not None and not isinstance(step.arg, tuple):
-            c += 0.5 * (self.colors.index(step.arg) if step.arg in self.colors else len(self.colors))
-        return c
+        return c + self._arg_cost(step)
+
+    def _arg_cost(self, step: Step) -> float:
+        """Colour arguments cost more the later they come in this task's candidate colours."""
+        if step.arg is None or isinstance(step.arg, tuple):
+            return 0.0
+        return 0.5 * (self.colors.index(step.arg) if step.arg in self.colors else len(self.colors))
 
     def default_step_cost(self, step: Step) -> float:
-        c = self.default.get(step.name, 0.0)
-        if step.arg is not None and not isinstance(step.arg, tuple):
-            c += 0.5 * (self.colors.index(step.arg) if step.arg in self.colors else len(self.colors))
-        return c
+        return self.default.get(step.name, 0.0) + self._arg_cost(step)
 
     def push(self, priority: float, steps: tuple[Step, ...], source: str, seed_task: str = "") -> None:
         self.counter += 1
@@ -359,9 +360,9 @@ class _Search:
 
     def push_search(self, steps: tuple[Step, ...], cost: float, default_cost: float) -> None:
         """A search node joins the memory's frontier and, in a portfolio, the default-ordered one."""
-        self.path.setdefault(steps, (cost, default_cost))
         self.push(cost, steps, "search")
         if self.portfolio:
+            self.path.setdefault(steps, (cost, default_cost))
             self.counter += 1
             heapq.heappush(self.heap_default, (default_cost, self.counter, steps, "search", ""))
 
@@ -381,7 +382,7 @@ class _Search:
             for arg in (self.colors if prim.colour_arg else (None,)):
                 step = Step(prim.name, arg)
                 self.push_search(steps + (step,), cost + self.step_cost(step, prev) + h,
-                                 base_default + self.default_step_cost(step) + h)
+                                 base_default + self.default_step_cost(step) + h if self.portfolio else 0.0)
                 self.depth.setdefault(steps + (step,), depth + 1)
         for macro in self.macros:
             if PRIMITIVES[macro[0].name].src != kind:
