@@ -158,6 +158,15 @@ CASES = {
     "rays_to_largest": (G("00000", "01100", "01102", "00000"), None, G("00000", "01100", "01122", "00000")),
     "split_squares": (G("12", "34", "56", "78"), None, O(G("12", "34"), G("56", "78"))),
     "recolor_nearest": (G("1103", "0000", "2200"), None, G("1101", "0000", "2200")),
+    # issue 24, third round: lists of colours, a picture drawn with a shape, a legend's colour
+    "colors_by_count": (G("12220", "00113"), None, G("1", "2", "3")),
+    "colors_by_size": (O(G("1"), G("22")), None, G("2", "1")),
+    "colors_in_order": (G("1122", "1133"), None, G("123")),
+    "cells_row": (G("102", "030"), None, G("123")),
+    "diag_of": (2, 4, G("40", "04")),
+    "split_long": (G("1", "2", "3", "4"), None, (G("1", "2"), G("3", "4"))),
+    "p_kron": ((G("11"), G("12")), None, G("1122")),
+    "paint_minor": (G("1102", "1100"), None, G("2200", "2200")),
 }
 
 
@@ -258,7 +267,22 @@ def test_local_rules_are_fitted_from_pairs_and_refuse_unseen_neighbourhoods():
     assert apply_rule("cross", table, G("30")) is None  # colour 3 was never seen
     rowcol = fit_rule("rowcol", [G("100", "000")], [G("111", "000")])
     assert apply_rule("rowcol", rowcol, G("000", "100")).tolist() == [[0, 0, 0], [1, 1, 1]]
-    assert set(RULES) == {"patch3", "cross", "mask3", "count8", "rowcol"}
+    assert set(RULES) == {"patch3", "cross", "mask3", "count8", "rowcol", "stamp"}
+
+
+def test_the_stamp_rule_paints_each_colours_pattern_on_any_arrangement():
+    from selfmem.solver.arc._learned import apply_rule, fit_rule
+
+    src = G("00000", "00000", "00100", "00000", "00000")
+    dst = G("00000", "02220", "02120", "02220", "00000")
+    table = fit_rule("stamp", [src], [dst])
+    assert table is not None
+    # two cells where the train pair had one, one of them at the edge: a lookup table has not seen these
+    test = G("00000", "10000", "00000", "00000", "00010")
+    assert apply_rule("stamp", table, test).tolist() == G("22000", "12000", "22000", "00222", "00212").tolist()
+    assert fit_rule("patch3", [src], [dst]) is not None and apply_rule("patch3", fit_rule("patch3", [src], [dst]), test) is None
+    assert fit_rule("stamp", [G("010")], [G("111")]) is None  # no background left: not a pattern on a background
+    assert fit_rule("stamp", [G("01000000")], [G("01000300")]) is None  # a change farther than 2 cells from any colour
 
 
 def test_a_program_with_a_rule_runs_given_the_train_pairs():

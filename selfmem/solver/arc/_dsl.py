@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..._errors import InvalidInputError
-from . import _prims_fill  # noqa: F401  (registers every primitive: grid, objects, more, then fill)
+from . import _prims_lists  # noqa: F401  (registers every primitive: grid, objects, more, fill, then lists)
 from ._grid import MAX_SIDE, Grid
 from ._learned import RULES, apply_colormap, apply_rule, fit_colormap, fit_rule
 from ._primitives import PRIMITIVES, Primitive

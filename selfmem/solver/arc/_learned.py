@@ -5,6 +5,11 @@ its 3x3 neighbourhood, ``cross`` the cell and its 4 neighbours, ``mask3`` the ce
 of its 8 neighbours are not background, ``count8`` the cell's colour and how many are, ``rowcol`` the
 cell's colour with the sets of colours in its row and its column. A rule is fitted when every feature seen in the train pairs
 has one output colour, and applies to a test grid only when all its features were seen.
+
+``stamp`` is a rule of another form: every cell of a colour paints the same pattern on the background
+around it (up to 2 cells away) and may change its own colour; the pattern of each colour is read from the
+train pairs (offsets whose observations disagree are left out), and the rule fits when painting every
+train input gives its output exactly. Unlike a lookup table it applies to any arrangement of cells.
 """
 
 from __future__ import annotations
@@ -86,7 +91,75 @@ def _count8(g: Grid) -> np.ndarray:
     return (g.astype(np.int64) * 16 + n).ravel()
 
 
-RULES = {"cross": _cross, "mask3": _mask3, "count8": _count8, "patch3": _patch3, "rowcol": _rowcol}
+RULES = {"cross": _cross, "mask3": _mask3, "count8": _count8, "patch3": _patch3, "rowcol": _rowcol, "stamp": None}
+"""Rule kinds: the cell feature of a lookup-table rule, or ``None`` for the stamp rule."""
+
+STAMP_RADIUS = 2
+_SPAN = 2 * STAMP_RADIUS + 1
+
+
+def _stamp_observations(p: Grid, t: Grid) -> tuple[np.ndarray, np.ndarray]:
+    """Keys ``colour * span^2 + offset`` and target colours: every background cell near a coloured cell
+    (and every coloured cell itself, offset 0)."""
+    h, w = p.shape
+    ys, xs = np.nonzero(p)
+    keys, vals = [], []
+    for dy in range(-STAMP_RADIUS, STAMP_RADIUS + 1):
+        for dx in range(-STAMP_RADIUS, STAMP_RADIUS + 1):
+            y, x = ys + dy, xs + dx
+            ok = (y >= 0) & (y < h) & (x >= 0) & (x < w)
+            y, x, c = y[ok], x[ok], p[ys[ok], xs[ok]].astype(np.int64)
+            if dy or dx:
+                bg = p[y, x] == 0
+                y, x, c = y[bg], x[bg], c[bg]
+            off = (dy + STAMP_RADIUS) * _SPAN + dx + STAMP_RADIUS
+            keys.append(c * _SPAN * _SPAN + off)
+            vals.append(t[y, x].astype(np.int64))
+    return np.concatenate(keys), np.concatenate(vals)
+
+
+def _paint(g: Grid, table: tuple[np.ndarray, np.ndarray]) -> Grid:
+    keys, colours = table
+    out = g.copy()
+    h, w = g.shape
+    centre = STAMP_RADIUS * _SPAN + STAMP_RADIUS
+    for key, colour in zip(keys.tolist(), colours.tolist()):
+        c, off = divmod(key, _SPAN * _SPAN)
+        dy, dx = divmod(off, _SPAN)
+        dy, dx = dy - STAMP_RADIUS, dx - STAMP_RADIUS
+        ys, xs = np.nonzero(g == c)
+        y, x = ys + dy, xs + dx
+        ok = (y >= 0) & (y < h) & (x >= 0) & (x < w)
+        y, x = y[ok], x[ok]
+        if off != centre:
+            keep = g[y, x] == 0
+            y, x = y[keep], x[keep]
+        out[y, x] = colour
+    return out
+
+
+def _fit_stamp(preds: Sequence[Grid], targets: Sequence[Grid]) -> tuple[np.ndarray, np.ndarray] | None:
+    if any((t != 0).all() for t in targets):  # a pattern is painted on a background that stays in sight
+        return None
+    obs = [_stamp_observations(p, t) for p, t in zip(preds, targets)]
+    keys = np.concatenate([k for k, _ in obs])
+    vals = np.concatenate([v for _, v in obs])
+    if not len(keys):
+        return None
+    uniq, inv = np.unique(keys, return_inverse=True)
+    lo = np.full(len(uniq), 99, np.int64)
+    hi = np.full(len(uniq), -1, np.int64)
+    np.minimum.at(lo, inv, vals)
+    np.maximum.at(hi, inv, vals)
+    centre = uniq % (_SPAN * _SPAN) == STAMP_RADIUS * _SPAN + STAMP_RADIUS
+    colour = uniq // (_SPAN * _SPAN)
+    paints = (lo == hi) & np.where(centre, lo != colour, lo != 0)
+    if not paints.any():
+        return None
+    table = (uniq[paints], lo[paints].astype(np.int8))
+    if all(np.array_equal(_paint(p, table), t) for p, t in zip(preds, targets)):
+        return table
+    return None
 
 
 def fit_rule(kind: str, preds: Sequence[Grid], targets: Sequence[Grid]) -> tuple[np.ndarray, np.ndarray] | None:
@@ -98,7 +171,11 @@ def fit_rule(kind: str, preds: Sequence[Grid], targets: Sequence[Grid]) -> tuple
     """
     if any(p.shape != t.shape for p, t in zip(preds, targets)):
         return None
-    keys = np.concatenate([RULES[kind](p) for p in preds])
+    if kind == "stamp":
+        return _fit_stamp(preds, targets)
+    feature = RULES[kind]
+    assert feature is not None
+    keys = np.concatenate([feature(p) for p in preds])
     vals = np.concatenate([t.ravel() for t in targets]).astype(np.int64)
     uniq, inv = np.unique(keys, return_inverse=True)
     lo = np.full(len(uniq), 99, np.int64)
@@ -112,8 +189,12 @@ def fit_rule(kind: str, preds: Sequence[Grid], targets: Sequence[Grid]) -> tuple
 
 def apply_rule(kind: str, table: tuple[np.ndarray, np.ndarray], g: Grid) -> Grid | None:
     """Rule ``kind`` on grid ``g``; ``None`` when a cell's feature was never seen in the train pairs."""
+    if kind == "stamp":
+        return _paint(g, table)
+    feature = RULES[kind]
+    assert feature is not None
     uniq, colours = table
-    keys = RULES[kind](g)
+    keys = feature(g)
     pos = np.searchsorted(uniq, keys)
     pos = np.minimum(pos, len(uniq) - 1)
     if (uniq[pos] != keys).any():
