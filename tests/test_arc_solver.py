@@ -37,6 +37,19 @@ def test_search_finds_a_program_within_budget_and_verifies_it():
     assert score_predictions(task, r.predictions) == 1.0
 
 
+def test_a_program_leaving_a_test_input_unchanged_is_no_answer_when_every_train_pair_changes():
+    g = lambda *rows: np.array([[int(c) for c in r] for r in rows], np.int8)  # noqa: E731
+    train = ((g("10", "00"), g("20", "00")), (g("01", "00"), g("02", "00")))
+    # colormap(1>2) fits the train pairs but leaves the test input (colour 3) as it is: not an answer
+    r = search_task(train, (g("30", "00"),), SearchSettings(budget=200))
+    assert all(not np.array_equal(p, g("30", "00")) for preds in r.predictions for p in preds)
+    assert "colormap(1>2)" not in [str(p) for p in r.programs]
+    # where a train pair keeps its input, an unchanged answer stays allowed
+    kept = train + ((g("00", "00"), g("00", "00")),)
+    r = search_task(kept, (g("30", "00"),), SearchSettings(budget=200))
+    assert "colormap(1>2)" in [str(p) for p in r.programs]
+
+
 def test_budget_is_respected_when_nothing_fits():
     rng = np.random.default_rng(1)
     noise = tuple((rng.integers(0, 9, (5, 5)).astype(np.int8), rng.integers(0, 9, (4, 3)).astype(np.int8))
