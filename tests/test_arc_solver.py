@@ -85,7 +85,7 @@ def test_solver_records_and_a_later_session_starts_ahead(tmp_path):
     train = [make_task(f"train-{i}", DEEP, 10 + i) for i in range(3)]
     evaluation = [make_task(f"eval-{i}", DEEP, 20 + i) for i in range(3)]
     with Memory(tmp_path / "m", CFG) as mem:
-        first = ARCSolver(mem, settings=SearchSettings(budget=12000), workers=1).solve_all(train, session="s1")
+        first = ARCSolver(mem, settings=SearchSettings(budget=16000), workers=1).solve_all(train, session="s1")
         assert all(r.solved for r in first)
         sol = [h.record for h in mem.search("solved by", k=20, kinds=["solution"])]
         programs = {r.metadata["program"] for r in sol}  # DEEP or an equivalent order of its steps
@@ -114,7 +114,7 @@ def test_failed_searches_are_recorded_with_what_was_tried(tmp_path):
 def test_leave_out_self_hides_the_tasks_own_solution(tmp_path):
     task = make_task("same", DEEP, 7)
     with Memory(tmp_path / "m", CFG) as mem:
-        ARCSolver(mem, settings=SearchSettings(budget=12000), workers=1).solve(task)
+        ARCSolver(mem, settings=SearchSettings(budget=16000), workers=1).solve(task)
         seen, _ = ARCSolver(mem, record=False).guidance(task)
         hidden, _ = ARCSolver(mem, record=False, leave_out_self=True).guidance(task)
     assert [s.task_id for s in seen.seeds] == ["same"] and hidden.seeds == ()
@@ -192,7 +192,7 @@ def test_benchmark_runs_both_sessions_on_a_task_folder(tmp_path):
 
     write_task_folders(tmp_path)
     common = ["--out", str(tmp_path / "out"), "--hash", "--workers", "1", "--no-study"]
-    bench.main(["session1", "--tasks", str(tmp_path / "train"), "--train-budget", "12000", *common])
+    bench.main(["session1", "--tasks", str(tmp_path / "train"), "--train-budget", "16000", *common])
     bench.main(["session2", "--eval-tasks", str(tmp_path / "eval"), "--budget", "60", *common])
     report = json.loads((tmp_path / "out" / "session2.json").read_text())
     assert report["runs"]["A"]["solved"] == 0 and report["runs"]["B"]["solved"] == 4
@@ -225,7 +225,7 @@ def test_benchmark_runs_on_a_served_memory_with_two_solver_processes(tmp_path):
     with Served(tmp_path / "root", memory_config=memory_config(), background=False) as s:
         common = ["--out", str(tmp_path / "out"), "--workers", "1", "--no-study", "--memory-url", s.url,
                   "--namespace", "team"]
-        bench.main(["session1", "--tasks", str(tmp_path / "train"), "--train-budget", "12000", "--collect", "20",
+        bench.main(["session1", "--tasks", str(tmp_path / "train"), "--train-budget", "16000", "--collect", "20",
                     "--clients", "2", *common])
         s1 = json.loads((tmp_path / "out" / "session1.json").read_text())
         assert s1["clients"] == 2 and [r["task_id"] for r in s1["results"]] == [f"train{i}" for i in range(4)]
