@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..._errors import InvalidInputError
-from . import _prims_moves  # noqa: F401  (registers every primitive: grid, objects, more, fill, lists, parts, moves)
+from . import _prims_patterns  # noqa: F401  (registers every primitive: grid, objects, more, fill, lists, parts, moves, patterns)
 from ._grid import MAX_SIDE, Grid
 from ._learned import RULES, apply_colormap, apply_rule, fit_colormap, fit_rule
 from ._primitives import PRIMITIVES, Primitive
