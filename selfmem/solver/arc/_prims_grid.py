@@ -312,6 +312,12 @@ def _major(g: Grid) -> int | None:
     return int(vals[np.argmax(counts)]) if len(vals) else None
 
 
+def _minor(g: Grid) -> int | None:
+    """The least frequent non-background colour, or ``None`` with fewer than two colours."""
+    vals, counts = np.unique(g[g != 0], return_counts=True)
+    return int(vals[np.argmin(counts)]) if len(vals) >= 2 else None
+
+
 @primitive(weight=0.5)
 def most_common_color(g: Grid) -> Grid | None:
     c = _major(g)

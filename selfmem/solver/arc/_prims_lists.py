@@ -13,6 +13,7 @@ import numpy as np
 from ._grid import MAX_SIDE, Grid, Obj
 from ._prims_fill import split_squares  # noqa: F401  (registers the earlier modules first: tie-break order)
 from ._prims_objects import split_lr, split_tb
+from ._prims_grid import _minor
 from ._primitives import primitive
 
 
@@ -91,8 +92,7 @@ def p_kron(p: tuple[Grid, Grid]) -> Grid | None:
 @primitive(weight=0.3)
 def paint_minor(g: Grid) -> Grid | None:
     """The least frequent colour (a legend, often one cell) is removed and every other coloured cell takes it."""
-    vals, counts = np.unique(g[g != 0], return_counts=True)
-    if len(vals) < 2:
+    minor = _minor(g)
+    if minor is None:
         return None
-    minor = int(vals[np.argmin(counts)])
     return np.where((g != 0) & (g != minor), minor, 0).astype(np.int8)

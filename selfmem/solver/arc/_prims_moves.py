@@ -15,6 +15,7 @@ from scipy import ndimage
 
 from ._grid import Grid
 from ._prims_parts import swap_colors  # noqa: F401  (registers the earlier modules first: tie-break order)
+from ._prims_grid import _minor
 from ._primitives import primitive
 
 _FOUR = ((1, 0), (-1, 0), (0, 1), (0, -1))
@@ -241,10 +242,9 @@ def denoise_stripes(g: Grid) -> Grid | None:
 @primitive(weight=0.3)
 def denoise_minor(g: Grid) -> Grid | None:
     """Cells of the rarest colour take the most common colour among their 4 neighbours (background too)."""
-    vals, counts = np.unique(g[g != 0], return_counts=True)
-    if len(vals) < 2:
+    minor = _minor(g)
+    if minor is None:
         return None
-    minor = int(vals[np.argmin(counts)])
     out = g.copy()
     h, w = g.shape
     todo = [(int(y), int(x)) for y, x in zip(*np.nonzero(g == minor))]
