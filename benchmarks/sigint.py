@@ -130,9 +130,7 @@ def import_trial(path: Path, file: Path, seed: int) -> dict:
     except subprocess.TimeoutExpired:
         proc.kill()
         return {"seed": seed, "ending": "hung for 60 s after SIGINT", "doctor": []}
-    with Memory(path, progress=False):  # memctl exits at once, as a killed process would: reopen, as a user does
-        pass
-    checkup = doctor(path)
+    checkup = doctor(path)  # as memctl left it: it closed its handle (saved derived files) before exiting
     ending = None if proc.returncode == 130 else f"exit {proc.returncode}: {(err.strip().splitlines() or [''])[-1]}"
     return {"seed": seed, "ending": ending, "doctor": [f.code or f.message for f in checkup.problems]}
 

@@ -18,6 +18,7 @@ __all__ = [
     "InvalidInputError",
     "RecordNotFoundError",
     "MemoryClosedError",
+    "MemoryForkedError",
     "MemoryLockedError",
     "ReadOnlyError",
     "EmbedderMismatchError",
@@ -50,6 +51,11 @@ class RecordNotFoundError(SelfmemError, KeyError):
 
 class MemoryClosedError(SelfmemError, RuntimeError):
     """The memory was used after ``close()``."""
+
+
+class MemoryForkedError(SelfmemError, RuntimeError):
+    """The memory was used in a process other than the one that opened it (after ``fork()``); open a new
+    handle in that process instead."""
 
 
 class MemoryLockedError(SelfmemError, RuntimeError):

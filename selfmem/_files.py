@@ -15,7 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["NPZ_ERRORS", "damaged", "atomic_write", "fsync_dir"]
+from ._errors import InvalidInputError
+
+__all__ = ["NPZ_ERRORS", "damaged", "atomic_write", "fsync_dir", "check_output", "is_memory_dir"]
 
 
 def fsync_dir(directory: str | os.PathLike[str]) -> None:
@@ -78,3 +80,72 @@ def damaged(path: str | os.PathLike[str], exc: BaseException) -> None:
     """Warn that a derived file could not be read and is rebuilt from the store."""
     warnings.warn(f"{path} is damaged ({type(exc).__name__}: {exc}); it is rebuilt from the store",
                   RuntimeWarning, stacklevel=3)
+
+
+def is_memory_dir(directory: Path) -> bool:
+    """True when ``directory`` is a selfmem memory: it holds ``memory.duckdb``, or the ``config.toml`` that a
+    memory writes (a PostgreSQL memory's directory holds its caches and that file only)."""
+    if (directory / "memory.duckdb").exists():
+        return True
+    try:
+        with open(directory / "config.toml", "rb") as fh:
+            head = fh.read(4096)
+    except OSError:
+        return False
+    return b"# selfmem memory configuration" in head or b"config_version" in head
+
+
+def _files_of(directory: Path) -> set[tuple[int, int]]:
+    """(device, inode) of every file in a memory directory (its ``view/`` included)."""
+    out = set()
+    for root, _dirs, names in os.walk(directory):
+        for name in names:
+            try:
+                st = os.stat(os.path.join(root, name))
+            except OSError:
+                continue
+            out.add((st.st_dev, st.st_ino))
+    return out
+
+
+def check_output(out: object, *, protect: tuple[Path, ...] = ()) -> Path:
+    """Validate a file a command will write: a path to a file in an existing directory that is neither inside
+    a memory directory nor, through a symlink, ``..`` or a hard link, one of a memory's files.
+
+    Parameters
+    ----------
+    out : str or path-like
+        The target file.
+    protect : tuple of Path
+        Memory directories to guard besides any found above the target (the memory being exported).
+
+    Returns
+    -------
+    Path
+        The target, with ``~`` expanded.
+
+    Raises
+    ------
+    InvalidInputError
+        (``memctl`` exit code 6) with the reason and what to do.
+    """
+    if not isinstance(out, (str, os.PathLike)) or not str(out).strip() or "\x00" in str(out):
+        raise InvalidInputError(f"out must be a file path, got {out!r}")
+    path = Path(out).expanduser()
+    if path.is_dir():
+        raise InvalidInputError(f"{path} is a directory; give a file name such as {path / 'memory.jsonl'}")
+    if not path.parent.is_dir():
+        raise InvalidInputError(f"{path.parent} does not exist; create it first")
+    real = path.resolve()  # symlinks and .. resolved
+    guarded = [d.resolve() for d in protect]
+    for directory in real.parents:
+        if directory in guarded or is_memory_dir(directory):
+            raise InvalidInputError(
+                f"{path} lies inside the memory directory {directory}; writing there would replace the memory's "
+                "own files. Choose a path outside every memory directory")
+    if real.exists():
+        st = os.stat(real)
+        if st.st_nlink > 1 and any((st.st_dev, st.st_ino) in _files_of(d) for d in guarded):
+            raise InvalidInputError(f"{path} is a hard link to a file of the memory at {guarded[0]}; writing "
+                                    "it would replace the memory's own file. Choose a new file name")
+    return path

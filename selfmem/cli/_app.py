@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from .._errors import SelfmemError
-from ._common import EXIT_HELP, SafePath, emit, errors, json_opt, path_arg
+from ._common import EXIT_HELP, EXIT_INTERRUPTED, SafePath, emit, errors, json_opt, path_arg
 from ._inspect import inspect
 from ._serve import open_memory, serve, url_opt
 from ._tools import doctor, export, map_, migrate
@@ -218,6 +218,8 @@ def main() -> None:
             print(exc.code, file=sys.stderr)
     if "--debug" in sys.argv[1:2]:
         sys.exit(code)
+    from ..memory._handles import close_all
+    close_all(wait=code != EXIT_INTERRUPTED)  # a handle an interrupted command left open (os._exit skips exit hooks)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

@@ -14,7 +14,7 @@ from .._types import to_json
 from .._errors import (ConfigError, CorruptMemoryError, DependencyError, EmbedderMismatchError, InvalidInputError,
                        MemoryLockedError, ModelLoadError, RecordNotFoundError, SelfmemError, StorageError)
 
-__all__ = ["EXIT_CODES", "EXIT_HELP", "emit", "errors", "path_arg", "json_opt", "SafePath", "human_bytes"]
+__all__ = ["EXIT_CODES", "EXIT_HELP", "EXIT_INTERRUPTED", "one_line", "emit", "errors", "path_arg", "json_opt", "SafePath", "human_bytes"]
 
 EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (CorruptMemoryError, 3), (MemoryLockedError, 4), (RecordNotFoundError, 5), (InvalidInputError, 6),
@@ -26,6 +26,11 @@ EXIT_HELP = ("Exit codes: 0 success; 1 other selfmem error; 2 bad usage; 3 damag
              "(memctl rebuild --reembed); 70 internal error; 130 interrupted.")
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
+
+
+def one_line(message: str) -> str:
+    """A message on one line (a driver's error may span several: libpq's does)."""
+    return " ".join(part.strip() for part in message.splitlines() if part.strip())
 
 
 def emit(obj: Any, as_json: bool, human: Callable[[Any], str]) -> None:
@@ -50,7 +55,7 @@ def errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except SelfmemError as exc:
             if _debug():
                 raise
-            click.echo(f"memctl: error: {exc}", err=True)
+            click.echo(f"memctl: error: {one_line(str(exc))}", err=True)
             sys.exit(next(code for cls, code in EXIT_CODES if isinstance(exc, cls)))
         except KeyboardInterrupt:
             if _debug():
@@ -63,7 +68,7 @@ def errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except Exception as exc:  # a bug: say so in one line, the traceback is one flag away
             if _debug():
                 raise
-            click.echo(f"memctl: internal error: {type(exc).__name__}: {exc} (run memctl --debug ... for the "
+            click.echo(f"memctl: internal error: {type(exc).__name__}: {one_line(str(exc))} (run memctl --debug ... for the "
                        "traceback, and please report it)", err=True)
             sys.exit(EXIT_INTERNAL)
 

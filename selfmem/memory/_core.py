@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import os
 import shutil
 import threading
 from collections.abc import Callable, Iterator
@@ -20,7 +21,7 @@ from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 import numpy as np
 
 from .._config import MemoryConfig
-from .._errors import CorruptMemoryError, MemoryClosedError, ReadOnlyError
+from .._errors import CorruptMemoryError, MemoryClosedError, MemoryForkedError, ReadOnlyError
 from .._interrupt import deferred_interrupts
 from .._progress import bar, show_progress
 from ..retrieval._views import Views
@@ -65,6 +66,7 @@ class MemoryCore:
     _lock: threading.RLock
     _session: contextvars.ContextVar[str | None]
     _seen: int  # the store's last change this handle has caught up with (a shared store)
+    _pid: int  # the process that opened the handle (a forked child must not use it)
     add_many: Callable[..., list[int]]  # defined by the facade; the import uses it
     close: Callable[[], None]  # defined by the facade
 
@@ -73,7 +75,21 @@ class MemoryCore:
         """True after ``close()``."""
         return getattr(self, "_store", None) is None
 
+    def __del__(self) -> None:
+        """A handle dropped while open is closed as ``close()`` would (its refits finished, files saved)."""
+        if getattr(self, "_store", None) is not None and getattr(self, "_pid", None) == os.getpid():
+            _handles.dropped(self)
+
+    def _same_process(self) -> None:
+        if self._pid != os.getpid():
+            raise MemoryForkedError(
+                f"this Memory of {self.directory} was opened in process {self._pid} and cannot be used in process "
+                f"{os.getpid()} (after a fork): open a new handle in each worker, e.g. Memory(path, read_only=True) "
+                "for readers, or share one memory through memctl serve or a PostgreSQL store (README, 'Many "
+                "processes')")
+
     def __len__(self) -> int:
+        self._same_process()
         with self._lock:
             return self._live().count()
 
@@ -96,6 +112,21 @@ class MemoryCore:
             shutil.rmtree(private, ignore_errors=True)
         self._private = ()
 
+    def _save_now(self) -> bool:
+        """Save every part's current state without waiting for a running refit (the exit path after Ctrl-C:
+        the parts agree with the store, whose every acknowledged record is committed). Closes the store and
+        returns True when no refit runs; else leaves it open under the refit (the process is about to end
+        with ``os._exit``, which never tears the database down under a thread)."""
+        with self._lock:
+            if self._store is None:
+                return True
+            for part in self._parts:
+                part.save()
+            if all(part.refit.finished for part in self._parts):
+                self._close_store()
+                return True
+            return False
+
     def _publish_now(self) -> None:
         """Publish the read view now if anything changed since its last publication (for a reader in this process)."""
         with self._lock:
@@ -111,6 +142,7 @@ class MemoryCore:
         self.close()
 
     def _live(self) -> Store:
+        self._same_process()
         if self._store is None:
             raise MemoryClosedError("this Memory is closed; open it again with Memory(path)")
         return self._store
@@ -201,6 +233,7 @@ def guarded(*, write: bool = False, poll: bool = True
     def wrap(fn: Callable[Concatenate[M, P], R]) -> Callable[Concatenate[M, P], R]:
         @functools.wraps(fn)
         def call(self: M, /, *args: P.args, **kwargs: P.kwargs) -> R:
+            self._same_process()  # before the lock: a forked child may inherit it held by a thread it lacks
             with self._lock, deferred_interrupts():  # Ctrl-C lands once the call has committed or rolled back
                 if write:
                     self._writable()

@@ -10,6 +10,7 @@ memory for writing and rebuilds only the parts found wrong, and checks again.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import warnings
 from pathlib import Path
@@ -19,7 +20,8 @@ from .._config import MemoryConfig
 from .._errors import ConfigError, CorruptMemoryError, InvalidInputError, MemoryLockedError
 from .._types import Checkup, Finding
 from ..retrieval._embedders import Embedder
-from ..retrieval._index import load_index
+from ..clustering._topics import TOPICS_FILE
+from ..retrieval._index import INDEX_META, load_index
 from ..retrieval._keywords import KeywordIndex
 from ._opening import STORE_FILE, make_views, read_config
 from ._part_topics import TopicPart
@@ -68,6 +70,16 @@ def _check_store(store: Store, cfg: MemoryConfig, path: str) -> list[Finding]:
     return out
 
 
+def _index_was_whitened(directory: Path) -> bool:
+    """Whether the saved index was built on whitened own vectors (then a missing whitening is a loss; before
+    the first whitening is swapped in, none was ever saved and the next open fits it)."""
+    try:
+        meta = json.loads((directory / INDEX_META).read_text())
+    except (OSError, ValueError):
+        return True  # no readable index: the index check reports it; do not hide a missing whitening
+    return isinstance(meta, dict) and "whitener" in (meta.get("signature") or {})
+
+
 def _check_derived(store: Store, directory: Path, cfg: MemoryConfig, general: Embedder | None,
                    own: Embedder | None) -> list[Finding]:
     path = str(directory)
@@ -82,7 +94,7 @@ def _check_derived(store: Store, directory: Path, cfg: MemoryConfig, general: Em
             warnings.simplefilter("always")
             views.load_whitener(directory, store.store_id)
             if views.own is not None and views.mode != "general" and views.whitener is None \
-                    and n >= views.min_fit:
+                    and n >= views.min_fit and _index_was_whitened(directory):  # else the first fit is pending
                 out.append(Finding("whitening", "own_whitener.npz is missing, damaged or from another memory",
                                    rebuild, "whitening.missing"))
             index = load_index(directory, {**views.signature(), "store": store.store_id}, read_only=True)
@@ -101,7 +113,9 @@ def _check_derived(store: Store, directory: Path, cfg: MemoryConfig, general: Em
                 out += _ids_agree("keywords", keywords.ids(), ids, rebuild)
             topics = TopicPart(ctx)
             leaves = sum(1 for t in store.topics() if t.level == 0)
-            if not topics.state.load(topics._signature(ctx.space()), leaves) and n >= cfg.topics.min_records:
+            pending = leaves == 0 and not (directory / TOPICS_FILE).exists()  # the first fit is due at the next open
+            if not topics.state.load(topics._signature(ctx.space()), leaves) and n >= cfg.topics.min_records \
+                    and not pending:
                 out.append(Finding("topics", "topics.npz is missing, damaged or does not match the stored topics",
                                    rebuild, "topics.missing"))
         for w in caught:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import DependencyError, InvalidInputError, StorageError
-from .._files import atomic_write
+from .._files import atomic_write, check_output
 from ..clustering._tree import lineage
 from ..store import Store
 
@@ -125,21 +125,16 @@ def _write_parquet(store: Store, out: Path, roles: dict[str, int], tick: Callabl
 
 
 def export_records(store: Store, out: str | os.PathLike[str], fmt: str, roles: dict[str, int],
-                   tick: Callable[[int], None]) -> int:
+                   tick: Callable[[int], None], protect: tuple[Path, ...] = ()) -> int:
     """Write every record of ``store`` to ``out`` as ``fmt`` ('jsonl' or 'parquet'); return the count.
 
     ``roles`` maps embedder role to dimension (Parquet vector columns); ``tick(n)`` is called per chunk.
-    The file is written to a temp name and renamed, so ``out`` is never half-written.
+    The file is written to a temp name and renamed, so ``out`` is never half-written; a target inside a
+    memory directory (``protect``: the exported one, besides any found above ``out``) is refused.
     """
     if fmt not in FORMATS:
         raise InvalidInputError(f"format must be one of {FORMATS}, got {fmt!r}")
-    if not isinstance(out, (str, os.PathLike)) or not str(out).strip() or "\x00" in str(out):
-        raise InvalidInputError(f"out must be a file path, got {out!r}")
-    path = Path(out).expanduser()
-    if path.is_dir():
-        raise InvalidInputError(f"{path} is a directory; give a file name such as {path / ('memory.' + fmt)}")
-    if not path.parent.is_dir():
-        raise InvalidInputError(f"{path.parent} does not exist; create it first")
+    path = check_output(out, protect=protect)
     try:
         return _write_jsonl(store, path, tick) if fmt == "jsonl" else _write_parquet(store, path, roles, tick)
     except OSError as exc:

@@ -8,6 +8,7 @@ A reader in the writer's own process asks that writer to publish first, so it se
 from __future__ import annotations
 
 import atexit
+import ctypes
 import hashlib
 import os
 import re
@@ -22,11 +23,15 @@ from .._errors import MemoryLockedError
 from ..store import DuckDBStore, Store, open_postgres, snapshot
 from ..store._readview import VIEW_DIR, open_published
 
-__all__ = ["claim", "release", "writer_of", "open_handle_store", "Opened", "track", "forget"]
+__all__ = ["claim", "release", "writer_of", "open_handle_store", "Opened", "track", "forget", "dropped", "close_all"]
 
 _writers: dict[str, weakref.ref[Any]] = {}
 _lock = threading.Lock()
 _open: weakref.WeakSet[Any] = weakref.WeakSet()  # every open handle, closed at interpreter exit
+_orphans: list[Any] = []  # handles dropped where they could not be closed at once (kept alive until exit)
+_inherited: list[Any] = []  # stores of handles a forked child inherited: never closed there (see _after_fork)
+_EXIT_INTERRUPTS = 3
+"""Ctrl-C presses that abandon the closing at exit (the store is durable; derived files are rebuilt on open)."""
 
 
 def track(handle: Any) -> None:
@@ -39,14 +44,90 @@ def forget(handle: Any) -> None:
     _open.discard(handle)
 
 
-@atexit.register
-def _close_at_exit() -> None:
-    for handle in list(_open):
+def _ours() -> bool:
+    """True in a thread of selfmem's own (a refit or the publisher): a handle must not be closed there."""
+    return threading.current_thread().name.startswith("selfmem-")
+
+
+def dropped(handle: Any) -> None:
+    """``handle`` was garbage-collected while open. Close it now (save its files, close its store) when no
+    refit runs; else keep it alive without blocking the caller, until its directory is opened again in this
+    process, or the interpreter exits (:func:`close_all` then waits for the refit and closes it)."""
+    if _ours() or not all(part.refit.finished for part in handle._parts):
+        _orphans.append(handle)  # resurrected: closed later, never inside one of our threads or mid-refit
+        return
+    try:
+        handle.close()
+    except KeyboardInterrupt:  # Ctrl-C while it closed: it stays open and is closed at exit
+        _orphans.append(handle)
+    except BaseException as exc:  # nothing can be raised from a finaliser: say what failed
+        _say(handle, exc)
+
+
+def _say(handle: Any, exc: BaseException) -> None:
+    sys.stderr.write(f"selfmem: closing {getattr(handle, 'directory', '?')} failed: {type(exc).__name__}: {exc}\n")
+
+
+def close_all(*, wait: bool = True) -> None:
+    """Close every handle still open in this process: at interpreter exit, and before ``memctl`` ends with
+    ``os._exit`` (``wait=False`` after Ctrl-C: handles whose refits still run are saved as they are, not
+    waited for; the process must then end with ``os._exit``).
+
+    Ctrl-C does not leave a handle open here: closing goes on, and the third press saves every handle's
+    current state and ends the process at once with status 130 (the store holds every acknowledged
+    record and the saved files agree with it), so no refit thread is ever inside a library when the
+    interpreter tears down."""
+    presses = 0
+    while True:
+        handles = [h for h in (*list(_open), *_orphans) if not h.closed]
+        if not handles:
+            _orphans.clear()
+            return
         try:
-            handle.close()
-        except BaseException as exc:  # the interpreter is exiting: say what failed, close the others
-            sys.stderr.write(f"selfmem: closing {getattr(handle, 'directory', '?')} at exit failed: "
-                             f"{type(exc).__name__}: {exc}\n")
+            for handle in handles:
+                try:
+                    if wait:
+                        handle.close()
+                    else:
+                        handle._save_now()
+                except KeyboardInterrupt:
+                    raise
+                except BaseException as exc:  # the interpreter is exiting: say what failed, close the others
+                    _say(handle, exc)
+                    handle._close_store()
+            if not wait:
+                return
+        except KeyboardInterrupt:
+            presses += 1
+            if presses >= _EXIT_INTERRUPTS:
+                close_all(wait=False)
+                sys.stderr.write("selfmem: interrupted while closing at exit; the memory was saved as it was\n")
+                sys.stderr.flush()
+                os._exit(130)
+            sys.stderr.write("selfmem: finishing background work before exit (Ctrl-C "
+                             f"{_EXIT_INTERRUPTS - presses} more time(s) to stop it)\n")
+
+
+atexit.register(close_all)
+
+
+def _after_fork_in_child() -> None:
+    """In a forked child every inherited handle is the parent's: its methods raise MemoryForkedError (they
+    check the process id), and its store is kept referenced for the child's whole life, so that neither
+    garbage collection nor the child's exit closes (and checkpoints) a database the parent still writes."""
+    global _lock
+    _lock = threading.Lock()  # another thread of the parent may have held it at the fork
+    for handle in list(_open) + _orphans:
+        store = getattr(handle, "_store", None)
+        if store is not None:  # one reference more than anyone drops: the object outlives the child's teardown
+            ctypes.pythonapi.Py_IncRef(ctypes.py_object(store))
+            _inherited.append(store)
+    _open.clear()
+    _orphans.clear()
+    _writers.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _writer(claim_key: str) -> Any:
@@ -62,8 +143,12 @@ def writer_of(directory: str | os.PathLike[str]) -> Any:
 
 
 def claim(directory: Path, handle: Any) -> str:
-    """Register ``handle`` as the writer of ``directory``; MemoryLockedError when another handle is."""
+    """Register ``handle`` as the writer of ``directory``; MemoryLockedError when another handle is. A handle
+    of the directory that was dropped while a refit ran is closed first (it waits for the refit)."""
     key = os.path.realpath(directory)
+    for orphan in [h for h in _orphans if os.path.realpath(h.directory) == key]:
+        _orphans.remove(orphan)
+        orphan.close()
     with _lock:
         if _writer(key) is not None:
             raise MemoryLockedError(f"{directory} is already open for writing in this process; use that Memory "

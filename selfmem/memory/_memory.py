@@ -93,7 +93,7 @@ class Memory(SearchMethods, InspectMethods, GraphMethods, TransferMethods):
     def __init__(self, path: str | os.PathLike[str], config: MemoryConfig | None = None, *,
                  general: Embedder | None = None, own: Embedder | None = None, progress: bool | None = None,
                  create: bool = True, reembed: bool = False, read_only: bool = False, store: str | None = None) -> None:
-        self._store = None
+        self._store, self._pid = None, os.getpid()
         self.directory = check_open_args(path, config, general, own, progress, create=create, reembed=reembed,
                                          read_only=read_only)
         self.read_only = read_only
@@ -304,8 +304,12 @@ class Memory(SearchMethods, InspectMethods, GraphMethods, TransferMethods):
         """Finish background refits, save derived files and close the store. Idempotent.
 
         Ctrl-C while it waits for a refit leaves the memory open and usable (close it again later; an
-        interpreter that exits closes it). A failed refit is raised after the store is closed.
+        interpreter that exits closes it, as does garbage collection of a handle no longer referenced).
+        A failed refit is raised after the store is closed. In a forked child it raises
+        :class:`MemoryForkedError` and leaves the parent's store alone.
         """
+        if self._store is not None:
+            self._same_process()
         with self._lock, deferred_interrupts():
             if self._store is None:
                 return

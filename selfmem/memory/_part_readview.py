@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import threading
 import time
-import warnings
 import weakref
 from collections.abc import Sequence
 from typing import Any
@@ -21,7 +20,7 @@ from typing import Any
 import numpy as np
 
 
-from ._parts import AddBatch, Part
+from ._parts import AddBatch, Part, report_failure
 from ..store import DATABASE_ERRORS
 from ..store._readview import VIEW_DIR, behind, publish, read_manifest, retire
 
@@ -76,6 +75,10 @@ class ReadViewPart(Part):
         if self.ctx.writable and not self.ctx.store.shared and self._thread is None and self._due():
             self._publish(self.ctx.store)
         self._report()
+
+    def poll(self) -> bool:
+        self._report()  # the publisher thread's failure reaches the caller's next call, read or write
+        return False
 
     def rebuild(self) -> None:
         self._changed(full=True)
@@ -164,9 +167,12 @@ class ReadViewPart(Part):
             reader = self.ctx.store.reader()
         except DATABASE_ERRORS + (AttributeError,):  # the store was closed under us
             return False
+        except BaseException as exc:  # e.g. MemoryError: reported by the writer's next call; retried when due
+            self._error = exc
+            return True
         try:
             self._publish(reader)
-        except DATABASE_ERRORS + (OSError,) as exc:  # reported by the writer's next call; retried when due
+        except BaseException as exc:  # any failure: reported once by the writer's next call; retried when due
             self._error = exc
         finally:
             reader.close()
@@ -175,8 +181,8 @@ class ReadViewPart(Part):
     def _report(self) -> None:
         error, self._error = self._error, None
         if error is not None:
-            warnings.warn(f"could not publish the read view ({type(error).__name__}: {error}); readers see the "
-                          "previous one until the next publication succeeds", RuntimeWarning, stacklevel=3)
+            report_failure("publishing the read view", error,
+                           "readers see the previous view until the next publication succeeds")
 
 
 def _publisher(ref: weakref.ref[ReadViewPart], wake: threading.Event) -> None:

@@ -46,7 +46,7 @@ from .._types import NewRecord
 from ..retrieval._views import Views
 from ..store import Store
 
-__all__ = ["AddBatch", "PartContext", "DerivedPart", "Part", "Refit", "reconcile", "index_vectors"]
+__all__ = ["AddBatch", "PartContext", "DerivedPart", "Part", "Refit", "reconcile", "index_vectors", "report_failure"]
 
 
 @dataclass(frozen=True)
@@ -173,6 +173,18 @@ class DerivedPart(Protocol):
     def notes(self) -> list[str]: ...
 
 
+def report_failure(what: str, error: BaseException, then: str) -> None:
+    """Report, in the owner's thread, what failed in a background thread: the error itself when it ran out of
+    memory; a warning when it failed on the data or the file system (``then`` says what happens next); else
+    a :class:`RefitError` chained to it. Every background thread of a memory reports through this, once."""
+    if isinstance(error, MemoryError):
+        raise error
+    message = f"{what} failed ({type(error).__name__}: {error}); {then}"
+    if not isinstance(error, (SelfmemError, OSError, ArithmeticError, ValueError, RuntimeError)):
+        raise RefitError(message) from error
+    warnings.warn(message, RuntimeWarning, stacklevel=4)
+
+
 class Refit:
     """At most one refit job at a time: run in a thread (or inline), swapped in by the owner's thread.
 
@@ -243,13 +255,8 @@ class Refit:
         assert swap is not None
         self._thread, self._swap, self._result, self._error = None, None, None, None
         if error is not None:
-            if isinstance(error, MemoryError):
-                raise error
-            if not isinstance(error, (SelfmemError, OSError, ArithmeticError, ValueError, RuntimeError)):
-                raise RefitError(f"background refit of the {self.name} failed ({type(error).__name__}: {error}); "
-                                 "the previous state stays in use; Memory.rebuild() refits it") from error
-            warnings.warn(f"background refit of the {self.name} failed ({type(error).__name__}: {error}); "
-                          "the previous state stays in use; Memory.rebuild() refits it", RuntimeWarning, stacklevel=3)
+            report_failure(f"background refit of the {self.name}", error,
+                           "the previous state stays in use; Memory.rebuild() refits it")
             return False
         swap(result)
         return True

@@ -21,7 +21,7 @@ class TransferMethods(MemoryCore):
         Parameters
         ----------
         out : str or path-like
-            The file to write (replaced atomically).
+            The file to write (replaced atomically); a path inside a memory directory is refused.
         format : {"jsonl", "parquet"}
             JSON Lines (one record per line: id, text, kind, metadata, session, created_at, importance,
             parents, key, topic_ids, topic_path; :meth:`import_records` reads it back), or Parquet with
@@ -33,7 +33,7 @@ class TransferMethods(MemoryCore):
         store = self._live()
         roles = {role: emb.dim for role, emb in self._views.roles.items()}
         with self._bar(store.count(), f"export {format}", "memories", progress) as shown:
-            return export_records(store, out, format, roles, shown.update)
+            return export_records(store, out, format, roles, shown.update, protect=(self.directory,))
 
     @guarded(write=True, poll=False)
     def import_records(self, file: str | os.PathLike[str], *, kind: str = "note", session: str | None = None,

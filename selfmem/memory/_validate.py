@@ -209,6 +209,8 @@ def check_batch(texts: Any, kind: Any, metadata: Any, session: str | None, impor
     kind_list = per_item(kind, "kind", str)
     metas = per_item(metadata, "metadata", dict)
     imps = per_item(importance, "importance", numbers.Real)
+    if isinstance(parents, np.ndarray) and parents.ndim == 2:  # one row of ids per text
+        parents = list(parents)
     if parents is not None and (isinstance(parents, (str, bytes, numbers.Number)) or not isinstance(parents, Sequence)):
         raise InvalidInputError(f"parents must be a list with one list of ids per text, got {parents!r}")
     pars = [()] * n if parents is None else per_item(parents, "parents", ())
@@ -230,7 +232,7 @@ def check_batch(texts: Any, kind: Any, metadata: Any, session: str | None, impor
         raise InvalidInputError("the same idempotency key appears twice in one add_many call")
     if session is not None:
         check_session(session)
-    wanted = sorted({p for ps in pars for p in check_ids(ps or [], "parents")})
+    wanted = sorted({p for ps in pars for p in check_ids(() if ps is None else ps, "parents")})
     missing = set(wanted) - existing(wanted) if wanted else set()
     if missing:
         raise RecordNotFoundError(f"parent ids {sorted(missing)} do not exist in this memory")
@@ -242,7 +244,7 @@ def check_batch(texts: Any, kind: Any, metadata: Any, session: str | None, impor
             metadata=dict(metas[i] or {}),
             session=session,
             importance=check_importance(1.0 if imps[i] is None else imps[i]),
-            parents=tuple(check_ids(pars[i] or [], "parents")),
+            parents=tuple(check_ids(() if pars[i] is None else pars[i], "parents")),
             created_at=whens[i],
             key=key_list[i],
         )

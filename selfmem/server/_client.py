@@ -401,15 +401,12 @@ class RemoteMemory:
 
         ``progress`` is accepted for the same call as :meth:`Memory.export` (the server shows none).
         """
-        from pathlib import Path
-
         from .._errors import InvalidInputError
+        from .._files import check_output
 
         if format not in ("jsonl", "parquet"):
             raise InvalidInputError(f"format must be 'jsonl' or 'parquet', got {format!r}")
-        path = Path(out).expanduser()
-        if path.is_dir() or not path.parent.is_dir():
-            raise InvalidInputError(f"out must be a file in an existing folder, got {str(out)!r}")
+        path = check_output(out)  # never into a memory directory on this machine
         data = self._call("GET", "/export", params={"format": format}, raw=True)
         tmp = path.with_name(path.name + ".part")
         tmp.write_bytes(data)

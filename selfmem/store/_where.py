@@ -21,6 +21,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from .._errors import InvalidInputError
 from .._text import unicode_text
 
@@ -43,6 +45,22 @@ class Pred:
     keys: tuple[str, ...]
     op: str
     value: Any
+
+
+def _plain(value: Any, depth: int = 0) -> Any:
+    """``value`` with numpy scalars and arrays turned into the Python values they hold (``np.int64(3)`` is 3,
+    ``np.array([1, 2])`` is ``[1, 2]``), inside lists, tuples and dicts too."""
+    if depth > 40:
+        return value  # _check_value reports the depth
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v, depth + 1) for v in value)
+    if isinstance(value, Mapping):
+        return {k: _plain(v, depth + 1) for k, v in value.items()}
+    return value
 
 
 def _check_value(value: Any, where: str, depth: int = 0) -> None:
@@ -82,6 +100,7 @@ def check_where(where: Any) -> list[Pred]:
         raise InvalidInputError("where must be a dict of metadata key -> value or -> {operator: value}")
     preds = []
     for key, cond in where.items():
+        cond = _plain(cond)
         if not isinstance(key, str) or not _KEY.match(key):
             raise InvalidInputError(f"where key {key!r} must look like 'task' or 'a.b' (letters, digits, _ and -)")
         keys = tuple(key.split("."))

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import DependencyError, InvalidInputError, StorageError
-from .._files import atomic_write
+from .._files import atomic_write, check_output
 from .._progress import bar, quiet_libraries, show_progress
 from .._types import Points
 
@@ -217,7 +217,7 @@ def memory_map(memory: Any, out: str | os.PathLike[str], *, max_points: int = 50
     memory : Memory
         An open memory (read-only is fine).
     out : str or path-like
-        The ``.html`` file to write (replaced atomically).
+        The ``.html`` file to write (replaced atomically); a path inside a memory directory is refused.
     max_points : int
         Draw at most this many memories (a uniform sample above it; the title says how many).
     fit_sample : int
@@ -235,11 +235,8 @@ def memory_map(memory: Any, out: str | os.PathLike[str], *, max_points: int = 50
     """
     t0 = time.perf_counter()
     _check(max_points, fit_sample, title)
-    if not isinstance(out, (str, os.PathLike)) or not str(out).strip() or "\x00" in str(out):
-        raise InvalidInputError(f"out must be a file path, got {out!r}")
-    path = Path(out).expanduser()
-    if path.is_dir() or not path.parent.is_dir():
-        raise InvalidInputError(f"cannot write {path}: give a file name in an existing directory")
+    directory = getattr(memory, "directory", None)
+    path = check_output(out, protect=(directory,) if isinstance(directory, Path) else ())
     fig, info = map_figure(memory, max_points=max_points, fit_sample=fit_sample, seed=seed, progress=progress,
                            title=title)
     div = "selfmem-map"
