@@ -21,11 +21,12 @@ from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 import numpy as np
 
 from .._config import MemoryConfig
-from .._errors import CorruptMemoryError, MemoryClosedError, MemoryForkedError, ReadOnlyError
+from .._errors import (CorruptMemoryError, MemoryClosedError, MemoryForkedError, ReadOnlyError, SelfmemError,
+                       StorageError)
 from .._interrupt import deferred_interrupts
 from .._progress import bar, show_progress
 from ..retrieval._views import Views
-from ..store import DATABASE_ERRORS, Store
+from ..store import DATABASE_ERRORS, Store, refused
 from ._part_graph import GraphPart
 from ._part_keywords import KeywordPart
 from ._part_topics import TopicPart
@@ -100,17 +101,19 @@ class MemoryCore:
         for part in getattr(self, "_parts", ()):
             part.stop()  # never close the store under a thread (refit, publisher) that still reads it
         _handles.forget(self)
-        if self._store is not None:
-            self._store.close()
-            self._store = None
-        _handles.release(self._claim, self)
-        self._claim = None
-        ctx = getattr(self, "_ctx", None)
-        if ctx is not None:
-            ctx.cleanup()
-        for private in self._private:
-            shutil.rmtree(private, ignore_errors=True)
-        self._private = ()
+        store, self._store = self._store, None
+        try:
+            if store is not None:
+                store.close()  # a damaged block or a refused checkpoint raises; the rest is released anyway
+        finally:
+            _handles.release(self._claim, self)
+            self._claim = None
+            ctx = getattr(self, "_ctx", None)
+            if ctx is not None:
+                ctx.cleanup()
+            for private in self._private:
+                shutil.rmtree(private, ignore_errors=True)
+            self._private = ()
 
     def _save_now(self) -> bool:
         """Save every part's current state without waiting for a running refit (the exit path after Ctrl-C:
@@ -214,11 +217,17 @@ class MemoryCore:
 
 @contextmanager
 def database_errors(directory: Path) -> Iterator[None]:
-    """Turn an error the database raised itself (a damaged block, for one) into a CorruptMemoryError that says
-    what to do; a refused write is already a StorageError."""
+    """Turn an error the database or the file system raised itself into a StorageError when the file system
+    refused (read-only, full, no permission), else into a CorruptMemoryError (a damaged block), each saying
+    what to do."""
     try:
         yield
-    except DATABASE_ERRORS as exc:
+    except SelfmemError:
+        raise
+    except DATABASE_ERRORS + (OSError,) as exc:
+        if refused(exc):
+            raise StorageError(f"the file system refused a write to {directory} ({str(exc)[:160]}); free space or "
+                               "make the directory writable, then retry (the failed call wrote nothing)") from exc
         raise CorruptMemoryError(f"{directory / 'memory.duckdb'} could not be read ({type(exc).__name__}: "
                                  f"{str(exc)[:160]}); run memctl doctor {directory}, and if it reports damage restore "
                                  "memory.duckdb from a backup (every other file is derived from it)") from exc

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .._config import MemoryConfig
-from .._errors import ConfigError, CorruptMemoryError, InvalidInputError, MemoryLockedError
+from .._errors import ConfigError, CorruptMemoryError, InvalidInputError, MemoryLockedError, StorageError
 from .._types import Checkup, Finding
 from ..retrieval._embedders import Embedder
 from ..clustering._topics import TOPICS_FILE
@@ -26,7 +26,7 @@ from ..retrieval._keywords import KeywordIndex
 from ._opening import STORE_FILE, make_views, read_config
 from ._part_topics import TopicPart
 from ._parts import PartContext, reconcile
-from ..store import DuckDBStore, Store
+from ..store import DATABASE_ERRORS, DuckDBStore, Store
 from ..store._readview import VIEW_DIR, behind, read_manifest, view_files
 
 __all__ = ["doctor"]
@@ -189,8 +189,13 @@ def _examine(directory: Path, general: Embedder | None, own: Embedder | None) ->
         out += problems
         if not any(p.code == "store.damaged" for p in problems):
             out += _check_derived(store, directory, cfg, general, own)
+    except DATABASE_ERRORS + (CorruptMemoryError,) as exc:  # damage the scan's reads did not reach
+        out.append(Finding("store", f"memory.duckdb is damaged ({str(exc)[:160]})",
+                           f"restore {path}/memory.duckdb from a backup (every other file is derived from it)",
+                           "store.damaged"))
     finally:
-        store.close()
+        with contextlib.suppress(*DATABASE_ERRORS, CorruptMemoryError, StorageError):
+            store.close()
     return out
 
 

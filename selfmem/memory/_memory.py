@@ -30,8 +30,8 @@ from . import _validate as v
 from ._core import AUTO_PROGRESS, database_errors, guarded
 from ._graph_methods import GraphMethods
 from ._inspection import InspectMethods
-from ._opening import (CONFIG_FILE, STORE_FILE, check_fingerprints, check_foreign, check_open_args, make_views,
-                       read_config, reembed_roles)
+from ._opening import (CONFIG_FILE, STORE_FILE, check_fingerprints, check_foreign, check_open_args, discard_new,
+                       make_views, read_config, reembed_roles)
 from ._part_checkpoint import CheckpointPart
 from ._part_graph import GraphPart
 from ._part_keywords import KeywordPart
@@ -112,6 +112,8 @@ class Memory(SearchMethods, InspectMethods, GraphMethods, TransferMethods):
 
     def _open(self, views: Any, reembed: bool, progress: bool | None) -> None:
         read_only, config = self.read_only, self.config
+        made = not self.directory.exists()
+        fresh = not read_only and config.store == "duckdb" and not (self.directory / STORE_FILE).exists()
         if not read_only:
             with storage_errors(f"create the memory directory {self.directory}"):
                 self.directory.mkdir(parents=True, exist_ok=True)
@@ -137,7 +139,11 @@ class Memory(SearchMethods, InspectMethods, GraphMethods, TransferMethods):
                 part.open()
             self._maintain()
         except BaseException:
-            self._close_store()
+            try:
+                self._close_store()
+            finally:
+                if fresh:  # a refused create leaves nothing half made
+                    discard_new(self.directory, _OWN_FILES, made)
             raise
 
     @contextlib.contextmanager
@@ -310,7 +316,7 @@ class Memory(SearchMethods, InspectMethods, GraphMethods, TransferMethods):
         """
         if self._store is not None:
             self._same_process()
-        with self._lock, deferred_interrupts():
+        with self._lock, deferred_interrupts(), database_errors(self.directory):
             if self._store is None:
                 return
             failed: BaseException | None = None

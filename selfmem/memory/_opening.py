@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ from ..retrieval._views import Views
 from . import _validate as v
 from ..store import Store
 
-__all__ = ["check_open_args", "make_views", "check_foreign", "check_fingerprints", "reembed_roles", "read_config",
+__all__ = ["check_open_args", "make_views", "check_foreign", "discard_new", "check_fingerprints", "reembed_roles", "read_config",
            "STORE_FILE", "CONFIG_FILE"]
 
 STORE_FILE = "memory.duckdb"
@@ -84,6 +86,22 @@ def check_foreign(path: Path, own_files: Collection[str]) -> None:
     if foreign:
         raise CorruptMemoryError(
             f"{path} is not empty and holds no selfmem store (found {foreign[:5]}); pass a new or empty directory")
+
+
+def discard_new(directory: Path, own_files: Collection[str], made: bool) -> None:
+    """Remove what a failed create made: the memory's own files in ``directory`` (nothing else), and the
+    directory itself when this call ``made`` it and it is left empty."""
+    if not directory.is_dir():
+        return
+    for entry in directory.iterdir():
+        if entry.name in own_files or (entry.name.endswith(".tmp") and entry.name.startswith(".")):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+    if made:
+        with contextlib.suppress(OSError):
+            directory.rmdir()
 
 
 def check_fingerprints(store: Store, views: Views, *, allow: bool, write: bool) -> list[str]:

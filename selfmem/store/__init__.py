@@ -5,7 +5,7 @@
 turns metadata filters into SQL. The graph's tables are reached through ``store.graph``.
 """
 
-from ._duckdb import DATABASE_ERRORS, SCHEMA_VERSION, DuckDBStore, snapshot
+from ._duckdb import DATABASE_ERRORS, SCHEMA_VERSION, DuckDBStore, refused, snapshot
 from ._protocol import Store
 
 
@@ -15,4 +15,4 @@ def open_postgres(url: str, schema: str, *, read_only: bool = False) -> Store:
 
     return PostgresStore(url, schema, read_only=read_only)
 
-__all__ = ["Store", "DuckDBStore", "SCHEMA_VERSION", "DATABASE_ERRORS", "snapshot", "open_postgres"]
+__all__ = ["Store", "DuckDBStore", "SCHEMA_VERSION", "DATABASE_ERRORS", "snapshot", "open_postgres", "refused"]

@@ -27,10 +27,29 @@ from ._duckdb_graph import EDGE_SCHEMA, DuckDBGraphTables
 from ._protocol import Ids
 from ._where import Pred, check_where, evaluate, lookup, to_sql
 
-__all__ = ["DuckDBStore", "NewRecord", "TopicRow", "SCHEMA_VERSION", "PAGE_COLUMNS", "DATABASE_ERRORS", "snapshot"]
+__all__ = ["DuckDBStore", "NewRecord", "TopicRow", "SCHEMA_VERSION", "PAGE_COLUMNS", "DATABASE_ERRORS", "snapshot", "refused"]
 
 DATABASE_ERRORS: tuple[type[Exception], ...] = (duckdb.Error,)
 """The database's own exceptions (for the few callers that must tell them apart, e.g. a closed store)."""
+
+INDEX_PROBES = 512
+"""Values looked up through each index by :meth:`DuckDBStore.scan` (all of them up to this many)."""
+
+_REFUSALS = ("read-only file system", "no space left", "disk quota exceeded", "permission denied", "file too large",
+             "too many open files", "not enough space")
+
+
+def refused(exc: BaseException) -> bool:
+    """True when a database or OS error says the file system refused (read-only, full, no permission), which
+    is a :class:`StorageError`, not damage."""
+    if isinstance(exc, OSError) and not isinstance(exc, duckdb.Error):
+        return True
+    return any(r in str(exc).lower() for r in _REFUSALS)
+
+
+def _refusal(path: Path, exc: BaseException) -> StorageError:
+    return StorageError(f"the file system refused {path} ({str(exc)[:200]}); free space or make the directory "
+                        "writable, then retry (nothing was changed)")
 
 SCHEMA_VERSION = 1
 
@@ -137,8 +156,12 @@ class DuckDBStore:
                     f"{self.path.parent} is open for writing in another process{holder}; "
                     "close that Memory first or wait for it to finish"
                 ) from exc
+            if refused(exc):
+                raise _refusal(self.path, exc) from exc
             raise CorruptMemoryError(f"cannot open {self.path}: {msg}") from exc
         except duckdb.Error as exc:
+            if refused(exc):
+                raise _refusal(self.path, exc) from exc
             raise CorruptMemoryError(
                 f"{self.path} cannot be opened as a store ({str(exc)[:200]}): if it is a selfmem memory it is damaged "
                 "(restore memory.duckdb from a backup); if not, open another directory"
@@ -148,7 +171,10 @@ class DuckDBStore:
             self._init_schema(existed)
             self._store_id = self.get_meta("store_id") or ""
         except duckdb.Error as exc:
-            self._con.close()
+            with contextlib.suppress(duckdb.Error):
+                self._con.close()
+            if refused(exc):
+                raise _refusal(self.path, exc) from exc
             raise CorruptMemoryError(
                 f"{self.path} is damaged ({type(exc).__name__}: {str(exc)[:200]}); restore memory.duckdb from a "
                 "backup (the other files are derived from it and cannot rebuild it)") from exc
@@ -302,8 +328,7 @@ class DuckDBStore:
         except BaseException as exc:
             with contextlib.suppress(duckdb.Error):
                 con.rollback()
-            if isinstance(exc, (duckdb.IOException, OSError)) or (
-                    isinstance(exc, duckdb.Error) and "No space left" in str(exc)):
+            if isinstance(exc, (duckdb.IOException, OSError)) or (isinstance(exc, duckdb.Error) and refused(exc)):
                 raise StorageError(f"could not {what}: the file system refused the write ({str(exc)[:160]}); "
                                    "nothing was written. Free space (or make the directory writable) and retry; "
                                    "retries with key= are safe") from exc
@@ -632,17 +657,46 @@ class DuckDBStore:
                                  [int(after), int(limit)]).fetchall()
 
     def scan(self) -> dict[str, int]:
-        """Read every row once (DuckDB verifies block checksums as it reads): records and vectors per embedder.
+        """Read every row of every table once (DuckDB verifies block checksums as it reads) and look a value up
+        through each index: records and vectors per embedder. The one health check of the store's blocks
+        (``memctl doctor`` runs it; the calls that hit damage report the same CorruptMemoryError).
 
-        Raises CorruptMemoryError when a block is damaged.
+        Raises CorruptMemoryError when a block is damaged. Index blocks are reached by looking values up one by
+        one: every value of an index up to :data:`INDEX_PROBES`, else that many spread over its key order.
         """
+        con = self._con
         try:
-            n = self._con.execute("SELECT count(*), sum(length(text) + length(metadata)) FROM records").fetchone()[0]
-            per_role = dict(self._con.execute("SELECT embedder, count(*) FROM embeddings GROUP BY 1").fetchall())
-            self._con.execute("SELECT sum(octet_length(vector)) FROM embeddings").fetchone()
+            tables = [r[0] for r in con.execute("SELECT table_name FROM information_schema.tables "
+                                                 "WHERE table_schema = 'main'").fetchall()]
+            for table in tables:  # every column of every row, not only counts (which may skip data blocks)
+                con.execute(f'SELECT count(*), sum(hash(COLUMNS(*))) FROM "{table}"').fetchall()
+            for table, column in self._indexed_columns():  # values looked up one by one: through the index
+                values = [r[0] for r in con.execute(f'SELECT DISTINCT "{column}" FROM "{table}" '
+                                                     f'WHERE "{column}" IS NOT NULL ORDER BY 1').fetchall()]
+                step = -(-len(values) // INDEX_PROBES)  # every value up to INDEX_PROBES, else evenly spread
+                probes = values[::max(1, step)]
+                for start in range(0, len(probes), 256):  # an equality on one value is answered through the index
+                    chunk = probes[start:start + 256]
+                    con.execute(" UNION ALL ".join([f'SELECT count(*) FROM "{table}" WHERE "{column}" = ?'] * len(chunk)),
+                                chunk).fetchall()
+            n = con.execute("SELECT count(*), sum(length(text) + length(metadata)) FROM records").fetchone()[0]
+            per_role = dict(con.execute("SELECT embedder, count(*) FROM embeddings GROUP BY 1").fetchall())
         except duckdb.Error as exc:
             raise CorruptMemoryError(f"memory.duckdb is damaged ({str(exc)[:160]})") from exc
         return {"records": int(n), **{f"vectors.{k}": int(v) for k, v in per_role.items()}}
+
+    def _indexed_columns(self) -> list[tuple[str, str]]:
+        """(table, column) of every one-column index and primary key of the store's tables."""
+        out = []
+        for table, expr in self._con.execute("SELECT table_name, expressions FROM duckdb_indexes() "
+                                             "WHERE schema_name = 'main'").fetchall():
+            out.append((table, str(expr).strip("[]'\"")))
+        for table, cols in self._con.execute("SELECT table_name, constraint_column_names FROM duckdb_constraints() "
+                                             "WHERE schema_name = 'main' AND constraint_type = 'PRIMARY KEY'"
+                                             ).fetchall():
+            if len(cols) == 1:
+                out.append((table, cols[0]))
+        return [(t, c) for t, c in out if re.fullmatch(r"[a-z_]+", t) and re.fullmatch(r"[a-z_]+", c)]
 
     def membership_problems(self) -> tuple[int, int, int]:
         """Leaf topics, records without a topic, and memberships naming a missing record or topic."""
@@ -657,7 +711,15 @@ class DuckDBStore:
         return int(leaves), int(unassigned), int(orphan)
 
     def close(self) -> None:
-        self._con.close()
+        """Close the connection (a writer's checkpoints what the log holds). A damaged block found by that
+        checkpoint is a CorruptMemoryError, a refused write a StorageError; the connection is closed either way."""
+        try:
+            self._con.close()
+        except duckdb.Error as exc:
+            if refused(exc):
+                raise _refusal(self.path, exc) from exc
+            raise CorruptMemoryError(f"{self.path} could not be checkpointed at close ({type(exc).__name__}: "
+                                     f"{str(exc)[:160]}); run memctl doctor {self.path.parent}") from exc
 
 
 def snapshot(directory: Path, store_file: str, names: set[str], tries: int = 5) -> tuple[Path, DuckDBStore]:
