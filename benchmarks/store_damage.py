@@ -78,10 +78,10 @@ CLI = {"memctl doctor": ["doctor"], "memctl add": ["add", "--kind", "note", "a n
 CLI_OUTCOME = {0: "ok", 3: "corrupt", 7: "storage"}
 
 
-def build(path: Path) -> None:
+def build(path: Path, n: int = 1500) -> None:
     shutil.rmtree(path, ignore_errors=True)
     with Memory(path, CFG, progress=False) as mem:
-        mem.add_many([f"note {i}: the grid is rotated {i % 4} times, colour {i % 10}" for i in range(1500)])
+        mem.add_many([f"note {i}: the grid is rotated {i % 4} times, colour {i % 10}" for i in range(n)])
 
 
 def damaged_copy(src: Path, dst: Path, offset: int) -> None:
