@@ -21,8 +21,8 @@ EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (ConfigError, 6), (StorageError, 7), (DependencyError, 8), (ModelLoadError, 8), (EmbedderMismatchError, 9),
     (SelfmemError, 1))
 EXIT_HELP = ("Exit codes: 0 success; 1 other selfmem error; 2 bad usage; 3 damaged memory (or doctor found "
-             "problems); 4 memory locked by a writer; 5 record or topic not found; 6 invalid input or config; "
-             "7 the file system refused a write; 8 a dependency or model is missing; 9 embedder mismatch "
+             "problems); 4 memory locked by a writer; 5 record or topic not found; 6 invalid input or config "
+             "(an --out inside a memory directory included); 7 the file system refused a write; 8 a dependency or model is missing; 9 embedder mismatch "
              "(memctl rebuild --reembed); 70 internal error; 130 interrupted.")
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
