@@ -102,12 +102,13 @@ def main() -> None:
     ap.add_argument("--dir", default="runs/exit")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--real", action="store_true", help="the default models instead of the hash embedders")
+    ap.add_argument("--scenarios", default=",".join(SCRIPTS), help="comma-separated subset of the scenarios")
     ap.add_argument("--json", action="store_true", help="print one JSON summary line at the end")
     args = ap.parse_args()
     root = Path(args.dir)
     root.mkdir(parents=True, exist_ok=True)
     summary = {}
-    for scenario in SCRIPTS:
+    for scenario in args.scenarios.split(","):
         rows = [trial(root, scenario, args.seed + t, args.real) for t in range(args.trials)]
         for r in rows:
             if r["aborted"] or r["doctor"]:
