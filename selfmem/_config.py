@@ -8,6 +8,7 @@ import os
 import re
 from dataclasses import dataclass, field, fields
 from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 from ._errors import ConfigError
 
@@ -453,8 +454,9 @@ class MemoryConfig:
         if not isinstance(self.store, str) or not (self.store == "duckdb" or self.store.startswith(
                 ("postgresql://", "postgres://"))):
             raise ConfigError(f"store must be 'duckdb' or a postgresql:// URL, got {redact_url(self.store)!r}")
-        if not isinstance(self.store_schema, str) or not re.fullmatch(r"([a-z_][a-z0-9_]{0,62})?", self.store_schema):
-            raise ConfigError(f"store_schema must be a lower-case SQL name (or empty), got {self.store_schema!r}")
+        if self.store != "duckdb":
+            check_store_url(self.store)
+        check_schema(self.store_schema, required=False)
 
     def replace(self, **changes: Any) -> MemoryConfig:
         """Return a copy with top-level fields replaced (see ``dataclasses.replace``)."""
@@ -544,11 +546,78 @@ def _missing_keys(data: dict[str, Any], full: dict[str, Any]) -> list[str]:
 _SECRET = {"neo4j_password"}
 
 
+def _url_passwords(url: str) -> list[str]:
+    """The passwords a store URL carries (in its user info and as ``password=`` parameters), raw and decoded."""
+    parts = urlsplit(url)
+    found = []
+    if "@" in parts.netloc:
+        userinfo = parts.netloc.rsplit("@", 1)[0]
+        if ":" in userinfo:
+            found.append(userinfo.split(":", 1)[1])
+    found += [value for key, value in parse_qsl(parts.query, keep_blank_values=True) if key.lower() == "password"]
+    found += [value for key, value in (p.split("=", 1) for p in parts.query.split("&") if "=" in p)
+              if key.lower() == "password"]
+    return sorted({p for raw in found for p in (raw, unquote(raw)) if p}, key=len, reverse=True)
+
+
 def redact_url(url: Any) -> Any:
-    """A store URL without its password (config files, stats and errors never show one)."""
-    if not isinstance(url, str):
+    """A store URL without its password, wherever it was given (``user:password@`` or ``?password=``); config
+    files, stats, reprs, errors and memctl's output show only this."""
+    if not isinstance(url, str) or not url.startswith(("postgresql://", "postgres://")):
         return url
-    return re.sub(r"^(postgres(?:ql)?://[^:/@]*):[^@]*@", r"\1@", url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url.split("://", 1)[0] + "://(a URL that cannot be parsed)"
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}@{host}" if user else host
+    query = "&".join(p for p in parts.query.split("&") if p and p.split("=", 1)[0].lower() != "password")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def scrub(text: str, url: str) -> str:
+    """``text`` (a driver's error message) with every password of ``url`` replaced by ``***``."""
+    if not isinstance(url, str) or not url.startswith(("postgresql://", "postgres://")):
+        return text
+    try:
+        secrets = _url_passwords(url)
+    except ValueError:
+        return "(the message is withheld: it may quote the URL, which cannot be parsed)"
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text.replace(url, str(redact_url(url)))
+
+
+RESERVED_SCHEMAS = ("public", "information_schema")
+"""Schemas a memory never uses (shared by every user of the database), besides every ``pg_*`` schema."""
+
+
+def check_schema(name: Any, *, required: bool) -> None:
+    """Refuse a PostgreSQL schema name that is not a lower-case SQL name, or that is shared by the whole database
+    (``public``, ``information_schema``, ``pg_*``): a memory's schema holds only its own tables."""
+    if not isinstance(name, str) or not re.fullmatch(r"([a-z_][a-z0-9_]{0,62})" + ("" if required else "?"), name):
+        raise ConfigError(f"store_schema must be a lower-case SQL name{'' if required else ' (or empty)'}, got {name!r}")
+    if name in RESERVED_SCHEMAS or name.startswith("pg_"):
+        raise ConfigError(f"store_schema {name!r} is shared by every user of the database; choose a schema of the "
+                          "memory's own, e.g. 'team_memory'")
+
+
+def check_store_url(url: str) -> None:
+    """Refuse a PostgreSQL URL that libpq would read differently from how it looks (an unencoded ``@`` in the
+    user or password, a ``%`` that starts no escape), without quoting it: it may hold a password."""
+    netloc = url.split("://", 1)[1].split("/", 1)[0].split("?", 1)[0]
+    if netloc.count("@") > 1:
+        raise ConfigError("the store URL's user or password holds an unencoded '@': percent-encode it as %40 "
+                          "(or give the password in PGPASSWORD, a ~/.pgpass file or a pg_service.conf service)")
+    if re.search(r"%(?![0-9A-Fa-f]{2})", url):
+        raise ConfigError("the store URL holds a '%' that starts no %XX escape: percent-encode '%' as %25")
+    try:
+        urlsplit(url)
+    except ValueError as exc:
+        raise ConfigError(f"the store URL cannot be parsed ({exc}); check its host and port") from None
 
 
 def _plain(value: Any) -> Any:

@@ -33,22 +33,29 @@ __all__ = ["serve", "url_opt", "open_memory"]
               help="Bytes per request body; more are answered 413.")
 @click.option("--max-inflight", default=256, show_default=True, type=click.IntRange(1),
               help="Requests handled at once; more are answered 429.")
+@click.option("--max-open", default=64, show_default=True, type=click.IntRange(1),
+              help="Namespaces open at once; the least recently used idle one is closed beyond it.")
+@click.option("--idle-close", default=600.0, show_default=True, type=click.FloatRange(0),
+              help="Close a namespace this many seconds after its last request (0: never).")
 @click.option("--access-log", is_flag=True, help="Log every request (never its token).")
 @json_opt
 @errors
 def serve(root: str, host: str, port: int, tokens_file: str | None, config_file: str | None, window_ms: float,
-          max_batch: int, max_queue: int, max_body: int, max_inflight: int, access_log: bool, as_json: bool) -> None:
+          max_batch: int, max_queue: int, max_body: int, max_inflight: int, max_open: int, idle_close: float,
+          access_log: bool, as_json: bool) -> None:
     """Serve the memories under ROOT over HTTP (one namespace = one memory directory ROOT/NAME).
 
-    Prints its URL once ready (--json: a JSON line). SIGTERM or Ctrl-C finishes in-flight requests,
-    commits queued adds and closes every memory. Clients: selfmem.server.RemoteMemory(URL, NAME, token).
+    Prints its URL once ready (--json: a JSON line). SIGTERM, SIGINT (Ctrl-C) or SIGHUP (a closed terminal)
+    finishes in-flight requests, commits queued adds and closes every memory; SIGUSR1 reloads the tokens
+    file. Clients: selfmem.server.RemoteMemory(URL, NAME, token).
     """
     from ..server._serve import ServeOptions
     from ..server._serve import serve as run
 
     run(ServeOptions(Path(root), host=host, port=port, tokens_file=tokens_file, config_file=config_file,
                      window_ms=window_ms, max_batch=max_batch, max_queue=max_queue, max_body=max_body,
-                     max_inflight=max_inflight, as_json=as_json, access_log=access_log))
+                     max_inflight=max_inflight, max_open=max_open, idle_close=idle_close, as_json=as_json,
+                     access_log=access_log))
 
 
 def url_opt(fn: Callable[..., Any]) -> Callable[..., Any]:

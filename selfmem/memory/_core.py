@@ -26,7 +26,7 @@ from .._errors import (CorruptMemoryError, MemoryClosedError, MemoryForkedError,
 from .._interrupt import deferred_interrupts
 from .._progress import bar, show_progress
 from ..retrieval._views import Views
-from ..store import DATABASE_ERRORS, Store, refused
+from ..store import Store, driver_errors, refused, unreachable
 from ._part_graph import GraphPart
 from ._part_keywords import KeywordPart
 from ._part_topics import TopicPart
@@ -174,7 +174,9 @@ class MemoryCore:
         if deleted:
             for part in self._parts:
                 part.on_delete(np.asarray(deleted, dtype=np.int64))
-        fresh = np.setdiff1d(np.asarray(added, dtype=np.int64), self._vectors.index.ids())
+        added_ids = np.asarray(added, dtype=np.int64)
+        lacking = {part.name: part.lacking(added_ids) for part in self._parts}  # each part by what it holds: a
+        fresh = np.unique(np.concatenate([added_ids[:0], *lacking.values()]))  # refit may have brought some in
         if not len(fresh):
             return
         with store.read_transaction():  # records and vectors of one committed state
@@ -183,7 +185,7 @@ class MemoryCore:
         batch = AddBatch(ids, tuple(records[int(i)].text for i in ids), raw, self._views.index_vectors(raw),
                          self._ctx.space(), ())
         for part in self._parts:
-            part.on_add(batch)
+            part.on_add(batch.only(lacking[part.name]))
 
     def _maintain(self) -> None:
         # parts refitting inline one after another (background=False) read the store's index vectors once
@@ -224,7 +226,11 @@ def database_errors(directory: Path) -> Iterator[None]:
         yield
     except SelfmemError:
         raise
-    except DATABASE_ERRORS + (OSError,) as exc:
+    except driver_errors() + (OSError,) as exc:
+        if unreachable(exc):
+            raise StorageError(f"the database server of {directory} could not be reached or closed the connection "
+                               f"({type(exc).__name__}); check that it runs, then retry (the failed call wrote "
+                               "nothing)") from exc
         if refused(exc):
             raise StorageError(f"the file system refused a write to {directory} ({str(exc)[:160]}); free space or "
                                "make the directory writable, then retry (the failed call wrote nothing)") from exc

@@ -117,6 +117,10 @@ def expand(hits: list[Hit], k: int, graph: EmbeddedGraph, rels: Sequence[str], n
     new = [i for i in extra if i not in pos]
     records = store.get(new)
     new = [i for i in new if i in records]
+    if store.shared and new:  # another process's record, committed after this call caught up: not indexed yet
+        held = set(np.asarray(new, dtype=np.int64)[np.isin(new, index.ids())].tolist())
+        new = [i for i in new if i in held]
+        records = {i: r for i, r in records.items() if i in held}
     cos = dict(zip(new, (index.vectors(new) @ qvec[0]).tolist())) if new else {}
     topic_of = store.top_topics(new)
     added: dict[int, list[Hit]] = {}

@@ -26,6 +26,19 @@ __all__ = ["migrate"]
 CHUNK = 5_000
 
 
+def _copy_edges(src: str | os.PathLike[str], t: Any) -> None:
+    """Replace the copy's graph edges with the source's, page by page: SIMILAR_TO links were made as records
+    arrived (against the memory of that moment), which a rebuild does not reproduce."""
+    with Memory(src, read_only=True, progress=False) as source:
+        s = source._live()
+        with t.transaction("copy the graph"):
+            t.graph.clear_edges()
+            offset = 0
+            while rows := s.graph.edges_page(offset, CHUNK):
+                t.graph.put_edges(rows)
+                offset += len(rows)
+
+
 def migrate(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, store: str = "duckdb",
             schema: str = "", progress: bool | None = None) -> dict[str, Any]:
     """Copy the memory at ``src`` to a new memory at ``dst`` whose store is ``store``.
@@ -67,6 +80,8 @@ def migrate(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, store: 
                     vectors = {role: s.vectors(role, ids)[1] for role in roles}
                     t.reserve_ids(ids[-1])
                     t.insert(records, vectors, ids)
+                    used = s.get(ids)  # use counts and times: what the recency and use terms rank with
+                    t.set_usage(ids, [used[i].use_count for i in ids], [used[i].last_used_at for i in ids])
                     last, copied = ids[-1], copied + len(ids)
                     shown.update(len(ids))
             t.set_meta("store_id", s.store_id)  # the copy's derived files may be the source's
@@ -81,4 +96,5 @@ def migrate(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, store: 
             shutil.copy2(whitener, dst_path / WHITENER_FILE)
     with Memory(dst_path, store=store, progress=progress) as target:  # index and keywords are built as it opens
         target._repair({"topic model", "knowledge graph"}, index_only=True)  # the rest from the copied records
+        _copy_edges(src, target._live())
     return {"records": copied, "src": source.config.to_dict()["store"], "dst": config.to_dict()["store"]}

@@ -42,6 +42,9 @@ class KeywordPart(Part):
     def on_add(self, batch: AddBatch) -> None:
         self.index.add(batch.ids.tolist(), batch.texts)
 
+    def lacking(self, ids: np.ndarray) -> np.ndarray:
+        return np.setdiff1d(ids, self.index.ids())
+
     def on_delete(self, ids: Sequence[int] | np.ndarray) -> None:
         self.index.remove(ids)
 

@@ -74,6 +74,16 @@ class AddBatch:
     space: str
     records: tuple[NewRecord, ...] = ()
 
+    def only(self, ids: np.ndarray) -> AddBatch:
+        """The part of the batch whose ids are in ``ids`` (order kept); the batch itself when that is all."""
+        keep = np.isin(self.ids, ids)
+        if keep.all():
+            return self
+        where = np.flatnonzero(keep)
+        return AddBatch(self.ids[where], tuple(self.texts[i] for i in where),
+                        {role: v[where] for role, v in self.raw.items()}, self.vectors[where], self.space,
+                        tuple(self.records[i] for i in where) if self.records else ())
+
 
 @dataclass
 class PartContext:
@@ -295,6 +305,11 @@ class Part:
 
     def maintain(self) -> None:
         pass
+
+    def lacking(self, ids: np.ndarray) -> np.ndarray:
+        """Of ``ids`` (records other processes committed), those this part has not taken in yet (default: all;
+        a part whose refit may already hold some says which it lacks)."""
+        return ids
 
     def poll(self) -> bool:
         return self.refit.poll()

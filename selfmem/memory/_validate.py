@@ -64,6 +64,30 @@ def check_kind(kind: Any, kinds: Sequence[str]) -> str:
     return kind
 
 
+MAX_NESTING = 64
+"""The deepest metadata (objects and lists inside each other) a record may hold: one limit, applied at add, so
+every reader (JSON responses, exports, the read view) can serialise what is stored."""
+
+
+def nesting(value: Any) -> int:
+    """How deeply objects and lists nest in ``value`` (0 for a scalar); iterative, so any depth is measured
+    without recursion (it stops counting past ``MAX_NESTING + 1``)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, Mapping):
+            children: Any = item.values()
+        elif isinstance(item, (list, tuple)):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > MAX_NESTING:
+            return deepest
+        stack.extend((c, depth + 1) for c in children)
+    return deepest
+
+
 def metadata_json(metadata: Any) -> str:
     """Metadata as a JSON object string; raises for non-dicts, non-str keys, NaN or unserialisable values."""
     if metadata is None:
@@ -72,6 +96,8 @@ def metadata_json(metadata: Any) -> str:
         raise InvalidInputError(f"metadata must be a dict, got {type(metadata).__name__}")
     if not all(isinstance(k, str) for k in metadata):
         raise InvalidInputError("metadata keys must be strings")
+    if nesting(metadata) > MAX_NESTING:
+        raise InvalidInputError(f"metadata is nested more than {MAX_NESTING} levels deep; flatten it")
     try:
         text = json.dumps(dict(metadata), allow_nan=False, ensure_ascii=False, sort_keys=True)
     except RecursionError as exc:

@@ -9,6 +9,7 @@ Every route lives under ``/v1/namespaces/{namespace}``; requests carry ``Authori
 from __future__ import annotations
 
 import asyncio
+import re
 import logging
 import tempfile
 from collections.abc import AsyncIterator, Callable
@@ -22,12 +23,13 @@ from fastapi import Depends, FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._errors import SelfmemError
 from ._auth import Tokens
+from ._errors import AccessDeniedError
 from ._hub import NAMESPACE_RE, Hub, PendingAdd
 from ._wire import error_body, to_json
 
@@ -65,6 +67,18 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)  # no coercion: 0 is not a time, nor a bool
 
 
+def _iso(value: Any) -> Any:
+    """An ISO 8601 string as the datetime it names (JSON has no time type); anything else as given, so the
+    strict model still refuses a number, and the memory refuses a time without a zone."""
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value  # the model's own error names the field
+    return value
+
+
+IsoTime = Annotated[datetime, BeforeValidator(_iso)]
 Id = Annotated[int, Field(ge=0, le=MAX_ID)]
 NodeRef = Id | str
 Rel = str | list[str] | None
@@ -78,7 +92,7 @@ class AddBody(_Body):
     importance: float = 1.0
     parents: list[Id] = Field(default_factory=list, max_length=1024)
     own_embedding: list[float] | None = Field(default=None, max_length=65536)
-    created_at: datetime | None = None
+    created_at: IsoTime | None = None
     key: str | None = None
 
 
@@ -90,7 +104,7 @@ class AddManyBody(_Body):
     importance: float | list[float] = 1.0
     parents: list[list[Id]] | None = Field(default=None, max_length=1024)
     own_embedding: list[list[float]] | None = Field(default=None, max_length=1024)
-    created_at: datetime | list[datetime] | None = None
+    created_at: IsoTime | list[IsoTime] | None = None
     keys: list[str | None] | None = Field(default=None, max_length=1024)
 
 
@@ -98,8 +112,8 @@ class _Filters(_Body):
     kinds: list[str] | None = None
     sessions: list[str] | None = None
     where: dict[str, Any] | None = None
-    since: datetime | None = None
-    until: datetime | None = None
+    since: IsoTime | None = None
+    until: IsoTime | None = None
     max_distance: float | None = None
     mode: str | None = None
     expand: bool | list[str] | None = None
@@ -176,19 +190,46 @@ def _error_response(exc: BaseException) -> JSONResponse:
 
 
 # -- middleware (pure ASGI: they see every request before routing) ----------------------------------------------
-class _TooLarge(Exception):
-    pass
+class _TooLarge(StarletteHTTPException):
+    """A chunked body grew past the limit while read: an HTTP exception, so FastAPI passes it through as 413."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the request body is over the server's limit of {limit} bytes; send less (e.g. "
+                              "split add_many into smaller batches)")
+
+
+_NAMESPACED = re.compile(r"^/v1/namespaces/([^/]+)(/|$)")
 
 
 class _Guard:
-    """Answers 413 for a body over ``max_body`` bytes and 429 beyond ``max_inflight`` requests."""
+    """Answers 401/403 for a request to a namespace without a token that covers it (before the body is read),
+    413 for a body over ``max_body`` bytes and 429 beyond ``max_inflight`` requests."""
 
-    def __init__(self, app: ASGIApp, limits: Limits) -> None:
-        self.app, self.limits, self.inflight = app, limits, 0
+    def __init__(self, app: ASGIApp, limits: Limits, tokens: Tokens | None = None) -> None:
+        self.app, self.limits, self.inflight, self.tokens = app, limits, 0, tokens
+
+    def _refused(self, scope: Scope) -> SelfmemError | None:
+        """The authentication error of a namespaced request, if any (the role is checked by the route)."""
+        found = _NAMESPACED.match(scope.get("path", ""))
+        if self.tokens is None or not self.tokens.enabled or found is None:
+            return None
+        auth = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
+        scheme, _, token = auth.partition(" ")
+        try:
+            grant = self.tokens.identify(token.strip() if scheme.lower() == "bearer" else None)
+        except SelfmemError as exc:
+            return exc
+        if not grant.covers(found.group(1)):
+            return AccessDeniedError(f"this token does not cover the namespace {found.group(1)!r}")
+        return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        refused = self._refused(scope)
+        if refused is not None:
+            await _error_response(refused)(scope, receive, send)
             return
         limit = self.limits.max_body
         length = dict(scope["headers"]).get(b"content-length")
@@ -206,7 +247,7 @@ class _Guard:
             msg = await receive()
             seen += len(msg.get("body", b""))
             if seen > limit:
-                raise _TooLarge()
+                raise _TooLarge(limit)
             return msg
 
         async def tracked(msg: Message) -> None:
@@ -260,7 +301,7 @@ def create_app(hub: Hub, tokens: Tokens | None = None, limits: Limits | None = N
 
     app = FastAPI(title="selfmem memory server", version="1", lifespan=lifespan,
                   description="A selfmem memory per namespace; the same calls as selfmem.Memory.")
-    app.add_middleware(_Guard, limits=limits)
+    app.add_middleware(_Guard, limits=limits, tokens=tokens)
 
     @app.exception_handler(SelfmemError)
     async def _selfmem_error(request: Request, exc: SelfmemError) -> JSONResponse:
@@ -280,6 +321,8 @@ def create_app(hub: Hub, tokens: Tokens | None = None, limits: Limits | None = N
         if exc.status_code == 400:  # a body that is not JSON: invalid input, like any other
             return JSONResponse({"error": "InvalidInputError", "message": f"{exc.detail}: send a JSON object"},
                                 status_code=422)
+        if exc.status_code == 413:  # a chunked body over the limit
+            return JSONResponse({"error": "InvalidInputError", "message": str(exc.detail)}, status_code=413)
         return JSONResponse({"error": "ServerError", "message": str(exc.detail)}, status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
 

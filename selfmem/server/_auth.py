@@ -1,8 +1,9 @@
 """Bearer tokens of ``memctl serve``: loaded from a file or the environment, kept only as SHA-256 hashes.
 
 A tokens file is JSON: a list of ``{"token": "...", "namespaces": ["a", "b"], "role": "write"}`` (or
-``"sha256": "<hex>"`` instead of ``"token"``, so the file need not hold a secret). ``namespaces`` may be
-``["*"]`` for every namespace. Roles, each including the ones before: ``read`` (get, search, enrich
+``"sha256": "<hex>"`` instead of ``"token"``, so the file need not hold a secret), optionally with
+``"expires": "2027-01-31T00:00:00Z"``. ``namespaces`` is required and may be ``["*"]`` for every
+namespace; an unknown key is refused when the file is loaded (``memctl serve`` reloads it on SIGHUP). Roles, each including the ones before: ``read`` (get, search, enrich
 without ``mark_used``, topics, graph, stats), ``write`` (add, enrich marking use, wait, creating the
 namespace on first write), ``admin`` (delete, rebuild). The plain token is hashed on load and dropped;
 a presented token is hashed and compared with every stored hash in constant time.
@@ -22,19 +23,38 @@ import hashlib
 import hmac
 import json
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from .._errors import ConfigError
 from ._errors import AccessDeniedError, NotAuthenticatedError
 
-__all__ = ["Tokens", "Grant", "ROLES", "TOKENS_ENV", "hash_token"]
+__all__ = ["Tokens", "Grant", "ROLES", "TOKENS_ENV", "hash_token", "KEYS"]
 
 ROLES = ("read", "write", "admin")
+KEYS = ("token", "sha256", "namespaces", "role", "expires")
+"""The keys of a tokens-file entry; any other is refused when the file is loaded."""
 TOKENS_ENV = "SELFMEM_TOKENS"
 """Environment variable holding the tokens JSON (used when no tokens file is given)."""
+
+
+def _expiry(value: Any, i: int) -> float | None:
+    """``expires`` of entry ``i`` (an ISO 8601 time with a time zone, e.g. ``2027-01-31T00:00:00Z``) as epoch
+    seconds; None when absent."""
+    if value is None:
+        return None
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else None
+    except ValueError:
+        when = None
+    if when is None or when.tzinfo is None:
+        raise ConfigError(f"token entry {i}: \"expires\" must be an ISO 8601 time with a time zone, e.g. "
+                          "\"2027-01-31T00:00:00Z\"")
+    return when.timestamp()
 
 
 def hash_token(token: str) -> str:
@@ -44,11 +64,13 @@ def hash_token(token: str) -> str:
 
 @dataclass(frozen=True)
 class Grant:
-    """What one token may do: its namespaces (``("*",)`` for all) and its role."""
+    """What one token may do: its namespaces (``("*",)`` for all), its role, and until when (epoch seconds;
+    None: no expiry)."""
 
     digest: str
     namespaces: tuple[str, ...]
     role: str
+    expires: float | None = None
 
     def covers(self, namespace: str) -> bool:
         return "*" in self.namespaces or namespace in self.namespaces
@@ -72,6 +94,13 @@ class Tokens:
         for i, e in enumerate(entries):
             if not isinstance(e, dict):
                 raise ConfigError(f"token entry {i} is not an object")
+            unknown = sorted(set(e) - set(KEYS))
+            if unknown:  # a misspelt "namespaces" must never fall back to every namespace
+                raise ConfigError(f"token entry {i}: unknown key(s) {unknown}; the keys are {list(KEYS)}")
+            if "namespaces" not in e:
+                raise ConfigError(f"token entry {i} needs \"namespaces\": a list of names, or [\"*\"] for all")
+            if "token" in e and "sha256" in e:
+                raise ConfigError(f"token entry {i} has both \"token\" and \"sha256\"; keep one")
             if isinstance(e.get("token"), str) and e["token"]:
                 digest = hash_token(e["token"])
             elif isinstance(e.get("sha256"), str) and len(e["sha256"]) == 64:
@@ -84,8 +113,13 @@ class Tokens:
             role = e.get("role", "read")
             if role not in ROLES:
                 raise ConfigError(f"token entry {i}: \"role\" must be one of {ROLES}, got {role!r}")
-            grants.append(Grant(digest, tuple(ns), role))
+            grants.append(Grant(digest, tuple(ns), role, _expiry(e.get("expires"), i)))
         return cls(grants)
+
+    def reload(self, path: str | os.PathLike[str] | None) -> None:
+        """Replace the grants with those of ``path`` (or ``$SELFMEM_TOKENS``) in one step: a request sees the
+        old set or the new one. A file that fails to load raises ConfigError and changes nothing."""
+        self.grants = Tokens.load(path).grants
 
     @classmethod
     def load(cls, path: str | os.PathLike[str] | None) -> Tokens:
@@ -118,6 +152,8 @@ class Tokens:
                 found = g
         if found is None:
             raise NotAuthenticatedError("the token is not valid for this server")
+        if found.expires is not None and time.time() >= found.expires:
+            raise NotAuthenticatedError("the token has expired; ask for a new one")
         return found
 
     def check(self, token: str | None, namespace: str, role: str) -> Grant:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from .._config import MemoryConfig
-from .._errors import DependencyError, MemoryClosedError
+from .._errors import DependencyError, InvalidInputError, MemoryClosedError
 from .._types import Enriched, Hit, Record, Stats, Subgraph, Topic
 from . import _wire as w
 from ._errors import ServerBusyError, ServerError
@@ -224,7 +224,11 @@ class RemoteMemory:
 
     def __init__(self, url: str, namespace: str = "default", token: str | None = None, *, create: bool = True,
                  timeout: float = 60.0, retries: int = 5) -> None:
-        self.url, self.namespace, self.retries = url.rstrip("/"), namespace, retries
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")) or \
+                any(ord(c) < 33 or c == "\x7f" for c in url):
+            raise InvalidInputError(f"url must be an http:// or https:// URL without spaces or control characters, "
+                                    f"got {str(url)[:80]!r}")
+        self.url, self.namespace, self.retries = url.rstrip("/"), w.check_namespace(namespace), retries
         token = token if token is not None else os.environ.get(TOKEN_ENV)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._client: _HttpxTransport | _StdlibTransport | None = self._transport(

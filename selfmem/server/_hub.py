@@ -10,6 +10,7 @@ is answered only after its batch was committed; a full queue raises :class:`Serv
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import threading
 import time
@@ -27,20 +28,20 @@ from ..memory import Memory
 from ..memory import _validate as v
 from ._errors import NamespaceNotFoundError, ServerBusyError
 from ._queries import QueryBatcher
+from ._wire import NAMESPACE_RE, check_namespace
 
-__all__ = ["Hub", "Committer", "PendingAdd", "NAMESPACE_RE", "check_namespace"]
+__all__ = ["Hub", "Committer", "PendingAdd", "NAMESPACE_RE", "check_namespace", "namespace_schema"]
 
-NAMESPACE_RE = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
-"""A namespace: 1-64 letters, digits, ``_`` or ``-``, not starting with ``_``/``-`` (no dots: no traversal)."""
-_NAMESPACE = re.compile(NAMESPACE_RE)
+log = logging.getLogger("selfmem.server")
 _MARK = "config.toml"  # every memory directory has one (a PostgreSQL memory's holds only caches besides)
 
 
-def check_namespace(name: str) -> str:
-    """``name`` if it is a valid namespace, else InvalidInputError."""
-    if not isinstance(name, str) or not _NAMESPACE.fullmatch(name):
-        raise InvalidInputError(f"invalid namespace {str(name)[:80]!r}: use 1-64 letters, digits, '_' or '-'")
-    return name
+def namespace_schema(prefix: str, name: str) -> str:
+    """The PostgreSQL schema of namespace ``name``: the prefix, the name made an SQL name, and a digest of the
+    exact name (``Team-A`` and ``team_a`` get different schemas); at most 63 characters."""
+    safe = re.sub(r"[^a-z0-9_]", "_", name.lower())[:32]
+    suffix = f"_{safe}_{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+    return prefix[:63 - len(suffix)] + suffix
 
 
 @dataclass
@@ -98,6 +99,11 @@ class Committer:
             self._queue.append(item)
             self._cond.notify()
         return item.future
+
+    @property
+    def queued(self) -> int:
+        """Adds waiting to be committed."""
+        return len(self._queue)
 
     def close(self) -> None:
         """Commit what is queued, then stop the thread."""
@@ -212,40 +218,63 @@ class Hub:
         The configuration of namespaces created by this server (default: ``MemoryConfig()``).
     committer : callable, optional
         Makes the Committer of a newly opened memory (window and limits).
+    max_open : int
+        Namespaces kept open at most: opening one more closes the least recently used idle one (a memory
+        holds its index, keywords, topic model and a few threads).
+    idle_close : float
+        Seconds after its last request at which an open namespace is closed (0: never); it reopens on the
+        next request.
     """
 
     def __init__(self, root: Path, config: MemoryConfig | None = None,
-                 committer: Callable[[Memory], Committer] = Committer) -> None:
+                 committer: Callable[[Memory], Committer] = Committer, *, max_open: int = 64,
+                 idle_close: float = 600.0) -> None:
+        if isinstance(max_open, bool) or not isinstance(max_open, int) or max_open < 1:
+            raise InvalidInputError(f"max_open must be an integer >= 1, got {max_open!r}")
+        if isinstance(idle_close, bool) or not isinstance(idle_close, (int, float)) or idle_close < 0:
+            raise InvalidInputError(f"idle_close must be a number of seconds >= 0, got {idle_close!r}")
         self.root, self.config, self._make_committer = Path(root), config, committer
+        self.max_open, self.idle_close = max_open, float(idle_close)
         self._open: dict[str, tuple[Memory, Committer]] = {}
         self._queries: dict[str, QueryBatcher] = {}
+        self._used: dict[str, float] = {}  # monotonic time of each open namespace's last request
         self._lock = threading.Lock()
         self._closed = False
+        self._stop = threading.Event()
+        self._reaper: threading.Thread | None = None
+        if self.idle_close:
+            self._reaper = threading.Thread(target=self._reap, name="selfmem-namespace-reaper", daemon=True)
+            self._reaper.start()
 
     def exists(self, name: str) -> bool:
         return name in self._open or (self.root / check_namespace(name) / _MARK).is_file()
 
     def opened(self, name: str) -> tuple[Memory, Committer] | None:
         """The memory and committer of ``name`` if it is open already (never blocks)."""
-        return self._open.get(name)
+        found = self._open.get(name)
+        if found is not None:
+            self._used[name] = time.monotonic()
+        return found
 
     def default_config(self) -> MemoryConfig:
         return self.config if self.config is not None else MemoryConfig()
 
     def namespace_config(self, name: str) -> MemoryConfig | None:
-        """The config of a new namespace. On a shared store (PostgreSQL) without ``store_schema``, the schema
-        is named after the namespace alone, so every server over that database serves one memory per name."""
+        """The config of a new namespace. On a shared store (PostgreSQL) every namespace gets a schema of its
+        own, always: ``<prefix>_<name>_<digest>``, the prefix being the config's ``store_schema`` (default
+        ``selfmem_ns``), so tenants never share tables and every server over that database serves one memory
+        per name."""
         cfg = self.config
-        if cfg is None or cfg.store == "duckdb" or cfg.store_schema:
+        if cfg is None or cfg.store == "duckdb":
             return cfg
-        safe = re.sub(r"[^a-z0-9_]", "_", name.lower())[:32]
-        return cfg.replace(store_schema=f"selfmem_ns_{safe}_{hashlib.sha256(name.encode()).hexdigest()[:8]}")
+        return cfg.replace(store_schema=namespace_schema(cfg.store_schema or "selfmem_ns", name))
 
     def get(self, name: str, *, create: bool = False) -> tuple[Memory, Committer]:
         """The open memory and committer of namespace ``name`` (created when ``create``)."""
         check_namespace(name)
         found = self._open.get(name)
         if found is not None:
+            self._used[name] = time.monotonic()
             return found
         with self._lock:
             if self._closed:
@@ -264,7 +293,41 @@ class Hub:
             committer = self._make_committer(mem)
             self._queries[name] = QueryBatcher(mem, committer.model_lock)
             found = self._open[name] = (mem, committer)
-            return found
+            self._used[name] = time.monotonic()
+            over = len(self._open) > self.max_open
+        if over:  # close the least recently used idle namespace, off this request's path
+            threading.Thread(target=self.evict, name="selfmem-namespace-evict", daemon=True).start()
+        return found
+
+    def evict(self, now: float | None = None) -> list[str]:
+        """Close the namespaces idle for ``idle_close`` seconds and, beyond ``max_open``, the least recently used
+        ones idle for a second or more with nothing queued; returns their names. A request to one reopens it."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            order = sorted(self._open, key=lambda n: self._used.get(n, 0.0))
+            idle = [n for n in order if not self._open[n][1].queued]
+            victims = [n for n in idle if self.idle_close and now - self._used.get(n, 0.0) >= self.idle_close]
+            for n in idle:
+                if len(self._open) - len(victims) <= self.max_open:
+                    break
+                if n not in victims and now - self._used.get(n, 0.0) >= 1.0:
+                    victims.append(n)
+            closing = [(self._open.pop(n), self._queries.pop(n, None)) for n in victims]
+            for n in victims:
+                self._used.pop(n, None)
+        for (mem, committer), batcher in closing:
+            if batcher is not None:
+                batcher.close()
+            committer.close()
+            mem.close()
+        return victims
+
+    def _reap(self) -> None:
+        while not self._stop.wait(max(0.05, self.idle_close / 4)):
+            try:
+                self.evict()
+            except SelfmemError as exc:  # a memory that failed to close: logged, the server goes on
+                log.warning("closing an idle namespace failed: %s", exc)
 
     def queries(self, name: str) -> QueryBatcher | None:
         """The query batcher of an open namespace (None if it is not open)."""
@@ -277,6 +340,9 @@ class Hub:
 
     def close(self) -> None:
         """Commit every queued add, then close every memory (saving its derived files)."""
+        self._stop.set()
+        if self._reaper is not None and self._reaper is not threading.current_thread():
+            self._reaper.join()
         with self._lock:
             self._closed = True
             opened, self._open = list(self._open.values()), {}

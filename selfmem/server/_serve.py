@@ -6,10 +6,13 @@ import copy
 import ipaddress
 import json
 import logging
+import signal
 import socket
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .._config import MemoryConfig
 from .._errors import ConfigError, DependencyError
@@ -43,6 +46,8 @@ class ServeOptions:
     max_queue: int = 4096
     max_body: int = 8 * 2**20
     max_inflight: int = 256
+    max_open: int = 64
+    idle_close: float = 600.0
     as_json: bool = False
     access_log: bool = False
 
@@ -86,7 +91,8 @@ def serve(opts: ServeOptions) -> None:
         print(line, flush=True)
 
     hub = Hub(root, config, committer=lambda mem: Committer(mem, window=opts.window_ms / 1000,
-                                                            max_batch=opts.max_batch, max_queue=opts.max_queue))
+                                                            max_batch=opts.max_batch, max_queue=opts.max_queue),
+              max_open=opts.max_open, idle_close=opts.idle_close)
     app = create_app(hub, tokens, Limits(max_body=opts.max_body, max_inflight=opts.max_inflight), on_ready=ready)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
@@ -94,7 +100,23 @@ def serve(opts: ServeOptions) -> None:
     server = uvicorn.Server(uvicorn.Config(app, log_level="info" if opts.access_log else "warning",
                                            access_log=opts.access_log, log_config=log_config,
                                            timeout_graceful_shutdown=30, lifespan="on"))
+    def hang_up(signum: int, frame: Any) -> None:  # a closed terminal: drain and stop, as SIGTERM does
+        server.should_exit = True
+
+    def reload_tokens(signum: int, frame: Any) -> None:
+        try:
+            tokens.reload(opts.tokens_file)
+            logging.getLogger("selfmem.server").warning("tokens reloaded: %d token(s)", len(tokens.grants))
+        except ConfigError as exc:  # the old tokens stay in force
+            logging.getLogger("selfmem.server").error("tokens not reloaded (the old ones stay): %s", exc)
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():  # (a test may run the server in a thread)
+        previous = {sig: signal.signal(sig, handler) for sig, handler in
+                    ((signal.SIGHUP, hang_up), (signal.SIGUSR1, reload_tokens))}
     try:
         server.run(sockets=[sock])
     finally:
         sock.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

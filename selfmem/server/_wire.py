@@ -7,6 +7,7 @@ server's memory is raised again by the client, with the same message.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -16,8 +17,21 @@ from .._types import to_json
 from .._types import Edge, Enriched, Finding, Hit, Node, Record, Stats, Subgraph, Topic
 from ._errors import AccessDeniedError, NamespaceNotFoundError, NotAuthenticatedError, ServerBusyError, ServerError
 
-__all__ = ["to_json", "record", "hit", "topic", "stats", "subgraph", "enriched", "error_body", "error_from",
+__all__ = ["NAMESPACE_RE", "check_namespace", "to_json", "record", "hit", "topic", "stats", "subgraph", "enriched", "error_body", "error_from",
            "STATUS_OF", "error_class"]
+
+
+NAMESPACE_RE = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+"""A namespace: 1-64 letters, digits, ``_`` or ``-``, not starting with ``_``/``-`` (no dots: no traversal)."""
+_NAMESPACE = re.compile(NAMESPACE_RE)
+
+
+def check_namespace(name: object) -> str:
+    """``name`` if it is a valid namespace, else InvalidInputError (the server and ``RemoteMemory`` both check)."""
+    if not isinstance(name, str) or not _NAMESPACE.fullmatch(name):
+        raise _errors.InvalidInputError(f"invalid namespace {str(name)[:80]!r}: use 1-64 letters, digits, '_' or "
+                                        "'-' (no '/', '.' or spaces)")
+    return name
 
 
 def _time(value: str | None) -> datetime | None:

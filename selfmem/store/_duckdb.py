@@ -428,6 +428,15 @@ class DuckDBStore:
         finally:
             self._con.unregister(name)
 
+    def set_usage(self, ids: Ids, counts: Sequence[int], last_used: Sequence[datetime | None]) -> None:
+        """Set ``use_count`` and ``last_used_at`` of records (a migration copies them)."""
+        if len(ids):
+            self._con.execute(
+                "UPDATE records SET use_count = u.c, last_used_at = u.t FROM (SELECT unnest(?::BIGINT[]) AS id, "
+                "unnest(?::INTEGER[]) AS c, unnest(?::TIMESTAMP[]) AS t) u WHERE records.id = u.id",
+                [_ints(ids), [int(c) for c in counts], [None if t is None else t.astimezone(timezone.utc).replace(
+                    tzinfo=None) for t in last_used]])
+
     def mark_used(self, ids: Ids) -> None:
         """Increment ``use_count`` and set ``last_used_at`` of the given records."""
         if ids:

@@ -67,6 +67,19 @@ class DuckDBGraphTables:
     def clear_edges(self) -> None:
         self.con.execute("DELETE FROM edges")
 
+    def edges_page(self, offset: int, limit: int) -> list[tuple[Any, ...]]:
+        """Every stored edge, page by page in a fixed order: (src, rel, dst, weight, created_at, props)."""
+        return self.con.execute(_EDGE_COLS + "TRUE ORDER BY src, rel, dst, created_at LIMIT $1 OFFSET $2",
+                                [int(limit), int(offset)]).fetchall()
+
+    def put_edges(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Insert edges as :meth:`edges_page` returns them (their own times kept)."""
+        if rows:
+            cols = list(zip(*rows))
+            self.con.execute("INSERT INTO edges SELECT unnest($1::VARCHAR[]), unnest($2::VARCHAR[]), "
+                             "unnest($3::VARCHAR[]), unnest($4::DOUBLE[]), unnest($5::TIMESTAMP[]), "
+                             "unnest($6::VARCHAR[])", [list(c) for c in cols])
+
     def stored_edges(self, keys: Sequence[str], out: bool, into: bool) -> list[tuple[Any, ...]]:
         """Stored edges leaving (``out``) and/or entering (``into``) ``keys``: (src, rel, dst, weight, at, props)."""
         # one indexed lookup per direction (an OR of the two would scan the table)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
@@ -25,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from .._config import redact_url
-from .._errors import CorruptMemoryError, DependencyError, InvalidInputError, ReadOnlyError, SelfmemError, StorageError
+from .._config import check_schema, check_store_url, redact_url, scrub
+from .._errors import ConfigError, CorruptMemoryError, DependencyError, InvalidInputError, ReadOnlyError, SelfmemError, StorageError
 from .._types import NewRecord, Record, TopicRow
 from ._duckdb import PAGE_COLUMNS, SCHEMA_VERSION
 from ._postgres_graph import EDGE_SCHEMA, PostgresGraphTables
@@ -103,8 +102,11 @@ class PostgresStore:
     """
 
     def __init__(self, url: str, schema: str, *, read_only: bool = False, _con: Any = None) -> None:
-        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", schema):
-            raise InvalidInputError(f"schema must be a lower-case SQL name, got {schema!r}")
+        try:
+            check_schema(schema, required=True)
+            check_store_url(url)
+        except ConfigError as exc:
+            raise InvalidInputError(str(exc)) from None
         self.url, self.schema, self.read_only = url, schema, read_only
         self.path = Path(schema)
         self.topics_generation = 0
@@ -115,16 +117,22 @@ class PostgresStore:
         try:
             self._con = _con if _con is not None else psycopg.connect(url, autocommit=True)
         except psycopg.Error as exc:
-            raise StorageError(f"cannot connect to PostgreSQL at {redact_url(url)} ({str(exc).strip()[:200]}); "
-                               "check that the server runs and the URL") from exc
+            raise StorageError(f"cannot connect to PostgreSQL at {redact_url(url)} "
+                               f"({scrub(str(exc).strip(), url)[:200]}); check that the server runs and the URL") from exc
         try:
             if read_only:  # no DDL: a reader may be on a hot standby (a read replica), where none can run
                 self._con.execute("SET default_transaction_read_only = on")
             else:
                 self._refuse_standby()
-                self._con.execute("CREATE EXTENSION IF NOT EXISTS vector")
-                self._con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-            self._con.execute(f'SET search_path TO "{schema}", public')
+                with self._con.transaction():  # processes creating memories at once: one runs the DDL at a time
+                    self._con.execute("SELECT pg_advisory_xact_lock(hashtext('selfmem:create'))")
+                    self._con.execute("CREATE EXTENSION IF NOT EXISTS vector")
+                    self._con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            ext = self._con.execute("SELECT extnamespace::regnamespace::text FROM pg_extension "
+                                    "WHERE extname = 'vector'").fetchone()
+            # the memory's own schema first; the vector type's schema only for the type (never a table: every
+            # table a memory reads is its own, checked qualified in _stored_version)
+            self._con.execute(f'SET search_path TO "{schema}"' + (f", {ext[0]}" if ext else ""))
             if read_only:
                 self._check_readable()
             register_vector(self._con)
@@ -135,7 +143,8 @@ class PostgresStore:
             raise
         except psycopg.Error as exc:
             self._con.close()
-            raise CorruptMemoryError(f"cannot open the memory {schema} at {redact_url(url)}: {str(exc).strip()[:200]}"
+            raise CorruptMemoryError(f"cannot open the memory {schema} at {redact_url(url)}: "
+                                     f"{scrub(str(exc).strip(), url)[:200]}"
                                      ) from exc
         self._graph = PostgresGraphTables(self._con)
         self._store_id = self.get_meta("store_id") or ""
@@ -147,7 +156,7 @@ class PostgresStore:
 
     def _stored_version(self) -> str | None:
         """The schema version the memory was made with (None: not made yet); refuses a newer one."""
-        exists = self._con.execute("SELECT to_regclass('meta') IS NOT NULL").fetchone()[0]
+        exists = self._con.execute("SELECT to_regclass(%s) IS NOT NULL", [f'"{self.schema}".meta']).fetchone()[0]
         version = self.get_meta("schema_version") if exists else None
         if version is not None and int(version) > SCHEMA_VERSION:
             raise CorruptMemoryError(f"the memory {self.schema} uses store schema {version}, newer than this "
@@ -303,6 +312,15 @@ class PostgresStore:
         with self.transaction(f"replace the {role} vectors"), self._con.cursor() as cur:
             cur.execute("DELETE FROM embeddings WHERE embedder = %s AND record_id = ANY(%s)", [role, _ints(ids)])
             self._insert_vectors(cur, role, _ints(ids), arr)
+
+    def set_usage(self, ids: Ids, counts: Sequence[int], last_used: Sequence[datetime | None]) -> None:
+        """Set ``use_count`` and ``last_used_at`` of records (a migration copies them)."""
+        if len(ids):
+            self._con.execute(
+                "UPDATE records r SET use_count = u.c, last_used_at = u.t FROM unnest(%s::bigint[], %s::int[], "
+                "%s::timestamp[]) AS u(id, c, t) WHERE r.id = u.id",
+                [_ints(ids), [int(c) for c in counts], [None if t is None else t.astimezone(timezone.utc).replace(
+                    tzinfo=None) for t in last_used]])
 
     def mark_used(self, ids: Ids) -> None:
         if len(ids):
