@@ -67,9 +67,21 @@ class _Answer:
         return self.content.decode("utf-8", errors="replace")
 
 
+def _plain(value: Any) -> Any:
+    """numpy scalars and arrays as the JSON values they hold (a Memory takes them: so does its client)."""
+    if hasattr(value, "tolist") and type(value).__module__ == "numpy":
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
+
+
 def _json_body(body: Any) -> bytes:
-    # as httpx encodes json= (so both transports send the same bytes, and refuse NaN alike)
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    """The request body as both transports send it (numpy values as numbers and lists; NaN refused)."""
+    try:
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False,
+                          default=_plain).encode("utf-8")
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"the call's arguments cannot be sent as JSON ({exc}); pass numbers, strings, "
+                                "lists and dicts") from None
 
 
 def _quote_path(path: str) -> str:
@@ -106,7 +118,8 @@ class _HttpxTransport:
     def request(self, method: str, path: str, body: Any, params: Any) -> _Answer:
         httpx = self._httpx
         try:
-            resp = self._client.request(method, path, json=body, params=params)
+            resp = self._client.request(method, path, params=params, **(
+                {} if body is None else {"content": _json_body(body), "headers": {"Content-Type": "application/json"}}))
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise _Unsent(str(exc)) from None
         except httpx.TransportError as exc:
