@@ -333,3 +333,24 @@ def test_migrate_keeps_the_graph_and_the_use_counts(tmp_path, pg_url):
         assert dict(t.stats().graph) == src_graph
         assert {i: t.get(i).use_count for i in src_used} == src_used
         assert [[h.record.id for h in t.search(q, k=8, expand=True)] for q in ("rotate", "mirror border")] == src_hits
+
+
+def test_metrics_count_requests_per_route_and_namespace_and_show_no_secret(tmp_path):
+    import httpx
+
+    tokens = tmp_path / "tokens.json"
+    tokens.write_text(json.dumps([{"token": "metrics-w", "namespaces": ["team"], "role": "write"}]))
+    auth = {"Authorization": "Bearer metrics-w"}
+    with Served(tmp_path / "root", "--tokens", str(tokens), topics=TopicsConfig(min_records=20)) as s:
+        url = f"{s.url}/v1/namespaces/team"
+        for i in range(30):
+            assert httpx.post(url + "/add", json={"text": f"secret text {i}"}, headers=auth).status_code == 200
+        assert httpx.post(url + "/search", json={"query": "secret"}, headers=auth).status_code == 200
+        assert httpx.post(url + "/wait", headers=auth).status_code == 200
+        assert httpx.get(f"{s.url}/metrics").status_code == 401
+        body = httpx.get(f"{s.url}/metrics", headers=auth).text
+    assert 'selfmem_requests_total{method="POST",namespace="team",route="/v1/namespaces/{namespace}/add",' \
+           'status="200"} 30.0' in body, body[:2000]
+    assert "selfmem_request_seconds_bucket" in body and "selfmem_open_namespaces 1.0" in body
+    assert 'selfmem_add_queue_depth{namespace="team"}' in body and "selfmem_refit_seconds_count" in body
+    assert "metrics-w" not in body and "secret text" not in body

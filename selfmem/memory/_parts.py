@@ -31,6 +31,7 @@ import json
 import shutil
 import tempfile
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -46,7 +47,8 @@ from .._types import NewRecord
 from ..retrieval._views import Views
 from ..store import Store
 
-__all__ = ["AddBatch", "PartContext", "DerivedPart", "Part", "Refit", "reconcile", "index_vectors", "report_failure"]
+__all__ = ["AddBatch", "PartContext", "DerivedPart", "Part", "Refit", "reconcile", "index_vectors", "report_failure",
+           "REFIT_OBSERVERS"]
 
 
 @dataclass(frozen=True)
@@ -183,6 +185,10 @@ class DerivedPart(Protocol):
     def notes(self) -> list[str]: ...
 
 
+REFIT_OBSERVERS: list[Callable[[str, float], None]] = []
+"""Called with (part name, seconds) as each background refit ends (``memctl serve`` exports them)."""
+
+
 def report_failure(what: str, error: BaseException, then: str) -> None:
     """Report, in the owner's thread, what failed in a background thread: the error itself when it ran out of
     memory; a warning when it failed on the data or the file system (``then`` says what happens next); else
@@ -230,11 +236,14 @@ class Refit:
             return
 
         def run() -> None:
+            start = time.perf_counter()
             try:
                 self._result = job()
             except BaseException as exc:  # reported by poll() in the owner's thread
                 self._error = exc
             finally:
+                for observe in list(REFIT_OBSERVERS):  # e.g. the server's metrics
+                    observe(self.name, time.perf_counter() - start)
                 self._done.set()
 
         self._done.clear()

@@ -31,6 +31,7 @@ from .._errors import SelfmemError
 from ._auth import Tokens
 from ._errors import AccessDeniedError
 from ._hub import NAMESPACE_RE, Hub, PendingAdd
+from ._metrics import CONTENT_TYPE, Metrics, MetricsMiddleware
 from ._wire import error_body, to_json
 
 __all__ = ["create_app", "Limits"]
@@ -297,11 +298,14 @@ def create_app(hub: Hub, tokens: Tokens | None = None, limits: Limits | None = N
         try:
             yield
         finally:
+            metrics.close()
             await asyncio.to_thread(hub.close)
 
     app = FastAPI(title="selfmem memory server", version="1", lifespan=lifespan,
                   description="A selfmem memory per namespace; the same calls as selfmem.Memory.")
     app.add_middleware(_Guard, limits=limits, tokens=tokens)
+    metrics = Metrics(hub)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: it also counts what _Guard refuses
 
     @app.exception_handler(SelfmemError)
     async def _selfmem_error(request: Request, exc: SelfmemError) -> JSONResponse:
@@ -359,6 +363,15 @@ def create_app(hub: Hub, tokens: Tokens | None = None, limits: Limits | None = N
         return mem
 
     ns = "/v1/namespaces/{namespace}"
+
+    @app.get("/metrics", tags=["server"], response_class=Response,
+             responses={200: {"content": {CONTENT_TYPE: {}}}, 401: _ERRORS[401]})
+    def metrics_route(creds: Creds) -> Response:
+        """Prometheus metrics: requests and latency per route and namespace, add queues, open namespaces, refit
+        durations (no tokens, texts or ids). With tokens, any valid token may read them."""
+        if tokens.enabled:
+            tokens.identify(None if creds is None else creds.credentials)
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
 
     @app.get("/v1/health", tags=["server"])
     def health() -> dict[str, Any]:
