@@ -118,8 +118,11 @@ class _HttpxTransport:
     def request(self, method: str, path: str, body: Any, params: Any) -> _Answer:
         httpx = self._httpx
         try:
-            resp = self._client.request(method, path, params=params, **(
-                {} if body is None else {"content": _json_body(body), "headers": {"Content-Type": "application/json"}}))
+            if body is None:
+                resp = self._client.request(method, path, params=params)
+            else:
+                resp = self._client.request(method, path, params=params, content=_json_body(body),
+                                            headers={"Content-Type": "application/json"})
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise _Unsent(str(exc)) from None
         except httpx.TransportError as exc:
