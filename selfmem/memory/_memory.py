@@ -280,6 +280,7 @@ class Memory(SearchMethods, InspectMethods, GraphMethods, TransferMethods):
     def wait(self) -> None:
         """Block until background refits (whitening, index, topics) are finished and swapped in, including those
         due now (on a shared store: after catching up with other processes' commits and whitening)."""
+        self._maintain()  # what is due now, e.g. a whitening another process shared without adding records
         while any(part.busy for part in self._parts):
             for part in self._parts:
                 part.wait()

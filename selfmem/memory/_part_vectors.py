@@ -212,8 +212,12 @@ class VectorPart(Part):
         w = views.whitener
         if ctx.store.shared and ctx.writable and w is not None and ctx.store.get_meta(SHARED_DIGEST) != w.digest():
             with ctx.store.transaction("share the whitening"):  # the others adopt it at their next call
-                ctx.store.set_meta(SHARED_WHITENER, base64.b64encode(w.to_bytes()).decode())
-                ctx.store.set_meta(SHARED_DIGEST, w.digest())
+                # the first whitening shared at a size wins: two processes that fitted at one threshold while
+                # writers were still committing (other records among the first by id) must not take turns
+                # overwriting each other; the later one adopts the stored one at its next maintain()
+                if self._stored_whitener(ctx.store, w.n_samples_) is None:
+                    ctx.store.set_meta(SHARED_WHITENER, base64.b64encode(w.to_bytes()).decode())
+                    ctx.store.set_meta(SHARED_DIGEST, w.digest())
         self.save_after_swap()
 
     def _catch_up(self) -> None:

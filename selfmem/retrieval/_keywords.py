@@ -35,7 +35,7 @@ def top_scored(doc_ids: np.ndarray, scores: np.ndarray, n: int, allowed: np.ndar
     if allowed is not None and len(doc_ids):
         keep = np.isin(doc_ids, allowed)
         doc_ids, scores = doc_ids[keep], scores[keep]
-    order = np.argsort(-scores, kind="stable")[:n]
+    order = np.lexsort((doc_ids, -scores))[:n]
     return doc_ids[order], scores[order]
 
 

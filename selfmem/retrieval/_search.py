@@ -123,8 +123,8 @@ def rank(cands: list[Candidate], k: int, cfg: SearchConfig, *, now: datetime | N
             score[j] += cfg.recency_weight * 2.0 ** (-age / cfg.recency_half_life_days)
         if cfg.use_weight:
             score[j] += cfg.use_weight * math.log1p(r.use_count)
-    order = np.argsort(-score, kind="stable")
-    chosen: list[tuple[Candidate, float]] = []
+    order = np.lexsort((np.fromiter((c.id for c in cands), np.int64, len(cands)), -score))  # ties: by id, so
+    chosen: list[tuple[Candidate, float]] = []  # every process ranks alike, whatever order its index holds them in
     seen_text: set[str] = set()
     kept_vecs: list[np.ndarray] = []
     for j in order:
