@@ -201,7 +201,8 @@ def test_search_expansion_adds_marked_neighbours_and_keeps_k(tmp_path):
         hits = mem.search("alpha beta gamma", k=2, expand=["FOLLOWS"])
         assert [h.record.id for h in hits] == [ids[0], ids[1]]
         assert hits[1].via == ("FOLLOWS",) and hits[1].expanded_from == ids[0] and hits[1].rank == 1
-        assert hits[1].relevance == hits[0].relevance
+        listed = {h.record.id: h for h in plain}  # a neighbour already listed keeps its own scores (ties: by id)
+        assert hits[1].relevance == (listed[ids[1]].relevance if ids[1] in listed else hits[0].relevance)
         hits = mem.search("task about kappa lambda", k=3, expand=["SOLVES"])
         assert hits[0].record.id == task and hits[1].record.id == sol and hits[1].via == ("ABOUT", "SOLVES")
         hits = mem.search("answer: mu nu", k=2, expand=["DERIVED_FROM"], mode="keyword")

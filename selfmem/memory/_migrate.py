@@ -8,6 +8,7 @@ computation on the same vectors, so searches give the same results.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -19,6 +20,7 @@ from .._errors import InvalidInputError
 from .._types import NewRecord
 from ..retrieval._views import WHITENER_FILE
 from ._memory import _OWN_FILES, Memory
+from ._part_vectors import SHARED_DIGEST, SHARED_WHITENER
 from ._opening import CONFIG_FILE, STORE_FILE
 
 __all__ = ["migrate"]
@@ -85,6 +87,10 @@ def migrate(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, store: 
                     last, copied = ids[-1], copied + len(ids)
                     shown.update(len(ids))
             t.set_meta("store_id", s.store_id)  # the copy's derived files may be the source's
+            w = source._views.whitener
+            if w is not None:  # the whitening the source searched with, shared (before close() fits one of its own)
+                t.set_meta(SHARED_WHITENER, base64.b64encode(w.to_bytes()).decode())
+                t.set_meta(SHARED_DIGEST, w.digest())
         for name in _OWN_FILES - {STORE_FILE, STORE_FILE + ".wal", CONFIG_FILE}:  # made for the empty copy: gone
             target_file = dst_path / name
             if target_file.is_dir():
