@@ -218,8 +218,10 @@ def main() -> None:
             print(exc.code, file=sys.stderr)
     if "--debug" in sys.argv[1:2]:
         sys.exit(code)
-    from ..memory._handles import close_all
-    close_all(wait=code != EXIT_INTERRUPTED)  # a handle an interrupted command left open (os._exit skips exit hooks)
+    handles = sys.modules.get("selfmem.memory._handles")  # loaded only by commands that opened a memory here
+    if handles is not None:  # (memctl search --url never imports the memory stack: it stays a 0.1 s command)
+        handles.close_all(wait=code != EXIT_INTERRUPTED)  # what an interrupted command left open (os._exit skips
+        # the interpreter's exit hooks)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
