@@ -33,6 +33,8 @@ from pathlib import Path
 from selfmem import EmbeddingConfig, Memory, MemoryConfig
 
 QUERIES = ("rotate the grid", "colour swap", "count objects", "note 7", "mirror border tile")
+MODES = (("dense", None), ("keyword", None), ("hybrid", None), ("hybrid", True))
+"""The live check's searches: each mode, and hybrid with graph expansion."""
 
 WRITER = r"""
 import json, random, sys
@@ -64,8 +66,7 @@ with Memory(path, progress=False) as m:
 LIVE = r"""
 import json, sys, threading
 from selfmem import Memory
-QUERIES = json.loads(sys.argv[2])
-MODES = (("dense", None), ("keyword", None), ("hybrid", None), ("hybrid", True))
+QUERIES, MODES = json.loads(sys.argv[2]), json.loads(sys.argv[3])
 def answers(m):
     return [[[h.record.id for h in m.search(q, k=10, mode=mode, expand=expand)] for q in QUERIES]
             for mode, expand in MODES]
@@ -78,9 +79,6 @@ with Memory(sys.argv[1], progress=False) as m:
         answers(m)
         n += 1
     m.wait()
-    w = m._views.whitener
-    print("whitener", None if w is None else [w.digest()[:8], int(w.n_samples_)], len(m), len(m._vectors.index),
-          len(m._keywords.index), flush=True)
     print("answers", json.dumps(answers(m)), flush=True)
 """
 
@@ -102,7 +100,8 @@ def trial(root: Path, url: str, t: int, writers: int, seed: int, with_live: bool
     if with_live:
         live_dir = root / f"t{t}" / "live"
         Memory(live_dir, config(url, schema), progress=False).close()
-        live = subprocess.Popen([sys.executable, "-c", LIVE, str(live_dir), json.dumps(QUERIES)], stdin=subprocess.PIPE,
+        live = subprocess.Popen([sys.executable, "-c", LIVE, str(live_dir), json.dumps(QUERIES), json.dumps(MODES)],
+                                stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert live.stdout is not None and live.stdout.readline().strip() == "ready", live.stderr
     for p in procs:
@@ -121,10 +120,9 @@ def trial(root: Path, url: str, t: int, writers: int, seed: int, with_live: bool
     deleting: set[int] = set()
     deleted: set[int] = set()
     raw: list[str] = []
-    live_answers, live_out, live_err = None, "", ""
+    live_answers = None
     if live is not None:
-        live_out, live_err = live.communicate("stop\n", timeout=600)
-        err = live_err
+        live_out, err = live.communicate("stop\n", timeout=600)
         lines = [ln for ln in live_out.splitlines() if ln.startswith("answers ")]
         live_answers = json.loads(lines[0].split(" ", 1)[1]) if lines else None
         if live.returncode != 0 or live_answers is None:
@@ -165,17 +163,8 @@ def trial(root: Path, url: str, t: int, writers: int, seed: int, with_live: bool
         with Memory(root / f"t{t}" / "fresh", config(url, schema), progress=False) as m:
             m.wait()
             fresh = [[[h.record.id for h in m.search(q, k=10, mode=mode, expand=expand)] for q in QUERIES]
-                     for mode, expand in (("dense", None), ("keyword", None), ("hybrid", None), ("hybrid", True))]
-            fw = m._views.whitener
-            if os.environ.get("SELFMEM_DEBUG_CONVERGE"):
-                print("FRESH", None if fw is None else [fw.digest()[:8], int(fw.n_samples_)], len(m), flush=True)
+                     for mode, expand in MODES]
         live_converged = live_answers == fresh
-        if not live_converged and os.environ.get("SELFMEM_DEBUG_CONVERGE"):
-            print("LIVE", [ln for ln in live_out.splitlines() if ln.startswith("whitener")], live_err[-1500:], flush=True)
-            for mode, a, b in zip(("dense", "keyword", "hybrid", "expanded"), live_answers, fresh):
-                for q, x, y in zip(QUERIES, a, b):
-                    if x != y:
-                        print("DIFF", mode, q, x, y, flush=True)
     return {"trial": t, "acknowledged": len(acked), "lost": lost, "resurrected": resurrected,
             "duplicates": duplicates, "dangling": dangling, "converged": all(v == views[0] for v in views),
             "live_converged": live_converged, "raw": raw}

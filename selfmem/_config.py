@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import os
 import re
@@ -603,6 +604,14 @@ def check_schema(name: Any, *, required: bool) -> None:
     if name in RESERVED_SCHEMAS or name.startswith("pg_"):
         raise ConfigError(f"store_schema {name!r} is shared by every user of the database; choose a schema of the "
                           "memory's own, e.g. 'team_memory'")
+
+
+def derived_schema(prefix: str, label: str, key: str) -> str:
+    """A PostgreSQL schema named ``<prefix>_<label made an SQL name>_<digest of key>``, at most 63 characters
+    (a memory directory's default schema; a served namespace's schema)."""
+    safe = re.sub(r"[^a-z0-9_]", "_", label.lower())[:32]
+    suffix = f"_{safe}_{hashlib.sha256(key.encode()).hexdigest()[:8]}"
+    return prefix[:63 - len(suffix)] + suffix
 
 
 def check_store_url(url: str) -> None:

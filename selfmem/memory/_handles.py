@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import atexit
 import ctypes
-import hashlib
 import os
-import re
 import sys
 import threading
 import weakref
@@ -19,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .._config import derived_schema
 from .._errors import MemoryLockedError
 from ..store import DuckDBStore, Store, open_postgres, snapshot
 from ..store._readview import VIEW_DIR, open_published
@@ -29,7 +28,6 @@ _writers: dict[str, weakref.ref[Any]] = {}
 _lock = threading.Lock()
 _open: weakref.WeakSet[Any] = weakref.WeakSet()  # every open handle, closed at interpreter exit
 _orphans: list[Any] = []  # handles dropped where they could not be closed at once (kept alive until exit)
-_inherited: list[Any] = []  # stores of handles a forked child inherited: never closed there (see _after_fork)
 _EXIT_INTERRUPTS = 3
 """Ctrl-C presses that abandon the closing at exit (the store is durable; derived files are rebuilt on open)."""
 
@@ -121,7 +119,6 @@ def _after_fork_in_child() -> None:
         store = getattr(handle, "_store", None)
         if store is not None:  # one reference more than anyone drops: the object outlives the child's teardown
             ctypes.pythonapi.Py_IncRef(ctypes.py_object(store))
-            _inherited.append(store)
     _open.clear()
     _orphans.clear()
     _writers.clear()
@@ -170,9 +167,7 @@ def release(key: str | None, handle: Any) -> None:
 def schema_name(directory: Path) -> str:
     """The default PostgreSQL schema of the memory whose caches live in ``directory``: ``selfmem_``, its name
     and a digest of its path (processes that share one memory set ``MemoryConfig.store_schema``)."""
-    path = str(directory.resolve())
-    name = re.sub(r"[^a-z0-9_]", "_", directory.resolve().name.lower())[:32] or "memory"
-    return f"selfmem_{name}_{hashlib.sha256(path.encode()).hexdigest()[:8]}"
+    return derived_schema("selfmem", directory.resolve().name or "memory", str(directory.resolve()))
 
 
 class Opened:

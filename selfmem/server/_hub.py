@@ -9,9 +9,7 @@ is answered only after its batch was committed; a full queue raises :class:`Serv
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
 import threading
 import time
 from collections import deque
@@ -22,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .._config import MemoryConfig
+from .._config import MemoryConfig, derived_schema
 from .._errors import InvalidInputError, MemoryClosedError, SelfmemError
 from ..memory import Memory
 from ..memory import _validate as v
@@ -39,9 +37,7 @@ _MARK = "config.toml"  # every memory directory has one (a PostgreSQL memory's h
 def namespace_schema(prefix: str, name: str) -> str:
     """The PostgreSQL schema of namespace ``name``: the prefix, the name made an SQL name, and a digest of the
     exact name (``Team-A`` and ``team_a`` get different schemas); at most 63 characters."""
-    safe = re.sub(r"[^a-z0-9_]", "_", name.lower())[:32]
-    suffix = f"_{safe}_{hashlib.sha256(name.encode()).hexdigest()[:8]}"
-    return prefix[:63 - len(suffix)] + suffix
+    return derived_schema(prefix, name, name)
 
 
 @dataclass
