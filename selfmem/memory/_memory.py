@@ -236,12 +236,17 @@ class Memory(SearchMethods, InspectMethods, GraphMethods, TransferMethods):
                                       progress) if fresh else [])
         return [done[r.key] if r.key in done else next(new_ids) for r in rows]
 
-    def _add_rows(self, rows: list[Any], own_given: np.ndarray | None, progress: bool | None) -> list[int]:
-        """Embed, write (one transaction) and index validated rows; the new ids, in order."""
+    def _add_rows(self, rows: list[Any], own_given: np.ndarray | None, progress: bool | None,
+                  raw: dict[str, np.ndarray] | None = None) -> list[int]:
+        """Embed, write (one transaction) and index validated rows; the new ids, in order.
+
+        ``raw`` (by role, each (len(rows), dim)) are the rows' vectors from ``self._views.embed_raw`` when the
+        caller embedded them already (the server does, outside the handle's lock)."""
         store = self._live()
-        show = show_progress(progress if progress is not None else self._progress, len(rows), AUTO_PROGRESS)
-        with interruptible():  # nothing is written yet: Ctrl-C may stop the embedding at once
-            raw = self._views.embed_raw([r.text for r in rows], own_given, progress=show)
+        if raw is None:
+            show = show_progress(progress if progress is not None else self._progress, len(rows), AUTO_PROGRESS)
+            with interruptible():  # nothing is written yet: Ctrl-C may stop the embedding at once
+                raw = self._views.embed_raw([r.text for r in rows], own_given, progress=show)
         ids = np.asarray(store.allocate_ids(len(rows)), dtype=np.int64)
         batch = AddBatch(ids, tuple(r.text for r in rows), raw, self._views.index_vectors(raw), self._ctx.space(),
                          tuple(rows))

@@ -185,7 +185,7 @@ def file_digest(path: str | Path) -> str:
 
 
 SMALL_BATCH = 8
-_THREADS_LOCK = threading.Lock()
+_BULK_THREADS: int | None = None
 
 
 @contextlib.contextmanager
@@ -195,19 +195,27 @@ def threads_for(n_texts: int) -> Iterator[None]:
     With another busy process on the cores, torch's intra-op threads wait on each other whenever
     one is descheduled: a one-text query took 75-80 ms median (0.8 s worst) on 2 threads beside a
     busy neighbour, 30-40 ms on one (issue 12's measurements; benchmarks/retrieval.py --neighbour).
+    The setting is the calling thread's (OpenMP's thread count is per thread), so small calls in
+    several threads run side by side, one core each: a server's query and add batches use every core
+    (they were serialised by a process-wide lock here before: issue 38's throughput).
     """
-    if n_texts > SMALL_BATCH:
-        yield
-        return
     import torch
 
-    with _THREADS_LOCK:
-        old = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(old)
+    global _BULK_THREADS
+    if _BULK_THREADS is None:  # the process's count before any call of this function changed a thread's
+        _BULK_THREADS = torch.get_num_threads()
+    if n_texts > SMALL_BATCH:
+        # a thread whose first torch call came while another thread ran a small call starts with 1
+        if torch.get_num_threads() < _BULK_THREADS:
+            torch.set_num_threads(_BULK_THREADS)
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 def shared_model(key: tuple[Any, ...], load: Callable[[], Any]) -> Any:

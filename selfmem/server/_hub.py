@@ -76,7 +76,6 @@ class Committer:
 
     def __init__(self, memory: Memory, *, window: float = 0.002, max_batch: int = 256, max_queue: int = 4096) -> None:
         self.memory, self.window, self.max_batch, self.max_queue = memory, window, max_batch, max_queue
-        self.model_lock = threading.Lock()  # shared with the namespace's QueryBatcher
         self._queue: deque[PendingAdd] = deque()
         self._cond = threading.Condition()
         self._closing = False
@@ -163,14 +162,24 @@ class Committer:
             _follow(orig.future, copy.future)
 
     def _add(self, items: list[PendingAdd]) -> list[int]:
-        with self.model_lock:
-            return add_mixed(self.memory, items)
+        return add_mixed(self.memory, items)
 
 
 def add_mixed(mem: Memory, items: list[PendingAdd]) -> list[int]:
     """``Memory.add_many`` for single adds of different sessions (and times): each is validated as its own
     add, then all are embedded in one batch and written in one transaction (add_many takes one session).
-    Keys already stored return their first id, as in ``add_many``; nothing is written if any add is invalid."""
+    Keys already stored return their first id, as in ``add_many``; nothing is written if any add is invalid.
+
+    The texts are embedded before the handle's lock is taken, so searches (and the query batcher's model
+    calls, on the other core) go on meanwhile; only the write holds the lock."""
+    texts = [v.check_text(it.text, mem.config.max_text_chars) for it in items]
+    own = None
+    if items[0].own_embedding is not None:
+        if mem._views.own is None:
+            raise InvalidInputError("own_embedding given but this memory has no own model (config.embedding.own)")
+        own = v.check_vectors([it.own_embedding for it in items], len(items), mem._views.own.dim, "own_embedding")
+    mem._same_process()
+    raw = mem._views.embed_raw(texts, own)
     with mem._lock:  # what Memory's guard does for add_many: open, writable, finished refits swapped in
         store = mem._writable()
         mem._poll()
@@ -180,14 +189,9 @@ def add_mixed(mem: Memory, items: list[PendingAdd]) -> list[int]:
                                   kinds=mem.config.kinds, max_chars=mem.config.max_text_chars,
                                   existing=store.existing, created_at=None if it.created_at is None else [it.created_at],
                                   keys=[it.key])
-        own = None
-        if items[0].own_embedding is not None:
-            if mem._views.own is None:
-                raise InvalidInputError("own_embedding given but this memory has no own model (config.embedding.own)")
-            own = v.check_vectors([it.own_embedding for it in items], len(items), mem._views.own.dim, "own_embedding")
         done = store.ids_of_keys([r.key for r in rows if r.key is not None])
         fresh = [i for i, r in enumerate(rows) if r.key not in done]
-        new_ids = iter(mem._add_rows([rows[i] for i in fresh], None if own is None else own[fresh], False)
+        new_ids = iter(mem._add_rows([rows[i] for i in fresh], None, False, {r: a[fresh] for r, a in raw.items()})
                        if fresh else [])
         return [done[r.key] if r.key in done else next(new_ids) for r in rows]
 
@@ -287,7 +291,7 @@ class Hub:
             else:
                 mem = Memory(path, progress=False)
             committer = self._make_committer(mem)
-            self._queries[name] = QueryBatcher(mem, committer.model_lock)
+            self._queries[name] = QueryBatcher(mem)
             found = self._open[name] = (mem, committer)
             self._used[name] = time.monotonic()
             over = len(self._open) > self.max_open
