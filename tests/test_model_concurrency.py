@@ -3,6 +3,7 @@ lock, several query-batch workers (issue 38's throughput: one core did all model
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
 
@@ -123,3 +124,16 @@ def test_query_batches_are_embedded_by_several_workers_at_once(tmp_path):
             gate.release.set()
             batcher.close()
         assert gate.most_inside == 2 and batcher.embedded == 2 and batcher.batches == 2
+
+
+@pytest.mark.skipif(not hasattr(os, "setpriority"), reason="thread priorities are set on Linux only")
+def test_refits_run_at_a_lower_priority_than_the_thread_that_starts_them():
+    from selfmem.memory._parts import BACKGROUND_NICE, Refit
+
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    refit = Refit("test", background=True)
+    got: list[int] = []
+    refit.start(lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id()), got.append)
+    refit.join()
+    assert refit.poll() and got == [min(19, mine + BACKGROUND_NICE)]
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine  # the caller's is unchanged
