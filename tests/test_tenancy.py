@@ -194,6 +194,31 @@ def test_a_deep_record_is_refused_by_the_server_and_the_namespace_keeps_working(
         assert httpx.get(url + "/records/1").status_code == 200
 
 
+def test_a_deep_record_stored_before_the_limit_is_still_served(tmp_path):
+    """A record whose metadata nests 300 levels, written before adds refused that (here: into the store's
+    file directly), is served by GET and search (pydantic's serialiser stops at 255 levels: 500 before)."""
+    import duckdb
+    import httpx
+
+    from selfmem import RemoteMemory
+
+    with Memory(tmp_path / "root" / "old", hash_cfg()) as m:
+        rid = m.add("an old note about grids", metadata={"x": 1})
+    con = duckdb.connect(str(tmp_path / "root" / "old" / "memory.duckdb"))
+    con.execute("UPDATE records SET metadata = ? WHERE id = ?", [json.dumps(_nested(300)), rid])
+    con.close()
+    with Served(tmp_path / "root") as s:
+        url = f"{s.url}/v1/namespaces/old"
+        got = httpx.get(f"{url}/records/{rid}")
+        assert got.status_code == 200, got.text
+        assert got.json()["metadata"] == _nested(300)
+        found = httpx.post(url + "/search", json={"query": "grids"})
+        assert found.status_code == 200 and found.json()["hits"][0]["record"]["id"] == rid
+        with RemoteMemory(s.url, "old") as mem:
+            assert mem.get(rid).metadata == _nested(300)
+            assert mem.enrich("grids").hits[0].record.id == rid
+
+
 def test_a_chunked_body_over_the_limit_is_413(tmp_path):
     import httpx
 

@@ -184,6 +184,13 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         (500, "an error of the memory"), (503, "the server is shutting down"), (507, "the disk refused a write"))}
 
 
+def reply(content: Any) -> JSONResponse:
+    """A JSON answer written by the standard library's encoder, not FastAPI's: a record's metadata stored
+    before adds refused nesting over ``MAX_NESTING`` levels may nest deeper than pydantic's serialiser
+    allows (255 levels), and must not make its namespace unreadable."""
+    return JSONResponse(content)
+
+
 def _error_response(exc: BaseException) -> JSONResponse:
     status, body = error_body(exc)
     headers = {"Retry-After": str(max(1, round(getattr(exc, "retry_after", 1))))} if status == 429 else None
@@ -403,9 +410,9 @@ def create_app(hub: Hub, tokens: Tokens | None = None, limits: Limits | None = N
         return {"ids": mem.add_many(args.pop("texts"), progress=False, **args)}
 
     @app.get(ns + "/records/{id}", responses=_ERRORS, tags=["memory"], dependencies=read)
-    def get(namespace: Namespace, id: RecordId) -> dict[str, Any]:
+    def get(namespace: Namespace, id: RecordId) -> JSONResponse:
         """Memory.get."""
-        return to_json(memory(namespace).get(id))
+        return reply(to_json(memory(namespace).get(id)))
 
     @app.post(ns + "/delete", responses=_ERRORS, tags=["memory"], dependencies=admin)
     def delete(namespace: Namespace, body: DeleteBody) -> dict[str, int]:
@@ -414,21 +421,21 @@ def create_app(hub: Hub, tokens: Tokens | None = None, limits: Limits | None = N
         return {"deleted": 1 if isinstance(body.ids, int) else len(body.ids)}
 
     @app.post(ns + "/search", responses=_ERRORS, tags=["memory"], dependencies=read)
-    async def search(namespace: Namespace, body: SearchBody) -> dict[str, Any]:
+    async def search(namespace: Namespace, body: SearchBody) -> JSONResponse:
         """Memory.search (the query is embedded together with concurrent ones)."""
         args = body.model_dump()
         mem = await embedded(namespace, body.query, create=False)
         hits = await asyncio.to_thread(mem.search, args.pop("query"), **args)
-        return {"hits": to_json(hits)}
+        return reply({"hits": to_json(hits)})
 
     @app.post(ns + "/enrich", responses=_ERRORS, tags=["memory"], dependencies=read)
-    async def enrich(namespace: Namespace, body: EnrichBody, creds: Creds) -> dict[str, Any]:
+    async def enrich(namespace: Namespace, body: EnrichBody, creds: Creds) -> JSONResponse:
         """Memory.enrich; ``mark_used`` (the default) needs the write role."""
         args = body.model_dump()
         if body.mark_used:
             allow(creds, namespace, "write")
         mem = await embedded(namespace, body.prompt, create=body.mark_used)
-        return to_json(await asyncio.to_thread(mem.enrich, args.pop("prompt"), **args))
+        return reply(to_json(await asyncio.to_thread(mem.enrich, args.pop("prompt"), **args)))
 
     @app.get(ns + "/topics", responses=_ERRORS, tags=["memory"], dependencies=read)
     def topics(namespace: Namespace) -> dict[str, Any]:
@@ -436,27 +443,27 @@ def create_app(hub: Hub, tokens: Tokens | None = None, limits: Limits | None = N
         return {"topics": to_json(memory(namespace).topics())}
 
     @app.get(ns + "/topics/{id}", responses=_ERRORS, tags=["memory"], dependencies=read)
-    def topic(namespace: Namespace, id: RecordId) -> dict[str, Any]:
+    def topic(namespace: Namespace, id: RecordId) -> JSONResponse:
         """Memory.topic (with members)."""
-        return to_json(memory(namespace).topic(id))
+        return reply(to_json(memory(namespace).topic(id)))
 
     @app.post(ns + "/neighbours", responses=_ERRORS, tags=["graph"], dependencies=read)
-    def neighbours(namespace: Namespace, body: NeighboursBody) -> dict[str, Any]:
+    def neighbours(namespace: Namespace, body: NeighboursBody) -> JSONResponse:
         """Memory.neighbours."""
         args = body.model_dump()
-        return to_json(memory(namespace).neighbours(args.pop("node"), args.pop("rel"), **args))
+        return reply(to_json(memory(namespace).neighbours(args.pop("node"), args.pop("rel"), **args)))
 
     @app.post(ns + "/path", responses=_ERRORS, tags=["graph"], dependencies=read)
-    def path(namespace: Namespace, body: PathBody) -> dict[str, Any]:
+    def path(namespace: Namespace, body: PathBody) -> JSONResponse:
         """Memory.path: ``{"subgraph": null}`` when no path exists."""
         found = memory(namespace).path(body.a, body.b, max_depth=body.max_depth, rel=body.rel)
-        return {"subgraph": None if found is None else to_json(found)}
+        return reply({"subgraph": None if found is None else to_json(found)})
 
     @app.post(ns + "/subgraph", responses=_ERRORS, tags=["graph"], dependencies=read)
-    def subgraph(namespace: Namespace, body: SubgraphBody) -> dict[str, Any]:
+    def subgraph(namespace: Namespace, body: SubgraphBody) -> JSONResponse:
         """Memory.subgraph."""
         args = body.model_dump()
-        return to_json(memory(namespace).subgraph(args.pop("nodes"), **args))
+        return reply(to_json(memory(namespace).subgraph(args.pop("nodes"), **args)))
 
     @app.get(ns + "/stats", responses=_ERRORS, tags=["memory"], dependencies=read)
     def stats(namespace: Namespace) -> dict[str, Any]:
