@@ -166,6 +166,36 @@ class SearchResult:
     experiences: tuple[tuple[str, np.ndarray], ...] = field(default=())
 
 
+@dataclass(frozen=True)
+class _Children:
+    """The child steps of one value type (after one previous step) and their step costs, shape (n,) each."""
+
+    steps: tuple[Step, ...]
+    cost: np.ndarray
+    default: np.ndarray
+    members: frozenset[Step]
+
+
+@dataclass(frozen=True, eq=False)
+class _Expansion:
+    """One expanded node's search children: their costs in both frontiers, each frontier's order (cost, then
+    push order) and the push counters each child would have had, shape (n,) each."""
+
+    parent: tuple[Step, ...]
+    depth: int
+    kids: _Children
+    costs: np.ndarray
+    defaults: np.ndarray
+    order: np.ndarray
+    order_default: np.ndarray
+    counters: np.ndarray
+    counters_default: np.ndarray
+
+
+_Entry = tuple[float, int, "tuple[Step, ...] | None", str, str, "tuple[_Expansion, bool, int] | None"]
+"""A frontier entry: cost, push counter (ties), steps (None for a lazy child), source, seed task, lazy child."""
+
+
 def _key(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return (value.shape, value.tobytes())
@@ -207,8 +237,10 @@ class _Search:
         self.cost = self._costs()
         self.default = self._default_costs()
         self.portfolio = settings.default_share > 0 and self.cost != self.default
-        self.heap: list[tuple[float, int, tuple[Step, ...], str, str]] = []
-        self.heap_default: list[tuple[float, int, tuple[Step, ...], str, str]] = []
+        self.heap: list[_Entry] = []
+        self.heap_default: list[_Entry] = []
+        self._children: dict[tuple[str, str], _Children] = {}  # a value type's child steps and their costs
+        self._lazy: dict[tuple[Step, ...], _Expansion] = {}  # expanded nodes, for a macro meeting their children
         self.path: dict[tuple[Step, ...], tuple[float, float]] = {(): (0.0, 0.0)}
         self.default_nodes = 0
         self.counter = 0
@@ -361,17 +393,28 @@ class _Search:
 
     def push(self, priority: float, steps: tuple[Step, ...], source: str, seed_task: str = "") -> None:
         self.counter += 1
-        heapq.heappush(self.heap, (priority, self.counter, steps, source, seed_task))
+        heapq.heappush(self.heap, (priority, self.counter, steps, source, seed_task, None))
 
-    def push_search(self, steps: tuple[Step, ...], cost: float, default_cost: float) -> None:
-        """A search node joins the memory's frontier and, in a portfolio, the default-ordered one."""
-        self.push(cost, steps, "search")
-        if self.portfolio:
-            self.path.setdefault(steps, (cost, default_cost))
-            self.counter += 1
-            heapq.heappush(self.heap_default, (default_cost, self.counter, steps, "search", ""))
+    def children(self, kind: str, prev: str) -> _Children:
+        """The child steps of a value of type ``kind`` after a step named ``prev``, in the DSL's order, with
+        their costs in both frontiers (computed once per search; the costs depend only on these two)."""
+        key = (kind, prev if self.guidance.pairs is not None else "")
+        found = self._children.get(key)
+        if found is None:
+            steps = [Step(prim.name, arg) for prim in PRIMITIVES.values() if prim.src == kind
+                     for arg in (self.colors if prim.colour_arg else (None,))]
+            found = self._children[key] = _Children(
+                tuple(steps), np.array([self.step_cost(st, prev) for st in steps], dtype=np.float64),
+                np.array([self.default_step_cost(st) for st in steps], dtype=np.float64),
+                frozenset(steps))
+        return found
 
     def expand(self, steps: tuple[Step, ...], values: tuple, cost: float, source: str, seed_task: str) -> None:
+        """Add a node's children to the frontier(s), lazily: one heap entry per frontier stands for all the
+        search children, ordered as pushing each child would order them (cost, then push order); the next
+        sibling joins the heap when one is taken (:meth:`take`). The pop order, and so every result, is the
+        same as pushing every child at once; the search evaluates ~2% of the children it pushes, so pushing
+        each cost more than running the primitives (issue 39's search speed)."""
         depth = self.depth.get(steps, len(steps))
         base_default = self.path.get(steps, (cost, cost))[1]
         if depth >= self.settings.max_depth:
@@ -381,14 +424,21 @@ class _Search:
         if kind == "G" and not all(v.shape == t.shape for v, t in zip(values, self.targets)):
             h = self.settings.shape_penalty
         prev = steps[-1].name if steps else "^"
-        for prim in PRIMITIVES.values():
-            if prim.src != kind:
-                continue
-            for arg in (self.colors if prim.colour_arg else (None,)):
-                step = Step(prim.name, arg)
-                self.push_search(steps + (step,), cost + self.step_cost(step, prev) + h,
-                                 base_default + self.default_step_cost(step) + h if self.portfolio else 0.0)
-                self.depth.setdefault(steps + (step,), depth + 1)
+        kids = self.children(kind, prev)
+        n = len(kids.steps)
+        if n:
+            per = 2 if self.portfolio else 1  # counters as pushing each child to each frontier would take them
+            base = self.counter
+            costs = (cost + kids.cost) + h
+            defaults = (base_default + kids.default) + h if self.portfolio else np.zeros(n)
+            exp = _Expansion(steps, depth + 1, kids, costs, defaults,
+                             np.argsort(costs, kind="stable"), np.argsort(defaults, kind="stable"),
+                             base + 1 + per * np.arange(n), base + 2 + 2 * np.arange(n))
+            self.counter += per * n
+            self._lazy[steps] = exp
+            self._enqueue(exp, False, 0)
+            if self.portfolio:
+                self._enqueue(exp, True, 0)
         for macro in self.macros:
             if PRIMITIVES[macro[0].name].src != kind:
                 continue
@@ -396,8 +446,51 @@ class _Search:
             for st in macro:
                 c += self.step_cost(st, p)
                 p = st.name
-            self.push(cost + self.settings.abstraction_discount * c + h, steps + macro, source, seed_task)
-            self.depth.setdefault(steps + macro, depth + 1)
+            target = steps + macro
+            self._settle(target)  # as a single step from an expanded node, it was pushed before this
+            self.push(cost + self.settings.abstraction_discount * c + h, target, source, seed_task)
+            self.depth.setdefault(target, depth + 1)
+
+    def _enqueue(self, exp: _Expansion, default: bool, k: int) -> None:
+        """Put the ``k``-th cheapest child of ``exp`` (in one frontier's order) on that frontier."""
+        order = exp.order_default if default else exp.order
+        if k >= len(order):
+            return
+        i = int(order[k])
+        if default:
+            heapq.heappush(self.heap_default, (float(exp.defaults[i]), int(exp.counters_default[i]), None, "search", "",
+                                               (exp, True, k)))
+        else:
+            heapq.heappush(self.heap, (float(exp.costs[i]), int(exp.counters[i]), None, "search", "", (exp, False, k)))
+
+    def take(self, entry: _Entry) -> tuple[float, tuple[Step, ...], str, str]:
+        """A popped entry as (cost, steps, source, seed task); a lazy child is made a node and its next sibling
+        queued, and it gets the depth and path its push would have given it."""
+        cost, _, steps, source, seed_task, lazy = entry
+        if lazy is None:
+            assert steps is not None
+            if source == "search":  # a macro's program: as a single step from an expanded node it was pushed too
+                self._settle(steps)
+            return cost, steps, source, seed_task
+        exp, default, k = lazy
+        self._enqueue(exp, default, k + 1)
+        i = int((exp.order_default if default else exp.order)[k])
+        child = exp.parent + (exp.kids.steps[i],)
+        self.depth.setdefault(child, exp.depth)
+        if self.portfolio:
+            self.path.setdefault(child, (float(exp.costs[i]), float(exp.defaults[i])))
+        return cost, child, source, seed_task
+
+    def _settle(self, steps: tuple[Step, ...]) -> None:
+        """Give ``steps`` the depth and path its push as a search child would have given it, if its parent was
+        expanded and has it among its children (a macro reaching the same program must not take them)."""
+        exp = self._lazy.get(steps[:-1])
+        if exp is None or steps[-1] not in exp.kids.members:
+            return
+        i = exp.kids.steps.index(steps[-1])
+        self.depth.setdefault(steps, exp.depth)
+        if self.portfolio:
+            self.path.setdefault(steps, (float(exp.costs[i]), float(exp.defaults[i])))
 
     def visit(self, steps: tuple[Step, ...], cost: float, source: str, seed_task: str) -> None:
         """Evaluate a node and check it; a search node with new values is also expanded.
@@ -433,7 +526,7 @@ class _Search:
         while (self.heap or self.heap_default) and not self.done():
             from_default = bool(self.heap_default) and (not self.heap or self.default_nodes < share * self.nodes)
             before = self.nodes
-            cost, _, steps, source, seed_task = heapq.heappop(self.heap_default if from_default else self.heap)
+            cost, steps, source, seed_task = self.take(heapq.heappop(self.heap_default if from_default else self.heap))
             if steps in self.expanded or (source != "search" and steps in self.checked):
                 continue
             if from_default:
