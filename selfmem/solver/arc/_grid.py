@@ -7,6 +7,8 @@ are never modified in place: every DSL primitive returns a new array.
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -152,14 +154,37 @@ class Obj:
     colors: tuple[int, ...]
 
 
+_OBJECTS: OrderedDict[tuple[Any, ...], tuple[Obj, ...]] = OrderedDict()
+_OBJECTS_SIZE = 4096
+_OBJECTS_LOCK = threading.Lock()
+
+
 def objects(g: Grid, *, diagonal: bool = False, multicolor: bool = False, bg: int = 0) -> tuple[Obj, ...]:
     """Connected components of non-background cells, in reading order of their top-left corner.
 
-    ``multicolor=False`` splits by colour; ``diagonal=True`` connects corner neighbours.
+    ``multicolor=False`` splits by colour; ``diagonal=True`` connects corner neighbours. The last 4,096
+    results are kept (by the grid's bytes and the arguments): a search applies dozens of object
+    primitives to the same grids, and splitting them was its costliest step (issue 39's search speed).
+    The objects' grids are read-only; a primitive that changes one copies it first.
 
     >>> [o.size for o in objects(np.array([[1, 1, 0], [0, 0, 2]]))]
     [2, 1]
     """
+    key = (g.shape, g.dtype.str, g.tobytes(), diagonal, multicolor, bg)
+    with _OBJECTS_LOCK:
+        found = _OBJECTS.get(key)
+        if found is not None:
+            _OBJECTS.move_to_end(key)
+            return found
+    found = _split_objects(g, diagonal, multicolor, bg)
+    with _OBJECTS_LOCK:
+        _OBJECTS[key] = found
+        if len(_OBJECTS) > _OBJECTS_SIZE:
+            _OBJECTS.popitem(last=False)
+    return found
+
+
+def _split_objects(g: Grid, diagonal: bool, multicolor: bool, bg: int) -> tuple[Obj, ...]:
     from scipy import ndimage
 
     structure = np.ones((3, 3), bool) if diagonal else None
@@ -170,6 +195,7 @@ def objects(g: Grid, *, diagonal: bool = False, multicolor: bool = False, bg: in
         for lab, sl in enumerate(ndimage.find_objects(labels), 1):
             m = labels[sl] == lab
             cells = np.where(m, g[sl], 0).astype(np.int8)
+            cells.flags.writeable = False
             vals, counts = np.unique(g[sl][m], return_counts=True)
             colors = tuple(int(v) for v in vals[np.argsort(-counts, kind="stable")])
             found.append(Obj(cells, sl[0].start, sl[1].start, int(m.sum()), colors))
