@@ -399,12 +399,13 @@ def size_color(g: Grid) -> Grid | None:
 def period_tile(g: Grid) -> Grid | None:
     """The smallest tile that the whole grid repeats (cut at the edges)."""
     h, w = g.shape
-    for py, px in sorted(((py, px) for py in range(1, h + 1) for px in range(1, w + 1) if py < h or px < w),
-                         key=lambda t: t[0] * t[1]):
-        tile = g[:py, :px]
-        if np.array_equal(np.tile(tile, (h // py + 1, w // px + 1))[:h, :w], g):
-            return tile
-    return None
+    # g repeats its top-left (py, px) corner exactly when it repeats every py rows and every px columns, so
+    # the periods of each axis are found apart (h + w comparisons, not a tiling per candidate box); the
+    # smallest box wins, then the fewest rows
+    rows = [py for py in range(1, h + 1) if np.array_equal(g[py:], g[:h - py])]
+    cols = [px for px in range(1, w + 1) if np.array_equal(g[:, px:], g[:, :w - px])]
+    best = min(((py * px, py, px) for py in rows for px in cols if py < h or px < w), default=None)
+    return None if best is None else g[:best[1], :best[2]]
 
 
 @primitive(weight=1.0, colour=True)
