@@ -189,6 +189,7 @@ def _split_objects(g: Grid, diagonal: bool, multicolor: bool, bg: int) -> tuple[
 
     structure = np.ones((3, 3), bool) if diagonal else None
     found = []
+    small = g.size > 0 and int(g.min()) >= 0  # colours 0-9: counted by bincount, not by sorting
     layers = [g != bg] if multicolor else [g == c for c in np.unique(g) if c != bg]
     for mask in layers:
         labels, n = ndimage.label(mask, structure=structure)
@@ -196,7 +197,12 @@ def _split_objects(g: Grid, diagonal: bool, multicolor: bool, bg: int) -> tuple[
             m = labels[sl] == lab
             cells = np.where(m, g[sl], 0).astype(np.int8)
             cells.flags.writeable = False
-            vals, counts = np.unique(g[sl][m], return_counts=True)
+            counts = np.bincount(g[sl][m].astype(np.intp), minlength=10) if small else None
+            if counts is None:
+                vals, counts = np.unique(g[sl][m], return_counts=True)
+            else:
+                vals = np.flatnonzero(counts)
+                counts = counts[vals]
             colors = tuple(int(v) for v in vals[np.argsort(-counts, kind="stable")])
             found.append(Obj(cells, sl[0].start, sl[1].start, int(m.sum()), colors))
     return tuple(sorted(found, key=lambda o: (o.top, o.left)))

@@ -16,6 +16,8 @@ pairs often include one): the search drops a node whose values equal an earlier 
 
 from __future__ import annotations
 
+import functools
+
 from collections.abc import Iterator
 
 import numpy as np
@@ -60,15 +62,26 @@ def _mirrors(h: int, w: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         yield s - xx, s - yy
 
 
+@functools.lru_cache(maxsize=256)
+def _mirror_maps(h: int, w: int) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], ...]:
+    """:func:`_mirrors` of an (h, w) grid as (inside, ys, xs) with the outside cells sent to (0, 0), once per shape."""
+    out = []
+    for ys, xs in _mirrors(h, w):
+        inside = (ys >= 0) & (ys < h) & (xs >= 0) & (xs < w)
+        arrays = (inside, np.where(inside, ys, 0), np.where(inside, xs, 0))
+        for a in arrays:
+            a.flags.writeable = False  # shared by every grid of this shape
+        out.append(arrays)
+    return tuple(out)
+
+
 def _inpaint(g: Grid) -> tuple[Grid, np.ndarray] | None:
     h, w = g.shape
     for m in _mask_colours(g):
         hidden = g == m
         known = ~hidden
         maps = []
-        for ys, xs in _mirrors(h, w):
-            inside = (ys >= 0) & (ys < h) & (xs >= 0) & (xs < w)
-            ysc, xsc = np.where(inside, ys, 0), np.where(inside, xs, 0)
+        for inside, ysc, xsc in _mirror_maps(h, w):
             both = inside & known & known[ysc, xsc]
             if both.sum() >= max(6, known.sum() * 0.5) and (g[both] == g[ysc, xsc][both]).all():
                 maps.append((inside, ysc, xsc))
