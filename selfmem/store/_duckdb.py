@@ -23,7 +23,7 @@ import numpy as np
 
 from .._errors import CorruptMemoryError, InvalidInputError, MemoryLockedError, StorageError
 from .._types import NewRecord, Record, TopicRow
-from ._duckdb_graph import EDGE_SCHEMA, DuckDBGraphTables
+from ._duckdb_graph import EDGE_SCHEMA, DuckDBGraphTables, in_list
 from ._protocol import Ids
 from ._where import Pred, check_where, evaluate, lookup, to_sql
 
@@ -104,6 +104,7 @@ _KEY_INDEX = "CREATE INDEX IF NOT EXISTS records_key ON records (key)"  # unique
 
 def _ints(ids: Iterable[Any]) -> list[int]:
     return [int(i) for i in ids]
+
 
 
 def _utc(ts: datetime | None) -> datetime | None:
@@ -470,9 +471,8 @@ class DuckDBStore:
         """Records by id (missing ids are absent from the result)."""
         if not ids:
             return {}
-        rows = self._con.execute(
-            f"SELECT {_COLUMNS} FROM records WHERE id IN (SELECT unnest(?::BIGINT[]))", [_ints(ids)]
-        ).fetchall()
+        where, params = in_list("id", _ints(ids))
+        rows = self._con.execute(f"SELECT {_COLUMNS} FROM records WHERE {where}", params).fetchall()
         return {int(r[0]): _row_to_record(r) for r in rows}
 
     def vectors(self, role: str, ids: Ids | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -599,9 +599,11 @@ class DuckDBStore:
 
     def top_topics(self, ids: Ids) -> dict[int, int]:
         """Each record's most probable topic."""
-        rows = self._con.execute(
-            "SELECT record_id, topic_id FROM memberships WHERE rank = 0 AND record_id IN "
-            "(SELECT unnest(?::BIGINT[]))", [_ints(ids)]).fetchall()
+        if not len(ids):
+            return {}
+        where, params = in_list("record_id", _ints(ids))
+        rows = self._con.execute(f"SELECT record_id, topic_id FROM memberships WHERE rank = 0 AND {where}",
+                                 params).fetchall()
         return {int(a): int(b) for a, b in rows}
 
     def topic_members(self, topic_ids: Ids) -> np.ndarray:

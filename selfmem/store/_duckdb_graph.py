@@ -11,7 +11,20 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-__all__ = ["EDGE_SCHEMA", "DuckDBGraphTables"]
+__all__ = ["EDGE_SCHEMA", "DuckDBGraphTables", "SHORT_LIST", "in_list"]
+
+SHORT_LIST = 1024
+"""Up to this many values, a lookup by a list is written ``IN (?, ?, ...)``: DuckDB answers it from the index
+(4.3 -> 2.8 ms for 97 records of 200k, 1.5 -> 1.2 ms for a search's topics); longer lists are joined from
+``unnest(?)`` (one parameter)."""
+
+
+def in_list(column: str, values: Sequence[Any], cast: str = "BIGINT") -> tuple[str, list[Any]]:
+    """``column IN (...)`` for ``values`` and its parameters: placeholders for a short list, an unnest beyond."""
+    if len(values) <= SHORT_LIST:
+        return f"{column} IN ({', '.join('?' * len(values))})", list(values)
+    return f"{column} IN (SELECT unnest(?::{cast}[]))", [list(values)]
+
 
 EDGE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS edges (
@@ -83,9 +96,13 @@ class DuckDBGraphTables:
     def stored_edges(self, keys: Sequence[str], out: bool, into: bool) -> list[tuple[Any, ...]]:
         """Stored edges leaving (``out``) and/or entering (``into``) ``keys``: (src, rel, dst, weight, at, props)."""
         # one indexed lookup per direction (an OR of the two would scan the table)
-        parts = ([_EDGE_COLS + "src IN (SELECT unnest($1::VARCHAR[]))"] if out else []) + \
-                ([_EDGE_COLS + "dst IN (SELECT unnest($1::VARCHAR[]))"] if into else [])
-        return self.con.execute(" UNION ALL ".join(parts), [list(keys)]).fetchall() if parts else []
+        parts, params = [], []
+        for column, wanted in (("src", out), ("dst", into)):
+            if wanted and keys:
+                where, values = in_list(column, list(keys), "VARCHAR")
+                parts.append(_EDGE_COLS + where)
+                params += values
+        return self.con.execute(" UNION ALL ".join(parts), params).fetchall() if parts else []
 
     def last_in_sessions(self, sessions: Sequence[str], before: int) -> dict[str, int]:
         """The latest record id below ``before`` of each session."""

@@ -190,19 +190,23 @@ def _split_objects(g: Grid, diagonal: bool, multicolor: bool, bg: int) -> tuple[
     structure = np.ones((3, 3), bool) if diagonal else None
     found = []
     small = g.size > 0 and int(g.min()) >= 0  # colours 0-9: counted by bincount, not by sorting
-    layers = [g != bg] if multicolor else [g == c for c in np.unique(g) if c != bg]
-    for mask in layers:
+    layers = [(g != bg, None)] if multicolor else [(g == c, int(c)) for c in np.unique(g) if c != bg]
+    for mask, colour in layers:
         labels, n = ndimage.label(mask, structure=structure)
         for lab, sl in enumerate(ndimage.find_objects(labels), 1):
             m = labels[sl] == lab
-            cells = np.where(m, g[sl], 0).astype(np.int8)
-            cells.flags.writeable = False
-            counts = np.bincount(g[sl][m].astype(np.intp), minlength=10) if small else None
-            if counts is None:
-                vals, counts = np.unique(g[sl][m], return_counts=True)
+            if colour is not None:  # one colour per layer: the object is that colour where it is
+                cells = m.astype(np.int8) * np.int8(colour)
+                colors: tuple[int, ...] = (colour,)
             else:
-                vals = np.flatnonzero(counts)
-                counts = counts[vals]
-            colors = tuple(int(v) for v in vals[np.argsort(-counts, kind="stable")])
+                cells = np.where(m, g[sl], 0).astype(np.int8)
+                counts = np.bincount(g[sl][m].astype(np.intp), minlength=10) if small else None
+                if counts is None:
+                    vals, counts = np.unique(g[sl][m], return_counts=True)
+                else:
+                    vals = np.flatnonzero(counts)
+                    counts = counts[vals]
+                colors = tuple(int(v) for v in vals[np.argsort(-counts, kind="stable")])
+            cells.flags.writeable = False
             found.append(Obj(cells, sl[0].start, sl[1].start, int(m.sum()), colors))
     return tuple(sorted(found, key=lambda o: (o.top, o.left)))
