@@ -292,16 +292,20 @@ def continue_pattern(g: Grid) -> Grid | None:
     if len(ys) == 0 or len(ys) == g.size:
         return None
     vals = g[ys, xs].astype(np.int16)
+    # every cell of the tile must be seen, so a tile has at most as many cells as g has non-zero ones; the
+    # cells agree when each value equals the one written last at its place (no minimum/maximum per place)
     for area, py, px in sorted((py * px, py, px) for py in range(1, h + 1) for px in range(1, w + 1)
-                               if py * px < g.size and (py < h or px < w)):
+                               if py * px < g.size and py * px <= len(ys) and (py < h or px < w)):
         idx = (ys % py) * px + (xs % px)
-        lo = np.full(area, 99, np.int16)
-        hi = np.full(area, -1, np.int16)
-        np.minimum.at(lo, idx, vals)
-        np.maximum.at(hi, idx, vals)
-        if (hi < 0).any() or (lo != hi).any():
+        seen = np.zeros(area, bool)
+        seen[idx] = True
+        if not seen.all():
             continue
-        tile = lo.reshape(py, px).astype(np.int8)
+        some = np.zeros(area, np.int16)
+        some[idx] = vals
+        if not (some[idx] == vals).all():
+            continue
+        tile = some.reshape(py, px).astype(np.int8)
         full = np.tile(tile, (h // py + 1, w // px + 1))[:h, :w]
         return full
     return None
