@@ -98,24 +98,34 @@ STAMP_RADIUS = 2
 _SPAN = 2 * STAMP_RADIUS + 1
 
 
+_OFFSETS = np.array([(dy, dx) for dy in range(-STAMP_RADIUS, STAMP_RADIUS + 1)
+                     for dx in range(-STAMP_RADIUS, STAMP_RADIUS + 1)], dtype=np.int64)
+
+
 def _stamp_observations(p: Grid, t: Grid) -> tuple[np.ndarray, np.ndarray]:
     """Keys ``colour * span^2 + offset`` and target colours: every background cell near a coloured cell
-    (and every coloured cell itself, offset 0)."""
+    (and every coloured cell itself, offset 0). All offsets at once (the order of the pairs does not matter)."""
     h, w = p.shape
     ys, xs = np.nonzero(p)
-    keys, vals = [], []
-    for dy in range(-STAMP_RADIUS, STAMP_RADIUS + 1):
-        for dx in range(-STAMP_RADIUS, STAMP_RADIUS + 1):
-            y, x = ys + dy, xs + dx
-            ok = (y >= 0) & (y < h) & (x >= 0) & (x < w)
-            y, x, c = y[ok], x[ok], p[ys[ok], xs[ok]].astype(np.int64)
-            if dy or dx:
-                bg = p[y, x] == 0
-                y, x, c = y[bg], x[bg], c[bg]
-            off = (dy + STAMP_RADIUS) * _SPAN + dx + STAMP_RADIUS
-            keys.append(c * _SPAN * _SPAN + off)
-            vals.append(t[y, x].astype(np.int64))
-    return np.concatenate(keys), np.concatenate(vals)
+    y = ys[None, :] + _OFFSETS[:, :1]  # (offsets, cells)
+    x = xs[None, :] + _OFFSETS[:, 1:]
+    ok = (y >= 0) & (y < h) & (x >= 0) & (x < w)
+    yc, xc = np.where(ok, y, 0), np.where(ok, x, 0)
+    centre = (_OFFSETS[:, 0] == 0) & (_OFFSETS[:, 1] == 0)
+    ok &= centre[:, None] | (p[yc, xc] == 0)
+    off = (_OFFSETS[:, 0] + STAMP_RADIUS) * _SPAN + _OFFSETS[:, 1] + STAMP_RADIUS
+    keys = p[ys, xs].astype(np.int64)[None, :] * _SPAN * _SPAN + off[:, None]
+    return keys[ok], t[yc[ok], xc[ok]].astype(np.int64)
+
+
+def _agreeing(inv: np.ndarray, vals: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """For ``n`` groups (``inv``: each value's group): whether all values of a group are equal, and the value
+    of each group where they are. One write and one read per value (no minimum/maximum ``ufunc.at``)."""
+    some = np.zeros(n, vals.dtype)
+    some[inv] = vals
+    same = np.ones(n, bool)
+    same[inv[some[inv] != vals]] = False
+    return same, some
 
 
 def _paint(g: Grid, table: tuple[np.ndarray, np.ndarray]) -> Grid:
@@ -147,13 +157,10 @@ def _fit_stamp(preds: Sequence[Grid], targets: Sequence[Grid]) -> tuple[np.ndarr
     if not len(keys):
         return None
     uniq, inv = np.unique(keys, return_inverse=True)
-    lo = np.full(len(uniq), 99, np.int64)
-    hi = np.full(len(uniq), -1, np.int64)
-    np.minimum.at(lo, inv, vals)
-    np.maximum.at(hi, inv, vals)
+    same, lo = _agreeing(inv, vals, len(uniq))
     centre = uniq % (_SPAN * _SPAN) == STAMP_RADIUS * _SPAN + STAMP_RADIUS
     colour = uniq // (_SPAN * _SPAN)
-    paints = (lo == hi) & np.where(centre, lo != colour, lo != 0)
+    paints = same & np.where(centre, lo != colour, lo != 0)
     if not paints.any():
         return None
     table = (uniq[paints], lo[paints].astype(np.int8))
@@ -178,11 +185,8 @@ def fit_rule(kind: str, preds: Sequence[Grid], targets: Sequence[Grid]) -> tuple
     keys = np.concatenate([feature(p) for p in preds])
     vals = np.concatenate([t.ravel() for t in targets]).astype(np.int64)
     uniq, inv = np.unique(keys, return_inverse=True)
-    lo = np.full(len(uniq), 99, np.int64)
-    hi = np.full(len(uniq), -1, np.int64)
-    np.minimum.at(lo, inv, vals)
-    np.maximum.at(hi, inv, vals)
-    if (lo != hi).any():
+    same, lo = _agreeing(inv, vals, len(uniq))
+    if not same.all():
         return None
     return uniq, lo.astype(np.int8)
 
