@@ -31,6 +31,12 @@ def test_a_committed_design_runs_and_a_changed_one_is_refused_unless_allowed(rep
     commit, dirty = design_state(repo)
     assert len(commit) == 40 and not dirty
     (repo / "runs.json").write_text("{}")  # untracked outputs do not make the design dirty
+    (repo / "docs" / "results").mkdir(parents=True)
+    (repo / "docs" / "results" / "log.jsonl").write_text("{}\n")
+    _git(repo, "add", "docs")
+    _git(repo, "commit", "-q", "-m", "results")
+    commit = design_state(repo)[0]
+    (repo / "docs" / "results" / "log.jsonl").write_text("{}\n{}\n")  # nor do results, the log among them
     assert check_design(False, repo) == (commit, False)
     (repo / "dsl.py").write_text("A = 2\n")
     with pytest.raises(InvalidInputError, match="commit the changes first"):

@@ -35,15 +35,18 @@ def log_path(out: Path | str) -> Path:
 
 def design_state(cwd: Path | str = ".") -> tuple[str, bool]:
     """The commit checked out in ``cwd`` and whether tracked files differ from it (``("unknown", True)`` outside
-    a git checkout). Untracked files (run outputs) do not count."""
+    a git checkout). Untracked files (run outputs) and results under ``docs/results`` (this log among them)
+    do not count: they are not the design."""
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True,
                                 timeout=30).stdout.strip()
         changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
-                                 capture_output=True, text=True, check=True, timeout=30).stdout.strip()
+                                 capture_output=True, text=True, check=True, timeout=30).stdout
     except (OSError, subprocess.SubprocessError):
         return "unknown", True
-    return commit, bool(changed)
+    design = [line for line in changed.splitlines()  # "XY path"
+              if line.strip() and not line[3:].strip().strip('"').startswith("docs/results/")]
+    return commit, bool(design)
 
 
 def check_design(allow_dirty: bool, cwd: Path | str = ".") -> tuple[str, bool]:
