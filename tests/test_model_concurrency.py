@@ -77,11 +77,17 @@ def test_small_model_calls_in_two_threads_run_at_once_on_one_thread_each():
     assert bulk == [_embedders._BULK_THREADS]
 
 
+def gated(mem: Memory) -> Gate:
+    """12 notes in ``mem``, then its general embedder held at texts with "SLOW" in them."""
+    mem.add_many([f"note {i} about grids and colours" for i in range(12)], kind="note")
+    gate = Gate(mem._views.general, "SLOW")
+    mem._views.general = gate
+    return gate
+
+
 def test_the_committer_embeds_outside_the_memory_lock_so_searches_go_on(tmp_path):
     with Memory(tmp_path / "m", hash_cfg(), progress=False) as mem:
-        mem.add_many([f"note {i} about grids and colours" for i in range(12)], kind="note")
-        gate = Gate(mem._views.general, "SLOW")
-        mem._views.general = gate
+        gate = gated(mem)
         committer = Committer(mem, window=0.0)
         try:
             fut = committer.submit(PendingAdd("a SLOW note about grids", kind="note", key="slow-1"))
@@ -104,9 +110,7 @@ def test_the_committer_embeds_outside_the_memory_lock_so_searches_go_on(tmp_path
 
 def test_query_batches_are_embedded_by_several_workers_at_once(tmp_path):
     with Memory(tmp_path / "m", hash_cfg(), progress=False) as mem:
-        mem.add_many([f"note {i} about grids" for i in range(12)], kind="note")
-        gate = Gate(mem._views.general, "SLOW")
-        mem._views.general = gate
+        gate = gated(mem)
         batcher = QueryBatcher(mem, workers=2)
         try:
             first = batcher.submit("SLOW query one")

@@ -209,9 +209,9 @@ BACKGROUND_NICE = 10
 def background_priority() -> None:
     """Lower the calling thread's CPU priority by :data:`BACKGROUND_NICE` (Linux; elsewhere nothing).
 
-    Refits and the read-view publisher are background work: under load (a server answering searches
-    and adds on two cores) they took a quarter of the CPU from the requests; at a lower priority they
-    use what the requests leave. Threads the job starts (BLAS, OpenMP) inherit the priority.
+    Refits are background work: under load (a server answering searches and adds on two cores) they took
+    a fifth of the CPU from the requests; at a lower priority they use what the requests leave. Threads
+    the job starts (BLAS, OpenMP) inherit the priority.
     """
     setp = getattr(os, "setpriority", None)
     if setp is None or not hasattr(threading, "get_native_id"):

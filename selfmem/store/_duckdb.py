@@ -106,7 +106,6 @@ def _ints(ids: Iterable[Any]) -> list[int]:
     return [int(i) for i in ids]
 
 
-
 def _utc(ts: datetime | None) -> datetime | None:
     return None if ts is None else ts.replace(tzinfo=timezone.utc)
 

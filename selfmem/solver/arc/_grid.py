@@ -6,12 +6,14 @@ are never modified in place: every DSL primitive returns a new array.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -154,36 +156,54 @@ class Obj:
     colors: tuple[int, ...]
 
 
-_OBJECTS: OrderedDict[tuple[Any, ...], tuple[Obj, ...]] = OrderedDict()
-_OBJECTS_SIZE = 4096
-_OBJECTS_LOCK = threading.Lock()
+_MISSING = object()
+R = TypeVar("R")
+
+
+def by_grid(size: int) -> Callable[[Callable[..., R]], Callable[..., R]]:
+    """Keep the last ``size`` results of ``fn(g, *args)``, keyed by the grid's shape, dtype and bytes and the
+    other arguments (thread-safe). For pure functions of a grid that a search calls on the same grids again
+    and again; what they return must not be changed by the callers (make arrays read-only)."""
+
+    def wrap(fn: Callable[..., R]) -> Callable[..., R]:
+        kept: OrderedDict[tuple[Any, ...], R] = OrderedDict()
+        lock = threading.Lock()
+
+        @functools.wraps(fn)
+        def call(g: Grid, *args: Any) -> R:
+            key = (g.shape, g.dtype.str, g.tobytes(), *args)
+            with lock:
+                found = kept.get(key, _MISSING)
+                if found is not _MISSING:
+                    kept.move_to_end(key)
+                    return found  # type: ignore[return-value]
+            result = fn(g, *args)
+            with lock:
+                kept[key] = result
+                if len(kept) > size:
+                    kept.popitem(last=False)
+            return result
+
+        return call
+
+    return wrap
 
 
 def objects(g: Grid, *, diagonal: bool = False, multicolor: bool = False, bg: int = 0) -> tuple[Obj, ...]:
     """Connected components of non-background cells, in reading order of their top-left corner.
 
     ``multicolor=False`` splits by colour; ``diagonal=True`` connects corner neighbours. The last 4,096
-    results are kept (by the grid's bytes and the arguments): a search applies dozens of object
-    primitives to the same grids, and splitting them was its costliest step (issue 39's search speed).
-    The objects' grids are read-only; a primitive that changes one copies it first.
+    results are kept (:func:`by_grid`): a search applies dozens of object primitives to the same grids,
+    and splitting them was its costliest step (issue 39's search speed). The objects' grids are read-only;
+    a primitive that changes one copies it first.
 
     >>> [o.size for o in objects(np.array([[1, 1, 0], [0, 0, 2]]))]
     [2, 1]
     """
-    key = (g.shape, g.dtype.str, g.tobytes(), diagonal, multicolor, bg)
-    with _OBJECTS_LOCK:
-        found = _OBJECTS.get(key)
-        if found is not None:
-            _OBJECTS.move_to_end(key)
-            return found
-    found = _split_objects(g, diagonal, multicolor, bg)
-    with _OBJECTS_LOCK:
-        _OBJECTS[key] = found
-        if len(_OBJECTS) > _OBJECTS_SIZE:
-            _OBJECTS.popitem(last=False)
-    return found
+    return _split_objects(g, diagonal, multicolor, bg)
 
 
+@by_grid(4096)
 def _split_objects(g: Grid, diagonal: bool, multicolor: bool, bg: int) -> tuple[Obj, ...]:
     from scipy import ndimage
 

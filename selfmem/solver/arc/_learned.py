@@ -100,6 +100,8 @@ _SPAN = 2 * STAMP_RADIUS + 1
 
 _OFFSETS = np.array([(dy, dx) for dy in range(-STAMP_RADIUS, STAMP_RADIUS + 1)
                      for dx in range(-STAMP_RADIUS, STAMP_RADIUS + 1)], dtype=np.int64)
+_CENTRE = (_OFFSETS[:, 0] == 0) & (_OFFSETS[:, 1] == 0)  # which offset is the coloured cell itself
+_OFFSET_KEYS = (_OFFSETS[:, 0] + STAMP_RADIUS) * _SPAN + _OFFSETS[:, 1] + STAMP_RADIUS
 
 
 def _stamp_observations(p: Grid, t: Grid) -> tuple[np.ndarray, np.ndarray]:
@@ -111,10 +113,8 @@ def _stamp_observations(p: Grid, t: Grid) -> tuple[np.ndarray, np.ndarray]:
     x = xs[None, :] + _OFFSETS[:, 1:]
     ok = (y >= 0) & (y < h) & (x >= 0) & (x < w)
     yc, xc = np.where(ok, y, 0), np.where(ok, x, 0)
-    centre = (_OFFSETS[:, 0] == 0) & (_OFFSETS[:, 1] == 0)
-    ok &= centre[:, None] | (p[yc, xc] == 0)
-    off = (_OFFSETS[:, 0] + STAMP_RADIUS) * _SPAN + _OFFSETS[:, 1] + STAMP_RADIUS
-    keys = p[ys, xs].astype(np.int64)[None, :] * _SPAN * _SPAN + off[:, None]
+    ok &= _CENTRE[:, None] | (p[yc, xc] == 0)
+    keys = p[ys, xs].astype(np.int64)[None, :] * _SPAN * _SPAN + _OFFSET_KEYS[:, None]
     return keys[ok], t[yc[ok], xc[ok]].astype(np.int64)
 
 

@@ -17,15 +17,12 @@ pairs often include one): the search drops a node whose values equal an earlier 
 from __future__ import annotations
 
 import functools
-import threading
-from collections import OrderedDict
 from collections.abc import Iterator
-from typing import Any
 
 import numpy as np
 from scipy import ndimage
 
-from ._grid import Grid, Obj
+from ._grid import Grid, Obj, by_grid
 from ._prims_more import _shift  # also registers the earlier modules first (tie-break order)
 from ._primitives import primitive
 
@@ -77,26 +74,14 @@ def _mirror_maps(h: int, w: int) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarr
     return tuple(out)
 
 
-_INPAINT_LOCK = threading.Lock()
-_INPAINTED: OrderedDict[tuple[Any, ...], tuple[Grid, np.ndarray] | None] = OrderedDict()
-
-
+@by_grid(256)
 def _inpaint(g: Grid) -> tuple[Grid, np.ndarray] | None:
     """:func:`_restore` of ``g``, kept for the last 256 grids (``inpaint_sym`` and ``inpaint_crop`` restore the
     same grids; the arrays are read-only)."""
-    key = (g.shape, g.dtype.str, g.tobytes())
-    with _INPAINT_LOCK:
-        if key in _INPAINTED:
-            _INPAINTED.move_to_end(key)
-            return _INPAINTED[key]
     found = _restore(g)
     if found is not None:
         for a in found:
             a.flags.writeable = False
-    with _INPAINT_LOCK:
-        _INPAINTED[key] = found
-        if len(_INPAINTED) > 256:
-            _INPAINTED.popitem(last=False)
     return found
 
 

@@ -173,7 +173,7 @@ class _Children:
     steps: tuple[Step, ...]
     cost: np.ndarray
     default: np.ndarray
-    members: frozenset[Step]
+    position: Mapping[Step, int]
 
 
 @dataclass(frozen=True, eq=False)
@@ -406,8 +406,21 @@ class _Search:
             found = self._children[key] = _Children(
                 tuple(steps), np.array([self.step_cost(st, prev) for st in steps], dtype=np.float64),
                 np.array([self.default_step_cost(st) for st in steps], dtype=np.float64),
-                frozenset(steps))
+                {st: i for i, st in enumerate(steps)})
         return found
+
+    def expansion(self, steps: tuple[Step, ...], values: tuple, cost: float
+                  ) -> tuple[int, float, str, float, str] | None:
+        """What a node's children are pushed with: its depth, its cost in the default frontier, its value type,
+        the shape penalty and its last step's name (``"^"`` at the start); None at the depth limit."""
+        depth = self.depth.get(steps, len(steps))
+        if depth >= self.settings.max_depth:
+            return None
+        kind = _type_of(values[0])
+        h = 0.0
+        if kind == "G" and not all(v.shape == t.shape for v, t in zip(values, self.targets)):
+            h = self.settings.shape_penalty
+        return depth, self.path.get(steps, (cost, cost))[1], kind, h, steps[-1].name if steps else "^"
 
     def expand(self, steps: tuple[Step, ...], values: tuple, cost: float, source: str, seed_task: str) -> None:
         """Add a node's children to the frontier(s), lazily: one heap entry per frontier stands for all the
@@ -415,15 +428,10 @@ class _Search:
         sibling joins the heap when one is taken (:meth:`take`). The pop order, and so every result, is the
         same as pushing every child at once; the search evaluates ~2% of the children it pushes, so pushing
         each cost more than running the primitives (issue 39's search speed)."""
-        depth = self.depth.get(steps, len(steps))
-        base_default = self.path.get(steps, (cost, cost))[1]
-        if depth >= self.settings.max_depth:
+        found = self.expansion(steps, values, cost)
+        if found is None:
             return
-        kind = _type_of(values[0])
-        h = 0.0
-        if kind == "G" and not all(v.shape == t.shape for v, t in zip(values, self.targets)):
-            h = self.settings.shape_penalty
-        prev = steps[-1].name if steps else "^"
+        depth, base_default, kind, h, prev = found
         kids = self.children(kind, prev)
         n = len(kids.steps)
         if n:
@@ -485,9 +493,9 @@ class _Search:
         """Give ``steps`` the depth and path its push as a search child would have given it, if its parent was
         expanded and has it among its children (a macro reaching the same program must not take them)."""
         exp = self._lazy.get(steps[:-1])
-        if exp is None or steps[-1] not in exp.kids.members:
+        i = None if exp is None else exp.kids.position.get(steps[-1])
+        if exp is None or i is None:
             return
-        i = exp.kids.steps.index(steps[-1])
         self.depth.setdefault(steps, exp.depth)
         if self.portfolio:
             self.path.setdefault(steps, (float(exp.costs[i]), float(exp.defaults[i])))
