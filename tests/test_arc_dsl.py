@@ -14,6 +14,11 @@ from selfmem import InvalidInputError
 from selfmem.solver.arc import PRIMITIVES, Program, run_program
 from selfmem.solver.arc._dsl import apply_colormap, candidate_colors, fit_colormap
 from selfmem.solver.arc._grid import Obj, objects
+from selfmem.solver.arc._primitives import spec_of
+from selfmem.solver.arc._registry import MODULES, marked
+
+FNS = marked(MODULES)
+"""Every marked primitive function (a family's options included), by its own name."""
 
 
 def G(*rows: str) -> np.ndarray:
@@ -32,7 +37,7 @@ def O(  # noqa: E743 (a short name these tests use for "objects of")
 
 
 A = G("12", "30")
-# name: (input, colour argument or None, expected output or None when it does not apply)
+# marked function's name: (input, colour argument or None, expected output or None when it does not apply)
 CASES = {
     "rot90": (A, None, G("20", "13")),
     "rot180": (A, None, G("03", "21")),
@@ -230,19 +235,28 @@ def _same(a, b) -> bool:
     return a == b
 
 
-def test_at_least_40_primitives_each_with_a_case():
+def test_every_primitive_function_has_a_case_and_the_readme_states_the_count():
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     assert f"(`PRIMITIVES`, {len(PRIMITIVES)}," in readme, "README's DSL bullet states another primitive count"
     assert len(PRIMITIVES) >= 40
-    assert set(CASES) == set(PRIMITIVES), set(PRIMITIVES) ^ set(CASES)
+    assert set(CASES) == set(FNS), set(FNS) ^ set(CASES)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_primitive(name):
     value, arg, expected = CASES[name]
-    prim = PRIMITIVES[name]
-    out = prim.fn(value) if arg is None else prim.fn(value, arg)
+    out = FNS[name](value) if arg is None else FNS[name](value, arg)
     assert _same(out, expected), f"{name}: got {out!r}"
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_each_case_runs_as_its_step_of_the_dsl(name):
+    """A family's option applies the function it replaced: ``gravity(down)`` is ``gravity_down``."""
+    value, arg, expected = CASES[name]
+    prim_name, option = PRIMITIVES.aliases.get(name, (name, None))
+    prim = PRIMITIVES[prim_name]
+    out = prim.fn(value, option if option is not None else arg) if prim.arg else prim.fn(value)
+    assert _same(out, expected), f"{name} as {prim_name}({option}): got {out!r}"
 
 
 @pytest.mark.parametrize("name", ["crop_content", "downscale2", "invert", "obj_largest", "fill_enclosed", "dedupe",
@@ -251,8 +265,8 @@ def test_primitive_that_does_not_apply_returns_none(name):
     dull = {"crop_content": G("12", "34"), "downscale2": G("123"), "invert": G("12"), "obj_largest": O(G("1"), G("2")),
             "fill_enclosed": G("11", "11"), "dedupe": G("12", "21"), "count_colors": G("00"),
             "split_lr": G("123", "456", "789")[:, :1], "cells_grid": G("12", "34"), "continue_pattern": G("12", "34")}
-    prim = PRIMITIVES[name]
-    assert (prim.fn(dull[name], 1) if prim.colour_arg else prim.fn(dull[name])) is None
+    fn = FNS[name]
+    assert (fn(dull[name], 1) if spec_of(fn).colour_arg else fn(dull[name])) is None
 
 
 grids = arrays(np.int8, st.tuples(st.integers(1, 6), st.integers(1, 6)), elements=st.integers(0, 4))
@@ -262,7 +276,7 @@ grids = arrays(np.int8, st.tuples(st.integers(1, 6), st.integers(1, 6)), element
 @given(grids)
 def test_grid_primitives_are_pure_and_typed(g):
     before = g.copy()
-    for prim in PRIMITIVES.values():
+    for prim in map(spec_of, FNS.values()):
         if prim.src != "G":
             continue
         out = prim.fn(g, 2) if prim.colour_arg else prim.fn(g)
@@ -279,12 +293,22 @@ def test_grid_primitives_are_pure_and_typed(g):
 
 
 def test_program_text_round_trip_and_type_checks():
-    p = Program.parse("objs_multi | obj_largest | colormap(1>2,3>4)")
+    p = Program.parse("objs(multi) | select(largest) | colormap(1>2,3>4)")
     assert str(Program.parse(str(p))) == str(p)
-    assert run_program(Program.parse("crop_content | rot90"), G("000", "012")).tolist() == [[2], [1]]
-    for bad in ("obj_largest", "rot90 | objs_color", "fill_enclosed", "rot90(3)", "nonsense", "fill_enclosed(12)"):
+    assert run_program(Program.parse("crop(content) | rot(90)"), G("000", "012")).tolist() == [[2], [1]]
+    for bad in ("select(largest)", "rot(90) | objs(color)", "fill_enclosed", "rot(45)", "rot", "nonsense",
+                "fill_enclosed(12)", "fill_enclosed(down)", "dedupe(2)", "rot90(3)"):
         with pytest.raises(InvalidInputError):
             Program.parse(bad)
+
+
+def test_retired_names_parse_as_the_option_that_replaced_them():
+    """Programs remembered before the families existed still read and run the same."""
+    old = Program.parse("crop_content | mirror4")
+    assert str(old) == "crop(content) | mirror(all)"
+    assert str(Program.parse("objs_multi | obj_largest")) == "objs(multi) | select(largest)"
+    g = G("000", "012")
+    assert run_program(old, g).tolist() == run_program(Program.parse(str(old)), g).tolist() == [[1, 2, 2, 1]] * 2
 
 
 def test_colormap_is_fitted_from_pairs():
@@ -347,8 +371,10 @@ def test_registry_states_types_and_weight_and_refuses_duplicates_and_bad_types()
 
     assert PRIMITIVES["objs_overlay"].src == "O" and PRIMITIVES["fill_boxes"].colour_arg
     assert all(p.weight > 0 for p in PRIMITIVES.values())
+    gravity = PRIMITIVES["gravity"]
+    assert gravity.arg == "choice" and gravity.weight == pytest.approx(sum(gravity.choice_weights))
     with pytest.raises(ValueError, match="twice"):
-        primitive()(PRIMITIVES["rot90"].fn)
+        primitive()(FNS["rot90"])
     with pytest.raises(ValueError, match="types"):
         primitive("G", "X")
     with pytest.raises(ValueError, match="weight"):
@@ -363,4 +389,4 @@ def test_registry_states_types_and_weight_and_refuses_duplicates_and_bad_types()
                                         ("slide_major", G("12")),
                                         ("rays_to_largest", G("1"))])
 def test_added_primitives_do_not_apply_where_they_mean_nothing(name, value):
-    assert PRIMITIVES[name].fn(value) is None
+    assert FNS[name](value) is None

@@ -23,7 +23,7 @@ class EagerSearch(_Search):
         for prim in PRIMITIVES.values():
             if prim.src != kind:
                 continue
-            for arg in (self.colors if prim.colour_arg else (None,)):
+            for arg in prim.options(self.colors):
                 step = Step(prim.name, arg)
                 child = steps + (step,)
                 c = cost + self.step_cost(step, prev) + h
@@ -49,7 +49,7 @@ class EagerSearch(_Search):
 
 
 def _outcome(cls, task, settings, guidance):
-    s = cls(task.train, task.test_inputs, settings, guidance)
+    s = cls(task.train, task.test_inputs, settings, guidance, PRIMITIVES)
     s.run()
     r = s.result(0.0)
     return ([str(p) for p in r.programs], r.nodes, r.nodes_to_solution, r.source,
@@ -61,11 +61,11 @@ def _guidance(seed: int) -> Guidance:
     names = list(PRIMITIVES)
     prior = {n: rng.random() + 1e-3 for n in names}
     z = sum(prior.values())
-    return Guidance(seeds=(Seed(Program.parse("flip_h"), 1.0, "a", 0.1),
-                           Seed(Program.parse("rot90 | crop_content"), 0.5, "b", 0.3)),
+    return Guidance(seeds=(Seed(Program.parse("flip(h)"), 1.0, "a", 0.1),
+                           Seed(Program.parse("rot(90) | crop(content)"), 0.5, "b", 0.3)),
                     prior={n: v / z for n, v in prior.items()},
-                    pairs={"^": {n: 1 / 40 for n in rng.sample(names, 40)}, "rot90": {"flip_h": 0.5, "crop_content": 0.5}},
-                    pair_mix=0.3, abstractions=(Program.parse("rot90 | flip_h"), Program.parse("crop_content | rot90")))
+                    pairs={"^": {n: 1 / 40 for n in rng.sample(names, 40)}, "rot": {"flip": 0.5, "crop": 0.5}},
+                    pair_mix=0.3, abstractions=(Program.parse("rot(90) | flip(h)"), Program.parse("crop(content) | rot(90)")))
 
 
 @pytest.mark.parametrize("index", [3, 41, 77, 150, 222, 333])

@@ -33,7 +33,7 @@ DEEP = Program.parse("crop_content | mirror_right | upscale2")  # depth 3: found
 def test_search_finds_a_program_within_budget_and_verifies_it():
     task = make_task("t", Program.parse("flip_h"), 0)
     r = search_task(task.train, task.test_inputs, SearchSettings(budget=300))
-    assert r.programs and str(r.programs[0]) == "flip_h" and r.nodes <= 300 + 1
+    assert r.programs and str(r.programs[0]) == "flip(h)" and r.nodes <= 300 + 1
     assert score_predictions(task, r.predictions) == 1.0
 
 
@@ -133,7 +133,7 @@ def test_task_type_works_in_the_llm_loop(tmp_path):
     task = make_task("llm", DEEP, 3)
     with Memory(tmp_path / "m", CFG) as mem:
         r = MemorySolver(Proposer(), mem, ARCTaskType()).solve(task)
-        assert r.solved and "mirror_right" in r.answer
+        assert r.solved and "mirror(right)" in r.answer
         res = ARCSolver(mem, settings=SearchSettings(budget=30), workers=1, llm=Proposer()).solve(task)
         assert res.solved and res.source == "seed" and res.seed_task == "llm"
 

@@ -61,7 +61,7 @@ def test_prior_from_near_experiences_finds_a_deep_program_sooner():
     assert guided.programs and guided.nodes_to_solution < (plain.nodes_to_solution or 6001) / 4
     p, pairs, used = prior.distribution(transformation_features(task.train))
     assert max(p, key=p.get) in DEEP.names and abs(sum(p.values()) - 1) < 1e-6 and len(used) == 3
-    assert pairs["crop_content"] == {"mirror_right": 1.0}
+    assert pairs["crop"] == {"mirror": 1.0}
     # leaving the task's own experiences out leaves nothing here
     assert prior.nearest(transformation_features(task.train), 5, exclude_task="o0")[0].tolist() != []
     assert len(prior.nearest(np.ones(FEATURE_DIM), 5)[0]) == 3
@@ -69,9 +69,9 @@ def test_prior_from_near_experiences_finds_a_deep_program_sooner():
 
 def test_a_zero_prior_is_a_floor_not_an_error():
     task = make_task("t", Program.parse("flip_h"), 6)
-    prior = {n: 0.0 for n in Program.parse("flip_h").names} | {"rot90": 1.0}
+    prior = {n: 0.0 for n in Program.parse("flip_h").names} | {"rot": 1.0}
     r = search_task(task.train, task.test_inputs, SearchSettings(budget=400), Guidance(prior=prior))
-    assert r.programs and str(r.programs[0]) == "flip_h"
+    assert r.programs and str(r.programs[0]) == "flip(h)"
 
 
 def test_solver_records_experiences_with_the_own_view_and_reloads_them(tmp_path):
@@ -117,7 +117,7 @@ def test_abstractions_are_mined_stored_with_parents_and_extend_the_search(tmp_pa
     sols = [("a", "crop_content | mirror_right"), ("b", "rot90 | crop_content | mirror_right"), ("c", "flip_h"),
             ("d", "crop_content | mirror_right | colormap(1>2)"), ("e", "not_a_primitive")]
     found = mine_abstractions(sols)
-    assert [str(a.program) for a in found] == ["crop_content | mirror_right"]
+    assert [str(a.program) for a in found] == ["crop(content) | mirror(right)"]
     assert found[0].support == 3 and found[0].sources == ("a", "b", "d")
     assert mine_abstractions(sols, min_support=4) == []
     with pytest.raises(InvalidInputError):
@@ -127,7 +127,7 @@ def test_abstractions_are_mined_stored_with_parents_and_extend_the_search(tmp_pa
                            own_embedding=np.ones((2, FEATURE_DIM), np.float32))
         (aid,) = store_abstractions(mem, found, {"a": ids[0], "b": ids[1]})
         assert mem.get(aid).kind == "abstraction" and sorted(mem.get(aid).parents) == sorted(ids)
-        assert [str(p) for p in load_abstractions(mem)] == ["crop_content | mirror_right"]
+        assert [str(p) for p in load_abstractions(mem)] == ["crop(content) | mirror(right)"]
     # a macro counts as one step: depth 2 reaches a 3-step program
     task = make_task("deep", DEEP, 7)
     settings = SearchSettings(budget=3000, max_depth=2)
@@ -142,7 +142,7 @@ def test_default_share_keeps_what_a_misleading_prior_would_push_past_the_budget(
     plain = search_task(task.train, task.test_inputs, SearchSettings(budget=4000))
     assert plain.programs and plain.nodes_to_solution is not None
     budget = 2 * plain.nodes_to_solution + 50
-    misled = Guidance(prior={n: 0.0 for n in program.names} | {"rot90": 1.0, "flip_h": 1.0})
+    misled = Guidance(prior={n: 0.0 for n in program.names} | {"rot": 1.0, "flip": 1.0})
     alone = search_task(task.train, task.test_inputs, SearchSettings(budget=budget, default_share=0.0), misled)
     both = search_task(task.train, task.test_inputs, SearchSettings(budget=budget, default_share=0.5), misled)
     assert not alone.programs and both.programs and str(both.programs[0]) == str(plain.programs[0])

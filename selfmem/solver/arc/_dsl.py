@@ -1,10 +1,11 @@
 """Programs of the grid DSL and their interpreter.
 
 A :class:`Program` is a chain of steps from the input grid to a grid, written
-``"rot90 | crop_content | fill_enclosed(4)"``; each step names a registered primitive
-(:mod:`._primitives`; the functions are in the ``_prims_*`` modules) or a step learned from the train
-pairs: the final ``colormap(1>2,3>4)``, or a local rule (``rule_patch3``, ...). Importing this module
-registers every primitive, in a fixed order (the search's tie-break order).
+``"rot(90) | crop(content) | fill_enclosed(4)"``; each step names a primitive of a DSL
+(:mod:`._primitives`; the default one is built in :mod:`._registry`) with its argument, or a step
+learned from the train pairs: the final ``colormap(1>2,3>4)``, or a local rule (``rule_patch3``, ...).
+Programs written with retired names (``rot90``, ``gravity_down``) still parse, as the step that
+replaced them.
 """
 
 from __future__ import annotations
@@ -17,13 +18,16 @@ from typing import Any
 import numpy as np
 
 from ..._errors import InvalidInputError
-from . import _prims_patterns  # noqa: F401  (registers every primitive: grid, objects, more, fill, lists, parts, moves, patterns)
 from ._grid import MAX_SIDE, Grid
 from ._learned import RULES, apply_colormap, apply_rule, fit_colormap, fit_rule
-from ._primitives import PRIMITIVES, Primitive
+from ._primitives import DSL, Primitive
+from ._registry import DEFAULT_DSL
 
-__all__ = ["Primitive", "Step", "Program", "PRIMITIVES", "LEARNED", "run_program", "apply_step", "fit_colormap",
-           "apply_colormap", "candidate_colors"]
+__all__ = ["Primitive", "DSL", "Step", "Program", "PRIMITIVES", "LEARNED", "run_program", "apply_step",
+           "fit_colormap", "apply_colormap", "candidate_colors"]
+
+PRIMITIVES: DSL = DEFAULT_DSL
+"""The default DSL (what a search uses unless given ``dsl=``)."""
 
 LEARNED = ("colormap",) + tuple(f"rule_{k}" for k in RULES)
 """Steps fitted to each task's train pairs (not searched over: tried at every grid the search reaches)."""
@@ -32,10 +36,10 @@ LEARNED = ("colormap",) + tuple(f"rule_{k}" for k in RULES)
 # -- programs --------------------------------------------------------------------
 @dataclass(frozen=True)
 class Step:
-    """One step: a primitive's name and its argument (a colour, or the colour map's pairs)."""
+    """One step: a primitive's name and its argument (a colour, an option's name, or the colour map's pairs)."""
 
     name: str
-    arg: int | tuple[tuple[int, int], ...] | None = None
+    arg: int | str | tuple[tuple[int, int], ...] | None = None
 
     def __str__(self) -> str:
         if self.arg is None:
@@ -45,16 +49,16 @@ class Step:
         return f"{self.name}({self.arg})"
 
 
-_STEP = re.compile(r"^([a-z_0-9]+)(?:\(([0-9>,\s]*)\))?$")
+_STEP = re.compile(r"^([a-z_0-9]+)(?:\(([0-9a-z_>,\s]*)\))?$")
 
 
 @dataclass(frozen=True)
 class Program:
     """A chain of steps from the input grid to the output grid.
 
-    >>> p = Program.parse("rot90 | fill_enclosed(4)")
-    >>> str(p), len(p)
-    ('rot90 | fill_enclosed(4)', 2)
+    >>> p = Program.parse("rot(90) | fill_enclosed(4)")
+    >>> str(p), len(p), str(Program.parse("gravity_down"))
+    ('rot(90) | fill_enclosed(4)', 2, 'gravity(down)')
     """
 
     steps: tuple[Step, ...]
@@ -70,10 +74,12 @@ class Program:
         return tuple(s.name for s in self.steps)
 
     @classmethod
-    def parse(cls, text: str) -> Program:
-        """Read ``"a | b(3) | colormap(1>2)"``; raises InvalidInputError on unknown or mistyped steps."""
+    def parse(cls, text: str, dsl: DSL | None = None) -> Program:
+        """Read ``"a | b(3) | c(down) | colormap(1>2)"`` against ``dsl`` (default: the default DSL); raises
+        InvalidInputError on unknown or mistyped steps."""
         if not isinstance(text, str):
-            raise InvalidInputError(f"a program is text like 'rot90 | crop_content', got {type(text).__name__}")
+            raise InvalidInputError(f"a program is text like 'rot(90) | crop(content)', got {type(text).__name__}")
+        dsl = PRIMITIVES if dsl is None else dsl
         text = text.strip()
         if text == "identity":
             return cls(())
@@ -97,43 +103,63 @@ class Program:
                     raise InvalidInputError(f"{name} follows a grid step and takes no argument")
                 steps.append(Step(name))
                 continue
-            prim = PRIMITIVES.get(name)
-            if prim is None:
-                raise InvalidInputError(f"unknown primitive {name!r}; known: {', '.join(sorted(PRIMITIVES))}")
+            step = _read_step(dsl, name, raw, text)
+            prim = dsl[step.name]
             if prim.src != kind:
-                raise InvalidInputError(f"{name} takes a {prim.src} value but gets a {kind} value in {text!r}")
-            if prim.colour_arg != (raw is not None and raw.strip() != ""):
-                raise InvalidInputError(f"{name} {'needs a colour argument' if prim.colour_arg else 'takes no argument'}")
-            arg = int(raw) if prim.colour_arg else None
-            if arg is not None and not 0 <= arg <= 9:
-                raise InvalidInputError(f"{name}: colour must be 0-9, got {arg}")
-            steps.append(Step(name, arg))
+                raise InvalidInputError(f"{step.name} takes a {prim.src} value but gets a {kind} value in {text!r}")
+            steps.append(step)
             kind = prim.dst
         if kind != "G":
             raise InvalidInputError(f"program {text!r} must end with a grid, ends with type {kind}")
         return cls(tuple(steps))
 
 
-def apply_step(step: Step, value: Any) -> Any:
+def _read_step(dsl: DSL, name: str, raw: str | None, text: str) -> Step:
+    """One primitive step with its argument checked against the primitive's kind (or a retired name's step)."""
+    raw = None if raw is None or not raw.strip() else raw.strip()
+    if name not in dsl and name in dsl.aliases:
+        if raw is not None:
+            raise InvalidInputError(f"{name} takes no argument (it is now written {dsl.aliases[name][0]}(...))")
+        return Step(*dsl.aliases[name])
+    prim = dsl.get(name)
+    if prim is None:
+        raise InvalidInputError(f"unknown primitive {name!r} in {text!r}; known: {dsl.signatures()}")
+    if prim.arg is None:
+        if raw is not None:
+            raise InvalidInputError(f"{name} takes no argument")
+        return Step(name)
+    if raw is None:
+        raise InvalidInputError(f"{name} needs an argument: {prim.signature()}")
+    if prim.arg == "colour":
+        if not raw.isdigit() or not 0 <= int(raw) <= 9:
+            raise InvalidInputError(f"{name}: colour must be 0-9, got {raw!r}")
+        return Step(name, int(raw))
+    if raw not in prim.choices:
+        raise InvalidInputError(f"{name}: argument {raw!r} is not one of {prim.signature()}")
+    return Step(name, raw)
+
+
+def apply_step(step: Step, value: Any, dsl: DSL | None = None) -> Any:
     """One step on one value; ``None`` when the primitive does not apply (or is a rule needing train pairs)."""
     if step.name == "colormap":
         assert isinstance(step.arg, tuple)  # Program.parse gives a colour map its pairs
         return apply_colormap(value, step.arg)
     if step.name in LEARNED:
         return None
-    prim = PRIMITIVES[step.name]
+    prim = (PRIMITIVES if dsl is None else dsl)[step.name]
     out = prim.fn(value) if step.arg is None else prim.fn(value, step.arg)
     if isinstance(out, np.ndarray) and (out.size == 0 or max(out.shape) > MAX_SIDE):
         return None
     return out
 
 
-def run_program(program: Program, grid: Grid, train: Sequence[tuple[Grid, Grid]] = ()) -> Grid | None:
-    """Apply every step; ``None`` when a step does not apply.
+def run_program(program: Program, grid: Grid, train: Sequence[tuple[Grid, Grid]] = (),
+                dsl: DSL | None = None) -> Grid | None:
+    """Apply every step (primitives of ``dsl``, default the default DSL); ``None`` when a step does not apply.
 
     Rule steps (``rule_patch3``, ...) are fitted on ``train`` (input/output pairs) on the way.
 
-    >>> run_program(Program.parse("flip_h"), np.array([[1, 2]], np.int8)).tolist()
+    >>> run_program(Program.parse("flip(h)"), np.array([[1, 2]], np.int8)).tolist()
     [[2, 1]]
     """
     value: Any = grid
@@ -145,8 +171,8 @@ def run_program(program: Program, grid: Grid, train: Sequence[tuple[Grid, Grid]]
             table = fit_rule(step.name[5:], values, [o for _, o in train])
             value = None if table is None else apply_rule(step.name[5:], table, value)
         else:
-            value = apply_step(step, value)
-            values = [None if v is None else apply_step(step, v) for v in values]
+            value = apply_step(step, value, dsl)
+            values = [None if v is None else apply_step(step, v, dsl) for v in values]
         if value is None:
             return None
     return value if isinstance(value, np.ndarray) else None

@@ -23,7 +23,7 @@ import numpy as np
 from scipy import ndimage
 
 from ._grid import Grid, Obj, by_grid
-from ._prims_more import _shift  # also registers the earlier modules first (tie-break order)
+from ._prims_more import _shift
 from ._primitives import primitive
 
 # -- inpainting ------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Grid-to-grid primitives: geometry, scaling and tiling, cropping, gravity, symmetry, lines, colours.
 
-Each function is registered with :func:`~._primitives.primitive` (types ``G -> G`` unless stated) and
+Each function is marked with :func:`~._primitives.primitive` (types ``G -> G`` unless stated) and
 its prior weight; see :mod:`._primitives`.
 """
 

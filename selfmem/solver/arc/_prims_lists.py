@@ -11,7 +11,6 @@ from __future__ import annotations
 import numpy as np
 
 from ._grid import MAX_SIDE, Grid, Obj
-from ._prims_fill import split_squares  # noqa: F401  (registers the earlier modules first: tie-break order)
 from ._prims_objects import split_lr, split_tb
 from ._prims_grid import _minor
 from ._primitives import primitive

@@ -5,7 +5,7 @@ Grid to grid: moves (shifts by one cell, objects falling as rigid bodies), compa
 divided by lines), tilings with rotations and by the colour count, recolouring whole objects by a
 property (largest, smallest, holes, touching the border, shape) and painting around them (their boxes,
 the outside region). Objects to grid: picks by holes, symmetry, position and colour count, and the
-overlay of all objects (the cells of a divided grid combined). Each is registered with
+overlay of all objects (the cells of a divided grid combined). Each is marked with
 :func:`~._primitives.primitive`; the weights are low so that the memory-free search keeps its order
 on the first DSL's programs at equal depth.
 """
@@ -18,7 +18,7 @@ import numpy as np
 from scipy import ndimage
 
 from ._prims_grid import _paint
-from ._prims_objects import _pick  # also registers the first DSL before these (tie-break order)
+from ._prims_objects import _pick
 from ._grid import Grid, Obj, objects
 from ._primitives import fits, primitive
 

@@ -5,7 +5,7 @@ standing for it, shapes recoloured by the other colour on their lines, a figure 
 symmetry about a centre mark, noise and thin strokes removed (only solid 2x2 blocks kept; rows or columns
 made one colour; the rarest colour replaced by its neighbours), blocks of a divided grid filled, empty
 rows and columns painted, 4-connected objects painted by their size, background swapped with the most
-common colour. Registered after :mod:`._prims_parts`, with low weights.
+common colour. With low weights.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import numpy as np
 from scipy import ndimage
 
 from ._grid import Grid
-from ._prims_parts import swap_colors  # noqa: F401  (registers the earlier modules first: tie-break order)
 from ._prims_grid import _minor
 from ._primitives import primitive
 

@@ -1,7 +1,7 @@
 """Primitives over objects, counts and pairs of grids: ``G -> O``, ``O -> G``, ``O/G -> I``, ``I -> G``,
 ``G -> P`` and ``P -> G``.
 
-Each function is registered with :func:`~._primitives.primitive` and its prior weight; see
+Each function is marked with :func:`~._primitives.primitive` and its prior weight; see
 :mod:`._primitives`.
 """
 
@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from . import _prims_grid  # noqa: F401  (registered before these: the search's tie-break order)
 from ._grid import MAX_SIDE, Grid, Obj, objects
 from ._primitives import primitive
 

@@ -5,7 +5,7 @@ symmetric one), single-colour 8-connected and multicolour 4-connected objects, t
 marker cell, the cells of a grid divided by lines of any colour (background too) and their overlay, a
 mask coloured by a key, the largest shape shrunk and filled from the rest, a grid copied into the cells
 of one colour, an outlined rectangle, the region inside four corner marks, two colours exchanged.
-Registered after :mod:`._prims_lists`, with low weights.
+With low weights.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import numpy as np
 from scipy import ndimage
 
 from ._grid import MAX_SIDE, Grid, Obj, objects
-from ._prims_lists import paint_minor  # noqa: F401  (registers the earlier modules first: tie-break order)
 from ._prims_objects import _pick
 from ._primitives import fits, primitive
 

@@ -7,7 +7,7 @@ enclosed square holes and the largest empty squares painted, outlines around sha
 taking the colour of a framed template of the same outline. Lines: a ray bouncing between the side edges,
 diagonal tails carried to the edge. Divided grids: one cell per part (its main colour; where the most
 coloured cells are). Summaries: a mirror-symmetry flag, a bar chart of the colours, two shapes slid
-together into a rectangle. Registered after :mod:`._prims_moves`, with low weights.
+together into a rectangle, with low weights.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from scipy import ndimage
 
 from ._grid import MAX_SIDE, Grid, objects
 from ._prims_grid import continue_pattern
-from ._prims_moves import fill_empty_lines  # noqa: F401  (registers the earlier modules first: tie-break order)
 from ._prims_parts import _blocks
 from ._primitives import primitive
 

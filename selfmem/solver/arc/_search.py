@@ -31,6 +31,7 @@ import numpy as np
 
 from ..._errors import InvalidInputError
 from ._dsl import LEARNED, PRIMITIVES, Program, Step, apply_step, candidate_colors
+from ._primitives import DSL
 from ._grid import Grid
 from ._learned import RULES, apply_rule, fit_colormap, fit_rule
 
@@ -218,7 +219,8 @@ def _type_of(value: Any) -> str:
 
 class _Search:
     def __init__(self, train: Sequence[tuple[Grid, Grid]], tests: Sequence[Grid], settings: SearchSettings,
-                 guidance: Guidance) -> None:
+                 guidance: Guidance, dsl: DSL) -> None:
+        self.dsl = dsl
         self.inputs = [i for i, _ in train] + list(tests)
         self.targets = [o for _, o in train]
         self.n_train = len(train)
@@ -247,19 +249,18 @@ class _Search:
         self.experience: dict[Any, tuple[tuple[Step, ...], tuple]] = {}
         self.depth: dict[tuple[Step, ...], int] = {(): 0}
         self.macros = [p.steps for p in guidance.abstractions
-                       if p.steps and all(st.name in PRIMITIVES for st in p.steps)]
+                       if p.steps and all(st.name in dsl for st in p.steps)]
 
-    @staticmethod
-    def _default_costs() -> dict[str, float]:
-        z = sum(p.weight for p in PRIMITIVES.values())
-        return {n: -math.log(p.weight / z) for n, p in PRIMITIVES.items()}
+    def _default_costs(self) -> dict[str, float]:
+        z = sum(p.weight for p in self.dsl.values())
+        return {n: -math.log(p.weight / z) for n, p in self.dsl.items()}
 
     def _costs(self) -> dict[str, float]:
         g = self.guidance
         if g.prior is not None and g.priors:
             floor = 1e-6
-            return {n: -math.log(max(float(g.prior.get(n, 0.0)), floor)) for n in PRIMITIVES}
-        weights = {n: p.weight for n, p in PRIMITIVES.items()}
+            return {n: -math.log(max(float(g.prior.get(n, 0.0)), floor)) for n in self.dsl}
+        weights = {n: p.weight for n, p in self.dsl.items()}
         seeds = self.guidance.seeds
         if seeds and self.guidance.priors:
             total = sum(s.weight for s in seeds)
@@ -281,7 +282,7 @@ class _Search:
         out = []
         for v in parent:
             try:
-                r = apply_step(steps[-1], v)
+                r = apply_step(steps[-1], v, self.dsl)
             except (ValueError, IndexError, TypeError, KeyError):
                 r = None
             if r is None:
@@ -335,7 +336,7 @@ class _Search:
         cmap = fit_colormap(preds, self.targets)
         if cmap is not None:
             step = Step("colormap", cmap)
-            tests = tuple(apply_step(step, v) for v in values[self.n_train:])
+            tests = tuple(apply_step(step, v, self.dsl) for v in values[self.n_train:])
             self._solved(Program(steps + (step,)), tests, source, seed_task)
             return
         if all(p.shape == t.shape for p, t in zip(preds, self.targets)):
@@ -383,9 +384,13 @@ class _Search:
         return c + self._arg_cost(step)
 
     def _arg_cost(self, step: Step) -> float:
-        """Colour arguments cost more the later they come in this task's candidate colours."""
+        """Colour arguments cost more the later they come in this task's candidate colours; an option costs
+        ``-log p(option | primitive)``."""
         if step.arg is None or isinstance(step.arg, tuple):
             return 0.0
+        if isinstance(step.arg, str):
+            prim = self.dsl.get(step.name)
+            return 0.0 if prim is None else prim.arg_cost(step.arg)
         return 0.5 * (self.colors.index(step.arg) if step.arg in self.colors else len(self.colors))
 
     def default_step_cost(self, step: Step) -> float:
@@ -401,8 +406,8 @@ class _Search:
         key = (kind, prev if self.guidance.pairs is not None else "")
         found = self._children.get(key)
         if found is None:
-            steps = [Step(prim.name, arg) for prim in PRIMITIVES.values() if prim.src == kind
-                     for arg in (self.colors if prim.colour_arg else (None,))]
+            steps = [Step(prim.name, arg) for prim in self.dsl.values() if prim.src == kind
+                     for arg in prim.options(self.colors)]
             found = self._children[key] = _Children(
                 tuple(steps), np.array([self.step_cost(st, prev) for st in steps], dtype=np.float64),
                 np.array([self.default_step_cost(st) for st in steps], dtype=np.float64),
@@ -448,7 +453,7 @@ class _Search:
             if self.portfolio:
                 self._enqueue(exp, True, 0)
         for macro in self.macros:
-            if PRIMITIVES[macro[0].name].src != kind:
+            if self.dsl[macro[0].name].src != kind:
                 continue
             c, p = 0.0, prev
             for st in macro:
@@ -547,7 +552,7 @@ class _Search:
         total = sum(s.weight for s in self.guidance.seeds)
         for seed in self.guidance.seeds:  # remembered programs join the frontier ahead of their cost
             steps = tuple(s for s in seed.program.steps if s.name not in LEARNED)
-            if not steps or any(s.name not in PRIMITIVES for s in steps):
+            if not steps or any(s.name not in self.dsl for s in steps):
                 continue
             bonus = self.settings.seed_bonus * seed.weight / total
             for variant in _recoloured(steps, self.colors):
@@ -558,14 +563,16 @@ class _Search:
             bonus = self.settings.swap_bonus * seed.weight / total
             base = sum(self.step_cost(s) for s in steps)
             for i, old in enumerate(steps):
-                prim = PRIMITIVES.get(old.name)
+                prim = self.dsl.get(old.name)
                 if prim is None:
                     continue
-                for alt in PRIMITIVES.values():
-                    if alt.name == old.name or alt.src != prim.src or alt.dst != prim.dst:
-                        continue
-                    for arg in (self.colors if alt.colour_arg else (None,)):
+                for alt in self.dsl.values():
+                    if (alt.name == old.name and alt.arg != "choice") or alt.src != prim.src or alt.dst != prim.dst:
+                        continue  # a colour is refitted, not swapped; another option of a choice is a swap
+                    for arg in alt.options(self.colors):
                         new = Step(alt.name, arg)
+                        if new == old:
+                            continue
                         variant = steps[:i] + (new,) + steps[i + 1:]
                         cost = base - self.step_cost(old) + self.step_cost(new) - bonus
                         self.push(cost, variant, "swap", seed.task_id)
@@ -590,7 +597,7 @@ def _recoloured(steps: tuple[Step, ...], colors: tuple[int, ...]) -> list[tuple[
 
 
 def search_task(train: Sequence[tuple[Grid, Grid]], tests: Sequence[Grid], settings: SearchSettings = SearchSettings(),
-                guidance: Guidance = Guidance()) -> SearchResult:
+                guidance: Guidance = Guidance(), dsl: DSL | None = None) -> SearchResult:
     """Search for programs that map every train input to its output; predict the test outputs.
 
     Parameters
@@ -602,15 +609,19 @@ def search_task(train: Sequence[tuple[Grid, Grid]], tests: Sequence[Grid], setti
     settings : SearchSettings
     guidance : Guidance
         Seeds from the memory (empty: an unguided search).
+    dsl : DSL, optional
+        The primitives to search over (default: the default DSL, ``PRIMITIVES``).
 
     Examples
     --------
     >>> g = np.array([[1, 0, 0]], np.int8)
     >>> r = search_task([(g, g[:, ::-1])], [np.array([[5, 6, 7]], np.int8)])
     >>> str(r.programs[0]), r.predictions[0][0].tolist()
-    ('flip_h', [[7, 6, 5]])
+    ('flip(h)', [[7, 6, 5]])
     """
     t0 = time.perf_counter()
-    s = _Search(train, tests, settings, guidance)
+    if dsl is not None and not isinstance(dsl, DSL):
+        raise InvalidInputError(f"dsl is a DSL (e.g. PRIMITIVES.without([...])), got {type(dsl).__name__}")
+    s = _Search(train, tests, settings, guidance, PRIMITIVES if dsl is None else dsl)
     s.run()
     return s.result(time.perf_counter() - t0)

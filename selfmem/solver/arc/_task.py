@@ -118,8 +118,8 @@ class ARCTaskType:
     def render(self, task: ARCTask) -> str:
         shown = "\n".join(f"input:\n{grid_text(i)}\noutput:\n{grid_text(o)}" for i, o in task.train[:3])
         return (f"{describe_task(task, self.style)}\n\nTrain pairs:\n{shown}\n\nWrite a program that maps each input "
-                f"to its output as primitives joined by ' | ', e.g. 'rot90 | crop_content'. Primitives: "
-                f"{', '.join(sorted(PRIMITIVES))}, colormap(a>b,...).\nProgram:")
+                f"to its output as primitives joined by ' | ', e.g. 'rot(90) | crop(content)'. Primitives: "
+                f"{PRIMITIVES.signatures()}, colormap(a>b,...).\nProgram:")
 
     def parse(self, output: str) -> Program:
         for line in str(output).strip().splitlines():
