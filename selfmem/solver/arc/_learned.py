@@ -3,7 +3,9 @@
 A rule maps a feature of each cell of a grid to the colour of the same cell in the output: ``patch3``
 its 3x3 neighbourhood, ``cross`` the cell and its 4 neighbours, ``mask3`` the cell's colour and which
 of its 8 neighbours are not background, ``count8`` the cell's colour and how many are, ``rowcol`` the
-cell's colour with the sets of colours in its row and its column. A rule is fitted when every feature seen in the train pairs
+cell's colour with the sets of colours in its row and its column; ``objsize``, ``objrank``, ``objborder`` and
+``objholes`` a property of the object the cell is in (whole objects recoloured by size, size rank, touching
+the border, holes). A rule is fitted when every feature seen in the train pairs
 has one output colour, and applies to a test grid only when all its features were seen.
 
 ``stamp`` is a rule of another form: every cell of a colour paints the same pattern on the background
@@ -18,7 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._grid import Grid
+from ._grid import Grid, by_grid
 
 __all__ = ["fit_colormap", "apply_colormap", "RULES", "fit_rule", "apply_rule"]
 
@@ -91,8 +93,63 @@ def _count8(g: Grid) -> np.ndarray:
     return (g.astype(np.int64) * 16 + n).ravel()
 
 
-RULES = {"cross": _cross, "mask3": _mask3, "count8": _count8, "patch3": _patch3, "rowcol": _rowcol, "stamp": None}
-"""Rule kinds: the cell feature of a lookup-table rule, or ``None`` for the stamp rule."""
+@by_grid(1024)
+def _object_cells(g: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per cell, of the single-colour 8-connected object holding it (0 for the background): its size, the
+    dense rank of that size among the grid's objects (1 = largest), whether it touches the border, and its
+    number of holes. Shape (h, w) each, read-only."""
+    from scipy import ndimage
+
+    size, rank, border, holes = (np.zeros(g.shape, np.int64) for _ in range(4))
+    labels = np.zeros(g.shape, np.int64)
+    n = 0
+    for c in np.unique(g[g != 0]):
+        lab, k = ndimage.label(g == c, structure=np.ones((3, 3), bool))
+        labels[lab > 0] = lab[lab > 0] + n
+        n += k
+    if n:
+        sizes = np.bincount(labels.ravel(), minlength=n + 1)
+        order = np.unique(sizes[1:])[::-1]
+        ranks = np.zeros(n + 1, np.int64)
+        ranks[1:] = np.searchsorted(-order, -sizes[1:]) + 1
+        edge = np.zeros(n + 1, bool)
+        edge[np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))] = True
+        edge[0] = False
+        nholes = np.zeros(n + 1, np.int64)
+        for i, sl in enumerate(ndimage.find_objects(labels), 1):
+            if sl is None:
+                continue
+            m = labels[sl] == i
+            nholes[i] = ndimage.label(ndimage.binary_fill_holes(m) & ~m)[1]
+        size, rank, border, holes = sizes[labels], ranks[labels], edge[labels].astype(np.int64), nholes[labels]
+        size[labels == 0] = rank[labels == 0] = holes[labels == 0] = 0
+    for a in (size, rank, border, holes):
+        a.setflags(write=False)
+    return size, rank, border, holes
+
+
+def _objsize(g: Grid) -> np.ndarray:
+    return np.where(g == 0, -1, _object_cells(g)[0]).ravel()
+
+
+def _objrank(g: Grid) -> np.ndarray:
+    return np.where(g == 0, -1, _object_cells(g)[1]).ravel()
+
+
+def _objborder(g: Grid) -> np.ndarray:
+    return (g.astype(np.int64) * 2 + _object_cells(g)[2]).ravel()
+
+
+def _objholes(g: Grid) -> np.ndarray:
+    return np.where(g == 0, -1, np.minimum(_object_cells(g)[3], 15)).ravel()
+
+
+RULES = {"cross": _cross, "mask3": _mask3, "count8": _count8, "patch3": _patch3, "rowcol": _rowcol, "stamp": None,
+         "objsize": _objsize, "objrank": _objrank, "objborder": _objborder, "objholes": _objholes}
+"""Rule kinds: the cell feature of a lookup-table rule, or ``None`` for the stamp rule. The ``obj*`` rules
+recolour whole objects (single-colour, 8-connected) by a property of the object: its size, its size's rank
+(1 = largest), whether it touches the border (with its colour), its number of holes; the background maps to
+one colour."""
 
 STAMP_RADIUS = 2
 _SPAN = 2 * STAMP_RADIUS + 1

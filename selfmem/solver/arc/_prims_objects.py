@@ -1,8 +1,10 @@
-"""Primitives over objects, counts and pairs of grids: ``G -> O``, ``O -> G``, ``O/G -> I``, ``I -> G``,
-``G -> P`` and ``P -> G``.
+"""Object primitives: splits into objects (a :class:`~._prims_scene.Scene`, by colour or multicolour, 4-
+or 8-connected), the selection of one object by a predicate (``select(largest)``, ...), the most-coloured
+or marked object, the overlay of equal boxes, strips of squares and cells, and templates stamped on
+marks.
 
-Each function is marked with :func:`~._primitives.primitive` and its prior weight; see
-:mod:`._primitives`.
+Each function is marked with :func:`~._primitives.primitive`; :mod:`._registry` folds variants into
+primitives with options and fixes the order.
 """
 
 from __future__ import annotations
@@ -11,53 +13,24 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from scipy import ndimage
 
-from ._grid import MAX_SIDE, Grid, Obj, objects
+from ._grid import Grid, Obj, objects
 from ._primitives import primitive
+from ._prims_base import _FOUR, _blocks, _colours
+from ._prims_scene import scene
 
 
 @primitive("G", "O", weight=0.8)
 def objs_color(g: Grid) -> tuple[Obj, ...] | None:
-    """Single-colour 4-connected objects."""
-    return objects(g) or None
+    """Single-colour 4-connected objects (a :class:`~._prims_scene.Scene`: they know their grid)."""
+    return scene(objects(g), g)
 
 
 @primitive("G", "O", weight=1.0)
 def objs_multi(g: Grid) -> tuple[Obj, ...] | None:
     """Multicolour 8-connected objects."""
-    return objects(g, diagonal=True, multicolor=True) or None
-
-
-@primitive("G", "O", weight=0.4)
-def color_groups(g: Grid) -> tuple[Obj, ...] | None:
-    """One object per colour: all its cells, cropped to their box."""
-    out = []
-    for c in np.unique(g[g != 0]):
-        ys, xs = np.nonzero(g == c)
-        box = g[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
-        out.append(Obj(np.where(box == c, box, 0).astype(np.int8), int(ys.min()), int(xs.min()), len(ys), (int(c),)))
-    return tuple(out) or None
-
-
-@primitive("G", "O", weight=0.6)
-def cells_grid(g: Grid) -> tuple[Obj, ...] | None:
-    """The cells of a grid divided by full rows and columns of one colour, as objects (reading order)."""
-    def lines(a: Grid) -> list[int]:
-        return [i for i in range(a.shape[0]) if a[i, 0] != 0 and (a[i] == a[i, 0]).all()]
-    rows, cols = lines(g), lines(g.T)
-    if not rows and not cols:
-        return None
-    out = []
-    rb = [-1] + rows + [g.shape[0]]
-    cb = [-1] + cols + [g.shape[1]]
-    for r0, r1 in zip(rb, rb[1:]):
-        for c0, c1 in zip(cb, cb[1:]):
-            if r1 - r0 > 1 and c1 - c0 > 1:
-                cell = g[r0 + 1:r1, c0 + 1:c1]
-                vals, counts = np.unique(cell[cell != 0], return_counts=True)
-                colors = tuple(int(v) for v in vals[np.argsort(-counts, kind="stable")])
-                out.append(Obj(cell, r0 + 1, c0 + 1, int(np.count_nonzero(cell)), colors))
-    return tuple(out) if len(out) > 1 else None
+    return scene(objects(g, diagonal=True, multicolor=True), g)
 
 
 def _pick(objs: tuple[Obj, ...], key: Callable[[Obj], Any]) -> Grid | None:
@@ -117,84 +90,214 @@ def obj_most_colors(objs: tuple[Obj, ...]) -> Grid | None:
     return _pick(objs, lambda o: len(o.colors))
 
 
-@primitive("O", "I", weight=0.4)
-def obj_count(objs: tuple[Obj, ...]) -> int:
-    return len(objs)
+def _holes(o: Obj) -> int:
+    mask = o.grid != 0
+    return int(ndimage.label(ndimage.binary_fill_holes(mask) & ~mask, _FOUR)[1])
 
 
-@primitive("G", "I", weight=0.3)
-def count_colors(g: Grid) -> int | None:
-    n = len(np.unique(g[g != 0]))
-    return n or None
+@primitive("O", "G", weight=0.4)
+def obj_most_holes(objs: tuple[Obj, ...]) -> Grid | None:
+    return _pick(objs, _holes)
 
 
-@primitive("G", "I", weight=0.3)
-def count_cells(g: Grid) -> int | None:
-    n = int(np.count_nonzero(g))
-    return n if 0 < n <= MAX_SIDE else None
+@primitive("O", "G", weight=0.4)
+def obj_symmetric(objs: tuple[Obj, ...]) -> Grid | None:
+    """The one object equal to its left-right or up-down mirror image."""
+    return _pick(objs, lambda o: float(np.array_equal(o.grid, o.grid[:, ::-1]) or np.array_equal(o.grid, o.grid[::-1])))
 
 
-@primitive("I", "G", weight=0.5, colour=True)
-def row_of(n: int, c: int) -> Grid | None:
-    return np.full((1, n), c, np.int8) if 0 < n <= MAX_SIDE else None
+@primitive("O", "G", weight=0.4)
+def obj_asymmetric(objs: tuple[Obj, ...]) -> Grid | None:
+    return _pick(objs, lambda o: float(not (np.array_equal(o.grid, o.grid[:, ::-1]) or np.array_equal(o.grid, o.grid[::-1]))))
 
 
-@primitive("I", "G", weight=0.4, colour=True)
-def col_of(n: int, c: int) -> Grid | None:
-    return np.full((n, 1), c, np.int8) if 0 < n <= MAX_SIDE else None
+@primitive("O", "G", weight=0.3)
+def obj_top(objs: tuple[Obj, ...]) -> Grid | None:
+    return _pick(objs, lambda o: -o.top)
 
 
-def _split(g: Grid) -> tuple[Grid, Grid] | None:
-    """Left and right parts: at a one-colour separator column, else the halves (skipping a middle column)."""
-    w = g.shape[1]
-    for j in range(1, w - 1):
-        col = g[:, j]
-        if col[0] != 0 and (col == col[0]).all() and j * 2 + 1 == w:
-            return g[:, :j], g[:, j + 1:]
-    if w % 2 == 0:
-        return g[:, :w // 2], g[:, w // 2:]
-    a, b = g[:, :w // 2], g[:, w // 2 + 1:]
-    return (a, b) if a.shape == b.shape else None
+@primitive("O", "G", weight=0.3)
+def obj_bottom(objs: tuple[Obj, ...]) -> Grid | None:
+    return _pick(objs, lambda o: o.top + o.grid.shape[0])
 
 
-@primitive("G", "P", weight=0.6)
-def split_lr(g: Grid) -> tuple[Grid, Grid] | None:
-    return _split(g) if g.shape[1] > 1 else None
+@primitive("O", "G", weight=0.3)
+def obj_left(objs: tuple[Obj, ...]) -> Grid | None:
+    return _pick(objs, lambda o: -o.left)
 
 
-@primitive("G", "P", weight=0.6)
-def split_tb(g: Grid) -> tuple[Grid, Grid] | None:
-    if g.shape[0] < 2:
+@primitive("O", "G", weight=0.3)
+def obj_right(objs: tuple[Obj, ...]) -> Grid | None:
+    return _pick(objs, lambda o: o.left + o.grid.shape[1])
+
+
+@primitive("O", "G", weight=0.3)
+def obj_fewest_colors(objs: tuple[Obj, ...]) -> Grid | None:
+    return _pick(objs, lambda o: -len(o.colors))
+
+
+@primitive("O", "G", weight=0.4)
+def objs_overlay(objs: tuple[Obj, ...]) -> Grid | None:
+    """All objects of one shape of box laid over each other (later ones where earlier ones are background)."""
+    if len(objs) < 2 or len({o.grid.shape for o in objs}) != 1:
         return None
-    pair = _split(g.T)
-    return None if pair is None else (pair[0].T, pair[1].T)
+    out = objs[0].grid.copy()
+    for o in objs[1:]:
+        out = np.where(out == 0, o.grid, out).astype(np.int8)
+    return out
 
 
-@primitive("P", "G", weight=0.6, colour=True)
-def p_and(p: tuple[Grid, Grid], c: int) -> Grid:
-    return np.where((p[0] != 0) & (p[1] != 0), c, 0).astype(np.int8)
+def _even_blocks(g: Grid, rows: int, cols: int) -> tuple[Obj, ...] | None:
+    """The grid cut into ``rows`` x ``cols`` equal blocks, as objects (reading order)."""
+    h, w = g.shape
+    if h % rows or w % cols or h // rows < 1 or w // cols < 1:
+        return None
+    bh, bw = h // rows, w // cols
+    out = []
+    for r in range(rows):
+        for c in range(cols):
+            cell = g[r * bh:(r + 1) * bh, c * bw:(c + 1) * bw]
+            vals, counts = np.unique(cell[cell != 0], return_counts=True)
+            colors = tuple(int(v) for v in vals[np.argsort(-counts, kind="stable")])
+            out.append(Obj(cell.copy(), r * bh, c * bw, int(np.count_nonzero(cell)), colors))
+    return tuple(out)
 
 
-@primitive("P", "G", weight=0.6, colour=True)
-def p_or(p: tuple[Grid, Grid], c: int) -> Grid:
-    return np.where((p[0] != 0) | (p[1] != 0), c, 0).astype(np.int8)
+@primitive("G", "O", weight=0.3)
+def split_squares(g: Grid) -> tuple[Obj, ...] | None:
+    """A grid of k squares side by side (or stacked), as k objects."""
+    h, w = g.shape
+    if h > w and h % w == 0:
+        return _even_blocks(g, h // w, 1)
+    if w > h and w % h == 0:
+        return _even_blocks(g, 1, w // h)
+    return None
 
 
-@primitive("P", "G", weight=0.6, colour=True)
-def p_xor(p: tuple[Grid, Grid], c: int) -> Grid:
-    return np.where((p[0] != 0) ^ (p[1] != 0), c, 0).astype(np.int8)
+def _content(o: Obj) -> bytes:
+    return o.grid.tobytes() + bytes(o.grid.shape)
 
 
-@primitive("P", "G", weight=0.6, colour=True)
-def p_nor(p: tuple[Grid, Grid], c: int) -> Grid:
-    return np.where((p[0] == 0) & (p[1] == 0), c, 0).astype(np.int8)
+@primitive("G", "O", weight=0.4)
+def objs_diag(g: Grid) -> tuple[Obj, ...] | None:
+    """Single-colour 8-connected objects."""
+    return scene(objects(g, diagonal=True), g)
 
 
-@primitive("P", "G", weight=0.5)
-def p_overlay(p: tuple[Grid, Grid]) -> Grid:
-    return np.where(p[0] != 0, p[0], p[1]).astype(np.int8)
+@primitive("G", "O", weight=0.3)
+def objs_multi4(g: Grid) -> tuple[Obj, ...] | None:
+    """Multicolour 4-connected objects."""
+    return scene(objects(g, multicolor=True), g)
 
 
-@primitive("P", "G", weight=0.5)
-def p_underlay(p: tuple[Grid, Grid]) -> Grid:
-    return np.where(p[1] != 0, p[1], p[0]).astype(np.int8)
+@primitive("O", "G", weight=0.4, colour=True)
+def obj_most_color(objs: tuple[Obj, ...], c: int) -> Grid | None:
+    """The object with the most cells of colour ``c``."""
+    return _pick(objs, lambda o: int((o.grid == c).sum()))
+
+
+@primitive("O", "G", weight=0.4)
+def obj_unique(objs: tuple[Obj, ...]) -> Grid | None:
+    """The one object whose content (shape and colours) no other object has."""
+    if len(objs) < 3:
+        return None
+    keys = [_content(o) for o in objs]
+    lone = [o for o, k in zip(objs, keys) if keys.count(k) == 1]
+    return lone[0].grid if len(lone) == 1 else None
+
+
+@primitive("O", "G", weight=0.3)
+def obj_most_common(objs: tuple[Obj, ...]) -> Grid | None:
+    """The object whose content (shape and colours) occurs most often."""
+    if len(objs) < 3:
+        return None
+    keys = [_content(o) for o in objs]
+    counts = {k: keys.count(k) for k in keys}
+    best = max(counts.values())
+    top = [k for k, v in counts.items() if v == best]
+    return objs[keys.index(top[0])].grid if best >= 2 and len(top) == 1 else None
+
+
+def _symmetries(a: Grid) -> int:
+    n = int(np.array_equal(a, a[:, ::-1])) + int(np.array_equal(a, a[::-1])) + int(np.array_equal(a, a[::-1, ::-1]))
+    if a.shape[0] == a.shape[1]:
+        n += int(np.array_equal(a, a.T)) + int(np.array_equal(a, a[::-1, ::-1].T))
+    return n
+
+
+@primitive("O", "G", weight=0.3)
+def obj_least_symmetric(objs: tuple[Obj, ...]) -> Grid | None:
+    """The object with the fewest symmetries (mirrors, half turn, both diagonals)."""
+    return _pick(objs, lambda o: -_symmetries(o.grid))
+
+
+@primitive(weight=0.3)
+def obj_marked(g: Grid) -> Grid | None:
+    """The 8-connected object holding the grid's one single-cell colour (a marker), cropped without the
+    marker; a marker inside the object's box takes the object's main colour."""
+    vals, counts = np.unique(g[g != 0], return_counts=True)
+    singles = [int(v) for v, n in zip(vals, counts) if n == 1]
+    if len(singles) != 1:
+        return None
+    marker = singles[0]
+    (my,), (mx,) = np.nonzero(g == marker)
+    labels, _ = ndimage.label(g != 0, structure=np.ones((3, 3)))
+    rest = (labels == labels[my, mx]) & (g != marker)
+    if not rest.any():
+        return None
+    ys, xs = np.nonzero(rest)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    box = np.where(rest[y0:y1, x0:x1], g[y0:y1, x0:x1], 0).astype(np.int8)
+    if y0 <= my < y1 and x0 <= mx < x1:
+        box[my - y0, mx - x0] = _colours(box)[0]
+    return box
+
+
+@primitive("G", "O", weight=0.4)
+def cells_any(g: Grid) -> tuple[Obj, ...] | None:
+    """The cells of a grid divided by full lines of one colour, background lines too."""
+    blocks = _blocks(g)
+    if blocks is None:
+        return None
+    return tuple(Obj(cell.copy(), t, left, int(np.count_nonzero(cell)), _colours(cell))
+                 for row in blocks for t, left, cell in row)
+
+
+def _stamp(g: Grid, move: bool) -> Grid | None:
+    labels, _ = ndimage.label(g != 0)
+    boxes = ndimage.find_objects(labels)
+    multi = [i for i, sl in enumerate(boxes, 1) if len(np.unique(g[sl][labels[sl] == i])) > 1]
+    if len(multi) != 1:
+        return None
+    ti = multi[0]
+    tsl = boxes[ti - 1]
+    tpl = np.where(labels[tsl] == ti, g[tsl], 0)
+    (th, tw), (h, w) = tpl.shape, g.shape
+    out = g.copy()
+    if move:
+        out[labels == ti] = 0
+    n = 0
+    for i, sl in enumerate(boxes, 1):
+        mh, mw = sl[0].stop - sl[0].start, sl[1].stop - sl[1].start
+        if i == ti or mh > th or mw > tw or (th - mh) % 2 or (tw - mw) % 2:
+            continue
+        y0, x0 = sl[0].start - (th - mh) // 2, sl[1].start - (tw - mw) // 2
+        if y0 < 0 or x0 < 0 or y0 + th > h or x0 + tw > w:
+            return None
+        out[labels == i] = 0
+        region = out[y0:y0 + th, x0:x0 + tw]
+        region[tpl != 0] = tpl[tpl != 0]
+        n += 1
+    return out if n else None
+
+
+@primitive(weight=0.3)
+def stamp_template(g: Grid) -> Grid | None:
+    """The one multicolour shape (4-connected) copied onto every one-colour shape no larger than it, centred on it."""
+    return _stamp(g, False)
+
+
+@primitive(weight=0.2)
+def stamp_template_move(g: Grid) -> Grid | None:
+    """As ``stamp_template``, and the template itself erased."""
+    return _stamp(g, True)

@@ -1,37 +1,286 @@
-"""Primitives from the training tasks still failing after the third round (fourth round).
+"""Pattern primitives: continuing a pattern, periodic tiles, symmetry completion (also about a centre
+mark), inpainting a hidden region from the grid's mirror lines, noise removal, diagonal patterns, solid
+shapes kept, and a flag mirrored.
 
-Patterns carried on: a pattern repeating down or across (sliding sideways too) extended to a square or to
-twice its length, or restored under a blank rectangle; a diagonal period filling the background; a grid
-mirrored below itself around its last row. Regions: background regions flooded from a seed colour,
-enclosed square holes and the largest empty squares painted, outlines around shapes (not specks), shapes
-taking the colour of a framed template of the same outline. Lines: a ray bouncing between the side edges,
-diagonal tails carried to the edge. Divided grids: one cell per part (its main colour; where the most
-coloured cells are). Summaries: a mirror-symmetry flag, a bar chart of the colours, two shapes slid
-together into a rectangle, with low weights.
+Each function is marked with :func:`~._primitives.primitive`; :mod:`._registry` folds variants into
+primitives with options and fixes the order.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Iterator
+
 import numpy as np
 from scipy import ndimage
 
-from ._grid import MAX_SIDE, Grid, objects
-from ._prims_grid import continue_pattern
-from ._prims_parts import _blocks
+from ._grid import MAX_SIDE, Grid, by_grid, objects
 from ._primitives import primitive
+from ._prims_base import _STEPS4, _majority, _shift_rows
 
-_FOUR = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], bool)
+
+def _complete(g: Grid, mirrored: Grid) -> Grid | None:
+    if mirrored.shape != g.shape:
+        return None
+    return np.where(g == 0, mirrored, g).astype(np.int8)
 
 
-# -- patterns carried on ----------------------------------------------------------------------------
-def _shift(a: Grid, s: int) -> Grid:
-    """Rows of ``a`` moved right by ``s`` cells (left when negative), background coming in."""
-    out = np.zeros_like(a)
-    w = a.shape[1]
-    if s >= 0:
-        out[:, s:] = a[:, :w - s]
-    else:
-        out[:, :w + s] = a[:, -s:]
+@primitive(weight=0.6)
+def sym_h(g: Grid) -> Grid | None:
+    return _complete(g, g[:, ::-1])
+
+
+@primitive(weight=0.6)
+def sym_v(g: Grid) -> Grid | None:
+    return _complete(g, g[::-1, :])
+
+
+@primitive(weight=0.5)
+def sym_rot(g: Grid) -> Grid | None:
+    return _complete(g, np.rot90(g, 2))
+
+
+@primitive(weight=0.8)
+def sym_all(g: Grid) -> Grid | None:
+    """Fill 0 cells from every mirror image (left-right, up-down, 180 degrees, and the diagonal if square)."""
+    out = g
+    for _ in range(2):
+        for m in (out[:, ::-1], out[::-1, :], np.rot90(out, 2)) + ((out.T,) if g.shape[0] == g.shape[1] else ()):
+            out = np.where(out == 0, m, out).astype(np.int8)
+    return out
+
+
+@primitive(weight=0.8)
+def continue_pattern(g: Grid) -> Grid | None:
+    """Fill 0 cells by the smallest 2-D period that every non-zero cell agrees with."""
+    h, w = g.shape
+    ys, xs = np.nonzero(g)
+    if len(ys) == 0 or len(ys) == g.size:
+        return None
+    vals = g[ys, xs].astype(np.int16)
+    # every cell of the tile must be seen, so a tile has at most as many cells as g has non-zero ones; the
+    # cells agree when each value equals the one written last at its place (no minimum/maximum per place)
+    for area, py, px in sorted((py * px, py, px) for py in range(1, h + 1) for px in range(1, w + 1)
+                               if py * px < g.size and py * px <= len(ys) and (py < h or px < w)):
+        idx = (ys % py) * px + (xs % px)
+        seen = np.zeros(area, bool)
+        seen[idx] = True
+        if not seen.all():
+            continue
+        some = np.zeros(area, np.int16)
+        some[idx] = vals
+        if not (some[idx] == vals).all():
+            continue
+        tile = some.reshape(py, px).astype(np.int8)
+        full = np.tile(tile, (h // py + 1, w // px + 1))[:h, :w]
+        return full
+    return None
+
+
+def _minor(g: Grid) -> int | None:
+    """The least frequent non-background colour, or ``None`` with fewer than two colours."""
+    vals, counts = np.unique(g[g != 0], return_counts=True)
+    return int(vals[np.argmin(counts)]) if len(vals) >= 2 else None
+
+
+@primitive(weight=0.7)
+def remove_noise(g: Grid) -> Grid | None:
+    """Clear single cells that touch no cell of their colour (8 neighbours)."""
+    out = g.copy()
+    for o in objects(g, diagonal=True):
+        if o.size == 1:
+            out[o.top, o.left] = 0
+    return None if np.array_equal(out, g) else out
+
+
+@primitive(weight=0.6)
+def period_tile(g: Grid) -> Grid | None:
+    """The smallest tile that the whole grid repeats (cut at the edges)."""
+    h, w = g.shape
+    # g repeats its top-left (py, px) corner exactly when it repeats every py rows and every px columns, so
+    # the periods of each axis are found apart (h + w comparisons, not a tiling per candidate box); the
+    # smallest box wins, then the fewest rows
+    rows = [py for py in range(1, h + 1) if np.array_equal(g[py:], g[:h - py])]
+    cols = [px for px in range(1, w + 1) if np.array_equal(g[:, px:], g[:, :w - px])]
+    best = min(((py * px, py, px) for py in rows for px in cols if py < h or px < w), default=None)
+    return None if best is None else g[:best[1], :best[2]]
+
+
+def _mask_colours(g: Grid) -> list[int]:
+    """Colours that could hide cells, most likely first: those whose every component is a solid rectangle,
+    then the other colours covering less than half the grid, then background."""
+    solid: list[int] = []
+    other: list[int] = []
+    for c in np.unique(g).tolist():
+        if c == 0 or (g == c).sum() >= g.size / 2:
+            continue
+        labels, _ = ndimage.label(g == c)
+        boxes = ndimage.find_objects(labels)
+        (solid if all((labels[sl] == i).all() for i, sl in enumerate(boxes, 1)) else other).append(int(c))
+    return solid + other + ([0] if (g == 0).any() else [])
+
+
+def _mirrors(h: int, w: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Cell maps ``(ys, xs)``: mirror lines, diagonals and shifts along rows or columns (a period) that
+    keep at least half the grid inside."""
+    yy, xx = np.mgrid[0:h, 0:w]
+    for p in range(1, max(h, w) // 2 + 1):
+        for dy, dx in ((p, 0), (-p, 0), (0, p), (0, -p)):
+            if abs(dy) <= h // 2 and abs(dx) <= w // 2:
+                yield yy + dy, xx + dx
+    for a in range(h // 2, 2 * h - h // 2 - 1):
+        yield a - yy, xx
+    for a in range(w // 2, 2 * w - w // 2 - 1):
+        yield yy, a - xx
+    for d in range(-(min(h, w) // 2), min(h, w) // 2 + 1):
+        yield xx + d, yy - d
+    for s in range(min(h, w) // 2, h + w - 1 - min(h, w) // 2):
+        yield s - xx, s - yy
+
+
+@functools.lru_cache(maxsize=256)
+def _mirror_maps(h: int, w: int) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], ...]:
+    """:func:`_mirrors` of an (h, w) grid as (inside, ys, xs) with the outside cells sent to (0, 0), once per shape."""
+    out = []
+    for ys, xs in _mirrors(h, w):
+        inside = (ys >= 0) & (ys < h) & (xs >= 0) & (xs < w)
+        arrays = (inside, np.where(inside, ys, 0), np.where(inside, xs, 0))
+        for a in arrays:
+            a.flags.writeable = False  # shared by every grid of this shape
+        out.append(arrays)
+    return tuple(out)
+
+
+@by_grid(256)
+def _inpaint(g: Grid) -> tuple[Grid, np.ndarray] | None:
+    """:func:`_restore` of ``g``, kept for the last 256 grids (``inpaint_sym`` and ``inpaint_crop`` restore the
+    same grids; the arrays are read-only)."""
+    found = _restore(g)
+    if found is not None:
+        for a in found:
+            a.flags.writeable = False
+    return found
+
+
+def _restore(g: Grid) -> tuple[Grid, np.ndarray] | None:
+    h, w = g.shape
+    for m in _mask_colours(g):
+        hidden = g == m
+        known = ~hidden
+        maps = []
+        for inside, ysc, xsc in _mirror_maps(h, w):
+            both = inside & known & known[ysc, xsc]
+            if both.sum() >= max(6, known.sum() * 0.5) and (g[both] == g[ysc, xsc][both]).all():
+                maps.append((inside, ysc, xsc))
+        if not maps:
+            continue
+        out, todo = g.copy(), hidden.copy()
+        for _ in range(4):
+            for inside, ysc, xsc in maps:
+                take = todo & inside & ~todo[ysc, xsc]
+                out[take] = out[ysc, xsc][take]
+                todo &= ~take
+            if not todo.any():
+                return out.astype(np.int8), hidden
+    return None
+
+
+@primitive(weight=0.4)
+def inpaint_sym(g: Grid) -> Grid | None:
+    """Cells under a mask colour restored from their mirror images (the grid's symmetries, found from the rest)."""
+    found = _inpaint(g)
+    return None if found is None else found[0]
+
+
+@primitive(weight=0.4)
+def inpaint_crop(g: Grid) -> Grid | None:
+    """What was hidden under one mask rectangle, restored from the grid's symmetries."""
+    found = _inpaint(g)
+    if found is None:
+        return None
+    out, hidden = found
+    ys, xs = np.nonzero(hidden)
+    box = np.s_[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    return out[box] if hidden[box].all() and hidden.sum() < g.size else None
+
+
+@primitive(weight=0.3)
+def sym_about_centre(g: Grid) -> Grid | None:
+    """The grid mirrored left-right and up-down about the centre of the rarest colour whose own cells are
+    symmetric both ways: a figure completed to four-fold symmetry around its centre mark."""
+    if len(np.unique(g[g != 0])) < 2:
+        return None
+    centres = []
+    for c in np.unique(g[g != 0]).tolist():
+        ys, xs = np.nonzero(g == c)
+        m = g[ys.min():ys.max() + 1, xs.min():xs.max() + 1] == c
+        if (m == m[::-1]).all() and (m == m[:, ::-1]).all():
+            centres.append((len(ys), int(ys.min() + ys.max()), int(xs.min() + xs.max())))
+    centres.sort()
+    if not centres or (len(centres) > 1 and centres[0][0] == centres[1][0]):
+        return None
+    _, cy2, cx2 = centres[0]
+    h, w = g.shape
+    out = g.copy()
+    ys, xs = np.nonzero(g)
+    cols = g[ys, xs]
+    for my, mx in ((1, 0), (0, 1), (1, 1)):
+        ty, tx = (cy2 - ys if my else ys), (cx2 - xs if mx else xs)
+        if not ((ty >= 0) & (ty < h) & (tx >= 0) & (tx < w)).all():
+            return None
+        cur = out[ty, tx]
+        if ((cur != 0) & (cur != cols)).any():
+            return None
+        out[ty, tx] = cols
+    return out
+
+
+@primitive(weight=0.3)
+def keep_solid(g: Grid) -> Grid | None:
+    """Only the cells lying in some one-colour 2x2 block: noise and thin strokes removed."""
+    h, w = g.shape
+    if h < 2 or w < 2:
+        return None
+    a = g[:-1, :-1]
+    block = (a != 0) & (a == g[1:, :-1]) & (a == g[:-1, 1:]) & (a == g[1:, 1:])
+    keep = np.zeros(g.shape, bool)
+    for dy in (0, 1):
+        for dx in (0, 1):
+            keep[dy:dy + h - 1, dx:dx + w - 1] |= block
+    return np.where(keep, g, 0).astype(np.int8) if keep.any() else None
+
+
+@primitive(weight=0.3)
+def denoise_stripes(g: Grid) -> Grid | None:
+    """Every row (or every column, whichever changes fewer cells) made its most common colour."""
+    rows = np.array([[_majority(r)] * g.shape[1] for r in g], np.int8)
+    cols = np.array([[_majority(c)] * g.shape[0] for c in g.T], np.int8).T
+    dr, dc = int((rows != g).sum()), int((cols != g).sum())
+    return None if dr == dc else rows if dr < dc else cols
+
+
+@primitive(weight=0.3)
+def denoise_minor(g: Grid) -> Grid | None:
+    """Cells of the rarest colour take the most common colour among their 4 neighbours (background too)."""
+    minor = _minor(g)
+    if minor is None:
+        return None
+    out = g.copy()
+    h, w = g.shape
+    todo = [(int(y), int(x)) for y, x in zip(*np.nonzero(g == minor))]
+    for _ in range(3):  # cells inside a clump of noise wait for their neighbours
+        rest = []
+        for y, x in todo:
+            near = [int(out[y + dy, x + dx]) for dy, dx in _STEPS4 if 0 <= y + dy < h and 0 <= x + dx < w]
+            near = [v for v in near if v != minor]
+            if not near:
+                rest.append((y, x))
+                continue
+            vs, cs = np.unique(near, return_counts=True)
+            top = vs[cs == cs.max()]
+            out[y, x] = top[top != 0][0] if len(top) > 1 and (top != 0).any() else top[0]
+        todo = rest
+    out[out == minor] = 0
     return out
 
 
@@ -48,7 +297,7 @@ def _row_period(g: Grid) -> tuple[int, int] | None:
                     shifts.append(firsts[y + p] - firsts[y])
                 break
         for s in shifts:
-            moved = _shift(top, s)
+            moved = _shift_rows(top, s)
             if abs(s) < w and np.array_equal(moved, bottom) and (s == 0 or np.count_nonzero(moved) == np.count_nonzero(top)):
                 return p, s
     return None
@@ -65,7 +314,7 @@ def _extend_rows(g: Grid, rows: int) -> Grid | None:
     out = np.zeros((rows, g.shape[1]), np.int8)
     out[:h] = g
     for y in range(h, rows):
-        out[y] = _shift(out[y - p:y - p + 1], s)[0]
+        out[y] = _shift_rows(out[y - p:y - p + 1], s)[0]
     return out
 
 
@@ -127,240 +376,6 @@ def diag_pattern(g: Grid) -> Grid | None:
 
 
 @primitive(weight=0.3)
-def mirror_down_shared(g: Grid) -> Grid | None:
-    """The grid with its upside-down mirror below it, the two sharing the last row."""
-    if g.shape[0] < 2 or 2 * g.shape[0] - 1 > MAX_SIDE:
-        return None
-    return np.concatenate([g, g[-2::-1]]).astype(np.int8)
-
-
-# -- regions -------------------------------------------------------------------------------------
-@primitive(weight=0.4, colour=True)
-def flood_from(g: Grid, c: int) -> Grid | None:
-    """Background regions (4-connected) touching a cell of colour ``c`` painted ``c``."""
-    seed = g == c
-    labels, n = ndimage.label(g == 0, structure=_FOUR)
-    if not seed.any() or n == 0:
-        return None
-    ids = np.unique(labels[ndimage.binary_dilation(seed, structure=_FOUR) & (labels > 0)])
-    if ids.size == 0:
-        return None
-    out = g.copy()
-    out[np.isin(labels, ids) & (labels > 0)] = c
-    return out
-
-
-@primitive(weight=0.3, colour=True)
-def fill_square_holes(g: Grid, c: int) -> Grid | None:
-    """Enclosed background regions (4-connected, off the border) that are full squares painted ``c``; a grid
-    whose holes are all of other shapes stays as it is."""
-    labels, n = ndimage.label(g == 0, structure=_FOUR)
-    edge = set(np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])).tolist())
-    out = g.copy()
-    holes = False
-    for i, sl in enumerate(ndimage.find_objects(labels), 1):
-        if i in edge:
-            continue
-        holes = True
-        part = labels[sl] == i
-        if part.all() and part.shape[0] == part.shape[1]:
-            out[sl][part] = c
-    return out if holes else None
-
-
-@primitive(weight=0.3, colour=True)
-def fill_empty_squares(g: Grid, c: int) -> Grid | None:
-    """All-background k x k squares painted ``c`` (k the largest such side, at least 2 and at most half the
-    shorter side), taken in reading order without overlapping."""
-    h, w = g.shape
-    s = np.zeros((h + 1, w + 1), np.int32)
-    s[1:, 1:] = (g == 0).astype(np.int32).cumsum(0).cumsum(1)
-    for k in range(min(h, w), 1, -1):
-        window = s[k:, k:] - s[:-k, k:] - s[k:, :-k] + s[:-k, :-k] == k * k
-        if window.any():
-            break
-    else:
-        return None
-    if 2 * k > min(h, w):  # a blank half of the grid is no hole
-        return None
-    taken = np.zeros((h, w), bool)
-    for y, x in zip(*np.nonzero(window)):
-        if not taken[y:y + k, x:x + k].any():
-            taken[y:y + k, x:x + k] = True
-    out = g.copy()
-    out[taken] = c
-    return out
-
-
-@primitive(weight=0.3, colour=True)
-def outline_big(g: Grid, c: int) -> Grid | None:
-    """Background cells touching (8 neighbours) a shape of two or more cells painted ``c``; lone cells
-    get no outline."""
-    big = np.zeros(g.shape, bool)
-    for col in np.unique(g[g != 0]).tolist():
-        labels, _ = ndimage.label(g == col, structure=_FOUR)
-        sizes = np.bincount(labels.ravel())
-        sizes[0] = 0
-        big |= sizes[labels] >= 2
-    if not big.any():
-        return None
-    out = g.copy()
-    out[ndimage.binary_dilation(big, structure=np.ones((3, 3), bool)) & (g == 0)] = c
-    return out
-
-
-@primitive(weight=0.3)
-def match_framed_color(g: Grid) -> Grid | None:
-    """Shapes with the outline of a template shut inside a closed one-colour frame take the template's colour."""
-    shapes = []
-    for col in np.unique(g[g != 0]).tolist():
-        labels, _ = ndimage.label(g == col, structure=_FOUR)
-        shapes += [(labels == i, sl, col) for i, sl in enumerate(ndimage.find_objects(labels), 1)]
-    boxed = np.zeros(g.shape, bool)
-    templates = []
-    for m, _, _ in shapes:
-        if m.sum() < 4:
-            continue
-        rest, k = ndimage.label(~m, structure=_FOUR)
-        if k < 2:
-            continue
-        sizes = np.bincount(rest.ravel())
-        sizes[0] = 0
-        edge = np.unique(np.concatenate([rest[0], rest[-1], rest[:, 0], rest[:, -1]]))
-        inner = (rest > 0) & (rest != sizes.argmax()) & ~np.isin(rest, edge)
-        for m2, sl2, col2 in shapes:
-            if m2 is not m and not (m2 & ~inner).any():
-                templates.append((m2[sl2], col2))
-                boxed |= m | inner
-    if not templates:
-        return None
-    out = g.copy()
-    for m, sl, _ in shapes:
-        if (m & boxed).any():
-            continue
-        for tm, tcol in templates:
-            if tm.shape == m[sl].shape and (tm == m[sl]).all():
-                out[sl][m[sl]] = tcol
-                break
-    return out
-
-
-# -- lines ------------------------------------------------------------------------------------------
-@primitive(weight=0.3)
-def bounce_ray(g: Grid) -> Grid | None:
-    """The grid's one coloured cell, on its top or bottom row, starts a diagonal line across the grid that
-    bounces between the left and right edges."""
-    ys, xs = np.nonzero(g)
-    h, w = g.shape
-    if len(ys) != 1 or w < 2 or int(ys[0]) not in (0, h - 1):
-        return None
-    y, x = int(ys[0]), int(xs[0])
-    dy, dx = (-1 if y == h - 1 else 1), (-1 if x == w - 1 else 1)
-    out = g.copy()
-    while 0 <= y + dy < h:
-        if not 0 <= x + dx < w:
-            dx = -dx
-        y, x = y + dy, x + dx
-        out[y, x] = g[ys[0], xs[0]]
-    return out
-
-
-@primitive(weight=0.3)
-def extend_diag_tails(g: Grid) -> Grid | None:
-    """A coloured cell touching its shape only at one corner goes on as a diagonal line, away from that
-    corner, to the edge of the grid (or the first coloured cell)."""
-    h, w = g.shape
-    nz = np.pad(g != 0, 1)
-    orth = nz[:-2, 1:-1] | nz[2:, 1:-1] | nz[1:-1, :-2] | nz[1:-1, 2:]
-    out = g.copy()
-    drawn = False
-    for y, x in zip(*np.nonzero((g != 0) & ~orth)):
-        corners = [(dy, dx) for dy, dx in ((1, 1), (1, -1), (-1, 1), (-1, -1)) if nz[1 + y + dy, 1 + x + dx]]
-        if len(corners) != 1:
-            continue
-        dy, dx = -corners[0][0], -corners[0][1]
-        yy, xx = y + dy, x + dx
-        while 0 <= yy < h and 0 <= xx < w and g[yy, xx] == 0:
-            out[yy, xx] = g[y, x]
-            yy, xx, drawn = yy + dy, xx + dx, True
-    return out if drawn else None
-
-
-# -- divided grids -----------------------------------------------------------------------------------
-def _parts(g: Grid) -> list[list[Grid]] | None:
-    blocks = _blocks(g)
-    if blocks is None or len({len(r) for r in blocks}) != 1:
-        return None
-    return [[cell for _, _, cell in row] for row in blocks]
-
-
-@primitive(weight=0.3)
-def cells_any_major(g: Grid) -> Grid | None:
-    """One cell per part of a grid divided by full lines (background lines too): the part's main colour."""
-    parts = _parts(g)
-    if parts is None:
-        return None
-    out = np.zeros((len(parts), len(parts[0])), np.int8)
-    for y, row in enumerate(parts):
-        for x, cell in enumerate(row):
-            vals, counts = np.unique(cell[cell != 0], return_counts=True)
-            out[y, x] = vals[np.argmax(counts)] if len(vals) else 0
-    return out
-
-
-@primitive(weight=0.3)
-def cells_most(g: Grid) -> Grid | None:
-    """One cell per part of a divided grid: 1 where the part has the most coloured cells, else 0."""
-    parts = _parts(g)
-    if parts is None:
-        return None
-    n = np.array([[np.count_nonzero(cell) for cell in row] for row in parts])
-    return None if n.max() == n.min() else (n == n.max()).astype(np.int8)
-
-
-# -- summaries -----------------------------------------------------------------------------------------
-@primitive(weight=0.3)
 def flag_mirror(g: Grid) -> Grid | None:
     """A 1x1 grid: 1 when the grid equals its left-right mirror, else 0 (a colour map names the answer)."""
     return np.array([[int(np.array_equal(g, g[:, ::-1]))]], np.int8)
-
-
-@primitive(weight=0.25)
-def colors_histogram(g: Grid) -> Grid | None:
-    """A bar chart: one column per colour, most frequent first, filled from the top for its count of cells."""
-    vals, counts = np.unique(g[g != 0], return_counts=True)
-    if len(vals) < 2 or counts.max() > MAX_SIDE or len(set(counts.tolist())) != len(counts):
-        return None
-    out = np.zeros((int(counts.max()), len(vals)), np.int8)
-    for x, i in enumerate(np.argsort(-counts, kind="stable")):
-        out[:counts[i], x] = vals[i]
-    return out
-
-
-@primitive(weight=0.3)
-def fit_two(g: Grid) -> Grid | None:
-    """Two shapes slid together (not turned) so that they fill a rectangle exactly: that rectangle."""
-    objs = objects(g, diagonal=True)
-    if len(objs) != 2:
-        return None
-    a, b = objs[0].grid, objs[1].grid
-    n = int(np.count_nonzero(a) + np.count_nonzero(b))
-    (ha, wa), (hb, wb) = a.shape, b.shape
-    if n > 100:
-        return None
-    for rows in range(max(ha, hb), ha + hb + 1):
-        cols = n // rows
-        if n % rows or not max(wa, wb) <= cols <= wa + wb:
-            continue
-        for ya in range(rows - ha + 1):
-            for xa in range(cols - wa + 1):
-                canvas = np.zeros((rows, cols), np.int8)
-                canvas[ya:ya + ha, xa:xa + wa] = a
-                ys, xs = np.nonzero(canvas == 0)
-                if len(ys) != np.count_nonzero(b) or len(ys) == 0:
-                    continue
-                box = np.s_[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
-                if canvas[box].shape == b.shape and np.array_equal(canvas[box] == 0, b != 0):
-                    canvas[box] += b
-                    return canvas
-    return None

@@ -1,7 +1,8 @@
 """The default DSL, built explicitly: which primitives, their families of options, and their order.
 
-The primitive functions are marked (``@primitive``) in the ``_prims_*`` modules; nothing registers on
-import. :data:`DEFAULT_DSL` takes the marked functions of :data:`MODULES`, folds the variants of one
+The primitive functions are marked (``@primitive``) in the ``_prims_*`` modules, one per concept
+(geometry, colour, objects, scenes of objects, masks and pairs of grids, lines and fills, patterns);
+nothing registers on import. :data:`DEFAULT_DSL` takes the marked functions of :data:`MODULES`, folds the variants of one
 operation into one primitive with a ``choice`` argument (:data:`FAMILIES`: ``gravity(down)`` in place of
 ``gravity_down``; the old names stay readable as aliases), and orders the result by :data:`ORDER`, the
 search's tie-break order. ``build_dsl`` builds the same from other modules or another order, so tests and
@@ -14,15 +15,15 @@ from collections.abc import Callable, Mapping, Sequence
 from types import ModuleType
 from typing import Any
 
-from . import (_prims_fill, _prims_grid, _prims_lists, _prims_more, _prims_moves, _prims_objects, _prims_parts,
-               _prims_patterns)
+from . import _prims_colour, _prims_geometry, _prims_lines, _prims_masks, _prims_objects, _prims_patterns, _prims_scene
 from ._primitives import DSL, Primitive, family, spec_of
 
 __all__ = ["DEFAULT_DSL", "FAMILIES", "MODULES", "ORDER", "build_dsl", "marked"]
 
-MODULES: tuple[ModuleType, ...] = (_prims_grid, _prims_objects, _prims_more, _prims_fill, _prims_lists, _prims_parts,
-                                   _prims_moves, _prims_patterns)
-"""The modules whose marked functions make the default DSL."""
+MODULES: tuple[ModuleType, ...] = (_prims_geometry, _prims_colour, _prims_objects, _prims_scene, _prims_masks,
+                                   _prims_lines, _prims_patterns)
+"""The modules whose marked functions make the default DSL, one per concept (helpers they share are in
+``_prims_base``)."""
 
 FAMILIES: Mapping[str, tuple[tuple[str, str], ...]] = {
     "rot": (("90", "rot90"), ("180", "rot180"), ("270", "rot270")),
@@ -37,16 +38,15 @@ FAMILIES: Mapping[str, tuple[tuple[str, str], ...]] = {
     "gravity": (("down", "gravity_down"), ("up", "gravity_up"), ("left", "gravity_left"), ("right", "gravity_right")),
     "sym": (("h", "sym_h"), ("v", "sym_v"), ("rot", "sym_rot"), ("all", "sym_all")),
     "rays": (("v", "rays_v"), ("h", "rays_h"), ("cross", "rays_cross"), ("diag", "rays_diag"), ("down", "rays_down")),
-    "keep_color": (("major", "keep_major_color"), ("minor", "keep_minor_color")),
     "drop_color": (("major", "drop_major_color"), ("minor", "drop_minor_color")),
     "denoise": (("noise", "remove_noise"), ("stripes", "denoise_stripes"), ("minor", "denoise_minor")),
     "period": (("tile", "period_tile"), ("square", "period_square"), ("double", "period_double"), ("patch", "period_patch")),
     "objs": (("color", "objs_color"), ("multi", "objs_multi"), ("diag", "objs_diag"), ("multi4", "objs_multi4")),
     "select": (("largest", "obj_largest"), ("smallest", "obj_smallest"), ("biggest_box", "obj_biggest_box"), ("first", "obj_first"), ("last", "obj_last"), ("unique_color", "obj_unique_color"), ("unique_shape", "obj_unique_shape"), ("most_colors", "obj_most_colors"), ("most_holes", "obj_most_holes"), ("symmetric", "obj_symmetric"), ("asymmetric", "obj_asymmetric"), ("top", "obj_top"), ("bottom", "obj_bottom"), ("left", "obj_left"), ("right", "obj_right"), ("fewest_colors", "obj_fewest_colors"), ("unique", "obj_unique"), ("most_common", "obj_most_common"), ("least_symmetric", "obj_least_symmetric")),
-    "count": (("colors", "count_colors"), ("cells", "count_cells")),
+    "keep": tuple((n, f"filter_{n}") for n in _prims_scene.PREDICATES),
+    "each": tuple((n, f"each_{n}") for n in _prims_scene.TRANSFORMS),
     "split": (("lr", "split_lr"), ("tb", "split_tb"), ("long", "split_long")),
     "shift": (("down", "shift_down"), ("up", "shift_up"), ("right", "shift_right"), ("left", "shift_left")),
-    "drop": (("down", "drop_down"), ("up", "drop_up"), ("right", "drop_right"), ("left", "drop_left")),
     "inpaint": (("sym", "inpaint_sym"), ("crop", "inpaint_crop")),
     "connect": (("rows", "connect_rows"), ("cols", "connect_cols"), ("diag", "connect_diag")),
     "colors": (("by_count", "colors_by_count"), ("in_order", "colors_in_order"), ("histogram", "colors_histogram")),
@@ -57,19 +57,15 @@ FAMILIES: Mapping[str, tuple[tuple[str, str], ...]] = {
 
 ORDER: tuple[str, ...] = (
     "rot", "flip", "upscale", "downscale", "tile", "mirror", "kron", "crop", "half", "dedupe", "gravity", "sym",
-    "hollow", "connect_pairs", "rays", "continue_pattern", "most_common_color", "keep_color", "drop_color",
-    "invert", "denoise", "keep_largest", "size_rank", "size_color", "period", "fill_enclosed", "border",
-    "outline_objs", "objs", "color_groups", "cells_grid", "select", "obj_count", "count", "row_of", "col_of",
-    "split", "p_and", "p_or", "p_xor", "p_nor", "p_overlay", "p_underlay", "shift", "drop", "compress",
-    "cells_majority", "holes_color", "border_touch_color", "shape_color", "erase_border_objs", "fill_boxes",
-    "pad_edge", "objs_overlay", "inpaint", "connect", "connect_with", "slide_major", "color_boxes",
-    "rays_to_largest", "split_squares", "recolor_nearest", "colors", "colors_by_size", "cells_row", "diag_of",
-    "p_kron", "paint_minor", "obj_most_color", "obj_marked", "cells_any", "overlay_parts", "mask_by_key",
+    "connect_pairs", "rays", "continue_pattern", "drop_color", "denoise", "size_rank", "period",
+    "fill_enclosed", "objs", "select", "keep", "each", "recolor", "paint", "paint_over", "split", "p_and",
+    "p_or", "p_xor", "p_overlay", "shift", "fill_boxes", "pad_edge", "objs_overlay", "inpaint", "connect",
+    "connect_with", "slide_major", "color_boxes", "rays_to_largest", "split_squares", "recolor_nearest",
+    "colors", "cells_row", "obj_most_color", "obj_marked", "cells_any", "overlay_parts", "mask_by_key",
     "shape_fill_rest", "kron_color", "swap_colors", "pull", "stamp", "recolor_by_lines", "size_color4",
-    "bg_swap", "sym_about_centre", "keep_solid", "cells_fill", "fill_empty_lines", "diag_pattern",
-    "mirror_down_shared", "flood_from", "fill_square_holes", "fill_empty_squares", "outline_big",
-    "match_framed_color", "bounce_ray", "extend_diag_tails", "cells_any_major", "cells_most", "flag_mirror",
-    "fit_two",
+    "sym_about_centre", "keep_solid", "cells_fill", "fill_empty_lines", "diag_pattern", "flood_from",
+    "fill_square_holes", "fill_empty_squares", "match_framed_color", "bounce_ray", "extend_diag_tails",
+    "cells_any_major", "cells_most", "flag_mirror", "fit_two",
 )
 """The default DSL's primitives in the search's tie-break order."""
 

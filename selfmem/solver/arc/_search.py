@@ -197,11 +197,17 @@ _Entry = tuple[float, int, "tuple[Step, ...] | None", str, str, "tuple[_Expansio
 """A frontier entry: cost, push counter (ties), steps (None for a lazy child), source, seed task, lazy child."""
 
 
+_PAINTS = ("paint", "paint_over")
+"""The steps that end a scene (:mod:`._prims_scene`), tried on every changed scene."""
+
+
 def _key(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return (value.shape, value.tobytes())
     if isinstance(value, tuple) and value and hasattr(value[0], "grid"):
-        return tuple((o.top, o.left, o.grid.shape, o.grid.tobytes()) for o in value)
+        objs = tuple((o.top, o.left, o.grid.shape, o.grid.tobytes()) for o in value)
+        source = getattr(value, "source", None)  # a scene: its paints depend on the grid it came from
+        return objs if source is None else (objs, source.shape, source.tobytes())
     if isinstance(value, tuple):
         return tuple(_key(v) for v in value)
     return value
@@ -328,6 +334,7 @@ class _Search:
 
     def check(self, steps: tuple[Step, ...], values: tuple, source: str, seed_task: str) -> None:
         if not isinstance(values[0], np.ndarray):
+            self._paint(steps, values, source, seed_task)
             return
         preds = values[:self.n_train]
         if all(p.shape == t.shape and np.array_equal(p, t) for p, t in zip(preds, self.targets)):
@@ -344,6 +351,21 @@ class _Search:
                 return
             score = float(np.mean([np.mean(p == t) for p, t in zip(preds, self.targets)]))
             self.misses[str(Program(steps))] = score
+
+    def _paint(self, steps: tuple[Step, ...], values: tuple, source: str, seed_task: str) -> None:
+        """A scene changed by an object step (``keep``, ``each``, ``recolor``) is also checked painted, on an
+        empty canvas and over its grid: one node each, evaluated now rather than queued (a paint is the
+        usual end of an object program, as a colour map is of a grid program)."""
+        if not steps or self.dsl[steps[-1].name].src != "O" or not hasattr(values[0], "source"):
+            return
+        for name in _PAINTS:
+            child = steps + (Step(name),)
+            if name not in self.dsl or child in self.cache:
+                continue
+            painted = self.evaluate(child)
+            if painted is not None and child not in self.checked:
+                self.checked.add(child)
+                self.check(child, painted, source, seed_task)
 
     def try_rules(self, steps: tuple[Step, ...], values: tuple, source: str, seed_task: str) -> bool:
         """Fit each local rule on the train pairs; a rule that covers every test cell is a solution."""
