@@ -97,32 +97,42 @@ def _count8(g: Grid) -> np.ndarray:
 def _object_cells(g: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per cell, of the single-colour 8-connected object holding it (0 for the background): its size, the
     dense rank of that size among the grid's objects (1 = largest), whether it touches the border, and its
-    number of holes. Shape (h, w) each, read-only."""
+    number of holes (regions its colour encloses, 4-connected). Shape (h, w) each, read-only. Two calls to
+    ``ndimage.label`` and one hole fill per colour, not per object (this runs on every grid the rules see)."""
     from scipy import ndimage
 
-    size, rank, border, holes = (np.zeros(g.shape, np.int64) for _ in range(4))
     labels = np.zeros(g.shape, np.int64)
+    nholes = [0]
     n = 0
+    eight = np.ones((3, 3), bool)
     for c in np.unique(g[g != 0]):
-        lab, k = ndimage.label(g == c, structure=np.ones((3, 3), bool))
-        labels[lab > 0] = lab[lab > 0] + n
+        mask = g == c
+        lab, k = ndimage.label(mask, structure=eight)
+        labels[mask] = lab[mask] + n
+        count = np.zeros(k + 1, np.int64)
+        inside = ndimage.binary_fill_holes(mask) & ~mask
+        if inside.any():
+            regions, r = ndimage.label(inside)
+            # each enclosed region belongs to the object next to its first cell (above or to its left)
+            first = ndimage.find_objects(regions)
+            for i, sl in enumerate(first, 1):
+                y0 = sl[0].start
+                x0 = int(np.flatnonzero(regions[y0] == i)[0])
+                owner = lab[y0 - 1, x0] if y0 > 0 and lab[y0 - 1, x0] else lab[y0, x0 - 1] if x0 > 0 else 0
+                count[owner] += 1
+        nholes.extend(count[1:].tolist())
         n += k
+    size = np.zeros(g.shape, np.int64)
+    rank, border, holes = size.copy(), size.copy(), size.copy()
     if n:
         sizes = np.bincount(labels.ravel(), minlength=n + 1)
         order = np.unique(sizes[1:])[::-1]
         ranks = np.zeros(n + 1, np.int64)
         ranks[1:] = np.searchsorted(-order, -sizes[1:]) + 1
-        edge = np.zeros(n + 1, bool)
-        edge[np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))] = True
-        edge[0] = False
-        nholes = np.zeros(n + 1, np.int64)
-        for i, sl in enumerate(ndimage.find_objects(labels), 1):
-            if sl is None:
-                continue
-            m = labels[sl] == i
-            nholes[i] = ndimage.label(ndimage.binary_fill_holes(m) & ~m)[1]
-        size, rank, border, holes = sizes[labels], ranks[labels], edge[labels].astype(np.int64), nholes[labels]
-        size[labels == 0] = rank[labels == 0] = holes[labels == 0] = 0
+        edge = np.zeros(n + 1, np.int64)
+        edge[np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))] = 1
+        sizes[0] = ranks[0] = edge[0] = 0
+        size, rank, border, holes = sizes[labels], ranks[labels], edge[labels], np.asarray(nholes)[labels]
     for a in (size, rank, border, holes):
         a.setflags(write=False)
     return size, rank, border, holes
@@ -150,6 +160,8 @@ RULES = {"cross": _cross, "mask3": _mask3, "count8": _count8, "patch3": _patch3,
 recolour whole objects (single-colour, 8-connected) by a property of the object: its size, its size's rank
 (1 = largest), whether it touches the border (with its colour), its number of holes; the background maps to
 one colour."""
+
+_OBJECT_RULES = frozenset({"objsize", "objrank", "objborder", "objholes"})
 
 STAMP_RADIUS = 2
 _SPAN = 2 * STAMP_RADIUS + 1
@@ -239,6 +251,10 @@ def fit_rule(kind: str, preds: Sequence[Grid], targets: Sequence[Grid]) -> tuple
         return _fit_stamp(preds, targets)
     feature = RULES[kind]
     assert feature is not None
+    if kind in _OBJECT_RULES:  # the background is one key: it must become one colour (checked before the objects)
+        bg = np.concatenate([t[p == 0] for p, t in zip(preds, targets)])
+        if bg.size and (bg != bg[0]).any():
+            return None
     keys = np.concatenate([feature(p) for p in preds])
     vals = np.concatenate([t.ravel() for t in targets]).astype(np.int64)
     uniq, inv = np.unique(keys, return_inverse=True)

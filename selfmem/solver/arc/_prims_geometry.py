@@ -170,14 +170,11 @@ def dedupe(g: Grid) -> Grid | None:
     return None if out.shape == g.shape else out
 
 
-def _fall(col: np.ndarray) -> np.ndarray:
-    keep = col[col != 0]
-    return np.concatenate([np.zeros(len(col) - len(keep), np.int8), keep]).astype(np.int8)
-
-
 @primitive(weight=0.8)
 def gravity_down(g: Grid) -> Grid:
-    return np.stack([_fall(g[:, j]) for j in range(g.shape[1])], axis=1)
+    """Every coloured cell falls to the bottom of its column, keeping the column's order."""
+    order = np.argsort(g != 0, axis=0, kind="stable")  # background first, then the cells top to bottom
+    return np.take_along_axis(g, order, axis=0).astype(np.int8)
 
 
 @primitive(weight=0.6)

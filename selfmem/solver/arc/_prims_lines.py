@@ -21,14 +21,7 @@ from ._prims_base import _FOUR
 @primitive(weight=0.8)
 def connect_pairs(g: Grid) -> Grid | None:
     """Draw a line between two cells of one colour in the same row or column (over background)."""
-    out = g.copy()
-    for view, res in ((g, out), (g.T, out.T)):
-        for i, row in enumerate(view):
-            for c in np.unique(row[row != 0]):
-                idx = np.flatnonzero(row == c)
-                if len(idx) >= 2:
-                    seg = res[i, idx[0]:idx[-1] + 1]
-                    seg[seg == 0] = c
+    out = _join(g, True, True)
     return None if np.array_equal(out, g) else out
 
 
@@ -89,16 +82,18 @@ def fill_boxes(g: Grid, c: int) -> Grid | None:
     return None if np.array_equal(out, g) else out
 
 
-def _join(g: Grid, rows: bool, cols: bool, c: int | None = None) -> Grid | None:
+def _join(g: Grid, rows: bool, cols: bool, c: int | None = None) -> Grid:
+    """Cells of one colour in a row (then a column) joined over background, in that colour or ``c``; where
+    two colours' segments cross, the lower colour (rows before columns) keeps the cell."""
     out = g.copy()
-    views = [(g, out)] * rows + [(g.T, out.T)] * cols
-    for view, res in views:
-        for i, row in enumerate(view):
-            for v in np.unique(row[row != 0]):
-                idx = np.flatnonzero(row == v)
-                if len(idx) >= 2:
-                    seg = res[i, idx[0]:idx[-1] + 1]
-                    seg[seg == 0] = v if c is None else c
+    colours = np.flatnonzero(np.bincount(g.ravel(), minlength=10)[1:]) + 1
+    for axis, on in ((1, rows), (0, cols)):
+        if not on:
+            continue
+        for v in colours:
+            m = g == v
+            between = np.maximum.accumulate(m, axis=axis) & np.flip(np.maximum.accumulate(np.flip(m, axis), axis), axis)
+            out[between & (out == 0)] = v if c is None else c
     return out
 
 
@@ -114,23 +109,25 @@ def connect_cols(g: Grid) -> Grid | None:
     return _join(g, False, True)
 
 
+def _diagonal_between(m: np.ndarray) -> np.ndarray:
+    """Cells on a down-right diagonal between two cells of ``m`` (inclusive), shape (h, w) bool."""
+    h = m.shape[0]
+    down, up = m.copy(), m.copy()
+    for i in range(1, h):  # reached from a cell of m up-left of it
+        down[i, 1:] |= down[i - 1, :-1]
+    for i in range(h - 2, -1, -1):  # reaches a cell of m down-right of it
+        up[i, :-1] |= up[i + 1, 1:]
+    return down & up
+
+
 @primitive(weight=0.3)
 def connect_diag(g: Grid) -> Grid | None:
     """Join cells of one colour on the same diagonal or anti-diagonal with that colour (over background)."""
     out = g.copy()
-    h, w = g.shape
-    for flip in (False, True):
-        view = out[:, ::-1] if flip else out
-        src = g[:, ::-1] if flip else g
-        for d in range(-h + 1, w):
-            line, cells = np.diagonal(src, d), np.diagonal(view, d).copy()
-            for v in np.unique(line[line != 0]):
-                idx = np.flatnonzero(line == v)
-                if len(idx) >= 2:
-                    seg = cells[idx[0]:idx[-1] + 1]
-                    seg[seg == 0] = v
-            ys = np.arange(max(0, -d), max(0, -d) + len(cells))
-            view[ys, ys + d] = cells
+    colours = np.flatnonzero(np.bincount(g.ravel(), minlength=10)[1:]) + 1
+    for src, view in ((g, out), (g[:, ::-1], out[:, ::-1])):  # diagonals, then anti-diagonals
+        for v in colours:
+            view[_diagonal_between(src == v) & (view == 0)] = v
     return out
 
 
