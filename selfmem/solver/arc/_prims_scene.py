@@ -11,6 +11,12 @@ Predicates (``keep``) and per-object transforms (``each``) are arguments, shared
 of one primitive per combination. ``select(...)`` (in :mod:`._prims_objects`) crops one object instead.
 The search tries both paints on every scene it reaches (:mod:`._search`), so a filter or transform
 followed by a paint costs one node more than the filter alone, not a place in the frontier.
+
+Why these stay with fewer than 3 training tasks each (docs/arc-primitives.md: keep 1, each 2, paint 3,
+recolor and paint_over 0 at 2,000 nodes): they are the object type's operations, the compositions that
+replaced 30 one-task macros (erase the border objects, keep the largest, hollow shapes, ...); taking them
+out would leave objects only a crop (``select``), and concept tasks (objects filtered, transformed or
+recoloured in place) need them in combinations that training at this budget does not exercise.
 """
 
 from __future__ import annotations
