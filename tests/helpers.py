@@ -12,6 +12,8 @@ import selectors
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -141,3 +143,15 @@ def make_arc_task(tid: str, program: Any, seed: int, n_train: int = 3) -> Any:
         g[y:y + h, x:x + w] = rng.integers(1, 9, size=(h, w))
         pairs.append((g, run_program(program, g)))
     return ARCTask(tid, tuple(pairs[:-1]), (pairs[-1][0],), (pairs[-1][1],))
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.05) -> None:
+    """Poll ``condition`` until it holds; fail the test saying ``what`` did not happen within ``timeout`` s.
+
+    For state another thread or process publishes: the timeout bounds a hang, it is not a speed claim
+    (speeds are measured by the scripts in ``benchmarks/``)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout:g} s")
+        time.sleep(interval)

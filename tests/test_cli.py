@@ -4,13 +4,12 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from helpers import Writer
+from helpers import Writer, wait_until
 from selfmem import Memory
 from selfmem.cli import cli
 
@@ -122,14 +121,14 @@ def test_import_is_all_or_nothing(tmp_path, hash_config):
 def test_inspect_and_search_while_a_writer_holds_the_memory(tmp_path):
     with Writer(tmp_path / "w", add=["held open by a writer", "second note"]):
         r = CliRunner()
-        deadline = time.time() + 15  # the writer publishes its state for readers within seconds (view_interval)
-        while True:
+
+        def inspected() -> int:
             res = r.invoke(cli, ["inspect", str(tmp_path / "w"), "--json"])
             assert res.exit_code == 0, res.output
-            if json.loads(res.stdout)["records"] == 2 or time.time() > deadline:
-                break
-            time.sleep(0.2)
-        assert json.loads(res.stdout)["records"] == 2
+            return int(json.loads(res.stdout)["records"])
+
+        # the writer publishes its state for readers every few seconds (view_interval)
+        wait_until(lambda: inspected() == 2, 15, "memctl inspect seeing the writer's 2 records", interval=0.2)
         res = r.invoke(cli, ["search", str(tmp_path / "w"), "writer", "--json"])
         assert res.exit_code == 0 and json.loads(res.stdout)[0]["record"]["text"] == "held open by a writer"
         res = r.invoke(cli, ["add", str(tmp_path / "w"), "x"])

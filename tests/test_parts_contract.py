@@ -8,16 +8,18 @@ of its files being damaged or deleted (rebuilt from the store, then ``doctor`` f
 
 from __future__ import annotations
 
+import inspect
 import shutil
 
 import pytest
 
 from helpers import Writer, hash_cfg, results, texts
 from selfmem import Memory, TopicsConfig, doctor
-from selfmem.memory._parts import DerivedPart
+from selfmem.memory._parts import DerivedPart, Part
 
 CFG = hash_cfg(own=32, own_min_fit=40, background=False, topics=TopicsConfig(min_records=30))
 PARTS = ("vector index", "keyword index", "topic model", "knowledge graph", "store checkpoint", "read view")
+PROTOCOL_METHODS = tuple(n for n, v in vars(DerivedPart).items() if inspect.isfunction(v) and not n.startswith("_"))
 
 
 
@@ -56,9 +58,15 @@ def test_the_memory_has_exactly_these_parts(filled):
 def test_protocol_and_files(filled, name):
     with Memory(filled, progress=False) as m:
         p = part(m, name)
-        for method in ("open", "write", "write_delete", "on_add", "on_delete", "maintain", "poll", "rebuild", "save",
-                       "wait", "notes"):
-            assert callable(getattr(p, method)), method
+        # every method of the protocol, with the protocol's parameters (a part's own override included)
+        for method in PROTOCOL_METHODS:
+            want = list(inspect.signature(getattr(DerivedPart, method)).parameters)
+            got = list(inspect.signature(getattr(type(p), method)).parameters)
+            assert got == want, f"{name}.{method}{got} differs from the protocol's {want}"
+        # a part keeps something: it overrides at least one of the calls that change or rebuild its state
+        kept = [m for m in ("write", "on_add", "on_delete", "maintain", "rebuild")
+                if getattr(type(p), m) is not getattr(Part, m)]
+        assert kept, f"{name} overrides none of the calls that keep it up to date"
         assert isinstance(p.busy, bool) and isinstance(p.notes(), list)
         assert isinstance(p.files, tuple) and all(isinstance(f, str) and "/" not in f for f in p.files)
         others = {f for q in m._parts if q is not p for f in q.files}

@@ -10,7 +10,7 @@ import pytest
 
 from selfmem import CorruptMemoryError, IndexConfig, Memory
 from selfmem.store import _readview as _view
-from helpers import hash_cfg
+from helpers import hash_cfg, wait_until
 
 INLINE = hash_cfg(background=False,
                       view_interval=0.0)
@@ -149,13 +149,9 @@ def test_a_damaged_view_is_a_clear_error(tmp_path):
 
 def test_publishing_while_idle_from_the_publisher_thread(tmp_path):
     """With background refits a writer that adds and then sits idle is published within seconds."""
-    import time
 
     path = tmp_path / "m"
     cfg = INLINE.replace(background=True, view_interval=0.1)
     with Memory(path, cfg, progress=False) as m:
         m.add_many(texts(7))
-        deadline = time.time() + 10
-        while (_view.read_manifest(path) or {}).get("records") != 7 and time.time() < deadline:
-            time.sleep(0.05)
-        assert _view.read_manifest(path)["records"] == 7
+        wait_until(lambda: (_view.read_manifest(path) or {}).get("records") == 7, 10, "the view with 7 records")

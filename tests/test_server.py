@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from helpers import wait_until
 from serving import Served
 
 from selfmem import (Enriched, Hit, InvalidInputError, Memory, MemoryAPI, Record, RecordNotFoundError, RemoteMemory,
@@ -314,17 +315,14 @@ with open(journal, "a") as out:
 def test_sigterm_under_write_load_drains_and_closes(tmp_path):
     """SIGTERM while 3 writer processes add: in-flight adds finish, every acknowledged add is stored, the
     memory is closed cleanly (no WAL left), and the server exits."""
-    import time
 
     with Served(tmp_path / "root", background=False) as s:
         RemoteMemory(s.url, "drain").close()
         journals = [tmp_path / f"w{i}.txt" for i in range(3)]
         writers = [subprocess.Popen([sys.executable, "-c", JOURNALING, s.url, f"w{i}", str(j)])
                    for i, j in enumerate(journals)]
-        deadline = time.monotonic() + 120
-        while not all(j.exists() and len(j.read_text().splitlines()) >= 5 for j in journals):
-            assert time.monotonic() < deadline, "the writers did not get going"
-            time.sleep(0.05)
+        wait_until(lambda: all(j.exists() and len(j.read_text().splitlines()) >= 5 for j in journals), 120,
+                   "the writers getting going")
         assert s.terminate() in (0, -15)  # uvicorn re-raises SIGTERM after its graceful shutdown
         for w in writers:
             w.wait(timeout=120)

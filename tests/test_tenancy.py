@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import hash_cfg, texts
+from helpers import hash_cfg, texts, wait_until
 from serving import Served
 from selfmem import ConfigError, InvalidInputError, Memory, MemoryConfig, StorageError, TopicsConfig
 
@@ -148,10 +148,8 @@ def test_no_token_and_a_bad_body_is_401_not_422_and_sigusr1_reloads_the_tokens(t
         assert httpx.post(url, content=b"{", headers={"Authorization": "Bearer w"}).status_code == 422
         tokens.write_text(json.dumps([{"token": "w2", "namespaces": ["team"], "role": "write"}]))
         s.proc.send_signal(signal.SIGUSR1)
-        for _ in range(100):
-            if httpx.post(url, json={"text": "x"}, headers={"Authorization": "Bearer w2"}).status_code == 200:
-                break
-            time.sleep(0.1)
+        wait_until(lambda: httpx.post(url, json={"text": "x"}, headers={"Authorization": "Bearer w2"}).status_code == 200,
+                   10, "the reloaded tokens file accepting the new token")
         assert httpx.post(url, json={"text": "y"}, headers={"Authorization": "Bearer w2"}).status_code == 200
         assert httpx.post(url, json={"text": "z"}, headers={"Authorization": "Bearer w"}).status_code == 401
 
