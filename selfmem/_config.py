@@ -8,7 +8,7 @@ import math
 import os
 import re
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, Literal, get_args
 from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 from ._errors import ConfigError
@@ -22,8 +22,21 @@ _END = "# end of selfmem config"
 
 DEFAULT_KINDS: tuple[str, ...] = ("output", "task", "solution", "note", "message")
 
-_MODES = ("general", "own", "dual")
-SEARCH_MODES = ("hybrid", "dense", "keyword", "topics")
+EmbeddingMode = Literal["general", "own", "dual"]
+SearchMode = Literal["hybrid", "dense", "keyword", "topics"]
+Device = Literal["auto", "cpu", "cuda"]
+DType = Literal["auto", "float32", "bfloat16"]
+Runtime = Literal["auto", "torch", "onnx", "onnx-w8"]
+IndexKind = Literal["auto", "flat", "ivfpq"]
+Reducer = Literal["pca", "umap"]
+TopicMethod = Literal["dp", "hdbscan"]
+Covariance = Literal["tied", "diag", "full"]
+Mirror = Literal["none", "neo4j"]
+"""The config fields that take one of a fixed set of strings: the types say which (mypy checks callers), and
+``__post_init__`` checks the values against the same sets (``get_args``) for callers mypy does not see."""
+
+_MODES: tuple[str, ...] = get_args(EmbeddingMode)
+SEARCH_MODES: tuple[str, ...] = get_args(SearchMode)
 
 
 @dataclass(frozen=True)
@@ -91,13 +104,13 @@ class EmbeddingConfig:
     own_min_fit: int = 200
     own_refit_growth: float = 2.0
     own_refit_until: int = 20_000
-    mode: str = "dual"
+    mode: EmbeddingMode = "dual"
     alpha: float = 0.45
     batch_size: int = 64
     max_tokens: int = 256
-    device: str = "auto"
-    dtype: str = "auto"
-    runtime: str = "auto"
+    device: Device = "auto"
+    dtype: DType = "auto"
+    runtime: Runtime = "auto"
 
     def __post_init__(self) -> None:
         if self.own in ("", "none"):  # how config.toml spells "no own model"
@@ -122,14 +135,14 @@ class EmbeddingConfig:
         _check_number("embedding.own_shrinkage", self.own_shrinkage, 0.0, 1e6)
         _check_int("embedding.batch_size", self.batch_size, 1)
         _check_int("embedding.max_tokens", self.max_tokens, 8)
-        if self.dtype not in ("auto", "float32", "bfloat16"):
+        if self.dtype not in get_args(DType):
             raise ConfigError(f"embedding.dtype must be 'auto', 'float32' or 'bfloat16', got {self.dtype!r}")
-        if self.runtime not in ("auto", "torch", "onnx", "onnx-w8"):
+        if self.runtime not in get_args(Runtime):
             raise ConfigError(f"embedding.runtime must be 'auto', 'torch', 'onnx' or 'onnx-w8', got {self.runtime!r}")
         if self.runtime.startswith("onnx") and (self.device == "cuda" or self.dtype == "bfloat16"):
             raise ConfigError("embedding.runtime='onnx' runs float32 on the CPU: set device 'cpu' or 'auto' and "
                               "dtype 'float32' or 'auto', or runtime 'torch'")
-        if self.device not in ("auto", "cpu", "cuda"):
+        if self.device not in get_args(Device):
             raise ConfigError(f"embedding.device must be 'auto', 'cpu' or 'cuda', got {self.device!r}")
 
 
@@ -153,14 +166,14 @@ class IndexConfig:
         Candidates re-ranked exactly per result (``k * rerank``); 0 = the sizing rule.
     """
 
-    kind: str = "auto"
+    kind: IndexKind = "auto"
     ivf_threshold: int = 50_000
     opq: bool = False
     nprobe: int = 0
     rerank: int = 0
 
     def __post_init__(self) -> None:
-        if self.kind not in ("auto", "flat", "ivfpq"):
+        if self.kind not in get_args(IndexKind):
             raise ConfigError(f"index.kind must be 'auto', 'flat' or 'ivfpq', got {self.kind!r}")
         _check_int("index.ivf_threshold", self.ivf_threshold, 1000)
         _check_int("index.nprobe", self.nprobe, 0)
@@ -197,7 +210,7 @@ class SearchConfig:
         Age at which the recency term halves.
     """
 
-    mode: str = "hybrid"
+    mode: SearchMode = "hybrid"
     route_topics: int = 3
     candidates: int = 50
     keyword_weight: float = 0.5
@@ -260,12 +273,12 @@ class TopicsConfig:
     """
 
     min_records: int = 50
-    reducer: str = "pca"
+    reducer: Reducer = "pca"
     n_dims: int = 16
     max_topics: int = 50
-    method: str = "dp"
+    method: TopicMethod = "dp"
     min_cluster_size: int = 15
-    covariance: str = "tied"
+    covariance: Covariance = "tied"
     branching: int = 3
     concentration: float = 0.1
     sample_size: int = 20_000
@@ -275,15 +288,15 @@ class TopicsConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.reducer not in ("pca", "umap"):
+        if self.reducer not in get_args(Reducer):
             raise ConfigError(f"topics.reducer must be 'pca' or 'umap', got {self.reducer!r}")
         _check_int("topics.min_records", self.min_records, 10)
         _check_int("topics.n_dims", self.n_dims, 2)
         _check_int("topics.max_topics", self.max_topics, 2)
-        if self.method not in ("dp", "hdbscan"):
+        if self.method not in get_args(TopicMethod):
             raise ConfigError(f"topics.method must be 'dp' or 'hdbscan', got {self.method!r}")
         _check_int("topics.min_cluster_size", self.min_cluster_size, 2)
-        if self.covariance not in ("tied", "diag", "full"):
+        if self.covariance not in get_args(Covariance):
             raise ConfigError(f"topics.covariance must be 'tied', 'diag' or 'full', got {self.covariance!r}")
         _check_int("topics.branching", self.branching, 2)
         _check_int("topics.seed", self.seed, 0)
@@ -343,7 +356,7 @@ class GraphConfig:
     solves_key: str = "solves"
     expand: tuple[str, ...] = ("SOLVES", "FOLLOWS")
     expand_hits: int = 2
-    mirror: str = "none"
+    mirror: Mirror = "none"
     neo4j_uri: str = "bolt://127.0.0.1:7687"
     neo4j_user: str = "neo4j"
     neo4j_database: str = "neo4j"
@@ -366,7 +379,7 @@ class GraphConfig:
         if not isinstance(self.solves_key, str) or not self.solves_key:
             raise ConfigError("graph.solves_key must be a metadata key such as 'solves'")
         _check_int("graph.expand_hits", self.expand_hits, 1)
-        if self.mirror not in ("none", "neo4j"):
+        if self.mirror not in get_args(Mirror):
             raise ConfigError(f"graph.mirror must be 'none' or 'neo4j', got {self.mirror!r}")
         for name in ("neo4j_uri", "neo4j_user", "neo4j_database"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name):
