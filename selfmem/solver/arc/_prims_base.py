@@ -1,13 +1,13 @@
 """Helpers shared by the primitive modules: the 4-neighbourhood, shifts, block splits, colour lists, divider
-lines and block majorities. Nothing here is a primitive.
+lines, block majorities and object properties (holes, symmetry, shape). Nothing here is a primitive.
 """
 
 from __future__ import annotations
 
-
 import numpy as np
+from scipy import ndimage
 
-from ._grid import Grid
+from ._grid import Grid, Obj
 
 
 def _colours(cell: Grid) -> tuple[int, ...]:
@@ -76,3 +76,20 @@ def _shift_rows(a: Grid, s: int) -> Grid:
     else:
         out[:, :w + s] = a[:, -s:]
     return out
+
+
+def _holes(o: Obj) -> int:
+    """Background regions the object encloses (4-connected)."""
+    mask = o.grid != 0
+    return int(ndimage.label(ndimage.binary_fill_holes(mask) & ~mask, _FOUR)[1])
+
+
+def _symmetric(o: Obj) -> bool:
+    """Whether the object equals its left-right or its up-down mirror image."""
+    g = o.grid
+    return bool(np.array_equal(g, g[:, ::-1]) or np.array_equal(g, g[::-1]))
+
+
+def _shape_key(o: Obj) -> bytes:
+    """The object's shape (which cells of its box it fills), as a hashable key."""
+    return (o.grid != 0).tobytes() + bytes(o.grid.shape)

@@ -17,7 +17,7 @@ from scipy import ndimage
 
 from ._grid import Grid, Obj, objects
 from ._primitives import primitive
-from ._prims_base import _FOUR, _blocks, _colours
+from ._prims_base import _blocks, _colours, _holes, _shape_key, _symmetric
 from ._prims_scene import scene
 
 
@@ -80,7 +80,7 @@ def obj_unique_color(objs: tuple[Obj, ...]) -> Grid | None:
 @primitive("O", "G", weight=0.6)
 def obj_unique_shape(objs: tuple[Obj, ...]) -> Grid | None:
     """The object whose shape (mask) no other object has."""
-    shapes = [(o.grid != 0).tobytes() + bytes(o.grid.shape) for o in objs]
+    shapes = [_shape_key(o) for o in objs]
     lone = [o for o, s in zip(objs, shapes) if shapes.count(s) == 1]
     return lone[0].grid if len(objs) > 2 and len(lone) == 1 else None
 
@@ -88,11 +88,6 @@ def obj_unique_shape(objs: tuple[Obj, ...]) -> Grid | None:
 @primitive("O", "G", weight=0.5)
 def obj_most_colors(objs: tuple[Obj, ...]) -> Grid | None:
     return _pick(objs, lambda o: len(o.colors))
-
-
-def _holes(o: Obj) -> int:
-    mask = o.grid != 0
-    return int(ndimage.label(ndimage.binary_fill_holes(mask) & ~mask, _FOUR)[1])
 
 
 @primitive("O", "G", weight=0.4)
@@ -103,12 +98,12 @@ def obj_most_holes(objs: tuple[Obj, ...]) -> Grid | None:
 @primitive("O", "G", weight=0.4)
 def obj_symmetric(objs: tuple[Obj, ...]) -> Grid | None:
     """The one object equal to its left-right or up-down mirror image."""
-    return _pick(objs, lambda o: float(np.array_equal(o.grid, o.grid[:, ::-1]) or np.array_equal(o.grid, o.grid[::-1])))
+    return _pick(objs, lambda o: float(_symmetric(o)))
 
 
 @primitive("O", "G", weight=0.4)
 def obj_asymmetric(objs: tuple[Obj, ...]) -> Grid | None:
-    return _pick(objs, lambda o: float(not (np.array_equal(o.grid, o.grid[:, ::-1]) or np.array_equal(o.grid, o.grid[::-1]))))
+    return _pick(objs, lambda o: float(not _symmetric(o)))
 
 
 @primitive("O", "G", weight=0.3)

@@ -24,10 +24,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 import numpy as np
-from scipy import ndimage
 
 from ._grid import Grid, Obj
 from ._primitives import primitive
+from ._prims_base import _holes, _shape_key, _symmetric
 
 __all__ = ["Scene", "scene", "PREDICATES", "TRANSFORMS"]
 
@@ -51,20 +51,6 @@ def scene(objs: tuple[Obj, ...] | None, source: Grid) -> Scene | None:
 def _touches(o: Obj, shape: tuple[int, ...]) -> bool:
     h, w = o.grid.shape
     return o.top == 0 or o.left == 0 or o.top + h == shape[0] or o.left + w == shape[1]
-
-
-def _mask(o: Obj) -> bytes:
-    return (o.grid != 0).tobytes() + bytes(o.grid.shape)
-
-
-def _has_hole(o: Obj) -> bool:
-    m = o.grid != 0
-    return bool((ndimage.binary_fill_holes(m) & ~m).any())
-
-
-def _symmetric(o: Obj) -> bool:
-    g = o.grid
-    return bool(np.array_equal(g, g[:, ::-1]) or np.array_equal(g, g[::-1]))
 
 
 def _counts(keys: list) -> list[int]:
@@ -95,14 +81,14 @@ PREDICATES: dict[str, Callable[[Scene], list[bool]]] = {
     "inside": lambda s: [not _touches(o, s.source.shape) for o in s],
     "unique_color": lambda s: [n == 1 for n in _counts([o.colors[0] for o in s])],
     "common_color": lambda s: _common([o.colors[0] for o in s]),
-    "unique_shape": lambda s: [n == 1 for n in _counts([_mask(o) for o in s])],
-    "common_shape": lambda s: _common([_mask(o) for o in s]),
+    "unique_shape": lambda s: [n == 1 for n in _counts([_shape_key(o) for o in s])],
+    "common_shape": lambda s: _common([_shape_key(o) for o in s]),
     "single": lambda s: [o.size == 1 for o in s],
     "multi": lambda s: [o.size > 1 for o in s],
     "symmetric": lambda s: [_symmetric(o) for o in s],
     "asymmetric": lambda s: [not _symmetric(o) for o in s],
-    "holes": lambda s: [_has_hole(o) for o in s],
-    "solid": lambda s: [not _has_hole(o) for o in s],
+    "holes": lambda s: [_holes(o) > 0 for o in s],
+    "solid": lambda s: [_holes(o) == 0 for o in s],
     "rect": lambda s: [o.size == o.grid.size for o in s],
     "multicolor": lambda s: [len(o.colors) > 1 for o in s],
 }
@@ -189,16 +175,11 @@ def recolor(s: Scene, c: int) -> Scene | None:
 
 
 def _paint_on(out: Grid, s: Scene) -> Grid:
+    """Each object's cells over ``out`` (in place; an object reaching past the edge is cut there)."""
     for o in s:
-        h, w = o.grid.shape
-        if o.top + h > out.shape[0] or o.left + w > out.shape[1]:
-            box = out[o.top:o.top + h, o.left:o.left + w]
-            m = o.grid[:box.shape[0], :box.shape[1]] != 0
-            box[m] = o.grid[:box.shape[0], :box.shape[1]][m]
-            continue
-        box = out[o.top:o.top + h, o.left:o.left + w]
-        m = o.grid != 0
-        box[m] = o.grid[m]
+        box = out[o.top:o.top + o.grid.shape[0], o.left:o.left + o.grid.shape[1]]
+        cells = o.grid[:box.shape[0], :box.shape[1]]
+        box[cells != 0] = cells[cells != 0]
     return out
 
 
