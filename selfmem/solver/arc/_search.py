@@ -10,8 +10,8 @@ type matches the value's type are tried, and a node whose values equal an earlie
 Guidance (from the memory): seed programs join the frontier ahead of their cost (a bonus of
 ``seed_bonus`` times the seed's weight ``w = 1 / (d + eps)`` normalised over the seeds), as they are
 and with their colour arguments refitted to this task; the closest seeds' programs with one step
-swapped for another primitive of the same type join it too; and each seed's primitives get a higher
-prior in proportion to its weight. Seeds and swaps are checked but not expanded: the search expands
+replaced, inserted or deleted (typed edits, :mod:`._edits`) join it too; and each seed's primitives get a higher
+prior in proportion to its weight. Seeds and edits are checked but not expanded: the search expands
 the same programs when their own cost comes up. A memory prior can also push a program the unguided
 search finds cheaply past the budget; with ``SearchSettings.default_share`` that share of the nodes
 goes to a second frontier ordered by the DSL's default weights (a portfolio of the two orders, sharing
@@ -31,6 +31,7 @@ import numpy as np
 
 from ..._errors import InvalidInputError
 from ._dsl import LEARNED, PRIMITIVES, Program, Step, apply_step, candidate_colors
+from ._edits import EDIT_KINDS, typed_edits
 from ._primitives import DSL
 from ._grid import Grid
 from ._learned import RULES, apply_rule, fit_colormap, fit_rule
@@ -54,15 +55,18 @@ class SearchSettings:
         After the first solution, keep searching for a second answer at most ``extra * budget`` nodes.
     boost : float
         How strongly the seeds' primitives raise the prior (``p * (1 + boost * share)``).
-    swap_bonus : float
-        Cost subtracted from a seed's one-swap variants (times the seed's normalised weight).
+    edit_bonus : float
+        Cost subtracted from a seed's edits (times the seed's normalised weight).
     shape_penalty : float
         Added to the cost of a grid whose shapes differ from the train outputs'.
     seed_bonus : float
         Cost subtracted from a remembered program (times the seed's normalised weight) when it joins the
         frontier: large values try every seed first, small ones let cheap programs go before weak seeds.
-    swap_seeds : int
-        How many of the closest seeds get their one-swap variants into the frontier.
+    edit_seeds : int
+        How many of the closest seeds get their typed one-step edits into the frontier (retrieve-and-edit).
+    edits : tuple of str
+        Which edits (:func:`~selfmem.solver.arc._edits.typed_edits`): ``"replace"`` a step, ``"insert"`` one
+        (reaching one step past ``max_depth``), ``"delete"`` one.
     rule_depth : int
         Local rules (``rule_patch3``, ...) are fitted after programs of at most this many steps (-1: never).
     collect : int
@@ -84,10 +88,11 @@ class SearchSettings:
     attempts: int = 2
     extra: float = 0.25
     boost: float = 2.0
-    swap_bonus: float = 0.0
+    edit_bonus: float = 0.0
     shape_penalty: float = 1.5
     rule_depth: int = 1
-    swap_seeds: int = 3
+    edit_seeds: int = 3
+    edits: tuple[str, ...] = ("replace",)
     seed_bonus: float = 8.0
     collect: int = 0
     sample_seed: int = 0
@@ -95,6 +100,8 @@ class SearchSettings:
     default_share: float = 0.5
 
     def __post_init__(self) -> None:
+        if not set(self.edits) <= set(EDIT_KINDS):
+            raise InvalidInputError(f"edits are some of {EDIT_KINDS}, got {self.edits!r}")
         if not 0.0 <= self.default_share < 1.0:
             raise InvalidInputError(f"default_share is a share of the nodes in [0, 1), got {self.default_share!r}")
 
@@ -146,7 +153,7 @@ class SearchResult:
         Nodes evaluated when the first verified program was found.
     seconds : float
     source : str
-        Where the first solution came from: ``"seed"``, ``"swap"`` or ``"search"`` ("" if none).
+        Where the first solution came from: ``"seed"``, ``"edit"`` or ``"search"`` ("" if none).
     seed_task : str
         The task id of the remembered program that led to it ("" if none).
     near_misses : tuple of (str, float)
@@ -154,6 +161,11 @@ class SearchResult:
     experiences : tuple of (str, array)
         With ``SearchSettings.collect``: executed programs and the transformation embedding
         (:func:`~selfmem.solver.arc.transformation_features`) of the train inputs -> their outputs.
+    found_at : tuple of int
+        For each of ``programs``: the smallest node limit under which the search finds it (the search's
+        order does not depend on the budget, so a search at budget ``b`` returns the first program if
+        ``found_at[0] <= b`` and the second if also ``found_at[1] <= min(b, nodes_to_solution +
+        int(extra * b) + 1)``: :func:`kept_at`). One search at the largest budget gives the whole budget curve.
     """
 
     programs: tuple[Program, ...]
@@ -165,6 +177,16 @@ class SearchResult:
     seed_task: str = ""
     near_misses: tuple[tuple[str, float], ...] = field(default=())
     experiences: tuple[tuple[str, np.ndarray], ...] = field(default=())
+    found_at: tuple[int, ...] = field(default=())
+
+
+def kept_at(found_at: Sequence[int], first: int | None, budget: int, extra: float = SearchSettings.extra) -> int:
+    """How many of a search's programs (found at ``found_at``, the first at ``first`` nodes) a search of the
+    same task with ``budget`` nodes would have returned: 0, 1 or 2 (see :class:`SearchResult`)."""
+    if not found_at or first is None or found_at[0] > budget:
+        return 0
+    limit = min(budget, first + int(extra * budget) + 1)
+    return 1 + sum(1 for n in found_at[1:] if n <= limit)
 
 
 @dataclass(frozen=True)
@@ -240,7 +262,8 @@ class _Search:
         self.checked: set[tuple[Step, ...]] = set()
         self.nodes = 0
         self.first: int | None = None
-        self.found: list[tuple[Program, tuple[Grid, ...], str, str]] = []
+        self.found: list[tuple[Program, tuple[Grid, ...], str, str, int]] = []
+        self.loop_nodes = -1  # nodes at the last check of the budget in the main loop (see found_at)
         self.misses: dict[str, float] = {}
         self.cost = self._costs()
         self.default = self._default_costs()
@@ -389,7 +412,8 @@ class _Search:
             return
         if self.first is None:
             self.first = self.nodes
-        self.found.append((program, tests, source, seed_task))
+        # the smallest limit that lets this happen: every loop check so far passed, and its node was allowed
+        self.found.append((program, tests, source, seed_task, max(self.loop_nodes + 1, self.nodes)))
 
     def done(self) -> bool:
         return len(self.found) >= self.settings.attempts or self.nodes >= self.limit()
@@ -530,7 +554,7 @@ class _Search:
     def visit(self, steps: tuple[Step, ...], cost: float, source: str, seed_task: str) -> None:
         """Evaluate a node and check it; a search node with new values is also expanded.
 
-        Seeds and swaps are only checked: their cost holds a bonus that their extensions must not
+        Seeds and edits are only checked: their cost holds a bonus that their extensions must not
         inherit, and the search expands the same programs when their own cost comes up.
         """
         values = self.evaluate(steps)
@@ -559,6 +583,7 @@ class _Search:
         self.expand((), tuple(self.inputs), 0.0, "search", "")
         share = self.settings.default_share
         while (self.heap or self.heap_default) and not self.done():
+            self.loop_nodes = self.nodes
             from_default = bool(self.heap_default) and (not self.heap or self.default_nodes < share * self.nodes)
             before = self.nodes
             cost, steps, source, seed_task = self.take(heapq.heappop(self.heap_default if from_default else self.heap))
@@ -579,25 +604,12 @@ class _Search:
             bonus = self.settings.seed_bonus * seed.weight / total
             for variant in _recoloured(steps, self.colors):
                 self.push(sum(self.step_cost(s) for s in variant) - bonus, variant, "seed", seed.task_id)
-        top = sorted(self.guidance.seeds, key=lambda s: -s.weight)[:self.settings.swap_seeds]
-        for seed in top:  # one-swap variants of the closest seeds join the frontier with a bonus
+        top = sorted(self.guidance.seeds, key=lambda s: -s.weight)[:self.settings.edit_seeds]
+        for seed in top:  # the typed one-step edits of the closest seeds join the frontier with a bonus
             steps = tuple(s for s in seed.program.steps if s.name not in LEARNED)
-            bonus = self.settings.swap_bonus * seed.weight / total
-            base = sum(self.step_cost(s) for s in steps)
-            for i, old in enumerate(steps):
-                prim = self.dsl.get(old.name)
-                if prim is None:
-                    continue
-                for alt in self.dsl.values():
-                    if (alt.name == old.name and alt.arg != "choice") or alt.src != prim.src or alt.dst != prim.dst:
-                        continue  # a colour is refitted, not swapped; another option of a choice is a swap
-                    for arg in alt.options(self.colors):
-                        new = Step(alt.name, arg)
-                        if new == old:
-                            continue
-                        variant = steps[:i] + (new,) + steps[i + 1:]
-                        cost = base - self.step_cost(old) + self.step_cost(new) - bonus
-                        self.push(cost, variant, "swap", seed.task_id)
+            bonus = self.settings.edit_bonus * seed.weight / total
+            for _, variant in typed_edits(steps, self.dsl, self.colors, self.settings.edits):
+                self.push(sum(self.step_cost(s) for s in variant) - bonus, variant, "edit", seed.task_id)
 
     def result(self, seconds: float) -> SearchResult:
         found = self.found[:self.settings.attempts]
@@ -606,7 +618,8 @@ class _Search:
                             nodes=self.nodes, nodes_to_solution=self.first, seconds=seconds,
                             source=found[0][2] if found else "", seed_task=found[0][3] if found else "",
                             near_misses=misses,
-                            experiences=self.experiences() if self.settings.collect else ())
+                            experiences=self.experiences() if self.settings.collect else (),
+                            found_at=tuple(f[4] for f in found))
 
 
 def _recoloured(steps: tuple[Step, ...], colors: tuple[int, ...]) -> list[tuple[Step, ...]]:

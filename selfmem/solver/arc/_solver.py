@@ -30,12 +30,12 @@ import numpy as np
 
 from ..._errors import InvalidInputError
 from ..._progress import bar, show_progress
-from ._abstractions import load_abstractions
+from ._abstractions import abstraction_sources
 from ._dsl import Program
 from ._experience import ExperiencePrior, PriorSettings
 from ._features import FEATURE_DIM, transformation_features
 from ._grid import ARCTask
-from ._search import Guidance, SearchResult, SearchSettings, Seed, search_task
+from ._search import Guidance, SearchResult, SearchSettings, Seed, kept_at, search_task
 from ._task import TEXT_STYLES, ARCTaskType, describe_task, score_predictions
 
 __all__ = ["ARCSolver", "ARCResult"]
@@ -57,7 +57,7 @@ class ARCResult:
     nodes, nodes_to_solution, seconds
         Search effort (``nodes_to_solution`` is None when unsolved).
     source : str
-        ``"seed"`` (a remembered program), ``"swap"`` (one with a step swapped), ``"search"`` or "".
+        ``"seed"`` (a remembered program), ``"edit"`` (one typed edit of one), ``"search"`` or "".
     seed_task : str
         The remembered task whose program led to the solution ("" if none).
     seed_distance : float or None
@@ -66,6 +66,11 @@ class ARCResult:
         The remembered tasks the memory offered, with distances.
     recorded : tuple of int
         Ids of the records written.
+    found_at : tuple of int
+        For each program, the smallest node budget under which the search finds it (:class:`SearchResult`).
+    scores : tuple of float
+        ``scores[i]``: the competition score of the first ``i + 1`` programs' answers (None without test
+        outputs); with ``found_at``, :meth:`score_at` gives the score at any smaller budget.
     """
 
     task_id: str
@@ -79,6 +84,15 @@ class ARCResult:
     seed_distance: float | None
     retrieved: tuple[tuple[str, float], ...]
     recorded: tuple[int, ...]
+    found_at: tuple[int, ...] = ()
+    scores: tuple[float | None, ...] = ()
+
+    def score_at(self, budget: int, extra: float = SearchSettings.extra) -> float | None:
+        """The score a search of this task at ``budget`` nodes (<= this one's) would have had."""
+        if self.score is None:
+            return None
+        kept = kept_at(self.found_at, self.nodes_to_solution, budget, extra)
+        return 0.0 if kept == 0 else self.scores[kept - 1]
 
     @property
     def solved(self) -> bool:
@@ -167,7 +181,7 @@ class ARCSolver:
         self.experience, self.collect, self.text_seeds = experience, collect, text_seeds
         self.prior: ExperiencePrior | None = None
         self.abstractions = abstractions and memory is not None
-        self._macros: tuple[Program, ...] | None = None
+        self._macros: tuple[tuple[Program, tuple[str, ...]], ...] | None = None
         if collect and self.record:
             self.settings = replace(self.settings, collect=collect)
         self._texts: dict[str, str] = {}  # task id -> text, from retrieval until the task is recorded
@@ -206,8 +220,10 @@ class ARCSolver:
         macros: tuple[Program, ...] = ()
         if self.abstractions:
             if self._macros is None:
-                self._macros = load_abstractions(self.memory)
-            macros = self._macros
+                self._macros = abstraction_sources(self.memory)
+            # leaving the task out: an abstraction needs 2 other tasks (as mine_abstractions' min_support)
+            macros = tuple(p for p, src in self._macros
+                           if not self.leave_out_self or len(set(src) - {task.id}) >= 2)
         if self.experience is not None:
             if self.prior is None:
                 self.prior = ExperiencePrior.from_memory(self.memory, self.experience)
@@ -230,10 +246,13 @@ class ARCSolver:
         retrieved = tuple((s.task_id, round(s.distance, 4)) for s in guidance.seeds)
         distance = next((s.distance for s in guidance.seeds if s.task_id == found.seed_task), None)
         score = None if task.test_outputs is None else score_predictions(task, found.predictions)
+        scores = tuple(None if task.test_outputs is None else score_predictions(task, found.predictions[:i + 1])
+                       for i in range(len(found.predictions)))
         text = self._texts.pop(task.id, None)
         recorded = self._record(task, text or describe_task(task, self.style), found, records) if self.record else ()
         return ARCResult(task.id, score, tuple(str(p) for p in found.programs), found.nodes, found.nodes_to_solution,
-                         found.seconds, found.source, found.seed_task, distance, retrieved, tuple(recorded))
+                         found.seconds, found.source, found.seed_task, distance, retrieved, tuple(recorded),
+                         found.found_at, scores)
 
     def _record(self, task: ARCTask, text: str, found: SearchResult, records: dict[str, int]) -> list[int]:
         memory = self.memory

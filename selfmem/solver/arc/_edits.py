@@ -1,0 +1,77 @@
+"""Retrieve-and-edit: the typed one-step edits of a remembered program.
+
+A remembered program one edit away from a task's solution is cheap to reach by editing it and
+expensive to reach by search (an inserted step makes a program one step longer than the search's
+depth limit). :func:`typed_edits` lists the edits of a program that keep it well typed:
+
+- ``replace``: a step by another primitive (or another option of a choice) with the same types;
+- ``insert``: a step whose input type is the value's type at that point and whose output type is what
+  the next step takes (a grid or a scene at the end);
+- ``delete``: a step whose output type equals its input type.
+
+Colour arguments are not edited (the search refits them); every new step's arguments are the task's
+candidate colours or the primitive's options. The search tries the edits of the nearest remembered
+programs, cheapest first under its prior (:class:`~selfmem.solver.arc.SearchSettings`, ``edit_*``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from ._dsl import Step
+from ._primitives import DSL
+
+__all__ = ["EDIT_KINDS", "typed_edits"]
+
+EDIT_KINDS = ("replace", "insert", "delete")
+"""The edit kinds, in the order :func:`typed_edits` lists them."""
+
+_ENDS = ("G", "O")
+"""Types a program may end with: a grid, or a scene (which the search checks painted)."""
+
+
+def typed_edits(steps: Sequence[Step], dsl: DSL, colours: Sequence[int],
+                kinds: Sequence[str] = EDIT_KINDS) -> Iterator[tuple[str, tuple[Step, ...]]]:
+    """The well-typed one-step edits of ``steps``, as ``(kind, edited steps)``.
+
+    Parameters
+    ----------
+    steps : sequence of Step
+        A program of primitives of ``dsl`` (learned steps such as ``colormap`` removed).
+    dsl : DSL
+    colours : sequence of int
+        The task's candidate colours (arguments of new colour steps).
+    kinds : sequence of {"replace", "insert", "delete"}
+
+    Examples
+    --------
+    >>> from selfmem.solver.arc._registry import DEFAULT_DSL
+    >>> small = DEFAULT_DSL.only(["rot", "dedupe"])
+    >>> edits = [(k, " | ".join(map(str, e))) for k, e in typed_edits([Step("rot", "90")], small, [])]
+    >>> edits[:3], edits[3], len(edits)
+    ([('replace', 'rot(180)'), ('replace', 'rot(270)'), ('replace', 'dedupe')], ('insert', 'rot(90) | rot(90)'), 11)
+    """
+    steps = tuple(steps)
+    if any(s.name not in dsl for s in steps):
+        return
+    types = ["G"] + [dsl[s.name].dst for s in steps]  # types[i]: the value's type before step i
+    new = {(src, dst): [Step(p.name, a) for p in dsl.values() if p.src == src and p.dst == dst
+                        for a in p.options(colours)] for src in set(types) for dst in set(types) | set(_ENDS)}
+    if "replace" in kinds:
+        for i, old in enumerate(steps):
+            prim = dsl[old.name]
+            for st in new.get((prim.src, prim.dst), ()):
+                if st.name == old.name and (st.arg == old.arg or prim.arg == "colour"):
+                    continue  # a colour is refitted, not edited
+                yield "replace", steps[:i] + (st,) + steps[i + 1:]
+    if "insert" in kinds:
+        for i in range(len(steps) + 1):
+            after = (dsl[steps[i].name].src,) if i < len(steps) else _ENDS
+            for dst in after:
+                for st in new.get((types[i], dst), ()):
+                    yield "insert", steps[:i] + (st,) + steps[i:]
+    if "delete" in kinds and len(steps) > 1:
+        for i, old in enumerate(steps):
+            prim = dsl[old.name]
+            if prim.src == prim.dst or (i == len(steps) - 1 and prim.src in _ENDS):
+                yield "delete", steps[:i] + steps[i + 1:]
