@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..._errors import InvalidInputError
-from ._dsl import LEARNED, PRIMITIVES, Program, Step
+from .._programs import Subprogram, common_subprograms, remember_subprograms
+from ._dsl import LEARNED, PRIMITIVES, Program
 
 __all__ = ["Abstraction", "mine_abstractions", "store_abstractions", "load_abstractions"]
 
@@ -63,33 +63,21 @@ def mine_abstractions(solutions: Sequence[tuple[str, str]], *, min_support: int 
     """
     if min_support < 1 or max_len < 2:
         raise InvalidInputError("min_support must be >= 1 and max_len >= 2")
-    seen: dict[tuple[Step, ...], set[str]] = defaultdict(set)
+    programs = []
     for task_id, text in solutions:
         try:
-            steps = tuple(s for s in Program.parse(text).steps if s.name not in LEARNED)
+            programs.append((str(task_id), [s for s in Program.parse(text).steps if s.name not in LEARNED]))
         except InvalidInputError:
             continue  # written by another DSL version
-        for n in range(2, max_len + 1):
-            for i in range(len(steps) - n + 1):
-                seen[steps[i:i + n]].add(str(task_id))
-    found = [Abstraction(Program(sub), len(tasks), tuple(sorted(tasks))) for sub, tasks in seen.items()
-             if len(tasks) >= min_support]
-    found.sort(key=lambda a: (-a.support * (len(a.program) - 1), str(a.program)))
-    return found[:limit]
+    return [Abstraction(Program(tuple(sub.steps)), sub.support, sub.sources)  # type: ignore[arg-type]
+            for sub in common_subprograms(programs, min_support=min_support, max_len=max_len, limit=limit)]
 
 
 def store_abstractions(memory: Any, abstractions: Sequence[Abstraction], solution_ids: dict[str, int],
                        own: Any = None) -> list[int]:
     """Write abstractions as ``kind="abstraction"`` memories with their source solutions as parents."""
-    if not abstractions:
-        return []
-    texts = [f"abstraction {a.name}: {str(a.program).replace(' | ', ' then ')} (used by {a.support} solved tasks)"
-             for a in abstractions]
-    meta = [{"task_type": "arc", "program": str(a.program), "support": a.support, "sources": list(a.sources),
-             "primitives": list(a.program.names)} for a in abstractions]
-    parents = [[solution_ids[t] for t in a.sources if t in solution_ids] for a in abstractions]
-    kw = {} if own is None else {"own_embedding": own(len(abstractions))}
-    return memory.add_many(texts, kind="abstraction", metadata=meta, parents=parents, **kw)
+    subs = [Subprogram(a.program.steps, a.support, a.sources) for a in abstractions]
+    return remember_subprograms(memory, subs, solution_ids, own=own)
 
 
 def load_abstractions(memory: Any, exclude_task: str | None = None) -> tuple[Program, ...]:

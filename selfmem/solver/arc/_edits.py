@@ -2,7 +2,8 @@
 
 A remembered program one edit away from a task's solution is cheap to reach by editing it and
 expensive to reach by search (an inserted step makes a program one step longer than the search's
-depth limit). :func:`typed_edits` lists the edits of a program that keep it well typed:
+depth limit). :func:`typed_edits` lists the edits of a program (:func:`selfmem.solver.step_edits`,
+which any solver can use) that keep it well typed:
 
 - ``replace``: a step by another primitive (or another option of a choice) with the same types;
 - ``insert``: a step whose input type is the value's type at that point and whose output type is what
@@ -17,14 +18,13 @@ programs, cheapest first under its prior (:class:`~selfmem.solver.arc.SearchSett
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import cast
 
+from .._programs import EDIT_KINDS, step_edits
 from ._dsl import Step
 from ._primitives import DSL
 
 __all__ = ["EDIT_KINDS", "typed_edits"]
-
-EDIT_KINDS = ("replace", "insert", "delete")
-"""The edit kinds, in the order :func:`typed_edits` lists them."""
 
 _ENDS = ("G", "O")
 """Types a program may end with: a grid, or a scene (which the search checks painted)."""
@@ -54,24 +54,20 @@ def typed_edits(steps: Sequence[Step], dsl: DSL, colours: Sequence[int],
     steps = tuple(steps)
     if any(s.name not in dsl for s in steps):
         return
-    types = ["G"] + [dsl[s.name].dst for s in steps]  # types[i]: the value's type before step i
-    new = {(src, dst): [Step(p.name, a) for p in dsl.values() if p.src == src and p.dst == dst
-                        for a in p.options(colours)] for src in set(types) for dst in set(types) | set(_ENDS)}
-    if "replace" in kinds:
-        for i, old in enumerate(steps):
-            prim = dsl[old.name]
-            for st in new.get((prim.src, prim.dst), ()):
-                if st.name == old.name and (st.arg == old.arg or prim.arg == "colour"):
-                    continue  # a colour is refitted, not edited
-                yield "replace", steps[:i] + (st,) + steps[i + 1:]
-    if "insert" in kinds:
-        for i in range(len(steps) + 1):
-            after = (dsl[steps[i].name].src,) if i < len(steps) else _ENDS
-            for dst in after:
-                for st in new.get((types[i], dst), ()):
-                    yield "insert", steps[:i] + (st,) + steps[i:]
-    if "delete" in kinds and len(steps) > 1:
-        for i, old in enumerate(steps):
-            prim = dsl[old.name]
-            if prim.src == prim.dst or (i == len(steps) - 1 and prim.src in _ENDS):
-                yield "delete", steps[:i] + steps[i + 1:]
+    vocabulary = [Step(p.name, a) for p in dsl.values() for a in p.options(colours)]
+
+    def valid(edited: tuple[Step, ...]) -> bool:
+        kind = "G"
+        for st in edited:
+            prim = dsl[st.name]
+            if prim.src != kind:
+                return False
+            kind = prim.dst
+        return kind in _ENDS
+
+    colour = {i for i, st in enumerate(steps) if dsl[st.name].arg == "colour"}
+    for kind, found in step_edits(steps, vocabulary, kinds=kinds, valid=valid):  # type: ignore[arg-type]
+        edited = cast("tuple[Step, ...]", found)
+        if kind == "replace" and any(edited[i] != steps[i] and edited[i].name == steps[i].name for i in colour):
+            continue  # a colour is refitted, not edited
+        yield kind, edited
