@@ -77,9 +77,10 @@ def test_an_inserted_step_reaches_past_the_depth_limit():
     four = Program.parse("crop(content) | mirror(right) | upscale(2) | flip(v)")
     task = make_task("four", four, 3)
     near = Seed(Program.parse("crop(content) | mirror(right) | flip(v)"), 10.0, "other", 0.1)
-    settings = SearchSettings(budget=3000, edit_bonus=6.0)
+    settings = SearchSettings(budget=3000, edit_bonus=6.0, memory_nodes=0)
     plain = search_task(task.train, task.test_inputs, settings)
-    replaced = search_task(task.train, task.test_inputs, settings, Guidance((near,), priors=False))
+    replaced = search_task(task.train, task.test_inputs, replace(settings, edits=("replace",)),
+                           Guidance((near,), priors=False))
     inserted = search_task(task.train, task.test_inputs, replace(settings, edits=("replace", "insert")),
                            Guidance((near,), priors=False))
     assert plain.nodes_to_solution is None and replaced.source != "edit"  # depth 4: out of the search's reach

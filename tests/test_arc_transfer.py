@@ -55,7 +55,7 @@ def test_prior_from_near_experiences_finds_a_deep_program_sooner():
     others = [make_task(f"o{i}", DEEP, 10 + i) for i in range(3)]
     prior = ExperiencePrior(PriorSettings(k=8, seeds=0)).fit(
         np.array([transformation_features(t.train) for t in others]), [str(DEEP)] * 3, [t.id for t in others])
-    guided = search_task(task.train, task.test_inputs, SearchSettings(budget=6000),
+    guided = search_task(task.train, task.test_inputs, SearchSettings(budget=6000, default_share=0.5),
                          prior.guidance(transformation_features(task.train)))
     plain = search_task(task.train, task.test_inputs, SearchSettings(budget=6000))
     assert guided.programs and guided.nodes_to_solution < (plain.nodes_to_solution or 6001) / 4
@@ -152,4 +152,4 @@ def test_default_share_keeps_what_a_misleading_prior_would_push_past_the_budget(
     again = search_task(task.train, task.test_inputs, SearchSettings(budget=4000, default_share=0.5))
     assert again.nodes_to_solution == plain.nodes_to_solution
     with pytest.raises(InvalidInputError, match="default_share"):
-        SearchSettings(default_share=1.0)
+        SearchSettings(default_share=1.5)
