@@ -195,6 +195,7 @@ def session2(args: argparse.Namespace) -> None:
     settings = SearchSettings(budget=args.budget)
     runs: dict[str, list[ARCResult]] = {}
     seconds: dict[str, float] = {}
+    top = max([args.budget, *args.curve]) if args.curve else args.budget
 
     def run(name: str, mem: Any, budget: int | None = None, settings: SearchSettings = settings, **kw: Any) -> None:
         t0 = time.perf_counter()
@@ -205,10 +206,14 @@ def session2(args: argparse.Namespace) -> None:
         seconds[name] = time.perf_counter() - t0
         s = summarize(runs[name])
         print(f"  {name}: {s['solved']}/{s['tasks']} solved, score {s['score']}, {seconds[name]:.0f} s", flush=True)
-        if "A" in runs and "B" in runs and not args.curve:  # what is done so far, in case a long run is stopped
+        if args.curve and name == f"{name[0]} @ {top} nodes":  # every smaller budget, from this one search
+            for b in sorted({args.budget, *args.curve} - {top}):
+                derived = name[0] if b == args.budget else f"{name[0]} @ {b} nodes"
+                runs[derived] = [at_budget(r, b) for r in runs[name]]
+                seconds[derived] = 0.0  # derived from the search at the largest budget, not run
+        if "A" in runs and "B" in runs:  # what is done so far, in case a long run is stopped
             (out / "session2.partial.json").write_text(json.dumps(compare(runs, seconds, args, tasks), indent=1))
 
-    top = max([args.budget, *args.curve]) if args.curve else args.budget
     with _remote(args, create=False) if args.memory_url else _memory(source, read_only=True, progress=False) as mem:
         transfer = mem.config.embedding.own == memory_config().embedding.own
         guided = {"experience": _prior(args), "abstractions": args.abstractions} if transfer else {}
@@ -220,11 +225,6 @@ def session2(args: argparse.Namespace) -> None:
             run("A", None)
         if args.curve:
             run(f"B @ {top} nodes", mem, budget=top, record=False, **guided)
-            for arm in ("A", "B"):
-                for b in sorted({args.budget, *args.curve} - {top}):
-                    name = arm if b == args.budget else f"{arm} @ {b} nodes"
-                    runs[name] = [at_budget(r, b) for r in runs[f"{arm} @ {top} nodes"]]
-                    seconds[name] = 0.0  # derived from the search at the largest budget, not run
         else:
             run("B", mem, record=False, **guided)
         for b in sorted(x for x in args.sweep if x < args.budget):
