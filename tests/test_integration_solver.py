@@ -73,10 +73,11 @@ from selfmem import Memory
 from selfmem.solver import MemorySolver, QATask, QATaskType, TransformersLLM
 llm = TransformersLLM(device="cpu")
 with Memory({str(path)!r}) as mem:
+    # what the first session left, before this session adds its own answer
+    enriched = mem.enrich("Which city is the capital of France?", 3, mark_used=False)
     res = MemorySolver(llm, mem, QATaskType(), k=3, max_tokens=16).solve(
         QATask("capital-france-2", "Which city is the capital of France?", check=lambda a: "paris" in a.lower()))
     placed = [mem.get(i) for i in res.context]
-    enriched = mem.enrich("Which city is the capital of France?", 3, mark_used=False)
 print(json.dumps({{"kinds": [r.kind for r in placed], "solves": [r.metadata.get("solves") for r in placed],
                    "prompt": enriched.prompt}}))
 """
@@ -84,7 +85,8 @@ print(json.dumps({{"kinds": [r.kind for r in placed], "solves": [r.metadata.get(
     assert out.returncode == 0, out.stderr[-2000:]
     seen = json.loads(out.stdout.strip().splitlines()[-1])
     assert "capital-france" in seen["solves"]
-    assert "Answer: The capital of France is Paris." in seen["prompt"].split("</past_context>")[0]
+    # the first session's verified answer (its wording depends on the CPU's float path) reaches the new prompt
+    assert results[0].answer and f"Answer: {results[0].answer}" in seen["prompt"].split("</past_context>")[0]
 
 
 def free_port() -> int:
