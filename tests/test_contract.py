@@ -117,6 +117,8 @@ def test_the_contract(api):
     assert api.subgraph([ids[1], ids[2]], depth=1).keys
     api.wait()
     assert api.topics() and api.topic(api.topics()[0].id).size >= 1
+    for hit in api.search("rotate the grid", k=5, expand=True):  # each hit's topic is read with its record
+        assert hit.topic is not None and hit.record.id in api.topic(hit.topic).members, hit
     assert api.stats().records == 41
     api.delete([ids[0]])
     with pytest.raises(RecordNotFoundError):

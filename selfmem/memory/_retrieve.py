@@ -11,9 +11,10 @@ import numpy as np
 
 from .._config import MemoryConfig, SearchConfig
 from .._errors import InvalidInputError
+from .._timing import stage
 from .._types import Hit
 from ..retrieval._index import VectorIndex
-from ..retrieval._keywords import KeywordIndex, top_scored
+from ..retrieval._keywords import KeywordIndex
 from ..retrieval._search import Candidate, rank
 from ..graph._embedded import EmbeddedGraph
 from ..retrieval._views import Views
@@ -28,6 +29,9 @@ __all__ = ["gather", "search", "make_request", "SearchRequest", "TopicRouter"]
 def gather(store: Store, index: VectorIndex, keywords: KeywordIndex, query: str, qvec: np.ndarray,
            n: int, allowed: np.ndarray | None, mode: str) -> list[Candidate]:
     """Union of the dense and keyword top-n (per ``mode``), each with its cosine and BM25 score.
+
+    The keyword top-n comes from :meth:`KeywordIndex.candidates` (common terms capped to their
+    highest-impact documents); every candidate's BM25 is then computed exactly (:meth:`KeywordIndex.score_docs`).
 
     Cosines come from the vectors the index holds (exact for the flat index; the float16
     re-rank copy for IVF-PQ), so no vector is read from the store on the search path.
@@ -44,21 +48,25 @@ def gather(store: Store, index: VectorIndex, keywords: KeywordIndex, query: str,
     """
     ids: list[int] = []
     if mode != "keyword" and len(index):
-        _, dense = index.search(qvec, n, allowed)
+        with stage("index"):
+            _, dense = index.search(qvec, n, allowed)
         ids += [int(i) for i in dense[0] if i >= 0]
-    kw_ids, kw_scores = keywords.scores(query)
     if mode != "dense":
-        ids += top_scored(kw_ids, kw_scores, n, allowed)[0].tolist()
+        with stage("keyword"):
+            ids += keywords.candidates(query, n, allowed)[0].tolist()
     ids = list(dict.fromkeys(ids))
     if not ids:
         return []
-    records = store.get(ids)
+    with stage("store"):
+        records = store.get(ids)
     ids = [i for i in ids if i in records]
-    vecs = index.vectors(ids)
-    cos = vecs @ qvec[0]
-    bm = dict(zip(kw_ids.tolist(), kw_scores.tolist()))
-    return [Candidate(id=i, cos=float(min(1.0, max(-1.0, c))), bm25=float(bm.get(i, 0.0)), vector=vecs[j],
-                      record=records[i]) for j, (i, c) in enumerate(zip(ids, cos))]
+    with stage("index"):
+        vecs = index.vectors(ids)
+        cos = vecs @ qvec[0]
+    with stage("keyword"):
+        bm = keywords.score_docs(query, ids).tolist()  # the candidates only: cheap in every mode
+    return [Candidate(id=i, cos=float(min(1.0, max(-1.0, c))), bm25=bm[j], vector=vecs[j], record=records[i])
+            for j, (i, c) in enumerate(zip(ids, cos.tolist()))]
 
 
 @dataclass(frozen=True)
@@ -140,23 +148,30 @@ def search(req: SearchRequest, store: Store, views: Views, index: VectorIndex, k
     allowed = None
     cfg = req.config
     if req.filtered:
-        allowed = store.filter_ids(req.kinds, req.sessions, req.where, req.since, req.until)
+        with stage("filter"):
+            allowed = store.filter_ids(req.kinds, req.sessions, req.where, req.since, req.until)
         if len(allowed) == 0:
             return []
     if len(index) == 0 and store.count() == 0:  # count(*) reads every row on PostgreSQL: only when the index is empty
         return []
-    qvec = views.index_vectors(views.embed_query(req.query))
+    with stage("embed"):
+        qvec = views.index_vectors(views.embed_query(req.query))
     if cfg.mode == "topics":
-        routed = topics.route(qvec[0], cfg.route_topics)
+        with stage("topics"):
+            routed = topics.route(qvec[0], cfg.route_topics)
         if routed is not None:
             allowed = routed if allowed is None else np.intersect1d(allowed, routed)
             if len(allowed) == 0:
                 return []
     cands = gather(store, index, keywords, req.query, qvec, max(cfg.candidates, req.k), allowed, cfg.mode)
-    ranked = rank(cands, req.k, cfg, max_distance=req.max_distance)
-    topic_of = store.top_topics([c.id for c, _ in ranked])
+    with stage("fusion"):
+        ranked = rank(cands, req.k, cfg, max_distance=req.max_distance)
+    with stage("topics"):
+        topic_of = store.top_topics([c.id for c, _ in ranked])
     hits = [Hit(record=c.record, score=c.cos, distance=1.0 - c.cos, rank=r, relevance=s, keyword=c.bm25,
                 topic=topic_of.get(c.id)) for r, (c, s) in enumerate(ranked)]
     if req.expand and graph is not None:
-        hits = _graph_api.expand(hits, req.k, graph, req.expand, req.expand_hits, store, index, qvec, allowed)
+        with stage("graph"):
+            hits = _graph_api.expand(hits, req.k, graph, req.expand, req.expand_hits, store, index, qvec,
+                                     allowed)
     return hits

@@ -20,9 +20,13 @@ import numpy as np
 from .._files import NPZ_ERRORS, atomic_write, damaged
 from ._bm25 import tokenize
 
-__all__ = ["KeywordIndex", "KEYWORDS_FILE", "top_scored"]
+__all__ = ["KeywordIndex", "KEYWORDS_FILE", "top_scored", "HEAD", "EXACT_ALLOWED"]
 
 KEYWORDS_FILE = "keywords.npz"
+HEAD = 2000
+"""Candidates a common term contributes to a keyword search (its documents of highest term impact)."""
+EXACT_ALLOWED = 20_000
+"""Filtered keyword searches over at most this many ids score them all exactly."""
 
 
 def top_scored(doc_ids: np.ndarray, scores: np.ndarray, n: int, allowed: np.ndarray | None = None
@@ -94,6 +98,7 @@ class KeywordIndex:
         self._doc_len: dict[int, int] = {}
         self._total_len = 0
         self._arrays: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._heads: dict[str, tuple[int, np.ndarray]] = {}  # term -> (size, ids), dropped with its arrays
 
     def __len__(self) -> int:
         return len(self._doc_len) + (int(self._base.alive.sum()) if self._base is not None else 0)
@@ -113,7 +118,7 @@ class KeywordIndex:
             counts = Counter(tokenize(text))
             for term, tf in counts.items():
                 self._postings.setdefault(term, {})[i] = tf
-                self._arrays.pop(term, None)
+                self._forget(term)
             self._doc_terms[i] = tuple(counts)
             n = sum(counts.values())
             self._doc_len[i] = n
@@ -129,11 +134,12 @@ class KeywordIndex:
                 base.alive[base_row] = False
                 self._total_len -= int(base.lens[base_row])
                 self._arrays.clear()
+                self._heads.clear()
                 continue
             if i not in self._doc_len:
                 continue
             for term in self._doc_terms.pop(i):
-                self._arrays.pop(term, None)
+                self._forget(term)
                 plist = self._postings[term]
                 del plist[i]
                 if not plist:
@@ -180,8 +186,82 @@ class KeywordIndex:
         out[hit] = all_scores[pos[hit]]
         return ids, out
 
+    def document_frequency(self, term: str) -> int:
+        """How many live documents contain ``term``."""
+        arrays = self._term_arrays(term)
+        return 0 if arrays is None else len(arrays[0])
+
+    def score_docs(self, query: str, ids: np.ndarray | Sequence[int]) -> np.ndarray:
+        """Exact BM25 scores of documents ``ids`` (n,) for ``query``: (n,) float32, zero where no term matches.
+
+        Each query term's postings (held sorted by id) are searched for the n ids, so the cost grows with
+        n and only logarithmically with how common the terms are: what a search pays to score its
+        candidates.
+        """
+        ids = np.asarray(ids, dtype=np.int64)
+        out = np.zeros(len(ids), dtype=np.float64)
+        n_docs = len(self)
+        if not len(ids) or not n_docs:
+            return out.astype(np.float32)
+        avg = self._total_len / n_docs
+        for term in set(tokenize(query)):
+            arrays = self._term_arrays(term)
+            if arrays is None:
+                continue
+            doc, tf, length = arrays
+            pos = np.minimum(np.searchsorted(doc, ids), len(doc) - 1)
+            hit = doc[pos] == ids
+            if not hit.any():
+                continue
+            idf = np.log(1 + (n_docs - len(doc) + 0.5) / (len(doc) + 0.5))
+            f, ln = tf[pos[hit]], length[pos[hit]]
+            out[hit] += idf * f * (self.k1 + 1) / (f + self.k1 * (1 - self.b + self.b * ln / avg))
+        return out.astype(np.float32)
+
+    def candidates(self, query: str, n: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The n best documents for ``query`` (optionally among ``allowed``), best first: (ids, BM25 scores).
+
+        A term matching more than ``HEAD`` documents contributes only its ``HEAD`` documents of highest
+        term impact (``tf`` over the length-normalised ``tf``, BM25's per-document factor) as candidates;
+        the candidates are then scored exactly with every query term. So the top n is exact when no
+        query term is that common, and otherwise misses only a document that is in no term's head. With
+        a small ``allowed`` (at most ``EXACT_ALLOWED`` ids) those documents are scored exactly instead.
+        """
+        if allowed is not None and len(allowed) > EXACT_ALLOWED:
+            return top_scored(*self.scores(query), n, allowed)
+        if allowed is not None:
+            pool = np.asarray(allowed, dtype=np.int64)
+        else:
+            heads = [h for t in set(tokenize(query)) if (h := self._head(t, max(HEAD, 4 * n))) is not None]
+            if not heads:
+                return np.zeros(0, np.int64), np.zeros(0, np.float32)
+            pool = np.unique(np.concatenate(heads)) if len(heads) > 1 else heads[0]
+        scores = self.score_docs(query, pool)
+        keep = scores > 0
+        return top_scored(pool[keep], scores[keep], n)
+
+    def _head(self, term: str, size: int) -> np.ndarray | None:
+        """Ids of the ``size`` documents where ``term`` weighs most (all of them when fewer), cached with the term."""
+        arrays = self._term_arrays(term)
+        if arrays is None:
+            return None
+        doc, tf, length = arrays
+        if len(doc) <= size:
+            return doc
+        cached = self._heads.get(term)
+        if cached is None or cached[0] != size:
+            avg = self._total_len / max(len(self), 1)
+            impact = tf / (tf + self.k1 * (1 - self.b + self.b * length / avg))
+            cached = self._heads[term] = (size, np.sort(doc[np.argpartition(-impact, size - 1)[:size]]))
+        return cached[1]
+
+    def _forget(self, term: str) -> None:
+        """Drop a term's cached arrays (its postings changed)."""
+        self._arrays.pop(term, None)
+        self._heads.pop(term, None)
+
     def _term_arrays(self, term: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """(doc ids, tf, doc lengths) of a term as arrays, cached until the term changes."""
+        """(doc ids ascending, tf, doc lengths) of a term as arrays, cached until the term changes."""
         if term not in self._arrays:
             parts = [self._base.postings(term)] if self._base is not None else []
             plist = self._postings.get(term)
@@ -192,7 +272,9 @@ class KeywordIndex:
             parts = [p for p in parts if p is not None]
             if not parts:
                 return None
-            self._arrays[term] = tuple(np.concatenate(cols) for cols in zip(*parts))  # type: ignore[assignment]
+            doc, tf, length = (np.concatenate(cols) for cols in zip(*parts))
+            order = np.argsort(doc, kind="stable")  # by id: score_docs looks ids up by bisection
+            self._arrays[term] = (doc[order], tf[order], length[order])
         return self._arrays[term]
 
     def top(self, query: str, n: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
