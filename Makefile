@@ -31,6 +31,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/embeddings.py --data $(DATA)
 	$(PY) benchmarks/index.py --data $(DATA) --real
 	$(PY) benchmarks/retrieval.py --data $(DATA)
+	$(PY) benchmarks/search_latency.py --data $(DATA)
 	$(PY) benchmarks/topics.py --data $(DATA)
 	$(PY) benchmarks/graph.py --data $(DATA)
 	$(PY) benchmarks/faults.py

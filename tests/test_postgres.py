@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from helpers import hash_cfg, results, texts, wait_until
@@ -56,6 +57,9 @@ def test_a_postgres_memory_behaves_as_the_duckdb_one(tmp_path, pg_url):
                          len(m), sorted((k, v) for k, v in m.stats().graph.items() if k != "IN_TOPIC"),
                          m.neighbours(ids[20], "FOLLOWS").keys,
                          m.stats().index["mode"], bool(m.topics()))
+            table = m._store.top_topic_table()  # what a writer holds in memory, read in one go
+            assert np.all(np.diff(table[0]) > 0) and len(table[0]) > 50
+            assert dict(zip(*(a.tolist() for a in table))) == m._store.top_topics(m._store.ids().tolist())
     assert got["pg"] == got["duck"]
     assert got["pg"][2] == 104 and got["pg"][5] == "dual" and got["pg"][6]
 

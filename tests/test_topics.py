@@ -232,3 +232,35 @@ def test_labels_skip_digit_runs_but_keep_years():
     words = ctfidf(texts, np.array([0, 0, 1, 1]), 2, top=5, max_df=1.0)
     assert all(not (w.isdigit() and len(w) > 4) for ws in words for w in ws), words
     assert "gravity" in words[0] and "rays" in words[1] and "2024" in words[0] + words[1]
+
+
+def test_the_writer_holds_every_records_topic_as_the_store_has_it(tmp_path, monkeypatch):
+    """Searches take each hit's topic (and topics mode its members) from memory: they must equal the store's."""
+    from helpers import texts
+    from selfmem.memory import _part_topics
+
+    monkeypatch.setattr(_part_topics, "_MERGE", 7)  # a few adds go through the dict, more merge into the arrays
+
+    def agree(m: Memory) -> None:
+        store, part = m._store, m._topics
+        ids = [r.id for h in [m.search("item", k=200)] for r in (x.record for x in h)] + [10**9]
+        assert part.top_of(ids) == store.top_topics(ids) and len(part.top_of(ids)) >= 50
+        leaves = [t.id for t in m.topics() if t.level == 0]
+        for pick in (leaves[:1], leaves[:3], [10**6]):
+            np.testing.assert_array_equal(part._top.members(pick, store), store.topic_members(pick))
+
+    cfg = hash_cfg(topics=TopicsConfig(min_records=20), background=False)
+    with Memory(tmp_path / "m", cfg, progress=False) as m:
+        m.add_many(texts(60))
+        m.wait()
+        agree(m)  # the table from the fit
+        for i, text in enumerate(texts(12, seed=1)):  # one record at a time: assigned, held in the dict
+            m.add(text + f" extra {i}")
+        agree(m)
+        m.delete([1, 2])
+        m.rebuild()  # a refit replaces the stored memberships and the held ones
+        agree(m)
+        assert all(h.topic is not None for h in m.search("item", k=20))
+    with Memory(tmp_path / "m", cfg, progress=False) as m:  # reopened: the table is read from the store
+        m.add("one more grid item after reopening")
+        agree(m)

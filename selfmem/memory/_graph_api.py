@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -94,7 +94,8 @@ def _neighbours(graph: EmbeddedGraph, hit_ids: Sequence[int], rels: Sequence[str
 
 
 def expand(hits: list[Hit], k: int, graph: EmbeddedGraph, rels: Sequence[str], n_hits: int, store: Any, index: Any,
-           qvec: np.ndarray, allowed: np.ndarray | None) -> list[Hit]:
+           qvec: np.ndarray, allowed: np.ndarray | None,
+           topic_of: Callable[[Sequence[int]], dict[int, int]]) -> list[Hit]:
     """Place the graph neighbours of the best ``n_hits`` hits right after them; the list stays at k.
 
     An expanded hit carries ``via`` (the edge path) and ``expanded_from`` (the hit that brought it);
@@ -122,7 +123,7 @@ def expand(hits: list[Hit], k: int, graph: EmbeddedGraph, rels: Sequence[str], n
         new = [i for i in new if i in held]
         records = {i: r for i, r in records.items() if i in held}
     cos = dict(zip(new, (index.vectors(new) @ qvec[0]).tolist())) if new else {}
-    topic_of = store.top_topics(new)
+    topics = topic_of(new)
     added: dict[int, list[Hit]] = {}
     for i, (src, via) in extra.items():
         if i in pos:  # ranked lower: moved up, keeping its own scores
@@ -130,7 +131,7 @@ def expand(hits: list[Hit], k: int, graph: EmbeddedGraph, rels: Sequence[str], n
         elif i in records:
             c = float(min(1.0, max(-1.0, cos[i])))
             hit = Hit(record=records[i], score=c, distance=1.0 - c, rank=0, relevance=src.relevance, keyword=0.0,
-                      topic=topic_of.get(i), via=via, expanded_from=src.record.id)
+                      topic=topics.get(i), via=via, expanded_from=src.record.id)
         else:
             continue
         added.setdefault(src.record.id, []).append(hit)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,65 @@ from ..store import Store
 __all__ = ["TopicPart"]
 
 _Fit = tuple[TopicState, list[TopicRow], np.ndarray, np.ndarray, np.ndarray]
+_MERGE = 4096
+"""Assignments held in a dict before they join the arrays (one O(n) merge per this many adds)."""
+
+
+class _TopTopics:
+    """Every record's most probable topic in memory: arrays sorted by id, and a dict of the latest assignments.
+
+    Built from a refit's result, or read from the store at the first lookup after opening.
+    """
+
+    def __init__(self, ids: np.ndarray | None = None, tids: np.ndarray | None = None) -> None:
+        self._ids: np.ndarray | None = None
+        self._tids: np.ndarray | None = None
+        if ids is not None and tids is not None:
+            order = np.argsort(ids, kind="stable")
+            self._ids, self._tids = np.asarray(ids, np.int64)[order], np.asarray(tids, np.int64)[order]
+        self._new: dict[int, int] = {}
+
+    def assigned(self, ids: np.ndarray | Sequence[int], tids: Sequence[int]) -> None:
+        """Note the topics given to newly added records."""
+        self._new.update(zip((int(i) for i in ids), (int(t) for t in tids)))
+
+    def _table(self, store: Store) -> tuple[np.ndarray, np.ndarray]:
+        if self._ids is None or self._tids is None:
+            self._ids, self._tids = store.top_topic_table()
+        if len(self._new) > _MERGE:
+            new_ids = np.fromiter(self._new.keys(), np.int64, len(self._new))
+            new_tids = np.fromiter(self._new.values(), np.int64, len(self._new))
+            keep = ~np.isin(self._ids, new_ids)
+            ids, tids = np.concatenate([self._ids[keep], new_ids]), np.concatenate([self._tids[keep], new_tids])
+            order = np.argsort(ids, kind="stable")
+            self._ids, self._tids, self._new = ids[order], tids[order], {}
+        return self._ids, self._tids
+
+    def lookup(self, ids: Sequence[int], store: Store) -> dict[int, int]:
+        """The topics of ``ids`` (those with none absent)."""
+        table_ids, table_tids = self._table(store)
+        q = np.asarray(ids, dtype=np.int64)
+        out: dict[int, int] = {}
+        if len(table_ids) and len(q):
+            pos = np.minimum(np.searchsorted(table_ids, q), len(table_ids) - 1)
+            hit = table_ids[pos] == q
+            out = dict(zip(q[hit].tolist(), table_tids[pos[hit]].tolist()))
+        for i in q.tolist():
+            if i in self._new:
+                out[i] = self._new[i]
+        return out
+
+    def members(self, tids: np.ndarray | Sequence[int], store: Store) -> np.ndarray:
+        """Ids of the records whose topic is one of ``tids``, ascending."""
+        table_ids, table_tids = self._table(store)
+        got = table_ids[np.isin(table_tids, np.asarray(tids, dtype=np.int64))]
+        if self._new:  # the latest assignments win over the table's
+            got = got[~np.isin(got, np.fromiter(self._new.keys(), np.int64, len(self._new)))]
+            wanted = set(np.asarray(tids).tolist())
+            fresh = [i for i, t in self._new.items() if t in wanted]
+            if fresh:
+                got = np.union1d(got, np.asarray(fresh, dtype=np.int64))
+        return got
 
 
 class TopicPart(Part):
@@ -42,6 +101,7 @@ class TopicPart(Part):
         for rule in ("min_records", "provisional_limit", "growth_limit", "auto_rebuild"):
             fit.pop(rule)  # when to refit, not what a fit is
         self._settings = json.dumps(fit, sort_keys=True)
+        self._top = _TopTopics()
 
     @property
     def current(self) -> bool:
@@ -54,6 +114,7 @@ class TopicPart(Part):
 
     # -- contract -------------------------------------------------------------------
     def open(self) -> None:
+        self._top = _TopTopics()
         leaves = sum(1 for t in self.ctx.store.topics() if t.level == 0)
         self.state.load(self._signature(self.ctx.space()), leaves)
 
@@ -67,6 +128,7 @@ class TopicPart(Part):
         def write(store: Store) -> None:
             store.add_topics(opened)
             store.add_memberships(batch.ids, [t for t, _ in assigned], [p for _, p in assigned])
+            self._top.assigned(batch.ids, [t for t, _ in assigned])  # ids of a failed add are never used
 
         return write
 
@@ -128,6 +190,7 @@ class TopicPart(Part):
             mt, mp = state.model.memberships(vecs, tids.shape[1])
             ids, tids, probs = np.concatenate([ids, mids]), np.vstack([tids, mt]), np.vstack([probs, mp])
         store.replace_topics(rows, ids, tids, probs)
+        self._top = _TopTopics(ids, tids[:, 0]) if len(ids) else _TopTopics()
         self.state = state
         self.save_after_swap()
 
@@ -136,7 +199,24 @@ class TopicPart(Part):
         """Ids of the records in the n topics nearest the query vector (dim,); None without current topics."""
         if not self.current:
             return None
-        return self.ctx.store.topic_members(self.state.route(qvec, n))
+        tids = self.state.route(qvec, n)
+        if not self._held():
+            return self.ctx.store.topic_members(tids)
+        return self._top.members(tids, self.ctx.store)
+
+    def top_of(self, ids: Sequence[int]) -> dict[int, int]:
+        """Each record's most probable topic (records without one are absent).
+
+        The only writer of a store holds the table in memory (read once, kept with its own assignments
+        and refits): a search reads no topic from the store. Other handles read the store.
+        """
+        if not self._held():
+            return self.ctx.store.top_topics(ids)
+        return self._top.lookup(ids, self.ctx.store)
+
+    def _held(self) -> bool:
+        """True when no one else changes this store's memberships: a writable handle of an unshared store."""
+        return bool(self.ctx.writable) and not self.ctx.store.shared
 
     def nodes(self) -> list[Topic]:
         """Every stored topic, leaves first, with live sizes."""

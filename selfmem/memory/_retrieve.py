@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -109,9 +109,11 @@ class SearchRequest:
 
 
 class TopicRouter(Protocol):
-    """What search needs of the topic model: the ids of the memories in the topics nearest a query."""
+    """What search needs of the topic model: the memories in the topics nearest a query, and each hit's topic."""
 
     def route(self, qvec: np.ndarray, n: int) -> np.ndarray | None: ...
+
+    def top_of(self, ids: Sequence[int]) -> dict[int, int]: ...
 
 
 def make_request(config: MemoryConfig, query: Any, k: Any, *, kinds: Any = None, sessions: Any = None,
@@ -167,11 +169,11 @@ def search(req: SearchRequest, store: Store, views: Views, index: VectorIndex, k
     with stage("fusion"):
         ranked = rank(cands, req.k, cfg, max_distance=req.max_distance)
     with stage("topics"):
-        topic_of = store.top_topics([c.id for c, _ in ranked])
+        topic_of = topics.top_of([c.id for c, _ in ranked])
     hits = [Hit(record=c.record, score=c.cos, distance=1.0 - c.cos, rank=r, relevance=s, keyword=c.bm25,
                 topic=topic_of.get(c.id)) for r, (c, s) in enumerate(ranked)]
     if req.expand and graph is not None:
         with stage("graph"):
             hits = _graph_api.expand(hits, req.k, graph, req.expand, req.expand_hits, store, index, qvec,
-                                     allowed)
+                                     allowed, topics.top_of)
     return hits

@@ -605,6 +605,12 @@ class DuckDBStore:
                                  params).fetchall()
         return {int(a): int(b) for a, b in rows}
 
+    def top_topic_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every record's most probable topic: record ids ascending (n,) and their topics (n,), int64."""
+        got = self._con.execute("SELECT record_id, topic_id FROM memberships WHERE rank = 0 ORDER BY record_id"
+                                ).fetchnumpy()
+        return (np.asarray(got["record_id"], dtype=np.int64), np.asarray(got["topic_id"], dtype=np.int64))
+
     def topic_members(self, topic_ids: Ids) -> np.ndarray:
         """Ids of records whose most probable topic is one of ``topic_ids``, ascending."""
         rows = self._con.execute(

@@ -458,6 +458,10 @@ class PostgresStore:
                                  [_ints(ids)]).fetchall()
         return {int(a): int(b) for a, b in rows}
 
+    def top_topic_table(self) -> tuple[np.ndarray, np.ndarray]:
+        rows = self._con.execute("SELECT record_id, topic_id FROM memberships WHERE rank = 0 ORDER BY 1").fetchall()
+        return (np.array([r[0] for r in rows], dtype=np.int64), np.array([r[1] for r in rows], dtype=np.int64))
+
     def topic_members(self, topic_ids: Ids) -> np.ndarray:
         rows = self._con.execute("SELECT record_id FROM memberships WHERE rank = 0 AND topic_id = ANY(%s) ORDER BY 1",
                                  [_ints(topic_ids)]).fetchall()
