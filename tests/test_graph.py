@@ -231,6 +231,29 @@ def test_expansion_does_not_depend_on_the_list_length(tmp_path):
                     assert abs(h.record.id - h.expanded_from) == 1
 
 
+def test_expansion_reads_only_the_neighbours_the_search_has_not_read(tmp_path, monkeypatch):
+    """Neighbours among the candidates come from the search's own read; the others from the store: the hits
+    are the same as when every neighbour is read again."""
+    from selfmem.memory import _graph_api
+
+    cfg = HASH.replace(graph=GraphConfig(similar_k=0, expand=("FOLLOWS",), expand_hits=3),
+                       search=HASH.search.__class__(candidates=5))  # few candidates: most neighbours are not among them
+    with Memory(tmp_path / "m", cfg) as mem:
+        for s in range(10):
+            mem.add_many(texts(30, seed=s), session=f"s{s}")
+        queries = texts(15, seed=11)
+        got = [mem.search(q, k=8) for q in queries]
+        reads: list[int] = []
+        store_get = mem._store.get
+        monkeypatch.setattr(mem._store, "get", lambda ids: reads.append(len(ids)) or store_get(ids))
+        real = _graph_api.expand
+        monkeypatch.setattr(_graph_api, "expand", lambda *a, **kw: real(*a[:10]))  # without the search's records
+        again = [mem.search(q, k=8) for q in queries]
+    assert [[(h.record, h.score, h.via, h.expanded_from, h.topic) for h in hits] for hits in got] == \
+        [[(h.record, h.score, h.via, h.expanded_from, h.topic) for h in hits] for hits in again]
+    assert any(h.via for hits in got for h in hits) and len(reads) > len(queries)  # expansions read again
+
+
 def test_graph_config_round_trip_keeps_the_password_out(tmp_path):
     cfg = HASH.replace(graph=GraphConfig(neo4j_password="s3cret", expand=["FOLLOWS", "SOLVES"]))
     assert "s3cret" not in repr(cfg)

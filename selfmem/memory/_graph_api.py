@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from .._config import EXPAND_RELS, GRAPH_RELS
 from .._errors import InvalidInputError, RecordNotFoundError
-from .._types import Hit
+from .._types import Hit, Record
 from ..graph._build import key, parse_key
 from ..graph._embedded import EmbeddedGraph
 from . import _validate as v
@@ -95,13 +95,15 @@ def _neighbours(graph: EmbeddedGraph, hit_ids: Sequence[int], rels: Sequence[str
 
 def expand(hits: list[Hit], k: int, graph: EmbeddedGraph, rels: Sequence[str], n_hits: int, store: Any, index: Any,
            qvec: np.ndarray, allowed: np.ndarray | None,
-           topic_of: Callable[[Sequence[int]], dict[int, int]]) -> list[Hit]:
+           topic_of: Callable[[Sequence[int]], dict[int, int]],
+           known: Mapping[int, tuple[Record, float]] | None = None) -> list[Hit]:
     """Place the graph neighbours of the best ``n_hits`` hits right after them; the list stays at k.
 
     An expanded hit carries ``via`` (the edge path) and ``expanded_from`` (the hit that brought it);
     its ``relevance`` is that hit's, its ``score`` its own cosine to the query. A neighbour ranked
     lower in the list moves up (so the result does not depend on how long the list is); one ranked
-    higher, or outside the search filters (``allowed``), stays where it is.
+    higher, or outside the search filters (``allowed``), stays where it is. ``known`` holds the record
+    and cosine of memories the search has read already (its candidates): only the others are read.
     """
     if not rels or not hits:
         return hits
@@ -116,13 +118,18 @@ def expand(hits: list[Hit], k: int, graph: EmbeddedGraph, rels: Sequence[str], n
     if not extra:
         return hits
     new = [i for i in extra if i not in pos]
-    records = store.get(new)
-    new = [i for i in new if i in records]
-    if store.shared and new:  # another process's record, committed after this call caught up: not indexed yet
-        held = set(np.asarray(new, dtype=np.int64)[np.isin(new, index.ids())].tolist())
-        new = [i for i in new if i in held]
+    have = {i: known[i] for i in new if known is not None and i in known}
+    read = [i for i in new if i not in have]
+    records = store.get(read) if read else {}
+    read = [i for i in read if i in records]
+    if store.shared and read:  # another process's record, committed after this call caught up: not indexed yet
+        held = set(np.asarray(read, dtype=np.int64)[np.isin(read, index.ids())].tolist())
+        read = [i for i in read if i in held]
         records = {i: r for i, r in records.items() if i in held}
-    cos = dict(zip(new, (index.vectors(new) @ qvec[0]).tolist())) if new else {}
+    cos = dict(zip(read, (index.vectors(read) @ qvec[0]).tolist())) if read else {}
+    for i, (record, c) in have.items():
+        records[i], cos[i] = record, c
+    new = [i for i in new if i in records]
     topics = topic_of(new)
     added: dict[int, list[Hit]] = {}
     for i, (src, via) in extra.items():

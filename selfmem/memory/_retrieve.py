@@ -175,5 +175,5 @@ def search(req: SearchRequest, store: Store, views: Views, index: VectorIndex, k
     if req.expand and graph is not None:
         with stage("graph"):
             hits = _graph_api.expand(hits, req.k, graph, req.expand, req.expand_hits, store, index, qvec,
-                                     allowed, topics.top_of)
+                                     allowed, topics.top_of, {c.id: (c.record, c.cos) for c in cands})
     return hits
