@@ -79,12 +79,6 @@ def test_filtered_candidates_score_the_allowed_documents(monkeypatch):
     np.testing.assert_allclose(np.sort(scores2), np.sort(scores))
 
 
-def test_document_frequency_follows_removals(tmp_path):
-    idx = split_index(tmp_path, ["cat dog", "cat", "dog"], 2, dropped=[1])
-    assert idx.document_frequency("cat") == 1 and idx.document_frequency("dog") == 1
-    assert idx.document_frequency("bird") == 0
-
-
 @pytest.mark.parametrize("query", ["", "the of and"])
 def test_no_terms_no_candidates(query):
     idx = KeywordIndex()

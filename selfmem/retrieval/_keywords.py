@@ -168,9 +168,8 @@ class KeywordIndex:
             if arrays is None:
                 continue
             doc, tf, length = arrays
-            idf = np.log(1 + (n_docs - len(doc) + 0.5) / (len(doc) + 0.5))
             parts_ids.append(doc)
-            parts_scores.append(idf * tf * (self.k1 + 1) / (tf + self.k1 * (1 - self.b + self.b * length / avg)))
+            parts_scores.append(self._weights(n_docs, len(doc), tf, length, avg))
         if parts_ids:
             all_ids, inverse = np.unique(np.concatenate(parts_ids), return_inverse=True)
             all_scores = np.bincount(inverse, weights=np.concatenate(parts_scores)).astype(np.float32)
@@ -186,10 +185,10 @@ class KeywordIndex:
         out[hit] = all_scores[pos[hit]]
         return ids, out
 
-    def document_frequency(self, term: str) -> int:
-        """How many live documents contain ``term``."""
-        arrays = self._term_arrays(term)
-        return 0 if arrays is None else len(arrays[0])
+    def _weights(self, n_docs: int, df: int, tf: np.ndarray, length: np.ndarray, avg: float) -> np.ndarray:
+        """One term's BM25 contribution to documents with term frequencies ``tf`` and lengths ``length`` (m,)."""
+        idf = np.log(1 + (n_docs - df + 0.5) / (df + 0.5))
+        return idf * tf * (self.k1 + 1) / (tf + self.k1 * (1 - self.b + self.b * length / avg))
 
     def score_docs(self, query: str, ids: np.ndarray | Sequence[int]) -> np.ndarray:
         """Exact BM25 scores of documents ``ids`` (n,) for ``query``: (n,) float32, zero where no term matches.
@@ -213,9 +212,7 @@ class KeywordIndex:
             hit = doc[pos] == ids
             if not hit.any():
                 continue
-            idf = np.log(1 + (n_docs - len(doc) + 0.5) / (len(doc) + 0.5))
-            f, ln = tf[pos[hit]], length[pos[hit]]
-            out[hit] += idf * f * (self.k1 + 1) / (f + self.k1 * (1 - self.b + self.b * ln / avg))
+            out[hit] += self._weights(n_docs, len(doc), tf[pos[hit]], length[pos[hit]], avg)
         return out.astype(np.float32)
 
     def candidates(self, query: str, n: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -250,8 +247,8 @@ class KeywordIndex:
             return doc
         cached = self._heads.get(term)
         if cached is None or cached[0] != size:
-            avg = self._total_len / max(len(self), 1)
-            impact = tf / (tf + self.k1 * (1 - self.b + self.b * length / avg))
+            n_docs = len(self)
+            impact = self._weights(n_docs, len(doc), tf, length, self._total_len / max(n_docs, 1))  # one idf: tf's order
             cached = self._heads[term] = (size, np.sort(doc[np.argpartition(-impact, size - 1)[:size]]))
         return cached[1]
 
@@ -276,10 +273,6 @@ class KeywordIndex:
             order = np.argsort(doc, kind="stable")  # by id: score_docs looks ids up by bisection
             self._arrays[term] = (doc[order], tf[order], length[order])
         return self._arrays[term]
-
-    def top(self, query: str, n: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """The n best-scoring documents (optionally among ``allowed``), best first."""
-        return top_scored(*self.scores(query), n, allowed)
 
     # -- persistence ----------------------------------------------------------------
     def save(self, directory: Path, owner: str = "") -> None:
