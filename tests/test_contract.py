@@ -47,7 +47,7 @@ BODIES = {"add": ("AddBody", set()), "add_many": ("AddManyBody", {"progress"}), 
 
 @pytest.mark.parametrize("name", sorted(BODIES))
 def test_the_servers_request_bodies_have_the_protocols_fields(name):
-    from selfmem.server import _app
+    from selfmem.server import _bodies as _app
 
     model, local_only = BODIES[name]
     fields = set(getattr(_app, model).model_fields)
@@ -56,7 +56,7 @@ def test_the_servers_request_bodies_have_the_protocols_fields(name):
 
 
 def test_the_enrich_body_is_enrich_plus_every_search_filter():
-    from selfmem.server import _app
+    from selfmem.server import _bodies as _app
 
     search = {p for p, kind, _ in _params(MemoryAPI.search) if kind == inspect.Parameter.KEYWORD_ONLY}
     enrich = {p for p, kind, _ in _params(MemoryAPI.enrich) if kind != inspect.Parameter.VAR_KEYWORD}
