@@ -23,7 +23,8 @@ import numpy as np
 
 from .._errors import CorruptMemoryError, InvalidInputError, MemoryLockedError, StorageError
 from .._types import NewRecord, Record, TopicRow
-from ._duckdb_graph import EDGE_SCHEMA, DuckDBGraphTables, in_list
+from ._dialect import DUCKDB
+from ._graph_tables import EDGE_SCHEMA, SqlGraphTables
 from ._protocol import Ids
 from ._where import Pred, check_where, evaluate, lookup, to_sql
 
@@ -142,7 +143,7 @@ class DuckDBStore:
         """Counts topic trees swapped in through this connection (parts that derive from topics watch it)."""
         if _con is not None:  # a reader sharing an open database (see reader())
             self._con = _con
-            self._graph = DuckDBGraphTables(_con)
+            self._graph = SqlGraphTables(_con, DUCKDB)
             return
         existed = self.path.exists()
         try:
@@ -166,7 +167,7 @@ class DuckDBStore:
                 f"{self.path} cannot be opened as a store ({str(exc)[:200]}): if it is a selfmem memory it is damaged "
                 "(restore memory.duckdb from a backup); if not, open another directory"
             ) from exc
-        self._graph = DuckDBGraphTables(self._con)
+        self._graph = SqlGraphTables(self._con, DUCKDB)
         try:
             self._init_schema(existed)
             self._store_id = self.get_meta("store_id") or ""
@@ -227,8 +228,8 @@ class DuckDBStore:
         return 0
 
     @property
-    def graph(self) -> DuckDBGraphTables:
-        """The knowledge graph's tables on this connection (see ``_duckdb_graph``)."""
+    def graph(self) -> SqlGraphTables:
+        """The knowledge graph's tables on this connection (see ``_graph_tables``)."""
         return self._graph
 
     @property
@@ -470,7 +471,7 @@ class DuckDBStore:
         """Records by id (missing ids are absent from the result)."""
         if not ids:
             return {}
-        where, params = in_list("id", _ints(ids))
+        where, params = DUCKDB.in_list("id", _ints(ids))
         rows = self._con.execute(f"SELECT {_COLUMNS} FROM records WHERE {where}", params).fetchall()
         return {int(r[0]): _row_to_record(r) for r in rows}
 
@@ -600,7 +601,7 @@ class DuckDBStore:
         """Each record's most probable topic."""
         if not len(ids):
             return {}
-        where, params = in_list("record_id", _ints(ids))
+        where, params = DUCKDB.in_list("record_id", _ints(ids))
         rows = self._con.execute(f"SELECT record_id, topic_id FROM memberships WHERE rank = 0 AND {where}",
                                  params).fetchall()
         return {int(a): int(b) for a, b in rows}

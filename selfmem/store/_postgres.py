@@ -28,7 +28,8 @@ from .._config import check_schema, check_store_url, redact_url, scrub
 from .._errors import ConfigError, CorruptMemoryError, DependencyError, InvalidInputError, ReadOnlyError, SelfmemError, StorageError
 from .._types import NewRecord, Record, TopicRow
 from ._duckdb import PAGE_COLUMNS, SCHEMA_VERSION
-from ._postgres_graph import EDGE_SCHEMA, PostgresGraphTables
+from ._dialect import POSTGRES
+from ._graph_tables import EDGE_SCHEMA, SqlGraphTables
 from ._protocol import Ids
 from ._where import check_where, evaluate, lookup
 
@@ -146,7 +147,7 @@ class PostgresStore:
             raise CorruptMemoryError(f"cannot open the memory {schema} at {redact_url(url)}: "
                                      f"{scrub(str(exc).strip(), url)[:200]}"
                                      ) from exc
-        self._graph = PostgresGraphTables(self._con)
+        self._graph = SqlGraphTables(self._con, POSTGRES)
         self._store_id = self.get_meta("store_id") or ""
 
     def _refuse_standby(self) -> None:
@@ -184,7 +185,7 @@ class PostgresStore:
     shared = True  # any number of processes, on any machines, write one memory
 
     @property
-    def graph(self) -> PostgresGraphTables:
+    def graph(self) -> SqlGraphTables:
         return self._graph
 
     @property

@@ -1,8 +1,9 @@
-"""The knowledge graph's tables in the PostgreSQL store: every SQL statement the graph needs there.
+"""The knowledge graph's tables: every SQL statement the graph needs, once for DuckDB and PostgreSQL.
 
 :class:`~selfmem.graph._embedded.EmbeddedGraph` walks and builds the graph through the
-:class:`~selfmem.graph._embedded.GraphTables` protocol; this class implements it on the store's own
-connection, so edge writes join the records' transaction. (The DuckDB twin is ``_duckdb_graph``.)
+:class:`~selfmem.graph._embedded.GraphTables` protocol; :class:`SqlGraphTables` implements it on a store's
+own connection (so edge writes join the records' transaction), with the engine's spelling from its
+:class:`~selfmem.store._dialect.Dialect`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-__all__ = ["EDGE_SCHEMA", "PostgresGraphTables"]
+from ._dialect import ArrayType, Dialect
+
+__all__ = ["EDGE_SCHEMA", "SqlGraphTables"]
 
 EDGE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS edges (
@@ -33,91 +36,116 @@ CREATE TABLE IF NOT EXISTS graph_journal (
     ids BIGINT[] NOT NULL
 );
 """
+"""The graph's tables (both engines read ``TEXT`` and ``DOUBLE PRECISION``; DuckDB stores them as VARCHAR, DOUBLE)."""
 
 _EDGE_COLS = "SELECT src, rel, dst, weight, created_at, props FROM edges WHERE "
+_EDGE_TYPES: tuple[ArrayType, ...] = ("text", "text", "text", "float", "time", "text")
 
 
 def _ints(ids: Sequence[Any]) -> list[int]:
     return [int(i) for i in ids]
 
 
-class PostgresGraphTables:
-    """Edges, the mirror's journal and the node rows of one PostgreSQL store (``con``: its connection)."""
+class SqlGraphTables:
+    """Edges, the mirror's journal and the node rows of one store.
 
-    def __init__(self, con: Any) -> None:
-        self.con = con
+    Parameters
+    ----------
+    con : connection
+        The store's connection (DuckDB or psycopg): statements run inside the store's transaction.
+    dialect : Dialect
+    """
+
+    def __init__(self, con: Any, dialect: Dialect) -> None:
+        self.con, self.dialect = con, dialect
+
+    def _run(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self.con.execute(self.dialect.sql(sql), list(params))
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        rows: list[Any] = self._run(sql, params).fetchall()
+        return rows
+
+    def _count(self, sql: str) -> int:
+        return int(self._run(sql).fetchone()[0])
 
     # -- edges ---------------------------------------------------------------------
     def insert_edges(self, src: Sequence[str], rel: Sequence[str], dst: Sequence[str], weight: Sequence[float],
                      props: Sequence[str], now: datetime) -> None:
-        self.con.execute("INSERT INTO edges SELECT s, r, d, w, %s, p FROM unnest(%s::text[], %s::text[], %s::text[], "
-                         "%s::float8[], %s::text[]) AS t(s, r, d, w, p)",
-                         [now, list(src), list(rel), list(dst), [float(w) for w in weight], list(props)])
+        cols = self.dialect.unnest(("text", "text", "text", "float", None, "text"))
+        self._run(f"INSERT INTO edges SELECT {cols}",
+                  [list(src), list(rel), list(dst), [float(w) for w in weight], now, list(props)])
 
     def follows_touching(self, keys: Sequence[str]) -> list[tuple[str, str, Any]]:
         """FOLLOWS edges (src, dst, created_at) with an end in ``keys``."""
-        return self.con.execute(
-            "SELECT src, dst, created_at FROM edges WHERE rel = 'FOLLOWS' AND (src = ANY(%s) OR dst = ANY(%s))",
-            [list(keys), list(keys)]).fetchall()
+        src, p1 = self.dialect.in_list("src", keys, "text")
+        dst, p2 = self.dialect.in_list("dst", keys, "text")
+        return self._rows(f"SELECT src, dst, created_at FROM edges WHERE rel = 'FOLLOWS' AND ({src} OR {dst})",
+                          p1 + p2)
 
     def delete_edges_of(self, keys: Sequence[str]) -> None:
-        self.con.execute("DELETE FROM edges WHERE src = ANY(%s) OR dst = ANY(%s)", [list(keys), list(keys)])
+        src, p1 = self.dialect.in_list("src", keys, "text")
+        dst, p2 = self.dialect.in_list("dst", keys, "text")
+        self._run(f"DELETE FROM edges WHERE {src} OR {dst}", p1 + p2)
 
     def clear_edges(self) -> None:
-        self.con.execute("DELETE FROM edges")
+        self._run("DELETE FROM edges")
 
     def edges_page(self, offset: int, limit: int) -> list[tuple[Any, ...]]:
         """Every stored edge, page by page in a fixed order: (src, rel, dst, weight, created_at, props)."""
-        return self.con.execute(_EDGE_COLS + "TRUE ORDER BY src, rel, dst, created_at LIMIT %s OFFSET %s",
-                                [int(limit), int(offset)]).fetchall()
+        return self._rows(_EDGE_COLS + "TRUE ORDER BY src, rel, dst, created_at LIMIT ? OFFSET ?",
+                          [int(limit), int(offset)])
 
     def put_edges(self, rows: Sequence[tuple[Any, ...]]) -> None:
         """Insert edges as :meth:`edges_page` returns them (their own times kept)."""
         if rows:
-            cols = [list(c) for c in zip(*rows)]
-            self.con.execute("INSERT INTO edges SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], "
-                             "%s::float8[], %s::timestamp[], %s::text[])", cols)
+            self._run(f"INSERT INTO edges SELECT {self.dialect.unnest(_EDGE_TYPES)}", [list(c) for c in zip(*rows)])
 
     def stored_edges(self, keys: Sequence[str], out: bool, into: bool) -> list[tuple[Any, ...]]:
         """Stored edges leaving (``out``) and/or entering (``into``) ``keys``: (src, rel, dst, weight, at, props)."""
         # one indexed lookup per direction (an OR of the two would scan the table)
-        parts = ([_EDGE_COLS + "src = ANY(%s)"] if out else []) + ([_EDGE_COLS + "dst = ANY(%s)"] if into else [])
-        return self.con.execute(" UNION ALL ".join(parts), [list(keys)] * len(parts)).fetchall() if parts else []
+        parts, params = [], []
+        for column, wanted in (("src", out), ("dst", into)):
+            if wanted and keys:
+                where, values = self.dialect.in_list(column, keys, "text")
+                parts.append(_EDGE_COLS + where)
+                params += values
+        return self._rows(" UNION ALL ".join(parts), params) if parts else []
 
     def last_in_sessions(self, sessions: Sequence[str], before: int) -> dict[str, int]:
         """The latest record id below ``before`` of each session."""
         if not sessions:
             return {}
-        rows = self.con.execute("SELECT session, max(id) FROM records WHERE id < %s AND session = ANY(%s) GROUP BY 1",
-                                [int(before), list(sessions)]).fetchall()
+        where, params = self.dialect.in_list("session", sessions, "text")
+        rows = self._rows(f"SELECT session, max(id) FROM records WHERE id < ? AND {where} GROUP BY 1",
+                          [int(before), *params])
         return {s: int(i) for s, i in rows}
 
     # -- derived edges (from records, memberships, topics) -------------------------------
     def memory_topic_session(self, ids: Sequence[int]) -> list[tuple[int, Any, Any, Any, Any]]:
         """(id, session, created_at, top topic or None, its probability) of each memory in ``ids``."""
-        return self.con.execute(
-            "SELECT r.id, r.session, r.created_at, m.topic_id, m.prob FROM records r LEFT JOIN memberships m "
-            "ON m.record_id = r.id AND m.rank = 0 WHERE r.id = ANY(%s)", [_ints(ids)]).fetchall()
+        where, params = self.dialect.in_list("r.id", _ints(ids))
+        return self._rows("SELECT r.id, r.session, r.created_at, m.topic_id, m.prob FROM records r LEFT JOIN "
+                          f"memberships m ON m.record_id = r.id AND m.rank = 0 WHERE {where}", params)
 
     def topic_member_rows(self, topic_ids: Sequence[int]) -> list[tuple[int, int, float]]:
         """(record, topic, probability) of every memory whose top topic is in ``topic_ids``."""
-        return self.con.execute("SELECT record_id, topic_id, prob FROM memberships WHERE rank = 0 AND topic_id = ANY(%s)",
-                                [_ints(topic_ids)]).fetchall()
+        where, params = self.dialect.in_list("topic_id", _ints(topic_ids))
+        return self._rows(f"SELECT record_id, topic_id, prob FROM memberships WHERE rank = 0 AND {where}", params)
 
     def session_member_rows(self, sessions: Sequence[str]) -> list[tuple[int, str, Any]]:
         """(record, session, created_at) of every memory in ``sessions``."""
-        return self.con.execute("SELECT id, session, created_at FROM records WHERE session = ANY(%s)",
-                                [list(sessions)]).fetchall()
+        where, params = self.dialect.in_list("session", sessions, "text")
+        return self._rows(f"SELECT id, session, created_at FROM records WHERE {where}", params)
 
     def subtopic_rows(self, children: Sequence[int], parents: Sequence[int]) -> list[tuple[int, int]]:
         """(topic, parent) pairs whose topic is in ``children`` or whose parent is in ``parents``."""
-        return self.con.execute(
-            "SELECT id, parent FROM topics WHERE parent IS NOT NULL AND "
-            "(id = ANY(%s) OR parent = ANY(%s))",
-            [_ints(children), _ints(parents)]).fetchall()
+        child, p1 = self.dialect.in_list("id", _ints(children))
+        parent, p2 = self.dialect.in_list("parent", _ints(parents))
+        return self._rows(f"SELECT id, parent FROM topics WHERE parent IS NOT NULL AND ({child} OR {parent})", p1 + p2)
 
     def topic_parent_pairs(self) -> list[tuple[int, int]]:
-        return self.con.execute("SELECT id, parent FROM topics WHERE parent IS NOT NULL").fetchall()
+        return self._rows("SELECT id, parent FROM topics WHERE parent IS NOT NULL")
 
     def iter_in_topic(self, batch: int) -> Iterator[list[tuple[Any, ...]]]:
         """Every IN_TOPIC edge as a row (src, rel, dst, weight, at, props), ``batch`` rows at a time."""
@@ -130,66 +158,66 @@ class PostgresGraphTables:
     # -- nodes ----------------------------------------------------------------------
     def memory_nodes(self, ids: Sequence[int]) -> list[tuple[int, str, str, Any]]:
         """(id, kind, first 200 characters, session) of the memories that exist among ``ids``."""
-        return self.con.execute("SELECT id, kind, left(text, 200), session FROM records WHERE id = ANY(%s)",
-                                [_ints(ids)]).fetchall()
+        where, params = self.dialect.in_list("id", _ints(ids))
+        return self._rows(f"SELECT id, kind, left(text, 200), session FROM records WHERE {where}", params)
 
     def memory_rows(self, ids: Sequence[int]) -> list[tuple[Any, ...]]:
         """(id, kind, text, session, created_at, importance, metadata JSON) of ``ids``, by id."""
-        return self.con.execute(
-            "SELECT id, kind, text, session, created_at, importance, metadata FROM records "
-            "WHERE id = ANY(%s) ORDER BY id", [_ints(ids)]).fetchall()
+        where, params = self.dialect.in_list("id", _ints(ids))
+        return self._rows("SELECT id, kind, text, session, created_at, importance, metadata FROM records "
+                          f"WHERE {where} ORDER BY id", params)
 
     def topic_nodes(self, ids: Sequence[int] | None) -> list[tuple[int, str, int, str, bool]]:
         """(id, label, level, keywords JSON, provisional) of the topics among ``ids`` (all when None), by id."""
         sql = "SELECT id, label, level, keywords, provisional FROM topics"
         if ids is None:
-            return self.con.execute(sql + " ORDER BY id").fetchall()
-        return self.con.execute(sql + " WHERE id = ANY(%s) ORDER BY id", [_ints(ids)]).fetchall()
+            return self._rows(sql + " ORDER BY id")
+        where, params = self.dialect.in_list("id", _ints(ids))
+        return self._rows(f"{sql} WHERE {where} ORDER BY id", params)
 
     def session_names(self, names: Sequence[str]) -> list[str]:
-        return [r[0] for r in self.con.execute("SELECT name FROM sessions WHERE name = ANY(%s)",
-                                               [list(names)]).fetchall()]
+        where, params = self.dialect.in_list("name", names, "text")
+        return [r[0] for r in self._rows(f"SELECT name FROM sessions WHERE {where}", params)]
 
     def task_keys(self, keys: Sequence[str]) -> list[str]:
         """The task keys among ``keys`` that an edge ends at."""
         # only ABOUT and SOLVES end at a task; a filter on rel here would stop DuckDB using the dst index
-        return [r[0] for r in self.con.execute("SELECT DISTINCT dst FROM edges WHERE dst = ANY(%s)",
-                                               [list(keys)]).fetchall()]
+        where, params = self.dialect.in_list("dst", keys, "text")
+        return [r[0] for r in self._rows(f"SELECT DISTINCT dst FROM edges WHERE {where}", params)]
 
     def record_ids_after(self, last: int, limit: int) -> list[int]:
-        return [int(r[0]) for r in self.con.execute("SELECT id FROM records WHERE id > %s ORDER BY id LIMIT %s",
-                                                    [int(last), int(limit)]).fetchall()]
+        return [int(r[0]) for r in self._rows("SELECT id FROM records WHERE id > ? ORDER BY id LIMIT ?",
+                                              [int(last), int(limit)])]
 
     # -- counts and checks ------------------------------------------------------------
     def edge_counts(self) -> dict[str, int]:
         """Stored edges per type, plus the derived IN_TOPIC, SUBTOPIC_OF and IN_SESSION."""
-        out = {r: int(n) for r, n in self.con.execute("SELECT rel, count(*) FROM edges GROUP BY 1").fetchall()}
-        out["IN_TOPIC"] = int(self.con.execute("SELECT count(*) FROM memberships WHERE rank = 0").fetchone()[0])
-        out["SUBTOPIC_OF"] = int(self.con.execute("SELECT count(*) FROM topics WHERE parent IS NOT NULL").fetchone()[0])
-        out["IN_SESSION"] = int(self.con.execute("SELECT count(*) FROM records WHERE session IS NOT NULL").fetchone()[0])
+        out = {r: int(n) for r, n in self._rows("SELECT rel, count(*) FROM edges GROUP BY 1")}
+        out["IN_TOPIC"] = self._count("SELECT count(*) FROM memberships WHERE rank = 0")
+        out["SUBTOPIC_OF"] = self._count("SELECT count(*) FROM topics WHERE parent IS NOT NULL")
+        out["IN_SESSION"] = self._count("SELECT count(*) FROM records WHERE session IS NOT NULL")
         return out
 
     def dangling(self) -> int:
         """Stored edges whose memory end is not a stored record (0 in a consistent store)."""
-        return int(self.con.execute(
-            "SELECT count(*) FROM edges e WHERE (starts_with(e.src, 'memory:') AND NOT EXISTS (SELECT 1 FROM records r "
-            "WHERE 'memory:' || r.id = e.src)) OR (starts_with(e.dst, 'memory:') AND NOT EXISTS (SELECT 1 FROM records r "
-            "WHERE 'memory:' || r.id = e.dst))").fetchone()[0])
+        missing = self.dialect.memory_missing
+        return self._count(f"SELECT count(*) FROM edges e WHERE ({missing.format(end='e.src')}) OR "
+                           f"({missing.format(end='e.dst')})")
 
     def missing_follows(self) -> int:
         """Memories after the first of their session without a FOLLOWS edge to the one before."""
-        return int(self.con.execute(
+        return self._count(
             "SELECT count(*) FROM records r WHERE r.session IS NOT NULL AND r.id <> (SELECT min(id) FROM records q "
             "WHERE q.session = r.session) AND NOT EXISTS (SELECT 1 FROM edges e WHERE e.src = 'memory:' || r.id "
-            "AND e.rel = 'FOLLOWS')").fetchone()[0])
+            "AND e.rel = 'FOLLOWS')")
 
     # -- journal (for a mirror) -----------------------------------------------------------
     def journal_add(self, op: str, ids: Sequence[int]) -> None:
-        self.con.execute("INSERT INTO graph_journal VALUES (nextval('graph_journal_seq'), %s, %s)", [op, _ints(ids)])
+        self._run("INSERT INTO graph_journal VALUES (nextval('graph_journal_seq'), ?, ?)", [op, _ints(ids)])
 
     def journal_pending(self, limit: int) -> list[tuple[int, str, list[int]]]:
-        rows = self.con.execute("SELECT seq, op, ids FROM graph_journal ORDER BY seq LIMIT %s", [limit]).fetchall()
+        rows = self._rows("SELECT seq, op, ids FROM graph_journal ORDER BY seq LIMIT ?", [int(limit)])
         return [(int(s), op, [int(i) for i in ids]) for s, op, ids in rows]
 
     def journal_done(self, upto: int) -> None:
-        self.con.execute("DELETE FROM graph_journal WHERE seq <= %s", [int(upto)])
+        self._run("DELETE FROM graph_journal WHERE seq <= ?", [int(upto)])
