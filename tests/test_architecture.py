@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import doctest
 import importlib
+import inspect
 import os
 import pkgutil
 import re
@@ -212,3 +213,38 @@ def test_sql_lives_only_in_the_store_package():
 def test_memory_facade_stays_small():
     lines = len((PKG / "memory" / "_memory.py").read_text().splitlines())
     assert lines <= 350, f"memory/_memory.py has {lines} lines; move a method group into its own module"
+
+
+def _call_table() -> dict[str, str]:
+    """docs/architecture.md's 'Where each public call lives': public name -> module file."""
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    section = text.split("## Where each public call lives", 1)[1].split("\n## ", 1)[0]
+    out: dict[str, str] = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) < 2 or not cells[1].startswith("`selfmem/"):
+            continue
+        names, module = cells[0], cells[1].strip("`")
+        owner = "Memory." if names.startswith("Memory.") else ""
+        for name in names.removeprefix("Memory.").split(","):
+            out[owner + name.strip()] = module
+    return out
+
+
+def _module_file(obj) -> str:
+    obj = inspect.unwrap(obj.fget if isinstance(obj, property) else obj)
+    return inspect.getsourcefile(obj).replace(str(ROOT) + "/", "")
+
+
+def test_the_architecture_page_names_the_module_of_every_public_call():
+    import selfmem
+    from selfmem import Memory
+
+    table = _call_table()
+    public = {f"Memory.{n}": inspect.getattr_static(Memory, n) for n in dir(Memory) if not n.startswith("_")}
+    public |= {n: getattr(selfmem, n) for n in ("doctor", "memory_map")}
+    listed = {k for k in table if not k.startswith("RemoteMemory")}
+    assert listed == set(public), listed ^ set(public)
+    wrong = {name: (table[name], _module_file(obj)) for name, obj in public.items() if table[name] != _module_file(obj)}
+    assert not wrong, wrong
+    assert table["RemoteMemory (every call)"] == _module_file(selfmem.RemoteMemory.search)
