@@ -49,7 +49,7 @@ def _iso(ts: datetime) -> str:
     return ts.replace(tzinfo=timezone.utc).isoformat()
 
 
-def _line(row: tuple[Any, ...], member: dict[int, int], paths: dict[int, tuple[list[int], list[str]]]) -> dict:
+def _line(row: tuple[Any, ...], member: dict[int, int], paths: dict[int, tuple[list[int], list[str]]]) -> dict[str, Any]:
     rid = int(row[0])
     tids, labels = paths.get(member.get(rid, -1), ([], []))
     return {"id": rid, "text": row[1], "kind": row[2], "metadata": json.loads(row[3]), "session": row[4],

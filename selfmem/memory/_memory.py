@@ -255,7 +255,8 @@ class Memory(SearchMethods, InspectMethods, GraphMethods, TransferMethods):
         for part in self._parts:
             part.on_add(batch)
         self._maintain()
-        return ids.tolist()
+        out: list[int] = ids.tolist()
+        return out
 
     @guarded(write=True)
     def delete(self, ids: int | Sequence[int]) -> None:

@@ -136,7 +136,7 @@ class GraphPart(Part):
         return out
 
     # -- helpers --------------------------------------------------------------------
-    def _similar(self, ids: np.ndarray, vectors: np.ndarray, *, within: bool) -> list:
+    def _similar(self, ids: np.ndarray, vectors: np.ndarray, *, within: bool) -> list[Any]:
         cfg, index = self.cfg, self.vectors.index
         if cfg.similar_k == 0:
             return []
@@ -145,7 +145,8 @@ class GraphPart(Part):
         def search(q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
             if not usable:
                 return np.zeros((len(q), 0), np.float32), np.zeros((len(q), 0), np.int64)
-            return index.search(q, k)
+            found: tuple[np.ndarray, np.ndarray] = index.search(q, k)
+            return found
 
         return similar_edges(ids, vectors, search, cfg.similar_k, cfg.similar_min, within=within)
 

@@ -66,7 +66,7 @@ class SearchMethods(MemoryCore):
                                     self._topics, self._graph.graph if self._graph.available else None)
 
     @guarded()
-    def enrich(self, prompt: str, k: int = 5, *, budget_tokens: int | None = None, mark_used: bool = True,
+    def enrich(self, /, prompt: str, k: int = 5, *, budget_tokens: int | None = None, mark_used: bool = True,
                order: str = "time", **search: Any) -> Enriched:
         """The prompt with the most relevant memories placed before it in a quoted "past context" block.
 

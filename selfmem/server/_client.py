@@ -432,10 +432,12 @@ class RemoteMemory:
         tmp.write_bytes(data)
         os.replace(tmp, path)
         if format == "jsonl":
-            return data.count(b"\n")
+            lines: int = data.count(b"\n")
+            return lines
         import pyarrow.parquet as pq
 
-        return int(pq.read_metadata(path).num_rows)
+        rows: int = pq.read_metadata(path).num_rows
+        return rows
 
     def wait(self) -> None:
         """Memory.wait: the server's background refits of this namespace are finished."""

@@ -165,7 +165,8 @@ def config(ns: SpaceDep, create: bool = False) -> dict[str, Any]:
 @admin.get(NS + "/stats", responses=ERRORS, tags=["memory"], dependencies=READ)
 def stats(ns: SpaceDep) -> dict[str, Any]:
     """Memory.stats."""
-    return to_json(ns.memory().stats())
+    out: dict[str, Any] = to_json(ns.memory().stats())
+    return out
 
 
 @admin.get(NS + "/commits", responses=ERRORS, dependencies=READ)

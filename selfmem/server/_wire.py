@@ -117,7 +117,8 @@ def error_body(exc: BaseException) -> tuple[int, dict[str, str]]:
 def error_from(status: int, body: Any) -> _errors.SelfmemError:
     """The error a client raises for an error response (the class named in the body, else by status)."""
     if isinstance(body, dict) and isinstance(body.get("error"), str) and isinstance(body.get("message"), str):
-        return error_class(body["error"])(body["message"])
-    by_status = {401: NotAuthenticatedError, 403: AccessDeniedError, 404: _errors.RecordNotFoundError,
+        named: _errors.SelfmemError = error_class(body["error"])(body["message"])
+        return named
+    by_status: dict[int, type[_errors.SelfmemError]] = {401: NotAuthenticatedError, 403: AccessDeniedError, 404: _errors.RecordNotFoundError,
                  413: _errors.InvalidInputError, 422: _errors.InvalidInputError, 429: ServerBusyError}
     return by_status.get(status, ServerError)(f"the server answered {status}: {str(body)[:300]}")

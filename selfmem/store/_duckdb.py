@@ -670,8 +670,10 @@ class DuckDBStore:
 
     def page(self, after: int, limit: int) -> list[tuple[Any, ...]]:
         """Up to ``limit`` records with ``id > after``, by id, as rows of :data:`PAGE_COLUMNS`."""
-        return self._con.execute(f"SELECT {', '.join(PAGE_COLUMNS)} FROM records WHERE id > ? ORDER BY id LIMIT ?",
-                                 [int(after), int(limit)]).fetchall()
+        rows: list[tuple[Any, ...]] = self._con.execute(
+            f"SELECT {', '.join(PAGE_COLUMNS)} FROM records WHERE id > ? ORDER BY id LIMIT ?", [int(after), int(limit)]
+        ).fetchall()
+        return rows
 
     def scan(self) -> dict[str, int]:
         """Read every row of every table once (DuckDB verifies block checksums as it reads) and look a value up

@@ -416,8 +416,10 @@ class PostgresStore:
         return {r[0]: int(r[1]) for r in rows}
 
     def page(self, after: int, limit: int) -> list[tuple[Any, ...]]:
-        return self._con.execute(f"SELECT {', '.join(PAGE_COLUMNS)} FROM records WHERE id > %s ORDER BY id "
-                                 "LIMIT %s", [int(after), int(limit)]).fetchall()
+        rows: list[tuple[Any, ...]] = self._con.execute(
+            f"SELECT {', '.join(PAGE_COLUMNS)} FROM records WHERE id > %s ORDER BY id LIMIT %s", [int(after), int(limit)]
+        ).fetchall()
+        return rows
 
     # -- topics -----------------------------------------------------------------------------
     def add_memberships(self, ids: Ids, tids: Ids, probs: Sequence[float] | np.ndarray, rank: int = 0) -> None:

@@ -229,7 +229,7 @@ def evaluate(stored: Any, pred: Pred) -> bool:
     """Whether a stored value (or :data:`MISSING`) satisfies one predicate: the semantics, in plain Python."""
     op, v = pred.op, pred.value
     if op == "$exists":
-        return (stored is not MISSING) == v
+        return bool((stored is not MISSING) == v)
     if op == "$eq":
         return stored is not MISSING and _same(stored, v)
     if op == "$ne":
@@ -241,4 +241,4 @@ def evaluate(stored: Any, pred: Pred) -> bool:
     if stored is MISSING:
         return False
     o = _order(stored, v)
-    return o is not None and {"$gt": o > 0, "$gte": o >= 0, "$lt": o < 0, "$lte": o <= 0}[op]
+    return o is not None and bool({"$gt": o > 0, "$gte": o >= 0, "$lt": o < 0, "$lte": o <= 0}[op])
