@@ -57,7 +57,7 @@ class EmbeddingConfig:
     own_layer : int
         Which hidden layer of the own model is mean-pooled (1-based; only the layers
         up to it are run). Default 9: best own-only and dual recall on LoCoMo
-        (docs/benchmarks.md).
+        (docs/benchmarks-history.md).
     own_dim : int
         Dimension of the post-processed (whitened) own vector.
     own_shrinkage : float
@@ -161,7 +161,7 @@ class IndexConfig:
     opq : bool
         Rotate vectors with OPQ before product quantization.
     nprobe : int
-        Inverted lists visited per query; 0 = the sizing rule (docs/benchmarks.md).
+        Inverted lists visited per query; 0 = the sizing rule (docs/benchmarks-history.md).
     rerank : int
         Candidates re-ranked exactly per result (``k * rerank``); 0 = the sizing rule.
     """
@@ -199,7 +199,7 @@ class SearchConfig:
         Candidates taken from each source (at least ``k``).
     keyword_weight : float
         Weight of the BM25 z-score in ``hybrid`` mode (the cosine z-score gets the rest). 0.5 was chosen
-        by leave-one-conversation-out on LoCoMo filled session by session (docs/benchmarks.md).
+        by leave-one-conversation-out on LoCoMo filled session by session (docs/benchmarks-history.md).
     dedupe : float
         Cosine at or above which a hit is a near-duplicate of a better one and dropped
         (1.0 keeps near-duplicates; identical texts are always dropped).
@@ -335,7 +335,7 @@ class GraphConfig:
         Edge types that ``search`` follows from the best hits (``expand=None``), among SOLVES (the
         solutions of the task a hit is ABOUT; placed first), FOLLOWS (both neighbours in its session),
         DERIVED_FROM (its parents) and SIMILAR_TO. Default: FOLLOWS, which raised held-out LoCoMo recall
-        (docs/benchmarks.md), and SOLVES, which changes nothing there (no tasks) and brings a retrieved
+        (docs/benchmarks-history.md), and SOLVES, which changes nothing there (no tasks) and brings a retrieved
         task's verified solution into a solver's prompt; SIMILAR_TO lowered recall and is off.
     expand_hits : int
         Ranked hits whose neighbours are added (the best ones).

@@ -13,7 +13,7 @@ no outlier bucket.
 
 Covariances are ``"tied"`` by default: every topic shares one full covariance matrix. On sentence
 embeddings the directions of within-topic spread are largely common to all topics, and a shared
-full covariance captures them where diagonal ones cannot; on AG News (docs/benchmarks.md) it makes
+full covariance captures them where diagonal ones cannot; on AG News (docs/benchmarks-history.md) it makes
 the leaf topics markedly purer (majority-label ARI of the leaves 0.51 -> 0.65 on the dual view) at
 a still small cost (one d x d matrix). Variational EM tends to leave a tied mixture over-split
 (two components per true cluster on clean synthetic data), so the fit is followed by BIC-tested

@@ -3,7 +3,7 @@
 DuckDB checkpoints automatically inside the commit that makes its WAL exceed ``checkpoint_threshold``
 (16 MB by default); at 33k-67k records that commit took 263-356 ms, and a checkpoint run from a
 second connection still held the writer's next commit for its whole duration (411 ms at 68k;
-benchmarks/add_latency.py, docs/benchmarks.md). So a writer checkpoints rarely: its connection's
+benchmarks/add_latency.py, docs/benchmarks-history.md). So a writer checkpoints rarely: its connection's
 threshold is ``4 * WAL_LIMIT``, this part runs ``CHECKPOINT`` in the background once the WAL passes
 ``WAL_LIMIT`` (256 MB, about 400k records of hash-embedder size, fewer with real models), and DuckDB
 checkpoints when ``close()`` closes the store. Durability is unchanged: a committed record is in the WAL, which DuckDB

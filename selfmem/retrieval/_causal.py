@@ -4,7 +4,7 @@
 ``importlib.util.find_spec``, never imported), a ``.gguf`` file or a local Hugging Face directory. A
 GGUF is dequantized once by transformers (about 25 s) and cached as safetensors under
 ``$SELFMEM_CACHE``; later loads take about 4 s including the imports of torch and transformers
-(docs/benchmarks.md, "Own-model load time"). :func:`load_causal_lm` loads the full model once per
+(docs/benchmarks-history.md, "Own-model load time"). :func:`load_causal_lm` loads the full model once per
 (weights, device, dtype): the own-model embedder (a view of its first layers) and the solver's
 ``TransformersLLM`` share that one copy of the weights.
 """

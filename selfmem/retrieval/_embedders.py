@@ -394,7 +394,7 @@ class SentenceTransformerEmbedder:
         :func:`resolve_runtime`; PyTorch elsewhere), ``"torch"`` or ``"onnx"`` (``"onnx-w8"`` is ``"onnx"``
         here). On the ONNX path, calls of
         up to ``SMALL_BATCH`` texts (queries) run in ONNX Runtime, larger ones in PyTorch float32 (as fast
-        there, and faster for MiniLM: docs/benchmarks.md, "CPU without bf16").
+        there, and faster for MiniLM: docs/benchmarks-history.md, "CPU without bf16").
     """
 
     def __init__(self, model: str = "all-MiniLM-L6-v2", *, device: str = "auto",

@@ -14,7 +14,7 @@ Sizing rule (:func:`ivfpq_params`, N vectors of dimension d):
 - ``nprobe`` = ``max(32, nlist // 64)``; re-rank ``k * 20`` candidates.
 
 On real dual embeddings (10k) nprobe 8 gave recall@10 0.86 and 32 gave 0.97; at 1M (d = 960,
-nlist 2048) nprobe 32 gave 0.998 at p50 1.99 ms and 64 gave 0.998 at 2.77 ms (docs/benchmarks.md).
+nlist 2048) nprobe 32 gave 0.998 at p50 1.99 ms and 64 gave 0.998 at 2.77 ms (docs/benchmarks-history.md).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ rounding (cosine > 0.99999). With ``runtime="onnx-w8"`` the own model's queries 
 8-bit weights (:func:`quantize_w8`: cosine > 0.9998 to float32, but the own view's whitening magnifies
 the difference, so it is opt-in). The embedders use ONNX
 Runtime for queries and small batches only: for bulk calls it was no faster than PyTorch float32
-(docs/benchmarks.md, "CPU without bf16"), so those stay in PyTorch. The fingerprint's ``runtime``
+(docs/benchmarks-history.md, "CPU without bf16"), so those stay in PyTorch. The fingerprint's ``runtime``
 field names the path (``tests/test_onnx_runtime.py``).
 
 The ONNX files are cached under ``$SELFMEM_CACHE/onnx/`` with the weights' digest in their names,
