@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> dict:
             mem.add(text, kind="note")
             lat[i] = time.perf_counter() - t
             starts[i] = t
-            now_kind, now_fitted = mem._vectors.index.kind, mem._topics.state.fitted
+            now_kind, now_fitted = mem._state.vectors.index.kind, mem._state.topics.state.fitted
             if now_kind != kind or now_fitted != fitted:
                 events.append((i + 1, f"index {now_kind}, topics {'fitted' if now_fitted else 'not fitted'}"))
                 kind, fitted = now_kind, now_fitted

@@ -173,7 +173,7 @@ def build_prompts(args: argparse.Namespace) -> None:
             by_dia = {r.metadata["dia_id"]: r.id for r in records.values()}
             scored = [{h.record.id: h for h in mem.search(q.question, k=n)} for q in c.questions]
         with Memory(path, default, progress=False) as mem:
-            count = mem._views.count_tokens  # the reader's tokenizer, as enrich counts
+            count = mem._state.views.count_tokens  # the reader's tokenizer, as enrich counts
             newest = sorted(records.values(), key=lambda r: (r.created_at, r.id), reverse=True)
             for i, q in enumerate(c.questions):
                 qid = f"{c.name}/{i}"

@@ -180,15 +180,15 @@ def fill(args: argparse.Namespace, gen, own, texts: list[str], res: dict) -> Non
 
     st.wrap(Views, "embed_raw", "embed (Views.embed_raw)")
     st.wrap(Views, "index_vectors", "index vectors (fuse)")
-    st.wrap(mem._store, "insert", "store insert (DuckDB, one transaction)")
+    st.wrap(mem._state.store, "insert", "store insert (DuckDB, one transaction)")
     st.wrap(_part_vectors, "build_index", "index build (train + add)")
     st.wrap(IVFPQIndex, "train", "IVF-PQ train")
     st.wrap(Views, "fit_whitener", "own whitening fit")
-    st.wrap(type(mem._store), "vectors", "store read vectors")
-    for part in mem._parts:
+    st.wrap(type(mem._state.store), "vectors", "store read vectors")
+    for part in mem._state.parts:
         for hook in ("write", "on_add", "maintain"):
             st.wrap(part, hook, f"{part.name}.{hook}")
-    st.wrap(mem._topics.state.__class__, "fit", "topics fit")
+    st.wrap(mem._state.topics.state.__class__, "fit", "topics fit")
     t = time.perf_counter()
     ids = mem.add_many(texts, kind="note", progress=False)
     add_s = time.perf_counter() - t

@@ -111,7 +111,7 @@ def check_invariants(path: Path, journal: Path) -> list[str]:
     problems = []
     with Memory(path, progress=False) as m:
         m.wait()  # refits the reopen started (e.g. topics) are swapped in before checking
-        store = m._live()
+        store = m._state.live()
         ids = set(int(i) for i in store.ids())
         for rid, text in added.items():
             if rid in deleted or rid in in_flight:
@@ -121,13 +121,13 @@ def check_invariants(path: Path, journal: Path) -> list[str]:
             elif m.get(rid).text != text:
                 problems.append(f"record {rid} has the wrong text")
         problems += [f"deleted record {rid} resurrected" for rid in deleted & ids]
-        for role in m._views.roles:
+        for role in m._state.views.roles:
             if set(int(i) for i in store.vectors(role)[0]) != ids:
                 problems.append(f"records without {role} vectors")
         stats = m.stats()
         if stats.index["size"] != len(ids):
             problems.append(f"index holds {stats.index['size']} vectors for {len(ids)} records")
-        if set(int(i) for i in m._keywords.index.ids()) != ids:
+        if set(int(i) for i in m._state.keywords.index.ids()) != ids:
             problems.append("keyword index differs from the store")
         if m.topics() and sum(t.size for t in m.topics() if t.level == 0) != len(ids):
             problems.append("topic memberships differ from the store")
@@ -140,7 +140,7 @@ def check_invariants(path: Path, journal: Path) -> list[str]:
 
 
 def graph_problems(m: Memory, ids: set[int]) -> list[str]:
-    graph = m._graph.graph
+    graph = m._state.graph.graph
     out = []
     nodes = graph.nodes(f"memory:{i}" for i in ids)
     if len(nodes) != len(ids):

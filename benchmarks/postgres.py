@@ -312,7 +312,7 @@ def main() -> None:
         with Memory(pg_dir, progress=False) as src, Memory(duck, cfg(url, "x").replace(store="duckdb"),
                                                           progress=False) as dst:
             last = 0
-            while rows := src._live().page(last, 5000):
+            while rows := src._state.live().page(last, 5000):
                 dst.add_many([r[1] for r in rows])
                 last = int(rows[-1][0])
         result["search_duckdb"] = search_latency(duck, args.queries)

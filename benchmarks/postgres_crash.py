@@ -141,7 +141,7 @@ def trial(root: Path, url: str, t: int, writers: int, seed: int, with_live: bool
                 deleted.add(int(rest))
     views = []
     with Memory(dirs[0], progress=False) as m:
-        store = m._live()  # the check reads the store itself
+        store = m._state.live()  # the check reads the store itself
         found = store.ids_of_keys(list(acked))
         lost = sorted(k for k, i in acked.items() if i not in deleting and found.get(k) != i)
         present = set(store.ids().tolist())

@@ -124,7 +124,7 @@ def quality(args) -> None:
         path = memory_for(f"agnews-{name}", texts, cfg, args)
         with Memory(path, progress=True) as mem:
             if args.variants_only:
-                ids_v, vecs = index_vectors(mem._live(), mem._views)
+                ids_v, vecs = index_vectors(mem._state.live(), mem._state.views)
                 variants[name] = (vecs, labels[np.array(ids_v) - 1])
                 continue
             t = time.perf_counter()
@@ -140,7 +140,7 @@ def quality(args) -> None:
                 print(f"| selfmem ({name} view; rebuild {rebuild_s:.1f} s) | {lvl}{mark} | {len(set(assign))} | "
                       f"{adjusted_rand_score(y, assign):.3f} | {normalized_mutual_info_score(y, assign):.3f} | 0% | "
                       f"{npmi(words, docs):.3f} | {diversity(words):.3f} |", flush=True)
-            ids_v, vecs = index_vectors(mem._live(), mem._views)
+            ids_v, vecs = index_vectors(mem._state.live(), mem._state.views)
             y_v = labels[np.array(ids_v) - 1]
             if name == "general":
                 general_vecs = vecs
@@ -233,8 +233,8 @@ def timing(args) -> None:
         vecs, texts = [], []
         for p in real:
             with Memory(p, progress=False) as mem:
-                vecs.append(mem._index_vectors()[1])
-                texts += mem._live().texts()[1]
+                vecs.append(index_vectors(mem._state.live(), mem._state.views)[1])
+                texts += mem._state.live().texts()[1]
         cases.append(("real dual vectors (AG News + LoCoMo)", np.vstack(vecs), texts))
     for n in (int(v) for v in args.sizes.split(",") if v):
         x, t = synthetic(n, 640)

@@ -149,7 +149,7 @@ def test_whitening_refits_as_the_memory_grows(tmp_path, growth):
         for lo in range(0, 150, 10):
             m.add_many([f"{t} batch {lo}" for t in TEXTS[:10]])
             m.wait()
-            fitted.append(m._views.whitener.n_samples_ if m._views.whitener else 0)
+            fitted.append(m._state.views.whitener.n_samples_ if m._state.views.whitener else 0)
         assert m.stats().index["size"] == 150
         hits = m.search(f"{TEXTS[3]} batch 140", k=1, mode="dense")
         assert hits[0].record.text == f"{TEXTS[3]} batch 140"

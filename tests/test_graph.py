@@ -71,7 +71,7 @@ def test_similar_edges_are_bounded_and_above_the_threshold(tmp_path):
         assert similar and max(per_src.values()) <= 2 and min(e[3] for e in similar) >= 0.3
         # the weight is the cosine of the two index vectors
         src, _, dst, w = similar[0]
-        vec = mem._vectors.index.vectors([int(src[7:]), int(dst[7:])])
+        vec = mem._state.vectors.index.vectors([int(src[7:]), int(dst[7:])])
         assert abs(float(vec[0] @ vec[1]) - w) < 1e-4
 
 
@@ -83,7 +83,7 @@ def test_delete_drops_edges_and_relinks_the_session(tmp_path):
         edges = stored_edges(mem)
         assert not any(f"memory:{ids[2]}" in (s, d) or f"memory:{ids[3]}" in (s, d) for s, _, d in edges)
         assert (f"memory:{ids[4]}", "FOLLOWS", f"memory:{ids[1]}") in edges
-        assert mem._graph.graph.dangling() == 0
+        assert mem._state.graph.graph.dangling() == 0
         with pytest.raises(RecordNotFoundError):
             mem.neighbours(ids[2])
 
@@ -97,7 +97,7 @@ def test_rebuild_recomputes_the_same_edges(tmp_path):
         after = stored_edges(mem)
         mem.delete(ids[0])  # a parent of five records: rebuild must not link them to it again
         mem.rebuild()
-        assert mem._graph.graph.dangling() == 0
+        assert mem._state.graph.graph.dangling() == 0
         assert not any(e[1] == "DERIVED_FROM" for e in stored_edges(mem))
     without_similar = {e for e in before if e[1] != "SIMILAR_TO"}
     assert without_similar == {e for e in after if e[1] != "SIMILAR_TO"}
@@ -244,8 +244,8 @@ def test_expansion_reads_only_the_neighbours_the_search_has_not_read(tmp_path, m
         queries = texts(15, seed=11)
         got = [mem.search(q, k=8) for q in queries]
         reads: list[int] = []
-        store_get = mem._store.get
-        monkeypatch.setattr(mem._store, "get", lambda ids: reads.append(len(ids)) or store_get(ids))
+        store_get = mem._state.store.get
+        monkeypatch.setattr(mem._state.store, "get", lambda ids: reads.append(len(ids)) or store_get(ids))
         real = _graph_api.expand
         monkeypatch.setattr(_graph_api, "expand", lambda *a, **kw: real(*a[:10]))  # without the search's records
         again = [mem.search(q, k=8) for q in queries]
@@ -277,12 +277,12 @@ def test_mirror_to_an_unreachable_neo4j_keeps_local_writes_and_journals_them(tmp
             ids = mem.add_many(texts(3), session="s")
             mem.delete(ids[0])
             assert len(mem) == 2
-            pending = mem._graph.graph.pending()
+            pending = mem._state.graph.graph.pending()
             assert [op for _, op, _ in pending][-2:] == ["upsert", "delete"]
             assert any("Neo4j mirror is behind" in n for n in mem.stats().notes)
     assert any("unreachable" in str(w.message) for w in caught)
     with Memory(tmp_path / "m", HASH) as mem:  # the journal survives a reopen
-        assert len(mem._graph.graph.pending()) >= 2
+        assert len(mem._state.graph.graph.pending()) >= 2
 
 
 def test_cli_graph_and_export_errors(tmp_path, monkeypatch):
@@ -376,7 +376,7 @@ def test_live_mirror_copies_adds_and_deletes(tmp_path):
     with Memory(tmp_path / "m", HASH.replace(graph=GraphConfig(mirror="neo4j"))) as mem:
         ids = mem.add_many(texts(5), session="s")
         mem.delete(ids[0])
-        assert mem._graph.graph.pending() == []
+        assert mem._state.graph.graph.pending() == []
 
 
 def test_docs_show_the_browser_queries_the_code_has():
@@ -439,7 +439,7 @@ class GraphMachine(RuleBasedStateMachine):
         derived = {(s, d) for s, r, d in edges if r == "DERIVED_FROM"}
         assert derived == {(f"memory:{i}", f"memory:{p}") for i in self.session for p in self.parents[i]
                            if p in self.session}
-        assert self.mem._graph.graph.dangling() == 0
+        assert self.mem._state.graph.graph.dangling() == 0
 
     def teardown(self):
         self.mem.close()
@@ -476,7 +476,7 @@ def test_an_interrupted_export_resumes_where_it_stopped(tmp_path):
     with Memory(tmp_path / "m", HASH) as mem:
         mem.add_many(texts(10), session="s")
         mem.rebuild()  # SIMILAR_TO edges to later ids too: an export batch must not drop them
-        graph, state = mem._graph.graph, tmp_path / "export.json"
+        graph, state = mem._state.graph.graph, tmp_path / "export.json"
         full = NetworkxBackend()
         export(graph, full, None, batch=3)
 

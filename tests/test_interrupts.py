@@ -131,8 +131,8 @@ def test_interrupted_close_leaves_the_memory_open_and_usable(tmp_path):
     m.add_many([f"note {i}" for i in range(30)])
     m.wait()  # the memory's own refits are done: the one below is the one running
     gate = threading.Event()
-    m._topics.refit.start(lambda: gate.wait() and None, lambda result: None)  # a refit that is still running
-    assert m._topics.refit.running
+    m._state.topics.refit.start(lambda: gate.wait() and None, lambda result: None)  # a refit that is still running
+    assert m._state.topics.refit.running
     threading.Timer(60, gate.set).start()  # never hangs, whatever happens to the signal
     timer = _sigint_soon()
     with pytest.raises(KeyboardInterrupt):

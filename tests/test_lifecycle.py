@@ -71,7 +71,7 @@ def test_a_handle_dropped_while_a_refit_runs_is_handed_over_when_its_directory_i
     def work() -> None:
         m = Memory(tmp_path / "m", hash_cfg(), progress=False)
         m.add_many([f"note {i}" for i in range(5)])
-        m._topics.refit.start(lambda: gate.wait() and None, lambda result: None)  # a refit that still runs
+        m._state.topics.refit.start(lambda: gate.wait() and None, lambda result: None)  # a refit that still runs
 
     work()  # dropped without blocking the caller
     gc.collect()
@@ -90,7 +90,7 @@ def work():
         m.wait()
         gate = threading.Event()
         threading.Timer(1.0, gate.set).start()
-        m._topics.refit.start(lambda: gate.wait() and None, lambda result: None)  # still running at close
+        m._state.topics.refit.start(lambda: gate.wait() and None, lambda result: None)  # still running at close
         threading.Timer(0.2, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
         m.close()
 try:
@@ -252,7 +252,7 @@ def test_a_failure_in_the_read_view_publisher_reaches_the_caller_once_and_public
         threading.Event().wait(0.05)
     assert raised == 1, (raised, len(calls))
     m.add("after")  # the handle goes on; publication resumes
-    m._publish_now()
+    m._state.publish_now()
     with Memory(tmp_path / "m", read_only=True) as reader:
         assert len(reader) == 61
     m.close()

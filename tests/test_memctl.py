@@ -178,7 +178,7 @@ def test_export_parquet_has_the_vectors(tmp_path, sessions12):
     assert table.num_rows == 241 and {"general", "topic_path", "session"} <= set(table.column_names)
     with Memory(sessions12, read_only=True) as m:
         rid = 17
-        want = m._store.vectors("general", [rid])[1][0]
+        want = m._state.store.vectors("general", [rid])[1][0]
     got = np.asarray(table.column("general").to_pylist()[table.column("id").to_pylist().index(rid)], np.float32)
     np.testing.assert_array_equal(got, want)
     assert run("export", str(sessions12), "--format", "parquet", "--out", str(tmp_path))[0] == 2  # a directory

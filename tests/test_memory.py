@@ -584,9 +584,9 @@ def test_an_interrupted_swap_cannot_save_the_old_index_under_the_new_whitening(t
     texts = [f"note {i} about {w}" for i, w in enumerate(["grid", "cell", "blue", "red", "tree"] * 6)]
     with Memory(tmp_path / "m", cfg) as mem:
         mem.add_many(texts[:10])  # below own_min_fit: a general-only index (dim 64)
-        _, own = mem._store.vectors("own")
+        _, own = mem._state.store.vectors("own")
         # the state a KeyboardInterrupt between the two assignments of VectorPart._set leaves behind:
-        mem._views.whitener = Whitener(16).fit(np.vstack([own] * 3) + np.random.default_rng(0).normal(0, .01, (30, 32)))
+        mem._state.views.whitener = Whitener(16).fit(np.vstack([own] * 3) + np.random.default_rng(0).normal(0, .01, (30, 32)))
     with Memory(tmp_path / "m", cfg) as mem:  # was: "vectors must have shape (n, 64), got (10, 80)"
         mem.add_many(texts[10:])
         assert all(mem.search(t, k=1, mode="dense")[0].record.text == t for t in texts)

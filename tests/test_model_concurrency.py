@@ -80,8 +80,8 @@ def test_small_model_calls_in_two_threads_run_at_once_on_one_thread_each():
 def gated(mem: Memory) -> Gate:
     """12 notes in ``mem``, then its general embedder held at texts with "SLOW" in them."""
     mem.add_many([f"note {i} about grids and colours" for i in range(12)], kind="note")
-    gate = Gate(mem._views.general, "SLOW")
-    mem._views.general = gate
+    gate = Gate(mem._state.views.general, "SLOW")
+    mem._state.views.general = gate
     return gate
 
 

@@ -131,10 +131,10 @@ def test_a_memory_opens_under_either_runtime_and_keeps_its_fingerprint(tmp_path)
     path = tmp_path / "mem"
     with Memory(path, HASH) as mem:
         mem.add_many(["made by PyTorch", "before the ONNX path existed"])
-        made = mem._store.meta_items("embedder.")
+        made = mem._state.store.meta_items("embedder.")
     with Memory(path, HASH, general=_OtherRuntime(64)) as mem:  # the same vectors from another runtime
         assert len(mem.search("PyTorch", k=2)) == 2
         mem.add("added by ONNX Runtime")
-        assert mem._store.meta_items("embedder.") == made  # still names the runtime that made the memory
+        assert mem._state.store.meta_items("embedder.") == made  # still names the runtime that made the memory
     with pytest.raises(EmbedderMismatchError):  # another model is still refused
         Memory(path, HASH, general=HashEmbedder(64, seed="other"))

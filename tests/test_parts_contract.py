@@ -32,8 +32,8 @@ def refit_keeping_the_space(p: DerivedPart) -> None:
 
 
 def part(mem: Memory, name: str) -> DerivedPart:
-    found = [p for p in mem._parts if p.name == name]  # this test is about the parts themselves
-    assert len(found) == 1, [p.name for p in mem._parts]
+    found = [p for p in mem._state.parts if p.name == name]  # this test is about the parts themselves
+    assert len(found) == 1, [p.name for p in mem._state.parts]
     return found[0]
 
 
@@ -51,7 +51,7 @@ def filled(tmp_path):
 
 def test_the_memory_has_exactly_these_parts(filled):
     with Memory(filled, progress=False) as m:
-        assert tuple(p.name for p in m._parts) == PARTS
+        assert tuple(p.name for p in m._state.parts) == PARTS
 
 
 @pytest.mark.parametrize("name", PARTS)
@@ -69,7 +69,7 @@ def test_protocol_and_files(filled, name):
         assert kept, f"{name} overrides none of the calls that keep it up to date"
         assert isinstance(p.busy, bool) and isinstance(p.notes(), list)
         assert isinstance(p.files, tuple) and all(isinstance(f, str) and "/" not in f for f in p.files)
-        others = {f for q in m._parts if q is not p for f in q.files}
+        others = {f for q in m._state.parts if q is not p for f in q.files}
         assert not set(p.files) & others  # no two parts own one file
 
 

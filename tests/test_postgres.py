@@ -57,9 +57,9 @@ def test_a_postgres_memory_behaves_as_the_duckdb_one(tmp_path, pg_url):
                          len(m), sorted((k, v) for k, v in m.stats().graph.items() if k != "IN_TOPIC"),
                          m.neighbours(ids[20], "FOLLOWS").keys,
                          m.stats().index["mode"], bool(m.topics()))
-            table = m._store.top_topic_table()  # what a writer holds in memory, read in one go
+            table = m._state.store.top_topic_table()  # what a writer holds in memory, read in one go
             assert np.all(np.diff(table[0]) > 0) and len(table[0]) > 50
-            assert dict(zip(*(a.tolist() for a in table))) == m._store.top_topics(m._store.ids().tolist())
+            assert dict(zip(*(a.tolist() for a in table))) == m._state.store.top_topics(m._state.store.ids().tolist())
     assert got["pg"] == got["duck"]
     assert got["pg"][2] == 104 and got["pg"][5] == "dual" and got["pg"][6]
 
@@ -75,13 +75,13 @@ def test_the_same_batches_give_the_same_whitening_and_searches_on_both_stores(tm
             fitted = []
             for n, seed in ((50, 0), (40, 1), (30, 2)):
                 m.add_many(texts(n, seed=seed))
-                fitted.append(m._views.whitener.n_samples_)
-            got[name] = (fitted, m._views.whitener.digest(), results(m))
+                fitted.append(m._state.views.whitener.n_samples_)
+            got[name] = (fitted, m._state.views.whitener.digest(), results(m))
     assert got["duck"][0] == [40, 80, 80]
     assert got["pg"] == got["duck"]
     with Memory(tmp_path / "duck", progress=False) as m:
         m.rebuild()  # an explicit rebuild fits on every record of a DuckDB memory
-        assert m._views.whitener.n_samples_ == 120
+        assert m._state.views.whitener.n_samples_ == 120
 
 
 def test_the_password_is_never_written(tmp_path, pg_url):

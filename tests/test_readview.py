@@ -37,7 +37,7 @@ def test_a_reader_never_writes_into_the_memory_even_when_its_ivfpq_index_lags(tm
         before = digest(path)
         assert json.loads((path / "index.json").read_text())["count"] == 1500
         with Memory(path, read_only=True) as ro:
-            assert all(p.parent.name == ".readers" for p in ro._private) and len(ro) == 1800
+            assert all(p.parent.name == ".readers" for p in ro._state.private) and len(ro) == 1800
             assert ro.stats().index["size"] == 1800  # caught up in the reader's own memory
             hit = ro.search("note 1799 about counts", k=1, mode="keyword")[0]
             assert hit.record.id == 1800 and ro.get(1800).text == "note 1799 about counts"
@@ -86,7 +86,7 @@ def test_a_reader_keeps_working_after_the_writer_republishes(tmp_path, monkeypat
         m.add_many(texts(30))
     ro = Memory(path, read_only=True)
     try:
-        pin = ro._private[0]
+        pin = ro._state.private[0]
         assert pin is not None and pin.parent == path / "view" / ".readers"
         with Memory(path, INLINE, progress=False) as m:
             m.delete(1)  # a full republication: every file the reader opened is retired and deleted
@@ -127,13 +127,13 @@ def test_without_a_view_a_reader_copies_once_and_a_writer_publishes_it(tmp_path)
         m.add_many(texts(20))
     shutil.rmtree(path / "view")  # a memory written by an older selfmem
     with Memory(path, read_only=True) as ro:
-        copy = ro._private[0]
+        copy = ro._state.private[0]
         assert copy is not None and len(ro) == 20
     assert not copy.exists()
     with Memory(path, INLINE, progress=False):
         pass
     with Memory(path, read_only=True) as ro:
-        assert all(p.parent.name == ".readers" for p in ro._private) and len(ro) == 20
+        assert all(p.parent.name == ".readers" for p in ro._state.private) and len(ro) == 20
 
 
 def test_a_damaged_view_is_a_clear_error(tmp_path):

@@ -29,7 +29,7 @@ def test_read_only_snapshot_while_writer_runs(tmp_path):
         while len(counts) < 3 or (counts[-1] == counts[0] and time.time() < deadline):
             with Memory(tmp_path / "m", read_only=True, progress=False) as ro:
                 # the writer's published view is read in place: nothing is copied
-                assert all(p.parent.name == ".readers" for p in ro._private)
+                assert all(p.parent.name == ".readers" for p in ro._state.private)
                 n = len(ro)
                 assert n % 5 == 0 and n > 0  # add_many is atomic: never a partial batch
                 assert ro.stats().index["size"] == n
@@ -119,7 +119,7 @@ class MemoryMachine(RuleBasedStateMachine):
     @invariant()
     def counts_agree(self):
         stats = self.mem.stats()
-        assert stats.records == len(self.model) == stats.index["size"] == len(self.mem._keywords.index)
+        assert stats.records == len(self.model) == stats.index["size"] == len(self.mem._state.keywords.index)
         if self.mem.topics():
             assert sum(t.size for t in self.mem.topics() if t.level == 0) == len(self.model)
 

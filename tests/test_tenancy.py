@@ -302,7 +302,7 @@ def test_a_live_writer_converges_with_a_fresh_process_after_wait(tmp_path, pg_ur
     with Memory(tmp_path / "fresh", cfg, progress=False) as fresh:
         fresh.wait()
         assert len(live) == len(fresh) == 40 + 30 + 3 * 80
-        assert len(live._keywords.index) == len(live._vectors.index) == len(live)
+        assert len(live._state.keywords.index) == len(live._state.vectors.index) == len(live)
         for mode in ("dense", "keyword", "hybrid"):
             for q in ("writer 1 note 3", "grids and colours", "live note 7"):
                 assert [h.record.id for h in live.search(q, k=10, mode=mode)] == \
@@ -370,8 +370,8 @@ def test_a_process_that_only_searches_adopts_the_whitening_others_made_due(tmp_p
     reader.wait()
     with Memory(tmp_path / "fresh", cfg, progress=False) as fresh:
         fresh.wait()
-        assert reader._views.whitener is not None
-        assert reader._views.whitener.digest() == fresh._views.whitener.digest()
+        assert reader._state.views.whitener is not None
+        assert reader._state.views.whitener.digest() == fresh._state.views.whitener.digest()
         for q in ("writer 0 note 3", "grids and colours"):
             assert [h.record.id for h in reader.search(q, k=10)] == [h.record.id for h in fresh.search(q, k=10)]
     reader.close()

@@ -219,10 +219,10 @@ def test_hdbscan_topics_same_contract(tmp_path):
         assert any(new in m.topic(t.id).members for t in m.topics() if t.level == 0)
         assert m.search(data[3][1], k=3, mode="topics")[0].record.text == data[3][1]
     with Memory(tmp_path / "h", progress=False) as m:  # reloaded from topics.npz: still HDBSCAN's topics
-        assert m._topics.state.model.method == "hdbscan" and not m._topics.busy
+        assert m._state.topics.state.model.method == "hdbscan" and not m._state.topics.busy
     with Memory(tmp_path / "h", cfg(method="dp"), progress=False) as m:  # another method: refitted
         m.wait()
-        assert m._topics.state.model.method == "dp"
+        assert m._state.topics.state.model.method == "dp"
 
 
 def test_labels_skip_digit_runs_but_keep_years():
@@ -242,7 +242,7 @@ def test_the_writer_holds_every_records_topic_as_the_store_has_it(tmp_path, monk
     monkeypatch.setattr(_part_topics, "_MERGE", 7)  # a few adds go through the dict, more merge into the arrays
 
     def agree(m: Memory) -> None:
-        store, part = m._store, m._topics
+        store, part = m._state.store, m._state.topics
         ids = [r.id for h in [m.search("item", k=200)] for r in (x.record for x in h)] + [10**9]
         assert part.top_of(ids) == store.top_topics(ids) and len(part.top_of(ids)) >= 50
         leaves = [t.id for t in m.topics() if t.level == 0]

@@ -88,7 +88,7 @@ def test_the_cases_that_were_wrong(tmp_path, hash_config):
             {"name": "cafe", "score": 1, "tags": ["y", "x"], "big": 2**53, "obj": {"k": 1.0}},
             {"name": "😀", "score": True, "tags": [], "big": 2**63 - 1},
             {}])
-        f = mem._store.filter_ids
+        f = mem._state.store.filter_ids
 
         def where(w):
             return sorted(f(where=w).tolist())

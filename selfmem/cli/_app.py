@@ -218,7 +218,7 @@ def main() -> None:
             print(exc.code, file=sys.stderr)
     if "--debug" in sys.argv[1:2]:
         sys.exit(code)
-    handles = sys.modules.get("selfmem.memory._handles")  # loaded only by commands that opened a memory here
+    handles = sys.modules.get("selfmem.memory._registry")  # loaded only by commands that opened a memory here
     if handles is not None:  # (memctl search --url never imports the memory stack: it stays a 0.1 s command)
         handles.close_all(wait=code != EXIT_INTERRUPTED)  # what an interrupted command left open (os._exit skips
         # the interpreter's exit hooks)

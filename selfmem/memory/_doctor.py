@@ -239,7 +239,7 @@ def doctor(path: str | os.PathLike[str], *, repair: bool = False, general: Embed
                                         "refits them all)")
     if not (directory / STORE_FILE).is_file():
         raise InvalidInputError(f"no memory at {directory} (no {STORE_FILE}); check the path")
-    from ._handles import writer_of
+    from ._registry import writer_of
     from ._memory import Memory
 
     if writer_of(directory) is not None:
@@ -259,6 +259,6 @@ def doctor(path: str | os.PathLike[str], *, repair: bool = False, general: Embed
         else:
             found = {p.part for p in problems if p.part in PART_OF}
             names = {PART_OF[p] for p in found} | (set(_AFTER_WHITENING) if "whitening" in found else set())
-            repaired += mem._repair(names, index_only="whitening" not in found)
+            repaired += mem._maintenance.repair(names, index_only="whitening" not in found)
     remaining = tuple(_examine(directory, general, own))
     return Checkup(str(directory), CHECKED, problems, tuple(repaired), remaining)

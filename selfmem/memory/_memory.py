@@ -1,54 +1,51 @@
-"""The Memory facade: validate, write the store in one transaction, tell each derived part.
+"""The Memory facade: validate the handle's arguments, open its state, delegate each call to one service.
 
-The methods that retrieve (``search``, ``enrich``), look (``stats``, ``topics``, ...), walk the graph
-(``neighbours``, ...) and move records (``export``, ``import_records``) live in their own modules as method
-groups; the state they share and
-the guard of every call are in :mod:`._core`; opening a handle's store in :mod:`._handles`.
+Every public call is one guarded delegation (:func:`~._state.guarded`: the handle's lock, the checks that it
+is open and writable, finished refits swapped in) to the service that implements it:
+
+- :class:`~._writing.Writer` (``add``, ``add_many``, ``delete``),
+- :class:`~._searching.Searcher` (``search``, ``enrich``),
+- :class:`~._inspection.Inspector` (``get``, ``stats``, ``points``, ``sessions``, ``topics``, ``topic``),
+- :class:`~._graph_queries.GraphQueries` (``neighbours``, ``path``, ``subgraph``, ``to_networkx``,
+  ``export_neo4j``),
+- :class:`~._transfer.Transfer` (``export``, ``import_records``),
+- :class:`~._maintenance.Maintenance` (``wait``, ``rebuild``),
+
+all over one :class:`~._state.MemoryState` (the store, views, derived parts, lock and session), which also
+opens and closes the handle. ``docs/architecture.md`` has the table; a test checks it against the code.
 """
 
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import os
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .._config import MemoryConfig
-from .._errors import InvalidInputError, RecordNotFoundError, SelfmemError, StorageError, storage_errors
-from .._interrupt import check_interrupt, deferred_interrupts, interruptible
-from .._progress import show_progress
-from .._types import Record
+from .._errors import InvalidInputError
+from .._interrupt import deferred_interrupts
+from .._types import Enriched, Hit, Points, Record, Stats, Subgraph, Topic
 from ..retrieval._embedders import Embedder
-from . import _handles
-from . import _health as h
+from . import _registry
 from . import _validate as v
-from ._core import AUTO_PROGRESS, database_errors, guarded
-from ._graph_methods import GraphMethods
-from ._inspection import InspectMethods
-from ._opening import (CONFIG_FILE, STORE_FILE, check_fingerprints, check_foreign, check_open_args, discard_new,
-                       make_views, read_config, reembed_roles)
-from ._part_checkpoint import CheckpointPart
-from ._part_graph import GraphPart
-from ._part_keywords import KeywordPart
-from ._part_topics import TopicPart
-from ._part_vectors import VectorPart
-from ._part_readview import ReadViewPart
-from ._parts import AddBatch, PartContext
-from ._search_methods import SearchMethods
-from ._transfer import TransferMethods
+from ._graph_queries import GraphQueries
+from ._inspection import Inspector
+from ._maintenance import Maintenance
+from ._opening import STORE_FILE, check_foreign, check_open_args, make_views, read_config
+from ._searching import Searcher
+from ._state import OWN_FILES, MemoryState, database_errors, guarded
+from ._transfer import Transfer
+from ._writing import Writer
 
 __all__ = ["Memory"]
 
-_PART_TYPES = (VectorPart, KeywordPart, TopicPart, GraphPart, CheckpointPart, ReadViewPart)
-_OWN_FILES = {STORE_FILE, STORE_FILE + ".wal", CONFIG_FILE, *(f for part in _PART_TYPES for f in part.files)}
 
-
-class Memory(SearchMethods, InspectMethods, GraphMethods, TransferMethods):
+class Memory:
     """A self-organising memory stored in one directory (implements :class:`selfmem.MemoryAPI`).
 
     Parameters
@@ -73,11 +70,6 @@ class Memory(SearchMethods, InspectMethods, GraphMethods, TransferMethods):
     store : str, optional
         ``"duckdb"`` or a PostgreSQL URL (overrides ``config.store``; its password is used, never saved).
 
-    Attributes
-    ----------
-    directory : Path
-        The memory directory. (``path()`` is the graph method: a shortest path between two nodes.)
-
     Examples
     --------
     >>> from selfmem import EmbeddingConfig, MemoryConfig
@@ -93,76 +85,97 @@ class Memory(SearchMethods, InspectMethods, GraphMethods, TransferMethods):
     def __init__(self, path: str | os.PathLike[str], config: MemoryConfig | None = None, *,
                  general: Embedder | None = None, own: Embedder | None = None, progress: bool | None = None,
                  create: bool = True, reembed: bool = False, read_only: bool = False, store: str | None = None) -> None:
-        self._store, self._pid = None, os.getpid()
-        self.directory = check_open_args(path, config, general, own, progress, create=create, reembed=reembed,
-                                         read_only=read_only)
-        self.read_only = read_only
-        config = config if config is not None else read_config(self.directory)
-        self.config = config = config if store is None else config.replace(store=store)
+        directory = check_open_args(path, config, general, own, progress, create=create, reembed=reembed,
+                                    read_only=read_only)
+        config = config if config is not None else read_config(directory)
+        config = config if store is None else config.replace(store=store)
         if config.store == "duckdb":  # (a PostgreSQL memory's directory holds only this process's caches)
-            check_foreign(self.directory, _OWN_FILES)
-        if (not create or read_only) and config.store == "duckdb" and not (self.directory / STORE_FILE).is_file():
-            raise InvalidInputError(f"no memory at {self.directory} (no {STORE_FILE}); check the path")
-        self._progress, self._lock, self._private, self._claim = progress, threading.RLock(), (), None
-        self._session = contextvars.ContextVar(f"selfmem-session-{id(self)}", default=None)
-        _handles.track(self)
+            check_foreign(directory, OWN_FILES)
+        if (not create or read_only) and config.store == "duckdb" and not (directory / STORE_FILE).is_file():
+            raise InvalidInputError(f"no memory at {directory} (no {STORE_FILE}); check the path")
+        self._state = state = MemoryState(directory, config, read_only=read_only, progress=progress)
+        self._writer = Writer(state)
+        self._searcher = Searcher(state)
+        self._inspector = Inspector(state)
+        self._graph_queries = GraphQueries(state)
+        self._transfer = Transfer(state, self._writer)
+        self._maintenance = Maintenance(state)
+        _registry.track(state)
         views = make_views(config.embedding, general, own)
-        with deferred_interrupts(), database_errors(self.directory):  # never half open, never a raw DB error
-            self._open(views, reembed, progress)
+        with deferred_interrupts(), database_errors(directory):  # never half open, never a raw DB error
+            state.open(views, reembed)
 
-    def _open(self, views: Any, reembed: bool, progress: bool | None) -> None:
-        read_only, config = self.read_only, self.config
-        made = not self.directory.exists()
-        fresh = not read_only and config.store == "duckdb" and not (self.directory / STORE_FILE).exists()
-        if not read_only:
-            with storage_errors(f"create the memory directory {self.directory}"):
-                self.directory.mkdir(parents=True, exist_ok=True)
-            self._claim = _handles.claim(self.directory, self)
-        try:
-            opened = _handles.open_handle_store(self.directory, STORE_FILE, read_only, _OWN_FILES,
-                                                lambda writer: writer._publish_now(), self.config)
-            self._store, self._private = opened.store, opened.private
-            stale = check_fingerprints(opened.store, views, allow=reembed and not read_only, write=not read_only)
-            if not read_only:
-                with storage_errors(f"write {self.directory / CONFIG_FILE}"):
-                    config.write(self.directory / CONFIG_FILE)
-            self._reembedded = reembed_roles(opened.store, views, stale, progress)
-            ctx = self._ctx = PartContext(opened.store, opened.directory, views, config, writable=not read_only)
-            self._views = views
-            self._vectors, self._keywords, self._topics = VectorPart(ctx), KeywordPart(ctx), TopicPart(ctx)
-            self._graph = GraphPart(ctx, self._vectors)
-            self._readview = ReadViewPart(ctx)
-            # the derived parts, in dependency order: adding a part is one more entry here
-            self._parts = [self._vectors, self._keywords, self._topics, self._graph, CheckpointPart(ctx), self._readview]
-            self._seen = opened.store.last_change()  # other writers' later commits are caught up with by _poll()
-            for part in self._parts:
-                part.open()
-            self._maintain()
-        except BaseException:
-            try:
-                self._close_store()
-            finally:
-                if fresh:  # a refused create leaves nothing half made
-                    discard_new(self.directory, _OWN_FILES, made)
-            raise
+    # -- the handle -------------------------------------------------------------
+    @property
+    def directory(self) -> Path:
+        """The memory directory. (``path()`` is the graph method: a shortest path between two nodes.)"""
+        return self._state.directory
+
+    @property
+    def config(self) -> MemoryConfig:
+        """The memory's configuration (as in ``config.toml``)."""
+        return self._state.config
+
+    @property
+    def read_only(self) -> bool:
+        """Whether the handle was opened with ``read_only=True``."""
+        return self._state.read_only
+
+    @property
+    def closed(self) -> bool:
+        """True after ``close()``."""
+        state = getattr(self, "_state", None)
+        return state is None or state.closed
 
     @contextlib.contextmanager
     def session(self, name: str) -> Iterator[str]:
         """Context manager: records added inside carry the session ``name`` (nests; per thread / task)."""
         v.check_session(name)
-        self._live()
-        token = self._session.set(name)
+        self._state.live()
+        token = self._state.session.set(name)
         try:
             yield name
         finally:
-            self._session.reset(token)
+            self._state.session.reset(token)
 
     @property
     def current_session(self) -> str | None:
         """The session that ``add`` would use now (None outside ``session()``)."""
-        return self._session.get()
+        return self._state.session.get()
 
-    # -- writes -----------------------------------------------------------------
+    def close(self) -> None:
+        """Finish background refits, save derived files and close the store. Idempotent.
+
+        Ctrl-C while it waits for a refit leaves the memory open and usable (close it again later; an
+        interpreter that exits closes it, as does garbage collection of a handle no longer referenced).
+        A failed refit is raised after the store is closed. In a forked child it raises
+        :class:`MemoryForkedError` and leaves the parent's store alone.
+        """
+        self._state.close()
+
+    def __enter__(self) -> Memory:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        if exc_type is KeyboardInterrupt and not all(part.refit.finished for part in self._state.parts):
+            return  # Ctrl-C: do not make the user wait for a background refit here; it is closed at exit
+        self.close()
+
+    def __del__(self) -> None:
+        """A handle dropped while open is closed as ``close()`` would (its refits finished, files saved)."""
+        state = getattr(self, "_state", None)
+        if state is not None and not state.closed and state.pid == os.getpid():
+            _registry.dropped(state)
+
+    def __len__(self) -> int:
+        self._state.same_process()
+        with self._state.lock:
+            return self._state.live().count()
+
+    def __repr__(self) -> str:
+        return f"Memory({str(self.directory)!r}, {'closed' if self.closed else f'{len(self)} records'})"
+
+    # -- the calls: each one guarded delegation -------------------------------------------------
     def add(self, text: str, kind: str = "output", metadata: Mapping[str, Any] | None = None, *,
             session: str | None = None, importance: float = 1.0, parents: Sequence[int] = (),
             own_embedding: np.ndarray | None = None, created_at: datetime | None = None,
@@ -215,82 +228,242 @@ class Memory(SearchMethods, InspectMethods, GraphMethods, TransferMethods):
         ``own_embedding`` has shape (n, own_dim). Nothing is written if any input is invalid.
         ``progress`` shows a bar (default: 512 texts or more, on a terminal).
         """
-        store = self._live()
-        rows = v.check_batch(texts, kind, metadata, session if session is not None else self._session.get(),
-                             importance, parents, kinds=self.config.kinds, max_chars=self.config.max_text_chars,
-                             existing=store.existing, created_at=created_at, keys=keys)
-        if not rows:
-            return []
-        own_given = None
-        if own_embedding is not None:
-            if self._views.own is None:
-                raise InvalidInputError("own_embedding given but this memory has no own model (config.embedding.own)")
-            own_given = v.check_vectors(own_embedding, len(rows), self._views.own.dim, "own_embedding")
-        v.check_flag(progress, "progress", optional=True)
-        done = store.ids_of_keys([r.key for r in rows if r.key is not None])
-        if not done:
-            return self._add_rows(rows, own_given, progress)
-        # a retry: rows whose key is stored keep their first id; only the others are added
-        fresh = [i for i, r in enumerate(rows) if r.key not in done]
-        new_ids = iter(self._add_rows([rows[i] for i in fresh], None if own_given is None else own_given[fresh],
-                                      progress) if fresh else [])
-        return [done[r.key] if r.key in done else next(new_ids) for r in rows]
-
-    def _add_rows(self, rows: list[Any], own_given: np.ndarray | None, progress: bool | None,
-                  raw: dict[str, np.ndarray] | None = None) -> list[int]:
-        """Embed, write (one transaction) and index validated rows; the new ids, in order.
-
-        ``raw`` (by role, each (len(rows), dim)) are the rows' vectors from ``self._views.embed_raw`` when the
-        caller embedded them already (the server does, outside the handle's lock)."""
-        store = self._live()
-        if raw is None:
-            show = show_progress(progress if progress is not None else self._progress, len(rows), AUTO_PROGRESS)
-            with interruptible():  # nothing is written yet: Ctrl-C may stop the embedding at once
-                raw = self._views.embed_raw([r.text for r in rows], own_given, progress=show)
-        ids = np.asarray(store.allocate_ids(len(rows)), dtype=np.int64)
-        batch = AddBatch(ids, tuple(r.text for r in rows), raw, self._views.index_vectors(raw), self._ctx.space(),
-                         tuple(rows))
-        writes = [w for w in (part.write(batch) for part in self._parts) if w is not None]
-        store.insert(rows, raw, ids.tolist(), writes)
-        for part in self._parts:
-            part.on_add(batch)
-        self._maintain()
-        out: list[int] = ids.tolist()
-        return out
+        return self._writer.add_many(texts, kind, metadata, session=session, importance=importance, parents=parents,
+                                     own_embedding=own_embedding, progress=progress, created_at=created_at, keys=keys)
 
     @guarded(write=True)
     def delete(self, ids: int | Sequence[int]) -> None:
         """Delete one record or several; raises RecordNotFoundError (deleting nothing) if any id is unknown."""
-        store = self._live()
-        wanted = v.check_ids(ids)
-        missing = set(wanted) - store.existing(wanted)
-        if missing:
-            raise RecordNotFoundError(f"no records with ids {sorted(missing)}; nothing was deleted")
-        store.delete(wanted, [w for w in (part.write_delete(wanted) for part in self._parts) if w is not None])
-        for part in self._parts:
-            part.on_delete(wanted)
-        self._maintain()
+        return self._writer.delete(ids)
 
-    # -- reads ------------------------------------------------------------------
     @guarded(poll=False)
     def get(self, id: int) -> Record:
         """The record with this id; raises RecordNotFoundError."""
-        rid = v.check_id(id)
-        rec = self._live().get([rid]).get(rid)
-        if rec is None:
-            raise RecordNotFoundError(f"no record with id {rid}")
-        return rec
+        return self._inspector.get(id)
 
-    # -- maintenance ------------------------------------------------------------
+    @guarded()
+    def search(self, query: str, k: int = 5, *, kinds: Sequence[str] | None = None,
+               sessions: Sequence[str] | None = None, where: Mapping[str, Any] | None = None,
+               since: datetime | None = None, until: datetime | None = None,
+               max_distance: float | None = None, mode: str | None = None,
+               expand: bool | Sequence[str] | None = None) -> list[Hit]:
+        """The k memories most relevant to ``query``, best first.
+
+        Parameters
+        ----------
+        query : str
+        k : int
+        kinds, sessions : list of str, optional
+            Keep only records of these kinds / sessions.
+        where : dict, optional
+            Metadata filters: ``{"task": "3c9b0459"}`` (equality; dotted keys reach nested values) or
+            operators ``{"score": {"$gte": 0.5}}`` ($eq $ne $gt $gte $lt $lte $in $nin $exists).
+        since, until : datetime, optional
+            Keep records created in ``[since, until)`` (timezone-aware).
+        max_distance : float, optional
+            Drop hits whose cosine distance ``1 - cos`` exceeds it.
+        mode : {"hybrid", "dense", "keyword", "topics"}, optional
+            Override ``config.search.mode`` for this call (formulas in ``selfmem.retrieval._search``).
+        expand : bool or list of str, optional
+            Graph expansion: the neighbours of the best ``config.graph.expand_hits`` hits along these
+            edge types (FOLLOWS, DERIVED_FROM, SOLVES, SIMILAR_TO) are placed right after the hit that
+            brought them, marked by ``Hit.via`` and ``Hit.expanded_from``; the list stays at k. None
+            (default) follows ``config.graph.expand`` (SOLVES and FOLLOWS), True all four, False none.
+
+        Returns
+        -------
+        list of Hit
+            ``score`` is the cosine, ``distance`` is ``1 - score``, ``relevance`` the ranking score.
+        """
+        return self._searcher.search(query, k, kinds=kinds, sessions=sessions, where=where, since=since, until=until,
+                                     max_distance=max_distance, mode=mode, expand=expand)
+
+    @guarded()
+    def enrich(self, /, prompt: str, k: int = 5, *, budget_tokens: int | None = None, mark_used: bool = True,
+               order: str = "time", **search: Any) -> Enriched:
+        """The prompt with the most relevant memories placed before it in a quoted "past context" block.
+
+        Parameters
+        ----------
+        prompt : str
+            The solver's new question (also the search query).
+        k : int
+            Memories retrieved (fewer are placed if the budget is tight).
+        budget_tokens : int, optional
+            Token budget of the whole final prompt; whole memories are cut, least useful first.
+        mark_used : bool
+            Increment ``use_count`` and set ``last_used_at`` of the memories placed.
+        order : {"time", "relevance"}
+            How the placed memories are shown: oldest first (the default) or most relevant first. They
+            are chosen by relevance either way. Oldest first answered LoCoMo questions better with the
+            same reader at every budget (leave-one-conversation-out, ``benchmarks/answers.py``).
+        **search
+            Passed to :meth:`search` (kinds, sessions, where, since, until, max_distance, mode, expand).
+
+        Returns
+        -------
+        Enriched
+            ``prompt`` (the final text), ``hits`` (placed memories; pass their ids as ``parents=``
+            when adding the solver's answer), ``tokens``, ``dropped``.
+        """
+        return self._searcher.enrich(prompt, k, budget_tokens=budget_tokens, mark_used=mark_used, order=order, **search)
+
+    @guarded()
+    def stats(self) -> Stats:
+        """Counts, embedders, index, topics, disk use, last rebuild and health of this memory (``memctl inspect``)."""
+        return self._inspector.stats()
+
+    @guarded()
+    def points(self, limit: int | None = None, *, seed: int = 0) -> Points:
+        """Memories with their index vectors and topics: all of them, or a uniform sample of ``limit``.
+
+        Parameters
+        ----------
+        limit : int, optional
+            At most this many (a random sample, ``seed``); None for every memory.
+        seed : int
+
+        Returns
+        -------
+        Points
+            ``ids`` (n,), ``vectors`` (n, dim), texts, kinds, sessions, leaf and top-level topics.
+        """
+        return self._inspector.points(limit, seed=seed)
+
+    @guarded()
+    def sessions(self) -> list[dict[str, Any]]:
+        """Every session in natural order (s2 before s10): ``session`` (``""`` for records outside one),
+        ``records``, ``first`` and ``last`` (ISO times) and ``kinds``."""
+        return self._inspector.sessions()
+
+    @guarded()
+    def topics(self) -> list[Topic]:
+        """Every topic of the tree (leaves first, then super-topics), without member lists."""
+        return self._inspector.topics()
+
+    @guarded()
+    def topic(self, id: int) -> Topic:
+        """One topic with its member record ids (a super-topic's members are its leaves' members)."""
+        return self._inspector.topic(id)
+
+    @guarded()
+    def neighbours(self, node: int | str, rel: str | Sequence[str] | None = None, *, direction: str = "both",
+                   depth: int = 1, limit: int = 100) -> Subgraph:
+        """The graph around one node: the nodes within ``depth`` edges and the edges walked.
+
+        Parameters
+        ----------
+        node : int or str
+            A memory id, or a key: ``"memory:12"``, ``"topic:3"``, ``"session:<name>"``, ``"task:<id>"``.
+        rel : str or list of str, optional
+            Edge types to follow (IN_TOPIC, SUBTOPIC_OF, RELATED_TO, SIMILAR_TO, IN_SESSION, FOLLOWS,
+            ABOUT, SOLVES, DERIVED_FROM); all by default.
+        direction : {"both", "out", "in"}
+            Follow edges leaving the node, entering it, or both.
+        depth : int
+            Steps (1 to 6).
+        limit : int
+            Nodes returned at most, besides the start (breadth-first order).
+
+        Returns
+        -------
+        Subgraph
+            ``nodes[0]`` is the start; ``edges`` are those walked.
+        """
+        return self._graph_queries.neighbours(node, rel, direction=direction, depth=depth, limit=limit)
+
+    @guarded()
+    def path(self, a: int | str, b: int | str, *, max_depth: int = 4,
+             rel: str | Sequence[str] | None = None) -> Subgraph | None:
+        """A shortest path between two nodes, ignoring edge direction (None if none within ``max_depth``).
+
+        ``nodes`` run from ``a`` to ``b``; ``edges[i]`` joins ``nodes[i]`` and ``nodes[i + 1]``.
+        """
+        return self._graph_queries.path(a, b, max_depth=max_depth, rel=rel)
+
+    @guarded()
+    def subgraph(self, nodes: Sequence[int | str], *, depth: int = 1, rel: str | Sequence[str] | None = None,
+                 limit: int = 1000) -> Subgraph:
+        """The nodes given, those within ``depth`` edges of them (0: none) and the edges among them all."""
+        return self._graph_queries.subgraph(nodes, depth=depth, rel=rel, limit=limit)
+
+    @guarded()
+    def to_networkx(self) -> Any:
+        """The whole knowledge graph as a ``networkx.MultiDiGraph`` (the same nodes and edges a Neo4j export
+        writes: node keys like ``"memory:12"``, node attribute ``type``, edge key and attribute ``rel``)."""
+        return self._graph_queries.to_networkx()
+
+    @guarded()
+    def export_neo4j(self, uri: str | None = None, user: str | None = None, password: str | None = None,
+                     database: str | None = None, *, restart: bool = False, progress: bool | None = None
+                     ) -> dict[str, int]:
+        """Copy the whole graph to a Neo4j server (``selfmem[neo4j]``), in resumable, idempotent batches.
+
+        Parameters
+        ----------
+        uri, user, password, database : str, optional
+            Default to ``SELFMEM_NEO4J_URI`` / ``_USER`` / ``_PASSWORD`` / ``_DATABASE``, then ``config.graph``.
+        restart : bool
+            Ignore the progress left by an interrupted export (``neo4j-export.json`` in the directory).
+        progress : bool, optional
+            Show a bar (default: on a terminal).
+
+        Returns
+        -------
+        dict
+            Edges per type and ``memories`` copied. Raises :class:`GraphError` if Neo4j fails.
+        """
+        return self._graph_queries.export_neo4j(uri, user, password, database, restart=restart, progress=progress)
+
+    @guarded()
+    def export(self, out: str | os.PathLike[str], format: str = "jsonl", *, progress: bool | None = None) -> int:
+        """Write every record to a file; return how many were written (``memctl export PATH --format``).
+
+        Parameters
+        ----------
+        out : str or path-like
+            The file to write (replaced atomically); a path inside a memory directory is refused.
+        format : {"jsonl", "parquet"}
+            JSON Lines (one record per line: id, text, kind, metadata, session, created_at, importance,
+            parents, key, topic_ids, topic_path; :meth:`import_records` reads it back), or Parquet with
+            the same columns plus each embedder's raw vectors as a ``FLOAT[dim]`` column named after the role.
+        progress : bool, optional
+            Show a bar (default: on a terminal, for 512 records or more).
+        """
+        return self._transfer.export(out, format, progress=progress)
+
+    @guarded(write=True, poll=False)
+    def import_records(self, file: str | os.PathLike[str], *, kind: str = "note", session: str | None = None,
+                       progress: bool | None = None) -> list[int]:
+        """Add the records of a ``.jsonl`` file (as :meth:`export` writes it) or a text file (one per line).
+
+        Every line is validated before anything is written. Records keep their session, time,
+        importance, metadata and key; ``parents`` are mapped from the file's ``id`` values to the new
+        ids (parents not in the file are dropped). Each run of lines with one session is added in one
+        transaction; lines with a ``key`` are skipped when already stored, so a re-run after a failure
+        completes an import without duplicating it.
+
+        Parameters
+        ----------
+        file : str or path-like
+        kind : str
+            Kind of lines that name none.
+        session : str, optional
+            Put every record in this session (overrides the file's sessions).
+        progress : bool, optional
+
+        Returns
+        -------
+        list of int
+            The new ids, in file order.
+        """
+        return self._transfer.import_records(file, kind=kind, session=session, progress=progress)
+
     @guarded()  # polls first: catches up with other writers and starts the refits that makes due
     def wait(self) -> None:
         """Block until background refits (whitening, index, topics) are finished and swapped in, including those
         due now (on a shared store: after catching up with other processes' commits and whitening)."""
-        self._maintain()  # what is due now, e.g. a whitening another process shared without adding records
-        while any(part.busy for part in self._parts):
-            for part in self._parts:
-                part.wait()
-            self._maintain()
+        return self._maintenance.wait()
 
     @guarded(write=True, poll=False)
     def rebuild(self, *, reembed: bool = False) -> None:
@@ -302,49 +475,4 @@ class Memory(SearchMethods, InspectMethods, GraphMethods, TransferMethods):
             Also re-run every embedder over every record's text first (needed after a model
             change; roles already re-embedded when this Memory was opened are not run again).
         """
-        v.check_flag(reembed, "reembed")
-        store = self._live()
-        if reembed:
-            roles = [r for r in self._views.roles if r not in self._reembedded]
-            self._reembedded |= reembed_roles(store, self._views, roles, self._progress)
-        h.mark_rebuild(store)
-        with self._ctx.sharing():  # the parts refit one after another on one store: read its vectors once
-            for part in self._parts:
-                part.rebuild()
-                check_interrupt()  # between parts: each is whole, and the next open or rebuild refits the rest
-
-    def close(self) -> None:
-        """Finish background refits, save derived files and close the store. Idempotent.
-
-        Ctrl-C while it waits for a refit leaves the memory open and usable (close it again later; an
-        interpreter that exits closes it, as does garbage collection of a handle no longer referenced).
-        A failed refit is raised after the store is closed. In a forked child it raises
-        :class:`MemoryForkedError` and leaves the parent's store alone.
-        """
-        if self._store is not None:
-            self._same_process()
-        with self._lock, deferred_interrupts(), database_errors(self.directory):
-            if self._store is None:
-                return
-            failed: BaseException | None = None
-            try:
-                if not self.read_only:
-                    try:
-                        self.wait()
-                    except (SelfmemError, MemoryError) as exc:  # a failed refit: reported once all threads stop
-                        failed = exc
-                    for part in self._parts:
-                        try:
-                            part.save()
-                        except OSError as exc:  # derived files only: the store holds every acknowledged record
-                            failed = failed or StorageError(
-                                f"the memory is closed, but derived files could not be saved ({exc}); the store is "
-                                "intact and they are rebuilt when the memory is next opened")
-            except KeyboardInterrupt:  # while waiting for a refit (interruptible): the handle stays open
-                raise
-            except BaseException:
-                self._close_store()
-                raise
-            self._close_store()
-            if failed is not None:
-                raise failed
+        return self._maintenance.rebuild(reembed=reembed)

@@ -19,7 +19,8 @@ from typing import Any
 from .._errors import InvalidInputError
 from .._types import NewRecord
 from ..retrieval._views import WHITENER_FILE
-from ._memory import _OWN_FILES, Memory
+from ._memory import Memory
+from ._state import OWN_FILES
 from ._part_vectors import SHARED_DIGEST, SHARED_WHITENER
 from ._opening import CONFIG_FILE, STORE_FILE
 
@@ -32,7 +33,7 @@ def _copy_edges(src: str | os.PathLike[str], t: Any) -> None:
     """Replace the copy's graph edges with the source's, page by page: SIMILAR_TO links were made as records
     arrived (against the memory of that moment), which a rebuild does not reproduce."""
     with Memory(src, read_only=True, progress=False) as source:
-        s = source._live()
+        s = source._state.live()
         with t.transaction("copy the graph"):
             t.graph.clear_edges()
             offset = 0
@@ -69,10 +70,10 @@ def migrate(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, store: 
             if len(target):
                 raise InvalidInputError(f"the store of {dst_path} already holds {len(target)} records; migrate into "
                                         "an empty one (another store_schema)")
-            s, t = source._live(), target._live()  # the two stores: this module copies between them
-            roles = list(source._views.roles)
+            s, t = source._state.live(), target._state.live()  # the two stores: this module copies between them
+            roles = list(source._state.views.roles)
             last, copied = 0, 0
-            with target._bar(len(source), "migrate", "memories", progress) as shown:
+            with target._state.bar(len(source), "migrate", "memories", progress) as shown:
                 while rows := s.page(last, CHUNK):  # id, text, kind, metadata, session, created_at, importance,
                     ids = [int(r[0]) for r in rows]  # parents, key
                     records = [NewRecord(kind=r[2], text=r[1], metadata_json=r[3], session=r[4], importance=float(r[6]),
@@ -87,20 +88,22 @@ def migrate(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, store: 
                     last, copied = ids[-1], copied + len(ids)
                     shown.update(len(ids))
             t.set_meta("store_id", s.store_id)  # the copy's derived files may be the source's
-            w = source._views.whitener
+            w = source._state.views.whitener
             if w is not None:  # the whitening the source searched with, shared (before close() fits one of its own)
                 t.set_meta(SHARED_WHITENER, base64.b64encode(w.to_bytes()).decode())
                 t.set_meta(SHARED_DIGEST, w.digest())
-        for name in _OWN_FILES - {STORE_FILE, STORE_FILE + ".wal", CONFIG_FILE}:  # made for the empty copy: gone
+        for name in OWN_FILES - {STORE_FILE, STORE_FILE + ".wal", CONFIG_FILE}:  # made for the empty copy: gone
             target_file = dst_path / name
             if target_file.is_dir():
                 shutil.rmtree(target_file)
             elif target_file.exists():
                 target_file.unlink()
-        whitener = source._ctx.directory / WHITENER_FILE
+        ctx = source._state.ctx
+        assert ctx is not None  # an open handle's parts context
+        whitener = ctx.directory / WHITENER_FILE
         if whitener.is_file():
             shutil.copy2(whitener, dst_path / WHITENER_FILE)
     with Memory(dst_path, store=store, progress=progress) as target:  # index and keywords are built as it opens
-        target._repair({"topic model", "knowledge graph"}, index_only=True)  # the rest from the copied records
-        _copy_edges(src, target._live())
+        target._maintenance.repair({"topic model", "knowledge graph"}, index_only=True)  # the rest from the copied records
+        _copy_edges(src, target._state.live())
     return {"records": copied, "src": source.config.to_dict()["store"], "dst": config.to_dict()["store"]}

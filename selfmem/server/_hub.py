@@ -175,14 +175,14 @@ def add_mixed(mem: Memory, items: list[PendingAdd]) -> list[int]:
     texts = [v.check_text(it.text, mem.config.max_text_chars) for it in items]
     own = None
     if items[0].own_embedding is not None:
-        if mem._views.own is None:
+        if mem._state.views.own is None:
             raise InvalidInputError("own_embedding given but this memory has no own model (config.embedding.own)")
-        own = v.check_vectors([it.own_embedding for it in items], len(items), mem._views.own.dim, "own_embedding")
-    mem._same_process()
-    raw = mem._views.embed_raw(texts, own)
-    with mem._lock:  # what Memory's guard does for add_many: open, writable, finished refits swapped in
-        store = mem._writable()
-        mem._poll()
+        own = v.check_vectors([it.own_embedding for it in items], len(items), mem._state.views.own.dim, "own_embedding")
+    mem._state.same_process()
+    raw = mem._state.views.embed_raw(texts, own)
+    with mem._state.lock:  # what Memory's guard does for add_many: open, writable, finished refits swapped in
+        store = mem._state.writable()
+        mem._state.poll()
         rows = []
         for it in items:
             rows += v.check_batch([it.text], [it.kind], [it.metadata], it.session, [it.importance], [it.parents],
@@ -191,7 +191,7 @@ def add_mixed(mem: Memory, items: list[PendingAdd]) -> list[int]:
                                   keys=[it.key])
         done = store.ids_of_keys([r.key for r in rows if r.key is not None])
         fresh = [i for i, r in enumerate(rows) if r.key not in done]
-        new_ids = iter(mem._add_rows([rows[i] for i in fresh], None, False, {r: a[fresh] for r, a in raw.items()})
+        new_ids = iter(mem._writer.add_rows([rows[i] for i in fresh], None, False, {r: a[fresh] for r, a in raw.items()})
                        if fresh else [])
         return [done[r.key] if r.key in done else next(new_ids) for r in rows]
 

@@ -14,6 +14,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -741,7 +742,7 @@ class DuckDBStore:
                                      f"{str(exc)[:160]}); run memctl doctor {self.path.parent}") from exc
 
 
-def snapshot(directory: Path, store_file: str, names: set[str], tries: int = 5) -> tuple[Path, DuckDBStore]:
+def snapshot(directory: Path, store_file: str, names: AbstractSet[str], tries: int = 5) -> tuple[Path, DuckDBStore]:
     """Copy a memory directory's files to a private temp dir and open its store read-only.
 
     The copy is taken without the writer's lock; a torn copy (the writer checkpointed

@@ -1,4 +1,8 @@
-"""Which ``Memory`` handles are open: one writer per directory in a process, and opening a handle's store.
+"""The registry of open handles in this process: one writer per directory, closing at exit and after a fork,
+and opening a handle's store.
+
+Its entries are :class:`~selfmem.memory._state.MemoryState` objects (a handle's state; the ``Memory`` facade
+registers its state and tells this module when it is dropped).
 
 DuckDB's file lock keeps other processes out of a store, not other handles of this process: two
 writable handles in one process would each miss the other's adds, so a second one is refused here.
@@ -13,7 +17,7 @@ import os
 import sys
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Set as AbstractSet
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +55,7 @@ def dropped(handle: Any) -> None:
     """``handle`` was garbage-collected while open. Close it now (save its files, close its store) when no
     refit runs; else keep it alive without blocking the caller, until its directory is opened again in this
     process, or the interpreter exits (:func:`close_all` then waits for the refit and closes it)."""
-    if _ours() or not all(part.refit.finished for part in handle._parts):
+    if _ours() or not all(part.refit.finished for part in handle.parts):
         _orphans.append(handle)  # resurrected: closed later, never inside one of our threads or mid-refit
         return
     try:
@@ -87,12 +91,12 @@ def close_all(*, wait: bool = True) -> None:
                     if wait:
                         handle.close()
                     else:
-                        handle._save_now()
+                        handle.save_now()
                 except KeyboardInterrupt:
                     raise
                 except BaseException as exc:  # the interpreter is exiting: say what failed, close the others
                     _say(handle, exc)
-                    handle._close_store()
+                    handle.close_store()
             if not wait:
                 return
         except KeyboardInterrupt:
@@ -116,7 +120,7 @@ def _after_fork_in_child() -> None:
     global _lock
     _lock = threading.Lock()  # another thread of the parent may have held it at the fork
     for handle in list(_open) + _orphans:
-        store = getattr(handle, "_store", None)
+        store = getattr(handle, "store", None)
         if store is not None:  # one reference more than anyone drops: the object outlives the child's teardown
             ctypes.pythonapi.Py_IncRef(ctypes.py_object(store))
     _open.clear()
@@ -134,7 +138,7 @@ def _writer(claim_key: str) -> Any:
 
 
 def writer_of(directory: str | os.PathLike[str]) -> Any:
-    """The open writable Memory of ``directory`` in this process, or None."""
+    """The state of the open writable handle of ``directory`` in this process, or None."""
     with _lock:
         return _writer(os.path.realpath(directory))
 
@@ -186,7 +190,7 @@ class Opened:
         self.store, self.directory, self.private = store, directory, private
 
 
-def open_handle_store(directory: Path, store_file: str, read_only: bool, own_files: set[str],
+def open_handle_store(directory: Path, store_file: str, read_only: bool, own_files: AbstractSet[str],
                       publish: Callable[[Any], None], config: Any = None) -> Opened:
     """Open the store of a new handle: on PostgreSQL the memory's schema (readers too: no lock to avoid);
     on DuckDB the writer's file, or for a reader the published read view (after ``publish(writer)`` when
