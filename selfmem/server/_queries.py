@@ -18,8 +18,8 @@ import os
 import threading
 from collections import deque
 from concurrent.futures import Future
-from typing import Any
 
+from ..memory import Memory
 from ..retrieval import _views
 
 __all__ = ["QueryBatcher"]
@@ -28,7 +28,7 @@ __all__ = ["QueryBatcher"]
 class QueryBatcher:
     """Embeds queued query texts in batches for one memory's views, filling the query cache."""
 
-    def __init__(self, memory: Any, *, max_batch: int = 64, workers: int | None = None) -> None:
+    def __init__(self, memory: Memory, *, max_batch: int = 64, workers: int | None = None) -> None:
         self.memory, self.max_batch = memory, max_batch
         self.workers = workers if workers is not None else max(1, min(4, len(os.sched_getaffinity(0))))
         self._queue: deque[tuple[str, Future[None]]] = deque()
@@ -81,7 +81,7 @@ class QueryBatcher:
                     fut.set_result(None)
 
     def _embed(self, texts: list[str]) -> None:
-        views = self.memory._views
+        views = self.memory._state.views
         fingerprints = json.dumps({r: e.fingerprint() for r, e in views.roles.items()}, sort_keys=True)
         with _views._QUERY_LOCK:
             texts = [t for t in texts if (fingerprints, t) not in _views._QUERY_CACHE]
