@@ -313,8 +313,8 @@ def main() -> None:
                                                           progress=False) as dst:
             last = 0
             while rows := src._state.live().page(last, 5000):
-                dst.add_many([r[1] for r in rows])
-                last = int(rows[-1][0])
+                dst.add_many([r.text for r in rows])
+                last = int(rows[-1].id)
         result["search_duckdb"] = search_latency(duck, args.queries)
         print(json.dumps({"postgres": result["search_postgres"], "duckdb": result["search_duckdb"]}), flush=True)
     finally:

@@ -150,9 +150,9 @@ def trial(root: Path, url: str, t: int, writers: int, seed: int, with_live: bool
         duplicates, last = 0, 0
         while rows := store.page(last, 10_000):  # (session, text) is unique per add the writers made
             for r in rows:
-                duplicates += (r[4], r[1]) in seen
-                seen.add((r[4], r[1]))
-            last = int(rows[-1][0])
+                duplicates += (r.session, r.text) in seen
+                seen.add((r.session, r.text))
+            last = int(rows[-1].id)
         dangling = store.graph.dangling()
     for d in dirs:  # each process's caches, opened again: all must agree
         with Memory(d, progress=False) as m:

@@ -50,7 +50,8 @@ def test_records_round_trip(store):
     assert vid.tolist() == ids[1:3] and np.allclose(vecs, _vectors(5)["general"][1:3])
     assert store.group_counts("kind") == {"output": 3, "note": 2}
     rows = store.page(0, 3)
-    assert [int(r[0]) for r in rows] == ids[:3]
+    assert [r.id for r in rows] == ids[:3] and rows[0].text and rows[0].kind == "output"
+    assert all(isinstance(r.created_at, datetime) and r.metadata.startswith("{") for r in rows)  # typed rows
     store.delete([ids[0]])
     assert store.count() == 4 and ids[0] not in store.get(ids)
     assert store.allocate_ids(1)[0] > ids[-1]  # ids are never reused

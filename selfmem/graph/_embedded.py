@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from .._errors import RecordNotFoundError
 from .._types import Edge, Node, Subgraph
@@ -22,8 +22,17 @@ from ._build import LABELS, STORED_RELS, EdgeRow, key
 
 __all__ = ["EmbeddedGraph", "GraphTables", "Row"]
 
-Row = tuple[str, str, str, float, Any, str]
-"""An edge as walked: (src, rel, dst, weight, created_at, props_json)."""
+class Row(NamedTuple):
+    """An edge as stored or walked (derived edges have no time)."""
+
+    src: str
+    rel: str
+    dst: str
+    weight: float
+    created_at: datetime | None
+    props: str
+    """The edge's properties as JSON text."""
+
 
 def _split(keys: Iterable[str]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {k: [] for k in LABELS}
@@ -38,8 +47,8 @@ def _utc(ts: datetime | None) -> datetime | None:
 
 
 def to_edge(row: Row) -> Edge:
-    props = json.loads(row[5]) if row[5] not in ("{}", "") else {}
-    return Edge(row[0], row[1], row[2], float(row[3]), _utc(row[4]), props)
+    props = json.loads(row.props) if row.props not in ("{}", "") else {}
+    return Edge(row.src, row.rel, row.dst, float(row.weight), _utc(row.created_at), props)
 
 
 class GraphTables(Protocol):
@@ -54,11 +63,11 @@ class GraphTables(Protocol):
 
     def clear_edges(self) -> None: ...
 
-    def edges_page(self, offset: int, limit: int) -> list[tuple[Any, ...]]: ...
+    def edges_page(self, offset: int, limit: int) -> list[Row]: ...
 
-    def put_edges(self, rows: Sequence[tuple[Any, ...]]) -> None: ...
+    def put_edges(self, rows: Sequence[Row]) -> None: ...
 
-    def stored_edges(self, keys: Sequence[str], out: bool, into: bool) -> list[tuple[Any, ...]]: ...
+    def stored_edges(self, keys: Sequence[str], out: bool, into: bool) -> list[Row]: ...
 
     def last_in_sessions(self, sessions: Sequence[str], before: int) -> dict[str, int]: ...
 
@@ -72,7 +81,7 @@ class GraphTables(Protocol):
 
     def topic_parent_pairs(self) -> list[tuple[int, int]]: ...
 
-    def iter_in_topic(self, batch: int) -> Iterator[list[tuple[Any, ...]]]: ...
+    def iter_in_topic(self, batch: int) -> Iterator[list[Row]]: ...
 
     def memory_nodes(self, ids: Sequence[int]) -> list[tuple[int, str, str, Any]]: ...
 
@@ -173,27 +182,27 @@ class EmbeddedGraph:
         got: list[Row] = []
         stored = {r for r in rels if r in STORED_RELS}
         if stored:
-            got += [r for r in self.tables.stored_edges(keys, out_ok, in_ok) if r[1] in stored]
+            got += [r for r in self.tables.stored_edges(keys, out_ok, in_ok) if r.rel in stored]
         topic_in, session_in = "IN_TOPIC" in rels, "IN_SESSION" in rels
         if out_ok and mids and (topic_in or session_in):  # a memory's own topic and session: one query
             for r, s, c, t, p in self.tables.memory_topic_session(mids):
                 if topic_in and t is not None:
-                    got.append((key("memory", r), "IN_TOPIC", key("topic", t), p, None, "{}"))
+                    got.append(Row(key("memory", r), "IN_TOPIC", key("topic", t), p, None, "{}"))
                 if session_in and s is not None:
-                    got.append((key("memory", r), "IN_SESSION", key("session", s), 1.0, c, "{}"))
+                    got.append(Row(key("memory", r), "IN_SESSION", key("session", s), 1.0, c, "{}"))
         if topic_in and in_ok and tids:
-            got += [(key("memory", r), "IN_TOPIC", key("topic", t), p, None, "{}") for r, t, p in self.tables.topic_member_rows(tids)]
+            got += [Row(key("memory", r), "IN_TOPIC", key("topic", t), p, None, "{}") for r, t, p in self.tables.topic_member_rows(tids)]
         if session_in and in_ok and by["session"]:
-            got += [(key("memory", r), "IN_SESSION", key("session", s), 1.0, c, "{}") for r, s, c in self.tables.session_member_rows(by["session"])]
+            got += [Row(key("memory", r), "IN_SESSION", key("session", s), 1.0, c, "{}") for r, s, c in self.tables.session_member_rows(by["session"])]
         if "SUBTOPIC_OF" in rels and tids:
-            got += [(key("topic", t), "SUBTOPIC_OF", key("topic", p), 1.0, None, "{}") for t, p in self.tables.subtopic_rows(tids if out_ok else [], tids if in_ok else [])]
+            got += [Row(key("topic", t), "SUBTOPIC_OF", key("topic", p), 1.0, None, "{}") for t, p in self.tables.subtopic_rows(tids if out_ok else [], tids if in_ok else [])]
         if "RELATED_TO" in rels and tids and self.related:
             want = set(keys)
-            got += [(s, r, d, w, None, p) for s, r, d, w, p in self.related if s in want or d in want]
+            got += [Row(s, r, d, w, None, p) for s, r, d, w, p in self.related if s in want or d in want]
         if direction != "both":
             want = set(keys)
-            got = [r for r in got if (r[0] if direction == "out" else r[2]) in want]
-        return list({(r[0], r[1], r[2]): r for r in got}.values())  # an edge between two keys came twice
+            got = [r for r in got if (r.src if direction == "out" else r.dst) in want]
+        return list({(r.src, r.rel, r.dst): r for r in got}.values())  # an edge between two keys came twice
 
     def nodes(self, keys: Iterable[str], reached: Iterable[str] = ()) -> dict[str, Node]:
         """The nodes that exist among ``keys`` (a deleted memory or an unknown topic is absent).
@@ -235,13 +244,13 @@ class EmbeddedGraph:
                 break
             nxt: list[str] = []
             for row in self.rows(frontier, rels, direction):
-                src, _, dst = row[0], row[1], row[2]
+                src, dst = row.src, row.dst
                 for other in (src, dst):
                     if other not in seen and len(seen) - len(starts) < limit:
                         seen[other] = None
                         nxt.append(other)
                 if src in seen and dst in seen:
-                    edges.setdefault((src, row[1], dst), row)
+                    edges.setdefault((src, row.rel, dst), row)
             frontier = nxt
         out = self._result(list(seen), edges.values(), reached=set(seen) - set(starts))
         missing = [n.key for n in out.nodes[:len(starts)] if not n.props]
@@ -264,7 +273,7 @@ class EmbeddedGraph:
             meet = None
             current = set(frontier[side])
             for row in self.rows(frontier[side], rels):
-                for here, other in ((row[0], row[2]), (row[2], row[0])):
+                for here, other in ((row.src, row.dst), (row.dst, row.src)):
                     if here in current and other not in mine:
                         mine[other] = row
                         nxt.append(other)
@@ -284,7 +293,7 @@ class EmbeddedGraph:
         for side in (0, 1):
             nodes, rows, here = [meet], [], meet
             while (row := prev[side][here]) is not None:
-                here = row[2] if row[0] == here else row[0]
+                here = row.dst if row.src == here else row.src
                 nodes.append(here)
                 rows.append(row)
             halves.append((nodes, rows))

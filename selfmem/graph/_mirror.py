@@ -57,7 +57,7 @@ def copy_memories(graph: EmbeddedGraph, backend: GraphSink, ids: Sequence[int], 
         return
     keys = [key("memory", r[0]) for r in rows]
     edges = graph.rows(keys, [r for r in _MEMORY_OUT if topics or r != "IN_TOPIC"], "out")
-    ends = {e[2] for e in edges}
+    ends = {e.dst for e in edges}
     backend.upsert_nodes("Session", [{"name": k.split(":", 1)[1]} for k in ends if k.startswith("session:")])
     backend.upsert_nodes("Task", [{"id": k.split(":", 1)[1]} for k in ends if k.startswith("task:")])
     if topics:
@@ -85,9 +85,9 @@ def copy_topics(graph: EmbeddedGraph, backend: GraphSink, batch: int = 5000) -> 
     topics = _topic_rows(graph)
     backend.replace_topic_edges([t["id"] for t in topics])
     backend.upsert_nodes("Topic", topics)
-    tree: list[Row] = [(key("topic", i), "SUBTOPIC_OF", key("topic", p), 1.0, None, "{}") for i, p in
+    tree: list[Row] = [Row(key("topic", i), "SUBTOPIC_OF", key("topic", p), 1.0, None, "{}") for i, p in
                        graph.tables.topic_parent_pairs()]
-    backend.upsert_edges(tree + [(s, r, d, w, None, p) for s, r, d, w, p in graph.related])
+    backend.upsert_edges(tree + [Row(s, r, d, w, None, p) for s, r, d, w, p in graph.related])
     for chunk in graph.tables.iter_in_topic(batch):
         backend.upsert_edges(chunk)
 

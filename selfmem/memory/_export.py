@@ -21,6 +21,7 @@ from .._errors import DependencyError, InvalidInputError, StorageError
 from .._files import atomic_write, check_output
 from ..clustering._tree import lineage
 from ..store import Store
+from ..store._protocol import PageRow
 
 __all__ = ["export_records", "FORMATS", "CHUNK"]
 
@@ -35,26 +36,26 @@ def _topic_paths(store: Store) -> tuple[dict[int, int], dict[int, tuple[list[int
     return member, paths
 
 
-def _chunks(store: Store) -> Iterator[list[tuple[Any, ...]]]:
+def _chunks(store: Store) -> Iterator[list[PageRow]]:
     last = 0
     while True:
-        rows = store.page(last, CHUNK)  # rows of PAGE_COLUMNS
+        rows = store.page(last, CHUNK)
         if not rows:
             return
         yield rows
-        last = int(rows[-1][0])
+        last = int(rows[-1].id)
 
 
 def _iso(ts: datetime) -> str:
     return ts.replace(tzinfo=timezone.utc).isoformat()
 
 
-def _line(row: tuple[Any, ...], member: dict[int, int], paths: dict[int, tuple[list[int], list[str]]]) -> dict[str, Any]:
-    rid = int(row[0])
+def _line(row: PageRow, member: dict[int, int], paths: dict[int, tuple[list[int], list[str]]]) -> dict[str, Any]:
+    rid = int(row.id)
     tids, labels = paths.get(member.get(rid, -1), ([], []))
-    return {"id": rid, "text": row[1], "kind": row[2], "metadata": json.loads(row[3]), "session": row[4],
-            "created_at": _iso(row[5]), "importance": float(row[6]), "parents": [int(p) for p in row[7] or ()],
-            "key": row[8], "topic_ids": tids, "topic_path": labels}
+    return {"id": rid, "text": row.text, "kind": row.kind, "metadata": json.loads(row.metadata),
+            "session": row.session, "created_at": _iso(row.created_at), "importance": float(row.importance),
+            "parents": [int(p) for p in row.parents or ()], "key": row.key, "topic_ids": tids, "topic_path": labels}
 
 
 def _write_jsonl(store: Store, out: Path, tick: Callable[[int], None]) -> int:
@@ -90,9 +91,9 @@ def _write_parquet(store: Store, out: Path, roles: dict[str, int], tick: Callabl
             cols: dict[str, Any] = {
                 "id": pa.array(ids), "text": pa.array([ln["text"] for ln in lines]),
                 "kind": pa.array([ln["kind"] for ln in lines]),
-                "metadata": pa.array([row[3] for row in rows]),  # stored as JSON text already
+                "metadata": pa.array([row.metadata for row in rows]),  # stored as JSON text already
                 "session": pa.array([ln["session"] for ln in lines], pa.string()),
-                "created_at": pa.array([row[5] for row in rows], pa.timestamp("us", tz="UTC")),
+                "created_at": pa.array([row.created_at for row in rows], pa.timestamp("us", tz="UTC")),
                 "importance": pa.array([ln["importance"] for ln in lines], pa.float64()),
                 "parents": pa.array([ln["parents"] for ln in lines], pa.list_(pa.int64())),
                 "key": pa.array([ln["key"] for ln in lines], pa.string()),

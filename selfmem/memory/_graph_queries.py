@@ -63,7 +63,7 @@ class GraphQueries:
         limit = v.check_k(limit, "limit")
         walked = graph.walk(starts, rels, "both", depth, limit)
         within = set(walked.keys)
-        rows = {(r[0], r[1], r[2]): r for r in graph.rows(walked.keys, rels) if r[0] in within and r[2] in within}
+        rows = {(r.src, r.rel, r.dst): r for r in graph.rows(walked.keys, rels) if r.src in within and r.dst in within}
         return Subgraph(walked.nodes, tuple(graph_edge(r) for r in rows.values()))
 
     def to_networkx(self) -> Any:

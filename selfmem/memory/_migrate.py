@@ -74,12 +74,12 @@ def migrate(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, store: 
             roles = list(source._state.views.roles)
             last, copied = 0, 0
             with target._state.bar(len(source), "migrate", "memories", progress) as shown:
-                while rows := s.page(last, CHUNK):  # id, text, kind, metadata, session, created_at, importance,
-                    ids = [int(r[0]) for r in rows]  # parents, key
-                    records = [NewRecord(kind=r[2], text=r[1], metadata_json=r[3], session=r[4], importance=float(r[6]),
-                                         parents=tuple(int(p) for p in r[7] or ()),
-                                         created_at=r[5].replace(tzinfo=timezone.utc), key=r[8],
-                                         metadata=json.loads(r[3])) for r in rows]
+                while rows := s.page(last, CHUNK):
+                    ids = [int(r.id) for r in rows]
+                    records = [NewRecord(kind=r.kind, text=r.text, metadata_json=r.metadata, session=r.session,
+                                         importance=float(r.importance), parents=tuple(int(p) for p in r.parents or ()),
+                                         created_at=r.created_at.replace(tzinfo=timezone.utc), key=r.key,
+                                         metadata=json.loads(r.metadata)) for r in rows]
                     vectors = {role: s.vectors(role, ids)[1] for role in roles}
                     t.reserve_ids(ids[-1])
                     t.insert(records, vectors, ids)

@@ -154,13 +154,13 @@ class GraphPart(Part):
         ids = store.ids()
         live = set(ids.tolist())  # a deleted parent is still named in its children's parents column
         last = -1
-        while chunk := store.page(last, 20_000):  # id, text, kind, metadata, session, created_at, importance, parents
-            rows = record_edges([r[0] for r in chunk], [r[4] for r in chunk], [json.loads(r[3]) for r in chunk],
-                                [[p for p in r[7] or () if p in live] for r in chunk], self.graph.last_in_sessions(
-                                    sorted({r[4] for r in chunk if r[4] is not None}), chunk[0][0]),
+        while chunk := store.page(last, 20_000):
+            rows = record_edges([r.id for r in chunk], [r.session for r in chunk], [json.loads(r.metadata) for r in chunk],
+                                [[p for p in r.parents or () if p in live] for r in chunk], self.graph.last_in_sessions(
+                                    sorted({r.session for r in chunk if r.session is not None}), chunk[0].id),
                                 task_keys=self.cfg.task_keys, solves_key=self.cfg.solves_key)
             self.graph.insert(rows)
-            last = chunk[-1][0]
+            last = chunk[-1].id
         for lo in range(0, len(ids), 20_000):
             part = ids[lo:lo + 20_000]
             pids, vecs = self.ctx.index_vectors(store, self.ctx.views, part)

@@ -26,7 +26,7 @@ from .._errors import CorruptMemoryError, InvalidInputError, MemoryLockedError, 
 from .._types import NewRecord, Record, TopicRow
 from ._dialect import DUCKDB
 from ._graph_tables import EDGE_SCHEMA, SqlGraphTables
-from ._protocol import Ids
+from ._protocol import Ids, PageRow, SessionSummary
 from ._where import Pred, check_where, evaluate, lookup, to_sql
 
 __all__ = ["DuckDBStore", "NewRecord", "TopicRow", "SCHEMA_VERSION", "PAGE_COLUMNS", "DATABASE_ERRORS", "snapshot", "refused"]
@@ -99,7 +99,7 @@ CREATE TABLE IF NOT EXISTS memberships (
 """
 
 _COLUMNS = "id, kind, text, metadata, session, created_at, importance, use_count, last_used_at, parents"
-PAGE_COLUMNS = ("id", "text", "kind", "metadata", "session", "created_at", "importance", "parents", "key")
+PAGE_COLUMNS = PageRow._fields
 """The columns of :meth:`DuckDBStore.page` rows, in order (metadata as stored JSON text, times naive UTC)."""
 _KEY_INDEX = "CREATE INDEX IF NOT EXISTS records_key ON records (key)"  # unique by the writer's check
 
@@ -629,13 +629,13 @@ class DuckDBStore:
         return {r[0]: int(r[1]) for r in rows}
 
     # -- summaries (stats, inspect, export, doctor) -------------------------------------
-    def session_summary(self) -> list[tuple[str, int, datetime, datetime, list[str]]]:
+    def session_summary(self) -> list[SessionSummary]:
         """Per session (``''`` for records outside one): records, first and last time (UTC), kinds."""
         rows = self._con.execute(
             "SELECT coalesce(session, ''), count(*), min(created_at), max(created_at), "
             "list(DISTINCT kind ORDER BY kind) FROM records GROUP BY 1").fetchall()
-        return [(r[0], int(r[1]), r[2].replace(tzinfo=timezone.utc), r[3].replace(tzinfo=timezone.utc), list(r[4]))
-                for r in rows]
+        return [SessionSummary(r[0], int(r[1]), r[2].replace(tzinfo=timezone.utc), r[3].replace(tzinfo=timezone.utc),
+                               list(r[4])) for r in rows]
 
     def topic_levels(self) -> tuple[dict[int, int], int]:
         """Topics per level and the number of provisional leaf topics."""
@@ -669,12 +669,12 @@ class DuckDBStore:
             "SELECT record_id, topic_id FROM memberships WHERE rank = 0").fetchall()}
         return parents, labels, member
 
-    def page(self, after: int, limit: int) -> list[tuple[Any, ...]]:
-        """Up to ``limit`` records with ``id > after``, by id, as rows of :data:`PAGE_COLUMNS`."""
-        rows: list[tuple[Any, ...]] = self._con.execute(
+    def page(self, after: int, limit: int) -> list[PageRow]:
+        """Up to ``limit`` records with ``id > after``, by id."""
+        rows = self._con.execute(
             f"SELECT {', '.join(PAGE_COLUMNS)} FROM records WHERE id > ? ORDER BY id LIMIT ?", [int(after), int(limit)]
         ).fetchall()
-        return rows
+        return [PageRow._make(r) for r in rows]
 
     def scan(self) -> dict[str, int]:
         """Read every row of every table once (DuckDB verifies block checksums as it reads) and look a value up

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
+from ..graph._embedded import Row
 from ._dialect import ArrayType, Dialect
 
 __all__ = ["EDGE_SCHEMA", "SqlGraphTables"]
@@ -91,18 +92,18 @@ class SqlGraphTables:
     def clear_edges(self) -> None:
         self._run("DELETE FROM edges")
 
-    def edges_page(self, offset: int, limit: int) -> list[tuple[Any, ...]]:
-        """Every stored edge, page by page in a fixed order: (src, rel, dst, weight, created_at, props)."""
-        return self._rows(_EDGE_COLS + "TRUE ORDER BY src, rel, dst, created_at LIMIT ? OFFSET ?",
-                          [int(limit), int(offset)])
+    def edges_page(self, offset: int, limit: int) -> list[Row]:
+        """Every stored edge, page by page in a fixed order."""
+        return [Row._make(r) for r in self._rows(_EDGE_COLS + "TRUE ORDER BY src, rel, dst, created_at LIMIT ? "
+                                                 "OFFSET ?", [int(limit), int(offset)])]
 
-    def put_edges(self, rows: Sequence[tuple[Any, ...]]) -> None:
+    def put_edges(self, rows: Sequence[Row]) -> None:
         """Insert edges as :meth:`edges_page` returns them (their own times kept)."""
         if rows:
             self._run(f"INSERT INTO edges SELECT {self.dialect.unnest(_EDGE_TYPES)}", [list(c) for c in zip(*rows)])
 
-    def stored_edges(self, keys: Sequence[str], out: bool, into: bool) -> list[tuple[Any, ...]]:
-        """Stored edges leaving (``out``) and/or entering (``into``) ``keys``: (src, rel, dst, weight, at, props)."""
+    def stored_edges(self, keys: Sequence[str], out: bool, into: bool) -> list[Row]:
+        """Stored edges leaving (``out``) and/or entering (``into``) ``keys``."""
         # one indexed lookup per direction (an OR of the two would scan the table)
         parts, params = [], []
         for column, wanted in (("src", out), ("dst", into)):
@@ -110,7 +111,7 @@ class SqlGraphTables:
                 where, values = self.dialect.in_list(column, keys, "text")
                 parts.append(_EDGE_COLS + where)
                 params += values
-        return self._rows(" UNION ALL ".join(parts), params) if parts else []
+        return [Row._make(r) for r in self._rows(" UNION ALL ".join(parts), params)] if parts else []
 
     def last_in_sessions(self, sessions: Sequence[str], before: int) -> dict[str, int]:
         """The latest record id below ``before`` of each session."""
@@ -147,13 +148,13 @@ class SqlGraphTables:
     def topic_parent_pairs(self) -> list[tuple[int, int]]:
         return self._rows("SELECT id, parent FROM topics WHERE parent IS NOT NULL")
 
-    def iter_in_topic(self, batch: int) -> Iterator[list[tuple[Any, ...]]]:
-        """Every IN_TOPIC edge as a row (src, rel, dst, weight, at, props), ``batch`` rows at a time."""
+    def iter_in_topic(self, batch: int) -> Iterator[list[Row]]:
+        """Every IN_TOPIC edge, ``batch`` rows at a time."""
         with self.con.cursor() as cur:
             cur.execute("SELECT 'memory:' || record_id, 'IN_TOPIC', 'topic:' || topic_id, prob, NULL, '{}' "
                         "FROM memberships WHERE rank = 0 ORDER BY record_id")
             while chunk := cur.fetchmany(batch):
-                yield chunk
+                yield [Row._make(r) for r in chunk]
 
     # -- nodes ----------------------------------------------------------------------
     def memory_nodes(self, ids: Sequence[int]) -> list[tuple[int, str, str, Any]]:

@@ -30,7 +30,7 @@ from .._types import NewRecord, Record, TopicRow
 from ._duckdb import PAGE_COLUMNS, SCHEMA_VERSION
 from ._dialect import POSTGRES
 from ._graph_tables import EDGE_SCHEMA, SqlGraphTables
-from ._protocol import Ids
+from ._protocol import Ids, PageRow, SessionSummary
 from ._where import check_where, evaluate, lookup
 
 __all__ = ["PostgresStore"]
@@ -415,11 +415,11 @@ class PostgresStore:
                                  ).fetchall()
         return {r[0]: int(r[1]) for r in rows}
 
-    def page(self, after: int, limit: int) -> list[tuple[Any, ...]]:
-        rows: list[tuple[Any, ...]] = self._con.execute(
+    def page(self, after: int, limit: int) -> list[PageRow]:
+        rows = self._con.execute(
             f"SELECT {', '.join(PAGE_COLUMNS)} FROM records WHERE id > %s ORDER BY id LIMIT %s", [int(after), int(limit)]
         ).fetchall()
-        return rows
+        return [PageRow._make(r) for r in rows]
 
     # -- topics -----------------------------------------------------------------------------
     def add_memberships(self, ids: Ids, tids: Ids, probs: Sequence[float] | np.ndarray, rank: int = 0) -> None:
@@ -471,11 +471,11 @@ class PostgresStore:
         return np.asarray([r[0] for r in rows], dtype=np.int64)
 
     # -- summaries --------------------------------------------------------------------------
-    def session_summary(self) -> list[tuple[str, int, datetime, datetime, list[str]]]:
+    def session_summary(self) -> list[SessionSummary]:
         rows = self._con.execute("SELECT coalesce(session, ''), count(*), min(created_at), max(created_at), "
                                  "array_agg(DISTINCT kind ORDER BY kind) FROM records GROUP BY 1").fetchall()
-        return [(r[0], int(r[1]), r[2].replace(tzinfo=timezone.utc), r[3].replace(tzinfo=timezone.utc), list(r[4]))
-                for r in rows]
+        return [SessionSummary(r[0], int(r[1]), r[2].replace(tzinfo=timezone.utc), r[3].replace(tzinfo=timezone.utc),
+                               list(r[4])) for r in rows]
 
     def topic_levels(self) -> tuple[dict[int, int], int]:
         rows = self._con.execute("SELECT level, count(*), count(*) FILTER (WHERE provisional AND level = 0) FROM topics "

@@ -11,16 +11,42 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol, TypeAlias
+from typing import Any, NamedTuple, Protocol, TypeAlias
 
 import numpy as np
 
 from .._types import NewRecord, Record, TopicRow
 from ..graph._embedded import GraphTables
 
-__all__ = ["Store", "Ids"]
+__all__ = ["Store", "Ids", "PageRow", "SessionSummary"]
 
 Ids: TypeAlias = "Sequence[int] | np.ndarray"
+
+
+class PageRow(NamedTuple):
+    """One stored record as :meth:`Store.page` reads it (what export and migrate copy)."""
+
+    id: int
+    text: str
+    kind: str
+    metadata: str
+    """The metadata as stored: JSON text."""
+    session: str | None
+    created_at: datetime
+    """UTC, without a zone (as stored)."""
+    importance: float
+    parents: list[int] | None
+    key: str | None
+
+
+class SessionSummary(NamedTuple):
+    """One session as :meth:`Store.session_summary` reads it (``""``: records outside a session)."""
+
+    session: str
+    records: int
+    first: datetime
+    last: datetime
+    kinds: list[str]
 """Record ids: a sequence of ints or an int64 array of shape (n,)."""
 
 
@@ -114,7 +140,7 @@ class Store(Protocol):
 
     def group_counts(self, column: str) -> dict[str, int]: ...
 
-    def page(self, after: int, limit: int) -> list[tuple[Any, ...]]: ...
+    def page(self, after: int, limit: int) -> list[PageRow]: ...
 
     # -- topics --
     def add_memberships(self, ids: Ids, tids: Ids, probs: Sequence[float] | np.ndarray,
@@ -136,7 +162,7 @@ class Store(Protocol):
     def topic_members(self, topic_ids: Ids) -> np.ndarray: ...
 
     # -- summaries --
-    def session_summary(self) -> list[tuple[str, int, datetime, datetime, list[str]]]: ...
+    def session_summary(self) -> list[SessionSummary]: ...
 
     def topic_levels(self) -> tuple[dict[int, int], int]: ...
 
