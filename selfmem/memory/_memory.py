@@ -31,6 +31,7 @@ from .._errors import InvalidInputError
 from .._interrupt import deferred_interrupts
 from .._types import Enriched, Hit, Points, Record, Stats, Subgraph, Topic
 from ..retrieval._embedders import Embedder
+from ..store import database_errors
 from . import _registry
 from . import _validate as v
 from ._graph_queries import GraphQueries
@@ -38,7 +39,7 @@ from ._inspection import Inspector
 from ._maintenance import Maintenance
 from ._opening import STORE_FILE, check_foreign, check_open_args, make_views, read_config
 from ._searching import Searcher
-from ._state import OWN_FILES, MemoryState, database_errors, guarded
+from ._state import OWN_FILES, MemoryState, guarded
 from ._transfer import Transfer
 from ._writing import Writer
 

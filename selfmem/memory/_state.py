@@ -23,12 +23,11 @@ from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 import numpy as np
 
 from .._config import MemoryConfig
-from .._errors import (CorruptMemoryError, MemoryClosedError, MemoryForkedError, ReadOnlyError, SelfmemError,
-                       StorageError, storage_errors)
+from .._errors import MemoryClosedError, MemoryForkedError, ReadOnlyError, SelfmemError, StorageError, storage_errors
 from .._interrupt import deferred_interrupts
 from .._progress import bar, show_progress
 from ..retrieval._views import Views
-from ..store import Store, driver_errors, refused, unreachable
+from ..store import Store, database_errors
 from . import _registry
 from ._opening import CONFIG_FILE, STORE_FILE, check_fingerprints, discard_new, reembed_roles
 from ._part_checkpoint import CheckpointPart
@@ -39,7 +38,7 @@ from ._part_topics import TopicPart
 from ._part_vectors import VectorPart
 from ._parts import AddBatch, Part, PartContext, raw_vectors
 
-__all__ = ["MemoryState", "guarded", "database_errors", "AUTO_PROGRESS", "OWN_FILES"]
+__all__ = ["MemoryState", "guarded", "AUTO_PROGRESS", "OWN_FILES"]
 
 AUTO_PROGRESS = 512
 """Work (records) from which bars show by default on a terminal."""
@@ -274,28 +273,6 @@ class MemoryState:
         with self.lock:
             if self.store is not None:
                 self.readview.publish_pending()
-
-
-@contextmanager
-def database_errors(directory: Path) -> Iterator[None]:
-    """Turn an error the database or the file system raised itself into a StorageError when the file system
-    refused (read-only, full, no permission), else into a CorruptMemoryError (a damaged block), each saying
-    what to do."""
-    try:
-        yield
-    except SelfmemError:
-        raise
-    except driver_errors() + (OSError,) as exc:
-        if unreachable(exc):
-            raise StorageError(f"the database server of {directory} could not be reached or closed the connection "
-                               f"({type(exc).__name__}); check that it runs, then retry (the failed call wrote "
-                               "nothing)") from exc
-        if refused(exc):
-            raise StorageError(f"the file system refused a write to {directory} ({str(exc)[:160]}); free space or "
-                               "make the directory writable, then retry (the failed call wrote nothing)") from exc
-        raise CorruptMemoryError(f"{directory / 'memory.duckdb'} could not be read ({type(exc).__name__}: "
-                                 f"{str(exc)[:160]}); run memctl doctor {directory}, and if it reports damage restore "
-                                 "memory.duckdb from a backup (every other file is derived from it)") from exc
 
 
 class HasState(Protocol):
