@@ -19,30 +19,34 @@ import threading
 import weakref
 from collections.abc import Callable, Set as AbstractSet
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .._config import derived_schema
 from .._errors import MemoryLockedError
 from ..store import DuckDBStore, Store, open_postgres, snapshot
 from ..store._readview import VIEW_DIR, open_published
 
+if TYPE_CHECKING:  # (the state module imports this one)
+    from .._config import MemoryConfig
+    from ._state import MemoryState
+
 __all__ = ["claim", "release", "writer_of", "open_handle_store", "Opened", "track", "forget", "dropped", "close_all"]
 
-_writers: dict[str, weakref.ref[Any]] = {}
+_writers: dict[str, weakref.ref[MemoryState]] = {}
 _lock = threading.Lock()
-_open: weakref.WeakSet[Any] = weakref.WeakSet()  # every open handle, closed at interpreter exit
-_orphans: list[Any] = []  # handles dropped where they could not be closed at once (kept alive until exit)
+_open: weakref.WeakSet[MemoryState] = weakref.WeakSet()  # every open handle, closed at interpreter exit
+_orphans: list[MemoryState] = []  # handles dropped where they could not be closed at once (kept alive until exit)
 _EXIT_INTERRUPTS = 3
 """Ctrl-C presses that abandon the closing at exit (the store is durable; derived files are rebuilt on open)."""
 
 
-def track(handle: Any) -> None:
+def track(handle: MemoryState) -> None:
     """Close ``handle`` at interpreter exit if it is still open then (e.g. after Ctrl-C in a script), so
     no refit thread is still inside the database when the interpreter tears down."""
     _open.add(handle)
 
 
-def forget(handle: Any) -> None:
+def forget(handle: MemoryState) -> None:
     _open.discard(handle)
 
 
@@ -51,7 +55,7 @@ def _ours() -> bool:
     return threading.current_thread().name.startswith("selfmem-")
 
 
-def dropped(handle: Any) -> None:
+def dropped(handle: MemoryState) -> None:
     """``handle`` was garbage-collected while open. Close it now (save its files, close its store) when no
     refit runs; else keep it alive without blocking the caller, until its directory is opened again in this
     process, or the interpreter exits (:func:`close_all` then waits for the refit and closes it)."""
@@ -66,7 +70,7 @@ def dropped(handle: Any) -> None:
         _say(handle, exc)
 
 
-def _say(handle: Any, exc: BaseException) -> None:
+def _say(handle: MemoryState, exc: BaseException) -> None:
     sys.stderr.write(f"selfmem: closing {getattr(handle, 'directory', '?')} failed: {type(exc).__name__}: {exc}\n")
 
 
@@ -131,19 +135,19 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def _writer(claim_key: str) -> Any:
+def _writer(claim_key: str) -> MemoryState | None:
     holder = _writers.get(claim_key)
     other = holder() if holder is not None else None
     return other if other is not None and not other.closed else None
 
 
-def writer_of(directory: str | os.PathLike[str]) -> Any:
+def writer_of(directory: str | os.PathLike[str]) -> MemoryState | None:
     """The state of the open writable handle of ``directory`` in this process, or None."""
     with _lock:
         return _writer(os.path.realpath(directory))
 
 
-def claim(directory: Path, handle: Any) -> str:
+def claim(directory: Path, handle: MemoryState) -> str:
     """Register ``handle`` as the writer of ``directory``; MemoryLockedError when another handle is. A handle
     of the directory that was dropped while a refit ran is closed first (it waits for the refit)."""
     key = os.path.realpath(directory)
@@ -158,7 +162,7 @@ def claim(directory: Path, handle: Any) -> str:
     return key
 
 
-def release(key: str | None, handle: Any) -> None:
+def release(key: str | None, handle: MemoryState) -> None:
     """Drop ``handle``'s claim (no-op when it holds none)."""
     if key is None:
         return
@@ -191,7 +195,7 @@ class Opened:
 
 
 def open_handle_store(directory: Path, store_file: str, read_only: bool, own_files: AbstractSet[str],
-                      publish: Callable[[Any], None], config: Any = None) -> Opened:
+                      publish: Callable[[MemoryState], None], config: MemoryConfig | None = None) -> Opened:
     """Open the store of a new handle: on PostgreSQL the memory's schema (readers too: no lock to avoid);
     on DuckDB the writer's file, or for a reader the published read view (after ``publish(writer)`` when
     the writer is in this process), or, without a view, a private copy."""
