@@ -11,12 +11,12 @@ import dataclasses
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 if TYPE_CHECKING:  # numpy is not imported here: memctl --url prints these types without it
     import numpy as np
 
-__all__ = ["to_json", "Record", "Hit", "Stats", "Topic", "Enriched", "NewRecord", "TopicRow", "EPS", "Node", "Edge", "Subgraph",
+__all__ = ["to_json", "Record", "Hit", "Stats", "IndexParams", "IndexInfo", "RebuildInfo", "ViewInfo", "Topic", "Enriched", "NewRecord", "TopicRow", "EPS", "Node", "Edge", "Subgraph",
            "Finding", "Checkup", "Points"]
 
 EPS = 1e-3
@@ -149,6 +149,43 @@ class Topic:
     members: tuple[int, ...] = ()
 
 
+class IndexParams(TypedDict, total=False):
+    """An IVF-PQ index's parameters (an exact index has none)."""
+
+    nlist: int
+    nprobe: int
+    rerank: int
+    n_trained: int
+
+
+class IndexInfo(IndexParams, total=False):
+    """``Stats.index``: the index's kind (``"flat"`` or ``"ivfpq"``), size, dimension, the fusion mode in use
+    (``"general"``, ``"own"`` or ``"dual"``) and, for IVF-PQ, its parameters."""
+
+    kind: str
+    size: int
+    dim: int
+    mode: str
+
+
+class RebuildInfo(TypedDict, total=False):
+    """``Stats.last_rebuild`` (empty if never rebuilt): when, how many records, and the change since."""
+
+    at: str
+    records: int
+    added_since: int
+    deleted_since: int
+
+
+class ViewInfo(TypedDict, total=False):
+    """``Stats.view`` (empty when none is published): when, its age, records and Parquet segments."""
+
+    published_at: str
+    age_s: float
+    records: int
+    segments: int
+
+
 @dataclass(frozen=True)
 class Stats:
     """What ``Memory.stats()`` (and ``memctl inspect``) reports.
@@ -165,8 +202,8 @@ class Stats:
         Records per session (``""`` for records made outside a session).
     embedders : dict of str to dict
         Fingerprint (name, dim, revision) of each embedder with stored vectors.
-    index : dict
-        Index type, size and dimension.
+    index : IndexInfo
+        Index kind, size, dimension, fusion mode, and the IVF-PQ parameters (a TypedDict).
     config : dict
         The configuration as stored in ``config.toml``.
     notes : tuple of str
@@ -179,9 +216,9 @@ class Stats:
         Leaf topics opened online since the last rebuild.
     disk : dict of str to int
         Bytes per file of the memory directory (``view/`` summed as one entry).
-    last_rebuild : dict
+    last_rebuild : RebuildInfo
         ``{"at": ISO time, "records": n, "added_since": a, "deleted_since": d}``; empty if never rebuilt.
-    view : dict
+    view : ViewInfo
         The read view (``published_at``, ``records``, ``segments``); empty when none is published.
     health : tuple of Finding
         Warnings about the memory's state, each with the command that fixes it.
@@ -192,15 +229,15 @@ class Stats:
     kinds: dict[str, int]
     sessions: dict[str, int]
     embedders: dict[str, dict[str, Any]]
-    index: dict[str, Any]
+    index: IndexInfo
     config: dict[str, Any]
     notes: tuple[str, ...] = ()
     graph: dict[str, int] = field(default_factory=dict)
     topic_levels: dict[int, int] = field(default_factory=dict)
     provisional_topics: int = 0
     disk: dict[str, int] = field(default_factory=dict)
-    last_rebuild: dict[str, Any] = field(default_factory=dict)
-    view: dict[str, Any] = field(default_factory=dict)
+    last_rebuild: RebuildInfo = field(default_factory=lambda: RebuildInfo())
+    view: ViewInfo = field(default_factory=lambda: ViewInfo())
     health: tuple[Finding, ...] = ()
 
 

@@ -86,6 +86,11 @@ def test_remote_memory_is_a_memory_with_the_same_results(served, tmp_path):
         assert remote.path(first, first + 1) == local.path(first, first + 1)
         assert remote.subgraph([first]).keys == local.subgraph([first]).keys
         remote.wait()
+        remote.rebuild()
+        local.rebuild()
+        st, ls = remote.stats(), local.stats()  # the typed parts of Stats come back with the same keys and values
+        assert st.last_rebuild["records"] == ls.last_rebuild["records"] == 4 and set(st.last_rebuild) == set(ls.last_rebuild)
+        assert st.index == ls.index and st.view.keys() == ls.view.keys()
 
 
 def test_errors_come_back_as_the_same_selfmem_errors(served):

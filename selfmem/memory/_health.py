@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .._types import Finding
+from .._types import Finding, RebuildInfo, ViewInfo
 from ..store import Store
 
 __all__ = ["natural_key", "session_rows", "disk_use", "last_rebuild", "mark_rebuild", "health", "view_info", "saved_index_count"]
@@ -62,18 +62,18 @@ def mark_rebuild(store: Store) -> None:
                                              "records": int(n), "max_id": int(hi)}))
 
 
-def last_rebuild(store: Store) -> dict[str, Any]:
+def last_rebuild(store: Store) -> RebuildInfo:
     """The last full rebuild and what changed since: ``{at, records, added_since, deleted_since}``."""
     raw = store.get_meta(LAST_REBUILD)
     if not raw:
-        return {}
+        return RebuildInfo()
     try:
         data = json.loads(raw)
         added = store.count_between(int(data["max_id"]))
         deleted = int(data["records"]) + added - store.count()
     except (ValueError, KeyError, TypeError):
-        return {}
-    return {"at": data["at"], "records": int(data["records"]), "added_since": added, "deleted_since": deleted}
+        return RebuildInfo()
+    return RebuildInfo(at=data["at"], records=int(data["records"]), added_since=added, deleted_since=deleted)
 
 
 def saved_index_count(directory: Path) -> int | None:
@@ -84,13 +84,13 @@ def saved_index_count(directory: Path) -> int | None:
         return None
 
 
-def view_info(manifest: Mapping[str, Any] | None) -> dict[str, Any]:
+def view_info(manifest: Mapping[str, Any] | None) -> ViewInfo:
     """The read view that a reader reads or a writer last published."""
     if not manifest:
-        return {}
+        return ViewInfo()
     at = datetime.fromtimestamp(float(manifest["published_at"]), timezone.utc)
-    return {"published_at": at.isoformat(timespec="seconds"), "age_s": round(time.time() - at.timestamp(), 1),
-            "records": int(manifest["records"]), "segments": len(manifest["segments"])}
+    return ViewInfo(published_at=at.isoformat(timespec="seconds"), age_s=round(time.time() - at.timestamp(), 1),
+                    records=int(manifest["records"]), segments=len(manifest["segments"]))
 
 
 def health(*, path: str, records: int, whitener: Any, views_mode: str, own: bool, cfg: Any, levels: dict[int, int],

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import InvalidInputError, RecordNotFoundError
-from .._types import Points, Record, Stats, Topic
+from .._types import IndexInfo, Points, Record, Stats, Topic
 from ..clustering._tree import lineage
 from . import _health as h
 from . import _validate as v
@@ -79,8 +79,8 @@ class Inspector:
             path=str(s.directory), records=n, kinds=store.group_counts("kind"),
             sessions=dict(sorted(store.group_counts("session").items(), key=lambda kv: h.natural_key(kv[0]))),
             embedders={role: json.loads(fp) for role, fp in store.meta_items("embedder.").items()},
-            index={"kind": index.kind, "size": len(index), "dim": index.dim, "mode": s.views.effective_mode,
-                   **index.describe()},
+            index=IndexInfo(kind=index.kind, size=len(index), dim=index.dim, mode=s.views.effective_mode,
+                            **index.describe()),
             config=s.config.to_dict(), notes=tuple(note for part in s.parts for note in part.notes()),
             graph=dict(s.graph.graph.counts()) if graph else {},
             topic_levels=levels, provisional_topics=provisional, disk=h.disk_use(s.directory),

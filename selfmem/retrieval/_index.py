@@ -18,6 +18,7 @@ import numpy as np
 
 from .._config import IndexConfig
 from .._errors import InvalidInputError
+from .._types import IndexParams
 from .._files import atomic_write, damaged
 from ._ivfpq import IVFPQIndex, ivfpq_params
 
@@ -53,7 +54,7 @@ class VectorIndex(Protocol):
 
     def relocate(self, directory: Path) -> None: ...
 
-    def describe(self) -> dict[str, Any]: ...
+    def describe(self) -> IndexParams: ...
 
 
 def _as_matrix(x: np.ndarray, dim: int, what: str) -> np.ndarray:
@@ -84,9 +85,9 @@ class FlatIndex:
     def __len__(self) -> int:
         return int(self._index.ntotal)
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> IndexParams:
         """Parameters beyond kind, size and dim, for ``stats`` (none for an exact index)."""
-        return {}
+        return IndexParams()
 
     def relocate(self, directory: Path) -> None:
         """Nothing to move: a flat index keeps no files of its own."""

@@ -29,6 +29,7 @@ import faiss
 import numpy as np
 
 from .._errors import InvalidInputError
+from .._types import IndexParams
 from .._files import atomic_write, fsync_dir
 
 __all__ = ["IVFPQIndex", "RerankVectors", "ivfpq_params"]
@@ -213,9 +214,9 @@ class IVFPQIndex:
     def __len__(self) -> int:
         return int(self._index.ntotal)
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> IndexParams:
         """nlist, nprobe, rerank and the number of vectors it was trained on, for ``stats``."""
-        return {"nlist": self.nlist, "nprobe": self.nprobe, "rerank": self.rerank, "n_trained": self.n_trained}
+        return IndexParams(nlist=self.nlist, nprobe=self.nprobe, rerank=self.rerank, n_trained=self.n_trained)
 
     @property
     def nlist(self) -> int:

@@ -14,7 +14,7 @@ from typing import Any
 
 from .. import _errors
 from .._types import to_json
-from .._types import Edge, Enriched, Finding, Hit, Node, Record, Stats, Subgraph, Topic
+from .._types import Edge, Enriched, Finding, Hit, Node, Record, RebuildInfo, Stats, Subgraph, Topic, ViewInfo
 from ._errors import AccessDeniedError, NamespaceNotFoundError, NotAuthenticatedError, ServerBusyError, ServerError
 
 __all__ = ["NAMESPACE_RE", "check_namespace", "to_json", "record", "hit", "topic", "stats", "subgraph", "enriched", "error_body", "error_from",
@@ -64,13 +64,25 @@ def _finding(d: dict[str, Any]) -> Finding:
     return Finding(part=d["part"], message=d["message"], fix=d["fix"], code=d.get("code", ""))
 
 
+def _rebuild_info(d: Any) -> RebuildInfo:
+    if not d:
+        return RebuildInfo()
+    return RebuildInfo(at=d["at"], records=d["records"], added_since=d["added_since"], deleted_since=d["deleted_since"])
+
+
+def _view_info(d: Any) -> ViewInfo:
+    if not d:
+        return ViewInfo()
+    return ViewInfo(published_at=d["published_at"], age_s=d["age_s"], records=d["records"], segments=d["segments"])
+
+
 def stats(d: dict[str, Any]) -> Stats:
     """A :class:`Stats` from its JSON form (``topic_levels`` keys back to int)."""
     return Stats(path=d["path"], records=d["records"], kinds=d["kinds"], sessions=d["sessions"],
                  embedders=d["embedders"], index=d["index"], config=d["config"], notes=tuple(d.get("notes") or ()),
                  graph=d.get("graph") or {}, topic_levels={int(k): v for k, v in (d.get("topic_levels") or {}).items()},
                  provisional_topics=d.get("provisional_topics", 0), disk=d.get("disk") or {},
-                 last_rebuild=d.get("last_rebuild") or {}, view=d.get("view") or {},
+                 last_rebuild=_rebuild_info(d.get("last_rebuild")), view=_view_info(d.get("view")),
                  health=tuple(_finding(f) for f in d.get("health") or ()))
 
 
