@@ -1,6 +1,7 @@
 """Durable storage: the :class:`Store` protocol, its DuckDB and PostgreSQL stores (every SQL statement lives here).
 
 ``DuckDBStore`` (one file per memory directory) is the embedded default, ``PostgresStore`` the shared one;
+both are ``SqlStore`` (``_sql``: the statements they share, written once) plus their connection handling;
 the graph's tables (``_graph_tables``, reached through ``store.graph``) are written once for both, with
 the engines' differences in a ``Dialect`` (``_dialect``); the rows that leave the store are named tuples
 (``_protocol``: ``PageRow``, ``SessionSummary``; the graph's ``Row``); driver errors become SelfmemErrors

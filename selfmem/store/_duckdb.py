@@ -26,7 +26,8 @@ from .._errors import CorruptMemoryError, InvalidInputError, MemoryLockedError, 
 from .._types import NewRecord, Record, TopicRow
 from ._dialect import DUCKDB
 from ._graph_tables import EDGE_SCHEMA, SqlGraphTables
-from ._protocol import Ids, PageRow, SessionSummary
+from ._protocol import Ids
+from ._sql import PAGE_COLUMNS, SqlStore
 from ._where import Pred, check_where, evaluate, lookup, to_sql
 
 __all__ = ["DuckDBStore", "NewRecord", "TopicRow", "SCHEMA_VERSION", "PAGE_COLUMNS", "DATABASE_ERRORS", "snapshot", "refused"]
@@ -99,7 +100,6 @@ CREATE TABLE IF NOT EXISTS memberships (
 """
 
 _COLUMNS = "id, kind, text, metadata, session, created_at, importance, use_count, last_used_at, parents"
-PAGE_COLUMNS = PageRow._fields
 """The columns of :meth:`DuckDBStore.page` rows, in order (metadata as stored JSON text, times naive UTC)."""
 _KEY_INDEX = "CREATE INDEX IF NOT EXISTS records_key ON records (key)"  # unique by the writer's check
 
@@ -127,7 +127,7 @@ def _row_to_record(row: Sequence[Any]) -> Record:
     )
 
 
-class DuckDBStore:
+class DuckDBStore(SqlStore):
     """DuckDB-backed storage of one memory (implements :class:`selfmem.store.Store`).
 
     Parameters
@@ -135,6 +135,8 @@ class DuckDBStore:
     path : path-like
         The ``.duckdb`` file; created if missing.
     """
+
+    dialect = DUCKDB
 
     def __init__(self, path: str | Path, *, read_only: bool = False, _con: Any = None) -> None:
         self.path = Path(path)
@@ -287,17 +289,6 @@ class DuckDBStore:
         return False
 
     # -- meta -----------------------------------------------------------------
-    def get_meta(self, key: str) -> str | None:
-        row = self._con.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
-        return None if row is None else row[0]
-
-    def set_meta(self, key: str, value: str) -> None:
-        self._con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
-
-    def meta_items(self, prefix: str) -> dict[str, str]:
-        rows = self._con.execute("SELECT key, value FROM meta WHERE starts_with(key, ?)", [prefix]).fetchall()
-        return {k[len(prefix):]: v for k, v in rows}
-
     # -- writes ---------------------------------------------------------------
     def allocate_ids(self, n: int) -> list[int]:
         """n new record ids (from a sequence: an id is never handed out twice, gaps are possible)."""
@@ -448,25 +439,10 @@ class DuckDBStore:
             )
 
     # -- reads ----------------------------------------------------------------
-    def count(self) -> int:
-        return int(self._con.execute("SELECT count(*) FROM records").fetchone()[0])
-
     def ids(self) -> np.ndarray:
         """All record ids, ascending, shape (n,) int64."""
         rows = self._con.execute("SELECT id FROM records ORDER BY id").fetchnumpy()
         return np.asarray(rows["id"], dtype=np.int64)
-
-    def ids_of_keys(self, keys: Sequence[str]) -> dict[str, int]:
-        """The ids of records added with these idempotency keys (absent keys are left out)."""
-        if not keys:
-            return {}
-        rows = self._con.execute("SELECT key, id FROM records WHERE key IN (SELECT unnest(?::VARCHAR[]))",
-                                 [list(keys)]).fetchall()
-        return {k: int(i) for k, i in rows}
-
-    def existing(self, ids: Iterable[int]) -> set[int]:
-        rows = self._con.execute("SELECT id FROM records WHERE id IN (SELECT unnest(?::BIGINT[]))", [_ints(ids)]).fetchall()
-        return {int(r[0]) for r in rows}
 
     def get(self, ids: Ids) -> dict[int, Record]:
         """Records by id (missing ids are absent from the result)."""
@@ -496,11 +472,6 @@ class DuckDBStore:
         if table.num_rows == 0:
             return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
         return np.asarray(table.column("record_id").to_numpy(), dtype=np.int64), _blob_matrix(table.column("vector"))
-
-    def texts(self) -> tuple[np.ndarray, list[str]]:
-        """All ids (ascending, (n,) int64) and their texts."""
-        rows = self._con.execute("SELECT id, text FROM records ORDER BY id").fetchall()
-        return np.array([r[0] for r in rows], dtype=np.int64), [r[1] for r in rows]
 
     def filter_ids(
         self,
@@ -585,28 +556,6 @@ class DuckDBStore:
                 self.add_memberships(ids, tids[:, r], probs[:, r], r)
         self.topics_generation += 1
 
-    def topics(self) -> list[TopicRow]:
-        rows = self._con.execute(
-            "SELECT id, parent, level, size, centroid, label, keywords, provisional FROM topics ORDER BY level, id"
-        ).fetchall()
-        return [TopicRow(int(r[0]), None if r[1] is None else int(r[1]), int(r[2]), int(r[3]),
-                         np.frombuffer(r[4], dtype=np.float32).copy(), r[5], tuple(json.loads(r[6])), bool(r[7]))
-                for r in rows]
-
-    def topic_sizes(self) -> dict[int, int]:
-        """Live member counts of leaf topics (top memberships)."""
-        rows = self._con.execute("SELECT topic_id, count(*) FROM memberships WHERE rank = 0 GROUP BY 1").fetchall()
-        return {int(a): int(b) for a, b in rows}
-
-    def top_topics(self, ids: Ids) -> dict[int, int]:
-        """Each record's most probable topic."""
-        if not len(ids):
-            return {}
-        where, params = DUCKDB.in_list("record_id", _ints(ids))
-        rows = self._con.execute(f"SELECT record_id, topic_id FROM memberships WHERE rank = 0 AND {where}",
-                                 params).fetchall()
-        return {int(a): int(b) for a, b in rows}
-
     def top_topic_table(self) -> tuple[np.ndarray, np.ndarray]:
         """Every record's most probable topic: record ids ascending (n,) and their topics (n,), int64."""
         got = self._con.execute("SELECT record_id, topic_id FROM memberships WHERE rank = 0 ORDER BY record_id"
@@ -620,62 +569,7 @@ class DuckDBStore:
             "ORDER BY record_id", [_ints(topic_ids)]).fetchnumpy()
         return np.asarray(rows["record_id"], dtype=np.int64)
 
-    def group_counts(self, column: str) -> dict[str, int]:
-        if column not in ("kind", "session"):
-            raise InvalidInputError(f"cannot group by {column!r}")
-        rows = self._con.execute(
-            f"SELECT coalesce({column}, ''), count(*) FROM records GROUP BY 1 ORDER BY 1"
-        ).fetchall()
-        return {r[0]: int(r[1]) for r in rows}
-
     # -- summaries (stats, inspect, export, doctor) -------------------------------------
-    def session_summary(self) -> list[SessionSummary]:
-        """Per session (``''`` for records outside one): records, first and last time (UTC), kinds."""
-        rows = self._con.execute(
-            "SELECT coalesce(session, ''), count(*), min(created_at), max(created_at), "
-            "list(DISTINCT kind ORDER BY kind) FROM records GROUP BY 1").fetchall()
-        return [SessionSummary(r[0], int(r[1]), r[2].replace(tzinfo=timezone.utc), r[3].replace(tzinfo=timezone.utc),
-                               list(r[4])) for r in rows]
-
-    def topic_levels(self) -> tuple[dict[int, int], int]:
-        """Topics per level and the number of provisional leaf topics."""
-        if not self.has_table("topics"):
-            return {}, 0
-        rows = self._con.execute(
-            "SELECT level, count(*), count(*) FILTER (WHERE provisional AND level = 0) FROM topics GROUP BY level "
-            "ORDER BY level").fetchall()
-        return {int(r[0]): int(r[1]) for r in rows}, sum(int(r[2]) for r in rows)
-
-    def id_range(self) -> tuple[int, int]:
-        """The highest record id (0 when empty) and the number of records."""
-        hi, n = self._con.execute("SELECT coalesce(max(id), 0), count(*) FROM records").fetchone()
-        return int(hi), int(n)
-
-    def count_between(self, lo: int, hi: int | None = None) -> int:
-        """Records with ``lo < id <= hi`` (no upper bound when ``hi`` is None)."""
-        if hi is None:
-            return int(self._con.execute("SELECT count(*) FROM records WHERE id > ?", [int(lo)]).fetchone()[0])
-        return int(self._con.execute("SELECT count(*) FROM records WHERE id > ? AND id <= ?",
-                                     [int(lo), int(hi)]).fetchone()[0])
-
-    def topic_tree(self) -> tuple[dict[int, int | None], dict[int, str], dict[int, int]]:
-        """Each topic's parent and label, and each record's most probable topic."""
-        if not self.has_table("topics"):
-            return {}, {}, {}
-        rows = self._con.execute("SELECT id, parent, label FROM topics").fetchall()
-        parents = {int(r[0]): None if r[1] is None else int(r[1]) for r in rows}
-        labels = {int(r[0]): r[2] for r in rows}
-        member = {int(a): int(b) for a, b in self._con.execute(
-            "SELECT record_id, topic_id FROM memberships WHERE rank = 0").fetchall()}
-        return parents, labels, member
-
-    def page(self, after: int, limit: int) -> list[PageRow]:
-        """Up to ``limit`` records with ``id > after``, by id."""
-        rows = self._con.execute(
-            f"SELECT {', '.join(PAGE_COLUMNS)} FROM records WHERE id > ? ORDER BY id LIMIT ?", [int(after), int(limit)]
-        ).fetchall()
-        return [PageRow._make(r) for r in rows]
-
     def scan(self) -> dict[str, int]:
         """Read every row of every table once (DuckDB verifies block checksums as it reads) and look a value up
         through each index: records and vectors per embedder. The one health check of the store's blocks
@@ -717,18 +611,6 @@ class DuckDBStore:
             if len(cols) == 1:
                 out.append((table, cols[0]))
         return [(t, c) for t, c in out if re.fullmatch(r"[a-z_]+", t) and re.fullmatch(r"[a-z_]+", c)]
-
-    def membership_problems(self) -> tuple[int, int, int]:
-        """Leaf topics, records without a topic, and memberships naming a missing record or topic."""
-        if not (self.has_table("memberships") and self.has_table("topics")):
-            return 0, 0, 0
-        leaves = self._con.execute("SELECT count(*) FROM topics WHERE level = 0").fetchone()[0]
-        unassigned, orphan = self._con.execute(
-            "SELECT (SELECT count(*) FROM records r WHERE NOT EXISTS "
-            "  (SELECT 1 FROM memberships m WHERE m.record_id = r.id AND m.rank = 0)), "
-            "(SELECT count(*) FROM memberships m WHERE NOT EXISTS (SELECT 1 FROM records r WHERE r.id = m.record_id) "
-            "  OR NOT EXISTS (SELECT 1 FROM topics t WHERE t.id = m.topic_id))").fetchone()
-        return int(leaves), int(unassigned), int(orphan)
 
     def close(self) -> None:
         """Close the connection (a writer's checkpoints what the log holds). A damaged block found by that

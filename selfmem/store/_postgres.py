@@ -27,10 +27,11 @@ import numpy as np
 from .._config import check_schema, check_store_url, redact_url, scrub
 from .._errors import ConfigError, CorruptMemoryError, DependencyError, InvalidInputError, ReadOnlyError, SelfmemError, StorageError
 from .._types import NewRecord, Record, TopicRow
-from ._duckdb import PAGE_COLUMNS, SCHEMA_VERSION
+from ._duckdb import SCHEMA_VERSION
 from ._dialect import POSTGRES
 from ._graph_tables import EDGE_SCHEMA, SqlGraphTables
-from ._protocol import Ids, PageRow, SessionSummary
+from ._protocol import Ids
+from ._sql import SqlStore
 from ._where import check_where, evaluate, lookup
 
 __all__ = ["PostgresStore"]
@@ -89,7 +90,7 @@ def _psycopg() -> Any:
     return psycopg, register_vector
 
 
-class PostgresStore:
+class PostgresStore(SqlStore):
     """PostgreSQL-backed storage of one memory (implements :class:`selfmem.store.Store`).
 
     Parameters
@@ -101,6 +102,8 @@ class PostgresStore:
     read_only : bool
         Every transaction of this connection is read-only.
     """
+
+    dialect = POSTGRES
 
     def __init__(self, url: str, schema: str, *, read_only: bool = False, _con: Any = None) -> None:
         try:
@@ -237,18 +240,6 @@ class PostgresStore:
         return True
 
     # -- meta -------------------------------------------------------------------------------
-    def get_meta(self, key: str) -> str | None:
-        row = self._con.execute("SELECT value FROM meta WHERE key = %s", [key]).fetchone()
-        return None if row is None else row[0]
-
-    def set_meta(self, key: str, value: str) -> None:
-        self._con.execute("INSERT INTO meta VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-                          [key, value])
-
-    def meta_items(self, prefix: str) -> dict[str, str]:
-        rows = self._con.execute("SELECT key, value FROM meta WHERE starts_with(key, %s)", [prefix]).fetchall()
-        return {k[len(prefix):]: v for k, v in rows}
-
     # -- writes -----------------------------------------------------------------------------
     def allocate_ids(self, n: int) -> list[int]:
         return [int(r[0]) for r in self._con.execute("SELECT nextval('record_ids') FROM generate_series(1, %s)",
@@ -345,22 +336,9 @@ class PostgresStore:
         return int(self._con.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0])
 
     # -- reads ------------------------------------------------------------------------------
-    def count(self) -> int:
-        return int(self._con.execute("SELECT count(*) FROM records").fetchone()[0])
-
     def ids(self) -> np.ndarray:
         return np.asarray([r[0] for r in self._con.execute("SELECT id FROM records ORDER BY id").fetchall()],
                           dtype=np.int64)
-
-    def ids_of_keys(self, keys: Sequence[str]) -> dict[str, int]:
-        if not keys:
-            return {}
-        rows = self._con.execute("SELECT key, id FROM records WHERE key = ANY(%s)", [list(keys)]).fetchall()
-        return {k: int(i) for k, i in rows}
-
-    def existing(self, ids: Iterable[int] | np.ndarray) -> set[int]:
-        rows = self._con.execute("SELECT id FROM records WHERE id = ANY(%s)", [_ints(ids)]).fetchall()
-        return {int(r[0]) for r in rows}
 
     def get(self, ids: Ids) -> dict[int, Record]:
         if not len(ids):
@@ -379,10 +357,6 @@ class PostgresStore:
             return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
         return (np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
                 np.vstack([np.asarray(_array(r[1]), dtype=np.float32) for r in rows]))
-
-    def texts(self) -> tuple[np.ndarray, list[str]]:
-        rows = self._con.execute("SELECT id, text FROM records ORDER BY id").fetchall()
-        return np.array([r[0] for r in rows], dtype=np.int64), [r[1] for r in rows]
 
     def filter_ids(self, kinds: Sequence[str] | None = None, sessions: Sequence[str] | None = None,
                    where: Mapping[str, Any] | None = None, since: datetime | None = None,
@@ -408,19 +382,6 @@ class PostgresStore:
             rows = [r for r in rows if all(evaluate(lookup(json.loads(r[1]), p.keys), p) for p in preds)]
         return np.asarray([r[0] for r in rows], dtype=np.int64)
 
-    def group_counts(self, column: str) -> dict[str, int]:
-        if column not in ("kind", "session"):
-            raise InvalidInputError(f"cannot group by {column!r}")
-        rows = self._con.execute(f"SELECT coalesce({column}, ''), count(*) FROM records GROUP BY 1 ORDER BY 1"
-                                 ).fetchall()
-        return {r[0]: int(r[1]) for r in rows}
-
-    def page(self, after: int, limit: int) -> list[PageRow]:
-        rows = self._con.execute(
-            f"SELECT {', '.join(PAGE_COLUMNS)} FROM records WHERE id > %s ORDER BY id LIMIT %s", [int(after), int(limit)]
-        ).fetchall()
-        return [PageRow._make(r) for r in rows]
-
     # -- topics -----------------------------------------------------------------------------
     def add_memberships(self, ids: Ids, tids: Ids, probs: Sequence[float] | np.ndarray, rank: int = 0) -> None:
         with self._con.cursor() as cur:
@@ -445,22 +406,6 @@ class PostgresStore:
                 self.add_memberships(ids, tids[:, r], probs[:, r], r)
         self.topics_generation += 1
 
-    def topics(self) -> list[TopicRow]:
-        rows = self._con.execute("SELECT id, parent, level, size, centroid, label, keywords, provisional FROM topics "
-                                 "ORDER BY level, id").fetchall()
-        return [TopicRow(int(r[0]), None if r[1] is None else int(r[1]), int(r[2]), int(r[3]),
-                         np.frombuffer(bytes(r[4]), dtype=np.float32).copy(), r[5], tuple(json.loads(r[6])),
-                         bool(r[7])) for r in rows]
-
-    def topic_sizes(self) -> dict[int, int]:
-        rows = self._con.execute("SELECT topic_id, count(*) FROM memberships WHERE rank = 0 GROUP BY 1").fetchall()
-        return {int(a): int(b) for a, b in rows}
-
-    def top_topics(self, ids: Ids) -> dict[int, int]:
-        rows = self._con.execute("SELECT record_id, topic_id FROM memberships WHERE rank = 0 AND record_id = ANY(%s)",
-                                 [_ints(ids)]).fetchall()
-        return {int(a): int(b) for a, b in rows}
-
     def top_topic_table(self) -> tuple[np.ndarray, np.ndarray]:
         rows = self._con.execute("SELECT record_id, topic_id FROM memberships WHERE rank = 0 ORDER BY 1").fetchall()
         return (np.array([r[0] for r in rows], dtype=np.int64), np.array([r[1] for r in rows], dtype=np.int64))
@@ -471,43 +416,8 @@ class PostgresStore:
         return np.asarray([r[0] for r in rows], dtype=np.int64)
 
     # -- summaries --------------------------------------------------------------------------
-    def session_summary(self) -> list[SessionSummary]:
-        rows = self._con.execute("SELECT coalesce(session, ''), count(*), min(created_at), max(created_at), "
-                                 "array_agg(DISTINCT kind ORDER BY kind) FROM records GROUP BY 1").fetchall()
-        return [SessionSummary(r[0], int(r[1]), r[2].replace(tzinfo=timezone.utc), r[3].replace(tzinfo=timezone.utc),
-                               list(r[4])) for r in rows]
-
-    def topic_levels(self) -> tuple[dict[int, int], int]:
-        rows = self._con.execute("SELECT level, count(*), count(*) FILTER (WHERE provisional AND level = 0) FROM topics "
-                                 "GROUP BY level ORDER BY level").fetchall()
-        return {int(r[0]): int(r[1]) for r in rows}, sum(int(r[2]) for r in rows)
-
-    def id_range(self) -> tuple[int, int]:
-        hi, n = self._con.execute("SELECT coalesce(max(id), 0), count(*) FROM records").fetchone()
-        return int(hi), int(n)
-
-    def count_between(self, lo: int, hi: int | None = None) -> int:
-        if hi is None:
-            return int(self._con.execute("SELECT count(*) FROM records WHERE id > %s", [lo]).fetchone()[0])
-        return int(self._con.execute("SELECT count(*) FROM records WHERE id > %s AND id <= %s", [lo, hi]).fetchone()[0])
-
-    def topic_tree(self) -> tuple[dict[int, int | None], dict[int, str], dict[int, int]]:
-        rows = self._con.execute("SELECT id, parent, label FROM topics").fetchall()
-        member = {int(a): int(b) for a, b in self._con.execute(
-            "SELECT record_id, topic_id FROM memberships WHERE rank = 0").fetchall()}
-        return ({int(r[0]): None if r[1] is None else int(r[1]) for r in rows}, {int(r[0]): r[2] for r in rows},
-                member)
-
     def scan(self) -> dict[str, int]:
         n = int(self._con.execute("SELECT count(*) FROM records").fetchone()[0])
         per_role = dict(self._con.execute("SELECT embedder, count(*) FROM embeddings GROUP BY 1").fetchall())
         return {"records": n, **{f"vectors.{k}": int(v) for k, v in per_role.items()}}
 
-    def membership_problems(self) -> tuple[int, int, int]:
-        leaves = self._con.execute("SELECT count(*) FROM topics WHERE level = 0").fetchone()[0]
-        unassigned, orphan = self._con.execute(
-            "SELECT (SELECT count(*) FROM records r WHERE NOT EXISTS (SELECT 1 FROM memberships m WHERE "
-            "m.record_id = r.id AND m.rank = 0)), (SELECT count(*) FROM memberships m WHERE NOT EXISTS (SELECT 1 FROM "
-            "records r WHERE r.id = m.record_id) OR NOT EXISTS (SELECT 1 FROM topics t WHERE t.id = m.topic_id))"
-        ).fetchone()
-        return int(leaves), int(unassigned), int(orphan)
