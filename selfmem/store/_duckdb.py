@@ -23,11 +23,11 @@ import duckdb
 import numpy as np
 
 from .._errors import CorruptMemoryError, InvalidInputError, MemoryLockedError, StorageError
-from .._types import NewRecord, Record, TopicRow
+from .._types import NewRecord, TopicRow
 from ._dialect import DUCKDB
 from ._graph_tables import EDGE_SCHEMA, SqlGraphTables
 from ._protocol import Ids
-from ._sql import PAGE_COLUMNS, SqlStore
+from ._sql import PAGE_COLUMNS, RECORD_COLUMNS, SqlStore
 from ._where import Pred, check_where, evaluate, lookup, to_sql
 
 __all__ = ["DuckDBStore", "NewRecord", "TopicRow", "SCHEMA_VERSION", "PAGE_COLUMNS", "DATABASE_ERRORS", "snapshot", "refused"]
@@ -99,32 +99,11 @@ CREATE TABLE IF NOT EXISTS memberships (
 );
 """
 
-_COLUMNS = "id, kind, text, metadata, session, created_at, importance, use_count, last_used_at, parents"
-"""The columns of :meth:`DuckDBStore.page` rows, in order (metadata as stored JSON text, times naive UTC)."""
 _KEY_INDEX = "CREATE INDEX IF NOT EXISTS records_key ON records (key)"  # unique by the writer's check
 
 
 def _ints(ids: Iterable[Any]) -> list[int]:
     return [int(i) for i in ids]
-
-
-def _utc(ts: datetime | None) -> datetime | None:
-    return None if ts is None else ts.replace(tzinfo=timezone.utc)
-
-
-def _row_to_record(row: Sequence[Any]) -> Record:
-    return Record(
-        id=int(row[0]),
-        kind=row[1],
-        text=row[2],
-        metadata=json.loads(row[3]),
-        session=row[4],
-        created_at=_utc(row[5]),
-        importance=float(row[6]),
-        use_count=int(row[7]),
-        last_used_at=_utc(row[8]),
-        parents=tuple(int(p) for p in (row[9] or ())),
-    )
 
 
 class DuckDBStore(SqlStore):
@@ -373,7 +352,7 @@ class DuckDBStore(SqlStore):
                 "importance": pa.array([float(r.importance) for r in records], pa.float64()),
                 "parents": pa.array([list(r.parents) for r in records], pa.list_(pa.int64())),
                 "key": pa.array([r.key for r in records], pa.string())})
-            self._scan_insert(f"INSERT INTO records ({_COLUMNS}, key) SELECT id, kind, text, metadata, session, "
+            self._scan_insert(f"INSERT INTO records ({RECORD_COLUMNS}, key) SELECT id, kind, text, metadata, session, "
                               "created_at, importance, 0, NULL, parents, key FROM {new}", new)
             for role, arr in vectors.items():
                 self._insert_vectors(role, ids, arr)
@@ -421,36 +400,11 @@ class DuckDBStore(SqlStore):
         finally:
             self._con.unregister(name)
 
-    def set_usage(self, ids: Ids, counts: Sequence[int], last_used: Sequence[datetime | None]) -> None:
-        """Set ``use_count`` and ``last_used_at`` of records (a migration copies them)."""
-        if len(ids):
-            self._con.execute(
-                "UPDATE records SET use_count = u.c, last_used_at = u.t FROM (SELECT unnest(?::BIGINT[]) AS id, "
-                "unnest(?::INTEGER[]) AS c, unnest(?::TIMESTAMP[]) AS t) u WHERE records.id = u.id",
-                [_ints(ids), [int(c) for c in counts], [None if t is None else t.astimezone(timezone.utc).replace(
-                    tzinfo=None) for t in last_used]])
-
-    def mark_used(self, ids: Ids) -> None:
-        """Increment ``use_count`` and set ``last_used_at`` of the given records."""
-        if ids:
-            self._con.execute(
-                "UPDATE records SET use_count = use_count + 1, last_used_at = ? WHERE id IN (SELECT unnest(?::BIGINT[]))",
-                [datetime.now(timezone.utc).replace(tzinfo=None), _ints(ids)],
-            )
-
     # -- reads ----------------------------------------------------------------
     def ids(self) -> np.ndarray:
         """All record ids, ascending, shape (n,) int64."""
         rows = self._con.execute("SELECT id FROM records ORDER BY id").fetchnumpy()
         return np.asarray(rows["id"], dtype=np.int64)
-
-    def get(self, ids: Ids) -> dict[int, Record]:
-        """Records by id (missing ids are absent from the result)."""
-        if not ids:
-            return {}
-        where, params = DUCKDB.in_list("id", _ints(ids))
-        rows = self._con.execute(f"SELECT {_COLUMNS} FROM records WHERE {where}", params).fetchall()
-        return {int(r[0]): _row_to_record(r) for r in rows}
 
     def vectors(self, role: str, ids: Ids | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Stored raw vectors of one embedder.

@@ -26,12 +26,12 @@ import numpy as np
 
 from .._config import check_schema, check_store_url, redact_url, scrub
 from .._errors import ConfigError, CorruptMemoryError, DependencyError, InvalidInputError, ReadOnlyError, SelfmemError, StorageError
-from .._types import NewRecord, Record, TopicRow
+from .._types import NewRecord, TopicRow
 from ._duckdb import SCHEMA_VERSION
 from ._dialect import POSTGRES
 from ._graph_tables import EDGE_SCHEMA, SqlGraphTables
 from ._protocol import Ids
-from ._sql import SqlStore
+from ._sql import RECORD_COLUMNS, SqlStore
 from ._where import check_where, evaluate, lookup
 
 __all__ = ["PostgresStore"]
@@ -55,25 +55,14 @@ CREATE TABLE IF NOT EXISTS memberships (
 CREATE TABLE IF NOT EXISTS changes (seq BIGSERIAL PRIMARY KEY, op TEXT NOT NULL, ids BIGINT[] NOT NULL,
     writer TEXT NOT NULL);
 """
-_COLUMNS = "id, kind, text, metadata, session, created_at, importance, use_count, last_used_at, parents"
 
 
 def _ints(ids: Iterable[Any]) -> list[int]:
     return [int(i) for i in ids]
 
 
-def _utc(ts: datetime | None) -> datetime | None:
-    return None if ts is None else ts.replace(tzinfo=timezone.utc)
-
-
 def _naive(ts: datetime) -> datetime:
     return ts.astimezone(timezone.utc).replace(tzinfo=None) if ts.tzinfo else ts
-
-
-def _record(row: Sequence[Any]) -> Record:
-    return Record(id=int(row[0]), kind=row[1], text=row[2], metadata=json.loads(row[3]), session=row[4],
-                  created_at=_utc(row[5]), importance=float(row[6]), use_count=int(row[7]),
-                  last_used_at=_utc(row[8]), parents=tuple(int(p) for p in (row[9] or ())))
 
 
 def _array(value: Any) -> Any:
@@ -263,7 +252,7 @@ class PostgresStore(SqlStore):
                 first = min(w for r, w in zip(records, whens) if r.session == name)
                 self._con.execute("INSERT INTO sessions VALUES (%s, %s) ON CONFLICT (name) DO NOTHING", [name, first])
             with self._con.cursor() as cur:
-                cur.executemany(f"INSERT INTO records ({_COLUMNS}, key) VALUES (%s, %s, %s, %s, %s, %s, %s, 0, NULL, "
+                cur.executemany(f"INSERT INTO records ({RECORD_COLUMNS}, key) VALUES (%s, %s, %s, %s, %s, %s, %s, 0, NULL, "
                                 "%s, %s)", [(i, r.kind, r.text, r.metadata_json, r.session, w, r.importance,
                                              list(r.parents), r.key) for i, r, w in zip(ids, records, whens)])
                 for role, arr in vectors.items():
@@ -305,20 +294,6 @@ class PostgresStore(SqlStore):
             cur.execute("DELETE FROM embeddings WHERE embedder = %s AND record_id = ANY(%s)", [role, _ints(ids)])
             self._insert_vectors(cur, role, _ints(ids), arr)
 
-    def set_usage(self, ids: Ids, counts: Sequence[int], last_used: Sequence[datetime | None]) -> None:
-        """Set ``use_count`` and ``last_used_at`` of records (a migration copies them)."""
-        if len(ids):
-            self._con.execute(
-                "UPDATE records r SET use_count = u.c, last_used_at = u.t FROM unnest(%s::bigint[], %s::int[], "
-                "%s::timestamp[]) AS u(id, c, t) WHERE r.id = u.id",
-                [_ints(ids), [int(c) for c in counts], [None if t is None else t.astimezone(timezone.utc).replace(
-                    tzinfo=None) for t in last_used]])
-
-    def mark_used(self, ids: Ids) -> None:
-        if len(ids):
-            self._con.execute("UPDATE records SET use_count = use_count + 1, last_used_at = %s WHERE id = ANY(%s)",
-                              [datetime.now(timezone.utc).replace(tzinfo=None), _ints(ids)])
-
     def changes_since(self, seq: int) -> tuple[int, list[int], list[int]]:
         """What other processes added and deleted after change ``seq``: ``(last seq, added, deleted)``."""
         rows = self._con.execute("SELECT seq, op, ids, writer FROM changes WHERE seq > %s ORDER BY seq",
@@ -339,12 +314,6 @@ class PostgresStore(SqlStore):
     def ids(self) -> np.ndarray:
         return np.asarray([r[0] for r in self._con.execute("SELECT id FROM records ORDER BY id").fetchall()],
                           dtype=np.int64)
-
-    def get(self, ids: Ids) -> dict[int, Record]:
-        if not len(ids):
-            return {}
-        rows = self._con.execute(f"SELECT {_COLUMNS} FROM records WHERE id = ANY(%s)", [_ints(ids)]).fetchall()
-        return {int(r[0]): _record(r) for r in rows}
 
     def vectors(self, role: str, ids: Ids | None = None) -> tuple[np.ndarray, np.ndarray]:
         sql = "SELECT record_id, vector FROM embeddings WHERE embedder = %s"

@@ -10,24 +10,39 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from datetime import timezone
+from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
 
 from .._errors import InvalidInputError
-from .._types import TopicRow
+from .._types import Record, TopicRow
 from ._dialect import Dialect
 from ._protocol import Ids, PageRow, SessionSummary
 
-__all__ = ["SqlStore", "PAGE_COLUMNS"]
+__all__ = ["SqlStore", "PAGE_COLUMNS", "RECORD_COLUMNS", "record_of"]
 
 PAGE_COLUMNS = PageRow._fields
 """The records columns :meth:`SqlStore.page` reads, in :class:`PageRow` order."""
 
 
+RECORD_COLUMNS = "id, kind, text, metadata, session, created_at, importance, use_count, last_used_at, parents"
+"""The columns :func:`record_of` reads, in order."""
+
+
 def _ints(ids: Iterable[Any]) -> list[int]:
     return [int(i) for i in ids]
+
+
+def _utc(ts: datetime | None) -> datetime | None:
+    return None if ts is None else ts.replace(tzinfo=timezone.utc)
+
+
+def record_of(row: Sequence[Any]) -> Record:
+    """A :class:`Record` from a row of :data:`RECORD_COLUMNS` (times are stored naive, in UTC)."""
+    return Record(id=int(row[0]), kind=row[1], text=row[2], metadata=json.loads(row[3]), session=row[4],
+                  created_at=_utc(row[5]), importance=float(row[6]), use_count=int(row[7]),
+                  last_used_at=_utc(row[8]), parents=tuple(int(p) for p in (row[9] or ())))
 
 
 class SqlStore:
@@ -80,6 +95,29 @@ class SqlStore:
     def existing(self, ids: Iterable[int] | np.ndarray) -> set[int]:
         where, params = self.dialect.in_list("id", _ints(ids))
         return {int(r[0]) for r in self._all(f"SELECT id FROM records WHERE {where}", params)}
+
+    def get(self, ids: Ids) -> dict[int, Record]:
+        """Records by id (missing ids are absent from the result)."""
+        if not len(ids):
+            return {}
+        where, params = self.dialect.in_list("id", _ints(ids))
+        return {int(r[0]): record_of(r) for r in self._all(f"SELECT {RECORD_COLUMNS} FROM records WHERE {where}",
+                                                           params)}
+
+    def mark_used(self, ids: Ids) -> None:
+        """Increment ``use_count`` and set ``last_used_at`` of the given records."""
+        if len(ids):
+            where, params = self.dialect.in_list("id", _ints(ids))
+            self._run(f"UPDATE records SET use_count = use_count + 1, last_used_at = ? WHERE {where}",
+                      [datetime.now(timezone.utc).replace(tzinfo=None), *params])
+
+    def set_usage(self, ids: Ids, counts: Sequence[int], last_used: Sequence[datetime | None]) -> None:
+        """Set ``use_count`` and ``last_used_at`` of records (a migration copies them)."""
+        if len(ids):
+            self._run(f"UPDATE records SET use_count = u.c, last_used_at = u.t FROM (SELECT "
+                      f"{self.dialect.unnest(('int', 'int', 'time'))}) AS u(id, c, t) WHERE records.id = u.id",
+                      [_ints(ids), [int(c) for c in counts], [None if t is None else t.astimezone(timezone.utc).replace(
+                          tzinfo=None) for t in last_used]])
 
     def group_counts(self, column: str) -> dict[str, int]:
         if column not in ("kind", "session"):
