@@ -138,6 +138,9 @@ def cv_settings() -> list[tuple[str, str, dict]]:
     out.append(("default | FOLLOWS x2, recency 0.1", "default", cfg(recency_weight=0.1)))
     out.append(("default | FOLLOWS + SIMILAR_TO x2", "default", cfg(rels=("FOLLOWS", "SIMILAR_TO"))))
     out.append(("default | FOLLOWS x2, dense only", "default", cfg(mode="dense")))
+    for fb, w in ((1, 1.0), (1, 0.5), (2, 1.0)):  # pseudo-relevance feedback (issue 42)
+        out.append((f"default | FOLLOWS x2, keyword weight 0.5, feedback {fb} weight {w}", "default",
+                    cfg(0.5, feedback=fb, feedback_weight=w)))
     return out
 
 

@@ -208,6 +208,14 @@ class SearchConfig:
         ``ln(1 + use_count)`` added to the relevance.
     recency_half_life_days : float
         Age at which the recency term halves.
+    feedback : int
+        Pseudo-relevance feedback, a second hop without a model call (0, the default: off). The best
+        ``feedback`` hits of the first pass are added to the query (their index vectors to the query's,
+        their text to the keyword query), the candidates are gathered and ranked again, and the two
+        lists are fused by reciprocal ranks (``1 / (60 + rank)``); a hit's ``relevance`` is then the fused
+        score, its ``score`` and ``keyword`` stay those of the original query.
+    feedback_weight : float
+        Weight of the second list in that fusion (the first list's is 1).
     """
 
     mode: SearchMode = "hybrid"
@@ -219,6 +227,8 @@ class SearchConfig:
     recency_weight: float = 0.0
     recency_half_life_days: float = 30.0
     use_weight: float = 0.0
+    feedback: int = 0
+    feedback_weight: float = 1.0
 
     def __post_init__(self) -> None:
         if self.mode not in SEARCH_MODES:
@@ -230,6 +240,8 @@ class SearchConfig:
         for name in ("importance_weight", "recency_weight", "use_weight"):
             _check_number(f"search.{name}", getattr(self, name), -100.0, 100.0)
         _check_number("search.recency_half_life_days", self.recency_half_life_days, 1e-6, 1e9)
+        _check_int("search.feedback", self.feedback, 0)
+        _check_number("search.feedback_weight", self.feedback_weight, 0.0, 100.0)
 
 
 @dataclass(frozen=True)

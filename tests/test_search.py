@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from selfmem import InvalidInputError, Memory, SearchConfig
+from selfmem import ConfigError, InvalidInputError, Memory, SearchConfig
 from helpers import Writer, hash_cfg
 from selfmem.retrieval._enrich import CLOSE, OPEN, quote
 from selfmem.retrieval._search import inverse_distance_weights, zscore
@@ -223,3 +223,26 @@ def test_enrich_budget_counts_each_memory_once():
     calls.clear()
     tight = build_prompt("the question", hits, 300, count)
     assert tight.tokens <= 300 and 0 < len(tight.hits) < 160 and len(calls) <= 160 + 5 + len(tight.hits)
+
+
+def test_feedback_reaches_a_second_hop_and_scores_against_the_query(tmp_path, hash_config):
+    """search.feedback: the best hit's words join the query, so a memory that shares words only with that hit
+    (not with the question) is found; every hit keeps its cosine and BM25 against the original query."""
+    texts = ["alice moved to zanzibar last spring", "zanzibar has an old lighthouse by the harbour",
+             *[f"filler note {i} about gardens and bread" for i in range(30)]]
+    cfg = hash_config.replace(search=SearchConfig(mode="keyword"))
+    with Memory(tmp_path / "plain", cfg, progress=False) as plain:
+        plain.add_many(texts, kind="note")
+        got = [h.record.text for h in plain.search("where does alice live", k=2)]
+        assert got[0] == texts[0] and texts[1] not in got  # one hop: "alice" only
+    cfg = hash_config.replace(search=SearchConfig(mode="keyword", feedback=1))
+    with Memory(tmp_path / "fb", cfg, progress=False) as mem:
+        mem.add_many(texts, kind="note")
+        hits = mem.search("where does alice live", k=2)
+        assert [h.record.text for h in hits] == texts[:2]  # the second hop, through "zanzibar"
+        assert hits[1].keyword == 0.0 and hits[0].keyword > 0  # scored against the question itself
+        assert hits[0].relevance >= hits[1].relevance and [h.rank for h in hits] == [0, 1]
+        again = mem.search("where does alice live", k=2, max_distance=2.0)
+        assert [h.record.id for h in again] == [h.record.id for h in hits]
+    with pytest.raises(ConfigError):
+        SearchConfig(feedback=-1)
