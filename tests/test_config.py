@@ -84,3 +84,20 @@ def test_a_missing_store_beside_derived_files_is_an_error(tmp_path):
     with pytest.raises(CorruptMemoryError, match="store is missing"):
         Memory(tmp_path / "m", cfg)
     assert not (tmp_path / "m" / "memory.duckdb").exists()  # nothing new was created
+
+
+def test_a_config_of_the_previous_version_opens_without_the_keys_added_since(tmp_path):
+    """config_version 3 had no search.feedback: such a file opens with the default; a version-4 file that lacks
+    it was damaged."""
+    from selfmem import MemoryConfig
+
+    p = tmp_path / "config.toml"
+    MemoryConfig().write(p)
+    lines = [ln for ln in p.read_text().splitlines() if not ln.startswith(("feedback =", "feedback_weight ="))]
+    assert len(lines) == len(p.read_text().splitlines()) - 2
+    p.write_text("\n".join(lines).replace("config_version = 4", "config_version = 3") + "\n")
+    cfg = MemoryConfig.read(p)
+    assert cfg.search.feedback == 0 and cfg.search.feedback_weight == 1.0
+    p.write_text("\n".join(lines) + "\n")  # still version 4: a gap is damage
+    with pytest.raises(ConfigError, match="search.feedback"):
+        MemoryConfig.read(p)

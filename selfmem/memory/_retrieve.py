@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -142,50 +143,6 @@ def make_request(config: MemoryConfig, query: Any, k: Any, *, kinds: Any = None,
                          tuple(rels), gcfg.expand_hits)
 
 
-def _rrf(lists: Sequence[tuple[float, Sequence[int]]]) -> dict[int, float]:
-    """Reciprocal-rank fusion: ``sum(weight / (60 + rank))`` over the lists an id is in."""
-    out: dict[int, float] = {}
-    for weight, ids in lists:
-        for r, i in enumerate(ids):
-            out[i] = out.get(i, 0.0) + weight / (60 + r)
-    return out
-
-
-def feedback(req: SearchRequest, cands: list[Candidate], store: Store, index: VectorIndex, keywords: KeywordIndex,
-             qvec: np.ndarray, allowed: np.ndarray | None) -> tuple[list[tuple[Candidate, float]], list[Candidate]]:
-    """The second pass of ``SearchConfig.feedback``: the query moved towards its best hits, searched again,
-    both lists fused by reciprocal ranks. Returns the top k (candidates scored against the original query,
-    with their fused score) and every candidate seen (for the expansion's reuse).
-
-    Parameters
-    ----------
-    qvec : ndarray, shape (1, dim)
-        The original query's index vector.
-    """
-    cfg = req.config
-    n = max(cfg.candidates, req.k)
-    with stage("fusion"):
-        first = rank(cands, n, cfg, max_distance=req.max_distance)
-    top = [c for c, _ in first[:cfg.feedback]]
-    moved = qvec[0] + np.sum([c.vector for c in top], axis=0)
-    moved = (moved / max(float(np.linalg.norm(moved)), 1e-12)).astype(np.float32)[None, :]
-    text = " ".join([req.query, *(c.record.text for c in top)])
-    again = gather(store, index, keywords, text, moved, n, allowed, cfg.mode)  # (timed by its own stages)
-    with stage("fusion"):
-        second = rank(again, n, cfg)
-    known = {c.id: c for c in cands}
-    new = [c for c in again if c.id not in known]
-    if new:  # scored against the original query, as every hit is
-        bm = keywords.score_docs(req.query, [c.id for c in new]).tolist()
-        for c, b in zip(new, bm):
-            known[c.id] = dataclasses.replace(c, cos=float(min(1.0, max(-1.0, c.vector @ qvec[0]))), bm25=b)
-    fused = _rrf([(1.0, [c.id for c, _ in first]), (cfg.feedback_weight, [c.id for c, _ in second])])
-    order = sorted(fused, key=lambda i: -fused[i])
-    if req.max_distance is not None:
-        order = [i for i in order if 1.0 - known[i].cos <= req.max_distance]
-    return [(known[i], fused[i]) for i in order[:req.k]], list(known.values())
-
-
 def search(req: SearchRequest, store: Store, views: Views, index: VectorIndex, keywords: KeywordIndex,
            topics: TopicRouter, graph: EmbeddedGraph | None = None) -> list[Hit]:
     """The search pipeline: filter, embed the query, route (topics mode), gather, rank, wrap as hits, expand.
@@ -210,17 +167,62 @@ def search(req: SearchRequest, store: Store, views: Views, index: VectorIndex, k
             allowed = routed if allowed is None else np.intersect1d(allowed, routed)
             if len(allowed) == 0:
                 return []
-    cands = gather(store, index, keywords, req.query, qvec, max(cfg.candidates, req.k), allowed, cfg.mode)
+    run = functools.partial(_one_pass, req, store=store, index=index, keywords=keywords, topics=topics, graph=graph,
+                            allowed=allowed)
+    if not cfg.feedback:
+        return run(req.query, qvec, req.k)
+    depth = max(req.k, FEEDBACK_DEPTH)
+    first = run(req.query, qvec, depth)
+    if not first:
+        return first
+    text = " ".join([req.query, *(h.record.text for h in first[:cfg.feedback])])
+    with stage("embed"):
+        moved = views.index_vectors(views.embed_query(text))
+    second = run(text, moved, depth)
     with stage("fusion"):
-        ranked = rank(cands, req.k, cfg, max_distance=req.max_distance)
-    if cfg.feedback and ranked:
-        ranked, cands = feedback(req, cands, store, index, keywords, qvec, allowed)
+        return _fuse(req, first, second, qvec, index, keywords)
+
+
+FEEDBACK_DEPTH = 30
+"""Hits per pass that :data:`SearchConfig.feedback` fuses (at least k)."""
+
+
+def _one_pass(req: SearchRequest, query: str, qvec: np.ndarray, k: int, *, store: Store, index: VectorIndex,
+              keywords: KeywordIndex, topics: TopicRouter, graph: EmbeddedGraph | None,
+              allowed: np.ndarray | None) -> list[Hit]:
+    """Gather, rank, wrap as hits and expand, for one query text and its index vector (shape (1, dim))."""
+    cfg = req.config
+    cands = gather(store, index, keywords, query, qvec, max(cfg.candidates, k), allowed, cfg.mode)
+    with stage("fusion"):
+        ranked = rank(cands, k, cfg, max_distance=req.max_distance)
     with stage("topics"):
         topic_of = topics.top_of([c.id for c, _ in ranked])
     hits = [Hit(record=c.record, score=c.cos, distance=1.0 - c.cos, rank=r, relevance=s, keyword=c.bm25,
                 topic=topic_of.get(c.id)) for r, (c, s) in enumerate(ranked)]
     if req.expand and graph is not None:
         with stage("graph"):
-            hits = _graph_api.expand(hits, req.k, graph, req.expand, req.expand_hits, store, index, qvec,
+            hits = _graph_api.expand(hits, k, graph, req.expand, req.expand_hits, store, index, qvec,
                                      allowed, topics.top_of, {c.id: (c.record, c.cos) for c in cands})
     return hits
+
+
+def _fuse(req: SearchRequest, first: list[Hit], second: list[Hit], qvec: np.ndarray, index: VectorIndex,
+          keywords: KeywordIndex) -> list[Hit]:
+    """The two passes of ``feedback`` fused by reciprocal ranks (``weight / (60 + rank)``) into the top k; a
+    hit only the second pass found gets its cosine and BM25 against the original query."""
+    fused: dict[int, float] = {}
+    for weight, hits in ((1.0, first), (req.config.feedback_weight, second)):
+        for r, h in enumerate(hits):
+            fused[h.record.id] = fused.get(h.record.id, 0.0) + weight / (60 + r)
+    by_id = {h.record.id: h for h in second} | {h.record.id: h for h in first}
+    new = [i for i in by_id if i not in {h.record.id for h in first}]
+    if new:
+        cos = (index.vectors(new) @ qvec[0]).tolist()
+        bm = keywords.score_docs(req.query, new).tolist()
+        for i, c, b in zip(new, cos, bm):
+            c = float(min(1.0, max(-1.0, c)))
+            by_id[i] = dataclasses.replace(by_id[i], score=c, distance=1.0 - c, keyword=b)
+    order = sorted(fused, key=lambda i: -fused[i])
+    if req.max_distance is not None:
+        order = [i for i in order if by_id[i].distance <= req.max_distance]
+    return [dataclasses.replace(by_id[i], rank=r, relevance=fused[i]) for r, i in enumerate(order[:req.k])]
