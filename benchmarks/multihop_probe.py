@@ -97,13 +97,7 @@ class TermGraph:
 def fused(base: list[str], mass: np.ndarray, graph: TermGraph, weight: float, k: int = 10) -> list[str]:
     """Reciprocal-rank fusion of the search's list and the walk's ranking (60 as in RRF)."""
     order = np.argsort(-mass, kind="stable")[:50]
-    walk_rank = {graph.dia_ids[i]: r for r, i in enumerate(order) if mass[i] > 0}
-    score: dict[str, float] = {}
-    for r, d in enumerate(base):
-        score[d] = score.get(d, 0.0) + 1.0 / (60 + r)
-    for d, r in walk_rank.items():
-        score[d] = score.get(d, 0.0) + weight / (60 + r)
-    return sorted(score, key=lambda d: -score[d])[:k]
+    return rrf(base, [graph.dia_ids[i] for i in order if mass[i] > 0], weight, k)
 
 
 def rrf(base: list[str], other: list[str], weight: float, k: int = 10) -> list[str]:

@@ -214,8 +214,9 @@ def _fuse(req: SearchRequest, first: list[Hit], second: list[Hit], qvec: np.ndar
     for weight, hits in ((1.0, first), (req.config.feedback_weight, second)):
         for r, h in enumerate(hits):
             fused[h.record.id] = fused.get(h.record.id, 0.0) + weight / (60 + r)
+    seen = {h.record.id for h in first}
     by_id = {h.record.id: h for h in second} | {h.record.id: h for h in first}
-    new = [i for i in by_id if i not in {h.record.id for h in first}]
+    new = [i for i in by_id if i not in seen]
     if new:
         cos = (index.vectors(new) @ qvec[0]).tolist()
         bm = keywords.score_docs(req.query, new).tolist()

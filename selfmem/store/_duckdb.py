@@ -13,7 +13,7 @@ import re
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,7 +27,7 @@ from .._types import NewRecord, TopicRow
 from ._dialect import DUCKDB
 from ._graph_tables import EDGE_SCHEMA, SqlGraphTables
 from ._protocol import Ids
-from ._sql import PAGE_COLUMNS, RECORD_COLUMNS, SqlStore
+from ._sql import PAGE_COLUMNS, RECORD_COLUMNS, SqlStore, as_ints
 from ._where import Pred, check_where, evaluate, lookup, to_sql
 
 __all__ = ["DuckDBStore", "NewRecord", "TopicRow", "SCHEMA_VERSION", "PAGE_COLUMNS", "DATABASE_ERRORS", "snapshot", "refused"]
@@ -100,10 +100,6 @@ CREATE TABLE IF NOT EXISTS memberships (
 """
 
 _KEY_INDEX = "CREATE INDEX IF NOT EXISTS records_key ON records (key)"  # unique by the writer's check
-
-
-def _ints(ids: Iterable[Any]) -> list[int]:
-    return [int(i) for i in ids]
 
 
 class DuckDBStore(SqlStore):
@@ -331,7 +327,7 @@ class DuckDBStore(SqlStore):
         for role, arr in vectors.items():
             if arr.shape[0] != n:
                 raise InvalidInputError(f"{role} vectors: expected {n} rows, got {arr.shape[0]}")
-        ids = self.allocate_ids(n) if ids is None else _ints(ids)
+        ids = self.allocate_ids(n) if ids is None else as_ints(ids)
         now = datetime.now(timezone.utc).replace(tzinfo=None)
         with self._writing("add the records") as con:
             whens = [now if r.created_at is None else r.created_at.replace(tzinfo=None) for r in records]
@@ -365,15 +361,15 @@ class DuckDBStore(SqlStore):
         with self._writing("delete the records") as con:
             for write in writes:
                 write(self)
-            con.execute("DELETE FROM embeddings WHERE record_id IN (SELECT unnest(?::BIGINT[]))", [_ints(ids)])
-            con.execute("DELETE FROM memberships WHERE record_id IN (SELECT unnest(?::BIGINT[]))", [_ints(ids)])
-            con.execute("DELETE FROM records WHERE id IN (SELECT unnest(?::BIGINT[]))", [_ints(ids)])
+            con.execute("DELETE FROM embeddings WHERE record_id IN (SELECT unnest(?::BIGINT[]))", [as_ints(ids)])
+            con.execute("DELETE FROM memberships WHERE record_id IN (SELECT unnest(?::BIGINT[]))", [as_ints(ids)])
+            con.execute("DELETE FROM records WHERE id IN (SELECT unnest(?::BIGINT[]))", [as_ints(ids)])
 
     def replace_vectors(self, role: str, ids: Ids, arr: np.ndarray) -> None:
         """Replace (or add) the ``role`` vectors of existing records, in one transaction."""
         with self._writing(f"replace the {role} vectors") as con:
             con.execute("DELETE FROM embeddings WHERE embedder = ? AND record_id IN (SELECT unnest(?::BIGINT[]))",
-                        [role, _ints(ids)])
+                        [role, as_ints(ids)])
             self._insert_vectors(role, ids, arr)
 
     def _insert_vectors(self, role: str, ids: Ids, arr: np.ndarray) -> None:
@@ -388,7 +384,7 @@ class DuckDBStore(SqlStore):
         width = arr.shape[1] * 4
         blobs = pa.Array.from_buffers(pa.large_binary(), n, [None, pa.py_buffer(np.arange(n + 1, dtype=np.int64) * width),
                                                               pa.py_buffer(arr.reshape(-1))])
-        new = pa.table({"record_id": pa.array(np.asarray(_ints(ids), dtype=np.int64)), "vector": blobs})
+        new = pa.table({"record_id": pa.array(np.asarray(as_ints(ids), dtype=np.int64)), "vector": blobs})
         self._scan_insert("INSERT INTO embeddings SELECT record_id, $1, vector FROM {new}", new, [role])
 
     def _scan_insert(self, sql: str, table: Any, params: list[Any] | None = None) -> None:
@@ -418,7 +414,7 @@ class DuckDBStore(SqlStore):
         params: list[Any] = [role]
         if ids is not None:
             sql += " AND record_id IN (SELECT unnest(?::BIGINT[]))"
-            params.append(_ints(ids))
+            params.append(as_ints(ids))
         res = self._con.execute(sql + " ORDER BY record_id", params)
         with warnings.catch_warnings():  # duckdb 2 notes that a DB-API result copies once into Arrow: still far
             warnings.simplefilter("ignore", UserWarning)  # cheaper than a Python tuple per row
@@ -479,8 +475,8 @@ class DuckDBStore(SqlStore):
         """Insert one membership row per id (no transaction of its own: call inside :meth:`insert`'s)."""
         import pyarrow as pa
 
-        new = pa.table({"record_id": pa.array(np.asarray(_ints(ids), dtype=np.int64)),
-                        "topic_id": pa.array(np.asarray(_ints(tids), dtype=np.int64)),
+        new = pa.table({"record_id": pa.array(np.asarray(as_ints(ids), dtype=np.int64)),
+                        "topic_id": pa.array(np.asarray(as_ints(tids), dtype=np.int64)),
                         "prob": pa.array(np.asarray(probs, dtype=np.float64))})
         self._scan_insert("INSERT INTO memberships SELECT record_id, topic_id, prob, $1 FROM {new}", new, [int(rank)])
 
@@ -520,7 +516,7 @@ class DuckDBStore(SqlStore):
         """Ids of records whose most probable topic is one of ``topic_ids``, ascending."""
         rows = self._con.execute(
             "SELECT record_id FROM memberships WHERE rank = 0 AND topic_id IN (SELECT unnest(?::BIGINT[])) "
-            "ORDER BY record_id", [_ints(topic_ids)]).fetchnumpy()
+            "ORDER BY record_id", [as_ints(topic_ids)]).fetchnumpy()
         return np.asarray(rows["record_id"], dtype=np.int64)
 
     # -- summaries (stats, inspect, export, doctor) -------------------------------------

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..graph._embedded import Row
 from ._dialect import ArrayType, Dialect
+from ._sql import as_ints
 
 __all__ = ["EDGE_SCHEMA", "SqlGraphTables"]
 
@@ -41,10 +42,6 @@ CREATE TABLE IF NOT EXISTS graph_journal (
 
 _EDGE_COLS = "SELECT src, rel, dst, weight, created_at, props FROM edges WHERE "
 _EDGE_TYPES: tuple[ArrayType, ...] = ("text", "text", "text", "float", "time", "text")
-
-
-def _ints(ids: Sequence[Any]) -> list[int]:
-    return [int(i) for i in ids]
 
 
 class SqlGraphTables:
@@ -125,13 +122,13 @@ class SqlGraphTables:
     # -- derived edges (from records, memberships, topics) -------------------------------
     def memory_topic_session(self, ids: Sequence[int]) -> list[tuple[int, Any, Any, Any, Any]]:
         """(id, session, created_at, top topic or None, its probability) of each memory in ``ids``."""
-        where, params = self.dialect.in_list("r.id", _ints(ids))
+        where, params = self.dialect.in_list("r.id", as_ints(ids))
         return self._rows("SELECT r.id, r.session, r.created_at, m.topic_id, m.prob FROM records r LEFT JOIN "
                           f"memberships m ON m.record_id = r.id AND m.rank = 0 WHERE {where}", params)
 
     def topic_member_rows(self, topic_ids: Sequence[int]) -> list[tuple[int, int, float]]:
         """(record, topic, probability) of every memory whose top topic is in ``topic_ids``."""
-        where, params = self.dialect.in_list("topic_id", _ints(topic_ids))
+        where, params = self.dialect.in_list("topic_id", as_ints(topic_ids))
         return self._rows(f"SELECT record_id, topic_id, prob FROM memberships WHERE rank = 0 AND {where}", params)
 
     def session_member_rows(self, sessions: Sequence[str]) -> list[tuple[int, str, Any]]:
@@ -141,8 +138,8 @@ class SqlGraphTables:
 
     def subtopic_rows(self, children: Sequence[int], parents: Sequence[int]) -> list[tuple[int, int]]:
         """(topic, parent) pairs whose topic is in ``children`` or whose parent is in ``parents``."""
-        child, p1 = self.dialect.in_list("id", _ints(children))
-        parent, p2 = self.dialect.in_list("parent", _ints(parents))
+        child, p1 = self.dialect.in_list("id", as_ints(children))
+        parent, p2 = self.dialect.in_list("parent", as_ints(parents))
         return self._rows(f"SELECT id, parent FROM topics WHERE parent IS NOT NULL AND ({child} OR {parent})", p1 + p2)
 
     def topic_parent_pairs(self) -> list[tuple[int, int]]:
@@ -159,12 +156,12 @@ class SqlGraphTables:
     # -- nodes ----------------------------------------------------------------------
     def memory_nodes(self, ids: Sequence[int]) -> list[tuple[int, str, str, Any]]:
         """(id, kind, first 200 characters, session) of the memories that exist among ``ids``."""
-        where, params = self.dialect.in_list("id", _ints(ids))
+        where, params = self.dialect.in_list("id", as_ints(ids))
         return self._rows(f"SELECT id, kind, left(text, 200), session FROM records WHERE {where}", params)
 
     def memory_rows(self, ids: Sequence[int]) -> list[tuple[Any, ...]]:
         """(id, kind, text, session, created_at, importance, metadata JSON) of ``ids``, by id."""
-        where, params = self.dialect.in_list("id", _ints(ids))
+        where, params = self.dialect.in_list("id", as_ints(ids))
         return self._rows("SELECT id, kind, text, session, created_at, importance, metadata FROM records "
                           f"WHERE {where} ORDER BY id", params)
 
@@ -173,7 +170,7 @@ class SqlGraphTables:
         sql = "SELECT id, label, level, keywords, provisional FROM topics"
         if ids is None:
             return self._rows(sql + " ORDER BY id")
-        where, params = self.dialect.in_list("id", _ints(ids))
+        where, params = self.dialect.in_list("id", as_ints(ids))
         return self._rows(f"{sql} WHERE {where} ORDER BY id", params)
 
     def session_names(self, names: Sequence[str]) -> list[str]:
@@ -214,7 +211,7 @@ class SqlGraphTables:
 
     # -- journal (for a mirror) -----------------------------------------------------------
     def journal_add(self, op: str, ids: Sequence[int]) -> None:
-        self._run("INSERT INTO graph_journal VALUES (nextval('graph_journal_seq'), ?, ?)", [op, _ints(ids)])
+        self._run("INSERT INTO graph_journal VALUES (nextval('graph_journal_seq'), ?, ?)", [op, as_ints(ids)])
 
     def journal_pending(self, limit: int) -> list[tuple[int, str, list[int]]]:
         rows = self._rows("SELECT seq, op, ids FROM graph_journal ORDER BY seq LIMIT ?", [int(limit)])

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from ._duckdb import SCHEMA_VERSION
 from ._dialect import POSTGRES
 from ._graph_tables import EDGE_SCHEMA, SqlGraphTables
 from ._protocol import Ids
-from ._sql import RECORD_COLUMNS, SqlStore
+from ._sql import RECORD_COLUMNS, SqlStore, as_ints
 from ._where import check_where, evaluate, lookup
 
 __all__ = ["PostgresStore"]
@@ -55,10 +55,6 @@ CREATE TABLE IF NOT EXISTS memberships (
 CREATE TABLE IF NOT EXISTS changes (seq BIGSERIAL PRIMARY KEY, op TEXT NOT NULL, ids BIGINT[] NOT NULL,
     writer TEXT NOT NULL);
 """
-
-
-def _ints(ids: Iterable[Any]) -> list[int]:
-    return [int(i) for i in ids]
 
 
 def _naive(ts: datetime) -> datetime:
@@ -243,7 +239,7 @@ class PostgresStore(SqlStore):
         n = len(records)
         if n == 0:
             return []
-        ids = self.allocate_ids(n) if ids is None else _ints(ids)
+        ids = self.allocate_ids(n) if ids is None else as_ints(ids)
         now = datetime.now(timezone.utc).replace(tzinfo=None)
         whens = [now if r.created_at is None else _naive(r.created_at) for r in records]
         with self.transaction("add the records"):
@@ -278,7 +274,7 @@ class PostgresStore(SqlStore):
         cur.executemany("INSERT INTO embeddings VALUES (%s, %s, %s)", [(i, role, v) for i, v in zip(ids, arr)])
 
     def _log(self, op: str, ids: Sequence[int]) -> None:
-        self._con.execute("INSERT INTO changes (op, ids, writer) VALUES (%s, %s, %s)", [op, _ints(ids), self.writer])
+        self._con.execute("INSERT INTO changes (op, ids, writer) VALUES (%s, %s, %s)", [op, as_ints(ids), self.writer])
 
     def delete(self, ids: Ids, writes: Sequence[Callable[[Any], None]] = ()) -> None:
         with self.transaction("delete the records"):
@@ -286,13 +282,13 @@ class PostgresStore(SqlStore):
             for write in writes:
                 write(self)
             for table, col in (("embeddings", "record_id"), ("memberships", "record_id"), ("records", "id")):
-                self._con.execute(f"DELETE FROM {table} WHERE {col} = ANY(%s)", [_ints(ids)])
-            self._log("delete", _ints(ids))
+                self._con.execute(f"DELETE FROM {table} WHERE {col} = ANY(%s)", [as_ints(ids)])
+            self._log("delete", as_ints(ids))
 
     def replace_vectors(self, role: str, ids: Ids, arr: np.ndarray) -> None:
         with self.transaction(f"replace the {role} vectors"), self._con.cursor() as cur:
-            cur.execute("DELETE FROM embeddings WHERE embedder = %s AND record_id = ANY(%s)", [role, _ints(ids)])
-            self._insert_vectors(cur, role, _ints(ids), arr)
+            cur.execute("DELETE FROM embeddings WHERE embedder = %s AND record_id = ANY(%s)", [role, as_ints(ids)])
+            self._insert_vectors(cur, role, as_ints(ids), arr)
 
     def changes_since(self, seq: int) -> tuple[int, list[int], list[int]]:
         """What other processes added and deleted after change ``seq``: ``(last seq, added, deleted)``."""
@@ -320,7 +316,7 @@ class PostgresStore(SqlStore):
         params: list[Any] = [role]
         if ids is not None:
             sql += " AND record_id = ANY(%s)"
-            params.append(_ints(ids))
+            params.append(as_ints(ids))
         rows = self._con.execute(sql + " ORDER BY record_id", params).fetchall()
         if not rows:
             return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
@@ -381,7 +377,7 @@ class PostgresStore(SqlStore):
 
     def topic_members(self, topic_ids: Ids) -> np.ndarray:
         rows = self._con.execute("SELECT record_id FROM memberships WHERE rank = 0 AND topic_id = ANY(%s) ORDER BY 1",
-                                 [_ints(topic_ids)]).fetchall()
+                                 [as_ints(topic_ids)]).fetchall()
         return np.asarray([r[0] for r in rows], dtype=np.int64)
 
     # -- summaries --------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from .._types import Record, TopicRow
 from ._dialect import Dialect
 from ._protocol import Ids, PageRow, SessionSummary
 
-__all__ = ["SqlStore", "PAGE_COLUMNS", "RECORD_COLUMNS", "record_of"]
+__all__ = ["SqlStore", "PAGE_COLUMNS", "RECORD_COLUMNS", "record_of", "as_ints"]
 
 PAGE_COLUMNS = PageRow._fields
 """The records columns :meth:`SqlStore.page` reads, in :class:`PageRow` order."""
@@ -30,7 +30,8 @@ RECORD_COLUMNS = "id, kind, text, metadata, session, created_at, importance, use
 """The columns :func:`record_of` reads, in order."""
 
 
-def _ints(ids: Iterable[Any]) -> list[int]:
+def as_ints(ids: Iterable[Any]) -> list[int]:
+    """Ids as Python ints (a numpy array's int64 is not every driver's parameter type)."""
     return [int(i) for i in ids]
 
 
@@ -93,21 +94,21 @@ class SqlStore:
         return {k: int(i) for k, i in self._all(f"SELECT key, id FROM records WHERE {where}", params)}
 
     def existing(self, ids: Iterable[int] | np.ndarray) -> set[int]:
-        where, params = self.dialect.in_list("id", _ints(ids))
+        where, params = self.dialect.in_list("id", as_ints(ids))
         return {int(r[0]) for r in self._all(f"SELECT id FROM records WHERE {where}", params)}
 
     def get(self, ids: Ids) -> dict[int, Record]:
         """Records by id (missing ids are absent from the result)."""
         if not len(ids):
             return {}
-        where, params = self.dialect.in_list("id", _ints(ids))
+        where, params = self.dialect.in_list("id", as_ints(ids))
         return {int(r[0]): record_of(r) for r in self._all(f"SELECT {RECORD_COLUMNS} FROM records WHERE {where}",
                                                            params)}
 
     def mark_used(self, ids: Ids) -> None:
         """Increment ``use_count`` and set ``last_used_at`` of the given records."""
         if len(ids):
-            where, params = self.dialect.in_list("id", _ints(ids))
+            where, params = self.dialect.in_list("id", as_ints(ids))
             self._run(f"UPDATE records SET use_count = use_count + 1, last_used_at = ? WHERE {where}",
                       [datetime.now(timezone.utc).replace(tzinfo=None), *params])
 
@@ -116,7 +117,7 @@ class SqlStore:
         if len(ids):
             self._run(f"UPDATE records SET use_count = u.c, last_used_at = u.t FROM (SELECT "
                       f"{self.dialect.unnest(('int', 'int', 'time'))}) AS u(id, c, t) WHERE records.id = u.id",
-                      [_ints(ids), [int(c) for c in counts], [None if t is None else t.astimezone(timezone.utc).replace(
+                      [as_ints(ids), [int(c) for c in counts], [None if t is None else t.astimezone(timezone.utc).replace(
                           tzinfo=None) for t in last_used]])
 
     def group_counts(self, column: str) -> dict[str, int]:
@@ -166,7 +167,7 @@ class SqlStore:
         """Each record's most probable topic."""
         if not len(ids):
             return {}
-        where, params = self.dialect.in_list("record_id", _ints(ids))
+        where, params = self.dialect.in_list("record_id", as_ints(ids))
         rows = self._all(f"SELECT record_id, topic_id FROM memberships WHERE rank = 0 AND {where}", params)
         return {int(a): int(b) for a, b in rows}
 
