@@ -304,7 +304,34 @@ def test_local_rules_are_fitted_from_pairs_and_refuse_unseen_neighbourhoods():
     assert apply_rule("cross", table, G("30")) is None  # colour 3 was never seen
     rowcol = fit_rule("rowcol", [G("100", "000")], [G("111", "000")])
     assert apply_rule("rowcol", rowcol, G("000", "100")).tolist() == [[0, 0, 0], [1, 1, 1]]
-    assert set(RULES) == {"patch3", "cross", "mask3", "count8", "rowcol", "stamp", "objsize", "objrank", "objborder", "objholes"}
+    assert set(RULES) == {"patch3", "cross", "mask3", "count8", "rowcol", "stamp", "objsize", "objrank", "objborder", "objholes",
+                          "lines", "enclosed"}
+
+
+def test_relational_rules_read_colours_from_sources_so_new_colours_and_places_apply():
+    from selfmem.solver.arc._learned import apply_rule, fit_rule
+
+    # gaps between two cells of one colour on a row or a column are closed with that colour
+    src = G("10001", "00000", "20000", "00000", "20000")
+    dst = G("11111", "00000", "20000", "20000", "20000")
+    table = fit_rule("lines", [src], [dst])
+    assert table is not None
+    test = G("00000", "01010", "00000", "00000", "00000")
+    assert fit_rule("patch3", [src], [dst]) is None or apply_rule("patch3", fit_rule("patch3", [src], [dst]), test) is None
+    assert apply_rule("lines", table, G("10100", "00000", "20000", "00000", "20000")).tolist() == \
+        G("11100", "00000", "20000", "20000", "20000").tolist()
+    assert apply_rule("lines", table, test).tolist() == G("00000", "01110", "00000", "00000", "00000").tolist()
+    assert apply_rule("lines", table, G("50000")) is None  # a cell of colour 5: a key never seen
+    # background closed off from the border takes one colour, whatever the wall's colour
+    walls = G("33300", "30300", "33300", "00000")
+    filled = G("33300", "34300", "33300", "00000")
+    enclosed = fit_rule("enclosed", [walls], [filled])
+    assert enclosed is not None
+    assert apply_rule("enclosed", enclosed, G("00000", "06660", "06060", "06660")).tolist() == \
+        G("00000", "06660", "06460", "06660").tolist()
+    assert fit_rule("lines", [G("12")], [G("12")]) is None  # the identity: nothing learned
+    assert fit_rule("enclosed", [G("1", "0")], [G("1", "2"), ]) is not None
+    assert fit_rule("enclosed", [G("10"), G("10")], [G("12"), G("13")]) is None  # one key, two colours, no source
 
 
 def test_the_stamp_rule_paints_each_colours_pattern_on_any_arrangement():

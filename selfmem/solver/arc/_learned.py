@@ -21,6 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ._grid import Grid, by_grid
+from ._relational import RELATIONAL, apply_relational, fit_relational
 
 __all__ = ["fit_colormap", "apply_colormap", "RULES", "fit_rule", "apply_rule"]
 
@@ -155,8 +156,10 @@ def _objholes(g: Grid) -> np.ndarray:
 
 
 RULES = {"cross": _cross, "mask3": _mask3, "count8": _count8, "patch3": _patch3, "rowcol": _rowcol, "stamp": None,
-         "objsize": _objsize, "objrank": _objrank, "objborder": _objborder, "objholes": _objholes}
-"""Rule kinds: the cell feature of a lookup-table rule, or ``None`` for the stamp rule. The ``obj*`` rules
+         "objsize": _objsize, "objrank": _objrank, "objborder": _objborder, "objholes": _objholes,
+         **{kind: None for kind in RELATIONAL}}
+"""Rule kinds: the cell feature of a lookup-table rule, or ``None`` for the stamp rule and the relational
+rules (:mod:`._relational`: ``lines``, ``enclosed``). The ``obj*`` rules
 recolour whole objects (single-colour, 8-connected) by a property of the object: its size, its size's rank
 (1 = largest), whether it touches the border (with its colour), its number of holes; the background maps to
 one colour."""
@@ -249,6 +252,8 @@ def fit_rule(kind: str, preds: Sequence[Grid], targets: Sequence[Grid]) -> tuple
         return None
     if kind == "stamp":
         return _fit_stamp(preds, targets)
+    if kind in RELATIONAL:
+        return fit_relational(kind, preds, targets)
     feature = RULES[kind]
     assert feature is not None
     if kind in _OBJECT_RULES:  # the background is one key: it must become one colour (checked before the objects)
@@ -268,6 +273,8 @@ def apply_rule(kind: str, table: tuple[np.ndarray, np.ndarray], g: Grid) -> Grid
     """Rule ``kind`` on grid ``g``; ``None`` when a cell's feature was never seen in the train pairs."""
     if kind == "stamp":
         return _paint(g, table)
+    if kind in RELATIONAL:
+        return apply_relational(kind, table, g)
     feature = RULES[kind]
     assert feature is not None
     uniq, colours = table
