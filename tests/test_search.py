@@ -246,3 +246,65 @@ def test_feedback_reaches_a_second_hop_and_scores_against_the_query(tmp_path, ha
         assert [h.record.id for h in again] == [h.record.id for h in hits]
     with pytest.raises(ConfigError):
         SearchConfig(feedback=-1)
+
+
+def test_ranking_reads_the_records_of_the_hits_only_and_ranks_as_with_every_record():
+    import numpy as np
+
+    from selfmem._types import Record
+    from selfmem.retrieval._search import Candidate, rank
+
+    rng = np.random.default_rng(3)
+    texts = ["alpha", "Alpha", "beta", "gamma", "alpha ", "delta"] * 5
+    vecs = rng.normal(size=(len(texts), 8))
+    vecs[1] = vecs[0]  # one text twice with one vector, one with another ("alpha " vs "alpha")
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    records = {i: Record(id=i, kind="message", text=t, metadata={}, importance=float(1 + i % 3))
+               for i, t in enumerate(texts)}
+    gone = {7}  # deleted after the index found it
+    cos, bm = rng.uniform(-1, 1, len(texts)), rng.uniform(0, 5, len(texts))
+    read: list[list[int]] = []
+
+    def fetch(ids):
+        read.append(list(ids))
+        return {i: records[i] for i in ids if i not in gone}
+
+    for cfg in (SearchConfig(), SearchConfig(dedupe=1.0), SearchConfig(mode="dense", importance_weight=0.0)):
+        whole = [Candidate.of(records[i], cos[i], bm[i], vecs[i]) for i in records if i not in gone]
+        lazy = [Candidate(i, cos[i], bm[i], vecs[i], None, records[i].importance) for i in records if i not in gone]
+        read.clear()
+        expected = [(c.id, s) for c, s in rank(whole, 5, cfg)]
+        got = rank(lazy, 5, cfg, fetch=fetch)
+        assert len(expected) == 4 and [(c.id, s) for c, s in got] == expected  # 4 texts, case and spacing aside
+        assert all(c.record is records[c.id] for c, _ in got)
+        assert len(read[0]) == 5 and len(read) <= 3  # the 5 picks first, then a read ahead past repeats
+    best = max(records, key=lambda i: cos[i])
+    gone.add(best)  # the best pick deleted before its record is read: the next one takes its place
+    lazy = [Candidate(i, cos[i], bm[i], vecs[i], None) for i in records]
+    got = rank(lazy, 2, SearchConfig(mode="dense", importance_weight=0.0), fetch=fetch)
+    assert best not in [c.id for c, _ in got] and len(got) == 2
+    with pytest.raises(ValueError, match="fetch"):
+        rank([Candidate(0, 0.5, 1.0, vecs[0])], 1, SearchConfig())
+
+
+def test_ranking_columns_are_read_once_and_follow_adds_deletes_and_a_new_store(tmp_path):
+    import numpy as np
+
+    from selfmem.memory._rank_columns import RankColumns
+
+    with Memory(tmp_path / "m", hash_cfg()) as m:
+        ids = m.add_many(["one", "two", "three"], importance=[0.5, 1.0, 2.0])
+        cols = RankColumns()
+        store = m._state.live()
+        got = cols.get(store, np.asarray(ids))
+        assert got.present.all() and got.importance.tolist() == [0.5, 1.0, 2.0]
+        created = [m.get(i).created_at.timestamp() for i in ids]
+        assert np.allclose(got.created, created)
+        new = m.add("four", importance=3.0)
+        m.delete(ids[0])
+        got = cols.get(store, np.asarray([ids[0], new]))
+        assert got.present.tolist() == [True, True]  # a deleted id read before stays: ranking reads its record
+        assert got.importance.tolist() == [0.5, 3.0]
+        later = RankColumns()
+        assert later.get(store, np.asarray([ids[0], new, 999])).present.tolist() == [False, True, False]
+        assert m.search("four", k=1)[0].record.id == new

@@ -15,7 +15,7 @@ from ..graph._build import key, parse_key
 from ..graph._embedded import EmbeddedGraph
 from . import _validate as v
 
-__all__ = ["check_node", "check_rels", "check_expand", "check_walk", "expand"]
+__all__ = ["check_node", "check_rels", "check_expand", "check_walk", "expand", "neighbours", "Near"]
 
 _DIRECTIONS = ("out", "in", "both")
 
@@ -65,7 +65,11 @@ def check_expand(expand: Any, default: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(rels))
 
 
-def _neighbours(graph: EmbeddedGraph, hit_ids: Sequence[int], rels: Sequence[str]) -> dict[int, list[tuple[int, tuple[str, ...]]]]:
+Near = dict[int, list[tuple[int, tuple[str, ...]]]]
+"""Per hit id, the memories one expansion step away (id, edge path), in the order they are added."""
+
+
+def neighbours(graph: EmbeddedGraph, hit_ids: Sequence[int], rels: Sequence[str]) -> Near:
     """For each hit, the memories one expansion step away, in the order they are added."""
     keys = [key("memory", i) for i in hit_ids]
     want = set(rels)
@@ -96,7 +100,8 @@ def _neighbours(graph: EmbeddedGraph, hit_ids: Sequence[int], rels: Sequence[str
 def expand(hits: list[Hit], k: int, graph: EmbeddedGraph, rels: Sequence[str], n_hits: int, store: Any, index: Any,
            qvec: np.ndarray, allowed: np.ndarray | None,
            topic_of: Callable[[Sequence[int]], dict[int, int]],
-           known: Mapping[int, tuple[Record, float]] | None = None) -> list[Hit]:
+           known: Mapping[int, tuple[Record, float]] | None = None,
+           read: tuple[tuple[int, ...], Near, Mapping[int, Record]] | None = None) -> list[Hit]:
     """Place the graph neighbours of the best ``n_hits`` hits right after them; the list stays at k.
 
     An expanded hit carries ``via`` (the edge path) and ``expanded_from`` (the hit that brought it);
@@ -104,11 +109,15 @@ def expand(hits: list[Hit], k: int, graph: EmbeddedGraph, rels: Sequence[str], n
     lower in the list moves up (so the result does not depend on how long the list is); one ranked
     higher, or outside the search filters (``allowed``), stays where it is. ``known`` holds the record
     and cosine of memories the search has read already (its candidates): only the others are read.
+    ``read`` holds what the search read with its hits' records (:func:`neighbours` of the hits it expected
+    first, and the neighbours' records): used when the hits are those, so that the expansion reads nothing.
     """
     if not rels or not hits:
         return hits
     pos = {h.record.id: r for r, h in enumerate(hits)}
-    near = _neighbours(graph, [h.record.id for h in hits[:n_hits]], rels)
+    top = tuple(h.record.id for h in hits[:n_hits])
+    near = read[1] if read is not None and read[0] == top else neighbours(graph, top, rels)
+    prefetched = read[2] if read is not None else {}
     extra: dict[int, tuple[Hit, tuple[str, ...]]] = {}
     ok = None if allowed is None else set(allowed.tolist())
     for h in hits[:n_hits]:
@@ -119,14 +128,15 @@ def expand(hits: list[Hit], k: int, graph: EmbeddedGraph, rels: Sequence[str], n
         return hits
     new = [i for i in extra if i not in pos]
     have = {i: known[i] for i in new if known is not None and i in known}
-    read = [i for i in new if i not in have]
-    records = store.get(read) if read else {}
-    read = [i for i in read if i in records]
-    if store.shared and read:  # another process's record, committed after this call caught up: not indexed yet
-        held = set(np.asarray(read, dtype=np.int64)[np.isin(read, index.ids())].tolist())
-        read = [i for i in read if i in held]
+    unread = [i for i in new if i not in have and i not in prefetched]
+    records = {i: prefetched[i] for i in new if i not in have and i in prefetched}
+    records.update(store.get(unread) if unread else {})
+    read_ = [i for i in new if i not in have and i in records]
+    if store.shared and read_:  # another process's record, committed after this call caught up: not indexed yet
+        held = set(np.asarray(read_, dtype=np.int64)[np.isin(read_, index.ids())].tolist())
+        read_ = [i for i in read_ if i in held]
         records = {i: r for i, r in records.items() if i in held}
-    cos = dict(zip(read, (index.vectors(read) @ qvec[0]).tolist())) if read else {}
+    cos = dict(zip(read_, (index.vectors(read_) @ qvec[0]).tolist())) if read_ else {}
     for i, (record, c) in have.items():
         records[i], cos[i] = record, c
     new = [i for i in new if i in records]

@@ -14,7 +14,7 @@ import numpy as np
 from .._config import MemoryConfig, SearchConfig
 from .._errors import InvalidInputError
 from .._timing import stage
-from .._types import Hit
+from .._types import Hit, Record
 from ..retrieval._index import VectorIndex
 from ..retrieval._keywords import KeywordIndex
 from ..retrieval._search import Candidate, rank
@@ -22,6 +22,7 @@ from ..graph._embedded import EmbeddedGraph
 from ..retrieval._views import Views
 from . import _graph_api
 from . import _validate as v
+from ._rank_columns import RankColumns
 from ..store._where import check_where
 from ..store import Store
 
@@ -29,14 +30,16 @@ __all__ = ["gather", "search", "make_request", "SearchRequest", "TopicRouter"]
 
 
 def gather(store: Store, index: VectorIndex, keywords: KeywordIndex, query: str, qvec: np.ndarray,
-           n: int, allowed: np.ndarray | None, mode: str) -> list[Candidate]:
+           n: int, allowed: np.ndarray | None, mode: str, columns: RankColumns | None = None) -> list[Candidate]:
     """Union of the dense and keyword top-n (per ``mode``), each with its cosine and BM25 score.
 
     The keyword top-n comes from :meth:`KeywordIndex.candidates` (common terms capped to their
     highest-impact documents); every candidate's BM25 is then computed exactly (:meth:`KeywordIndex.score_docs`).
 
     Cosines come from the vectors the index holds (exact for the flat index; the float16
-    re-rank copy for IVF-PQ), so no vector is read from the store on the search path.
+    re-rank copy for IVF-PQ), so no vector is read from the store on the search path. With ``columns``
+    the candidates carry the ranking columns held in memory and no record (ranking reads the records of
+    the hits it keeps); without, every candidate's record is read here (ranking by use counts, which change).
 
     Parameters
     ----------
@@ -47,28 +50,41 @@ def gather(store: Store, index: VectorIndex, keywords: KeywordIndex, query: str,
     allowed : ndarray of int64, optional
         Only these ids may be returned.
     mode : {"hybrid", "dense", "keyword", "topics"}
+    columns : RankColumns, optional
     """
     ids: list[int] = []
+    scored: dict[int, float] = {}  # the keyword candidates' BM25, computed exactly by candidates()
     if mode != "keyword" and len(index):
         with stage("index"):
             _, dense = index.search(qvec, n, allowed)
         ids += [int(i) for i in dense[0] if i >= 0]
     if mode != "dense":
         with stage("keyword"):
-            ids += keywords.candidates(query, n, allowed)[0].tolist()
+            kw_ids, kw_scores = keywords.candidates(query, n, allowed)
+            scored = dict(zip(kw_ids.tolist(), kw_scores.tolist()))
+        ids += list(scored)
     ids = list(dict.fromkeys(ids))
     if not ids:
         return []
     with stage("store"):
-        records = store.get(ids)
-    ids = [i for i in ids if i in records]
+        if columns is not None:
+            cols = columns.get(store, np.asarray(ids, dtype=np.int64))
+            keep = cols.present
+            ids = [i for i, ok in zip(ids, keep.tolist()) if ok]
+            importance, created = cols.importance[keep].tolist(), cols.created[keep].tolist()
+        else:
+            records = store.get(ids)
+            ids = [i for i in ids if i in records]
     with stage("index"):
         vecs = index.vectors(ids)
-        cos = vecs @ qvec[0]
+        cos = np.clip(vecs @ qvec[0], -1.0, 1.0).tolist()
     with stage("keyword"):
-        bm = keywords.score_docs(query, ids).tolist()  # the candidates only: cheap in every mode
-    return [Candidate(id=i, cos=float(min(1.0, max(-1.0, c))), bm25=bm[j], vector=vecs[j], record=records[i])
-            for j, (i, c) in enumerate(zip(ids, cos.tolist()))]
+        rest = [i for i in ids if i not in scored]  # the dense candidates only: cheap in every mode
+        scored.update(zip(rest, keywords.score_docs(query, rest).tolist()))
+        bm = [scored[i] for i in ids]
+    if columns is not None:
+        return [Candidate(i, cos[j], bm[j], vecs[j], None, importance[j], created[j]) for j, i in enumerate(ids)]
+    return [Candidate.of(records[i], cos[j], bm[j], vecs[j]) for j, i in enumerate(ids)]
 
 
 @dataclass(frozen=True)
@@ -144,10 +160,11 @@ def make_request(config: MemoryConfig, query: Any, k: Any, *, kinds: Any = None,
 
 
 def search(req: SearchRequest, store: Store, views: Views, index: VectorIndex, keywords: KeywordIndex,
-           topics: TopicRouter, graph: EmbeddedGraph | None = None) -> list[Hit]:
+           topics: TopicRouter, graph: EmbeddedGraph | None = None, columns: RankColumns | None = None) -> list[Hit]:
     """The search pipeline: filter, embed the query, route (topics mode), gather, rank, wrap as hits, expand.
 
-    ``graph`` is the embedded graph whose ``req.expand`` edge types are followed from the best hits.
+    ``graph`` is the embedded graph whose ``req.expand`` edge types are followed from the best hits;
+    ``columns`` the handle's ranking columns (:mod:`._rank_columns`; None: every candidate's record is read).
     """
     allowed = None
     cfg = req.config
@@ -168,7 +185,7 @@ def search(req: SearchRequest, store: Store, views: Views, index: VectorIndex, k
             if len(allowed) == 0:
                 return []
     run = functools.partial(_one_pass, req, store=store, index=index, keywords=keywords, topics=topics, graph=graph,
-                            allowed=allowed)
+                            allowed=allowed, columns=columns)
     if not cfg.feedback:
         return run(req.query, qvec, req.k)
     depth = max(req.k, FEEDBACK_DEPTH)
@@ -189,21 +206,49 @@ FEEDBACK_DEPTH = 30
 
 def _one_pass(req: SearchRequest, query: str, qvec: np.ndarray, k: int, *, store: Store, index: VectorIndex,
               keywords: KeywordIndex, topics: TopicRouter, graph: EmbeddedGraph | None,
-              allowed: np.ndarray | None) -> list[Hit]:
+              allowed: np.ndarray | None, columns: RankColumns | None) -> list[Hit]:
     """Gather, rank, wrap as hits and expand, for one query text and its index vector (shape (1, dim))."""
     cfg = req.config
-    cands = gather(store, index, keywords, query, qvec, max(cfg.candidates, k), allowed, cfg.mode)
+    columns = None if cfg.use_weight else columns  # use counts change: read with the records
+    cands = gather(store, index, keywords, query, qvec, max(cfg.candidates, k), allowed, cfg.mode, columns)
+
+    expanding = bool(req.expand) and graph is not None
+    read: list[tuple[tuple[int, ...], _graph_api.Near, dict[int, Record]]] = []
+
+    def fetch(ids: list[int]) -> dict[int, Record]:
+        """The picks' records; on the first read, with the graph neighbours of the best picks (one read)."""
+        extra: list[int] = []
+        if expanding and not read:
+            assert graph is not None
+            top = tuple(ids[:req.expand_hits])
+            with stage("graph"):
+                near = _graph_api.neighbours(graph, top, req.expand)
+            held = {c.id for c in cands if c.record is not None}
+            extra = list(dict.fromkeys(o for lst in near.values() for o, _ in lst if o not in held and o not in ids))
+        with stage("store"):
+            got = store.get(ids + extra)
+        if expanding and not read:
+            read.append((top, near, {i: got[i] for i in extra if i in got}))
+        return got
+
     with stage("fusion"):
-        ranked = rank(cands, k, cfg, max_distance=req.max_distance)
+        ranked = rank(cands, k, cfg, max_distance=req.max_distance, fetch=fetch)
     with stage("topics"):
         topic_of = topics.top_of([c.id for c, _ in ranked])
-    hits = [Hit(record=c.record, score=c.cos, distance=1.0 - c.cos, rank=r, relevance=s, keyword=c.bm25,
+    hits = [Hit(record=_read(c), score=c.cos, distance=1.0 - c.cos, rank=r, relevance=s, keyword=c.bm25,
                 topic=topic_of.get(c.id)) for r, (c, s) in enumerate(ranked)]
     if req.expand and graph is not None:
         with stage("graph"):
             hits = _graph_api.expand(hits, k, graph, req.expand, req.expand_hits, store, index, qvec,
-                                     allowed, topics.top_of, {c.id: (c.record, c.cos) for c in cands})
+                                     allowed, topics.top_of,
+                                     {c.id: (c.record, c.cos) for c in cands if c.record is not None},
+                                     read[0] if read else None)
     return hits
+
+
+def _read(c: Candidate) -> Record:
+    assert c.record is not None  # rank() returns candidates with their records
+    return c.record
 
 
 def _fuse(req: SearchRequest, first: list[Hit], second: list[Hit], qvec: np.ndarray, index: VectorIndex,

@@ -12,6 +12,7 @@ from ..retrieval._enrich import build_prompt
 from ..retrieval._search import single_blas_thread
 from . import _retrieve
 from . import _validate as v
+from ._rank_columns import RankColumns
 from ._state import MemoryState
 
 __all__ = ["Searcher", "FILTERS"]
@@ -25,6 +26,7 @@ class Searcher:
 
     def __init__(self, state: MemoryState) -> None:
         self.state = state
+        self.columns = RankColumns()
 
     def search(self, query: str, k: int = 5, *, kinds: Sequence[str] | None = None,
                sessions: Sequence[str] | None = None, where: Mapping[str, Any] | None = None,
@@ -40,7 +42,7 @@ class Searcher:
         s = self.state
         with single_blas_thread():
             return _retrieve.search(req, s.live(), s.views, s.vectors.index, s.keywords.index, s.topics,
-                                    s.graph.graph if s.graph.available else None)
+                                    s.graph.graph if s.graph.available else None, self.columns)
 
     def enrich(self, prompt: str, k: int = 5, *, budget_tokens: int | None = None, mark_used: bool = True,
                order: str = "time", **search: Any) -> Enriched:

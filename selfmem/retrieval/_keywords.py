@@ -56,6 +56,7 @@ class _Base:
         self.indptr, self.terms, self.tf = indptr, terms, tf
         self.code = {t: j for j, t in enumerate(vocab)}
         self.alive = np.ones(len(ids), dtype=bool)
+        self.n_alive = len(ids)  # alive.sum(), kept: len() is asked several times per search
         self.row_of_id = {int(i): r for r, i in enumerate(ids.tolist())}
         rows = np.repeat(np.arange(len(ids)), np.diff(indptr))
         order = np.argsort(terms, kind="stable")
@@ -101,7 +102,7 @@ class KeywordIndex:
         self._heads: dict[str, tuple[int, np.ndarray]] = {}  # term -> (size, ids), dropped with its arrays
 
     def __len__(self) -> int:
-        return len(self._doc_len) + (int(self._base.alive.sum()) if self._base is not None else 0)
+        return len(self._doc_len) + (self._base.n_alive if self._base is not None else 0)
 
     def ids(self) -> np.ndarray:
         own = np.fromiter(self._doc_len.keys(), dtype=np.int64, count=len(self._doc_len))
@@ -132,6 +133,7 @@ class KeywordIndex:
             base_row = base.row_of_id.get(i) if base is not None else None
             if base is not None and base_row is not None and base.alive[base_row]:
                 base.alive[base_row] = False
+                base.n_alive -= 1
                 self._total_len -= int(base.lens[base_row])
                 self._arrays.clear()
                 self._heads.clear()

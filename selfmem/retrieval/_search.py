@@ -14,9 +14,8 @@ same text) are dropped, as are hits with cosine distance ``1 - cos`` above ``max
 from __future__ import annotations
 
 import contextlib
-import math
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -64,11 +63,27 @@ def single_blas_thread() -> Iterator[None]:
 
 @dataclass
 class Candidate:
+    """One memory that search may return: its scores and what ranking reads of its record.
+
+    ``record`` may be left out (None): ranking then reads it through its ``fetch`` argument when it reaches
+    the candidate, so a search reads the records of the hits it returns rather than of every candidate.
+    ``created`` is the record's creation time in seconds since 1970 (UTC; None: unknown).
+    """
+
     id: int
     cos: float
     bm25: float
     vector: np.ndarray
-    record: Record
+    record: Record | None = None
+    importance: float = 1.0
+    created: float | None = None
+    use_count: int = 0
+
+    @classmethod
+    def of(cls, record: Record, cos: float, bm25: float, vector: np.ndarray) -> Candidate:
+        """A candidate with its whole record read."""
+        created = None if record.created_at is None else record.created_at.timestamp()
+        return cls(record.id, cos, bm25, vector, record, record.importance, created, record.use_count)
 
 
 def zscore(x: np.ndarray) -> np.ndarray:
@@ -85,7 +100,8 @@ def inverse_distance_weights(distances: Sequence[float], eps: float = EPS) -> np
 
 
 def rank(cands: list[Candidate], k: int, cfg: SearchConfig, *, now: datetime | None = None,
-         max_distance: float | None = None) -> list[tuple[Candidate, float]]:
+         max_distance: float | None = None,
+         fetch: Callable[[list[int]], Mapping[int, Record]] | None = None) -> list[tuple[Candidate, float]]:
     """Order candidates by the documented score and keep the best k distinct ones.
 
     Parameters
@@ -97,10 +113,14 @@ def rank(cands: list[Candidate], k: int, cfg: SearchConfig, *, now: datetime | N
         Reference time for recency (default: now, UTC).
     max_distance : float, optional
         Drop candidates whose cosine distance exceeds it.
+    fetch : callable, optional
+        Records by id (absent: deleted) for candidates without one. Ranking picks the best k by score and
+        vector (near-duplicates dropped), then reads the records of those picks: usually one call for k
+        ids; a pick deleted meanwhile or repeating an earlier pick's text is dropped and the picks redone.
 
     Returns
     -------
-    list of (Candidate, score), best first, at most k.
+    list of (Candidate, score), best first, at most k; every candidate returned carries its record.
     """
     if not cands:
         return []
@@ -112,33 +132,69 @@ def rank(cands: list[Candidate], k: int, cfg: SearchConfig, *, now: datetime | N
         rel = cfg.keyword_weight * zscore(bm) + (1 - cfg.keyword_weight) * zscore(cos)
     else:
         rel = cos
-    now = now or datetime.now(timezone.utc)
     score = rel.copy()
-    for j, c in enumerate(cands):
-        r = c.record
-        if cfg.importance_weight:
-            score[j] += cfg.importance_weight * math.log(max(r.importance, 1e-6))
-        if cfg.recency_weight and r.created_at is not None:
-            age = max((now - r.created_at).total_seconds() / 86400.0, 0.0)
-            score[j] += cfg.recency_weight * 2.0 ** (-age / cfg.recency_half_life_days)
-        if cfg.use_weight:
-            score[j] += cfg.use_weight * math.log1p(r.use_count)
+    if cfg.importance_weight:
+        score += cfg.importance_weight * np.log(np.maximum([c.importance for c in cands], 1e-6))
+    if cfg.recency_weight:
+        now_s = (now or datetime.now(timezone.utc)).timestamp()
+        created = np.array([np.nan if c.created is None else c.created for c in cands])
+        age = np.maximum((now_s - created) / 86400.0, 0.0)
+        score += np.where(np.isnan(created), 0.0, cfg.recency_weight * 2.0 ** (-age / cfg.recency_half_life_days))
+    if cfg.use_weight:
+        score += cfg.use_weight * np.log1p([c.use_count for c in cands])
     order = np.lexsort((np.fromiter((c.id for c in cands), np.int64, len(cands)), -score))  # ties: by id, so
-    chosen: list[tuple[Candidate, float]] = []  # every process ranks alike, whatever order its index holds them in
-    seen_text: set[str] = set()
-    kept_vecs: list[np.ndarray] = []
+    # every process ranks alike, whatever order its index holds them in
+    if max_distance is not None:
+        order = order[1.0 - cos[order] <= max_distance]
+    picks: list[int] = []
+    dropped: set[int] = set()  # deleted since the index found them, or an earlier pick's text
+    while True:  # the picks by vector, then their texts: usually once, with one read of k records
+        picks = _pick(cands, order.tolist(), dropped, k, cfg.dedupe)
+        need = [cands[j] for j in picks if cands[j].record is None]
+        if dropped and need:  # texts repeat here: read ahead, so that each repeat does not cost a read
+            ahead = [cands[j] for j in order.tolist() if j not in dropped and cands[j].record is None]
+            need = list({id(c): c for c in need + ahead[:READ_AHEAD]}.values())
+        if need:
+            if fetch is None:
+                raise ValueError("a candidate without its record needs rank(fetch=...)")
+            got = fetch([c.id for c in need])
+            for c in need:
+                c.record = got.get(c.id)
+        bad = _first_repeat(cands, picks)
+        if bad is None:
+            return [(cands[j], float(score[j])) for j in picks]
+        dropped.add(bad)
+
+
+READ_AHEAD = 16
+"""Records read beyond the picks once a pick was dropped (a deleted record, a repeated text)."""
+
+
+def _pick(cands: list[Candidate], order: list[int], dropped: set[int], k: int, dedupe: float) -> list[int]:
+    """The first k positions of ``order`` (not dropped) whose vector is not a near-duplicate of a kept one."""
+    picks: list[int] = []
+    kept: list[np.ndarray] = []
     for j in order:
-        c = cands[j]
-        if max_distance is not None and 1.0 - c.cos > max_distance:
+        if j in dropped:
             continue
-        key = " ".join(c.record.text.lower().split())
-        if key in seen_text:
+        if dedupe < 1.0 and kept and float(np.max(np.stack(kept) @ cands[j].vector)) >= dedupe:
             continue
-        if cfg.dedupe < 1.0 and kept_vecs and float(np.max(np.stack(kept_vecs) @ c.vector)) >= cfg.dedupe:
-            continue
-        seen_text.add(key)
-        kept_vecs.append(c.vector)
-        chosen.append((c, float(score[j])))
-        if len(chosen) == k:
+        picks.append(j)
+        kept.append(cands[j].vector)
+        if len(picks) == k:
             break
-    return chosen
+    return picks
+
+
+def _first_repeat(cands: list[Candidate], picks: list[int]) -> int | None:
+    """The first pick whose record is gone or whose text (case and spacing aside) an earlier pick has."""
+    seen: set[str] = set()
+    for j in picks:
+        record = cands[j].record
+        if record is None:
+            return j
+        text = " ".join(record.text.lower().split())
+        if text in seen:
+            return j
+        seen.add(text)
+    return None

@@ -35,6 +35,8 @@ class Dialect:
         An array parameter is matched by ``= ANY(?)`` (PostgreSQL) rather than ``IN (SELECT unnest(?))``.
     memory_missing : str
         A condition on ``{end}`` (an edge's ``src`` or ``dst``): it names a memory that is not in ``records``.
+    epoch : str
+        Seconds since 1970 of the naive UTC timestamp ``{col}``, as a double.
     """
 
     name: str
@@ -43,6 +45,7 @@ class Dialect:
     short_list: int = 0
     array_any: bool = False
     memory_missing: str = ""
+    epoch: str = "epoch({col})"
 
     def sql(self, statement: str) -> str:
         """``statement`` (written with ``?`` placeholders and no literal ``?``) in the engine's placeholders."""
@@ -69,4 +72,5 @@ DUCKDB = Dialect("duckdb", "?", {"text": "VARCHAR", "float": "DOUBLE", "time": "
 POSTGRES = Dialect("postgres", "%s", {"text": "text", "float": "float8", "time": "timestamp", "int": "bigint"},
                    short_list=0, array_any=True,
                    memory_missing="starts_with({end}, 'memory:') AND NOT EXISTS (SELECT 1 FROM records r "
-                                  "WHERE 'memory:' || r.id = {end})")
+                                  "WHERE 'memory:' || r.id = {end})",
+                   epoch="EXTRACT(EPOCH FROM {col})::float8")

@@ -18,7 +18,7 @@ import numpy as np
 from .._types import NewRecord, Record, TopicRow
 from ..graph._embedded import GraphTables
 
-__all__ = ["Store", "Ids", "PageRow", "SessionSummary"]
+__all__ = ["Store", "Ids", "PageRow", "RankRows", "SessionSummary"]
 
 Ids: TypeAlias = "Sequence[int] | np.ndarray"
 
@@ -37,6 +37,17 @@ class PageRow(NamedTuple):
     importance: float
     parents: list[int] | None
     key: str | None
+
+
+class RankRows(NamedTuple):
+    """The columns of records that ranking reads and that never change after an add, shape (n,) each."""
+
+    ids: np.ndarray
+    """int64, ascending."""
+    importance: np.ndarray
+    """float64."""
+    created: np.ndarray
+    """float64: seconds since 1970, UTC."""
 
 
 class SessionSummary(NamedTuple):
@@ -129,6 +140,8 @@ class Store(Protocol):
     def existing(self, ids: Iterable[int] | np.ndarray) -> set[int]: ...
 
     def get(self, ids: Ids) -> dict[int, Record]: ...
+
+    def rank_rows(self, ids: Ids | None = None) -> RankRows: ...
 
     def vectors(self, role: str, ids: Ids | None = None) -> tuple[np.ndarray, np.ndarray]: ...
 

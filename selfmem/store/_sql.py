@@ -18,7 +18,7 @@ import numpy as np
 from .._errors import InvalidInputError
 from .._types import Record, TopicRow
 from ._dialect import Dialect
-from ._protocol import Ids, PageRow, SessionSummary
+from ._protocol import Ids, PageRow, RankRows, SessionSummary
 
 __all__ = ["SqlStore", "PAGE_COLUMNS", "RECORD_COLUMNS", "record_of", "as_ints"]
 
@@ -104,6 +104,23 @@ class SqlStore:
         where, params = self.dialect.in_list("id", as_ints(ids))
         return {int(r[0]): record_of(r) for r in self._all(f"SELECT {RECORD_COLUMNS} FROM records WHERE {where}",
                                                            params)}
+
+    def rank_rows(self, ids: Ids | None = None) -> RankRows:
+        """Importance and creation time of the records ``ids`` (None: all), ascending by id; missing ids are absent."""
+        where, params = ("", []) if ids is None else self.dialect.in_list("id", as_ints(ids))
+        if ids is not None and not params:
+            return RankRows(np.zeros(0, np.int64), np.zeros(0), np.zeros(0))
+        epoch = self.dialect.epoch.format(col="created_at")
+        got, imp, created = self._arrays(f"SELECT id, importance, {epoch} FROM records"
+                                         f"{' WHERE ' + where if where else ''} ORDER BY id", params)
+        return RankRows(got.astype(np.int64), imp.astype(np.float64), created.astype(np.float64))
+
+    def _arrays(self, sql: str, params: Sequence[Any] = ()) -> list[np.ndarray]:
+        """The columns of a query's rows as arrays (an engine with a columnar fetch overrides this)."""
+        cur = self._run(sql, params)
+        rows = cur.fetchall()
+        width = len(cur.description)
+        return [np.array([r[j] for r in rows]) for j in range(width)]
 
     def mark_used(self, ids: Ids) -> None:
         """Increment ``use_count`` and set ``last_used_at`` of the given records."""
