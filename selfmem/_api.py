@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ._config import MemoryConfig
 from ._types import Enriched, Hit, Record, Stats, Subgraph, Topic
@@ -28,13 +28,13 @@ class MemoryAPI(Protocol):
     config: MemoryConfig
     """The memory's configuration (kinds, search and graph settings)."""
 
-    def add(self, text: str, kind: str = "output", metadata: Mapping[str, Any] | None = None, *,
+    def add(self, text: str, kind: str = "output", metadata: Mapping[str, object] | None = None, *,
             session: str | None = None, importance: float = 1.0, parents: Sequence[int] = (),
             own_embedding: np.ndarray | None = None, created_at: datetime | None = None,
             key: str | None = None) -> int: ...
 
     def add_many(self, texts: Sequence[str], kind: str | Sequence[str] = "output",
-                 metadata: Sequence[Mapping[str, Any] | None] | None = None, *,
+                 metadata: Sequence[Mapping[str, object] | None] | None = None, *,
                  session: str | None = None, importance: float | Sequence[float] = 1.0,
                  parents: Sequence[Sequence[int]] | None = None,
                  own_embedding: np.ndarray | Sequence[np.ndarray] | None = None,
@@ -47,13 +47,13 @@ class MemoryAPI(Protocol):
     def delete(self, ids: int | Sequence[int]) -> None: ...
 
     def search(self, query: str, k: int = 5, *, kinds: Sequence[str] | None = None,
-               sessions: Sequence[str] | None = None, where: Mapping[str, Any] | None = None,
+               sessions: Sequence[str] | None = None, where: Mapping[str, object] | None = None,
                since: datetime | None = None, until: datetime | None = None,
                max_distance: float | None = None, mode: str | None = None,
                expand: bool | Sequence[str] | None = None) -> list[Hit]: ...
 
     def enrich(self, prompt: str, k: int = 5, *, budget_tokens: int | None = None, mark_used: bool = True,
-               order: str = "time", **search: Any) -> Enriched: ...
+               order: str = "time", **search: object) -> Enriched: ...
 
     def topics(self) -> list[Topic]: ...
 

@@ -8,13 +8,16 @@ import math
 import os
 import re
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal, get_args
+from typing import Any, Literal, TypeVar, get_args
 from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 from ._errors import ConfigError
+from ._types import JSON
 
 __all__ = ["MemoryConfig", "EmbeddingConfig", "IndexConfig", "SearchConfig", "TopicsConfig", "GraphConfig",
            "DEFAULT_KINDS", "CONFIG_VERSION", "GRAPH_RELS", "EXPAND_RELS"]
+
+_T = TypeVar("_T")
 
 CONFIG_VERSION = 4
 _ADDED_IN = {4: ("search.feedback", "search.feedback_weight")}
@@ -492,9 +495,9 @@ class MemoryConfig:
         return dataclasses.replace(self, **changes)
 
     # -- TOML round trip -------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, JSON]:
         """The config as plain data (what ``config.toml`` holds)."""
-        out: dict[str, Any] = {"config_version": CONFIG_VERSION}
+        out: dict[str, JSON] = {"config_version": CONFIG_VERSION}
         for f in fields(self):
             value = getattr(self, f.name)
             if dataclasses.is_dataclass(value):
@@ -505,7 +508,7 @@ class MemoryConfig:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> MemoryConfig:
+    def from_dict(cls, data: dict[str, JSON]) -> MemoryConfig:
         """Build a config from plain data, rejecting unknown keys and newer versions."""
         data = dict(data)
         version = data.pop("config_version", CONFIG_VERSION)
@@ -516,7 +519,7 @@ class MemoryConfig:
             )
         sections = {"embedding": EmbeddingConfig, "index": IndexConfig, "search": SearchConfig,
                     "topics": TopicsConfig, "graph": GraphConfig}
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, JSON] = {}
         for key, value in data.items():
             if key in sections:
                 if not isinstance(value, dict):
@@ -562,7 +565,7 @@ class MemoryConfig:
         return cls.from_dict(data)
 
 
-def _missing_keys(data: dict[str, Any], full: dict[str, Any]) -> list[str]:
+def _missing_keys(data: dict[str, JSON], full: dict[str, JSON]) -> list[str]:
     """Keys (``section.key`` for tables) that ``full`` has and ``data`` lacks."""
     out = []
     for key, value in full.items():
@@ -590,7 +593,7 @@ def _url_passwords(url: str) -> list[str]:
     return sorted({p for raw in found for p in (raw, unquote(raw)) if p}, key=len, reverse=True)
 
 
-def redact_url(url: Any) -> Any:
+def redact_url(url: _T) -> _T | str:
     """A store URL without its password, wherever it was given (``user:password@`` or ``?password=``); config
     files, stats, reprs, errors and memctl's output show only this."""
     if not isinstance(url, str) or not url.startswith(("postgresql://", "postgres://")):
@@ -625,7 +628,7 @@ RESERVED_SCHEMAS = ("public", "information_schema")
 """Schemas a memory never uses (shared by every user of the database), besides every ``pg_*`` schema."""
 
 
-def check_schema(name: Any, *, required: bool) -> None:
+def check_schema(name: object, *, required: bool) -> None:
     """Refuse a PostgreSQL schema name that is not a lower-case SQL name, or that is shared by the whole database
     (``public``, ``information_schema``, ``pg_*``): a memory's schema holds only its own tables."""
     if not isinstance(name, str) or not re.fullmatch(r"([a-z_][a-z0-9_]{0,62})" + ("" if required else "?"), name):
@@ -658,11 +661,11 @@ def check_store_url(url: str) -> None:
         raise ConfigError(f"the store URL cannot be parsed ({exc}); check its host and port") from None
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: object) -> object:
     return "none" if value is None else list(value) if isinstance(value, tuple) else value
 
 
-def _build(cls: type, values: dict[str, Any], section: str) -> Any:
+def _build(cls: type, values: dict[str, JSON], section: str) -> object:
     names = {f.name for f in fields(cls)} - _SECRET
     unknown = set(values) - names
     if unknown:
@@ -670,19 +673,19 @@ def _build(cls: type, values: dict[str, Any], section: str) -> Any:
     return cls(**values)
 
 
-def _check_int(name: str, value: Any, low: int) -> None:
+def _check_int(name: str, value: object, low: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
 
 
-def _check_number(name: str, value: Any, low: float, high: float) -> None:
+def _check_number(name: str, value: object, low: float, high: float) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ConfigError(f"{name} must be a number in [{low}, {high}], got {value!r}")
     if not low <= value <= high:
         raise ConfigError(f"{name} must be in [{low}, {high}], got {value!r}")
 
 
-def _toml_value(value: Any) -> str:
+def _toml_value(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
@@ -700,7 +703,7 @@ def _ends_whole(path: str | os.PathLike[str]) -> bool:
         return fh.read().rstrip().endswith(_END.encode())
 
 
-def _dump_toml(data: dict[str, Any]) -> str:
+def _dump_toml(data: dict[str, JSON]) -> str:
     """A minimal TOML writer for flat tables of scalars (None values are left out)."""
     top = [f"{k} = {_toml_value(v)}" for k, v in data.items() if not isinstance(v, dict) and v is not None]
     lines = ["# selfmem memory configuration", *top]

@@ -19,16 +19,16 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
-from typing import Any
 
 __all__ = ["deferred_interrupts", "interruptible", "check_interrupt"]
 
 _depth = 0  # nesting of deferred_interrupts in the main thread
 _pending = False  # a SIGINT arrived while held
-_saved: Any = None  # the handler installed before the outermost block
+_Handler = Callable[[int, FrameType | None], object] | int | signal.Handlers | None
+_saved: _Handler = None  # the handler installed before the outermost block
 
 
 def _main() -> bool:
@@ -40,7 +40,7 @@ def _hold(signum: int, frame: FrameType | None) -> None:
     _pending = True
 
 
-def _deliver(handler: Any) -> None:
+def _deliver(handler: _Handler) -> None:
     """Act on a held SIGINT as ``handler`` (the one installed before) would have."""
     if handler is signal.SIG_IGN:
         return

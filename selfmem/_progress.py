@@ -14,6 +14,7 @@ import os
 import sys
 import warnings
 from collections.abc import Iterable, Iterator
+from types import ModuleType
 from typing import Any, TypeVar
 
 __all__ = ["show_progress", "bar", "quiet_libraries"]
@@ -60,7 +61,7 @@ def quiet_libraries() -> Iterator[None]:
         logger = logging.getLogger(name)
         levels[name] = logger.level
         logger.setLevel(max(logger.level, logging.WARNING))
-    hf_logging: Any = None
+    hf_logging: ModuleType | None = None
     try:
         if "transformers" not in sys.modules:  # importing it costs 0.8 s; imported later, it reads the
             raise ImportError                  # HF_HUB_DISABLE_PROGRESS_BARS set above and logs at WARNING

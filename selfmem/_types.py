@@ -11,13 +11,33 @@ import dataclasses
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
 
 if TYPE_CHECKING:  # numpy is not imported here: memctl --url prints these types without it
     import numpy as np
 
-__all__ = ["to_json", "Record", "Hit", "Stats", "IndexParams", "IndexInfo", "RebuildInfo", "ViewInfo", "Topic", "Enriched", "NewRecord", "TopicRow", "EPS", "Node", "Edge", "Subgraph",
+__all__ = ["JSON", "Metadata", "SessionRow", "to_json", "Record", "Hit", "Stats", "IndexParams", "IndexInfo", "RebuildInfo", "ViewInfo", "Topic", "Enriched", "NewRecord", "TopicRow", "EPS", "Node", "Edge", "Subgraph",
            "Finding", "Checkup", "Points"]
+
+JSON: TypeAlias = Any
+"""A value as ``json.loads`` returns it (metadata values, manifests, wire bodies, fingerprints): the package's
+boundary type for data whose shape the caller, not selfmem, decides."""
+
+Metadata: TypeAlias = dict[str, JSON]
+"""A record's metadata (or any JSON object) as read back: string keys, JSON values."""
+
+
+
+class SessionRow(TypedDict):
+    """One session as ``Memory.sessions()`` lists it (``session`` is ``""`` for records outside one)."""
+
+    session: str
+    records: int
+    first: str
+    """ISO time (seconds) of its first record."""
+    last: str
+    kinds: list[str]
+
 
 EPS = 1e-3
 """The ``eps`` of the design's contribution weight ``w = 1 / (d + eps)``."""
@@ -54,7 +74,7 @@ class Record:
     id: int
     kind: str
     text: str
-    metadata: dict[str, Any] = field(default_factory=dict, hash=False)
+    metadata: Metadata = field(default_factory=dict, hash=False)
     session: str | None = None
     created_at: datetime | None = None
     importance: float = 1.0
@@ -228,9 +248,9 @@ class Stats:
     records: int
     kinds: dict[str, int]
     sessions: dict[str, int]
-    embedders: dict[str, dict[str, Any]]
+    embedders: dict[str, Metadata]
     index: IndexInfo
-    config: dict[str, Any]
+    config: Metadata
     notes: tuple[str, ...] = ()
     graph: dict[str, int] = field(default_factory=dict)
     topic_levels: dict[int, int] = field(default_factory=dict)
@@ -329,7 +349,7 @@ class NewRecord:
     parents: tuple[int, ...]
     created_at: datetime | None = None
     key: str | None = None
-    metadata: Mapping[str, Any] = field(default_factory=dict)
+    metadata: Mapping[str, object] = field(default_factory=dict)
     """The metadata as given (validated; ``metadata_json`` is its stored form), so no part parses it again."""
 
 
@@ -366,7 +386,7 @@ class Node:
 
     key: str
     label: str
-    props: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    props: Metadata = field(default_factory=dict, hash=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -392,7 +412,7 @@ class Edge:
     dst: str
     weight: float = 1.0
     created_at: datetime | None = field(default=None, compare=False)
-    props: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    props: Metadata = field(default_factory=dict, hash=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -414,7 +434,7 @@ class Subgraph:
         """The node keys, in order."""
         return tuple(n.key for n in self.nodes)
 
-    def to_networkx(self) -> Any:
+    def to_networkx(self) -> Any:  # networkx ships no types
         """A ``networkx.MultiDiGraph``; needs the networkx package.
 
         Node attributes: ``type`` (the node's label: "Memory", "Topic", ...) and its props; edge key and
@@ -459,17 +479,17 @@ class Points:
         Records in the memory (``n < total`` when sampled).
     """
 
-    ids: Any
-    vectors: Any
+    ids: np.ndarray
+    vectors: np.ndarray
     texts: tuple[str, ...]
     kinds: tuple[str, ...]
     sessions: tuple[str, ...]
-    topics: Any
-    tops: Any
+    topics: np.ndarray
+    tops: np.ndarray
     total: int
 
 
-def to_json(obj: Any) -> Any:
+def to_json(obj: object) -> JSON:
     """A JSON-compatible copy of ``obj`` (dataclasses, tuples, datetimes, numpy values)."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {f.name: to_json(getattr(obj, f.name)) for f in dataclasses.fields(obj)}

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
 import numpy as np
 
@@ -24,7 +23,7 @@ STORED_RELS = ("SIMILAR_TO", "FOLLOWS", "ABOUT", "SOLVES", "DERIVED_FROM")
 memberships, topics and records tables, RELATED_TO off the topic centroids."""
 
 
-def key(kind: str, value: Any) -> str:
+def key(kind: str, value: object) -> str:
     """A node key.
 
     >>> key("memory", 12), key("task", "3c9b0459")
@@ -33,7 +32,7 @@ def key(kind: str, value: Any) -> str:
     return f"{kind}:{value}"
 
 
-def parse_key(node: Any) -> tuple[str, str]:
+def parse_key(node: object) -> tuple[str, str]:
     """``(kind, value)`` of a node given as a memory id (int) or a key string; InvalidInputError otherwise.
 
     >>> parse_key(7), parse_key("session:exp-1")
@@ -53,14 +52,14 @@ def parse_key(node: Any) -> tuple[str, str]:
                             "'session:<name>' or 'task:<task id>'")
 
 
-def _task_name(value: Any) -> str | None:
+def _task_name(value: object) -> str | None:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         return None
     text = str(value)
     return text if text.strip() else None
 
 
-def record_edges(ids: Sequence[int], sessions: Sequence[str | None], metadata: Sequence[Mapping[str, Any]],
+def record_edges(ids: Sequence[int], sessions: Sequence[str | None], metadata: Sequence[Mapping[str, object]],
                  parents: Sequence[Sequence[int]], last_in_session: Mapping[str, int], *,
                  task_keys: Sequence[str], solves_key: str) -> list[EdgeRow]:
     """FOLLOWS, ABOUT, SOLVES and DERIVED_FROM edges of new records (in the order they were added).

@@ -13,13 +13,17 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol, TypedDict
 
 from .._files import atomic_write
 from ._build import STORED_RELS, key
 from ._embedded import EmbeddedGraph, Row
 from ._neo4j import Neo4jBackend, credentials
+
+if TYPE_CHECKING:
+    from .._config import GraphConfig
 
 __all__ = ["GraphSink", "Neo4jMirror", "copy_memories", "copy_topics", "export", "EXPORT_STATE"]
 
@@ -37,7 +41,7 @@ class GraphSink(Protocol):
 
     def ensure_schema(self) -> None: ...
 
-    def upsert_nodes(self, label: str, rows: Sequence[Mapping[str, Any]]) -> None: ...
+    def upsert_nodes(self, label: str, rows: Sequence[Mapping[str, object]]) -> None: ...
 
     def upsert_edges(self, rows: Iterable[Row]) -> None: ...
 
@@ -69,11 +73,19 @@ def copy_memories(graph: EmbeddedGraph, backend: GraphSink, ids: Sequence[int], 
     backend.upsert_edges(edges)
 
 
-def _iso(ts: Any) -> str:
+def _iso(ts: datetime) -> str:
     return ts.isoformat() + "Z"
 
 
-def _topic_rows(graph: EmbeddedGraph, ids: Sequence[int] | None = None) -> list[dict[str, Any]]:
+class _TopicNode(TypedDict):
+    id: int
+    label: str
+    level: int
+    keywords: list[str]
+    provisional: bool
+
+
+def _topic_rows(graph: EmbeddedGraph, ids: Sequence[int] | None = None) -> list[_TopicNode]:
     """Topic nodes as rows (all of them, or those of ``ids`` that exist)."""
     found = graph.tables.topic_nodes(ids)
     return [{"id": int(i), "label": label, "level": int(level), "keywords": json.loads(kw), "provisional": bool(p)}
@@ -101,7 +113,7 @@ class Neo4jMirror:
         self._schema = False
 
     @classmethod
-    def from_config(cls, cfg: Any) -> Neo4jMirror:
+    def from_config(cls, cfg: GraphConfig) -> Neo4jMirror:
         uri, user, password, database = credentials(defaults=cfg)
         return cls(Neo4jBackend(uri, user, password, database))
 

@@ -12,16 +12,20 @@ import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from .._errors import DependencyError, GraphError, InvalidInputError
 from . import _cypher as cy
+
+if TYPE_CHECKING:
+    from .._config import GraphConfig
 
 __all__ = ["Neo4jBackend", "credentials"]
 
 
 def credentials(uri: str | None = None, user: str | None = None, password: str | None = None,
-                database: str | None = None, *, defaults: Any = None) -> tuple[str, str, str | None, str]:
+                database: str | None = None, *, defaults: GraphConfig | None = None) -> tuple[str, str, str | None, str]:
     """(uri, user, password, database): arguments first, then the environment, then ``defaults`` (a GraphConfig)."""
     env = os.environ
     uri = uri or env.get("SELFMEM_NEO4J_URI") or (defaults.neo4j_uri if defaults else "bolt://127.0.0.1:7687")
@@ -36,7 +40,7 @@ def credentials(uri: str | None = None, user: str | None = None, password: str |
     return uri, user, password, database
 
 
-def _driver_module() -> Any:
+def _driver_module() -> ModuleType:
     try:
         import neo4j
     except ImportError as exc:
@@ -65,7 +69,7 @@ class Neo4jBackend:
         return f"Neo4jBackend({self.uri!r}, user={self.user!r}, database={self.database!r})"
 
     # -- connection -----------------------------------------------------------------
-    def _run(self, statement: str, **params: Any) -> None:
+    def _run(self, statement: str, **params: object) -> None:
         neo4j = _driver_module()
         try:
             if self._driver is None:
@@ -90,7 +94,7 @@ class Neo4jBackend:
             driver, self._driver = self._driver, None
             driver.close()
 
-    def _batched(self, statement: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    def _batched(self, statement: str, rows: Sequence[Mapping[str, object]]) -> None:
         for lo in range(0, len(rows), self.batch):
             self._run(statement, rows=list(rows[lo:lo + self.batch]))
 
@@ -100,13 +104,13 @@ class Neo4jBackend:
         for statement in cy.CONSTRAINTS:
             self._run(statement)
 
-    def upsert_nodes(self, label: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    def upsert_nodes(self, label: str, rows: Sequence[Mapping[str, object]]) -> None:
         if rows:
             self._batched(cy.UPSERT[label], rows)
 
-    def upsert_edges(self, rows: Iterable[tuple[str, str, str, float, Any, str]]) -> None:
+    def upsert_edges(self, rows: Iterable[tuple[str, str, str, float, datetime | None, str]]) -> None:
         """Merge edges given as (src key, rel, dst key, weight, created_at, props JSON); ends must exist."""
-        by_rel: dict[str, list[dict[str, Any]]] = {}
+        by_rel: dict[str, list[dict[str, object]]] = {}
         for src, rel, dst, weight, created, props in rows:
             by_rel.setdefault(rel, []).append({
                 "src": _value(src, cy.ENDS[rel][1]), "dst": _value(dst, cy.ENDS[rel][3]), "weight": float(weight),
@@ -125,7 +129,7 @@ class Neo4jBackend:
         self._run(cy.DELETE_STALE_TOPICS, ids=[int(i) for i in topic_ids])
 
 
-def _value(node_key: str, prop: str) -> Any:
+def _value(node_key: str, prop: str) -> int | str:
     kind, _, value = node_key.partition(":")
     return int(value) if kind in ("memory", "topic") else value
 

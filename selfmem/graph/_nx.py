@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from datetime import datetime
 
 from .._errors import DependencyError
 from . import _cypher as cy
@@ -33,13 +33,13 @@ class NetworkxBackend:
     def ensure_schema(self) -> None:
         pass
 
-    def upsert_nodes(self, label: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    def upsert_nodes(self, label: str, rows: Sequence[Mapping[str, object]]) -> None:
         prop = "name" if label == "Session" else "id"
         prefix = label.lower()
         for row in rows:
             self.graph.add_node(f"{prefix}:{row[prop]}", type=label, **dict(row))
 
-    def upsert_edges(self, rows: Iterable[tuple[str, str, str, float, Any, str]]) -> None:
+    def upsert_edges(self, rows: Iterable[tuple[str, str, str, float, datetime | None, str]]) -> None:
         for src, rel, dst, weight, created, props in rows:
             if rel not in cy.ENDS or src not in self.graph:
                 continue  # as in Neo4j (_cypher.EDGE): the source must exist, the target is created if missing

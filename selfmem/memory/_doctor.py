@@ -14,7 +14,7 @@ import json
 import os
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .._config import MemoryConfig
 from .._errors import ConfigError, CorruptMemoryError, InvalidInputError, MemoryLockedError, StorageError
@@ -29,6 +29,9 @@ from ._parts import PartContext, reconcile
 from ..store import DATABASE_ERRORS, DuckDBStore, Store
 from ..store._readview import VIEW_DIR, behind, read_manifest, view_files
 
+if TYPE_CHECKING:
+    import numpy as np
+
 __all__ = ["doctor"]
 
 CHECKED = ("config", "store", "whitening", "index", "re-rank file", "keywords", "topics", "graph", "read view")
@@ -40,7 +43,7 @@ UNREPAIRABLE = ("store.damaged", "store.unreadable", "config.invalid")
 """Finding codes that a rebuild cannot fix (restore a backup / fix the file)."""
 
 
-def _ids_agree(part: str, held: Any, stored: Any, fix: str) -> list[Finding]:
+def _ids_agree(part: str, held: np.ndarray, stored: np.ndarray, fix: str) -> list[Finding]:
     missing, extra = reconcile(held, stored)
     out = []
     if len(missing):

@@ -13,12 +13,13 @@ import os
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from .._errors import DependencyError, InvalidInputError, StorageError
 from .._files import atomic_write, check_output
+from .._types import JSON
 from ..clustering._tree import lineage
 from ..store import Store
 from ..store._protocol import PageRow
@@ -50,7 +51,7 @@ def _iso(ts: datetime) -> str:
     return ts.replace(tzinfo=timezone.utc).isoformat()
 
 
-def _line(row: PageRow, member: dict[int, int], paths: dict[int, tuple[list[int], list[str]]]) -> dict[str, Any]:
+def _line(row: PageRow, member: dict[int, int], paths: dict[int, tuple[list[int], list[str]]]) -> dict[str, JSON]:
     rid = int(row.id)
     tids, labels = paths.get(member.get(rid, -1), ([], []))
     return {"id": rid, "text": row.text, "kind": row.kind, "metadata": json.loads(row.metadata),
@@ -62,7 +63,7 @@ def _write_jsonl(store: Store, out: Path, tick: Callable[[int], None]) -> int:
     member, paths = _topic_paths(store)
     n = 0
 
-    def write(fh: Any) -> None:
+    def write(fh: BinaryIO) -> None:
         nonlocal n
         for rows in _chunks(store):
             for row in rows:

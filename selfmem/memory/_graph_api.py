@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
 import numpy as np
 
@@ -12,6 +11,8 @@ from .._config import EXPAND_RELS, GRAPH_RELS
 from .._errors import InvalidInputError, RecordNotFoundError
 from .._types import Hit, Record
 from ..graph._build import key, parse_key
+from ..retrieval._index import VectorIndex
+from ..store import Store
 from ..graph._embedded import EmbeddedGraph
 from . import _validate as v
 
@@ -20,7 +21,7 @@ __all__ = ["check_node", "check_rels", "check_expand", "check_walk", "expand", "
 _DIRECTIONS = ("out", "in", "both")
 
 
-def check_node(graph: EmbeddedGraph, node: Any) -> str:
+def check_node(graph: EmbeddedGraph, node: object) -> str:
     """The key of an existing node; InvalidInputError for a malformed one, RecordNotFoundError for a missing one."""
     kind, value = parse_key(node)
     k = key(kind, value)
@@ -29,7 +30,7 @@ def check_node(graph: EmbeddedGraph, node: Any) -> str:
     return k
 
 
-def check_rels(rel: Any) -> tuple[str, ...]:
+def check_rels(rel: object) -> tuple[str, ...]:
     """None (every edge type), one type or a list of types."""
     if rel is None:
         return GRAPH_RELS
@@ -42,8 +43,8 @@ def check_rels(rel: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(rels))
 
 
-def check_walk(direction: Any, depth: Any, limit: Any, max_depth: int = 6) -> tuple[str, int, int]:
-    if direction not in _DIRECTIONS:
+def check_walk(direction: object, depth: object, limit: object, max_depth: int = 6) -> tuple[str, int, int]:
+    if not isinstance(direction, str) or direction not in _DIRECTIONS:
         raise InvalidInputError(f"direction must be one of {_DIRECTIONS}, got {direction!r}")
     depth = v.check_k(depth, "depth")
     if depth > max_depth:
@@ -51,7 +52,7 @@ def check_walk(direction: Any, depth: Any, limit: Any, max_depth: int = 6) -> tu
     return direction, depth, v.check_k(limit, "limit")
 
 
-def check_expand(expand: Any, default: Sequence[str]) -> tuple[str, ...]:
+def check_expand(expand: object, default: Sequence[str]) -> tuple[str, ...]:
     """The edge types to expand: None -> ``default`` (config.graph.expand), False -> none, True -> all."""
     if expand is None:
         return tuple(default)
@@ -97,7 +98,7 @@ def neighbours(graph: EmbeddedGraph, hit_ids: Sequence[int], rels: Sequence[str]
             for k, lst in found.items()}
 
 
-def expand(hits: list[Hit], k: int, graph: EmbeddedGraph, rels: Sequence[str], n_hits: int, store: Any, index: Any,
+def expand(hits: list[Hit], k: int, graph: EmbeddedGraph, rels: Sequence[str], n_hits: int, store: Store, index: VectorIndex,
            qvec: np.ndarray, allowed: np.ndarray | None,
            topic_of: Callable[[Sequence[int]], dict[int, int]],
            known: Mapping[int, tuple[Record, float]] | None = None,

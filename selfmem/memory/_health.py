@@ -11,17 +11,21 @@ import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from .._types import Finding, RebuildInfo, ViewInfo
+from .._types import JSON, Finding, RebuildInfo, SessionRow, ViewInfo
 from ..store import Store
+
+if TYPE_CHECKING:
+    from .._config import MemoryConfig
+    from ..retrieval._post import Whitener
 
 __all__ = ["natural_key", "session_rows", "disk_use", "last_rebuild", "mark_rebuild", "health", "view_info", "saved_index_count"]
 
 LAST_REBUILD = "last_rebuild"
 
 
-def natural_key(name: str) -> tuple[Any, ...]:
+def natural_key(name: str) -> tuple[tuple[int, int, str], ...]:
     """Sort key that orders embedded numbers by value: s2 before s10.
 
     >>> sorted(["s10", "s2", "s1", "a"], key=natural_key)
@@ -31,10 +35,10 @@ def natural_key(name: str) -> tuple[Any, ...]:
                  for part in re.split(r"(\d+)", name) if part)
 
 
-def session_rows(store: Store) -> list[dict[str, Any]]:
+def session_rows(store: Store) -> list[SessionRow]:
     """Every session (``""``: records outside one) with its records, first and last time and kinds, in
     natural order."""
-    out = [{"session": name, "records": n, "first": first.isoformat(timespec="seconds"),
+    out: list[SessionRow] = [{"session": name, "records": n, "first": first.isoformat(timespec="seconds"),
             "last": last.isoformat(timespec="seconds"), "kinds": kinds}
            for name, n, first, last, kinds in store.session_summary()]
     return sorted(out, key=lambda r: natural_key(r["session"]))
@@ -84,7 +88,7 @@ def saved_index_count(directory: Path) -> int | None:
         return None
 
 
-def view_info(manifest: Mapping[str, Any] | None) -> ViewInfo:
+def view_info(manifest: Mapping[str, JSON] | None) -> ViewInfo:
     """The read view that a reader reads or a writer last published."""
     if not manifest:
         return ViewInfo()
@@ -93,7 +97,7 @@ def view_info(manifest: Mapping[str, Any] | None) -> ViewInfo:
                     records=int(manifest["records"]), segments=len(manifest["segments"]))
 
 
-def health(*, path: str, records: int, whitener: Any, views_mode: str, own: bool, cfg: Any, levels: dict[int, int],
+def health(*, path: str, records: int, whitener: Whitener | None, views_mode: str, own: bool, cfg: MemoryConfig, levels: dict[int, int],
            provisional: int, topics_fitted: bool, graph: bool, saved_index: int | None, writable: bool
            ) -> tuple[Finding, ...]:
     """Warnings about a memory's state, each with its fix.

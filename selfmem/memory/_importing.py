@@ -6,9 +6,9 @@ import json
 import os
 from pathlib import Path
 from datetime import datetime, timezone
-from typing import Any
 
 from .._errors import InvalidInputError
+from .._types import Metadata
 
 __all__ = ["read_records", "session_groups"]
 
@@ -17,7 +17,7 @@ _FIELDS = {"text", "kind", "metadata", "session", "created_at", "importance", "p
            "topic_path"}
 
 
-def _line_record(obj: Any, where: str, default_kind: str) -> dict[str, Any]:
+def _line_record(obj: object, where: str, default_kind: str) -> Metadata:
     if not isinstance(obj, dict) or "text" not in obj:
         raise InvalidInputError(f"{where}: expected an object with a 'text' field; nothing was imported")
     unknown = sorted(set(obj) - _FIELDS)
@@ -41,7 +41,7 @@ def _line_record(obj: Any, where: str, default_kind: str) -> dict[str, Any]:
     return rec
 
 
-def read_records(path: str | os.PathLike[str], default_kind: str) -> list[dict[str, Any]]:
+def read_records(path: str | os.PathLike[str], default_kind: str) -> list[Metadata]:
     """The records of ``path``; nothing is returned unless every line is valid.
 
     A ``.jsonl`` file holds one object per line: ``{"text": ..., "kind": ..., "metadata": {...}}`` plus,
@@ -64,7 +64,7 @@ def read_records(path: str | os.PathLike[str], default_kind: str) -> list[dict[s
         raw = path.read_bytes()
     except OSError as exc:
         raise InvalidInputError(f"cannot read {path}: {exc.strerror}") from exc
-    out: list[dict[str, Any]] = []
+    out: list[Metadata] = []
     for n, line in enumerate(raw.split(b"\n"), start=1):
         try:
             s = line.decode("utf-8").rstrip("\r")
@@ -89,9 +89,9 @@ def read_records(path: str | os.PathLike[str], default_kind: str) -> list[dict[s
     return out
 
 
-def session_groups(rows: list[dict[str, Any]], session: str | None) -> list[tuple[str | None, list[dict[str, Any]]]]:
+def session_groups(rows: list[Metadata], session: str | None) -> list[tuple[str | None, list[Metadata]]]:
     """Consecutive runs of rows with one session (``session`` overrides every row's)."""
-    groups: list[tuple[str | None, list[dict[str, Any]]]] = []
+    groups: list[tuple[str | None, list[Metadata]]] = []
     for row in rows:
         s = session if session is not None else row["session"]
         if groups and groups[-1][0] == s:

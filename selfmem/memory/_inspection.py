@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import numpy as np
 
 from .._errors import InvalidInputError, RecordNotFoundError
-from .._types import IndexInfo, Points, Record, Stats, Topic
+from .._types import IndexInfo, Points, Record, SessionRow, Stats, Topic
 from ..clustering._tree import lineage
 from . import _health as h
 from . import _validate as v
@@ -55,7 +54,7 @@ class Inspector:
                       tops=np.array([(lineage(parent, int(t)) or [int(t)])[0] if t >= 0 else -1 for t in topics],
                                     dtype=np.int64), total=total)
 
-    def sessions(self) -> list[dict[str, Any]]:
+    def sessions(self) -> list[SessionRow]:
         """``Memory.sessions``: every session in natural order with its counts, times and kinds."""
         return h.session_rows(self.state.live())
 

@@ -29,7 +29,7 @@ import numpy as np
 from .._config import MemoryConfig
 from .._errors import InvalidInputError
 from .._interrupt import deferred_interrupts
-from .._types import Enriched, Hit, Points, Record, Stats, Subgraph, Topic
+from .._types import Enriched, Hit, Points, Record, SessionRow, Stats, Subgraph, Topic
 from ..retrieval._embedders import Embedder
 from ..store import database_errors
 from . import _registry
@@ -177,7 +177,7 @@ class Memory:
         return f"Memory({str(self.directory)!r}, {'closed' if self.closed else f'{len(self)} records'})"
 
     # -- the calls: each one guarded delegation -------------------------------------------------
-    def add(self, text: str, kind: str = "output", metadata: Mapping[str, Any] | None = None, *,
+    def add(self, text: str, kind: str = "output", metadata: Mapping[str, object] | None = None, *,
             session: str | None = None, importance: float = 1.0, parents: Sequence[int] = (),
             own_embedding: np.ndarray | None = None, created_at: datetime | None = None,
             key: str | None = None) -> int:
@@ -213,7 +213,7 @@ class Memory:
 
     @guarded(write=True)
     def add_many(self, texts: Sequence[str], kind: str | Sequence[str] = "output",
-                 metadata: Sequence[Mapping[str, Any] | None] | None = None, *,
+                 metadata: Sequence[Mapping[str, object] | None] | None = None, *,
                  session: str | None = None, importance: float | Sequence[float] = 1.0,
                  parents: Sequence[Sequence[int]] | None = None,
                  own_embedding: np.ndarray | Sequence[np.ndarray] | None = None,
@@ -244,7 +244,7 @@ class Memory:
 
     @guarded()
     def search(self, query: str, k: int = 5, *, kinds: Sequence[str] | None = None,
-               sessions: Sequence[str] | None = None, where: Mapping[str, Any] | None = None,
+               sessions: Sequence[str] | None = None, where: Mapping[str, object] | None = None,
                since: datetime | None = None, until: datetime | None = None,
                max_distance: float | None = None, mode: str | None = None,
                expand: bool | Sequence[str] | None = None) -> list[Hit]:
@@ -281,7 +281,7 @@ class Memory:
 
     @guarded()
     def enrich(self, /, prompt: str, k: int = 5, *, budget_tokens: int | None = None, mark_used: bool = True,
-               order: str = "time", **search: Any) -> Enriched:
+               order: str = "time", **search: object) -> Enriched:
         """The prompt with the most relevant memories placed before it in a quoted "past context" block.
 
         Parameters
@@ -332,7 +332,7 @@ class Memory:
         return self._inspector.points(limit, seed=seed)
 
     @guarded()
-    def sessions(self) -> list[dict[str, Any]]:
+    def sessions(self) -> list[SessionRow]:
         """Every session in natural order (s2 before s10): ``session`` (``""`` for records outside one),
         ``records``, ``first`` and ``last`` (ISO times) and ``kinds``."""
         return self._inspector.sessions()

@@ -14,22 +14,22 @@ import os
 import shutil
 from datetime import timezone
 from pathlib import Path
-from typing import Any
 
 from .._errors import InvalidInputError
-from .._types import NewRecord
+from .._types import JSON, NewRecord
 from ..retrieval._views import WHITENER_FILE
 from ._memory import Memory
 from ._state import OWN_FILES
 from ._part_vectors import SHARED_DIGEST, SHARED_WHITENER
 from ._opening import CONFIG_FILE, STORE_FILE
+from ..store import Store
 
 __all__ = ["migrate"]
 
 CHUNK = 5_000
 
 
-def _copy_edges(src: str | os.PathLike[str], t: Any) -> None:
+def _copy_edges(src: str | os.PathLike[str], t: Store) -> None:
     """Replace the copy's graph edges with the source's, page by page: SIMILAR_TO links were made as records
     arrived (against the memory of that moment), which a rebuild does not reproduce."""
     with Memory(src, read_only=True, progress=False) as source:
@@ -43,7 +43,7 @@ def _copy_edges(src: str | os.PathLike[str], t: Any) -> None:
 
 
 def migrate(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, store: str = "duckdb",
-            schema: str = "", progress: bool | None = None) -> dict[str, Any]:
+            schema: str = "", progress: bool | None = None) -> dict[str, JSON]:
     """Copy the memory at ``src`` to a new memory at ``dst`` whose store is ``store``.
 
     Parameters

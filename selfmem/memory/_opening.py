@@ -8,7 +8,6 @@ import os
 import shutil
 from collections.abc import Collection, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -35,7 +34,8 @@ def read_config(directory: Path) -> MemoryConfig:
     return MemoryConfig.read(path) if path.is_file() else MemoryConfig()
 
 
-def check_open_args(path: Any, config: Any, general: Any, own: Any, progress: Any, **flags: Any) -> Path:
+def check_open_args(path: object, config: object, general: object, own: object, progress: object,
+                    **flags: object) -> Path:
     """Validate ``Memory(...)``'s arguments; return the directory path (expanded)."""
     if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
         raise InvalidInputError(f"path must be a directory path, got {path!r}")

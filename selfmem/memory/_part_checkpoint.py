@@ -12,9 +12,7 @@ replays when a memory is opened after a crash.
 
 from __future__ import annotations
 
-from typing import Any
-
-from ._parts import Part
+from ._parts import Part, PartContext
 
 __all__ = ["CheckpointPart", "WAL_LIMIT"]
 
@@ -26,7 +24,7 @@ class CheckpointPart(Part):
 
     name = "store checkpoint"
 
-    def __init__(self, ctx: Any) -> None:
+    def __init__(self, ctx: PartContext) -> None:
         super().__init__(ctx)
         if ctx.writable:
             ctx.store.set_checkpoint_threshold(WAL_LIMIT * 4)

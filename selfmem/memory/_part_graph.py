@@ -18,15 +18,15 @@ import json
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import numpy as np
 
 from .._errors import SelfmemError
-from ..graph._build import record_edges, related_topics, similar_edges
+from ..graph._build import EdgeRow, record_edges, related_topics, similar_edges
 from ..graph._embedded import EmbeddedGraph
 from ..graph._mirror import EXPORT_STATE, Neo4jMirror
-from ._parts import AddBatch, Part
+from ._part_vectors import VectorPart
+from ._parts import AddBatch, Part, PartContext
 from ..store import Store
 
 __all__ = ["GraphPart", "GRAPH_VERSION"]
@@ -41,7 +41,7 @@ class GraphPart(Part):
     name = "knowledge graph"
     files = (EXPORT_STATE,)  # the edges live in the store; this is a Neo4j export's resume point
 
-    def __init__(self, ctx: Any, vectors: Any) -> None:
+    def __init__(self, ctx: PartContext, vectors: VectorPart) -> None:
         super().__init__(ctx)
         self.vectors = vectors
         self.cfg = ctx.config.graph
@@ -136,7 +136,7 @@ class GraphPart(Part):
         return out
 
     # -- helpers --------------------------------------------------------------------
-    def _similar(self, ids: np.ndarray, vectors: np.ndarray, *, within: bool) -> list[Any]:
+    def _similar(self, ids: np.ndarray, vectors: np.ndarray, *, within: bool) -> list[EdgeRow]:
         cfg, index = self.cfg, self.vectors.index
         if cfg.similar_k == 0:
             return []

@@ -7,12 +7,10 @@ reconciled with the store on open like every other part.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
-
 import numpy as np
 
 from ..retrieval._keywords import KEYWORDS_FILE, KeywordIndex
-from ._parts import AddBatch, Part, reconcile
+from ._parts import AddBatch, Part, PartContext, reconcile
 
 __all__ = ["KeywordPart"]
 
@@ -23,7 +21,7 @@ class KeywordPart(Part):
     name = "keyword index"
     files = (KEYWORDS_FILE,)
 
-    def __init__(self, ctx: Any) -> None:
+    def __init__(self, ctx: PartContext) -> None:
         super().__init__(ctx)
         self.index = KeywordIndex()
 

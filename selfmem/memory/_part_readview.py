@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 
-from ._parts import AddBatch, Part, report_failure
+from .._types import JSON
+from ._parts import AddBatch, Part, PartContext, report_failure
 from ..store import DATABASE_ERRORS
 from ..store._readview import VIEW_DIR, behind, publish, read_manifest, retire
 
@@ -36,9 +37,9 @@ class ReadViewPart(Part):
     name = "read view"
     files = (VIEW_DIR,)
 
-    def __init__(self, ctx: Any) -> None:
+    def __init__(self, ctx: PartContext) -> None:
         super().__init__(ctx)
-        self.manifest: dict[str, Any] | None = None
+        self.manifest: dict[str, JSON] | None = None
         self._dirty = False
         self._full = False
         self._last = 0.0  # monotonic time of the last publication's start

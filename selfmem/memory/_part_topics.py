@@ -14,14 +14,14 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import numpy as np
 
 from .._errors import RecordNotFoundError
 from .._types import Topic, TopicRow
 from ..clustering._topics import TOPICS_FILE, TopicState
-from ._parts import AddBatch, Part, index_vectors
+from ._parts import AddBatch, Part, PartContext, index_vectors
+from ..retrieval._views import Views
 from ..store import Store
 
 __all__ = ["TopicPart"]
@@ -94,7 +94,7 @@ class TopicPart(Part):
     name = "topic model"
     files = (TOPICS_FILE,)
 
-    def __init__(self, ctx: Any) -> None:
+    def __init__(self, ctx: PartContext) -> None:
         super().__init__(ctx)
         self.state = TopicState(ctx.config.topics, ctx.directory)
         fit = dataclasses.asdict(ctx.config.topics)
@@ -170,7 +170,7 @@ class TopicPart(Part):
         return [f"rebuild suggested: {reason} (Memory.rebuild() / memctl rebuild)"] if reason else []
 
     # -- fitting --------------------------------------------------------------------
-    def _fit(self, store: Store, views: Any) -> _Fit:
+    def _fit(self, store: Store, views: Views) -> _Fit:
         state = TopicState(self.ctx.config.topics, self.ctx.directory)
         ids, vecs = self.ctx.index_vectors(store, views)
         _, texts = store.texts()

@@ -21,17 +21,19 @@ from __future__ import annotations
 import base64
 import shutil
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
 
 import numpy as np
 
 
 from ..retrieval._index import INDEX_FILE, INDEX_META, FlatIndex, IVFPQIndex, VectorIndex, build_index, load_index, save_index, wanted_kind
 from .._errors import CorruptMemoryError
+from .._types import JSON
 from ..retrieval._post import Whitener
 from ..retrieval._ivfpq import RERANK_IDS, RERANK_VECS
 from ..retrieval._views import WHITENER_FILE, Views
-from ._parts import AddBatch, Part, index_vectors, reconcile
+from ._parts import AddBatch, Part, PartContext, index_vectors, reconcile
+from ..store import Store
 
 __all__ = ["VectorPart", "STAGING_DIR"]
 
@@ -46,7 +48,7 @@ class VectorPart(Part):
     name = "vector index"
     files = (INDEX_FILE, INDEX_META, WHITENER_FILE, RERANK_VECS, RERANK_IDS, STAGING_DIR)
 
-    def __init__(self, ctx: Any) -> None:
+    def __init__(self, ctx: PartContext) -> None:
         super().__init__(ctx)
         self.index: VectorIndex = FlatIndex(1)
 
@@ -108,7 +110,7 @@ class VectorPart(Part):
         # interrupted between the new whitening and the new index must not label the old index as new
         save_index(self.index, self.ctx.directory, getattr(self.index, "built_for", {"unknown": True}))
 
-    def _signature(self, views: Views | None = None) -> dict[str, Any]:
+    def _signature(self, views: Views | None = None) -> dict[str, JSON]:
         """What a saved index was built for: the index-vector space and this store (not a copied one)."""
         return {**(views or self.ctx.views).signature(), "store": self.ctx.store.store_id}
 
@@ -131,7 +133,7 @@ class VectorPart(Part):
             return False
         return self.ctx.store.count() >= cfg.own_refit_growth * w.n_samples_
 
-    def _stored_whitener(self, store: Any, at_least: int) -> Whitener | None:
+    def _stored_whitener(self, store: Store, at_least: int) -> Whitener | None:
         """The whitening another process shared through the store, when fitted on ``at_least`` records."""
         raw = store.get_meta(SHARED_WHITENER)
         if not raw:
@@ -171,7 +173,7 @@ class VectorPart(Part):
             return True
         return isinstance(self.index, IVFPQIndex) and n >= 4 * self.index.n_trained
 
-    def _fit(self, store: Any, views: Views, *, whitening: bool = True, staging: bool = False,
+    def _fit(self, store: Store, views: Views, *, whitening: bool = True, staging: bool = False,
              every_record: bool = False) -> tuple[Views, VectorIndex]:
         """New views (refitted whitening when ``whitening``) and an index of every stored record under them.
 
@@ -199,7 +201,7 @@ class VectorPart(Part):
         index.built_for = self._signature(views)
         return views, index
 
-    def _set(self, result: tuple[Views, VectorIndex], *, staging: Any) -> None:
+    def _set(self, result: tuple[Views, VectorIndex], *, staging: Path | None) -> None:
         """Swap in new views and index (writer's thread): move staged files, catch up, save."""
         views, index = result
         ctx = self.ctx

@@ -7,7 +7,7 @@ import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
@@ -112,7 +112,7 @@ class SearchRequest:
     config: SearchConfig
     kinds: tuple[str, ...] | None = None
     sessions: tuple[str, ...] | None = None
-    where: Mapping[str, Any] | None = None
+    where: Mapping[str, object] | None = None
     since: datetime | None = None
     until: datetime | None = None
     max_distance: float | None = None
@@ -134,11 +134,11 @@ class TopicRouter(Protocol):
     def top_of(self, ids: Sequence[int]) -> dict[int, int]: ...
 
 
-def make_request(config: MemoryConfig, query: Any, k: Any, *, kinds: Any = None, sessions: Any = None,
-                 where: Any = None, since: Any = None, until: Any = None, max_distance: Any = None,
-                 mode: Any = None, expand: Any = None) -> SearchRequest:
+def make_request(config: MemoryConfig, query: object, k: object, *, kinds: object = None, sessions: object = None,
+                 where: object = None, since: object = None, until: object = None, max_distance: object = None,
+                 mode: object = None, expand: object = None) -> SearchRequest:
     """Validate a search's arguments (InvalidInputError naming the bad one) into a :class:`SearchRequest`."""
-    v.check_text(query, config.max_text_chars, "query")
+    query = v.check_text(query, config.max_text_chars, "query")
     k = v.check_k(k)
     gcfg = config.graph
     rels = _graph_api.check_expand(expand, gcfg.expand if gcfg.enabled else ())
@@ -149,14 +149,19 @@ def make_request(config: MemoryConfig, query: Any, k: Any, *, kinds: Any = None,
                                 f"this memory's kinds are {list(config.kinds)}")
     sessions = v.check_name_list(sessions, "sessions")
     check_where(where)  # every predicate checked before the query is embedded
-    for name, ts in (("since", since), ("until", until)):
-        if ts is not None and (not isinstance(ts, datetime) or ts.tzinfo is None):
-            raise InvalidInputError(f"{name} must be a timezone-aware datetime, e.g. datetime.now(timezone.utc)")
+    where = where if isinstance(where, Mapping) else None  # check_where refused anything else
+    since, until = _moment("since", since), _moment("until", until)
     if max_distance is not None:
         max_distance = v.check_number(max_distance, "max_distance", 0.0, 2.0)
     return SearchRequest(query, k, cfg, None if kinds is None else tuple(kinds),
                          None if sessions is None else tuple(sessions), where, since, until, max_distance,
                          tuple(rels), gcfg.expand_hits)
+
+
+def _moment(name: str, ts: object) -> datetime | None:
+    if ts is not None and (not isinstance(ts, datetime) or ts.tzinfo is None):
+        raise InvalidInputError(f"{name} must be a timezone-aware datetime, e.g. datetime.now(timezone.utc)")
+    return ts
 
 
 def search(req: SearchRequest, store: Store, views: Views, index: VectorIndex, keywords: KeywordIndex,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
 
 from .._errors import InvalidInputError
 from .._types import Enriched, Hit
@@ -29,7 +28,7 @@ class Searcher:
         self.columns = RankColumns()
 
     def search(self, query: str, k: int = 5, *, kinds: Sequence[str] | None = None,
-               sessions: Sequence[str] | None = None, where: Mapping[str, Any] | None = None,
+               sessions: Sequence[str] | None = None, where: Mapping[str, object] | None = None,
                since: datetime | None = None, until: datetime | None = None,
                max_distance: float | None = None, mode: str | None = None,
                expand: bool | Sequence[str] | None = None) -> list[Hit]:
@@ -45,7 +44,7 @@ class Searcher:
                                     s.graph.graph if s.graph.available else None, self.columns)
 
     def enrich(self, prompt: str, k: int = 5, *, budget_tokens: int | None = None, mark_used: bool = True,
-               order: str = "time", **search: Any) -> Enriched:
+               order: str = "time", **search: object) -> Enriched:
         """``Memory.enrich``: search with the prompt, place whole memories within the budget, mark them used."""
         v.check_text(prompt, self.state.config.max_text_chars, "prompt")
         if budget_tokens is not None:

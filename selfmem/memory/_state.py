@@ -175,7 +175,7 @@ class MemoryState:
             part.on_add(batch.only(lacking[part.name]))
         return True
 
-    def space(self) -> Any:
+    def space(self) -> str:
         """The vector space of the index vectors now (see :meth:`PartContext.space`)."""
         assert self.ctx is not None
         return self.ctx.space()

@@ -8,13 +8,16 @@ import numbers
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
 from .._errors import InvalidInputError, RecordNotFoundError
 from .._text import unicode_text
 from .._types import NewRecord
+
+if TYPE_CHECKING:
+    from .._config import SearchConfig, SearchMode
 
 __all__ = [
     "check_text",
@@ -38,14 +41,14 @@ _VISIBLE = re.compile(r"[^\s\x00-\x1f\x7f-\x9f\u200b-\u200f\u2060-\u2064\ufeff\U
 """A character that shows: text made only of whitespace, control, zero-width or tag characters is empty."""
 
 
-def check_flag(value: Any, what: str, optional: bool = False) -> bool | None:
+def check_flag(value: object, what: str, optional: bool = False) -> bool | None:
     """``value`` if it is True or False (or None when ``optional``), else InvalidInputError."""
     if isinstance(value, bool) or (optional and value is None):
         return value
     raise InvalidInputError(f"{what} must be True or False{', or None' if optional else ''}, got {value!r}")
 
 
-def check_text(text: Any, max_chars: int, what: str = "text") -> str:
+def check_text(text: object, max_chars: int, what: str = "text") -> str:
     if not isinstance(text, str):
         raise InvalidInputError(f"{what} must be a str, got {type(text).__name__}")
     if not text.strip() or not _VISIBLE.search(text):
@@ -58,7 +61,7 @@ def check_text(text: Any, max_chars: int, what: str = "text") -> str:
     return unicode_text(text, what)
 
 
-def check_kind(kind: Any, kinds: Sequence[str]) -> str:
+def check_kind(kind: object, kinds: Sequence[str]) -> str:
     if not isinstance(kind, str) or kind not in kinds:
         raise InvalidInputError(f"unknown kind {kind!r}; use one of {list(kinds)} (MemoryConfig.kinds)")
     return kind
@@ -69,14 +72,14 @@ MAX_NESTING = 64
 every reader (JSON responses, exports, the read view) can serialise what is stored."""
 
 
-def nesting(value: Any) -> int:
+def nesting(value: object) -> int:
     """How deeply objects and lists nest in ``value`` (0 for a scalar); iterative, so any depth is measured
     without recursion (it stops counting past ``MAX_NESTING + 1``)."""
     deepest, stack = 0, [(value, 1)]
     while stack:
         item, depth = stack.pop()
         if isinstance(item, Mapping):
-            children: Any = item.values()
+            children: Iterable[object] = item.values()
         elif isinstance(item, (list, tuple)):
             children = item
         else:
@@ -88,7 +91,7 @@ def nesting(value: Any) -> int:
     return deepest
 
 
-def metadata_json(metadata: Any) -> str:
+def metadata_json(metadata: object) -> str:
     """Metadata as a JSON object string; raises for non-dicts, non-str keys, NaN or unserialisable values."""
     if metadata is None:
         return "{}"
@@ -107,13 +110,18 @@ def metadata_json(metadata: Any) -> str:
     return unicode_text(text, "metadata")
 
 
-def check_importance(value: Any) -> float:
+def _checked_dict(metadata: object) -> dict[str, object]:
+    """Metadata that :func:`metadata_json` accepted, as a dict (None: empty)."""
+    return dict(metadata) if isinstance(metadata, Mapping) else {}
+
+
+def check_importance(value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
         raise InvalidInputError(f"importance must be a finite number >= 0, got {value!r}")
     return float(value)
 
 
-def check_ids(ids: Any, what: str = "id") -> list[int]:
+def check_ids(ids: object, what: str = "id") -> list[int]:
     """One id or an iterable of ids, as a list of Python ints."""
     if isinstance(ids, (numbers.Integral, np.integer)) and not isinstance(ids, bool):
         return [_in_range(int(ids), what)]
@@ -133,32 +141,32 @@ def _in_range(i: int, what: str) -> int:
     return i
 
 
-def check_id(value: Any) -> int:
+def check_id(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
         raise InvalidInputError(f"id must be an int, got {value!r}")
     return _in_range(int(value), "id")
 
 
-def check_session(name: Any) -> str:
+def check_session(name: object) -> str:
     if not isinstance(name, str) or not name.strip():
         raise InvalidInputError(f"session name must be a non-empty str, got {name!r}")
     return unicode_text(name, "session name")
 
 
-def check_k(k: Any, what: str = "k") -> int:
+def check_k(k: object, what: str = "k") -> int:
     if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
         raise InvalidInputError(f"{what} must be an integer >= 1, got {k!r}")
     return int(k)
 
 
-def check_number(value: Any, what: str, low: float, high: float) -> float:
+def check_number(value: object, what: str, low: float, high: float) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
             or not low <= float(value) <= high:
         raise InvalidInputError(f"{what} must be a number in [{low}, {high}], got {value!r}")
     return float(value)
 
 
-def check_mode(mode: Any, cfg: Any) -> Any:
+def check_mode(mode: object, cfg: SearchConfig) -> SearchConfig:
     """``cfg`` (a SearchConfig) with ``mode`` replaced, or InvalidInputError."""
     import dataclasses
 
@@ -166,10 +174,10 @@ def check_mode(mode: Any, cfg: Any) -> Any:
 
     if mode not in SEARCH_MODES:
         raise InvalidInputError(f"mode must be one of {SEARCH_MODES}, got {mode!r}")
-    return dataclasses.replace(cfg, mode=mode)
+    return dataclasses.replace(cfg, mode=cast("SearchMode", mode))  # one of SEARCH_MODES, checked above
 
 
-def check_name_list(values: Any, what: str) -> list[str] | None:
+def check_name_list(values: object, what: str) -> list[str] | None:
     if values is None:
         return None
     if isinstance(values, str):
@@ -179,7 +187,7 @@ def check_name_list(values: Any, what: str) -> list[str] | None:
     return [unicode_text(v, what) for v in values]
 
 
-def check_vectors(vectors: Any, n: int, dim: int, what: str) -> np.ndarray:
+def check_vectors(vectors: object, n: int, dim: int, what: str) -> np.ndarray:
     """A finite float array of shape (n, dim) (a 1-D vector is accepted when n == 1)."""
     try:
         arr = np.asarray(vectors, dtype=np.float32)
@@ -200,7 +208,7 @@ def check_vectors(vectors: Any, n: int, dim: int, what: str) -> np.ndarray:
     return arr
 
 
-def check_created_at(value: Any, what: str = "created_at") -> datetime | None:
+def check_created_at(value: object, what: str = "created_at") -> datetime | None:
     """A timezone-aware datetime (returned in UTC) or None; InvalidInputError otherwise."""
     if value is None:
         return None
@@ -213,9 +221,10 @@ def check_created_at(value: Any, what: str = "created_at") -> datetime | None:
         raise InvalidInputError(f"{what} {value!r} cannot be expressed in UTC ({exc})") from exc
 
 
-def check_batch(texts: Any, kind: Any, metadata: Any, session: str | None, importance: Any, parents: Any, *,
+def check_batch(texts: object, kind: object, metadata: object, session: str | None, importance: object,
+                parents: object, *,
                 kinds: Sequence[str], max_chars: int, existing: Callable[[list[int]], set[int]],
-                created_at: Any = None, keys: Any = None) -> list[NewRecord]:
+                created_at: object = None, keys: object = None) -> list[NewRecord]:
     """Validated records of an ``add_many`` call (nothing is written unless every item is valid).
 
     ``kind``, ``metadata``, ``importance``, ``parents`` and ``created_at`` are one value or one per text;
@@ -225,7 +234,7 @@ def check_batch(texts: Any, kind: Any, metadata: Any, session: str | None, impor
         raise InvalidInputError("texts must be a list of str (use add() for one text)")
     n = len(texts)
 
-    def per_item(value: Any, what: str, scalar: type | tuple[type, ...]) -> list[Any]:
+    def per_item(value: object, what: str, scalar: type | tuple[type, ...]) -> list[object]:
         if isinstance(value, scalar) or value is None or (isinstance(value, np.generic) and value.ndim == 0):
             return [value] * n
         if isinstance(value, Sequence) and len(value) == n:
@@ -267,7 +276,7 @@ def check_batch(texts: Any, kind: Any, metadata: Any, session: str | None, impor
             kind=check_kind(kind_list[i], kinds),
             text=check_text(texts[i], max_chars, f"texts[{i}]" if n > 1 else "text"),
             metadata_json=metadata_json(metas[i]),
-            metadata=dict(metas[i] or {}),
+            metadata=_checked_dict(metas[i]),
             session=session,
             importance=check_importance(1.0 if imps[i] is None else imps[i]),
             parents=tuple(check_ids(() if pars[i] is None else pars[i], "parents")),

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
 
 import numpy as np
 
@@ -30,7 +29,7 @@ class Writer:
         self.state = state
 
     def add_many(self, texts: Sequence[str], kind: str | Sequence[str] = "output",
-                 metadata: Sequence[Mapping[str, Any] | None] | None = None, *,
+                 metadata: Sequence[Mapping[str, object] | None] | None = None, *,
                  session: str | None = None, importance: float | Sequence[float] = 1.0,
                  parents: Sequence[Sequence[int]] | None = None,
                  own_embedding: np.ndarray | Sequence[np.ndarray] | None = None,

@@ -10,11 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
-__all__ = ["Dialect", "DUCKDB", "POSTGRES", "ArrayType"]
+__all__ = ["Dialect", "DUCKDB", "POSTGRES", "ArrayType", "Connection", "DBRow"]
 
 ArrayType = Literal["text", "float", "time", "int"]
+
+Connection: TypeAlias = Any
+"""A driver's connection or cursor (duckdb's, psycopg's), used through ``execute`` and ``fetch*``: the
+drivers' objects are untyped here (the stores import them lazily and call them dynamically)."""
+
+DBRow: TypeAlias = tuple[Any, ...]
+"""One row as the driver returns it: the values of the selected columns."""
 
 
 @dataclass(frozen=True)
@@ -51,7 +58,7 @@ class Dialect:
         """``statement`` (written with ``?`` placeholders and no literal ``?``) in the engine's placeholders."""
         return statement if self.placeholder == "?" else statement.replace("?", self.placeholder)
 
-    def in_list(self, column: str, values: Sequence[Any], kind: ArrayType = "int") -> tuple[str, list[Any]]:
+    def in_list(self, column: str, values: Sequence[object], kind: ArrayType = "int") -> tuple[str, list[object]]:
         """``column`` is one of ``values``: the condition (``?`` placeholders) and its parameters."""
         values = list(values)
         if 0 < len(values) <= self.short_list:

@@ -23,8 +23,8 @@ import duckdb
 import numpy as np
 
 from .._errors import CorruptMemoryError, InvalidInputError, MemoryLockedError, StorageError
-from .._types import NewRecord, TopicRow
-from ._dialect import DUCKDB
+from .._types import JSON, NewRecord, TopicRow
+from ._dialect import DUCKDB, Connection
 from ._graph_tables import EDGE_SCHEMA, SqlGraphTables
 from ._protocol import Ids
 from ._sql import PAGE_COLUMNS, RECORD_COLUMNS, SqlStore, as_ints
@@ -113,10 +113,10 @@ class DuckDBStore(SqlStore):
 
     dialect = DUCKDB
 
-    def __init__(self, path: str | Path, *, read_only: bool = False, _con: Any = None) -> None:
+    def __init__(self, path: str | Path, *, read_only: bool = False, _con: Connection = None) -> None:
         self.path = Path(path)
         self.topics_generation = 0
-        self.view_manifest: dict[str, Any] | None = None  # a read view's manifest, when this store is one (see _readview)
+        self.view_manifest: dict[str, JSON] | None = None  # a read view's manifest, when this store is one (see _readview)
         self._store_id: str | None = None
         """Counts topic trees swapped in through this connection (parts that derive from topics watch it)."""
         if _con is not None:  # a reader sharing an open database (see reader())
@@ -198,7 +198,7 @@ class DuckDBStore(SqlStore):
 
     shared = False  # one writing process per file: nothing to catch up with
 
-    def _arrays(self, sql: str, params: Sequence[Any] = ()) -> list[np.ndarray]:
+    def _arrays(self, sql: str, params: Sequence[object] = ()) -> list[np.ndarray]:
         return list(self._run(sql, params).fetchnumpy().values())  # columnar: 17 against 240 ms for 300k rows
 
     def changes_since(self, seq: int) -> tuple[int, list[int], list[int]]:
@@ -285,7 +285,7 @@ class DuckDBStore(SqlStore):
             yield
 
     @contextlib.contextmanager
-    def _writing(self, what: str) -> Iterator[Any]:
+    def _writing(self, what: str) -> Iterator[Connection]:
         """One write transaction: committed when the block ends, rolled back (and reported) when it fails.
 
         A failed commit (e.g. a full disk) may already have ended the transaction, so a failing rollback
@@ -390,7 +390,7 @@ class DuckDBStore(SqlStore):
         new = pa.table({"record_id": pa.array(np.asarray(as_ints(ids), dtype=np.int64)), "vector": blobs})
         self._scan_insert("INSERT INTO embeddings SELECT record_id, $1, vector FROM {new}", new, [role])
 
-    def _scan_insert(self, sql: str, table: Any, params: list[Any] | None = None) -> None:
+    def _scan_insert(self, sql: str, table: Any, params: list[object] | None = None) -> None:
         """Run ``sql`` with ``{new}`` naming ``table`` (an Arrow table) registered on this connection."""
         name = f"_selfmem_new_{uuid.uuid4().hex}"
         self._con.register(name, table)
@@ -414,7 +414,7 @@ class DuckDBStore(SqlStore):
         vectors : ndarray, shape (n, dim) float32 (dim 0 when n == 0)
         """
         sql = "SELECT record_id, vector FROM embeddings WHERE embedder = ?"
-        params: list[Any] = [role]
+        params: list[object] = [role]
         if ids is not None:
             sql += " AND record_id IN (SELECT unnest(?::BIGINT[]))"
             params.append(as_ints(ids))
@@ -430,7 +430,7 @@ class DuckDBStore(SqlStore):
         self,
         kinds: Sequence[str] | None = None,
         sessions: Sequence[str] | None = None,
-        where: Mapping[str, Any] | None = None,
+        where: Mapping[str, object] | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> np.ndarray:
@@ -441,7 +441,7 @@ class DuckDBStore(SqlStore):
         ``since`` / ``until`` bound ``created_at`` (inclusive / exclusive).
         """
         clauses: list[str] = []
-        params: list[Any] = []
+        params: list[object] = []
         if kinds is not None:
             clauses.append("list_contains(?, kind)")
             params.append(list(kinds))

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Any
 
 from ..graph._embedded import Row
-from ._dialect import ArrayType, Dialect
+from ._dialect import ArrayType, Connection, DBRow, Dialect
 from ._sql import as_ints
 
 __all__ = ["EDGE_SCHEMA", "SqlGraphTables"]
@@ -54,14 +53,14 @@ class SqlGraphTables:
     dialect : Dialect
     """
 
-    def __init__(self, con: Any, dialect: Dialect) -> None:
+    def __init__(self, con: Connection, dialect: Dialect) -> None:
         self.con, self.dialect = con, dialect
 
-    def _run(self, sql: str, params: Sequence[Any] = ()) -> Any:
+    def _run(self, sql: str, params: Sequence[object] = ()) -> Connection:
         return self.con.execute(self.dialect.sql(sql), list(params))
 
-    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        rows: list[Any] = self._run(sql, params).fetchall()
+    def _rows(self, sql: str, params: Sequence[object] = ()) -> list[DBRow]:
+        rows: list[DBRow] = self._run(sql, params).fetchall()
         return rows
 
     def _count(self, sql: str) -> int:
@@ -74,7 +73,7 @@ class SqlGraphTables:
         self._run(f"INSERT INTO edges SELECT {cols}",
                   [list(src), list(rel), list(dst), [float(w) for w in weight], now, list(props)])
 
-    def follows_touching(self, keys: Sequence[str]) -> list[tuple[str, str, Any]]:
+    def follows_touching(self, keys: Sequence[str]) -> list[tuple[str, str, datetime | None]]:
         """FOLLOWS edges (src, dst, created_at) with an end in ``keys``."""
         src, p1 = self.dialect.in_list("src", keys, "text")
         dst, p2 = self.dialect.in_list("dst", keys, "text")
@@ -120,7 +119,7 @@ class SqlGraphTables:
         return {s: int(i) for s, i in rows}
 
     # -- derived edges (from records, memberships, topics) -------------------------------
-    def memory_topic_session(self, ids: Sequence[int]) -> list[tuple[int, Any, Any, Any, Any]]:
+    def memory_topic_session(self, ids: Sequence[int]) -> list[tuple[int, str | None, datetime, int | None, float | None]]:
         """(id, session, created_at, top topic or None, its probability) of each memory in ``ids``."""
         where, params = self.dialect.in_list("r.id", as_ints(ids))
         return self._rows("SELECT r.id, r.session, r.created_at, m.topic_id, m.prob FROM records r LEFT JOIN "
@@ -131,7 +130,7 @@ class SqlGraphTables:
         where, params = self.dialect.in_list("topic_id", as_ints(topic_ids))
         return self._rows(f"SELECT record_id, topic_id, prob FROM memberships WHERE rank = 0 AND {where}", params)
 
-    def session_member_rows(self, sessions: Sequence[str]) -> list[tuple[int, str, Any]]:
+    def session_member_rows(self, sessions: Sequence[str]) -> list[tuple[int, str, datetime]]:
         """(record, session, created_at) of every memory in ``sessions``."""
         where, params = self.dialect.in_list("session", sessions, "text")
         return self._rows(f"SELECT id, session, created_at FROM records WHERE {where}", params)
@@ -154,12 +153,12 @@ class SqlGraphTables:
                 yield [Row._make(r) for r in chunk]
 
     # -- nodes ----------------------------------------------------------------------
-    def memory_nodes(self, ids: Sequence[int]) -> list[tuple[int, str, str, Any]]:
+    def memory_nodes(self, ids: Sequence[int]) -> list[tuple[int, str, str, str | None]]:
         """(id, kind, first 200 characters, session) of the memories that exist among ``ids``."""
         where, params = self.dialect.in_list("id", as_ints(ids))
         return self._rows(f"SELECT id, kind, left(text, 200), session FROM records WHERE {where}", params)
 
-    def memory_rows(self, ids: Sequence[int]) -> list[tuple[Any, ...]]:
+    def memory_rows(self, ids: Sequence[int]) -> list[tuple[int, str, str, str | None, datetime, float, str]]:
         """(id, kind, text, session, created_at, importance, metadata JSON) of ``ids``, by id."""
         where, params = self.dialect.in_list("id", as_ints(ids))
         return self._rows("SELECT id, kind, text, session, created_at, importance, metadata FROM records "

@@ -26,9 +26,9 @@ import numpy as np
 
 from .._config import check_schema, check_store_url, redact_url, scrub
 from .._errors import ConfigError, CorruptMemoryError, DependencyError, InvalidInputError, ReadOnlyError, SelfmemError, StorageError
-from .._types import NewRecord, TopicRow
+from .._types import JSON, NewRecord, TopicRow
 from ._duckdb import SCHEMA_VERSION
-from ._dialect import POSTGRES
+from ._dialect import POSTGRES, Connection
 from ._graph_tables import EDGE_SCHEMA, SqlGraphTables
 from ._protocol import Ids
 from ._sql import RECORD_COLUMNS, SqlStore, as_ints
@@ -61,7 +61,7 @@ def _naive(ts: datetime) -> datetime:
     return ts.astimezone(timezone.utc).replace(tzinfo=None) if ts.tzinfo else ts
 
 
-def _array(value: Any) -> Any:
+def _array(value: object) -> object:
     """A pgvector value as a numpy array (the binary protocol gives ``Vector`` objects)."""
     return value.to_numpy() if hasattr(value, "to_numpy") else value
 
@@ -90,7 +90,7 @@ class PostgresStore(SqlStore):
 
     dialect = POSTGRES
 
-    def __init__(self, url: str, schema: str, *, read_only: bool = False, _con: Any = None) -> None:
+    def __init__(self, url: str, schema: str, *, read_only: bool = False, _con: Connection = None) -> None:
         try:
             check_schema(schema, required=True)
             check_store_url(url)
@@ -99,7 +99,7 @@ class PostgresStore(SqlStore):
         self.url, self.schema, self.read_only = url, schema, read_only
         self.path = Path(schema)
         self.topics_generation = 0
-        self.view_manifest: dict[str, Any] | None = None
+        self.view_manifest: dict[str, JSON] | None = None
         self.writer = uuid.uuid4().hex  # names this process's rows in the change log
         psycopg, register_vector = _psycopg()
         self._errors = psycopg.Error
@@ -235,7 +235,7 @@ class PostgresStore(SqlStore):
         self._con.execute("SELECT setval('record_ids', greatest(%s, (SELECT last_value FROM record_ids)))", [upto])
 
     def insert(self, records: Sequence[NewRecord], vectors: Mapping[str, np.ndarray], ids: Ids | None = None,
-               writes: Sequence[Callable[[Any], None]] = ()) -> list[int]:
+               writes: Sequence[Callable[[PostgresStore], None]] = ()) -> list[int]:
         n = len(records)
         if n == 0:
             return []
@@ -269,14 +269,14 @@ class PostgresStore(SqlStore):
         add never links to a record whose delete committed beside it unseen."""
         self._con.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [self.schema + ":graph"])
 
-    def _insert_vectors(self, cur: Any, role: str, ids: Sequence[int], arr: np.ndarray) -> None:
+    def _insert_vectors(self, cur: Connection, role: str, ids: Sequence[int], arr: np.ndarray) -> None:
         arr = np.ascontiguousarray(arr, dtype=np.float32)
         cur.executemany("INSERT INTO embeddings VALUES (%s, %s, %s)", [(i, role, v) for i, v in zip(ids, arr)])
 
     def _log(self, op: str, ids: Sequence[int]) -> None:
         self._con.execute("INSERT INTO changes (op, ids, writer) VALUES (%s, %s, %s)", [op, as_ints(ids), self.writer])
 
-    def delete(self, ids: Ids, writes: Sequence[Callable[[Any], None]] = ()) -> None:
+    def delete(self, ids: Ids, writes: Sequence[Callable[[PostgresStore], None]] = ()) -> None:
         with self.transaction("delete the records"):
             self._serialize_graph()
             for write in writes:
@@ -313,7 +313,7 @@ class PostgresStore(SqlStore):
 
     def vectors(self, role: str, ids: Ids | None = None) -> tuple[np.ndarray, np.ndarray]:
         sql = "SELECT record_id, vector FROM embeddings WHERE embedder = %s"
-        params: list[Any] = [role]
+        params: list[object] = [role]
         if ids is not None:
             sql += " AND record_id = ANY(%s)"
             params.append(as_ints(ids))
@@ -324,10 +324,10 @@ class PostgresStore(SqlStore):
                 np.vstack([np.asarray(_array(r[1]), dtype=np.float32) for r in rows]))
 
     def filter_ids(self, kinds: Sequence[str] | None = None, sessions: Sequence[str] | None = None,
-                   where: Mapping[str, Any] | None = None, since: datetime | None = None,
+                   where: Mapping[str, object] | None = None, since: datetime | None = None,
                    until: datetime | None = None) -> np.ndarray:
         clauses: list[str] = []
-        params: list[Any] = []
+        params: list[object] = []
         for column, values in (("kind", kinds), ("session", sessions)):
             if values is not None:
                 clauses.append(f"{column} = ANY(%s)")

@@ -11,11 +11,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol, TypeAlias
+from typing import NamedTuple, Protocol, TypeAlias
 
 import numpy as np
 
-from .._types import NewRecord, Record, TopicRow
+from .._types import JSON, NewRecord, Record, TopicRow
 from ..graph._embedded import GraphTables
 
 __all__ = ["Store", "Ids", "PageRow", "RankRows", "SessionSummary"]
@@ -72,7 +72,7 @@ class Store(Protocol):
     path: Path
     topics_generation: int
     """Counts topic trees swapped in through this handle (parts that derive from topics watch it)."""
-    view_manifest: dict[str, Any] | None
+    view_manifest: dict[str, JSON] | None
     """The read view's manifest when this store is a published view (see ``_readview``), else None."""
 
     @property
@@ -120,9 +120,9 @@ class Store(Protocol):
     def reserve_ids(self, upto: int) -> None: ...
 
     def insert(self, records: Sequence[NewRecord], vectors: Mapping[str, np.ndarray], ids: Ids | None = None,
-               writes: Sequence[Callable[[Any], None]] = ()) -> list[int]: ...
+               writes: Sequence[Callable[[Store], None]] = ()) -> list[int]: ...
 
-    def delete(self, ids: Ids, writes: Sequence[Callable[[Any], None]] = ()) -> None: ...
+    def delete(self, ids: Ids, writes: Sequence[Callable[[Store], None]] = ()) -> None: ...
 
     def replace_vectors(self, role: str, ids: Ids, arr: np.ndarray) -> None: ...
 
@@ -148,7 +148,7 @@ class Store(Protocol):
     def texts(self) -> tuple[np.ndarray, list[str]]: ...
 
     def filter_ids(self, kinds: Sequence[str] | None = None, sessions: Sequence[str] | None = None,
-                   where: Mapping[str, Any] | None = None, since: datetime | None = None,
+                   where: Mapping[str, object] | None = None, since: datetime | None = None,
                    until: datetime | None = None) -> np.ndarray: ...
 
     def group_counts(self, column: str) -> dict[str, int]: ...

@@ -36,12 +36,12 @@ import time
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import duckdb
 
 from .._errors import CorruptMemoryError
 from .._files import atomic_write
+from .._types import JSON
 from ._duckdb import DuckDBStore
 from ._protocol import Store
 
@@ -63,7 +63,7 @@ _EMPTY = {  # shapes of tables a store may lack (a memory made before they exist
 }
 
 
-def read_manifest(directory: Path) -> dict[str, Any] | None:
+def read_manifest(directory: Path) -> dict[str, JSON] | None:
     """The current manifest of ``directory``'s read view, or None when there is none (or it is unreadable)."""
     try:
         data = json.loads((directory / VIEW_DIR / MANIFEST).read_text())
@@ -72,7 +72,7 @@ def read_manifest(directory: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) and data.get("format") == FORMAT else None
 
 
-def behind(manifest: Mapping[str, Any] | None, store: Store) -> str | None:
+def behind(manifest: Mapping[str, JSON] | None, store: Store) -> str | None:
     """Why ``manifest`` does not show ``store`` as it is now, or None when it does."""
     if manifest is None:
         return "no read view is published"
@@ -90,7 +90,7 @@ def _sql_path(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
-def _copy(con: Any, query: str, target: Path) -> None:
+def _copy(con: duckdb.DuckDBPyConnection, query: str, target: Path) -> None:
     """``query``'s rows to the Parquet file ``target`` (temp file + rename); a refused write is an OSError."""
     tmp = target.with_name(target.name + ".tmp")
     try:
@@ -101,8 +101,8 @@ def _copy(con: Any, query: str, target: Path) -> None:
     os.replace(tmp, target)
 
 
-def publish(store: DuckDBStore, directory: Path, previous: Mapping[str, Any] | None, *, full: bool = False
-            ) -> dict[str, Any]:
+def publish(store: DuckDBStore, directory: Path, previous: Mapping[str, JSON] | None, *, full: bool = False
+            ) -> dict[str, JSON]:
     """Write the view files of ``store``'s current state; return the manifest to install (not yet installed).
 
     Run it inside one read transaction (``store.read_transaction()``) so that every file shows one state.
@@ -123,7 +123,7 @@ def publish(store: DuckDBStore, directory: Path, previous: Mapping[str, Any] | N
     gen = int(previous["generation"]) + 1 if previous else 1
     hi, count = (int(x) for x in con.execute("SELECT coalesce(max(id), 0), count(*) FROM records").fetchone())
     embedders = store.meta_items("embedder.")
-    prev: Mapping[str, Any] = previous or {}
+    prev: Mapping[str, JSON] = previous or {}
     keep = (previous is not None and not full and prev.get("store_id") == store.store_id
             and prev.get("embedders") == embedders)
     if keep:
@@ -159,11 +159,11 @@ def publish(store: DuckDBStore, directory: Path, previous: Mapping[str, Any] | N
             "tables": tables, "digests": digests, "retired": list(previous.get("retired", [])) if previous else []}
 
 
-def _count(segment: Mapping[str, Any]) -> int:
+def _count(segment: Mapping[str, JSON]) -> int:
     return int(segment.get("count", int(segment["hi"]) - int(segment["lo"])))
 
 
-def view_files(manifest: Mapping[str, Any]) -> set[str]:
+def view_files(manifest: Mapping[str, JSON]) -> set[str]:
     """The names of the files a manifest reads (in ``view/``)."""
     names = set(manifest["tables"].values())
     for seg in manifest["segments"]:
@@ -171,7 +171,7 @@ def view_files(manifest: Mapping[str, Any]) -> set[str]:
     return names
 
 
-def retire(directory: Path, manifest: dict[str, Any], previous: Mapping[str, Any] | None) -> None:
+def retire(directory: Path, manifest: dict[str, JSON], previous: Mapping[str, JSON] | None) -> None:
     """Install ``manifest`` atomically; delete files retired more than ``RETIRE_AFTER`` seconds ago."""
     vdir = directory / VIEW_DIR
     now = time.time()
@@ -218,7 +218,7 @@ def _remove_dead_pins(readers: Path) -> None:
             shutil.rmtree(pin, ignore_errors=True)
 
 
-def pin(directory: Path, manifest: Mapping[str, Any]) -> Path | None:
+def pin(directory: Path, manifest: Mapping[str, JSON]) -> Path | None:
     """Hard-link the manifest's files into a new reader directory; None where that cannot be done here
     (a read-only file system, another user's memory): the reader then reads the files in place.
 
@@ -242,7 +242,7 @@ def pin(directory: Path, manifest: Mapping[str, Any]) -> Path | None:
     return target
 
 
-def open_view(directory: Path, manifest: Mapping[str, Any], store_file: str, pinned: Path | None = None) -> DuckDBStore:
+def open_view(directory: Path, manifest: Mapping[str, JSON], store_file: str, pinned: Path | None = None) -> DuckDBStore:
     """A read-only :class:`Store` over the view files named by ``manifest`` (no lock, no copy), read from
     ``pinned`` (see :func:`pin`) when given.
 

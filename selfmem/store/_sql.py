@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import SupportsInt
 
 import numpy as np
 
 from .._errors import InvalidInputError
 from .._types import Record, TopicRow
-from ._dialect import Dialect
+from ._dialect import Connection, DBRow, Dialect
 from ._protocol import Ids, PageRow, RankRows, SessionSummary
 
 __all__ = ["SqlStore", "PAGE_COLUMNS", "RECORD_COLUMNS", "record_of", "as_ints"]
@@ -30,7 +30,7 @@ RECORD_COLUMNS = "id, kind, text, metadata, session, created_at, importance, use
 """The columns :func:`record_of` reads, in order."""
 
 
-def as_ints(ids: Iterable[Any]) -> list[int]:
+def as_ints(ids: Iterable[SupportsInt]) -> list[int]:
     """Ids as Python ints (a numpy array's int64 is not every driver's parameter type)."""
     return [int(i) for i in ids]
 
@@ -39,7 +39,7 @@ def _utc(ts: datetime | None) -> datetime | None:
     return None if ts is None else ts.replace(tzinfo=timezone.utc)
 
 
-def record_of(row: Sequence[Any]) -> Record:
+def record_of(row: DBRow) -> Record:
     """A :class:`Record` from a row of :data:`RECORD_COLUMNS` (times are stored naive, in UTC)."""
     return Record(id=int(row[0]), kind=row[1], text=row[2], metadata=json.loads(row[3]), session=row[4],
                   created_at=_utc(row[5]), importance=float(row[6]), use_count=int(row[7]),
@@ -50,19 +50,19 @@ class SqlStore:
     """Meta, record and topic reads of a store, in the SQL both engines run (``_con``: the store's connection)."""
 
     dialect: Dialect
-    _con: Any
+    _con: Connection
 
     def has_table(self, name: str) -> bool:  # each engine asks its own catalog
         raise NotImplementedError
 
-    def _run(self, sql: str, params: Sequence[Any] = ()) -> Any:
+    def _run(self, sql: str, params: Sequence[object] = ()) -> Connection:
         return self._con.execute(self.dialect.sql(sql), list(params))
 
-    def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        rows: list[Any] = self._run(sql, params).fetchall()
+    def _all(self, sql: str, params: Sequence[object] = ()) -> list[DBRow]:
+        rows: list[DBRow] = self._run(sql, params).fetchall()
         return rows
 
-    def _int(self, sql: str, params: Sequence[Any] = ()) -> int:
+    def _int(self, sql: str, params: Sequence[object] = ()) -> int:
         return int(self._run(sql, params).fetchone()[0])
 
     # -- meta ----------------------------------------------------------------------
@@ -115,7 +115,7 @@ class SqlStore:
                                          f"{' WHERE ' + where if where else ''} ORDER BY id", params)
         return RankRows(got.astype(np.int64), imp.astype(np.float64), created.astype(np.float64))
 
-    def _arrays(self, sql: str, params: Sequence[Any] = ()) -> list[np.ndarray]:
+    def _arrays(self, sql: str, params: Sequence[object] = ()) -> list[np.ndarray]:
         """The columns of a query's rows as arrays (an engine with a columnar fetch overrides this)."""
         cur = self._run(sql, params)
         rows = cur.fetchall()

@@ -19,12 +19,12 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from .._errors import InvalidInputError
 from .._text import unicode_text
+from .._types import JSON
 
 __all__ = ["Pred", "check_where", "to_sql", "evaluate", "lookup", "MISSING"]
 
@@ -44,10 +44,10 @@ class Pred:
     path: str
     keys: tuple[str, ...]
     op: str
-    value: Any
+    value: JSON
 
 
-def _plain(value: Any, depth: int = 0) -> Any:
+def _plain(value: object, depth: int = 0) -> object:
     """``value`` with numpy scalars and arrays turned into the Python values they hold (``np.int64(3)`` is 3,
     ``np.array([1, 2])`` is ``[1, 2]``), inside lists, tuples and dicts too."""
     if depth > 40:
@@ -63,7 +63,7 @@ def _plain(value: Any, depth: int = 0) -> Any:
     return value
 
 
-def _check_value(value: Any, where: str, depth: int = 0) -> None:
+def _check_value(value: object, where: str, depth: int = 0) -> None:
     if depth > 32:
         raise InvalidInputError(f"where {where}: value nested deeper than 32 levels")
     if value is None or isinstance(value, bool):
@@ -92,7 +92,7 @@ def _check_value(value: Any, where: str, depth: int = 0) -> None:
     raise InvalidInputError(f"where {where}: {type(value).__name__} is not a JSON value")
 
 
-def check_where(where: Any) -> list[Pred]:
+def check_where(where: object) -> list[Pred]:
     """The predicates of a ``where`` dict, validated (InvalidInputError names the bad part)."""
     if where is None:
         return []
@@ -106,7 +106,7 @@ def check_where(where: Any) -> list[Pred]:
         keys = tuple(key.split("."))
         path = "$" + "".join(f'."{k}"' for k in keys)
         if isinstance(cond, Mapping) and any(isinstance(op, str) and op.startswith("$") for op in cond):
-            ops = dict(cond)
+            ops: Mapping[str, object] = dict(cond)
         elif isinstance(cond, Mapping) and not cond:
             raise InvalidInputError(f"where {key!r}: an empty dict is neither a value nor operators; "
                                     "use {'$eq': {}} to match an empty object")
@@ -127,7 +127,7 @@ def check_where(where: Any) -> list[Pred]:
 
 
 # -- SQL ------------------------------------------------------------------------------------------
-def _eq_sql(path: str, value: Any) -> tuple[str, list[Any], bool]:
+def _eq_sql(path: str, value: JSON) -> tuple[str, list[object], bool]:
     """SQL for "stored value equals ``value``" and whether the rows it keeps still need :func:`evaluate`."""
     t = "json_type(metadata, ?)"
     if value is None:
@@ -143,7 +143,7 @@ def _eq_sql(path: str, value: Any) -> tuple[str, list[Any], bool]:
     return f"{t} = '{kind}'", [path], True  # compared by value afterwards
 
 
-def to_sql(pred: Pred) -> tuple[str, list[Any], bool]:
+def to_sql(pred: Pred) -> tuple[str, list[object], bool]:
     """``(clause, params, exact)``: rows failing ``clause`` never match; when not ``exact``, rows passing it
     are checked again with :func:`evaluate` (array and object values)."""
     p, op, v = pred.path, pred.op, pred.value
@@ -173,7 +173,7 @@ def to_sql(pred: Pred) -> tuple[str, list[Any], bool]:
     return sql, params, True
 
 
-def _number(path: str, cmp: str, value: int | float) -> tuple[str, list[Any]]:
+def _number(path: str, cmp: str, value: int | float) -> tuple[str, list[object]]:
     """A stored JSON number compared with ``value``: exactly as integers when both are integers (also
     beyond 2**53, which DOUBLE cannot hold), else as doubles."""
     text = "json_extract_string(metadata, ?)"
@@ -186,9 +186,9 @@ def _number(path: str, cmp: str, value: int | float) -> tuple[str, list[Any]]:
 
 
 # -- the reference --------------------------------------------------------------------------------
-def lookup(metadata: Mapping[str, Any], keys: Sequence[str]) -> Any:
+def lookup(metadata: Mapping[str, object], keys: Sequence[str]) -> object:
     """The value at a dotted path, or :data:`MISSING`."""
-    cur: Any = metadata
+    cur: object = metadata
     for k in keys:
         if not isinstance(cur, Mapping) or k not in cur:
             return MISSING
@@ -196,7 +196,7 @@ def lookup(metadata: Mapping[str, Any], keys: Sequence[str]) -> Any:
     return cur
 
 
-def _same(a: Any, b: Any) -> bool:
+def _same(a: object, b: object) -> bool:
     if isinstance(a, bool) or isinstance(b, bool):
         return isinstance(a, bool) and isinstance(b, bool) and a == b
     if isinstance(a, (int, float)) and isinstance(b, (int, float)):
@@ -212,7 +212,7 @@ def _same(a: Any, b: Any) -> bool:
     return False
 
 
-def _order(a: Any, b: Any) -> int | None:
+def _order(a: object, b: object) -> int | None:
     """-1, 0, 1 for comparable a, b (numbers with numbers, strings with strings), else None."""
     if isinstance(a, str) and isinstance(b, str):
         return (a > b) - (a < b)
@@ -225,7 +225,7 @@ def _order(a: Any, b: Any) -> int | None:
     return None
 
 
-def evaluate(stored: Any, pred: Pred) -> bool:
+def evaluate(stored: object, pred: Pred) -> bool:
     """Whether a stored value (or :data:`MISSING`) satisfies one predicate: the semantics, in plain Python."""
     op, v = pred.op, pred.value
     if op == "$exists":
