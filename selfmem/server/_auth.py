@@ -28,7 +28,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from .._errors import ConfigError
 from ._errors import AccessDeniedError, NotAuthenticatedError
@@ -42,7 +41,7 @@ TOKENS_ENV = "SELFMEM_TOKENS"
 """Environment variable holding the tokens JSON (used when no tokens file is given)."""
 
 
-def _expiry(value: Any, i: int) -> float | None:
+def _expiry(value: object, i: int) -> float | None:
     """``expires`` of entry ``i`` (an ISO 8601 time with a time zone, e.g. ``2027-01-31T00:00:00Z``) as epoch
     seconds; None when absent."""
     if value is None:
@@ -87,7 +86,7 @@ class Tokens:
         return bool(self.grants)
 
     @classmethod
-    def from_entries(cls, entries: Any) -> Tokens:
+    def from_entries(cls, entries: object) -> Tokens:
         if not isinstance(entries, list):
             raise ConfigError('tokens must be a JSON list of {"token" or "sha256", "namespaces", "role"} objects')
         grants = []

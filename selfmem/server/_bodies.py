@@ -15,6 +15,7 @@ from fastapi import Depends, Path
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from .._types import Metadata
 from ._wire import NAMESPACE_RE
 
 __all__ = ["AddBody", "AddManyBody", "SearchBody", "EnrichBody", "DeleteBody", "NeighboursBody", "PathBody",
@@ -28,7 +29,7 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)  # no coercion: 0 is not a time, nor a bool
 
 
-def _iso(value: Any) -> Any:
+def _iso(value: object) -> object:
     """An ISO 8601 string as the datetime it names (JSON has no time type); anything else as given, so the
     strict model still refuses a number, and the memory refuses a time without a zone."""
     if isinstance(value, str):
@@ -48,7 +49,7 @@ Rel = str | list[str] | None
 class AddBody(_Body):
     text: str
     kind: str = "output"
-    metadata: dict[str, Any] | None = None
+    metadata: Metadata | None = None
     session: str | None = None
     importance: float = 1.0
     parents: list[Id] = Field(default_factory=list, max_length=1024)
@@ -60,7 +61,7 @@ class AddBody(_Body):
 class AddManyBody(_Body):
     texts: list[str] = Field(max_length=1024)
     kind: str | list[str] = "output"
-    metadata: list[dict[str, Any] | None] | None = Field(default=None, max_length=1024)
+    metadata: list[Metadata | None] | None = Field(default=None, max_length=1024)
     session: str | None = None
     importance: float | list[float] = 1.0
     parents: list[list[Id]] | None = Field(default=None, max_length=1024)
@@ -72,7 +73,7 @@ class AddManyBody(_Body):
 class _Filters(_Body):
     kinds: list[str] | None = None
     sessions: list[str] | None = None
-    where: dict[str, Any] | None = None
+    where: Metadata | None = None
     since: IsoTime | None = None
     until: IsoTime | None = None
     max_distance: float | None = None
@@ -136,7 +137,7 @@ class ErrorBody(BaseModel):
 
 
 EXPORT_TYPES = {"parquet": "application/vnd.apache.parquet", "jsonl": "application/x-ndjson"}
-ERRORS: dict[int | str, dict[str, Any]] = {
+ERRORS: dict[int | str, dict[str, Any]] = {  # the type of FastAPI's ``responses``
     code: {"model": ErrorBody, "description": text} for code, text in (
         (401, "no valid token"), (403, "the token does not cover this namespace or role"),
         (404, "no such record, topic or namespace"), (409, "the memory is locked by another process"),

@@ -13,16 +13,18 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, TypeGuard, overload
 from urllib.parse import quote, urlencode, urlsplit
 
 from .._config import MemoryConfig
 from .._errors import DependencyError, InvalidInputError, MemoryClosedError
-from .._types import Enriched, Hit, Record, Stats, Subgraph, Topic
+from .._types import JSON, Enriched, Hit, Record, SessionRow, Stats, Subgraph, Topic
 from . import _wire as w
 from ._errors import ServerBusyError, ServerError
 
 if TYPE_CHECKING:  # numpy is imported by whoever passes an array: memctl --url never does
+    import http.client
+
     import numpy as np
 
 __all__ = ["RemoteMemory", "TOKEN_ENV"]
@@ -31,7 +33,7 @@ TOKEN_ENV = "SELFMEM_TOKEN"
 """Environment variable with the client's token (used when ``token`` is not given)."""
 
 
-def _is_array(x: Any) -> bool:
+def _is_array(x: object) -> TypeGuard[np.ndarray]:
     numpy = sys.modules.get("numpy")  # an object can be an array only once numpy is imported
     return numpy is not None and isinstance(x, numpy.ndarray)
 
@@ -59,7 +61,7 @@ class _Answer:
     def __init__(self, status: int, retry_after: str | None, content: bytes) -> None:
         self.status, self.retry_after, self.content = status, retry_after, content
 
-    def json(self) -> Any:
+    def json(self) -> JSON:
         return json.loads(self.content)
 
     @property
@@ -67,14 +69,14 @@ class _Answer:
         return self.content.decode("utf-8", errors="replace")
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: object) -> JSON:
     """numpy scalars and arrays as the JSON values they hold (a Memory takes them: so does its client)."""
     if hasattr(value, "tolist") and type(value).__module__ == "numpy":
         return value.tolist()
     raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
 
 
-def _json_body(body: Any) -> bytes:
+def _json_body(body: object) -> bytes:
     """The request body as both transports send it (numpy values as numbers and lists; NaN refused)."""
     try:
         return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False,
@@ -115,7 +117,7 @@ class _HttpxTransport:
         transport = httpx.HTTPTransport(socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
         self._client = httpx.Client(base_url=base, headers=headers, timeout=timeout, transport=transport)
 
-    def request(self, method: str, path: str, body: Any, params: Any) -> _Answer:
+    def request(self, method: str, path: str, body: object, params: Mapping[str, str] | None) -> _Answer:
         httpx = self._httpx
         try:
             if body is None:
@@ -150,10 +152,10 @@ class _StdlibTransport:
         self._prefix = parts.path.rstrip("/")  # with the namespace
         self._headers = {"Accept": "*/*", "User-Agent": "selfmem", **headers}
         self._timeout = timeout
-        self._conn: Any = None
+        self._conn: http.client.HTTPConnection | None = None
         self._lock = threading.Lock()
 
-    def _connection(self) -> Any:
+    def _connection(self) -> http.client.HTTPConnection:
         conn = self._conn
         if conn is not None and conn.sock is not None and select.select([conn.sock], [], [], 0)[0]:
             conn.close()  # readable while idle: the server closed it (keep-alive timeout)
@@ -168,7 +170,7 @@ class _StdlibTransport:
             self._conn = conn
         return conn
 
-    def request(self, method: str, path: str, body: Any, params: Any) -> _Answer:
+    def request(self, method: str, path: str, body: object, params: Mapping[str, str] | None) -> _Answer:
         target = _quote_path(self._prefix + path)
         if params:
             target += "?" + urlencode(params)
@@ -196,7 +198,7 @@ class _StdlibTransport:
                 self._conn.close()
 
 
-def _time(x: Any) -> Any:
+def _time(x: object) -> object:
     if isinstance(x, datetime):
         return x.isoformat()
     if isinstance(x, (list, tuple)):
@@ -262,8 +264,16 @@ class RemoteMemory:
     def _transport(self, base: str, headers: dict[str, str], timeout: float) -> _HttpxTransport | _StdlibTransport:
         return _HttpxTransport(base, headers, timeout)
 
-    def _call(self, method: str, path: str, body: Any = None, *, params: Any = None, safe: bool = True,
-              raw: bool = False) -> Any:
+    @overload
+    def _call(self, method: str, path: str, body: object = None, *, params: Mapping[str, str] | None = None,
+              safe: bool = True, raw: Literal[False] = False) -> JSON: ...
+
+    @overload
+    def _call(self, method: str, path: str, body: object = None, *, params: Mapping[str, str] | None = None,
+              safe: bool = True, raw: Literal[True]) -> bytes: ...
+
+    def _call(self, method: str, path: str, body: object = None, *, params: Mapping[str, str] | None = None,
+              safe: bool = True, raw: bool = False) -> JSON | bytes:
         """One request with retries; ``safe``: repeating it cannot duplicate a write; ``raw``: the body's bytes."""
         if self._client is None:
             raise MemoryClosedError("this RemoteMemory is closed; make a new one")
@@ -311,7 +321,7 @@ class RemoteMemory:
         """The session that ``add`` would use now (None outside ``session()``)."""
         return self._session.get()
 
-    def add(self, text: str, kind: str = "output", metadata: Mapping[str, Any] | None = None, *,
+    def add(self, text: str, kind: str = "output", metadata: Mapping[str, object] | None = None, *,
             session: str | None = None, importance: float = 1.0, parents: Sequence[int] = (),
             own_embedding: np.ndarray | None = None, created_at: datetime | None = None,
             key: str | None = None) -> int:
@@ -323,7 +333,7 @@ class RemoteMemory:
         return int(self._call("POST", "/add", body, safe=key is not None)["id"])
 
     def add_many(self, texts: Sequence[str], kind: str | Sequence[str] = "output",
-                 metadata: Sequence[Mapping[str, Any] | None] | None = None, *,
+                 metadata: Sequence[Mapping[str, object] | None] | None = None, *,
                  session: str | None = None, importance: float | Sequence[float] = 1.0,
                  parents: Sequence[Sequence[int]] | None = None,
                  own_embedding: np.ndarray | Sequence[np.ndarray] | None = None,
@@ -350,7 +360,7 @@ class RemoteMemory:
         self._call("POST", "/delete", {"ids": ids if isinstance(ids, int) else list(ids)})
 
     def search(self, query: str, k: int = 5, *, kinds: Sequence[str] | None = None,
-               sessions: Sequence[str] | None = None, where: Mapping[str, Any] | None = None,
+               sessions: Sequence[str] | None = None, where: Mapping[str, object] | None = None,
                since: datetime | None = None, until: datetime | None = None,
                max_distance: float | None = None, mode: str | None = None,
                expand: bool | Sequence[str] | None = None) -> list[Hit]:
@@ -372,7 +382,7 @@ class RemoteMemory:
         return out
 
     def enrich(self, prompt: str, k: int = 5, *, budget_tokens: int | None = None, mark_used: bool = True,
-               order: str = "time", **search: Any) -> Enriched:
+               order: str = "time", **search: object) -> Enriched:
         """Memory.enrich (``mark_used`` needs the write role)."""
         body = {"prompt": prompt, "k": k, "budget_tokens": budget_tokens, "mark_used": mark_used, "order": order,
                 **self._filters(**search)}
@@ -387,7 +397,7 @@ class RemoteMemory:
         return w.topic(self._call("GET", f"/topics/{int(id)}"))
 
     @staticmethod
-    def _rel(rel: str | Sequence[str] | None) -> Any:
+    def _rel(rel: str | Sequence[str] | None) -> str | list[str] | None:
         return rel if rel is None or isinstance(rel, str) else list(rel)
 
     def neighbours(self, node: int | str, rel: str | Sequence[str] | None = None, *, direction: str = "both",
@@ -412,7 +422,7 @@ class RemoteMemory:
         """Memory.stats."""
         return w.stats(self._call("GET", "/stats"))
 
-    def sessions(self) -> list[dict[str, Any]]:
+    def sessions(self) -> list[SessionRow]:
         """Memory.sessions."""
         return list(self._call("GET", "/sessions")["sessions"])
 

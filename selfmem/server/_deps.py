@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, params
 
 from ..memory import Memory
 from ._auth import Tokens
@@ -44,7 +44,7 @@ def served(request: Request) -> Served:
     return state
 
 
-def role(name: str) -> list[Any]:
+def role(name: str) -> list[params.Depends]:
     """The route dependency that checks the token for role ``name`` on the path's namespace."""
 
     async def check(request: Request, namespace: Namespace, creds: Creds) -> None:  # async: no thread hop

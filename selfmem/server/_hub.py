@@ -13,15 +13,15 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from .._config import MemoryConfig, derived_schema
 from .._errors import InvalidInputError, MemoryClosedError, SelfmemError
+from .._types import Metadata
 from ..memory import Memory
 from ..memory import _validate as v
 from ._errors import NamespaceNotFoundError, ServerBusyError
@@ -44,15 +44,15 @@ def namespace_schema(prefix: str, name: str) -> str:
 class PendingAdd:
     """One single add waiting for its batch (the arguments of ``Memory.add``)."""
 
-    text: Any
-    kind: Any = "output"
-    metadata: Any = None
-    session: Any = None
-    importance: Any = 1.0
-    parents: Any = ()
-    own_embedding: Any = None
+    text: str
+    kind: str = "output"
+    metadata: Metadata | None = None
+    session: str | None = None
+    importance: float = 1.0
+    parents: Sequence[int] = ()
+    own_embedding: list[float] | None = None
     created_at: datetime | None = None
-    key: Any = None
+    key: str | None = None
     future: Future[int] = field(default_factory=Future)
 
     def group(self) -> bool:

@@ -15,11 +15,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..memory._parts import REFIT_OBSERVERS
+
+if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
+
+    from ._hub import Hub
 
 __all__ = ["Metrics", "MetricsMiddleware", "CONTENT_TYPE"]
 
@@ -30,10 +35,10 @@ _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5
 class _HubCollector:
     """Reads the hub's state when scraped (queue depths, open namespaces): nothing to keep in step."""
 
-    def __init__(self, hub: Any) -> None:
+    def __init__(self, hub: Hub) -> None:
         self.hub = hub
 
-    def collect(self) -> Iterator[Any]:
+    def collect(self) -> Iterator[Metric]:
         from prometheus_client.core import GaugeMetricFamily
 
         opened = dict(self.hub._open)
@@ -53,7 +58,7 @@ class Metrics:
         The namespaces whose queues and count are exported.
     """
 
-    def __init__(self, hub: Any) -> None:
+    def __init__(self, hub: Hub) -> None:
         from prometheus_client import CollectorRegistry, Counter, Histogram
 
         self.registry = CollectorRegistry(auto_describe=True)

@@ -8,7 +8,6 @@ failed validation, the guard refused it before routing, or the server has a bug 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -24,7 +23,7 @@ __all__ = ["reply", "error_response", "install_error_handlers"]
 log = logging.getLogger("selfmem.server")
 
 
-def reply(content: Any) -> JSONResponse:
+def reply(content: object) -> JSONResponse:
     """A JSON answer written by the standard library's encoder, not FastAPI's: a record's metadata stored
     before adds refused nesting over ``MAX_NESTING`` levels may nest deeper than pydantic's serialiser
     allows (255 levels), and must not make its namespace unreadable."""

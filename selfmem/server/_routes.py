@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import tempfile
 from pathlib import Path as FilePath
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse, Response
 
+from .._types import JSON
 from ._bodies import (ERRORS, EXPORT_TYPES, AddBody, AddManyBody, Creds, DeleteBody, EnrichBody, NeighboursBody,
                       PathBody, RebuildBody, RecordId, SearchBody, SubgraphBody)
 from ._deps import Served, SpaceDep, role, served
@@ -78,7 +79,7 @@ def export(ns: SpaceDep, format: Literal["parquet", "jsonl"] = "parquet") -> Res
 
 
 @records.get("/sessions", dependencies=READ)
-def sessions(ns: SpaceDep) -> dict[str, Any]:
+def sessions(ns: SpaceDep) -> dict[str, JSON]:
     """Memory.sessions."""
     return {"sessions": to_json(ns.memory().sessions())}
 
@@ -103,7 +104,7 @@ async def enrich(ns: SpaceDep, body: EnrichBody) -> JSONResponse:
 
 
 @searching.get("/topics", dependencies=READ)
-def topics(ns: SpaceDep) -> dict[str, Any]:
+def topics(ns: SpaceDep) -> dict[str, JSON]:
     """Memory.topics."""
     return {"topics": to_json(ns.memory().topics())}
 
@@ -147,13 +148,13 @@ def metrics(state: ServedDep, creds: Creds) -> Response:
 
 
 @admin.get("/v1/health")
-def health() -> dict[str, Any]:
+def health() -> dict[str, JSON]:
     """Liveness (no token needed)."""
     return {"ok": True}
 
 
 @admin.get(NS + "/config", responses=ERRORS, tags=["memory"], dependencies=READ)
-def config(ns: SpaceDep, create: bool = False) -> dict[str, Any]:
+def config(ns: SpaceDep, create: bool = False) -> dict[str, JSON]:
     """The namespace's configuration; ``create=true`` (write role) creates the namespace first."""
     if create:
         ns.allow("write")
@@ -163,9 +164,9 @@ def config(ns: SpaceDep, create: bool = False) -> dict[str, Any]:
 
 
 @admin.get(NS + "/stats", responses=ERRORS, tags=["memory"], dependencies=READ)
-def stats(ns: SpaceDep) -> dict[str, Any]:
+def stats(ns: SpaceDep) -> dict[str, JSON]:
     """Memory.stats."""
-    out: dict[str, Any] = to_json(ns.memory().stats())
+    out: dict[str, JSON] = to_json(ns.memory().stats())
     return out
 
 

@@ -12,7 +12,7 @@ import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import FrameType
 
 from .._config import MemoryConfig
 from .._errors import ConfigError, DependencyError
@@ -100,10 +100,10 @@ def serve(opts: ServeOptions) -> None:
     server = uvicorn.Server(uvicorn.Config(app, log_level="info" if opts.access_log else "warning",
                                            access_log=opts.access_log, log_config=log_config,
                                            timeout_graceful_shutdown=30, lifespan="on"))
-    def hang_up(signum: int, frame: Any) -> None:  # a closed terminal: drain and stop, as SIGTERM does
+    def hang_up(signum: int, frame: FrameType | None) -> None:  # a closed terminal: drain and stop, as SIGTERM does
         server.should_exit = True
 
-    def reload_tokens(signum: int, frame: Any) -> None:
+    def reload_tokens(signum: int, frame: FrameType | None) -> None:
         try:
             tokens.reload(opts.tokens_file)
             logging.getLogger("selfmem.server").warning("tokens reloaded: %d token(s)", len(tokens.grants))

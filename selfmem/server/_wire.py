@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any
-
 
 from .. import _errors
 from .._types import to_json
-from .._types import Edge, Enriched, Finding, Hit, Node, Record, RebuildInfo, Stats, Subgraph, Topic, ViewInfo
+from .._types import (JSON, Edge, Enriched, Finding, Hit, Metadata, Node, Record, RebuildInfo, Stats, Subgraph, Topic,
+                      ViewInfo)
 from ._errors import AccessDeniedError, NamespaceNotFoundError, NotAuthenticatedError, ServerBusyError, ServerError
 
 __all__ = ["NAMESPACE_RE", "check_namespace", "to_json", "record", "hit", "topic", "stats", "subgraph", "enriched", "error_body", "error_from",
@@ -38,7 +37,7 @@ def _time(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
 
 
-def record(d: dict[str, Any]) -> Record:
+def record(d: Metadata) -> Record:
     """A :class:`Record` from its JSON form."""
     return Record(id=d["id"], kind=d["kind"], text=d["text"], metadata=d.get("metadata") or {},
                   session=d.get("session"), created_at=_time(d.get("created_at")),
@@ -46,37 +45,37 @@ def record(d: dict[str, Any]) -> Record:
                   last_used_at=_time(d.get("last_used_at")), parents=tuple(d.get("parents") or ()))
 
 
-def hit(d: dict[str, Any]) -> Hit:
+def hit(d: Metadata) -> Hit:
     """A :class:`Hit` from its JSON form."""
     return Hit(record=record(d["record"]), score=d["score"], distance=d["distance"], rank=d["rank"],
                relevance=d.get("relevance", 0.0), keyword=d.get("keyword", 0.0), topic=d.get("topic"),
                via=tuple(d.get("via") or ()), expanded_from=d.get("expanded_from"))
 
 
-def topic(d: dict[str, Any]) -> Topic:
+def topic(d: Metadata) -> Topic:
     """A :class:`Topic` from its JSON form."""
     return Topic(id=d["id"], level=d["level"], parent=d.get("parent"), children=tuple(d.get("children") or ()),
                  size=d["size"], label=d["label"], keywords=tuple(d.get("keywords") or ()),
                  provisional=d.get("provisional", False), members=tuple(d.get("members") or ()))
 
 
-def _finding(d: dict[str, Any]) -> Finding:
+def _finding(d: Metadata) -> Finding:
     return Finding(part=d["part"], message=d["message"], fix=d["fix"], code=d.get("code", ""))
 
 
-def _rebuild_info(d: Any) -> RebuildInfo:
+def _rebuild_info(d: JSON) -> RebuildInfo:
     if not d:
         return RebuildInfo()
     return RebuildInfo(at=d["at"], records=d["records"], added_since=d["added_since"], deleted_since=d["deleted_since"])
 
 
-def _view_info(d: Any) -> ViewInfo:
+def _view_info(d: JSON) -> ViewInfo:
     if not d:
         return ViewInfo()
     return ViewInfo(published_at=d["published_at"], age_s=d["age_s"], records=d["records"], segments=d["segments"])
 
 
-def stats(d: dict[str, Any]) -> Stats:
+def stats(d: Metadata) -> Stats:
     """A :class:`Stats` from its JSON form (``topic_levels`` keys back to int)."""
     return Stats(path=d["path"], records=d["records"], kinds=d["kinds"], sessions=d["sessions"],
                  embedders=d["embedders"], index=d["index"], config=d["config"], notes=tuple(d.get("notes") or ()),
@@ -86,7 +85,7 @@ def stats(d: dict[str, Any]) -> Stats:
                  health=tuple(_finding(f) for f in d.get("health") or ()))
 
 
-def subgraph(d: dict[str, Any]) -> Subgraph:
+def subgraph(d: Metadata) -> Subgraph:
     """A :class:`Subgraph` from its JSON form."""
     nodes = tuple(Node(key=n["key"], label=n["label"], props=n.get("props") or {}) for n in d["nodes"])
     edges = tuple(Edge(src=e["src"], rel=e["rel"], dst=e["dst"], weight=e.get("weight", 1.0),
@@ -94,7 +93,7 @@ def subgraph(d: dict[str, Any]) -> Subgraph:
     return Subgraph(nodes=nodes, edges=edges)
 
 
-def enriched(d: dict[str, Any]) -> Enriched:
+def enriched(d: Metadata) -> Enriched:
     """An :class:`Enriched` from its JSON form."""
     return Enriched(prompt=d["prompt"], hits=tuple(hit(h) for h in d["hits"]), tokens=d["tokens"],
                     dropped=d.get("dropped", 0))
@@ -126,7 +125,7 @@ def error_body(exc: BaseException) -> tuple[int, dict[str, str]]:
     return status, {"error": name, "message": str(exc)}
 
 
-def error_from(status: int, body: Any) -> _errors.SelfmemError:
+def error_from(status: int, body: object) -> _errors.SelfmemError:
     """The error a client raises for an error response (the class named in the body, else by status)."""
     if isinstance(body, dict) and isinstance(body.get("error"), str) and isinstance(body.get("message"), str):
         named: _errors.SelfmemError = error_class(body["error"])(body["message"])
