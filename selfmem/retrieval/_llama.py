@@ -12,13 +12,16 @@ dtype's rounding (``tests/test_embeddings_real.py`` compares them).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+
+from .._types import JSON
+from ._tensors import Dtype, Tensor
 
 __all__ = ["LlamaPrefix", "fits", "special_ids"]
 
 
-def special_ids(cfg: dict[str, Any]) -> tuple[int, int]:
+def special_ids(cfg: dict[str, JSON]) -> tuple[int, int]:
     """The EOS and pad token ids of a Llama config (pad falls back to EOS)."""
     eos = int(cfg.get("eos_token_id") or 0)
     pad = cfg.get("pad_token_id")
@@ -51,7 +54,7 @@ class LlamaPrefix:
     dtype : torch.dtype
     """
 
-    def __init__(self, path: Path, layers: int, device: str, dtype: Any) -> None:
+    def __init__(self, path: Path, layers: int, device: str, dtype: Dtype) -> None:
         from safetensors import safe_open
 
         cfg = json.loads((path / "config.json").read_text())
@@ -70,13 +73,13 @@ class LlamaPrefix:
         self.device = device
         self.dtype = dtype
 
-    def _rms(self, x: Any, weight: Any) -> Any:
+    def _rms(self, x: Tensor, weight: Tensor) -> Tensor:
         import torch
 
         xf = x.float()
         return weight * (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)).to(x.dtype)
 
-    def _rotary(self, t: int) -> tuple[Any, Any]:
+    def _rotary(self, t: int) -> tuple[Tensor, Tensor]:
         import torch
 
         inv = 1.0 / (self.theta ** (torch.arange(0, self.head_dim, 2, dtype=torch.float32, device=self.device)
@@ -85,7 +88,7 @@ class LlamaPrefix:
         emb = torch.cat([freqs, freqs], dim=-1)
         return emb.cos().to(self.dtype), emb.sin().to(self.dtype)
 
-    def __call__(self, ids: Any, mask: Any, outputs: Any) -> dict[int, Any]:
+    def __call__(self, ids: Tensor, mask: Tensor, outputs: Sequence[int]) -> dict[int, Tensor]:
         """Outputs of the 1-based blocks ``outputs`` (each <= ``layers``) for right-padded ``ids`` (b, t) with
         ``mask`` (b, t): {block: (b, t, hidden)}."""
         import torch
@@ -96,7 +99,7 @@ class LlamaPrefix:
         h = w["embed_tokens.weight"][ids]
         cos, sin = self._rotary(t)
 
-        def rotate(x: Any) -> Any:
+        def rotate(x: Tensor) -> Tensor:
             half = x.shape[-1] // 2
             return x * cos + torch.cat([-x[..., half:], x[..., :half]], dim=-1) * sin
 

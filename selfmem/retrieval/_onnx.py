@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import DependencyError, ModelLoadError
+from ._tensors import Tensor
 
 __all__ = ["RUNTIME", "RUNTIME_W8Q", "EXPORT_VERSION", "available", "export", "quantize_w8", "OnnxEncoder",
            "mean_pool", "bulk_threads"]
@@ -55,13 +56,14 @@ def bulk_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def mean_pool(h: Any, mask: Any) -> Any:
+def mean_pool(h: Tensor, mask: Tensor) -> Tensor:
     """Attention-masked mean over tokens in float32, as the PyTorch paths pool: (b, t, d), (b, t) -> (b, d)."""
     m = mask.unsqueeze(-1).float()
     return (h.float() * m).sum(1) / m.sum(1).clamp(min=1.0)
 
 
-def export(forward: Callable[[Any, Any], Any], weights: Mapping[str, Any], target: Path, *, what: str) -> Path:
+def export(forward: Callable[[Tensor, Tensor], Tensor], weights: Mapping[str, Tensor], target: Path, *,
+           what: str) -> Path:
     """Write ``forward(ids, mask) -> (b, dim)`` to ``target`` as ONNX, unless it is there already.
 
     Parameters
@@ -95,7 +97,7 @@ def export(forward: Callable[[Any, Any], Any], weights: Mapping[str, Any], targe
             for i, tensor in enumerate(weights.values()):
                 self.register_buffer(f"w{i}", tensor)  # the same tensors: the tracer names them initializers
 
-        def forward(self, ids: Any, mask: Any) -> Any:
+        def forward(self, ids: Tensor, mask: Tensor) -> Tensor:
             return forward(ids, mask)
 
     ids = torch.tensor([[1, 2, 3, 4, 5, 6, 7], [1, 2, 3, 4, 5, 0, 0]], dtype=torch.int64)
@@ -219,7 +221,7 @@ class OnnxEncoder:
         self.path = path
         self.small_path = small_path or path
         self._ort = onnxruntime
-        self._sessions: dict[bool, Any] = {}
+        self._sessions: dict[bool, Any] = {}  # onnxruntime.InferenceSession (untyped)
         self._lock = threading.Lock()
         self.session(True)  # load now: a damaged file fails here, with the message below
 

@@ -7,18 +7,26 @@ solver's ``TransformersLLM``; the embedder runs only the layers up to the pooled
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .._errors import InvalidInputError, ModelLoadError
+from .._types import JSON
 from .._progress import quiet_libraries
 from . import _onnx
 from ._causal import (SMOLLM2, CausalLMWeights, cache_dir, layer_outputs, layer_view, load_causal_lm,
                       load_onnx_prefix, load_prefix, loaded_causal_lm)
 from ._embedders import (RUNTIMES, SMALL_BATCH, _set_offline, l2_normalize, padded_batches, resolve_device,
                          resolve_runtime, threads_for)
+from ._tensors import Module, Tensor
+
+LayerRun = Callable[[Tensor, Tensor, Sequence[int]], dict[int, Tensor]]
+"""``run(ids, mask, layers) -> {layer: hidden states}``."""
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
 
 __all__ = ["CausalLMEmbedder", "cache_dir", "SMOLLM2"]
 
@@ -82,8 +90,8 @@ class CausalLMEmbedder:
             raise ModelLoadError(f"cannot read the hidden size of {self.model!r}")
         return int(value)
 
-    def fingerprint(self) -> dict[str, Any]:
-        fp = {"name": self.weights.name, "dim": self.dim, "revision": self.weights.revision(), "layer": self.layer}
+    def fingerprint(self) -> dict[str, JSON]:
+        fp: dict[str, JSON] = {"name": self.weights.name, "dim": self.dim, "revision": self.weights.revision(), "layer": self.layer}
         rt = self.resolved_runtime()
         if rt != "torch":  # only the new path adds a field: older fingerprints stay as they were
             fp["runtime"] = _onnx.RUNTIME_W8Q if rt == "onnx-w8" else _onnx.RUNTIME
@@ -102,7 +110,7 @@ class CausalLMEmbedder:
         return self._runtime
 
     # -- loading ------------------------------------------------------------------
-    def _load(self, layer: int, dtype: str | None = None) -> tuple[Any, Any]:
+    def _load(self, layer: int, dtype: str | None = None) -> tuple[Module, Module]:
         """The tokenizer and the model's first ``layer`` layers (a view of the shared full model)."""
         tok, lm = load_causal_lm(self.weights, self.device, dtype or self.dtype)
         return tok, layer_view(lm, layer)
@@ -118,7 +126,7 @@ class CausalLMEmbedder:
         with quiet_libraries():
             return AutoTokenizer.from_pretrained(str(self.weights.materialise())).backend_tokenizer.to_str()
 
-    def _private_tokenizer(self) -> Any:
+    def _private_tokenizer(self) -> Tokenizer:
         """A private copy of the Rust tokenizer without padding or truncation: the loaded tokenizer is shared
         with the solver's LLM, whose padded calls leave padding switched on in it (pads would be pooled)."""
         from tokenizers import Tokenizer
@@ -134,7 +142,7 @@ class CausalLMEmbedder:
             self._enc_tok = self._private_tokenizer()
         return len(self._enc_tok.encode(text, add_special_tokens=False).ids)
 
-    def _runner(self, top: int, dtype: str) -> tuple[Any, int, int]:
+    def _runner(self, top: int, dtype: str) -> tuple[LayerRun, int, int]:
         """``run(ids, mask, layers) -> {layer: states}``, the EOS id and the pad id.
 
         The full model when this process holds it already (one copy of the weights with the solver's
@@ -145,7 +153,7 @@ class CausalLMEmbedder:
             return prefix, prefix.eos_token_id, prefix.pad_token_id
         tok, base = self._load(top, dtype)
 
-        def run(ids: Any, mask: Any, layers: Any) -> dict[int, Any]:
+        def run(ids: Tensor, mask: Tensor, layers: Sequence[int]) -> dict[int, Tensor]:
             return layer_outputs(base, layers, input_ids=ids, attention_mask=mask)
 
         return run, tok.eos_token_id, tok.pad_token_id

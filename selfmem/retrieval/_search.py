@@ -18,19 +18,22 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .._config import SearchConfig
 from .._types import EPS, Record
 
+if TYPE_CHECKING:
+    from threadpoolctl import ThreadpoolController, _ThreadpoolLimiter
+
 __all__ = ["Candidate", "rank", "zscore", "inverse_distance_weights", "EPS", "single_blas_thread"]
 
-_BLAS: Any = None
+_BLAS: ThreadpoolController | None = None
 _BLAS_LOCK = threading.Lock()
 _BLAS_USERS = 0  # searches inside single_blas_thread() now, in every thread
-_BLAS_LIMIT: Any = None  # the limiter the first of them set, restored by the last
+_BLAS_LIMIT: _ThreadpoolLimiter | None = None  # the limiter the first of them set, restored by the last
 
 
 @contextlib.contextmanager

@@ -14,12 +14,12 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from .._files import damaged
 from .._errors import CorruptMemoryError, InvalidInputError
+from .._types import JSON
 from ._bulk import BULK_MIN, bulk_embed
 from ._embedders import Embedder, batches, l2_normalize, vector_space
 from ._post import Whitener, fuse
@@ -79,12 +79,12 @@ class Views:
         own_dim = self.whitener.dim if self.whitener is not None else 0
         return {"general": self.general.dim, "own": own_dim, "dual": self.general.dim + own_dim}[mode]
 
-    def signature(self) -> dict[str, Any]:
+    def signature(self) -> dict[str, JSON]:
         """What index vectors depend on (computed once per whitening: fingerprints stat model files)."""
         cached = getattr(self, "_signature", None)
         if cached is not None and cached[0] is self.whitener:
             return cached[1]
-        sig: dict[str, Any] = {"mode": self.effective_mode, "general": vector_space(self.general.fingerprint())}
+        sig: dict[str, JSON] = {"mode": self.effective_mode, "general": vector_space(self.general.fingerprint())}
         if self.effective_mode != "general":
             assert self.own is not None and self.whitener is not None  # effective_mode says so
             sig |= {"own": vector_space(self.own.fingerprint()), "whitener": self.whitener.digest()}
