@@ -305,7 +305,25 @@ def test_local_rules_are_fitted_from_pairs_and_refuse_unseen_neighbourhoods():
     rowcol = fit_rule("rowcol", [G("100", "000")], [G("111", "000")])
     assert apply_rule("rowcol", rowcol, G("000", "100")).tolist() == [[0, 0, 0], [1, 1, 1]]
     assert set(RULES) == {"patch3", "cross", "mask3", "count8", "rowcol", "stamp", "objsize", "objrank", "objborder", "objholes",
-                          "lines", "enclosed"}
+                          "lines", "enclosed", "window"}
+
+
+def test_the_window_rule_crops_one_fixed_window_from_a_corner_and_runs_in_a_program():
+    from selfmem.solver.arc._learned import apply_rule, fit_rule
+
+    # the output is the 2x2 window one cell in from the bottom-right corner, whatever the input's size
+    a, b = G("12345", "67890", "12345", "67890"), G("1234", "5678", "9012", "3456", "7890")
+    table = fit_rule("window", [a, b], [a[1:3, 2:4], b[2:4, 1:3]])
+    assert table is not None
+    test = G("111111", "222222", "345678", "999999")
+    assert apply_rule("window", table, test).tolist() == [[2, 2], [6, 7]]
+    assert apply_rule("window", table, G("12", "34")) is None  # too small for the window
+    assert fit_rule("window", [a], [G("55", "55")]) is None  # no window of the input
+    assert fit_rule("window", [a, b], [a[:2, :2], b[:3, :2]]) is None  # outputs of two shapes
+    assert fit_rule("window", [a], [a]) is None  # not smaller: not a crop
+    p = Program.parse("flip(h) | rule_window")
+    assert run_program(p, test, [(a, a[:, ::-1][1:3, 2:4]), (b, b[:, ::-1][2:4, 1:3])]).tolist() == \
+        test[:, ::-1][1:3, 3:5].tolist()  # the same corner and offset on the flipped grid
 
 
 def test_relational_rules_read_colours_from_sources_so_new_colours_and_places_apply():

@@ -157,9 +157,9 @@ def _objholes(g: Grid) -> np.ndarray:
 
 RULES = {"cross": _cross, "mask3": _mask3, "count8": _count8, "patch3": _patch3, "rowcol": _rowcol, "stamp": None,
          "objsize": _objsize, "objrank": _objrank, "objborder": _objborder, "objholes": _objholes,
-         **{kind: None for kind in RELATIONAL}}
+         "window": None, **{kind: None for kind in RELATIONAL}}
 """Rule kinds: the cell feature of a lookup-table rule, or ``None`` for the stamp rule and the relational
-rules (:mod:`._relational`: ``lines``, ``enclosed``). The ``obj*`` rules
+rules (:mod:`._relational`: ``lines``, ``enclosed``) and the window (a fixed crop, :func:`fit_window`). The ``obj*`` rules
 recolour whole objects (single-colour, 8-connected) by a property of the object: its size, its size's rank
 (1 = largest), whether it touches the border (with its colour), its number of holes; the background maps to
 one colour."""
@@ -241,6 +241,56 @@ def _fit_stamp(preds: Sequence[Grid], targets: Sequence[Grid]) -> tuple[np.ndarr
     return None
 
 
+_CORNERS = ((0, 0), (0, 1), (1, 0), (1, 1))  # (from the bottom, from the right) of top-left, top-right, ...
+
+
+def fit_window(preds: Sequence[Grid], targets: Sequence[Grid]) -> tuple[np.ndarray, np.ndarray] | None:
+    """A fixed crop: every target is the window of one shape at one offset from one corner of its grid.
+
+    The table is ``([corner, dy, dx, h, w], [])``: the first corner (top-left, top-right, bottom-left,
+    bottom-right) and smallest offset that fit every pair. ``None`` when the targets differ in shape, are no
+    smaller than their grids, or no window fits them all.
+
+    >>> g = np.arange(9, dtype=np.int8).reshape(3, 3)
+    >>> t = fit_window([g], [g[1:, 2:]])
+    >>> apply_window(t, np.arange(16, dtype=np.int8).reshape(4, 4)).tolist()
+    [[6], [10]]
+    """
+    shapes = {t.shape for t in targets}
+    if len(shapes) != 1 or not preds:
+        return None
+    h, w = shapes.pop()
+    if any(p.shape[0] < h or p.shape[1] < w or p.shape == (h, w) for p in preds):
+        return None
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    hits = [np.argwhere((sliding_window_view(p, (h, w)) == t).all(axis=(2, 3))) for p, t in zip(preds, targets)]
+    for corner, (bottom, right) in enumerate(_CORNERS):
+        common: set[tuple[int, int]] | None = None
+        for p, at in zip(preds, hits):
+            ys = p.shape[0] - h - at[:, 0] if bottom else at[:, 0]
+            xs = p.shape[1] - w - at[:, 1] if right else at[:, 1]
+            found = set(zip(ys.tolist(), xs.tolist()))
+            common = found if common is None else common & found
+            if not common:
+                break
+        if common:
+            dy, dx = min(common)
+            return np.array([corner, dy, dx, h, w], np.int64), np.zeros(0, np.int8)
+    return None
+
+
+def apply_window(table: tuple[np.ndarray, np.ndarray], g: Grid) -> Grid | None:
+    """The window of :func:`fit_window` on ``g`` (``None`` when ``g`` is too small for it)."""
+    corner, dy, dx, h, w = table[0].tolist()
+    bottom, right = _CORNERS[corner]
+    y = g.shape[0] - h - dy if bottom else dy
+    x = g.shape[1] - w - dx if right else dx
+    if y < 0 or x < 0 or y + h > g.shape[0] or x + w > g.shape[1]:
+        return None
+    return g[y:y + h, x:x + w].copy()
+
+
 def fit_rule(kind: str, preds: Sequence[Grid], targets: Sequence[Grid]) -> tuple[np.ndarray, np.ndarray] | None:
     """The table ``(keys, colours)`` of rule ``kind`` mapping every prediction to its target, or ``None``.
 
@@ -248,6 +298,8 @@ def fit_rule(kind: str, preds: Sequence[Grid], targets: Sequence[Grid]) -> tuple
     >>> fit_rule("cross", [g], [np.array([[2, 1, 2]], np.int8)]) is not None
     True
     """
+    if kind == "window":
+        return fit_window(preds, targets)
     if any(p.shape != t.shape for p, t in zip(preds, targets)):
         return None
     if kind == "stamp":
@@ -273,6 +325,8 @@ def apply_rule(kind: str, table: tuple[np.ndarray, np.ndarray], g: Grid) -> Grid
     """Rule ``kind`` on grid ``g``; ``None`` when a cell's feature was never seen in the train pairs."""
     if kind == "stamp":
         return _paint(g, table)
+    if kind == "window":
+        return apply_window(table, g)
     if kind in RELATIONAL:
         return apply_relational(kind, table, g)
     feature = RULES[kind]

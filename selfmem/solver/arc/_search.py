@@ -384,6 +384,8 @@ class _Search:
             tests = tuple(apply_step(step, v, self.dsl) for v in values[self.n_train:])
             self._solved(Program(steps + (step,)), tests, source, seed_task)
             return
+        if len(steps) <= self.settings.rule_depth and self._window(steps, values, source, seed_task):
+            return
         if all(p.shape == t.shape for p, t in zip(preds, self.targets)):
             if len(steps) <= self.settings.rule_depth and self.try_rules(steps, values, source, seed_task):
                 return
@@ -405,10 +407,26 @@ class _Search:
                 self.checked.add(child)
                 self.check(child, painted, source, seed_task)
 
+    def _window(self, steps: tuple[Step, ...], values: tuple, source: str, seed_task: str) -> bool:
+        """The targets as one fixed window of the grids (``rule_window``): a solution when it fits the test grids."""
+        preds = values[:self.n_train]
+        if all(p.shape == t.shape for p, t in zip(preds, self.targets)):
+            return False
+        table = fit_rule("window", preds, self.targets)
+        if table is None:
+            return False
+        tests = tuple(apply_rule("window", table, v) for v in values[self.n_train:])
+        if any(t is None for t in tests):
+            return False
+        self._solved(Program(steps + (Step("rule_window"),)), tests, source, seed_task)
+        return True
+
     def try_rules(self, steps: tuple[Step, ...], values: tuple, source: str, seed_task: str) -> bool:
         """Fit each local rule on the train pairs; a rule that covers every test cell is a solution."""
         solved = False
         for kind in RULES:
+            if kind == "window":  # a crop: tried where the shapes differ (_window)
+                continue
             table = fit_rule(kind, values[:self.n_train], self.targets)
             if table is None:
                 continue
