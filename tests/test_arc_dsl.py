@@ -305,7 +305,22 @@ def test_local_rules_are_fitted_from_pairs_and_refuse_unseen_neighbourhoods():
     rowcol = fit_rule("rowcol", [G("100", "000")], [G("111", "000")])
     assert apply_rule("rowcol", rowcol, G("000", "100")).tolist() == [[0, 0, 0], [1, 1, 1]]
     assert set(RULES) == {"patch3", "cross", "mask3", "count8", "rowcol", "stamp", "objsize", "objrank", "objborder", "objholes",
-                          "lines", "enclosed", "window"}
+                          "lines", "enclosed", "window", "npatch3", "nrowcol"}
+
+
+def test_colour_normalised_rules_serve_pairs_and_tests_in_other_colours():
+    from selfmem.solver.arc._learned import apply_rule, fit_rule
+
+    # the rarer colour's cells get a ring of a new colour 5; each pair uses its own two colours
+    src1, dst1 = G("1111", "1211", "1111"), G("5551", "5251", "5551")
+    src2, dst2 = G("333", "343", "333"), G("555", "545", "555")
+    assert fit_rule("patch3", [src1, src2], [dst1, dst2]) is not None
+    table = fit_rule("npatch3", [src1, src2], [dst1, dst2])
+    assert table is not None
+    test = G("7777", "7877", "7777")
+    assert apply_rule("patch3", fit_rule("patch3", [src1, src2], [dst1, dst2]), test) is None  # colours never seen
+    assert apply_rule("npatch3", table, test).tolist() == G("5557", "5857", "5557").tolist()
+    assert apply_rule("npatch3", table, G("77", "77")) is None  # a neighbourhood never seen
 
 
 def test_the_window_rule_crops_one_fixed_window_from_a_corner_and_runs_in_a_program():

@@ -166,6 +166,59 @@ one colour."""
 
 _OBJECT_RULES = frozenset({"objsize", "objrank", "objborder", "objholes"})
 
+NORMALISED = ("patch3", "rowcol")
+"""Lookup-table rules also fitted on colour-normalised grids (kinds ``npatch3``, ...): each grid's colours
+renamed by how often they occur (most frequent first, ties by colour), the output's colours by the same
+names (a colour its input lacks stays itself), so one table serves pairs that use different colours. Chosen on training: ``npatch3`` served 3 tasks,
+``nrowcol`` 1 that nothing else solves; ``ncross``, ``nmask3`` and ``ncount8`` served none and went."""
+
+RULES.update({f"n{kind}": None for kind in NORMALISED})
+
+
+def _ranks(g: Grid) -> np.ndarray:
+    """The name of each colour of ``g`` by frequency rank (0 = most frequent), -1 for absent colours, shape (10,)."""
+    counts = np.bincount(g.ravel(), minlength=10)
+    present = np.flatnonzero(counts)
+    order = present[np.lexsort((present, -counts[present]))]
+    names = np.full(10, -1, np.int64)
+    names[order] = np.arange(len(order))
+    return names
+
+
+def _fit_normalised(kind: str, preds: Sequence[Grid], targets: Sequence[Grid]) -> tuple[np.ndarray, np.ndarray] | None:
+    feature = RULES[kind]
+    assert feature is not None
+    keys, vals = [], []
+    for p, t in zip(preds, targets):
+        names = _ranks(p)
+        keys.append(feature(names[p].astype(np.int8)))
+        out = names[t]
+        vals.append(np.where(out >= 0, out, 10 + t.astype(np.int64)).ravel())  # 10 + c: colour c, absolute
+    uniq, inv = np.unique(np.concatenate(keys), return_inverse=True)
+    values = np.concatenate(vals)
+    same, lo = _agreeing(inv, values, len(uniq))
+    if not same.all():
+        return None
+    return uniq, lo
+
+
+def _apply_normalised(kind: str, table: tuple[np.ndarray, np.ndarray], g: Grid) -> Grid | None:
+    feature = RULES[kind]
+    assert feature is not None
+    names = _ranks(g)
+    colour_of = np.full(20, -1, np.int64)
+    colour_of[names[names >= 0]] = np.flatnonzero(names >= 0)
+    colour_of[10:] = np.arange(10)
+    uniq, codes = table
+    keys = feature(names[g].astype(np.int8))
+    pos = np.minimum(np.searchsorted(uniq, keys), len(uniq) - 1)
+    if (uniq[pos] != keys).any():
+        return None
+    out = colour_of[codes[pos]]
+    if (out < 0).any():  # a rank this grid has no colour for
+        return None
+    return out.reshape(g.shape).astype(np.int8)
+
 STAMP_RADIUS = 2
 _SPAN = 2 * STAMP_RADIUS + 1
 
@@ -306,6 +359,8 @@ def fit_rule(kind: str, preds: Sequence[Grid], targets: Sequence[Grid]) -> tuple
         return _fit_stamp(preds, targets)
     if kind in RELATIONAL:
         return fit_relational(kind, preds, targets)
+    if kind[1:] in NORMALISED and kind[0] == "n":
+        return _fit_normalised(kind[1:], preds, targets)
     feature = RULES[kind]
     assert feature is not None
     if kind in _OBJECT_RULES:  # the background is one key: it must become one colour (checked before the objects)
@@ -329,6 +384,8 @@ def apply_rule(kind: str, table: tuple[np.ndarray, np.ndarray], g: Grid) -> Grid
         return apply_window(table, g)
     if kind in RELATIONAL:
         return apply_relational(kind, table, g)
+    if kind[1:] in NORMALISED and kind[0] == "n":
+        return _apply_normalised(kind[1:], table, g)
     feature = RULES[kind]
     assert feature is not None
     uniq, colours = table
