@@ -132,12 +132,12 @@ def expand(hits: list[Hit], k: int, graph: EmbeddedGraph, rels: Sequence[str], n
     unread = [i for i in new if i not in have and i not in prefetched]
     records = {i: prefetched[i] for i in new if i not in have and i in prefetched}
     records.update(store.get(unread) if unread else {})
-    read_ = [i for i in new if i not in have and i in records]
-    if store.shared and read_:  # another process's record, committed after this call caught up: not indexed yet
-        held = set(np.asarray(read_, dtype=np.int64)[np.isin(read_, index.ids())].tolist())
-        read_ = [i for i in read_ if i in held]
+    fresh = [i for i in new if i not in have and i in records]
+    if store.shared and fresh:  # another process's record, committed after this call caught up: not indexed yet
+        held = set(np.asarray(fresh, dtype=np.int64)[np.isin(fresh, index.ids())].tolist())
+        fresh = [i for i in fresh if i in held]
         records = {i: r for i, r in records.items() if i in held}
-    cos = dict(zip(read_, (index.vectors(read_) @ qvec[0]).tolist())) if read_ else {}
+    cos = dict(zip(fresh, (index.vectors(fresh) @ qvec[0]).tolist())) if fresh else {}
     for i, (record, c) in have.items():
         records[i], cos[i] = record, c
     new = [i for i in new if i in records]

@@ -228,8 +228,7 @@ def _one_pass(req: SearchRequest, query: str, qvec: np.ndarray, k: int, *, store
             top = tuple(ids[:req.expand_hits])
             with stage("graph"):
                 near = _graph_api.neighbours(graph, top, req.expand)
-            held = {c.id for c in cands if c.record is not None}
-            extra = list(dict.fromkeys(o for lst in near.values() for o, _ in lst if o not in held and o not in ids))
+            extra = list(dict.fromkeys(o for lst in near.values() for o, _ in lst if o not in ids))
         with stage("store"):
             got = store.get(ids + extra)
         if expanding and not read:

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from ._grid import Grid, by_grid
 from ._relational import RELATIONAL, apply_relational, fit_relational
@@ -315,8 +316,6 @@ def fit_window(preds: Sequence[Grid], targets: Sequence[Grid]) -> tuple[np.ndarr
     h, w = shapes.pop()
     if any(p.shape[0] < h or p.shape[1] < w or p.shape == (h, w) for p in preds):
         return None
-    from numpy.lib.stride_tricks import sliding_window_view
-
     hits = [np.argwhere((sliding_window_view(p, (h, w)) == t).all(axis=(2, 3))) for p, t in zip(preds, targets)]
     for corner, (bottom, right) in enumerate(_CORNERS):
         common: set[tuple[int, int]] | None = None

@@ -420,18 +420,11 @@ class _Search:
                 self.check(child, painted, source, seed_task)
 
     def _window(self, steps: tuple[Step, ...], values: tuple, source: str, seed_task: str) -> bool:
-        """The targets as one fixed window of the grids (``rule_window``): a solution when it fits the test grids."""
+        """The targets as one fixed window of the grids (``rule_window``), where their shapes differ."""
         preds = values[:self.n_train]
         if all(p.shape == t.shape for p, t in zip(preds, self.targets)):
             return False
-        table = fit_rule("window", preds, self.targets)
-        if table is None:
-            return False
-        tests = tuple(apply_rule("window", table, v) for v in values[self.n_train:])
-        if any(t is None for t in tests):
-            return False
-        self._solved(Program(steps + (Step("rule_window"),)), tests, source, seed_task)
-        return True
+        return self._rule("window", steps, values, source, seed_task)
 
     def try_rules(self, steps: tuple[Step, ...], values: tuple, source: str, seed_task: str) -> bool:
         """Fit each local rule on the train pairs; a rule that covers every test cell is a solution."""
@@ -441,14 +434,19 @@ class _Search:
                 continue
             if kind in _NORMALISED_KINDS and len(steps) > self.settings.normalised_depth:
                 continue
-            table = fit_rule(kind, values[:self.n_train], self.targets)
-            if table is None:
-                continue
-            tests = tuple(apply_rule(kind, table, v) for v in values[self.n_train:])
-            if all(t is not None for t in tests):
-                self._solved(Program(steps + (Step(f"rule_{kind}"),)), tests, source, seed_task)
-                solved = True
+            solved = self._rule(kind, steps, values, source, seed_task) or solved
         return solved
+
+    def _rule(self, kind: str, steps: tuple[Step, ...], values: tuple, source: str, seed_task: str) -> bool:
+        """Rule ``kind`` fitted on the train pairs: a solution when it applies to every test grid."""
+        table = fit_rule(kind, values[:self.n_train], self.targets)
+        if table is None:
+            return False
+        tests = tuple(apply_rule(kind, table, v) for v in values[self.n_train:])
+        if any(t is None for t in tests):
+            return False
+        self._solved(Program(steps + (Step(f"rule_{kind}"),)), tests, source, seed_task)
+        return True
 
     def _solved(self, program: Program, tests: tuple, source: str, seed_task: str) -> None:
         if self.changes and any(t is None or (t.shape == i.shape and np.array_equal(t, i))
