@@ -47,7 +47,7 @@ def main() -> None:
         if time.perf_counter() - t0 > args.seconds:
             break
         r = search_task(t.train, t.test_inputs, SearchSettings(budget=args.budget))
-        score = score_predictions(t, r.predictions)
+        score = score_predictions(t, r.answers())
         rows.append({"task_id": t.id, "solved": score == 1.0, "train_verified": bool(r.programs),
                      "nodes_to_solution": r.nodes_to_solution, "program": str(r.programs[0]) if r.programs else "",
                      "seconds": round(r.seconds, 2)})

@@ -29,8 +29,8 @@ from selfmem.solver.arc._evallog import check_design, log_evaluation, log_path
 def probe(task: ARCTask, settings: SearchSettings) -> dict:
     """One memory-free search: score, nodes to the first solution, programs found, seconds."""
     r = search_task(task.train, task.test_inputs, settings)
-    return {"score": score_predictions(task, r.predictions), "nodes": r.nodes_to_solution,
-            "programs": [str(p) for p in r.programs], "sec": r.seconds, "evaluated": r.nodes}
+    return {"score": score_predictions(task, r.answers()), "nodes": r.nodes_to_solution,
+            "programs": [str(p) for p in r.programs], "guesses": [str(g) for g in r.guesses], "sec": r.seconds, "evaluated": r.nodes}
 
 
 def main() -> None:
@@ -71,8 +71,11 @@ def main() -> None:
     if args.compare:
         old = json.loads(Path(args.compare).read_text())
         before = {k for k, v in old.items() if v["score"] == 1.0}
-        print("gained:", ", ".join(f"{k} `{res[k]['programs'][0]}`" for k in sorted(solved - before)) or "none")
-        print("lost:", ", ".join(f"{k} `{old[k]['programs'][0]}`" for k in sorted(before - solved)) or "none")
+        def answers(v: dict) -> str:
+            return " / ".join(v["programs"] + v.get("guesses", []))
+
+        print("gained:", ", ".join(f"{k} `{answers(res[k])}`" for k in sorted(solved - before)) or "none")
+        print("lost:", ", ".join(f"{k} `{answers(old[k])}`" for k in sorted(before - solved)) or "none")
         both = solved & before
         if both:
             print(f"median nodes on tasks both solve: {statistics.median(old[k]['nodes'] for k in both)} before, "

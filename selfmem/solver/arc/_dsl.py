@@ -19,6 +19,7 @@ import numpy as np
 
 from ..._errors import InvalidInputError
 from ._grid import MAX_SIDE, Grid
+from ._cells import CELL_KINDS, apply_cells, fit_cells
 from ._learned import RULES, apply_colormap, apply_rule, fit_colormap, fit_rule
 from ._primitives import DSL, Primitive
 from ._registry import DEFAULT_DSL
@@ -29,7 +30,7 @@ __all__ = ["Primitive", "DSL", "Step", "Program", "PRIMITIVES", "LEARNED", "run_
 PRIMITIVES: DSL = DEFAULT_DSL
 """The default DSL (what a search uses unless given ``dsl=``)."""
 
-LEARNED = ("colormap",) + tuple(f"rule_{k}" for k in RULES)
+LEARNED = ("colormap",) + tuple(f"rule_{k}" for k in RULES) + tuple(f"rule_{k}" for k in CELL_KINDS)
 """Steps fitted to each task's train pairs (not searched over: tried at every grid the search reaches)."""
 
 
@@ -168,8 +169,13 @@ def run_program(program: Program, grid: Grid, train: Sequence[tuple[Grid, Grid]]
         if step.name in LEARNED and step.name != "colormap":
             if not values or any(v is None for v in values):
                 return None
-            table = fit_rule(step.name[5:], values, [o for _, o in train])
-            value = None if table is None else apply_rule(step.name[5:], table, value)
+            kind, targets = step.name[5:], [o for _, o in train]
+            if kind in CELL_KINDS:
+                tree = fit_cells(kind, values, targets)
+                value = None if tree is None else apply_cells(kind, tree, value)
+            else:
+                table = fit_rule(kind, values, targets)
+                value = None if table is None else apply_rule(kind, table, value)
         else:
             value = apply_step(step, value, dsl)
             values = [None if v is None else apply_step(step, v, dsl) for v in values]

@@ -69,8 +69,12 @@ class ARCResult:
     found_at : tuple of int
         For each program, the smallest node budget under which the search finds it (:class:`SearchResult`).
     scores : tuple of float
-        ``scores[i]``: the competition score of the first ``i + 1`` programs' answers (None without test
-        outputs); with ``found_at``, :meth:`score_at` gives the score at any smaller budget.
+        ``scores[k]``: the competition score of the first ``k`` programs' answers, the remaining attempts
+        filled by the guesses (None without test outputs); with ``found_at``, :meth:`score_at` gives the
+        score at any smaller budget.
+    guesses : tuple of str
+        The cell classifiers' guesses (:class:`SearchResult` ``guesses``): they answer the attempts no
+        program takes, and are not recorded as solutions.
     """
 
     task_id: str
@@ -86,13 +90,14 @@ class ARCResult:
     recorded: tuple[int, ...]
     found_at: tuple[int, ...] = ()
     scores: tuple[float | None, ...] = ()
+    guesses: tuple[str, ...] = ()
 
     def score_at(self, budget: int, extra: float = SearchSettings.extra) -> float | None:
         """The score a search of this task at ``budget`` nodes (<= this one's) would have had."""
         if self.score is None:
             return None
         kept = kept_at(self.found_at, self.nodes_to_solution, budget, extra)
-        return 0.0 if kept == 0 else self.scores[kept - 1]
+        return self.scores[kept] if self.scores else 0.0
 
     @property
     def solved(self) -> bool:
@@ -245,14 +250,14 @@ class ARCSolver:
                 ) -> ARCResult:
         retrieved = tuple((s.task_id, round(s.distance, 4)) for s in guidance.seeds)
         distance = next((s.distance for s in guidance.seeds if s.task_id == found.seed_task), None)
-        score = None if task.test_outputs is None else score_predictions(task, found.predictions)
-        scores = tuple(None if task.test_outputs is None else score_predictions(task, found.predictions[:i + 1])
-                       for i in range(len(found.predictions)))
+        score = None if task.test_outputs is None else score_predictions(task, found.answers())
+        scores = tuple(None if task.test_outputs is None else score_predictions(task, found.answers(k))
+                       for k in range(len(found.programs) + 1))
         text = self._texts.pop(task.id, None)
         recorded = self._record(task, text or describe_task(task, self.style), found, records) if self.record else ()
         return ARCResult(task.id, score, tuple(str(p) for p in found.programs), found.nodes, found.nodes_to_solution,
                          found.seconds, found.source, found.seed_task, distance, retrieved, tuple(recorded),
-                         found.found_at, scores)
+                         found.found_at, scores, tuple(str(g) for g in found.guesses))
 
     def _record(self, task: ARCTask, text: str, found: SearchResult, records: dict[str, int]) -> list[int]:
         memory = self.memory

@@ -305,7 +305,7 @@ def at_budget(r: ARCResult, budget: int) -> ARCResult:
     :class:`~selfmem.solver.arc.SearchResult` ``found_at``); seconds are those of the search it came from."""
     kept = kept_at(r.found_at, r.nodes_to_solution, budget)
     return replace(r, score=r.score_at(budget), programs=r.programs[:kept], found_at=r.found_at[:kept],
-                   scores=r.scores[:kept], nodes=min(r.nodes, budget),
+                   scores=r.scores[:kept + 1], nodes=min(r.nodes, budget),
                    nodes_to_solution=r.nodes_to_solution if kept else None,
                    source=r.source if kept else "", seed_task=r.seed_task if kept else "")
 
