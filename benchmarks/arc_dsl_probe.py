@@ -78,8 +78,8 @@ def main() -> None:
         print("lost:", ", ".join(f"{k} `{answers(old[k])}`" for k in sorted(before - solved)) or "none")
         both = solved & before
         if both:
-            print(f"median nodes on tasks both solve: {statistics.median(old[k]['nodes'] for k in both)} before, "
-                  f"{statistics.median(res[k]['nodes'] for k in both)} now")
+            print(f"median nodes on tasks both solve: {statistics.median(old[k]['nodes'] or 0 for k in both)} before, "
+                  f"{statistics.median(res[k]['nodes'] or 0 for k in both)} now")
 
 
 if __name__ == "__main__":
