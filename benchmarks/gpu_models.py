@@ -13,6 +13,10 @@ fit together. ``pack`` keeps, exactly, what the GPU runs for the benchmark texts
   transformers does (the check below compares them with the local dequantized cache: equal bits);
 - MiniLM: every tensor in float16 (the dtype it runs in on CUDA), the word-embedding rows the texts use.
 
+The texts are the benchmark texts and the LoCoMo questions (the search benchmark's queries). The two
+models go to two files, ``llama.npz`` and ``bert.npz`` (about 23 and 25 MiB), so that each fits a carry
+beside the working tree (``benchmarks/gpu_run.py`` packs them into parts).
+
 Unused embedding rows are zero after ``unpack``; the benchmark checks that every token id of its texts
 is a shipped row, so every vector it measures is the real model's.
 """
@@ -42,6 +46,22 @@ def locomo_turns(data: str | None = None) -> list[str]:
     return [t.record_text() for c in load_locomo(data or DEFAULT_DATA) for t in c.turns]
 
 
+def locomo_questions(data: str | None = None) -> list[str]:
+    from _data import DEFAULT_DATA, load_locomo
+
+    return [q.question for c in load_locomo(data or DEFAULT_DATA) for q in c.questions]
+
+
+def load_pack(src: Path) -> dict[str, np.ndarray]:
+    """Every array of a pack: the two files ``llama.npz`` and ``bert.npz`` (or one older ``pack.npz``)."""
+    files = [src / "pack.npz"] if (src / "pack.npz").is_file() else [src / "llama.npz", src / "bert.npz"]
+    out: dict[str, np.ndarray] = {}
+    for f in files:
+        with np.load(f) as z:
+            out.update({k: z[k] for k in z.files})
+    return out
+
+
 def _pkg(name: str) -> Path:
     spec = importlib.util.find_spec(name)  # located, never imported
     assert spec is not None and spec.submodule_search_locations, f"{name} is not installed"
@@ -69,7 +89,7 @@ def pack(out: Path, layers: int, n: int, data: str | None) -> None:
     turns = locomo_turns(data)
     m = len(turns)
     # every distinct text shape: the turns and each running number once (the numbers' tokens)
-    sample = turns + [f"{turns[k % m]} ({k})" for k in range(n // m + 1)]
+    sample = turns + [f"{turns[k % m]} ({k})" for k in range(n // m + 1)] + locomo_questions(data)
     out.mkdir(parents=True, exist_ok=True)
     arrays: dict[str, np.ndarray] = {}
 
@@ -101,8 +121,11 @@ def pack(out: Path, layers: int, n: int, data: str | None) -> None:
     for k, v in load_file(str(st / "model.safetensors")).items():
         v = v.astype(np.float16) if v.dtype == np.float32 else v
         arrays[f"bert.{k}"] = v[used_b] if k.endswith("word_embeddings.weight") else v
-    np.savez(out / "pack.npz", **arrays)
-    print(f"llama rows {len(used)}, bert rows {len(used_b)}, pack {(out / 'pack.npz').stat().st_size / 2**20:.1f} MiB")
+    (out / "pack.npz").unlink(missing_ok=True)
+    for model in ("llama", "bert"):
+        np.savez(out / f"{model}.npz", **{k: v for k, v in arrays.items() if k.startswith(model + ".")})
+    size = sum((out / f"{m}.npz").stat().st_size for m in ("llama", "bert")) / 2**20
+    print(f"llama rows {len(used)}, bert rows {len(used_b)}, pack {size:.1f} MiB")
 
 
 def unpack(src: Path, out: Path) -> tuple[Path, Path]:
@@ -112,12 +135,12 @@ def unpack(src: Path, out: Path) -> tuple[Path, Path]:
     from gguf.quants import dequantize
     from safetensors.torch import save_file
 
-    z = np.load(src / "pack.npz")
+    z = load_pack(src)
     minilm, llama = out / "minilm", out / "smollm2"
     shutil.copytree(src / "minilm", minilm, dirs_exist_ok=True)
     cfg = json.loads((minilm / "config.json").read_text())
     bert = {}
-    for k in z.files:
+    for k in z:
         if k.startswith("bert.") and k != "bert.used":
             v = torch.from_numpy(z[k])
             if k.endswith("word_embeddings.weight"):
@@ -142,7 +165,7 @@ def unpack(src: Path, out: Path) -> tuple[Path, Path]:
              "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj", "attn_output": "self_attn.o_proj",
              "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj", "ffn_down": "mlp.down_proj"}
     state = {}
-    for k in z.files:
+    for k in z:
         if not k.startswith("llama.") or k.endswith(".type") or k == "llama.used":
             continue
         w = dequantize(z[k], GGMLQuantizationType(int(z[k + ".type"]))).astype(np.float32)

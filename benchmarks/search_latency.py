@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/search_latency.py [--data ../shared/data] [--out runs/search-latency]
                                         [--sizes 100000,300000] [--queries 200] [--embedder hash|real]
-                                        [--modes hybrid,dense,keyword,topics]
+                                        [--modes hybrid,dense,keyword,topics] [--chunk 5000] [--cores 0]
 
 A memory of N records is filled through ``Memory.add_many`` (sessions of 5,000, so FOLLOWS edges exist for
 the default expansion) with the real texts of LoCoMo then AG News, repeated with a variant suffix until N
@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import platform
 import sys
 import time
@@ -60,14 +61,14 @@ def texts_for(n: int, data: str) -> list[str]:
 
 
 def build(n: int, args: argparse.Namespace) -> Path:
-    """The memory of n records under --out (reused when complete)."""
+    """The memory of n records under --out (reused when complete), filled ``--chunk`` texts per session."""
     path = Path(args.out) / f"{args.embedder}-{n}"
     cfg = config(args.embedder)
     done = path / "complete"
     if done.is_file():
         return path
     texts = texts_for(n, args.data)
-    chunk = 5000
+    chunk = args.chunk
     t0 = time.perf_counter()
     with Memory(path, cfg, progress=False) as mem:
         start = len(mem)
@@ -79,33 +80,54 @@ def build(n: int, args: argparse.Namespace) -> Path:
     return path
 
 
-def measure(path: Path, args: argparse.Namespace) -> dict[str, dict[str, float]]:
-    from selfmem.retrieval import _views
+def pin_cores(n: int) -> None:
+    """Run this process on its first ``n`` CPUs (0: all), the thread pools of numpy, torch and FAISS at ``n``:
+    a machine with more cores measures as the project's 2-core machine would (the same code paths)."""
+    if n <= 0:
+        return
+    import faiss
+    import torch
+    from threadpoolctl import threadpool_limits
 
+    os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:n])
+    threadpool_limits(n)
+    torch.set_num_threads(n)
+    faiss.omp_set_num_threads(n)
+
+
+def measure(path: Path, args: argparse.Namespace) -> dict[str, dict[str, float]]:
     queries = [q.question for c in load_locomo(args.data) for q in c.questions][: args.queries]
-    out: dict[str, dict[str, float]] = {}
     with Memory(path, config(args.embedder), progress=False) as mem:
         mem.wait()
-        for mode in args.modes.split(","):
-            for i in range(20):
-                mem.search(f"warm-up query number {i}", k=10, mode=mode)
-            _views._QUERY_CACHE.clear()
-            lat, spent = [], {s: 0.0 for s in STAGES}
-            for q in queries:
-                with collect_stages() as got:
-                    t = time.perf_counter()
-                    mem.search(q, k=10, mode=mode)
-                    lat.append(time.perf_counter() - t)
-                for s, sec in got.items():
-                    spent[s] = spent.get(s, 0.0) + sec
-            ms = np.array(lat) * 1e3
-            row = {"p50": float(np.percentile(ms, 50)), "p95": float(np.percentile(ms, 95)),
-                   "mean": float(ms.mean())}
-            row.update({s: spent[s] / len(lat) * 1e3 for s in STAGES})
-            row["other"] = row["mean"] - sum(row[s] for s in STAGES)
-            out[mode] = row
-            print(f"  {mode:8s} p50 {row['p50']:.1f} ms  p95 {row['p95']:.1f} ms  " +
-                  " ".join(f"{s} {row[s]:.2f}" for s in (*STAGES, "other")), flush=True)
+        pin_cores(args.cores)
+        return measure_memory(mem, queries, args.modes.split(","))
+
+
+def measure_memory(mem: Memory, queries: list[str], modes: list[str]) -> dict[str, dict[str, float]]:
+    """p50, p95, mean and the mean per stage (ms) of one search per query in each mode, on an open memory."""
+    from selfmem.retrieval import _views
+
+    out: dict[str, dict[str, float]] = {}
+    for mode in modes:
+        for i in range(20):
+            mem.search(f"warm-up query number {i}", k=10, mode=mode)
+        _views._QUERY_CACHE.clear()
+        lat, spent = [], {s: 0.0 for s in STAGES}
+        for q in queries:
+            with collect_stages() as got:
+                t = time.perf_counter()
+                mem.search(q, k=10, mode=mode)
+                lat.append(time.perf_counter() - t)
+            for s, sec in got.items():
+                spent[s] = spent.get(s, 0.0) + sec
+        ms = np.array(lat) * 1e3
+        row = {"p50": float(np.percentile(ms, 50)), "p95": float(np.percentile(ms, 95)),
+               "mean": float(ms.mean())}
+        row.update({s: spent[s] / len(lat) * 1e3 for s in STAGES})
+        row["other"] = row["mean"] - sum(row[s] for s in STAGES)
+        out[mode] = row
+        print(f"  {mode:8s} p50 {row['p50']:.1f} ms  p95 {row['p95']:.1f} ms  " +
+              " ".join(f"{s} {row[s]:.2f}" for s in (*STAGES, "other")), flush=True)
     return out
 
 
@@ -118,11 +140,15 @@ def main() -> None:
     ap.add_argument("--embedder", choices=("hash", "real"), default="hash")
     ap.add_argument("--modes", default="hybrid,dense,keyword,topics")
     ap.add_argument("--tag", default="", help="a name for this run in the JSON (e.g. the commit)")
+    ap.add_argument("--chunk", type=int, default=5000, help="texts per add_many call (one session each)")
+    ap.add_argument("--cores", type=int, default=0,
+                    help="measure on this many CPUs only (0: all; the fill uses all): e.g. 2 on a larger machine")
     args = ap.parse_args()
     print(f"# search latency {date.today()} on {platform.node()} {platform.processor() or platform.machine()}",
           flush=True)
     results = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "embedder": args.embedder,
-               "tag": args.tag, "queries": args.queries, "sizes": {}}
+               "tag": args.tag, "queries": args.queries, "cores": args.cores or os.cpu_count(),
+               "chunk": args.chunk, "sizes": {}}
     for n in (int(s) for s in args.sizes.split(",")):
         path = build(n, args)
         print(f"{n:,} records ({args.embedder}):", flush=True)

@@ -1,0 +1,281 @@
+"""The GPU benchmarks as one command: pack what the device machine lacks into parts that each fit one carry,
+stage them there, then fill a 1M memory on the GPU and measure search latency by stage, into one JSON.
+
+The device machine has no package index and a carry limit (64 MiB per call, the working tree included);
+its image has torch, transformers, sentence-transformers, scikit-learn, scipy and pyarrow, but not DuckDB,
+FAISS, gguf or the model packages. ``pack`` (here) writes, under ``--out`` (default ``.gpu/parts``, ignored
+by git):
+
+- the wheels of duckdb, faiss-cpu, gguf and confusable-homoglyphs, at the versions installed here, for
+  the device's Python (``--python``, default 3.12);
+- the two models, packed by ``gpu_models.py`` (``llama.npz``, ``bert.npz``: the rows and blocks the
+  benchmark's texts and the LoCoMo questions use);
+- the LoCoMo conversations and the AG News file (``--data``);
+
+split into parts ``p1``, ``p2``, ... of at most ``--limit-mib`` minus the working tree's size, each with
+``manifest.json`` (every file, its part and its SHA-256). It prints the device calls, one per part::
+
+    python3 benchmarks/gpu_run.py stage .gpu/parts/p1        # carry [".gpu/parts/p1"]
+    ...
+    python3 benchmarks/gpu_run.py stage .gpu/parts/pN && python3 benchmarks/gpu_run.py run --out $OUT
+                                                             # carry [".gpu/parts/pN"]
+
+``stage`` (on the device) checks a part against its manifest, copies it to ``.gpu/staged`` and installs its
+wheels into ``.gpu/site``. A warm machine keeps ``.gpu/`` between calls; one given back (30 s idle) starts
+bare, so make the calls one after another. ``run`` checks that every part is staged, unpacks the models
+and runs ``--steps`` (default ``fill,real,hash``; split them over calls to stay inside the 10-minute limit,
+e.g. ``--steps fill,real`` then ``--steps hash``):
+
+``fill``
+    ``bulk_fill.py --fill``: ``--n`` LoCoMo-like texts (default 1,000,000) to a searchable memory through
+    one ``Memory.add_many`` on the GPU, seconds per stage (``fill.json``);
+``real``
+    that memory searched with the 200 first LoCoMo questions in every mode, the query embedded by the real
+    models on the GPU and then on the CPU, the search pinned to ``--cores`` CPUs (default 2, as the project's
+    machine), time per stage (``search_latency.measure_memory``; ``latency-real.json``);
+``hash``
+    ``search_latency.py --embedder hash --sizes N --chunk 100000 --cores 2``: the same breakdown on a memory
+    of ``--n`` texts with the hash embedder, where what is measured is the library's own cost
+    (``latency-hash.json``).
+
+Everything goes to ``--out`` (``$OUT`` on the device), with ``gpu-results.json`` holding all of it and the
+machine (GPU, CPU, versions).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+GPU = ROOT / ".gpu"
+STAGED, SITE, UNPACKED = GPU / "staged", GPU / "site", GPU / "unpacked"
+WHEELS = ("duckdb", "faiss-cpu", "gguf", "confusable-homoglyphs")
+MIB = 2 ** 20
+
+
+def _sha(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(MIB), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def tree_bytes() -> int:
+    """What a device call sends besides the carry: tracked files and untracked files git does not ignore."""
+    names = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                           check=True, capture_output=True).stdout.split(b"\0")
+    return sum((ROOT / n.decode()).stat().st_size for n in names if n and (ROOT / n.decode()).is_file())
+
+
+def _download_wheels(dest: Path, python: str) -> None:
+    from importlib.metadata import version
+
+    pins = [f"{name}=={version(name)}" for name in WHEELS]
+    platforms = [f"--platform={p}" for p in ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64",
+                                             "manylinux_2_17_x86_64", "manylinux2014_x86_64")]
+    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
+                    f"--python-version={python}", "--implementation=cp", *platforms, "-d", str(dest), *pins],
+                   check=True)
+
+
+def pack(args: argparse.Namespace) -> None:
+    out = Path(args.out)
+    work = GPU / "pack"
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "wheels").mkdir(parents=True)
+    _download_wheels(work / "wheels", args.python)
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_models.py"), "pack", "--out", str(work / "models"),
+                    "--n", str(args.n), "--data", args.data], check=True)
+    data = Path(args.data)
+    for rel in ["ag_news/test.csv", *(f"locomo/{p.name}" for p in sorted((data / "locomo").glob("conv-*.json")))]:
+        (work / "data" / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(data / rel, work / "data" / rel)
+    room = args.limit_mib * MIB - tree_bytes() - 2 * MIB  # a margin for the manifest and rounding
+    files = sorted((p for p in work.rglob("*") if p.is_file()), key=lambda p: -p.stat().st_size)
+    parts: list[list[Path]] = []
+    sizes: list[int] = []
+    for f in files:  # first fit, largest first
+        size = f.stat().st_size
+        if size > room:
+            raise SystemExit(f"{f.name} ({size / MIB:.1f} MiB) does not fit a carry beside the working tree "
+                             f"({room / MIB:.1f} MiB left): make the tree smaller or raise --limit-mib")
+        k = next((i for i, s in enumerate(sizes) if s + size <= room), None)
+        if k is None:
+            parts.append([])
+            sizes.append(0)
+            k = len(parts) - 1
+        parts[k].append(f)
+        sizes[k] += size
+    manifest = {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "parts": len(parts),
+                "files": {str(f.relative_to(work)): {"part": k + 1, "sha256": _sha(f), "bytes": f.stat().st_size}
+                          for k, fs in enumerate(parts) for f in fs}}
+    for k, fs in enumerate(parts, 1):
+        for f in fs:
+            target = out / f"p{k}" / f.relative_to(work)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(f), target)
+        (out / f"p{k}" / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    shutil.rmtree(work)
+    print(f"working tree {tree_bytes() / MIB:.1f} MiB; {len(parts)} parts: " +
+          ", ".join(f"p{k} {s / MIB:.1f} MiB" for k, s in enumerate(sizes, 1)))
+    print("device calls, one after another (each carries its part):")
+    for k in range(1, len(parts) + 1):
+        then = f" && python3 benchmarks/gpu_run.py run --n {args.n} --steps fill,real --out $OUT" \
+            if k == len(parts) else ""
+        print(f"  carry [\".gpu/parts/p{k}\"]: python3 benchmarks/gpu_run.py stage .gpu/parts/p{k}{then}")
+    print(f"  then: python3 benchmarks/gpu_run.py run --n {args.n} --steps hash --out $OUT")
+
+
+def stage(args: argparse.Namespace) -> None:
+    src = Path(args.part)
+    manifest = json.loads((src / "manifest.json").read_text())
+    mine = {rel: m for rel, m in manifest["files"].items() if (src / rel).is_file()}
+    for rel, m in mine.items():
+        if _sha(src / rel) != m["sha256"]:
+            raise SystemExit(f"{src / rel} differs from its manifest: pack again and carry the new part")
+        (STAGED / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(src / rel, STAGED / rel)
+    (STAGED / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    wheels = [str(STAGED / rel) for rel in mine if rel.endswith(".whl")]
+    if wheels:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-compile",
+                        "--no-cache-dir", "--upgrade", "--target", str(SITE), *wheels], check=True)
+    print(f"staged {len(mine)} files of {src.name} ({len(wheels)} wheels installed)")
+
+
+def _env() -> dict[str, str]:
+    return dict(os.environ, PYTHONPATH=os.pathsep.join([str(SITE), str(ROOT)]), PYTHONUNBUFFERED="1")
+
+
+def _missing() -> list[str]:
+    if not (STAGED / "manifest.json").is_file():
+        return ["every part"]
+    files = json.loads((STAGED / "manifest.json").read_text())["files"]
+    return sorted({f"p{m['part']}" for rel, m in files.items() if not (STAGED / rel).is_file()})
+
+
+def _machine() -> dict[str, object]:
+    info: dict[str, object] = {"host": platform.node(), "python": platform.python_version(), "cpus": os.cpu_count()}
+    cpu = Path("/proc/cpuinfo")
+    if cpu.is_file():
+        info["cpu"] = next((ln.split(":", 1)[1].strip() for ln in cpu.read_text().splitlines()
+                            if ln.startswith("model name")), None)
+    smi = shutil.which("nvidia-smi")
+    if smi:
+        got = subprocess.run([smi, "--query-gpu=name,memory.total", "--format=csv,noheader"], capture_output=True,
+                             text=True)
+        info["gpus"] = got.stdout.strip().splitlines()
+    return info
+
+
+def run(args: argparse.Namespace) -> None:
+    missing = _missing()
+    if missing:
+        raise SystemExit(f"not staged: {', '.join(missing)}; run `gpu_run.py stage .gpu/parts/pK` for each first")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    env = _env()
+    bench = ROOT / "benchmarks"
+    if not (UNPACKED / "smollm2" / "model.safetensors").is_file():
+        subprocess.run([sys.executable, str(bench / "gpu_models.py"), "unpack", "--src", str(STAGED / "models"),
+                        "--out", str(UNPACKED)], check=True, env=env)
+    results_path = out / "gpu-results.json"
+    results = json.loads(results_path.read_text()) if results_path.is_file() else {}
+    results["machine"] = _machine()
+    memory = GPU / "mem-real"
+    data = str(STAGED / "data")
+    for step in args.steps.split(","):
+        t0 = time.perf_counter()
+        if step == "fill":
+            subprocess.run([sys.executable, str(bench / "bulk_fill.py"), "--models", str(UNPACKED), "--pack",
+                            str(STAGED / "models"), "--data", data, "--n", str(args.n), "--fill", str(memory),
+                            "--fill-only", "--fill-queries", "200", "--json", str(out / "fill.json")],
+                           check=True, env=env)
+            results["fill"] = json.loads((out / "fill.json").read_text())
+        elif step == "real":
+            subprocess.run([sys.executable, str(Path(__file__).resolve()), "latency-real", "--memory", str(memory),
+                            "--data", data, "--cores", str(args.cores), "--queries", str(args.queries),
+                            "--json", str(out / "latency-real.json")], check=True, env=env)
+            results["latency_real"] = json.loads((out / "latency-real.json").read_text())
+        elif step == "hash":
+            subprocess.run([sys.executable, str(bench / "search_latency.py"), "--data", data, "--out",
+                            str(GPU / "latency"), "--sizes", str(args.n), "--embedder", "hash", "--chunk", "100000",
+                            "--cores", str(args.cores), "--queries", str(args.queries), "--tag", "gpu"],
+                           check=True, env=env)
+            shutil.copy(GPU / "latency" / "search-latency-hash-gpu.json", out / "latency-hash.json")
+            results["latency_hash"] = json.loads((out / "latency-hash.json").read_text())
+        else:
+            raise SystemExit(f"unknown step {step!r}: use some of fill, real, hash")
+        results.setdefault("step_seconds", {})[step] = round(time.perf_counter() - t0, 1)
+        results_path.write_text(json.dumps(results, indent=1, default=str))
+        print(f"step {step}: {time.perf_counter() - t0:.0f} s", flush=True)
+
+
+def latency_real(args: argparse.Namespace) -> None:
+    """The filled memory searched with the real models embedding each query (GPU, then CPU)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from bulk_fill import fill_config
+    from gpu_models import locomo_questions
+    from search_latency import measure_memory, pin_cores
+
+    from selfmem import Memory
+    from selfmem.retrieval._embedders import SentenceTransformerEmbedder
+    from selfmem.retrieval._own import CausalLMEmbedder
+
+    queries = locomo_questions(args.data)[:args.queries]
+    res: dict[str, object] = {"queries": len(queries), "cores": args.cores, "modes": {}}
+    import torch
+
+    for device in ("cuda", "cpu") if torch.cuda.is_available() else ("cpu",):
+        gen = SentenceTransformerEmbedder(str(UNPACKED / "minilm"), device=device)
+        own = CausalLMEmbedder(str(UNPACKED / "smollm2"), layer=9, device=device, batch_size=32)
+        t = time.perf_counter()
+        with Memory(Path(args.memory), fill_config(9, device, False), general=gen, own=own, progress=False) as mem:
+            mem.wait()
+            res[f"open_s_{device}"] = time.perf_counter() - t
+            res["records"] = len(mem)
+            pin_cores(args.cores)
+            res["modes"][f"query on {device}"] = measure_memory(mem, queries, ["hybrid", "dense", "keyword", "topics"])
+    Path(args.json).write_text(json.dumps(res, indent=1))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("pack", help="here: wheels, models and data into parts that each fit one carry")
+    p.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
+    p.add_argument("--out", default=str(GPU / "parts"))
+    p.add_argument("--n", type=int, default=1_000_000)
+    p.add_argument("--python", default="3.12", help="the device machine's Python (for the wheels)")
+    p.add_argument("--limit-mib", type=int, default=64, help="the carry limit, working tree included")
+    s = sub.add_parser("stage", help="on the device: check a part, copy it to .gpu/staged, install its wheels")
+    s.add_argument("part")
+    r = sub.add_parser("run", help="on the device: the fill and the latency benchmarks")
+    r.add_argument("--out", required=True)
+    r.add_argument("--n", type=int, default=1_000_000)
+    r.add_argument("--steps", default="fill,real,hash")
+    r.add_argument("--cores", type=int, default=2, help="CPUs the searches run on (0: all)")
+    r.add_argument("--queries", type=int, default=200)
+    q = sub.add_parser("latency-real", help=argparse.SUPPRESS)
+    for name in ("--memory", "--data", "--json"):
+        q.add_argument(name, required=True)
+    q.add_argument("--cores", type=int, default=2)
+    q.add_argument("--queries", type=int, default=200)
+    args = ap.parse_args()
+    {"pack": pack, "stage": stage, "run": run, "latency-real": latency_real}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    main()
