@@ -496,3 +496,40 @@ def test_an_interrupted_export_resumes_where_it_stopped(tmp_path):
         assert dict(sink.graph.nodes(data="kind")) == dict(full.graph.nodes(data="kind"))
         again = export(graph, sink, state, batch=3)  # a full rerun changes nothing
         assert set(sink.graph.edges(keys=True)) == set(full.graph.edges(keys=True)) and again["memories"] == 10
+
+
+def test_held_links_agree_with_the_stored_edges(tmp_path):
+    """A writer holds the edges between memories in memory for search expansion: through adds, deletes
+    (the session relinked around them) and a rebuild, they are the stored edges, and the expansion is the same."""
+    from selfmem.graph._links import LINK_RELS
+
+    def held_and_stored(mem: Memory, ids: list[int]) -> tuple[set, set]:
+        graph = mem._state.graph.graph
+        keys = [f"memory:{i}" for i in ids]
+        stored = {(r.src, r.rel, r.dst) for r in graph.rows(keys, LINK_RELS)}
+        return {(s, r, d) for s, r, d, _ in graph.links(ids, LINK_RELS)}, stored
+
+    with Memory(tmp_path / "m", HASH) as mem:
+        assert mem._state.graph.graph.links([1], ["FOLLOWS"]) is not None  # a writer holds them
+        ids = mem.add_many(texts(40), session="s")
+        first = mem.search("rotate grid", k=5)  # the first search loads the links
+        more = mem.add_many(texts(10, seed=2), session="s", parents=[[ids[0]]] * 10)  # inserted after the load
+        every = ids + more
+        held, stored = held_and_stored(mem, every)
+        assert held == stored and any(r == "DERIVED_FROM" for _, r, _ in held)
+        mem.delete([ids[5], ids[6]])
+        held, stored = held_and_stored(mem, every)
+        assert held == stored and (f"memory:{ids[7]}", "FOLLOWS", f"memory:{ids[4]}") in held
+        mem.rebuild()
+        held, stored = held_and_stored(mem, every)
+        assert held == stored
+        held_hits = [(h.record.id, h.via) for q in ("rotate grid", "mirror tile", "count") for h in mem.search(q, k=8)]
+        graph = mem._state.graph.graph
+        graph._links, kept = None, graph._links  # the same searches with the edges read from the store
+        try:
+            asked = [(h.record.id, h.via) for q in ("rotate grid", "mirror tile", "count") for h in mem.search(q, k=8)]
+        finally:
+            graph._links = kept
+        assert held_hits == asked and any(via for _, via in held_hits) and first
+    with Memory(tmp_path / "m", HASH, read_only=True) as reader:
+        assert reader._state.graph.graph.links([ids[0]], ["FOLLOWS"]) is None  # a reader asks the store

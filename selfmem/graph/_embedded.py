@@ -16,9 +16,12 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import NamedTuple, Protocol
 
+import numpy as np
+
 from .._errors import RecordNotFoundError
 from .._types import Edge, Node, Subgraph
 from ._build import LABELS, STORED_RELS, EdgeRow, key
+from ._links import LINK_RELS, MemoryLinks
 
 __all__ = ["EmbeddedGraph", "GraphTables", "Row"]
 
@@ -58,6 +61,8 @@ class GraphTables(Protocol):
                      props: Sequence[str], now: datetime) -> None: ...
 
     def follows_touching(self, keys: Sequence[str]) -> list[tuple[str, str, datetime | None]]: ...
+
+    def memory_links(self, rels: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
 
     def delete_edges_of(self, keys: Sequence[str]) -> None: ...
 
@@ -117,11 +122,15 @@ class EmbeddedGraph:
         The store's graph tables (writes join the store's open transaction).
     related : sequence of EdgeRow
         The RELATED_TO edges of the current topic tree.
+    cache_links : bool
+        Hold the edges between memories in memory (:class:`~selfmem.graph._links.MemoryLinks`) for
+        :meth:`links`: only for the store's one writer (another process's edges would not be seen).
     """
 
-    def __init__(self, tables: GraphTables, related: Sequence[EdgeRow] = ()) -> None:
+    def __init__(self, tables: GraphTables, related: Sequence[EdgeRow] = (), cache_links: bool = False) -> None:
         self.tables = tables
         self.related: list[EdgeRow] = list(related)
+        self._links = MemoryLinks(lambda: tables.memory_links(LINK_RELS)) if cache_links else None
 
     # -- writes (inside the caller's transaction) -------------------------------------
     def insert(self, rows: Sequence[EdgeRow], now: datetime | None = None) -> None:
@@ -131,6 +140,9 @@ class EmbeddedGraph:
         now = now or datetime.now(timezone.utc).replace(tzinfo=None)
         cols = list(zip(*rows))
         self.tables.insert_edges(cols[0], cols[1], cols[2], cols[3], cols[4], now)
+        if self._links is not None:
+            self._links.inserted([(int(s[7:]), r, int(d[7:]), w) for s, r, d, w, _ in rows
+                                  if r in LINK_RELS and s.startswith("memory:") and d.startswith("memory:")])
 
     def delete_memories(self, ids: Sequence[int]) -> None:
         """Drop every stored edge of these memories; a session's FOLLOWS chain is relinked around them."""
@@ -149,10 +161,23 @@ class EmbeddedGraph:
             if dst not in dead:
                 relink.append((src, "FOLLOWS", dst, 1.0, "{}"))
         self.tables.delete_edges_of(gone)
+        if self._links is not None:
+            self._links.drop()
         self.insert(relink)
 
     def clear(self) -> None:
         self.tables.clear_edges()
+        if self._links is not None:
+            self._links.drop()
+
+    def links(self, ids: Sequence[int], rels: Sequence[str]) -> list[tuple[str, str, str, float]] | None:
+        """The stored edges of types ``rels`` (of :data:`~selfmem.graph._links.LINK_RELS`) with an end in the
+        memories ``ids``, as (src key, rel, dst key, weight), from memory; ``None`` when this graph does not
+        hold them (then :meth:`rows` asks the store)."""
+        if self._links is None:
+            return None
+        edges = dict.fromkeys(self._links.edges(ids, rels))  # an edge between two of the ids comes twice
+        return [(key("memory", s), r, key("memory", d), w) for s, r, d, w in edges]
 
     def last_in_sessions(self, sessions: Sequence[str], before: int) -> dict[str, int]:
         """The latest record id below ``before`` of each session."""

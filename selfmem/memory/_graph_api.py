@@ -14,6 +14,7 @@ from ..graph._build import key, parse_key
 from ..retrieval._index import VectorIndex
 from ..store import Store
 from ..graph._embedded import EmbeddedGraph
+from ..graph._links import LINK_RELS
 from . import _validate as v
 
 __all__ = ["check_node", "check_rels", "check_expand", "check_walk", "expand", "neighbours", "Near"]
@@ -75,7 +76,10 @@ def neighbours(graph: EmbeddedGraph, hit_ids: Sequence[int], rels: Sequence[str]
     keys = [key("memory", i) for i in hit_ids]
     want = set(rels)
     walk = [r for r in ("FOLLOWS", "DERIVED_FROM", "SIMILAR_TO") if r in want] + (["ABOUT"] if "SOLVES" in want else [])
-    rows = graph.rows(keys, walk) if walk else []
+    held = graph.links(hit_ids, [r for r in walk if r in LINK_RELS])  # FOLLOWS, ...: from memory when held
+    rest = walk if held is None else [r for r in walk if r not in LINK_RELS]
+    rows: list[tuple[str, str, str, float]] = (held or []) + [r[:4] for r in graph.rows(keys, rest)] if rest \
+        else (held or [])
     found: dict[str, list[tuple[float, str, tuple[str, ...]]]] = {k: [] for k in keys}
     tasks: dict[str, list[str]] = {}
     order = {"SOLVES": 0, "FOLLOWS": 1, "DERIVED_FROM": 2, "SIMILAR_TO": 3}  # a task's solution first

@@ -46,7 +46,8 @@ class GraphPart(Part):
         self.vectors = vectors
         self.cfg = ctx.config.graph
         self.available = ctx.store.has_table("edges")
-        self.graph = EmbeddedGraph(ctx.store.graph)
+        # the edges between memories held in memory where this handle is the store's one writer
+        self.graph = EmbeddedGraph(ctx.store.graph, cache_links=ctx.writable and not ctx.store.shared)
         self._generation = -1
         self.mirror: Neo4jMirror | None = None
         self._retry_at = 0.0
