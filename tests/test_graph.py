@@ -506,17 +506,24 @@ def test_held_links_agree_with_the_stored_edges(tmp_path):
     def held_and_stored(mem: Memory, ids: list[int]) -> tuple[set, set]:
         graph = mem._state.graph.graph
         keys = [f"memory:{i}" for i in ids]
-        stored = {(r.src, r.rel, r.dst) for r in graph.rows(keys, LINK_RELS)}
-        return {(s, r, d) for s, r, d, _ in graph.links(ids, LINK_RELS)}, stored
+        stored = {(r.src, r.rel, r.dst) for r in graph.rows(keys, LINK_RELS + ("ABOUT",))}
+        tasks = sorted({d for _, r, d in stored if r == "ABOUT"})
+        stored |= {(r.src, r.rel, r.dst) for r in graph.rows(tasks, ["SOLVES"], "in")}
+        held = {(s, r, d) for s, r, d, _ in graph.links(ids, LINK_RELS) + graph.task_links("ABOUT", ids=ids)
+                + graph.task_links("SOLVES", tasks=tasks)}
+        return held, stored
 
     with Memory(tmp_path / "m", HASH) as mem:
         assert mem._state.graph.graph.links([1], ["FOLLOWS"]) is not None  # a writer holds them
         ids = mem.add_many(texts(40), session="s")
         first = mem.search("rotate grid", k=5)  # the first search loads the links
-        more = mem.add_many(texts(10, seed=2), session="s", parents=[[ids[0]]] * 10)  # inserted after the load
+        more = mem.add_many(texts(10, seed=2), session="s", parents=[[ids[0]]] * 10,  # inserted after the load
+                            metadata=[{"task_id": f"t{i % 3}"} for i in range(10)])
+        more.append(mem.add("solution: rotate", kind="solution", session="s",
+                            metadata={"task_id": "t1", "solves": "t1"}))
         every = ids + more
         held, stored = held_and_stored(mem, every)
-        assert held == stored and any(r == "DERIVED_FROM" for _, r, _ in held)
+        assert held == stored and {"DERIVED_FROM", "ABOUT", "SOLVES"} <= {r for _, r, _ in held}
         mem.delete([ids[5], ids[6]])
         held, stored = held_and_stored(mem, every)
         assert held == stored and (f"memory:{ids[7]}", "FOLLOWS", f"memory:{ids[4]}") in held

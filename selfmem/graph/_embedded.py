@@ -21,7 +21,7 @@ import numpy as np
 from .._errors import RecordNotFoundError
 from .._types import Edge, Node, Subgraph
 from ._build import LABELS, STORED_RELS, EdgeRow, key
-from ._links import LINK_RELS, MemoryLinks
+from ._links import LINK_RELS, TASK_RELS, MemoryLinks
 
 __all__ = ["EmbeddedGraph", "GraphTables", "Row"]
 
@@ -62,7 +62,8 @@ class GraphTables(Protocol):
 
     def follows_touching(self, keys: Sequence[str]) -> list[tuple[str, str, datetime | None]]: ...
 
-    def memory_links(self, rels: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
+    def memory_links(self, rels: Sequence[str], to_tasks: bool = False
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
 
     def delete_edges_of(self, keys: Sequence[str]) -> None: ...
 
@@ -130,7 +131,8 @@ class EmbeddedGraph:
     def __init__(self, tables: GraphTables, related: Sequence[EdgeRow] = (), cache_links: bool = False) -> None:
         self.tables = tables
         self.related: list[EdgeRow] = list(related)
-        self._links = MemoryLinks(lambda: tables.memory_links(LINK_RELS)) if cache_links else None
+        self._links = MemoryLinks(lambda: tables.memory_links(LINK_RELS), lambda: tables.memory_links(TASK_RELS, True)) \
+            if cache_links else None
 
     # -- writes (inside the caller's transaction) -------------------------------------
     def insert(self, rows: Sequence[EdgeRow], now: datetime | None = None) -> None:
@@ -141,8 +143,7 @@ class EmbeddedGraph:
         cols = list(zip(*rows))
         self.tables.insert_edges(cols[0], cols[1], cols[2], cols[3], cols[4], now)
         if self._links is not None:
-            self._links.inserted([(int(s[7:]), r, int(d[7:]), w) for s, r, d, w, _ in rows
-                                  if r in LINK_RELS and s.startswith("memory:") and d.startswith("memory:")])
+            self._links.inserted([(s, r, d, w) for s, r, d, w, _ in rows])
 
     def delete_memories(self, ids: Sequence[int]) -> None:
         """Drop every stored edge of these memories; a session's FOLLOWS chain is relinked around them."""
@@ -178,6 +179,14 @@ class EmbeddedGraph:
             return None
         edges = dict.fromkeys(self._links.edges(ids, rels))  # an edge between two of the ids comes twice
         return [(key("memory", s), r, key("memory", d), w) for s, r, d, w in edges]
+
+    def task_links(self, rel: str, ids: Sequence[int] = (), tasks: Sequence[str] = ()
+                   ) -> list[tuple[str, str, str, float]] | None:
+        """The stored ``rel`` edges (ABOUT or SOLVES) leaving the memories ``ids`` or entering the task keys
+        ``tasks``, as (memory key, rel, task key, weight), from memory; ``None`` when not held."""
+        if self._links is None:
+            return None
+        return [(key("memory", s), r, t, w) for s, r, t, w in self._links.task_edges(ids, tasks, rel)]
 
     def last_in_sessions(self, sessions: Sequence[str], before: int) -> dict[str, int]:
         """The latest record id below ``before`` of each session."""

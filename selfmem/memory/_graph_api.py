@@ -76,10 +76,12 @@ def neighbours(graph: EmbeddedGraph, hit_ids: Sequence[int], rels: Sequence[str]
     keys = [key("memory", i) for i in hit_ids]
     want = set(rels)
     walk = [r for r in ("FOLLOWS", "DERIVED_FROM", "SIMILAR_TO") if r in want] + (["ABOUT"] if "SOLVES" in want else [])
-    held = graph.links(hit_ids, [r for r in walk if r in LINK_RELS])  # FOLLOWS, ...: from memory when held
-    rest = walk if held is None else [r for r in walk if r not in LINK_RELS]
-    rows: list[tuple[str, str, str, float]] = (held or []) + [r[:4] for r in graph.rows(keys, rest)] if rest \
-        else (held or [])
+    held = graph.links(hit_ids, [r for r in walk if r in LINK_RELS])  # from memory where this handle holds them
+    if held is not None:
+        rows: list[tuple[str, str, str, float]] = held + (graph.task_links("ABOUT", ids=hit_ids) or []
+                                                          if "ABOUT" in walk else [])
+    else:
+        rows = [r[:4] for r in graph.rows(keys, walk)] if walk else []
     found: dict[str, list[tuple[float, str, tuple[str, ...]]]] = {k: [] for k in keys}
     tasks: dict[str, list[str]] = {}
     order = {"SOLVES": 0, "FOLLOWS": 1, "DERIVED_FROM": 2, "SIMILAR_TO": 3}  # a task's solution first
@@ -95,7 +97,8 @@ def neighbours(graph: EmbeddedGraph, hit_ids: Sequence[int], rels: Sequence[str]
                 if here in found:
                     found[here].append((order[rel] - float(weight) * 1e-3, other, (rel,)))
     if tasks:
-        for src, _, dst, *_ in graph.rows(list(tasks), ["SOLVES"], "in"):
+        solves = graph.task_links("SOLVES", tasks=list(tasks))
+        for src, _, dst, *_ in solves if solves is not None else graph.rows(list(tasks), ["SOLVES"], "in"):
             for hit in tasks.get(dst, ()):
                 found[hit].append((order["SOLVES"], src, ("ABOUT", "SOLVES")))
     return {int(k.split(":")[1]): [(int(o.split(":")[1]), via) for _, o, via in sorted(lst, key=lambda t: t[0])]

@@ -75,20 +75,24 @@ class SqlGraphTables:
         self._run(f"INSERT INTO edges SELECT {cols}",
                   [list(src), list(rel), list(dst), [float(w) for w in weight], now, list(props)])
 
-    def memory_links(self, rels: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Every stored edge of types ``rels`` between two memories: (src ids, rel codes (index in ``rels``),
-        dst ids, weights), shape (n,) each, read in one query (columnar where the engine fetches so)."""
+    def memory_links(self, rels: Sequence[str], to_tasks: bool = False
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Every stored edge of types ``rels`` leaving a memory: (src ids, rel codes (index in ``rels``), dst,
+        weights), shape (n,) each, read in one query (columnar where the engine fetches so). The destination
+        is a memory id, or with ``to_tasks`` the task key (str)."""
         codes = " ".join(f"WHEN '{r}' THEN {i}" for i, r in enumerate(rels))
         where, params = self.dialect.in_list("rel", list(rels), "text")
-        cur = self._run(f"SELECT CAST(substr(src, 8) AS BIGINT), CASE rel {codes} END, CAST(substr(dst, 8) AS BIGINT), "
-                        f"weight FROM edges WHERE {where} AND src LIKE 'memory:%' AND dst LIKE 'memory:%'", params)
+        dst = "dst" if to_tasks else "CAST(substr(dst, 8) AS BIGINT)"
+        cond = "" if to_tasks else " AND dst LIKE 'memory:%'"
+        cur = self._run(f"SELECT CAST(substr(src, 8) AS BIGINT), CASE rel {codes} END, {dst}, weight FROM edges "
+                        f"WHERE {where} AND src LIKE 'memory:%'{cond}", params)
         if hasattr(cur, "fetchnumpy"):  # DuckDB
             cols = list(cur.fetchnumpy().values())
         else:
             rows = cur.fetchall()
             cols = [np.array([r[j] for r in rows]) for j in range(4)]
-        return (np.asarray(cols[0], np.int64), np.asarray(cols[1], np.int8), np.asarray(cols[2], np.int64),
-                np.asarray(cols[3], np.float64))
+        return (np.asarray(cols[0], np.int64), np.asarray(cols[1], np.int8),
+                np.asarray(cols[2], object if to_tasks else np.int64), np.asarray(cols[3], np.float64))
 
     def follows_touching(self, keys: Sequence[str]) -> list[tuple[str, str, datetime | None]]:
         """FOLLOWS edges (src, dst, created_at) with an end in ``keys``."""
