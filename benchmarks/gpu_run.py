@@ -89,6 +89,24 @@ def _download_wheels(dest: Path, python: str) -> None:
                    check=True)
 
 
+def split_parts(sizes: dict[Path, int], room: int) -> list[list[Path]]:
+    """Files into parts of at most ``room`` bytes each: first fit, largest first (SystemExit if one is larger)."""
+    parts: list[list[Path]] = []
+    used: list[int] = []
+    for f, size in sorted(sizes.items(), key=lambda kv: (-kv[1], str(kv[0]))):
+        if size > room:
+            raise SystemExit(f"{f.name} ({size / MIB:.1f} MiB) does not fit a carry beside the working tree "
+                             f"({room / MIB:.1f} MiB left): make the tree smaller or raise --limit-mib")
+        k = next((i for i, u in enumerate(used) if u + size <= room), None)
+        if k is None:
+            parts.append([])
+            used.append(0)
+            k = len(parts) - 1
+        parts[k].append(f)
+        used[k] += size
+    return parts
+
+
 def pack(args: argparse.Namespace) -> None:
     out = Path(args.out)
     work = GPU / "pack"
@@ -103,21 +121,9 @@ def pack(args: argparse.Namespace) -> None:
         (work / "data" / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(data / rel, work / "data" / rel)
     room = args.limit_mib * MIB - tree_bytes() - 2 * MIB  # a margin for the manifest and rounding
-    files = sorted((p for p in work.rglob("*") if p.is_file()), key=lambda p: -p.stat().st_size)
-    parts: list[list[Path]] = []
-    sizes: list[int] = []
-    for f in files:  # first fit, largest first
-        size = f.stat().st_size
-        if size > room:
-            raise SystemExit(f"{f.name} ({size / MIB:.1f} MiB) does not fit a carry beside the working tree "
-                             f"({room / MIB:.1f} MiB left): make the tree smaller or raise --limit-mib")
-        k = next((i for i, s in enumerate(sizes) if s + size <= room), None)
-        if k is None:
-            parts.append([])
-            sizes.append(0)
-            k = len(parts) - 1
-        parts[k].append(f)
-        sizes[k] += size
+    files = [p for p in work.rglob("*") if p.is_file()]
+    parts = split_parts({f: f.stat().st_size for f in files}, room)
+    sizes = [sum(f.stat().st_size for f in fs) for fs in parts]
     manifest = {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "parts": len(parts),
                 "files": {str(f.relative_to(work)): {"part": k + 1, "sha256": _sha(f), "bytes": f.stat().st_size}
                           for k, fs in enumerate(parts) for f in fs}}
