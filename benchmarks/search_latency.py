@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/search_latency.py [--data ../shared/data] [--out runs/search-latency]
                                         [--sizes 100000,300000] [--queries 200] [--embedder hash|real]
-                                        [--modes hybrid,dense,keyword,topics] [--chunk 5000] [--cores 0]
+                                        [--modes hybrid,dense,keyword,topics] [--chunk 5000] [--cores 0] [--no-rebuild]
 
 A memory of N records is filled through ``Memory.add_many`` (sessions of 5,000, so FOLLOWS edges exist for
 the default expansion) with the real texts of LoCoMo then AG News, repeated with a variant suffix until N
@@ -74,7 +74,8 @@ def build(n: int, args: argparse.Namespace) -> Path:
         start = len(mem)
         for lo in bar(range(start, n, chunk), enabled=True, desc=f"filling {n:,}"):
             mem.add_many(texts[lo:lo + chunk], kind="message", session=f"s{lo // chunk}", progress=False)
-        mem.rebuild()
+        if args.rebuild:
+            mem.rebuild()
         mem.wait()
     done.write_text(json.dumps({"records": n, "fill_s": time.perf_counter() - t0}))
     return path
@@ -141,6 +142,8 @@ def main() -> None:
     ap.add_argument("--modes", default="hybrid,dense,keyword,topics")
     ap.add_argument("--tag", default="", help="a name for this run in the JSON (e.g. the commit)")
     ap.add_argument("--chunk", type=int, default=5000, help="texts per add_many call (one session each)")
+    ap.add_argument("--no-rebuild", dest="rebuild", action="store_false",
+                    help="skip the rebuild after the fill (the index as the adds left it; a 1M rebuild needs more than 24 GB)")
     ap.add_argument("--cores", type=int, default=0,
                     help="measure on this many CPUs only (0: all; the fill uses all): e.g. 2 on a larger machine")
     args = ap.parse_args()
@@ -148,7 +151,7 @@ def main() -> None:
           flush=True)
     results = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "embedder": args.embedder,
                "tag": args.tag, "queries": args.queries, "cores": args.cores or os.cpu_count(),
-               "chunk": args.chunk, "sizes": {}}
+               "chunk": args.chunk, "rebuild": args.rebuild, "sizes": {}}
     for n in (int(s) for s in args.sizes.split(",")):
         path = build(n, args)
         print(f"{n:,} records ({args.embedder}):", flush=True)
