@@ -76,10 +76,10 @@ def main() -> None:
 
         print("gained:", ", ".join(f"{k} `{answers(res[k])}`" for k in sorted(solved - before)) or "none")
         print("lost:", ", ".join(f"{k} `{answers(old[k])}`" for k in sorted(before - solved)) or "none")
-        both = solved & before
-        if both:
-            print(f"median nodes on tasks both solve: {statistics.median(old[k]['nodes'] or 0 for k in both)} before, "
-                  f"{statistics.median(res[k]['nodes'] or 0 for k in both)} now")
+        both = {k for k in solved & before if old[k]["nodes"] is not None and res[k]["nodes"] is not None}
+        if both:  # solved by a program in both runs (a guess has no node count)
+            print(f"median nodes on tasks both solve: {statistics.median(old[k]['nodes'] for k in both)} before, "
+                  f"{statistics.median(res[k]['nodes'] for k in both)} now")
 
 
 if __name__ == "__main__":

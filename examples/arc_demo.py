@@ -73,8 +73,12 @@ def main() -> None:
         solved_a = {r.task_id for r in a if r.solved}
         solved_b = {r.task_id for r in b if r.solved}
         both = solved_a & solved_b
-        med = {name: statistics.median([r.nodes_to_solution for r in rs if r.task_id in both]) if both else None
-               for name, rs in (("A", a), ("B", b))}
+        # nodes to the first verified program, on the tasks both solve with one (a guess has no node count)
+        by_program = {name: {r.task_id: r.nodes_to_solution for r in rs if r.solved and r.nodes_to_solution is not None}
+                      for name, rs in (("A", a), ("B", b))}
+        common = by_program["A"].keys() & by_program["B"].keys()
+        med = {name: statistics.median([nodes[t] for t in common]) if common else None
+               for name, nodes in by_program.items()}
         print(f"\n  A (no memory):   {len(solved_a):3d} solved, median nodes to solution {med['A']}")
         print(f"  B (with memory): {len(solved_b):3d} solved, median nodes to solution {med['B']} (tasks both solve)")
         print(f"  Gain(A,B) = |A u B| - |A| = {len(solved_a | solved_b) - len(solved_a)}, lost {len(solved_a - solved_b)}; "

@@ -60,3 +60,12 @@ def test_cell_steps_read_back_and_bad_kinds_are_refused():
     assert str(Program.parse("rule_cells_all_keep")) == "rule_cells_all_keep"
     with pytest.raises(SelfmemError, match="unknown cell classifier"):
         fit_cells("cells_nope", [np.zeros((1, 1), np.int8)], [np.zeros((1, 1), np.int8)])
+
+
+def test_a_task_solved_by_a_guess_has_no_node_count(training):
+    """What reports must allow for (the demo's median once assumed every solved task had one)."""
+    from selfmem.solver.arc import ARCSolver
+
+    r = ARCSolver(None).solve(training["ef135b50"])
+    assert r.solved and not r.programs and r.guesses and r.nodes_to_solution is None
+    assert r.score_at(10) == 1.0  # the guess is there at any budget
