@@ -41,12 +41,22 @@ class _Arrays:
 
     def touching(self, ids: np.ndarray) -> np.ndarray:
         """Positions of the edges with an end in ``ids`` (a source match first, then a destination match)."""
-        out = []
-        for order, sorted_ in ((self.by_src, self.src_sorted), (self.by_dst, self.dst_sorted)):
-            lo = np.searchsorted(sorted_, ids, side="left")
-            hi = np.searchsorted(sorted_, ids, side="right")
-            out += [order[a:b] for a, b in zip(lo.tolist(), hi.tolist()) if b > a]
-        return np.concatenate(out) if out else np.zeros(0, np.int64)
+        return np.concatenate([self.outgoing(ids), self.incoming(ids)])
+
+    def outgoing(self, ids: np.ndarray) -> np.ndarray:
+        """Positions of the edges whose source is one of ``ids`` (sorted, unique)."""
+        return _between_bounds(self.by_src, self.src_sorted, ids)
+
+    def incoming(self, ids: np.ndarray) -> np.ndarray:
+        """Positions of the edges whose destination is one of ``ids`` (sorted, unique)."""
+        return _between_bounds(self.by_dst, self.dst_sorted, ids)
+
+
+def _between_bounds(order: np.ndarray, sorted_: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    lo = np.searchsorted(sorted_, ids, side="left")
+    hi = np.searchsorted(sorted_, ids, side="right")
+    parts = [order[a:b] for a, b in zip(lo.tolist(), hi.tolist()) if b > a]
+    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
 
 class MemoryLinks:
@@ -119,10 +129,10 @@ class MemoryLinks:
         ``tasks``: (memory id, rel, task key, weight) each."""
         code = TASK_RELS.index(rel)
         _, _, arrays, added = self._current()
-        pos = [arrays.touching(np.unique(np.asarray(ids, dtype=np.int64)))] if len(ids) else []
+        pos = [arrays.outgoing(np.unique(np.asarray(ids, dtype=np.int64)))] if len(ids) else []
         known = [self._codes[t] for t in tasks if t in self._codes]
         if known:
-            pos.append(_incoming(arrays, np.unique(np.asarray(known, dtype=np.int64))))
+            pos.append(arrays.incoming(np.unique(np.asarray(known, dtype=np.int64))))
         at = np.concatenate(pos) if pos else np.zeros(0, np.int64)
         rows = list(zip(arrays.src[at].tolist(), arrays.rel[at].tolist(), arrays.dst[at].tolist(),
                         arrays.weight[at].tolist())) + added
@@ -161,10 +171,3 @@ def _merged(a: _Arrays, added: list[tuple[int, int, int, float]]) -> _Arrays:
     return _Arrays(*_typed(np.concatenate([a.src, extra[:, 0]]), np.concatenate([a.rel, extra[:, 1]]),
                            np.concatenate([a.dst, extra[:, 2]]), np.concatenate([a.weight, extra[:, 3]])))
 
-
-def _incoming(a: _Arrays, ids: np.ndarray) -> np.ndarray:
-    """Positions of the edges whose destination is one of ``ids`` (sorted, unique)."""
-    lo = np.searchsorted(a.dst_sorted, ids, side="left")
-    hi = np.searchsorted(a.dst_sorted, ids, side="right")
-    parts = [a.by_dst[x:y] for x, y in zip(lo.tolist(), hi.tolist()) if y > x]
-    return np.concatenate(parts) if parts else np.zeros(0, np.int64)

@@ -14,7 +14,7 @@ from datetime import datetime
 import numpy as np
 
 from ..graph._embedded import Row
-from ._dialect import ArrayType, Connection, DBRow, Dialect
+from ._dialect import ArrayType, Connection, DBRow, Dialect, fetch_arrays
 from ._sql import as_ints
 
 __all__ = ["EDGE_SCHEMA", "SqlGraphTables"]
@@ -86,11 +86,7 @@ class SqlGraphTables:
         cond = "" if to_tasks else " AND dst LIKE 'memory:%'"
         cur = self._run(f"SELECT CAST(substr(src, 8) AS BIGINT), CASE rel {codes} END, {dst}, weight FROM edges "
                         f"WHERE {where} AND src LIKE 'memory:%'{cond}", params)
-        if hasattr(cur, "fetchnumpy"):  # DuckDB
-            cols = list(cur.fetchnumpy().values())
-        else:
-            rows = cur.fetchall()
-            cols = [np.array([r[j] for r in rows]) for j in range(4)]
+        cols = fetch_arrays(cur)
         return (np.asarray(cols[0], np.int64), np.asarray(cols[1], np.int8),
                 np.asarray(cols[2], object if to_tasks else np.int64), np.asarray(cols[3], np.float64))
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from .._errors import InvalidInputError
 from .._types import Record, TopicRow
-from ._dialect import Connection, DBRow, Dialect
+from ._dialect import Connection, DBRow, Dialect, fetch_arrays
 from ._protocol import Ids, PageRow, RankRows, SessionSummary
 
 __all__ = ["SqlStore", "PAGE_COLUMNS", "RECORD_COLUMNS", "record_of", "as_ints"]
@@ -116,11 +116,8 @@ class SqlStore:
         return RankRows(got.astype(np.int64), imp.astype(np.float64), created.astype(np.float64))
 
     def _arrays(self, sql: str, params: Sequence[object] = ()) -> list[np.ndarray]:
-        """The columns of a query's rows as arrays (an engine with a columnar fetch overrides this)."""
-        cur = self._run(sql, params)
-        rows = cur.fetchall()
-        width = len(cur.description)
-        return [np.array([r[j] for r in rows]) for j in range(width)]
+        """The columns of a query's rows as arrays (:func:`~selfmem.store._dialect.fetch_arrays`)."""
+        return fetch_arrays(self._run(sql, params))
 
     def mark_used(self, ids: Ids) -> None:
         """Increment ``use_count`` and set ``last_used_at`` of the given records."""

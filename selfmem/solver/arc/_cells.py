@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..._errors import InvalidInputError
-from ._grid import Grid
+from ._grid import Grid, by_grid
 from ._learned import _object_cells
 from ._relational import _between, _enclosed, _hits
 
@@ -61,19 +61,32 @@ def _position(g: Grid) -> list[np.ndarray]:
     return [r, c, h - 1 - r, w - 1 - c, r % 2, c % 2, r % 3, c % 3]
 
 
-_SETS = {"local": (_local,), "object": (_local, _object), "counts": (_local, _object, _counts),
-         "all": (_local, _object, _counts, _position)}
+_PARTS = (_local, _object, _counts, _position)
+_SETS = {"local": 1, "object": 2, "counts": 3, "all": 4}  # each set: the first so many parts
 CELL_KINDS = tuple(f"cells_{name}{keep}" for name in _SETS for keep in ("", "_keep"))
 # fewest features first; with objects the keep-class variant goes first (chosen on training)
 CASCADE = ("cells_local", "cells_local_keep", "cells_object_keep", "cells_object", "cells_counts_keep",
            "cells_counts", "cells_all_keep", "cells_all")
 
 
+@by_grid(64)
+def _all_features(g: Grid) -> tuple[np.ndarray, tuple[int, ...]]:
+    """Every part's cell features of grid ``g``, shape (h * w, n_features), read-only, and the column where
+    each part ends (computed once per grid: the sets are prefixes of it)."""
+    cols: list[np.ndarray] = []
+    ends = []
+    for part in _PARTS:
+        cols += part(g)
+        ends.append(len(cols))
+    out = np.stack([np.asarray(a, np.float64).ravel() for a in cols], axis=1)
+    out.setflags(write=False)
+    return out, tuple(ends)
+
+
 def _features(kind: str, g: Grid) -> np.ndarray:
     """The cell features of ``kind``'s set for grid ``g``, shape (h * w, n_features)."""
-    name = kind[len("cells_"):].removesuffix("_keep")
-    cols = [a for part in _SETS[name] for a in part(g)]
-    return np.stack([np.asarray(a, np.float64).ravel() for a in cols], axis=1)
+    x, ends = _all_features(g)
+    return x[:, :ends[_SETS[kind[len("cells_"):].removesuffix("_keep")] - 1]]
 
 
 def fit_cells(kind: str, preds: Sequence[Grid], targets: Sequence[Grid]) -> DecisionTreeClassifier | None:
