@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -41,6 +41,17 @@ class Step:
 
     name: str
     arg: int | str | tuple[tuple[int, int], ...] | None = None
+    _hash: int = field(default=0, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # a search hashes programs (tuples of steps) millions of times: the hash is computed once
+        object.__setattr__(self, "_hash", hash((self.name, self.arg)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __reduce__(self) -> tuple[type[Step], tuple[Any, ...]]:
+        return Step, (self.name, self.arg)  # string hashes differ between processes: rehashed on unpickling
 
     def __str__(self) -> str:
         if self.arg is None:

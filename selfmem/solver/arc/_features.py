@@ -20,7 +20,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..._errors import InvalidInputError
-from ._grid import Grid
+from ._grid import CROSS, Grid
 
 __all__ = ["transformation_features", "FEATURE_NAMES", "FEATURE_DIM"]
 
@@ -46,7 +46,7 @@ FEATURE_DIM = len(FEATURE_NAMES)
 
 def _objects(g: Grid) -> tuple[int, float]:
     """Connected non-background components (4-connected, any colour): count and largest share of cells."""
-    lab, n = ndimage.label(g != 0)
+    lab, n = ndimage.label(g != 0, CROSS)
     if n == 0:
         return 0, 0.0
     sizes = np.bincount(lab.ravel())[1:]

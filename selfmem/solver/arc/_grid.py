@@ -203,30 +203,56 @@ def objects(g: Grid, *, diagonal: bool = False, multicolor: bool = False, bg: in
     return _split_objects(g, diagonal, multicolor, bg)
 
 
+CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], bool)
+SQUARE = np.ones((3, 3), bool)
+
+
+def colour_counts(a: np.ndarray) -> np.ndarray | None:
+    """How many cells of ``a`` have each colour, shape (>= 10,), by ``bincount`` (several times faster than
+    ``np.unique`` on grids); ``None`` when ``a`` holds a negative value (the caller falls back)."""
+    flat = a.ravel()
+    if flat.size and flat.min() < 0:
+        return None
+    return np.bincount(flat, minlength=10)
+
+
 @by_grid(4096)
 def _split_objects(g: Grid, diagonal: bool, multicolor: bool, bg: int) -> tuple[Obj, ...]:
     from scipy import ndimage
 
-    structure = np.ones((3, 3), bool) if diagonal else None
+    structure = SQUARE if diagonal else CROSS
     found = []
-    small = g.size > 0 and int(g.min()) >= 0  # colours 0-9: counted by bincount, not by sorting
-    layers = [(g != bg, None)] if multicolor else [(g == c, int(c)) for c in np.unique(g) if c != bg]
-    for mask, colour in layers:
-        labels, n = ndimage.label(mask, structure=structure)
+    counts_all = colour_counts(g)
+    if multicolor:
+        labels, _ = ndimage.label(g != bg, structure=structure)
         for lab, sl in enumerate(ndimage.find_objects(labels), 1):
             m = labels[sl] == lab
-            if colour is not None:  # one colour per layer: the object is that colour where it is
-                cells = m.astype(np.int8) * np.int8(colour)
-                colors: tuple[int, ...] = (colour,)
+            cells = np.where(m, g[sl], 0).astype(np.int8)
+            counts = np.bincount(g[sl][m].astype(np.intp), minlength=10) if counts_all is not None else None
+            if counts is None:
+                vals, counts = np.unique(g[sl][m], return_counts=True)
             else:
-                cells = np.where(m, g[sl], 0).astype(np.int8)
-                counts = np.bincount(g[sl][m].astype(np.intp), minlength=10) if small else None
-                if counts is None:
-                    vals, counts = np.unique(g[sl][m], return_counts=True)
-                else:
-                    vals = np.flatnonzero(counts)
-                    counts = counts[vals]
-                colors = tuple(int(v) for v in vals[np.argsort(-counts, kind="stable")])
+                vals = np.flatnonzero(counts)
+                counts = counts[vals]
+            colors = tuple(int(v) for v in vals[np.argsort(-counts, kind="stable")])
             cells.flags.writeable = False
-            found.append(Obj(cells, sl[0].start, sl[1].start, int(m.sum()), colors))
+            found.append(Obj(cells, sl[0].start, sl[1].start, int(np.count_nonzero(m)), colors))
+        return tuple(sorted(found, key=lambda o: (o.top, o.left)))
+    present = np.flatnonzero(counts_all) if counts_all is not None else np.unique(g)
+    present = present[present != bg]
+    if not len(present):
+        return ()
+    # every colour's cells as one layer of a stack, a row of background between layers: one labelling for
+    # all colours (components cannot cross the empty rows), numbered layer by layer in reading order
+    h, w = g.shape
+    stack = np.zeros((len(present), h + 1, w), bool)
+    stack[:, :h] = g[None] == present.astype(g.dtype)[:, None, None]
+    labels, _ = ndimage.label(stack.reshape(-1, w), structure=structure)
+    for lab, sl in enumerate(ndimage.find_objects(labels), 1):
+        layer, top = divmod(sl[0].start, h + 1)
+        colour = int(present[layer])
+        m = labels[sl] == lab
+        cells = m.astype(np.int8) * np.int8(colour)  # one colour per layer: the object is that colour where it is
+        cells.flags.writeable = False
+        found.append(Obj(cells, top, sl[1].start, int(np.count_nonzero(m)), (colour,)))
     return tuple(sorted(found, key=lambda o: (o.top, o.left)))

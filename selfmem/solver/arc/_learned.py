@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ._grid import Grid, by_grid
+from ._grid import CROSS, Grid, by_grid
 from ._relational import RELATIONAL, apply_relational, fit_relational
 
 __all__ = ["fit_colormap", "apply_colormap", "RULES", "fit_rule", "apply_rule"]
@@ -112,9 +112,9 @@ def _object_cells(g: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarr
         lab, k = ndimage.label(mask, structure=eight)
         labels[mask] = lab[mask] + n
         count = np.zeros(k + 1, np.int64)
-        inside = ndimage.binary_fill_holes(mask) & ~mask
+        inside = ndimage.binary_fill_holes(mask, CROSS) & ~mask
         if inside.any():
-            regions, r = ndimage.label(inside)
+            regions, r = ndimage.label(inside, CROSS)
             # each enclosed region belongs to the object next to its first cell (above or to its left)
             first = ndimage.find_objects(regions)
             for i, sl in enumerate(first, 1):
@@ -316,7 +316,12 @@ def fit_window(preds: Sequence[Grid], targets: Sequence[Grid]) -> tuple[np.ndarr
     h, w = shapes.pop()
     if any(p.shape[0] < h or p.shape[1] < w or p.shape == (h, w) for p in preds):
         return None
-    hits = [np.argwhere((sliding_window_view(p, (h, w)) == t).all(axis=(2, 3))) for p, t in zip(preds, targets)]
+    hits = []
+    for p, t in zip(preds, targets):
+        at = np.argwhere((sliding_window_view(p, (h, w)) == t).all(axis=(2, 3)))
+        if not len(at):  # a target found nowhere in its grid: no window fits (checked pair by pair)
+            return None
+        hits.append(at)
     for corner, (bottom, right) in enumerate(_CORNERS):
         common: set[tuple[int, int]] | None = None
         for p, at in zip(preds, hits):

@@ -7,11 +7,18 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from ._grid import Grid, Obj
+from ._grid import Grid, Obj, colour_counts
 
 
 def _colours(cell: Grid) -> tuple[int, ...]:
-    vals, counts = np.unique(cell[cell != 0], return_counts=True)
+    """The non-zero colours of ``cell``, most frequent first (ties: the lower colour first)."""
+    counts = colour_counts(cell)
+    if counts is None:
+        vals, counts = np.unique(cell[cell != 0], return_counts=True)
+    else:
+        counts[0] = 0
+        vals = np.flatnonzero(counts)
+        counts = counts[vals]
     return tuple(int(v) for v in vals[np.argsort(-counts, kind="stable")])
 
 
@@ -45,8 +52,12 @@ def _blocks(g: Grid) -> list[list[tuple[int, int, Grid]]] | None:
 
 
 def _majority(a: np.ndarray) -> int:
-    vals, counts = np.unique(a, return_counts=True)
-    return int(vals[np.argmax(counts)])
+    """The most frequent value of ``a`` (ties: the lowest)."""
+    counts = colour_counts(a)
+    if counts is None:
+        vals, counts = np.unique(a, return_counts=True)
+        return int(vals[np.argmax(counts)])
+    return int(np.argmax(counts))
 
 
 _FOUR = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], bool)

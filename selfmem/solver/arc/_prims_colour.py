@@ -13,14 +13,19 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage
 
-from ._grid import MAX_SIDE, Grid, Obj, objects
+from ._grid import CROSS, MAX_SIDE, Grid, Obj, colour_counts, objects
 from ._primitives import primitive
 from ._prims_base import _FOUR
 
 
 def _major(g: Grid) -> int | None:
-    vals, counts = np.unique(g[g != 0], return_counts=True)
-    return int(vals[np.argmax(counts)]) if len(vals) else None
+    """The most frequent non-zero colour (ties: the lowest), ``None`` when there is none."""
+    counts = colour_counts(g)
+    if counts is None:
+        vals, counts = np.unique(g[g != 0], return_counts=True)
+        return int(vals[np.argmax(counts)]) if len(vals) else None
+    counts[0] = 0
+    return int(np.argmax(counts)) if counts.any() else None
 
 
 @primitive(weight=0.6)
@@ -129,10 +134,11 @@ def recolor_by_lines(g: Grid) -> Grid | None:
     out = g.copy()
 
     def other(a: np.ndarray) -> int | None:
-        s = set(np.unique(a).tolist()) - {0, major}
+        counts = colour_counts(a)
+        s = set((np.unique(a) if counts is None else np.flatnonzero(counts)).tolist()) - {0, major}
         return s.pop() if len(s) == 1 else None
 
-    labels, _ = ndimage.label(g == major)
+    labels, _ = ndimage.label(g == major, CROSS)
     for i, sl in enumerate(ndimage.find_objects(labels), 1):
         c = other(g[sl[0], :]) or other(g[:, sl[1]])
         if c is not None:
@@ -150,7 +156,7 @@ def size_color4(g: Grid) -> Grid | None:
     """Every one-colour 4-connected object painted with its size (1-9); a colour map then names the sizes."""
     masks = []
     for c in np.unique(g[g != 0]).tolist():
-        labels, n = ndimage.label(g == c)
+        labels, n = ndimage.label(g == c, CROSS)
         masks += [labels == i for i in range(1, n + 1)]
     if len(masks) < 2 or max(int(m.sum()) for m in masks) > 9:
         return None

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from ._grid import MAX_SIDE, Grid, objects
+from ._grid import CROSS, MAX_SIDE, Grid, objects
 from ._primitives import fits, primitive
 from ._prims_base import _STEPS4, _STEPS8, _shift
 
@@ -217,7 +217,7 @@ def crop_frame(g: Grid) -> Grid | None:
     """The inside of the largest rectangle outlined by one colour (a frame at least 3 cells a side)."""
     best: tuple[int, Grid] | None = None
     for c in np.unique(g[g != 0]):
-        lab, n = ndimage.label(g == c)
+        lab, n = ndimage.label(g == c, CROSS)
         for i, sl in enumerate(ndimage.find_objects(lab), 1):
             box = lab[sl] == i
             bh, bw = box.shape
@@ -327,7 +327,7 @@ def crop_outline(g: Grid) -> Grid | None:
     """The largest rectangle outlined in one colour, cropped with its outline."""
     best: tuple[int, Grid] | None = None
     for c in np.unique(g[g != 0]).tolist():
-        labels, _ = ndimage.label(g == c)
+        labels, _ = ndimage.label(g == c, CROSS)
         for i, sl in enumerate(ndimage.find_objects(labels), 1):
             box = labels[sl] == i
             if min(box.shape) < 3 or not (box[0].all() and box[-1].all() and box[:, 0].all() and box[:, -1].all()):

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage
 
-from ._grid import Grid, objects
+from ._grid import CROSS, Grid, objects
 from ._primitives import primitive
 from ._prims_base import _FOUR
 
@@ -26,6 +26,8 @@ def connect_pairs(g: Grid) -> Grid | None:
 
 
 def _rays(g: Grid, dirs: Sequence[tuple[int, int]]) -> Grid | None:
+    if np.count_nonzero(g) > 40:  # too many sources for a ray task (and the loop below is per cell)
+        return None
     out = g.copy()
     h, w = g.shape
     for y, x in zip(*np.nonzero(g)):
@@ -36,7 +38,7 @@ def _rays(g: Grid, dirs: Sequence[tuple[int, int]]) -> Grid | None:
                 if out[yy, xx] == 0:
                     out[yy, xx] = c
                 yy, xx = yy + dy, xx + dx
-    return None if np.array_equal(out, g) or np.count_nonzero(g) > 40 else out
+    return None if np.array_equal(out, g) else out
 
 
 @primitive(weight=0.5)
@@ -67,7 +69,7 @@ def rays_down(g: Grid) -> Grid | None:
 @primitive(weight=1.0, colour=True)
 def fill_enclosed(g: Grid, c: int) -> Grid | None:
     """Paint background cells that cannot reach the border (holes inside shapes) with colour ``c``."""
-    holes = ndimage.binary_fill_holes(g != 0) & (g == 0)
+    holes = ndimage.binary_fill_holes(g != 0, CROSS) & (g == 0)
     return np.where(holes, c, g).astype(np.int8) if holes.any() else None
 
 
@@ -143,7 +145,7 @@ def rays_to_largest(g: Grid) -> Grid | None:
     edge (the background is the most common colour)."""
     vals, counts = np.unique(g, return_counts=True)
     bg = vals[np.argmax(counts)]
-    labels, n = ndimage.label(g != bg)
+    labels, n = ndimage.label(g != bg, CROSS)
     if n < 2:
         return None
     biggest = int(np.argmax(np.bincount(labels.ravel())[1:])) + 1

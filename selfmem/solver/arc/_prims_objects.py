@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from ._grid import Grid, Obj, objects
+from ._grid import CROSS, Grid, Obj, objects
 from ._primitives import primitive
 from ._prims_base import _blocks, _colours, _holes, _shape_key, _symmetric
 from ._prims_scene import scene
@@ -259,7 +259,7 @@ def cells_any(g: Grid) -> tuple[Obj, ...] | None:
 
 
 def _stamp(g: Grid, move: bool) -> Grid | None:
-    labels, _ = ndimage.label(g != 0)
+    labels, _ = ndimage.label(g != 0, CROSS)
     boxes = ndimage.find_objects(labels)
     multi = [i for i, sl in enumerate(boxes, 1) if len(np.unique(g[sl][labels[sl] == i])) > 1]
     if len(multi) != 1:

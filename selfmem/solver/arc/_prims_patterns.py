@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import numpy as np
 from scipy import ndimage
 
-from ._grid import MAX_SIDE, Grid, by_grid, objects
+from ._grid import CROSS, MAX_SIDE, Grid, by_grid, objects
 from ._primitives import primitive
 from ._prims_base import _STEPS4, _majority, _shift_rows
 
@@ -50,6 +50,22 @@ def sym_all(g: Grid) -> Grid | None:
     return out
 
 
+def _line_periods(g: Grid) -> np.ndarray:
+    """Which periods ``p`` (index 0 to w) no row of ``g`` contradicts: no two non-zero cells of one row at a
+    multiple of ``p`` apart differ, shape (w + 1,) bool. A 2-D period needs both of its sides to pass, so
+    :func:`continue_pattern` tries only those (the same answer, without checking each failing tile)."""
+    w = g.shape[1]
+    nz = g != 0
+    differ = (nz[:, :, None] & nz[:, None, :] & (g[:, :, None] != g[:, None, :])).any(axis=0)  # (w, w)
+    i, j = np.nonzero(np.triu(differ, 1))
+    apart = np.zeros(w + 1, bool)
+    apart[j - i] = True
+    ok = np.ones(w + 1, bool)
+    for p in range(1, w):
+        ok[p] = not apart[p::p].any()
+    return ok
+
+
 @primitive(weight=0.8)
 def continue_pattern(g: Grid) -> Grid | None:
     """Fill 0 cells by the smallest 2-D period that every non-zero cell agrees with."""
@@ -58,9 +74,11 @@ def continue_pattern(g: Grid) -> Grid | None:
     if len(ys) == 0 or len(ys) == g.size:
         return None
     vals = g[ys, xs].astype(np.int16)
+    rows_ok, cols_ok = _line_periods(g), _line_periods(g.T)
     # every cell of the tile must be seen, so a tile has at most as many cells as g has non-zero ones; the
     # cells agree when each value equals the one written last at its place (no minimum/maximum per place)
-    for area, py, px in sorted((py * px, py, px) for py in range(1, h + 1) for px in range(1, w + 1)
+    for area, py, px in sorted((py * px, py, px) for py in range(1, h + 1) if cols_ok[py]
+                               for px in range(1, w + 1) if rows_ok[px]
                                if py * px < g.size and py * px <= len(ys) and (py < h or px < w)):
         idx = (ys % py) * px + (xs % px)
         seen = np.zeros(area, bool)
@@ -114,7 +132,7 @@ def _mask_colours(g: Grid) -> list[int]:
     for c in np.unique(g).tolist():
         if c == 0 or (g == c).sum() >= g.size / 2:
             continue
-        labels, _ = ndimage.label(g == c)
+        labels, _ = ndimage.label(g == c, CROSS)
         boxes = ndimage.find_objects(labels)
         (solid if all((labels[sl] == i).all() for i, sl in enumerate(boxes, 1)) else other).append(int(c))
     return solid + other + ([0] if (g == 0).any() else [])

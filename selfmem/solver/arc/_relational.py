@@ -24,7 +24,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._grid import Grid
+from ._grid import CROSS, Grid, by_grid
 
 __all__ = ["RELATIONAL", "fit_relational", "apply_relational"]
 
@@ -41,12 +41,16 @@ def _hit_left(g: Grid) -> np.ndarray:
     return np.where(prev >= 0, g[rows, np.maximum(prev, 0)], _NONE).astype(np.int64)
 
 
+@by_grid(64)
 def _hits(g: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The hits to the left, right, above and below every cell, shape (h, w) each."""
+    """The hits to the left, right, above and below every cell, shape (h, w) each (read-only: the last 64
+    grids' are kept, as both relational kinds are fitted on the same grids)."""
     left = _hit_left(g)
     right = _hit_left(g[:, ::-1])[:, ::-1]
     up = _hit_left(g.T).T
     down = _hit_left(g[::-1].T).T[::-1]
+    for a in (left, right, up, down):
+        a.flags.writeable = False
     return left, right, up, down
 
 
@@ -58,7 +62,7 @@ def _enclosed(g: Grid) -> np.ndarray:
     from scipy import ndimage
 
     bg = g == 0
-    lab, _ = ndimage.label(bg)
+    lab, _ = ndimage.label(bg, CROSS)
     edge = np.unique(np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]]))
     return (bg & ~np.isin(lab, edge[edge > 0])).astype(np.int64)
 
