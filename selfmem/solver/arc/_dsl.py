@@ -11,7 +11,7 @@ replaced them.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +32,7 @@ PRIMITIVES: DSL = DEFAULT_DSL
 
 LEARNED = ("colormap",) + tuple(f"rule_{k}" for k in RULES) + tuple(f"rule_{k}" for k in CELL_KINDS)
 """Steps fitted to each task's train pairs (not searched over: tried at every grid the search reaches)."""
+_LEARNED_NAMES = frozenset(LEARNED)
 
 
 # -- programs --------------------------------------------------------------------
@@ -153,16 +154,27 @@ def _read_step(dsl: DSL, name: str, raw: str | None, text: str) -> Step:
 
 def apply_step(step: Step, value: Any, dsl: DSL | None = None) -> Any:
     """One step on one value; ``None`` when the primitive does not apply (or is a rule needing train pairs)."""
+    return step_function(step, dsl)(value)
+
+
+def step_function(step: Step, dsl: DSL | None = None) -> Callable[[Any], Any]:
+    """:func:`apply_step` of ``step`` as a function of the value alone (a search resolves each step once and
+    applies it to every grid of a task)."""
     if step.name == "colormap":
-        assert isinstance(step.arg, tuple)  # Program.parse gives a colour map its pairs
-        return apply_colormap(value, step.arg)
-    if step.name in LEARNED:
-        return None
-    prim = (PRIMITIVES if dsl is None else dsl)[step.name]
-    out = prim.fn(value) if step.arg is None else prim.fn(value, step.arg)
-    if isinstance(out, np.ndarray) and (out.size == 0 or max(out.shape) > MAX_SIDE):
-        return None
-    return out
+        pairs = step.arg
+        assert isinstance(pairs, tuple)  # Program.parse gives a colour map its pairs
+        return lambda value: apply_colormap(value, pairs)
+    if step.name in _LEARNED_NAMES:
+        return lambda value: None
+    fn, arg = (PRIMITIVES if dsl is None else dsl)[step.name].fn, step.arg
+
+    def run(value: Any) -> Any:
+        out = fn(value) if arg is None else fn(value, arg)
+        if isinstance(out, np.ndarray) and (out.size == 0 or max(out.shape) > MAX_SIDE):
+            return None
+        return out
+
+    return run
 
 
 def run_program(program: Program, grid: Grid, train: Sequence[tuple[Grid, Grid]] = (),

@@ -35,7 +35,8 @@ def fit_colormap(preds: Sequence[Grid], targets: Sequence[Grid]) -> tuple[tuple[
     for p, t in zip(preds, targets):
         if p.shape != t.shape:
             return None
-        pairs = np.unique(p.astype(np.int16) * 10 + t, return_counts=False)
+        codes = p.astype(np.int16) * 10 + t
+        pairs = np.unique(codes) if codes.size and codes.min() < 0 else np.flatnonzero(np.bincount(codes.ravel()))
         for v in pairs:
             a, b = divmod(int(v), 10)
             if mapping.setdefault(a, b) != b:
@@ -371,13 +372,22 @@ def fit_rule(kind: str, preds: Sequence[Grid], targets: Sequence[Grid]) -> tuple
         bg = np.concatenate([t[p == 0] for p, t in zip(preds, targets)])
         if bg.size and (bg != bg[0]).any():
             return None
-    keys = np.concatenate([feature(p) for p in preds])
+    first = feature(preds[0])
+    if len(preds) > 1 and not _agree(first, targets[0].ravel().astype(np.int64)):
+        return None  # the first pair alone contradicts the rule (most fits end here, at a fraction of the cost)
+    keys = np.concatenate([first] + [feature(p) for p in preds[1:]])
     vals = np.concatenate([t.ravel() for t in targets]).astype(np.int64)
     uniq, inv = np.unique(keys, return_inverse=True)
     same, lo = _agreeing(inv, vals, len(uniq))
     if not same.all():
         return None
     return uniq, lo.astype(np.int8)
+
+
+def _agree(keys: np.ndarray, vals: np.ndarray) -> bool:
+    """Whether cells with equal keys have equal values."""
+    uniq, inv = np.unique(keys, return_inverse=True)
+    return bool(_agreeing(inv, vals, len(uniq))[0].all())
 
 
 def apply_rule(kind: str, table: tuple[np.ndarray, np.ndarray], g: Grid) -> Grid | None:

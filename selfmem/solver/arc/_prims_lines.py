@@ -89,13 +89,20 @@ def _join(g: Grid, rows: bool, cols: bool, c: int | None = None) -> Grid:
     two colours' segments cross, the lower colour (rows before columns) keeps the cell."""
     out = g.copy()
     colours = np.flatnonzero(np.bincount(g.ravel(), minlength=10)[1:]) + 1
-    for axis, on in ((1, rows), (0, cols)):
+    if not len(colours):
+        return out
+    m = g[None] == colours.astype(g.dtype)[:, None, None]  # (colours, h, w): every colour at once
+    for axis, on in ((2, rows), (1, cols)):
         if not on:
             continue
-        for v in colours:
-            m = g == v
-            between = np.maximum.accumulate(m, axis=axis) & np.flip(np.maximum.accumulate(np.flip(m, axis), axis), axis)
-            out[between & (out == 0)] = v if c is None else c
+        after = np.maximum.accumulate(m, axis=axis)
+        rev = m[:, :, ::-1] if axis == 2 else m[:, ::-1, :]
+        before = np.maximum.accumulate(rev, axis=axis)
+        between = after & (before[:, :, ::-1] if axis == 2 else before[:, ::-1, :])
+        free = between & (out == 0)[None]
+        hit = free.any(axis=0)
+        first = colours[np.argmax(free, axis=0)]  # the lowest colour joining over a cell takes it
+        out[hit] = first[hit] if c is None else c
     return out
 
 

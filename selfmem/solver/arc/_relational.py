@@ -90,6 +90,16 @@ RELATIONAL = ("lines", "enclosed")
 """The relational rule kinds (steps ``rule_lines``, ``rule_enclosed``)."""
 
 
+def _right_sources(key: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The distinct keys and, per key, which sources are right at every cell of it, shape (15, keys); ``None``
+    when some key has no such source. ``ok`` (15, cells): whether each source is right at each cell."""
+    order = np.argsort(key, kind="stable")
+    key, ok = key[order], ok[:, order]
+    uniq, start = np.unique(key, return_index=True)
+    every = np.logical_and.reduceat(ok, start, axis=1)
+    return (uniq, every) if every.any(axis=0).all() else None
+
+
 def fit_relational(kind: str, preds: Sequence[Grid], targets: Sequence[Grid]) -> tuple[np.ndarray, np.ndarray] | None:
     """The table ``(keys, source index)`` of relational rule ``kind``, or ``None`` when no source fits a key.
 
@@ -103,18 +113,16 @@ def fit_relational(kind: str, preds: Sequence[Grid], targets: Sequence[Grid]) ->
     if any(p.shape != t.shape for p, t in zip(preds, targets)):
         return None
     keys, good = [], []
-    for p, t in zip(preds, targets):
+    for i, (p, t) in enumerate(zip(preds, targets)):
         hits = _hits(p)
         keys.append(_keys(kind, p, hits))
         good.append(_sources(p, hits) == t.astype(np.int64).ravel()[None, :])
-    key = np.concatenate(keys)
-    ok = np.concatenate(good, axis=1)
-    order = np.argsort(key, kind="stable")
-    key, ok = key[order], ok[:, order]
-    uniq, start = np.unique(key, return_index=True)
-    every = np.logical_and.reduceat(ok, start, axis=1)  # (15, keys): a source right at every cell of the key
-    if not every.any(axis=0).all():
+        if i == 0 and len(preds) > 1 and _right_sources(keys[0], good[0]) is None:
+            return None  # the first pair alone has a key no source explains (most fits end here)
+    found = _right_sources(np.concatenate(keys), np.concatenate(good, axis=1))
+    if found is None:
         return None
+    uniq, every = found
     source = np.argmax(every, axis=0)
     if (source == 0).all():  # the identity: nothing learned
         return None

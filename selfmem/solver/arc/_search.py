@@ -23,7 +23,7 @@ from __future__ import annotations
 import heapq
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -31,7 +31,7 @@ import numpy as np
 
 from ..._errors import InvalidInputError
 from ._cells import cell_guesses
-from ._dsl import LEARNED, PRIMITIVES, Program, Step, apply_step, candidate_colors
+from ._dsl import LEARNED, PRIMITIVES, Program, Step, apply_step, candidate_colors, step_function
 from ._edits import EDIT_KINDS, typed_edits
 from ._primitives import DSL
 from ._grid import Grid
@@ -288,6 +288,10 @@ def _key(value: Any) -> Any:
     return value
 
 
+def _nothing(value: Any) -> None:
+    return None
+
+
 def _type_of(value: Any) -> str:
     if isinstance(value, np.ndarray):
         return "G"
@@ -310,6 +314,7 @@ class _Search:
         self.settings, self.guidance = settings, guidance
         self.colors = candidate_colors(self.targets, self.inputs[:self.n_train])
         self.cache: dict[tuple[Step, ...], tuple | None] = {(): tuple(self.inputs)}
+        self._fns: dict[Step, Callable[[Any], Any]] = {}  # each step resolved once (step_function)
         self.seen: set[Any] = {_key(tuple(self.inputs))}
         self.expanded: set[tuple[Step, ...]] = set()
         self.checked: set[tuple[Step, ...]] = set()
@@ -363,9 +368,17 @@ class _Search:
             return None
         self.nodes += 1
         out = []
+        step = steps[-1]
+        fn = self._fns.get(step)
+        if fn is None:
+            try:
+                fn = step_function(step, self.dsl)
+            except KeyError:  # a remembered step this DSL lacks: it applies to nothing
+                fn = _nothing
+            self._fns[step] = fn
         for v in parent:
             try:
-                r = apply_step(steps[-1], v, self.dsl)
+                r = fn(v)
             except (ValueError, IndexError, TypeError, KeyError):
                 r = None
             if r is None:
