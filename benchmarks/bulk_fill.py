@@ -139,14 +139,28 @@ class SyntheticEmbedder:
         return out / np.linalg.norm(out, axis=1, keepdims=True)
 
 
+_UNSET = object()
+
+
 class StageTimer:
     """Seconds spent in wrapped callables, by stage name (calls nested in another timed call count in both)."""
 
     def __init__(self) -> None:
         self.secs: dict[str, float] = {}
+        self.wrapped: list[tuple[object, str, object]] = []  # (object, name, what its __dict__ held or _UNSET)
+
+    def restore(self) -> None:
+        """Put the wrapped callables back (the fill's stages end here: later searches are not counted)."""
+        for obj, attr, held in reversed(self.wrapped):
+            if held is _UNSET:
+                delattr(obj, attr)  # an instance's method: its class's comes back
+            else:
+                setattr(obj, attr, held)
+        self.wrapped.clear()
 
     def wrap(self, obj: object, attr: str, name: str) -> None:
         fn = getattr(obj, attr)
+        self.wrapped.append((obj, attr, vars(obj).get(attr, _UNSET)))
 
         def timed(*a, **kw):
             t = time.perf_counter()
@@ -206,6 +220,7 @@ def fill(args: argparse.Namespace, gen, own, texts: list[str], res: dict) -> Non
     mem.wait()
     wait_s = time.perf_counter() - t
     searchable_s = time.perf_counter() - t_all
+    st.restore()  # the query embeddings of the check below are not the fill's (the stages stop here)
     assert len(ids) == len(texts)
     stats = mem.stats()
     # search: texts of the memory as queries (their tokens are shipped rows); the first hit should be the text
