@@ -279,6 +279,8 @@ _PAINTS = ("paint", "paint_over")
 def _key(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return (value.shape, value.tobytes())
+    if type(value) is tuple and all(type(v) is np.ndarray for v in value):  # a node's grids: the usual case
+        return tuple((v.shape, v.tobytes()) for v in value)
     if isinstance(value, tuple) and value and hasattr(value[0], "grid"):
         objs = tuple((o.top, o.left, o.grid.shape, o.grid.tobytes()) for o in value)
         source = getattr(value, "source", None)  # a scene: its paints depend on the grid it came from
