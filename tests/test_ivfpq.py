@@ -128,3 +128,17 @@ def test_a_damaged_or_foreign_rerank_file_is_rebuilt(tmp_path, damage):
             again = [[h.record.id for h in mem.search(t, k=5, mode="dense")] for t in texts[:30]]
     assert again == clean
     assert any("checksum" in str(w.message) for w in caught)
+
+
+def test_rerank_rows_widen_to_the_same_float32_values_by_either_path():
+    """Large blocks of float16 re-rank rows are widened by torch, small ones by numpy: the same values."""
+    from selfmem.retrieval._ivfpq import _TORCH_CONVERT, _to_float32
+
+    rng = np.random.default_rng(0)
+    for rows in (3, _TORCH_CONVERT // 64 + 1):
+        block = (rng.standard_normal((rows, 64)) * 100).astype(np.float16)
+        block[0, :3] = [np.inf, -0.0, 6.0e-8]  # infinities, signed zero and a subnormal widen exactly too
+        wide = _to_float32(block)
+        assert wide.dtype == np.float32 and wide.shape == block.shape
+        assert np.array_equal(wide, block.astype(np.float32))
+        assert np.signbit(wide[0, 1])

@@ -133,8 +133,10 @@ class RerankVectors:
             if n == 0 and self._extra is None:
                 return np.zeros((0, self.dim), np.float16), np.zeros(0, np.int64), None
             if n:
-                self._vecs = np.memmap(self.directory / RERANK_VECS, dtype=np.float16, mode="r", shape=(n, self.dim))
-                self._ids = np.memmap(self.directory / RERANK_IDS, dtype=np.int64, mode="r", shape=(n,))
+                # plain views of the mappings: indexing a np.memmap costs ~70 us of subclass bookkeeping a call
+                self._vecs = np.asarray(np.memmap(self.directory / RERANK_VECS, dtype=np.float16, mode="r",
+                                                  shape=(n, self.dim)))
+                self._ids = np.asarray(np.memmap(self.directory / RERANK_IDS, dtype=np.int64, mode="r", shape=(n,)))
             if self._extra is not None:  # a reader's own rows, in front of the files (copied once per change)
                 ids, vecs = self._extra
                 self._ids = ids if not n else np.concatenate([np.asarray(self._ids), ids])
@@ -161,7 +163,22 @@ class RerankVectors:
         rows = np.clip(rows, 0, max(len(all_ids) - 1, 0))
         if len(all_ids) == 0 or not np.array_equal(all_ids[rows], ids):
             raise InvalidInputError("re-rank file lacks some ids; the index will be rebuilt on reopen")
-        return np.asarray(vecs[rows], dtype=np.float32)
+        return _to_float32(np.asarray(vecs[rows]))
+
+
+_TORCH_CONVERT = 1 << 16
+"""From this many values on, float16 rows are widened by torch: numpy widens float16 element by element
+(1.2 ms for 1,000 rows of 640 here, most of a default search's re-rank), torch with vector instructions
+(0.06 ms). Widening is exact either way, so the scores are the same to the bit."""
+
+
+def _to_float32(rows: np.ndarray) -> np.ndarray:
+    """``rows`` (float16, any shape) as float32, the same values."""
+    if rows.dtype != np.float16 or rows.size < _TORCH_CONVERT:
+        return np.asarray(rows, dtype=np.float32)
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(rows)).float().numpy()
 
 
 class IVFPQIndex:
