@@ -109,6 +109,19 @@ def rrf(base: list[str], other: list[str], weight: float, k: int = 10) -> list[s
     return sorted(score, key=lambda d: -score[d])[:k]
 
 
+def topic_rerank(deep: list[str], topic_of: dict[str, object], weight: float, k: int = 10) -> list[str]:
+    """Cluster-based smoothing: each turn of the ranked list scores its reciprocal rank plus ``weight`` times
+    the summed reciprocal ranks of its topic's turns in the list's first 10 (RAPTOR's collapsed tree without
+    summaries: a topic ranks by its members, and lifts its members that rank lower)."""
+    mass: dict[object, float] = {}
+    for r, d in enumerate(deep[:10]):
+        t = topic_of.get(d)
+        if t is not None:
+            mass[t] = mass.get(t, 0.0) + 1 / (60 + r)
+    score = {d: 1 / (60 + r) + weight * mass.get(topic_of.get(d), 0.0) / 10 for r, d in enumerate(deep)}
+    return sorted(score, key=lambda d: -score[d])[:k]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", default=str(DEFAULT_DATA))
@@ -118,6 +131,7 @@ def main() -> None:
     grid = [dict(max_df=m, alpha=a, seed_hits=s, weight=w) for m, a, s, w in
             itertools.product((0.02, 0.05), (0.3, 0.5), (0, 3), (0.5, 1.0, 2.0))]
     grid += [dict(feedback=f, weight=w) for f, w in itertools.product((1, 2), (0.5, 1.0))]
+    grid += [dict(topic=lvl, depth=d, weight=w) for lvl, d, w in itertools.product((0, 1), (30, 100), (0.5, 1.0, 2.0))]
     convs = load_locomo(args.data)
     rows: dict[str, list[tuple[int, float, list[float]]]] = {}  # conversation -> (category, base R@10, R@10 per setting)
     for c in tqdm(convs, desc="conversations"):
@@ -129,16 +143,22 @@ def main() -> None:
             lines = [json.loads(x) for x in (Path(tmp) / "all.jsonl").read_text().splitlines()]
             dia = [ln["metadata"]["dia_id"] for ln in lines]
             graphs = {m: TermGraph(dia, [ln["text"] for ln in lines], m) for m in (0.02, 0.05)}
+            # each turn's topic at the leaf level (0) and one level up (1) (``topic_ids`` is root first)
+            topic_of = {lvl: {ln["metadata"]["dia_id"]: (list(reversed(ln.get("topic_ids") or []))[lvl:lvl + 1]
+                                                         or [None])[0] for ln in lines} for lvl in (0, 1)}
             out = []
             for q in c.questions:
-                base = [h.record.metadata["dia_id"] for h in mem.search(q.question, k=30)]
+                deep = [h.record.metadata["dia_id"] for h in mem.search(q.question, k=100)]
+                base = deep[:30]
                 r_base = len(set(base[:10]) & q.evidence) / len(q.evidence)
                 per = []
                 text = {h.record.metadata["dia_id"]: h.record.text for h in mem.search(q.question, k=2)}
                 again = {f: [h.record.metadata["dia_id"] for h in mem.search(
                     " ".join([q.question, *list(text.values())[:f]]), k=30)] for f in (1, 2)}
                 for g in grid:
-                    if "feedback" in g:  # the second search's list as the other ranking
+                    if "topic" in g:  # the hits' topics as a prior: the deep list re-ranked by its topic's mass
+                        got = topic_rerank(deep[:g["depth"]], topic_of[g["topic"]], g["weight"])
+                    elif "feedback" in g:  # the second search's list as the other ranking
                         got = rrf(base, again[g["feedback"]], g["weight"])
                     else:
                         mass = graphs[g["max_df"]].walk(q.question, base, g["alpha"], g["seed_hits"])
@@ -167,6 +187,9 @@ def main() -> None:
                             "best setting in sample": max(mean(names, i, k) for i in range(len(grid)))}
             for k in CATEGORIES},
         "folds": folds,
+        "per setting, R@10 over all questions (in sample)": [
+            {"setting": g, "R@10": mean(names, i), **{CATEGORIES[k]: mean(names, i, k) for k in CATEGORIES}}
+            for i, g in enumerate(grid)],
         "grid": grid,
     }
     print(json.dumps(result, indent=1))
