@@ -3,6 +3,7 @@
 Usage::
 
     python benchmarks/add_latency.py [--n 100000] [--data ../shared/data] [--out runs/bench] [--inline]
+                                     [--no-entities]
 
 The memory uses the hash embedders (general 64 dims + own 48 dims, dual mode) so that the numbers
 measure the library, not the models. Along the way every refit happens: the own-view whitening at
@@ -26,7 +27,7 @@ import numpy as np
 from _data import DEFAULT_DATA, load_ag_news
 from tqdm import tqdm
 
-from selfmem import EmbeddingConfig, Memory, MemoryConfig
+from selfmem import EmbeddingConfig, GraphConfig, Memory, MemoryConfig
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -34,7 +35,7 @@ def run(args: argparse.Namespace) -> dict:
     path = Path(args.out) / f"add-latency-{'inline' if args.inline else 'background'}"
     shutil.rmtree(path, ignore_errors=True)
     cfg = MemoryConfig(embedding=EmbeddingConfig(general="hash:64", own="hash:48", mode="dual", own_dim=32),
-                       background=not args.inline)
+                       background=not args.inline, graph=GraphConfig(entities=not args.no_entities))
     from selfmem.store import DuckDBStore as Store
 
     checkpoints: list[tuple[float, float]] = []
@@ -87,6 +88,7 @@ def main() -> None:
     ap.add_argument("--out", default="runs/bench")
     ap.add_argument("--n", type=int, default=100_000)
     ap.add_argument("--inline", action="store_true", help="refit inside the add that makes a refit due")
+    ap.add_argument("--no-entities", action="store_true", help="without the graph's entity layer (MENTIONS edges)")
     args = ap.parse_args()
     res = run(args)
     out = Path(args.out) / f"add_latency_{res['mode']}.json"

@@ -141,6 +141,11 @@ def cv_settings() -> list[tuple[str, str, dict]]:
     for fb, w in ((1, 1.0), (1, 0.5), (2, 1.0)):  # pseudo-relevance feedback (issue 42)
         out.append((f"default | FOLLOWS x2, keyword weight 0.5, feedback {fb} weight {w}", "default",
                     cfg(0.5, feedback=fb, feedback_weight=w)))
+    for w in (0.5, 1.0):  # the entity walk (issue 42)
+        out.append((f"default | FOLLOWS x2, keyword weight 0.5, entity walk weight {w}", "default",
+                    cfg(0.5, entity_weight=w)))
+    out.append(("default | FOLLOWS x2, keyword weight 0.5, feedback 1 weight 1.0, entity walk weight 0.5", "default",
+                cfg(0.5, feedback=1, feedback_weight=1.0, entity_weight=0.5)))
     return out
 
 
@@ -150,7 +155,7 @@ def cross_validated(args) -> dict:
     builds = {"default": MemoryConfig(),
               "whitening fitted once": MemoryConfig().replace(
                   embedding=dataclasses.replace(MemoryConfig().embedding, own_refit_growth=0))}
-    settings = cv_settings()
+    settings = [x for x in cv_settings() if args.only in x[0]]
     shipped = next(name for name, b, ch in settings if b == "default" and ch["graph"] == MemoryConfig().graph
                    and ch["search"] == MemoryConfig().search)
     per_q: dict[str, dict[str, list[tuple[int, dict[str, float]]]]] = {name: {} for name, _, _ in settings}
@@ -282,7 +287,8 @@ def main() -> None:
     ap.add_argument("--skip-quality", action="store_true")
     ap.add_argument("--skip-latency", action="store_true")
     ap.add_argument("--reuse", action="store_true", help="reuse the per-conversation memories of an earlier run")
-    ap.add_argument("--only", default="", help="run only the settings whose name contains this")
+    ap.add_argument("--only", default="", help="run only the settings whose name contains this (with --cv: the "
+                                               "shipped setting must be among them)")
     ap.add_argument("--neighbour", action="store_true",
                     help="time the searches again beside a CPU-bound neighbour process (one busy core)")
     ap.add_argument("--cv", action="store_true",

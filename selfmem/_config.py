@@ -19,8 +19,8 @@ __all__ = ["MemoryConfig", "EmbeddingConfig", "IndexConfig", "SearchConfig", "To
 
 _T = TypeVar("_T")
 
-CONFIG_VERSION = 4
-_ADDED_IN = {4: ("search.feedback", "search.feedback_weight")}
+CONFIG_VERSION = 5
+_ADDED_IN = {4: ("search.feedback", "search.feedback_weight"), 5: ("search.entity_weight", "graph.entities")}
 """Keys a config of an older version lacks by right (filled with defaults), by the version that added them."""
 _END = "# end of selfmem config"
 """The last line of a config.toml written by version 2 on: without it the file was cut short."""
@@ -222,6 +222,12 @@ class SearchConfig:
         multi-hop 0.317 -> 0.374 (docs/benchmarks-history.md), at about twice the search time.
     feedback_weight : float
         Weight of the second list in that fusion (the first list's is 1).
+    entity_weight : float
+        The entity walk, a second hop over the graph's entity layer (0, the default: off). A personalized
+        PageRank over memories and the entities they MENTION (``graph.entities``), restarting at the query's
+        entities and its first 3 hits, ranks the memories within two hops; that list is fused with the first
+        pass's 30 hits by reciprocal ranks, this weight on the walk's list (as ``feedback``). Needs the graph.
+        On LoCoMo, held out, it did not beat the default (docs/benchmarks-history.md), so it stays off.
     """
 
     mode: SearchMode = "hybrid"
@@ -235,6 +241,7 @@ class SearchConfig:
     use_weight: float = 0.0
     feedback: int = 0
     feedback_weight: float = 1.0
+    entity_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if self.mode not in SEARCH_MODES:
@@ -248,6 +255,7 @@ class SearchConfig:
         _check_number("search.recency_half_life_days", self.recency_half_life_days, 1e-6, 1e9)
         _check_int("search.feedback", self.feedback, 0)
         _check_number("search.feedback_weight", self.feedback_weight, 0.0, 100.0)
+        _check_number("search.entity_weight", self.entity_weight, 0.0, 100.0)
 
 
 @dataclass(frozen=True)
@@ -357,6 +365,9 @@ class GraphConfig:
         task's verified solution into a solver's prompt; SIMILAR_TO lowered recall and is off.
     expand_hits : int
         Ranked hits whose neighbours are added (the best ones).
+    entities : bool
+        Keep the entity layer: each new memory MENTIONS the names and content words of its text (rules, no
+        model; ``selfmem.graph._entities``), written with the memory; ``search.entity_weight`` walks it.
     mirror : {"none", "neo4j"}
         Mirror every committed change to a Neo4j server (``selfmem[neo4j]``); changes wait in a
         journal table while it is unreachable.
@@ -374,6 +385,7 @@ class GraphConfig:
     solves_key: str = "solves"
     expand: tuple[str, ...] = ("SOLVES", "FOLLOWS")
     expand_hits: int = 2
+    entities: bool = True
     mirror: Mirror = "none"
     neo4j_uri: str = "bolt://127.0.0.1:7687"
     neo4j_user: str = "neo4j"
@@ -381,8 +393,9 @@ class GraphConfig:
     neo4j_password: str | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.enabled, bool):
-            raise ConfigError("graph.enabled must be true or false")
+        for name in ("enabled", "entities"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"graph.{name} must be true or false")
         _check_int("graph.similar_k", self.similar_k, 0)
         _check_number("graph.similar_min", self.similar_min, -1.0, 1.0)
         _check_number("graph.related_min", self.related_min, -1.0, 1.0)

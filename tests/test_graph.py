@@ -464,7 +464,7 @@ def test_to_networkx_holds_the_whole_graph(tmp_path):
         counts[rel] = counts.get(rel, 0) + 1
     assert {r: n for r, n in counts.items()} == {r: n for r, n in stats.graph.items() if n}
     labels = {a["type"] for _, a in g.nodes(data=True)}
-    assert labels == {"Memory", "Topic", "Session", "Task"}
+    assert labels == {"Memory", "Topic", "Session", "Task", "Entity"}
     assert g.nodes["memory:1"]["kind"] == "output" and g.edges["memory:31", "task:t1", "SOLVES"]["verified_by"] == "tests"
 
 

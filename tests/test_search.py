@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from selfmem import ConfigError, InvalidInputError, Memory, SearchConfig
+from selfmem import ConfigError, InvalidInputError, Memory, RecordNotFoundError, SearchConfig
 from helpers import Writer, hash_cfg
 from selfmem.retrieval._enrich import CLOSE, OPEN, quote
 from selfmem.retrieval._search import inverse_distance_weights, zscore
@@ -308,3 +308,47 @@ def test_ranking_columns_are_read_once_and_follow_adds_deletes_and_a_new_store(t
         later = RankColumns()
         assert later.get(store, np.asarray([ids[0], new, 999])).present.tolist() == [False, True, False]
         assert m.search("four", k=1)[0].record.id == new
+
+
+def test_the_entity_walk_reaches_a_memory_that_shares_a_name_only_with_the_best_hit(tmp_path, hash_config):
+    """search.entity_weight: a personalized PageRank over the MENTIONS edges finds the memory that shares a
+    rare name ("Biscuit") with the best hit but nothing with the question; a name every memory mentions
+    ("Caroline") is left out of the walk; the search's filters hold for what the walk brings."""
+    texts = ["Caroline adopted a puppy named Biscuit.", "Biscuit chewed the sofa cushions.",
+             *[f"Caroline went to the park on day {i} with friends." for i in range(40)]]
+    kinds = ["note", "message", *["note"] * 40]
+    with Memory(tmp_path / "plain", hash_config, progress=False) as plain:
+        for t, kind in zip(texts, kinds):
+            plain.add(t, kind=kind)
+        got = [h.record.text for h in plain.search("Which puppy did Caroline adopt?", k=2)]
+        assert got[0] == texts[0] and texts[1] not in got  # one hop
+    cfg = hash_config.replace(search=SearchConfig(entity_weight=1.0))
+    with Memory(tmp_path / "walk", cfg, progress=False) as mem:
+        for t, kind in zip(texts, kinds):
+            mem.add(t, kind=kind)
+        hits = {h.record.text: h for h in mem.search("Which puppy did Caroline adopt?", k=2)}
+        assert set(hits) == set(texts[:2])  # the second hop, through "biscuit" (first in the walk's list)
+        assert hits[texts[1]].keyword == 0.0 and hits[texts[0]].keyword > 0  # scored against the question itself
+        assert sorted(h.rank for h in hits.values()) == [0, 1]
+        only_notes = mem.search("Which puppy did Caroline adopt?", k=2, kinds=["note"])
+        assert texts[1] not in [h.record.text for h in only_notes] and only_notes[0].record.text == texts[0]
+        sub = mem.neighbours("entity:biscuit")
+        assert {n.key for n in sub.nodes[1:]} == {"memory:1", "memory:2"} and {e.rel for e in sub.edges} == {"MENTIONS"}
+        assert "MENTIONS" not in {e.rel for e in mem.neighbours(1).edges}  # named, or from an entity only
+        assert "entity:biscuit" in {n.key for n in mem.neighbours(1, "MENTIONS").nodes}
+        mem.delete([1, 2])
+        with pytest.raises(RecordNotFoundError):  # no memory mentions it any more
+            mem.neighbours("entity:biscuit")
+    with pytest.raises(ConfigError):
+        SearchConfig(entity_weight=-1.0)
+
+
+def test_entities_are_names_and_content_words():
+    from selfmem.graph._entities import MAX_ENTITIES, extract_entities
+
+    assert extract_entities("Melanie: We went to Lake Tahoe, then to New York City!") == [
+        "melanie", "lake tahoe", "new york city"]
+    assert extract_entities("I think it was really good.") == []  # stop words only
+    assert extract_entities("The kids' paintings") == ["kids", "painting"]
+    assert extract_entities(" ".join(f"item{i}" for i in range(30))) == []  # not words
+    assert len(extract_entities(" ".join(w * 4 for w in "abcdefghijklmnopqrstuvwxyz"))) == MAX_ENTITIES

@@ -165,15 +165,19 @@ def rebuild(path: str, reembed: bool, as_json: bool) -> None:
 @click.option("--direction", type=click.Choice(["both", "out", "in"]), default="both", show_default=True)
 @click.option("--depth", default=1, show_default=True, help="Steps from NODE.")
 @click.option("--limit", default=50, show_default=True, help="Nodes shown at most.")
+@click.option("--entities", is_flag=True, help="Also show the entities the memories MENTION (names, key words).")
 @url_opt
 @json_opt
 @errors
-def graph(path: str, node: str, rels: tuple[str, ...], direction: str, depth: int, limit: int, url: str | None,
-          as_json: bool) -> None:
-    """Show the knowledge graph around NODE (a memory id, or topic:ID, session:NAME, task:ID)."""
+def graph(path: str, node: str, rels: tuple[str, ...], direction: str, depth: int, limit: int, entities: bool,
+          url: str | None, as_json: bool) -> None:
+    """Show the knowledge graph around NODE (a memory id, or topic:ID, session:NAME, task:ID, entity:PHRASE)."""
+    from .._config import GRAPH_RELS
+
     start: int | str = int(node) if node.isdigit() else node
+    follow = list(dict.fromkeys([*(rels or GRAPH_RELS), "MENTIONS"])) if entities else list(rels) or None
     with open_memory(path, url) as mem:
-        sub = mem.neighbours(start, list(rels) or None, direction=direction, depth=depth, limit=limit)
+        sub = mem.neighbours(start, follow, direction=direction, depth=depth, limit=limit)
 
     def human(g: Any) -> str:
         lines = [f"{n.key:<24} {n.label:<8} {str(n.props.get('text') or n.props.get('label') or n.props.get('name', ''))[:80]!r}"

@@ -1,7 +1,7 @@
 """Which edges a memory gets: pure functions from records, vectors and topic centroids to edge rows.
 
 An edge row is ``(src, rel, dst, weight, props_json)``; node keys are ``"memory:<id>"``,
-``"topic:<id>"``, ``"session:<name>"`` and ``"task:<task id>"`` (see :func:`key`).
+``"topic:<id>"``, ``"session:<name>"``, ``"task:<task id>"`` and ``"entity:<phrase>"`` (see :func:`key`).
 """
 
 from __future__ import annotations
@@ -12,13 +12,15 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 
 from .._errors import InvalidInputError
+from ._entities import extract_entities
 
-__all__ = ["EdgeRow", "LABELS", "STORED_RELS", "key", "parse_key", "record_edges", "similar_edges", "related_topics"]
+__all__ = ["EdgeRow", "LABELS", "STORED_RELS", "key", "parse_key", "record_edges", "mention_edges", "similar_edges",
+           "related_topics"]
 
 EdgeRow = tuple[str, str, str, float, str]
 
-LABELS = {"memory": "Memory", "topic": "Topic", "session": "Session", "task": "Task"}
-STORED_RELS = ("SIMILAR_TO", "FOLLOWS", "ABOUT", "SOLVES", "DERIVED_FROM")
+LABELS = {"memory": "Memory", "topic": "Topic", "session": "Session", "task": "Task", "entity": "Entity"}
+STORED_RELS = ("SIMILAR_TO", "FOLLOWS", "ABOUT", "SOLVES", "DERIVED_FROM", "MENTIONS")
 """Edge types kept in the ``edges`` table; IN_TOPIC, SUBTOPIC_OF and IN_SESSION are read off the
 memberships, topics and records tables, RELATED_TO off the topic centroids."""
 
@@ -49,7 +51,7 @@ def parse_key(node: object) -> tuple[str, str]:
                 raise InvalidInputError(f"node {node!r}: a {kind} key ends in a number, e.g. '{kind}:12'")
             return kind, value
     raise InvalidInputError(f"node {node!r} must be a memory id or a key such as 'memory:12', 'topic:3', "
-                            "'session:<name>' or 'task:<task id>'")
+                            "'session:<name>', 'task:<task id>' or 'entity:<phrase>'")
 
 
 def _task_name(value: object) -> str | None:
@@ -96,6 +98,16 @@ def record_edges(ids: Sequence[int], sessions: Sequence[str | None], metadata: S
         for p in dict.fromkeys(pars):
             out.append((me, "DERIVED_FROM", key("memory", p), 1.0, "{}"))
     return out
+
+
+def mention_edges(ids: Sequence[int], texts: Sequence[str]) -> list[EdgeRow]:
+    """MENTIONS edges from new records to their entities (:func:`~selfmem.graph._entities.extract_entities`).
+
+    >>> [r[2] for r in mention_edges([3], ["Caroline joined the LGBTQ support group."])]
+    ['entity:caroline', 'entity:lgbtq', 'entity:joined', 'entity:support', 'entity:group']
+    """
+    return [(key("memory", rid), "MENTIONS", key("entity", e), 1.0, "{}")
+            for rid, text in zip(ids, texts) for e in extract_entities(text)]
 
 
 def similar_edges(ids: np.ndarray, vectors: np.ndarray, search: Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]],

@@ -17,6 +17,7 @@ CONSTRAINTS = (
     "CREATE CONSTRAINT selfmem_topic_id IF NOT EXISTS FOR (n:Topic) REQUIRE n.id IS UNIQUE",
     "CREATE CONSTRAINT selfmem_session_name IF NOT EXISTS FOR (n:Session) REQUIRE n.name IS UNIQUE",
     "CREATE CONSTRAINT selfmem_task_id IF NOT EXISTS FOR (n:Task) REQUIRE n.id IS UNIQUE",
+    "CREATE CONSTRAINT selfmem_entity_name IF NOT EXISTS FOR (n:Entity) REQUIRE n.name IS UNIQUE",
 )
 
 UPSERT = {
@@ -27,6 +28,7 @@ UPSERT = {
              "SET n.label = row.label, n.level = row.level, n.keywords = row.keywords, n.provisional = row.provisional",
     "Session": "UNWIND $rows AS row MERGE (n:Session {name: row.name})",
     "Task": "UNWIND $rows AS row MERGE (n:Task {id: row.id})",
+    "Entity": "UNWIND $rows AS row MERGE (n:Entity {name: row.name})",
 }
 
 # edge type -> (source label, source key property, target label, target key property)
@@ -40,6 +42,7 @@ ENDS = {
     "ABOUT": ("Memory", "id", "Task", "id"),
     "SOLVES": ("Memory", "id", "Task", "id"),
     "DERIVED_FROM": ("Memory", "id", "Memory", "id"),
+    "MENTIONS": ("Memory", "id", "Entity", "name"),
 }
 
 # The target is MERGEd, not MATCHed: an export copies memories in id order, and a SIMILAR_TO edge made by

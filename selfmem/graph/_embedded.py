@@ -1,7 +1,8 @@
 """The embedded graph backend: nodes and edges in the memory's own DuckDB file.
 
 Memory, Topic and Session nodes are the ``records``, ``topics`` and ``sessions`` rows; Task nodes are
-the tasks that ABOUT/SOLVES edges name. SIMILAR_TO, FOLLOWS, ABOUT, SOLVES and DERIVED_FROM edges are
+the tasks that ABOUT/SOLVES edges name, Entity nodes the phrases MENTIONS edges name. SIMILAR_TO, FOLLOWS,
+ABOUT, SOLVES, DERIVED_FROM and MENTIONS edges are
 rows of the ``edges`` table, written in the records' own transaction; IN_TOPIC (a record's most
 probable topic), SUBTOPIC_OF and IN_SESSION are read off the memberships, topics and records tables,
 so they always agree with them; RELATED_TO comes from topic centroids (held by the caller).
@@ -98,6 +99,10 @@ class GraphTables(Protocol):
     def session_names(self, names: Sequence[str]) -> list[str]: ...
 
     def task_keys(self, keys: Sequence[str]) -> list[str]: ...
+
+    def mentions_of(self, record_keys: Sequence[str]) -> list[tuple[str, str]]: ...
+
+    def mentioned_by(self, entity_keys: Sequence[str], max_df: int) -> list[tuple[str, str]]: ...
 
     def record_ids_after(self, last: int, limit: int) -> list[int]: ...
 
@@ -248,7 +253,7 @@ class EmbeddedGraph:
         rest = []
         for k in dict.fromkeys(keys):
             kind, _, value = k.partition(":")
-            if k in known and kind in ("session", "task"):
+            if k in known and kind in ("session", "task", "entity"):
                 out[k] = Node(k, LABELS[kind], {"name": value})
             else:
                 rest.append(k)
@@ -262,11 +267,26 @@ class EmbeddedGraph:
         if by["session"]:
             for name in self.tables.session_names(by["session"]):
                 out[key("session", name)] = Node(key("session", name), "Session", {"name": name})
-        if by["task"]:
-            tasks = [key("task", t) for t in by["task"]]
-            for k in self.tables.task_keys(tasks):
-                out[k] = Node(k, "Task", {"name": k.split(":", 1)[1]})
+        for kind in ("task", "entity"):
+            if by[kind]:
+                for k in self.tables.task_keys([key(kind, t) for t in by[kind]]):
+                    out[k] = Node(k, LABELS[kind], {"name": k.split(":", 1)[1]})
         return out
+
+    # -- the entity layer ----------------------------------------------------------------
+    def entities(self, phrases: Iterable[str]) -> list[str]:
+        """The entity keys of ``phrases`` that some memory mentions."""
+        keys = list(dict.fromkeys(key("entity", p) for p in phrases))
+        return self.tables.task_keys(keys) if keys else []
+
+    def mentions_of(self, ids: Sequence[int]) -> list[tuple[int, str]]:
+        """(memory id, entity key) of the entities these memories mention."""
+        return [(int(m[7:]), e) for m, e in self.tables.mentions_of([key("memory", int(i)) for i in ids])]
+
+    def mentioned_by(self, entity_keys: Sequence[str], max_df: int) -> list[tuple[int, str]]:
+        """(memory id, entity key) of the memories that mention those of ``entity_keys`` mentioned at most
+        ``max_df`` times."""
+        return [(int(m[7:]), e) for m, e in self.tables.mentioned_by(list(entity_keys), max_df)]
 
     def walk(self, starts: Sequence[str], rels: Sequence[str], direction: str, depth: int, limit: int) -> Subgraph:
         """Nodes within ``depth`` edges of ``starts`` (at most ``limit`` besides them) and the edges walked."""

@@ -53,7 +53,7 @@ class GraphSink(Protocol):
 
 
 def copy_memories(graph: EmbeddedGraph, backend: GraphSink, ids: Sequence[int], *, topics: bool = True) -> None:
-    """Write these memories, their sessions, tasks and outgoing edges (IN_TOPIC too when ``topics``)."""
+    """Write these memories, their sessions, tasks, entities and outgoing edges (IN_TOPIC too when ``topics``)."""
     if not ids:
         return
     rows = graph.tables.memory_rows(ids)
@@ -64,6 +64,7 @@ def copy_memories(graph: EmbeddedGraph, backend: GraphSink, ids: Sequence[int], 
     ends = {e.dst for e in edges}
     backend.upsert_nodes("Session", [{"name": k.split(":", 1)[1]} for k in ends if k.startswith("session:")])
     backend.upsert_nodes("Task", [{"id": k.split(":", 1)[1]} for k in ends if k.startswith("task:")])
+    backend.upsert_nodes("Entity", [{"name": k.split(":", 1)[1]} for k in ends if k.startswith("entity:")])
     if topics:
         backend.upsert_nodes("Topic", _topic_rows(graph, [int(k.split(":", 1)[1]) for k in ends
                                                           if k.startswith("topic:")]))

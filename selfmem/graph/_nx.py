@@ -34,7 +34,7 @@ class NetworkxBackend:
         pass
 
     def upsert_nodes(self, label: str, rows: Sequence[Mapping[str, object]]) -> None:
-        prop = "name" if label == "Session" else "id"
+        prop = "name" if label in ("Session", "Entity") else "id"
         prefix = label.lower()
         for row in rows:
             self.graph.add_node(f"{prefix}:{row[prop]}", type=label, **dict(row))

@@ -14,10 +14,20 @@ from ..graph._build import key, parse_key
 from ..retrieval._index import VectorIndex
 from ..store import Store
 from ..graph._embedded import EmbeddedGraph
+from ..graph._entities import extract_entities, ppr_scores
 from ..graph._links import LINK_RELS
 from . import _validate as v
 
-__all__ = ["check_node", "check_rels", "check_expand", "check_walk", "expand", "neighbours", "Near"]
+__all__ = ["check_node", "check_rels", "check_expand", "check_walk", "expand", "neighbours", "Near", "entity_walk",
+           "WALK_SEED_HITS", "WALK_MAX_DF", "WALK_ALPHA"]
+
+WALK_SEED_HITS = 3
+"""First hits the entity walk restarts at (besides the query's entities)."""
+WALK_MAX_DF = 0.02
+"""Entities that more than this share of the memories mention (at least 5 memories) are left out of the walk."""
+WALK_ALPHA = 0.5
+"""The walk's restart probability per step. The three were the best of the term-graph probe on the LoCoMo dev
+conversations (docs/benchmarks-history.md, issue 42)."""
 
 _DIRECTIONS = ("out", "in", "both")
 
@@ -31,16 +41,16 @@ def check_node(graph: EmbeddedGraph, node: object) -> str:
     return k
 
 
-def check_rels(rel: object) -> tuple[str, ...]:
-    """None (every edge type), one type or a list of types."""
+def check_rels(rel: object, entities: bool = False) -> tuple[str, ...]:
+    """None (every edge type; MENTIONS only with ``entities``), one type or a list of types."""
     if rel is None:
-        return GRAPH_RELS
+        return GRAPH_RELS + ("MENTIONS",) if entities else GRAPH_RELS
     rels = (rel,) if isinstance(rel, str) else rel
     if not isinstance(rels, (list, tuple)) or not rels or not all(isinstance(r, str) for r in rels):
         raise InvalidInputError(f"rel must be None, an edge type or a list of them, got {rel!r}")
-    bad = [r for r in rels if r not in GRAPH_RELS]
+    bad = [r for r in rels if r not in GRAPH_RELS and r != "MENTIONS"]
     if bad:
-        raise InvalidInputError(f"unknown edge type(s) {bad}; use some of {list(GRAPH_RELS)}")
+        raise InvalidInputError(f"unknown edge type(s) {bad}; use some of {[*GRAPH_RELS, 'MENTIONS']}")
     return tuple(dict.fromkeys(rels))
 
 
@@ -171,3 +181,26 @@ def expand(hits: list[Hit], k: int, graph: EmbeddedGraph, rels: Sequence[str], n
         if h.record.id not in extra:
             place(h)
     return [dataclasses.replace(h, rank=r) for r, h in enumerate(out[:k])]
+
+
+def entity_walk(graph: EmbeddedGraph, query: str, first: Sequence[int], n_memories: int, depth: int) -> list[int]:
+    """The memories of a personalized PageRank over the entity layer, best first (at most ``depth``), less the
+    first hits it restarts at (they rank in the first pass's list already: the walk's list is what it reaches).
+
+    Parameters
+    ----------
+    graph : EmbeddedGraph
+    query : str
+        Its entities (those some memory mentions) are restart nodes.
+    first : sequence of int
+        The first pass's hits, best first; the first :data:`WALK_SEED_HITS` are restart nodes too
+        (weight ``1 / (1 + rank)``).
+    n_memories : int
+        The memory's size (for the df bound).
+    depth : int
+    """
+    seeds = {e: 1.0 for e in graph.entities(extract_entities(query))}
+    hits = {int(i): 1.0 / (1 + r) for r, i in enumerate(first[:WALK_SEED_HITS])}
+    max_df = max(5, int(WALK_MAX_DF * n_memories))
+    scores = ppr_scores(seeds, hits, graph.mentions_of, lambda ents: graph.mentioned_by(ents, max_df), WALK_ALPHA)
+    return sorted((i for i in scores if i not in hits), key=lambda i: -scores[i])[:depth]

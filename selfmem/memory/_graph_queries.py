@@ -37,7 +37,7 @@ class GraphQueries:
         """``Memory.neighbours``: breadth-first from one node."""
         graph = self._graph()
         start = key(*parse_key(node))  # walk() raises RecordNotFoundError for a missing start
-        rels = g.check_rels(rel)
+        rels = g.check_rels(rel, entities=start.startswith("entity:"))
         direction, depth, limit = g.check_walk(direction, depth, limit)
         return graph.walk([start], rels, direction, depth, limit)
 
@@ -46,7 +46,7 @@ class GraphQueries:
         """``Memory.path``: a shortest undirected path, or None."""
         graph = self._graph()
         start, end = g.check_node(graph, a), g.check_node(graph, b)
-        rels = g.check_rels(rel)
+        rels = g.check_rels(rel, entities=any(n.startswith("entity:") for n in (start, end)))
         _, max_depth, _ = g.check_walk("both", max_depth, 1)
         return graph.path(start, end, rels, max_depth)
 
@@ -57,7 +57,7 @@ class GraphQueries:
         if isinstance(nodes, (str, bytes)) or not isinstance(nodes, Sequence) or not nodes:
             raise InvalidInputError("nodes must be a non-empty list of memory ids or node keys")
         starts = list(dict.fromkeys(g.check_node(graph, n) for n in nodes))
-        rels = g.check_rels(rel)
+        rels = g.check_rels(rel, entities=any(n.startswith("entity:") for n in starts))
         if not isinstance(depth, int) or isinstance(depth, bool) or not 0 <= depth <= 6:
             raise InvalidInputError(f"depth must be an integer from 0 to 6, got {depth!r}")
         limit = v.check_k(limit, "limit")

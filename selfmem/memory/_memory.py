@@ -355,10 +355,12 @@ class Memory:
         Parameters
         ----------
         node : int or str
-            A memory id, or a key: ``"memory:12"``, ``"topic:3"``, ``"session:<name>"``, ``"task:<id>"``.
+            A memory id, or a key: ``"memory:12"``, ``"topic:3"``, ``"session:<name>"``, ``"task:<id>"``,
+            ``"entity:<phrase>"``.
         rel : str or list of str, optional
             Edge types to follow (IN_TOPIC, SUBTOPIC_OF, RELATED_TO, SIMILAR_TO, IN_SESSION, FOLLOWS,
-            ABOUT, SOLVES, DERIVED_FROM); all by default.
+            ABOUT, SOLVES, DERIVED_FROM, MENTIONS); all by default, MENTIONS (a memory's entities) only
+            from an entity node or when named.
         direction : {"both", "out", "in"}
             Follow edges leaving the node, entering it, or both.
         depth : int

@@ -1,7 +1,7 @@
 """The graph part: the knowledge graph kept in the store, in step with every add and delete.
 
-Edges of new records (FOLLOWS, ABOUT, SOLVES, DERIVED_FROM and SIMILAR_TO to their nearest stored
-memories) are written in the records' own transaction, and a delete drops a record's edges in the
+Edges of new records (FOLLOWS, ABOUT, SOLVES, DERIVED_FROM, MENTIONS to their entities and SIMILAR_TO to
+their nearest stored memories) are written in the records' own transaction, and a delete drops a record's edges in the
 delete's transaction, so the graph can never disagree with the store. Topic edges are read off the
 topic tables; RELATED_TO is recomputed from the centroids whenever a topic refit is swapped in
 (``Store.topics_generation`` counts them).
@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from .._errors import SelfmemError
-from ..graph._build import EdgeRow, record_edges, related_topics, similar_edges
+from ..graph._build import EdgeRow, mention_edges, record_edges, related_topics, similar_edges
 from ..graph._embedded import EmbeddedGraph
 from ..graph._mirror import EXPORT_STATE, Neo4jMirror
 from ._part_vectors import VectorPart
@@ -31,7 +31,7 @@ from ..store import Store
 
 __all__ = ["GraphPart", "GRAPH_VERSION"]
 
-GRAPH_VERSION = "1"
+GRAPH_VERSION = "2"  # 2: the entity layer (MENTIONS)
 RETRY_SECONDS = 30.0
 
 
@@ -69,12 +69,13 @@ class GraphPart(Part):
         sessions = [r.session for r in batch.records]
         metadata = [r.metadata for r in batch.records]
         parents = [r.parents for r in batch.records]
+        mentions = mention_edges(batch.ids.tolist(), [r.text for r in batch.records]) if self.cfg.entities else []
 
         def write(store: Store) -> None:
             last = self.graph.last_in_sessions(sorted({s for s in sessions if s is not None}), int(batch.ids.min()))
             rows = record_edges(batch.ids.tolist(), sessions, metadata, parents, last,
                                 task_keys=self.cfg.task_keys, solves_key=self.cfg.solves_key)
-            self.graph.insert(rows + similar)
+            self.graph.insert(rows + mentions + similar)
             if self.mirror is not None:
                 self.graph.journal("upsert", batch.ids.tolist())
 
@@ -160,6 +161,8 @@ class GraphPart(Part):
                                 [[p for p in r.parents or () if p in live] for r in chunk], self.graph.last_in_sessions(
                                     sorted({r.session for r in chunk if r.session is not None}), chunk[0].id),
                                 task_keys=self.cfg.task_keys, solves_key=self.cfg.solves_key)
+            if self.cfg.entities:
+                rows += mention_edges([r.id for r in chunk], [r.text for r in chunk])
             self.graph.insert(rows)
             last = chunk[-1].id
         for lo in range(0, len(ids), 20_000):

@@ -191,22 +191,51 @@ def search(req: SearchRequest, store: Store, views: Views, index: VectorIndex, k
                 return []
     run = functools.partial(_one_pass, req, store=store, index=index, keywords=keywords, topics=topics, graph=graph,
                             allowed=allowed, columns=columns)
-    if not cfg.feedback:
+    walking = bool(cfg.entity_weight) and graph is not None
+    if not cfg.feedback and not walking:
         return run(req.query, qvec, req.k)
     depth = max(req.k, FEEDBACK_DEPTH)
     first = run(req.query, qvec, depth)
     if not first:
         return first
-    text = " ".join([req.query, *(h.record.text for h in first[:cfg.feedback])])
-    with stage("embed"):
-        moved = views.index_vectors(views.embed_query(text))
-    second = run(text, moved, depth)
+    lists = [(1.0, first)]
+    if cfg.feedback:
+        text = " ".join([req.query, *(h.record.text for h in first[:cfg.feedback])])
+        with stage("embed"):
+            moved = views.index_vectors(views.embed_query(text))
+        lists.append((cfg.feedback_weight, run(text, moved, depth)))
+    if walking:
+        assert graph is not None
+        with stage("graph"):
+            walked = _graph_api.entity_walk(graph, req.query, [h.record.id for h in first], len(index), depth)
+        lists.append((cfg.entity_weight, _walked_hits(walked, lists, store, topics, allowed)))
     with stage("fusion"):
-        return _fuse(req, first, second, qvec, index, keywords)
+        return _fuse(req, lists, qvec, index, keywords)
 
 
 FEEDBACK_DEPTH = 30
-"""Hits per pass that :data:`SearchConfig.feedback` fuses (at least k)."""
+"""Hits per pass that :data:`SearchConfig.feedback` and :data:`SearchConfig.entity_weight` fuse (at least k)."""
+
+
+def _walked_hits(ids: list[int], lists: list[tuple[float, list[Hit]]], store: Store, topics: TopicRouter,
+                 allowed: np.ndarray | None) -> list[Hit]:
+    """The entity walk's memories as hits (their cosine and BM25 are filled in by :func:`_fuse`); one
+    outside the search's filters is left out."""
+    known = {h.record.id: h for _, hits in lists for h in hits}
+    if allowed is not None:
+        ok = set(np.asarray(allowed).tolist())
+        ids = [i for i in ids if i in ok]
+    with stage("store"):
+        got = store.get([i for i in ids if i not in known])
+    topic_of = topics.top_of([i for i in got])
+    out = []
+    for i in ids:
+        if i in known:
+            out.append(known[i])
+        elif i in got:
+            out.append(Hit(record=got[i], score=0.0, distance=1.0, rank=0, relevance=0.0, keyword=0.0,
+                           topic=topic_of.get(i)))
+    return out
 
 
 def _one_pass(req: SearchRequest, query: str, qvec: np.ndarray, k: int, *, store: Store, index: VectorIndex,
@@ -255,16 +284,18 @@ def _read(c: Candidate) -> Record:
     return c.record
 
 
-def _fuse(req: SearchRequest, first: list[Hit], second: list[Hit], qvec: np.ndarray, index: VectorIndex,
+def _fuse(req: SearchRequest, lists: list[tuple[float, list[Hit]]], qvec: np.ndarray, index: VectorIndex,
           keywords: KeywordIndex) -> list[Hit]:
-    """The two passes of ``feedback`` fused by reciprocal ranks (``weight / (60 + rank)``) into the top k; a
-    hit only the second pass found gets its cosine and BM25 against the original query."""
+    """The ranked lists (first pass, ``feedback``'s second pass, the entity walk) fused by weighted reciprocal
+    ranks (``weight / (60 + rank)``) into the top k; a hit the first pass did not find gets its cosine and
+    BM25 against the original query."""
     fused: dict[int, float] = {}
-    for weight, hits in ((1.0, first), (req.config.feedback_weight, second)):
+    for weight, hits in lists:
         for r, h in enumerate(hits):
             fused[h.record.id] = fused.get(h.record.id, 0.0) + weight / (60 + r)
+    first = lists[0][1]
     seen = {h.record.id for h in first}
-    by_id = {h.record.id: h for h in second} | {h.record.id: h for h in first}
+    by_id = {h.record.id: h for _, hits in reversed(lists[1:]) for h in hits} | {h.record.id: h for h in first}
     new = [i for i in by_id if i not in seen]
     if new:
         cos = (index.vectors(new) @ qvec[0]).tolist()

@@ -194,10 +194,32 @@ class SqlGraphTables:
         return [r[0] for r in self._rows(f"SELECT name FROM sessions WHERE {where}", params)]
 
     def task_keys(self, keys: Sequence[str]) -> list[str]:
-        """The task keys among ``keys`` that an edge ends at."""
-        # only ABOUT and SOLVES end at a task; a filter on rel here would stop DuckDB using the dst index
+        """The task (or entity) keys among ``keys`` that an edge ends at."""
+        # only ABOUT and SOLVES end at a task, MENTIONS at an entity; a filter on rel here would stop DuckDB
+        # using the dst index
         where, params = self.dialect.in_list("dst", keys, "text")
         return [r[0] for r in self._rows(f"SELECT DISTINCT dst FROM edges WHERE {where}", params)]
+
+    def mentions_of(self, record_keys: Sequence[str]) -> list[tuple[str, str]]:
+        """(memory key, entity key) of the MENTIONS edges leaving ``record_keys``."""
+        if not record_keys:
+            return []
+        where, params = self.dialect.in_list("src", record_keys, "text")
+        return [(a, b) for a, b in self._rows(f"SELECT src, dst FROM edges WHERE {where} AND rel = 'MENTIONS'",
+                                              params)]
+
+    def mentioned_by(self, entity_keys: Sequence[str], max_df: int) -> list[tuple[str, str]]:
+        """(memory key, entity key) of the MENTIONS edges entering those of ``entity_keys`` that at most
+        ``max_df`` memories mention."""
+        if not entity_keys:
+            return []
+        where, params = self.dialect.in_list("dst", entity_keys, "text")
+        kept = [e for e, n in self._rows(f"SELECT dst, count(*) FROM edges WHERE {where} GROUP BY dst", params)
+                if int(n) <= max_df]
+        if not kept:
+            return []
+        where, params = self.dialect.in_list("dst", kept, "text")
+        return [(a, b) for a, b in self._rows(f"SELECT src, dst FROM edges WHERE {where}", params)]
 
     def record_ids_after(self, last: int, limit: int) -> list[int]:
         return [int(r[0]) for r in self._rows("SELECT id FROM records WHERE id > ? ORDER BY id LIMIT ?",

@@ -1,0 +1,161 @@
+"""The entity layer: the named things and key words of a memory, and a personalized PageRank walk over them.
+
+Extraction is rules over the text, no model and no LLM call, so it runs on the write path for every record
+(about 20 microseconds for a 30-word text): spans of capitalised words (names: "Caroline", "New York",
+"LGBTQ") and the content words of four or more letters that are not stop words, lower-cased, with a plural
+``s`` dropped. Packages such as YAKE or RAKE rank key phrases of long documents by co-occurrence
+statistics; a memory is one message or program of a few dozen words, where such statistics have nothing to
+count, and their results are a subset of the same content words. An entity is the node ``entity:<phrase>``;
+a memory MENTIONS each of its entities (at most :data:`MAX_ENTITIES`).
+
+:func:`ppr_scores` walks the record-entity graph around a query (HippoRAG's personalized PageRank):
+restarts at the query's entities and its first hits, entities that more than ``max_df`` of the memories
+mention are left out (they link everything), and the walk runs over the records and entities within two
+hops of the seeds (a bounded subgraph, so its cost does not grow with the memory).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+from scipy import sparse
+
+from ..retrieval._bm25 import STOP_WORDS
+
+__all__ = ["MAX_ENTITIES", "extract_entities", "ppr_scores"]
+
+MAX_ENTITIES = 16
+"""Entities kept per memory (names first, then content words in text order)."""
+
+_TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9'\-]*|\d[\d.,:/]*")
+_MORE_STOP = frozenset(
+    "about after again also always another around back because before being best better both came come could "
+    "doing done down each even ever every feel feeling felt from going good great have here into just know like "
+    "little look made make many might more most much must never only other over really right said same should "
+    "some something still such sure take than thank thanks that their them then there these they thing things "
+    "think this those though through time today very want well went were what when where which while will with "
+    "would yeah your yours lot lots yes okay".split())
+_STOPWORDS = STOP_WORDS | _MORE_STOP
+
+
+def _norm_word(w: str) -> str:
+    w = w.lower().strip("'-")
+    if w.endswith("'s"):
+        w = w[:-2]
+    if len(w) > 4 and w.endswith("s") and not w.endswith("ss"):
+        w = w[:-1]
+    return w
+
+
+def extract_entities(text: str, limit: int = MAX_ENTITIES) -> list[str]:
+    """The entities of one text: capitalised spans (names), then content words, lower-cased, deduplicated.
+
+    Parameters
+    ----------
+    text : str
+    limit : int
+        Entities kept at most.
+
+    Returns
+    -------
+    list of str
+        Normalised phrases (``"new york"``, ``"pottery"``), names first, each once.
+
+    >>> extract_entities("Caroline: I went to the LGBTQ support group in New York. It was powerful!")
+    ['caroline', 'lgbtq', 'new york', 'support', 'group', 'powerful']
+    """
+    names: list[str] = []
+    words: list[str] = []
+    span: list[str] = []
+    pos = 0
+
+    def close() -> None:
+        if span:
+            phrase = " ".join(_norm_word(w) for w in span)
+            if phrase and phrase not in _STOPWORDS:
+                names.append(phrase)
+            span.clear()
+
+    for m in _TOKEN.finditer(text):
+        tok = m.group()
+        between = text[pos:m.start()]
+        pos = m.end()
+        if between.strip(" "):  # punctuation (a sentence's end too) between words ends a name
+            close()
+        capital = tok[0].isupper()
+        lower = tok.lower()
+        if capital and lower not in _STOPWORDS and len(tok) > 1:
+            span.append(tok)
+        else:
+            close()
+            w = _norm_word(tok)
+            if len(w) >= 4 and w.isalpha() and w not in _STOPWORDS:
+                words.append(w)
+    close()
+    named = set(names)
+    return list(dict.fromkeys(names + [w for w in words if w not in named]))[:limit]
+
+
+def ppr_scores(seeds: Mapping[str, float], hits: Mapping[int, float],
+               mentions_of: Callable[[Sequence[int]], list[tuple[int, str]]],
+               mentioned_by: Callable[[Sequence[str]], list[tuple[int, str]]],
+               alpha: float = 0.5, steps: int = 20) -> dict[int, float]:
+    """Personalized PageRank over the records and entities within two hops of the seeds.
+
+    Parameters
+    ----------
+    seeds : mapping of entity key to restart weight
+        The query's entities (those some memory mentions).
+    hits : mapping of record id to restart weight
+        The first hits of the query.
+    mentions_of : callable
+        ``mentions_of(record ids) -> [(record id, entity key)]``: the entities of records.
+    mentioned_by : callable
+        ``mentioned_by(entity keys) -> [(record id, entity key)]``: the records of the entities that few
+        enough records mention (the others, left out of the walk, return nothing).
+    alpha : float
+        Restart probability per step.
+    steps : int
+        Power iterations (the walk's mass settles in a few on such a small graph).
+
+    Returns
+    -------
+    dict of int to float
+        The stationary probability of each record of the subgraph (records only; sums to at most 1).
+    """
+    if not seeds and not hits:
+        return {}
+    edges = set(mentions_of(list(hits)))
+    ents = set(seeds) | {e for _, e in edges}
+    first = mentioned_by(sorted(ents))
+    edges |= set(first)
+    kept = {e for _, e in first}  # the entities under the df bound
+    seeds = {e: w for e, w in seeds.items() if e in kept}
+    records = {r for r, _ in edges} | set(hits)
+    edges |= set(mentions_of(sorted(records - set(hits))))
+    edges = {(r, e) for r, e in edges if e in kept}
+    if not edges or not (seeds or hits):
+        return {}
+    rec = sorted({r for r, _ in edges} | set(hits))
+    ent = sorted({e for _, e in edges} | set(seeds))
+    ri = {r: i for i, r in enumerate(rec)}
+    ei = {e: len(rec) + i for i, e in enumerate(ent)}
+    n = len(rec) + len(ent)
+    src = np.array([ri[r] for r, _ in edges] + [ei[e] for _, e in edges], np.int64)
+    dst = np.array([ei[e] for _, e in edges] + [ri[r] for r, _ in edges], np.int64)
+    adj = sparse.csr_matrix((np.ones(len(src)), (src, dst)), shape=(n, n))
+    deg = np.asarray(adj.sum(axis=1)).ravel()
+    step = sparse.diags(np.divide(1.0, deg, out=np.zeros(n), where=deg > 0)) @ adj  # row-stochastic
+    restart = np.zeros(n)
+    for e, w in seeds.items():
+        restart[ei[e]] += w
+    for r, w in hits.items():
+        restart[ri[r]] += w
+    restart /= restart.sum()
+    p = restart.copy()
+    walk_t = step.T.tocsr()
+    for _ in range(steps):
+        p = alpha * restart + (1 - alpha) * (walk_t @ p)
+    return {r: float(p[ri[r]]) for r in rec}
