@@ -141,7 +141,7 @@ def cv_settings() -> list[tuple[str, str, dict]]:
     for fb, w in ((1, 1.0), (1, 0.5), (2, 1.0)):  # pseudo-relevance feedback (issue 42)
         out.append((f"default | FOLLOWS x2, keyword weight 0.5, feedback {fb} weight {w}", "default",
                     cfg(0.5, feedback=fb, feedback_weight=w)))
-    for w in (0.5, 1.0):  # the entity walk (issue 42)
+    for w in (0.1, 0.25, 0.5, 1.0):  # the entity walk (issue 42)
         out.append((f"default | FOLLOWS x2, keyword weight 0.5, entity walk weight {w}", "default",
                     cfg(0.5, entity_weight=w)))
     out.append(("default | FOLLOWS x2, keyword weight 0.5, feedback 1 weight 1.0, entity walk weight 0.5", "default",

@@ -5,6 +5,7 @@ Usage::
     python benchmarks/search_latency.py [--data ../shared/data] [--out runs/search-latency]
                                         [--sizes 100000,300000] [--queries 200] [--embedder hash|real]
                                         [--modes hybrid,dense,keyword,topics] [--chunk 5000] [--cores 0] [--no-rebuild]
+                                        [--entity-weight 0]
 
 A memory of N records is filled through ``Memory.add_many`` (sessions of 5,000, so FOLLOWS edges exist for
 the default expansion) with the real texts of LoCoMo then AG News, repeated with a variant suffix until N
@@ -98,7 +99,10 @@ def pin_cores(n: int) -> None:
 
 def measure(path: Path, args: argparse.Namespace) -> dict[str, dict[str, float]]:
     queries = [q.question for c in load_locomo(args.data) for q in c.questions][: args.queries]
-    with Memory(path, config(args.embedder), progress=False) as mem:
+    cfg = config(args.embedder)
+    if args.entity_weight:
+        cfg = cfg.replace(search=dataclasses.replace(cfg.search, entity_weight=args.entity_weight))
+    with Memory(path, cfg, progress=False) as mem:
         mem.wait()
         pin_cores(args.cores)
         return measure_memory(mem, queries, args.modes.split(","))
@@ -144,6 +148,8 @@ def main() -> None:
     ap.add_argument("--chunk", type=int, default=5000, help="texts per add_many call (one session each)")
     ap.add_argument("--no-rebuild", dest="rebuild", action="store_false",
                     help="skip the rebuild after the fill (the index as the adds left it; a 1M rebuild needs more than 24 GB)")
+    ap.add_argument("--entity-weight", type=float, default=0.0,
+                    help="search with the entity walk at this weight (SearchConfig.entity_weight; 0: off)")
     ap.add_argument("--cores", type=int, default=0,
                     help="measure on this many CPUs only (0: all; the fill uses all): e.g. 2 on a larger machine")
     args = ap.parse_args()

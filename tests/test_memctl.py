@@ -250,3 +250,45 @@ def test_map_draws_points_in_headless_chromium(tmp_path, sessions12, chromium):
     plot = img[100:850, 50:950]  # the plot area (legend and search box outside)
     coloured = (plot.max(axis=2) - plot.min(axis=2)) > 60  # saturated pixels: markers, not text or grid
     assert coloured.sum() > 241 * 4, coloured.sum()  # every marker is several pixels; a blank plot has none
+
+
+def test_map_shows_the_entity_layer_as_a_toggle_in_headless_chromium(tmp_path, hash_config, chromium):
+    """The legend's entities entry: hidden at first, shown by a click (names shared by 2 to 5 memories, each
+    joined to its memories); the search box still works beside it."""
+    from playwright.sync_api import sync_playwright
+
+    from selfmem import memory_map
+    from selfmem.viz._map import map_figure
+
+    names = ["Biscuit", "Oscar", "Tahoe", "Zanzibar"]
+    texts = [f"{names[i % 4]} came up in note {i} about {('bread', 'gardens', 'boats')[i % 3]}" for i in range(16)]
+    texts += [f"plain line {i}" for i in range(24)]
+    with Memory(tmp_path / "m", hash_config.replace(background=False), progress=False) as m:
+        m.add_many(texts, kind="note")
+        fig, _ = map_figure(m, progress=False)
+        memory_map(m, tmp_path / "map.html", progress=False)
+    group = [t for t in fig.data if t.legendgroup == "entities"]
+    assert len(group) == 2 and all(t.visible == "legendonly" for t in group)
+    shown = set(group[1].text)
+    assert {"biscuit", "oscar", "tahoe", "zanzibar"} <= shown and "bread" not in shown  # 6 of 40 > 5: a hub
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu",
+                                                                    "--enable-unsafe-swiftshader"])
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto((tmp_path / "map.html").as_uri())
+            page.wait_for_function("document.getElementById('selfmem-map') && "
+                                   "document.getElementById('selfmem-map')._fullLayout !== undefined", timeout=60000)
+            visible = ("document.getElementById('selfmem-map')._fullData.filter(t => t.legendgroup === 'entities')"
+                       ".map(t => t.visible)")
+            assert page.evaluate(visible) == ["legendonly", "legendonly"]
+            page.locator("g.traces", has_text="entities (").locator("rect.legendtoggle").click()
+            page.wait_for_timeout(1000)  # a legend click acts after Plotly's double-click delay (300 ms)
+            assert page.evaluate(visible) == [True, True]
+            page.fill("#selfmem-search", "oscar")
+            page.wait_for_timeout(300)
+            assert int(page.get_attribute("#selfmem-map", "data-matches")) == 4 and not errors
+        finally:
+            browser.close()

@@ -336,7 +336,12 @@ def test_the_entity_walk_reaches_a_memory_that_shares_a_name_only_with_the_best_
         assert {n.key for n in sub.nodes[1:]} == {"memory:1", "memory:2"} and {e.rel for e in sub.edges} == {"MENTIONS"}
         assert "MENTIONS" not in {e.rel for e in mem.neighbours(1).edges}  # named, or from an entity only
         assert "entity:biscuit" in {n.key for n in mem.neighbours(1, "MENTIONS").nodes}
+    with Memory(tmp_path / "walk", read_only=True, progress=False) as reader:  # the walk over the store's edges
+        assert {h.record.text for h in reader.search("Which puppy did Caroline adopt?", k=2)} == set(texts[:2])
+    with Memory(tmp_path / "walk", progress=False) as mem:  # the writer's held index, then a delete
+        assert {h.record.text for h in mem.search("Which puppy did Caroline adopt?", k=2)} == set(texts[:2])
         mem.delete([1, 2])
+        assert texts[1] not in {h.record.text for h in mem.search("Which puppy did Caroline adopt?", k=2)}
         with pytest.raises(RecordNotFoundError):  # no memory mentions it any more
             mem.neighbours("entity:biscuit")
     with pytest.raises(ConfigError):

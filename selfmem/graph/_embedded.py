@@ -22,6 +22,7 @@ import numpy as np
 from .._errors import RecordNotFoundError
 from .._types import Edge, Node, Subgraph
 from ._build import LABELS, STORED_RELS, EdgeRow, key
+from ._entities import MentionIndex
 from ._links import LINK_RELS, TASK_RELS, MemoryLinks
 
 __all__ = ["EmbeddedGraph", "GraphTables", "Row"]
@@ -104,6 +105,8 @@ class GraphTables(Protocol):
 
     def mentioned_by(self, entity_keys: Sequence[str], max_df: int) -> list[tuple[str, str]]: ...
 
+    def all_mentions(self) -> tuple[np.ndarray, np.ndarray, list[str]]: ...
+
     def record_ids_after(self, last: int, limit: int) -> list[int]: ...
 
     def edge_counts(self) -> dict[str, int]: ...
@@ -138,6 +141,7 @@ class EmbeddedGraph:
         self.related: list[EdgeRow] = list(related)
         self._links = MemoryLinks(lambda: tables.memory_links(LINK_RELS), lambda: tables.memory_links(TASK_RELS, True)) \
             if cache_links else None
+        self._mentions = MentionIndex(tables.all_mentions) if cache_links else None
 
     # -- writes (inside the caller's transaction) -------------------------------------
     def insert(self, rows: Sequence[EdgeRow], now: datetime | None = None) -> None:
@@ -149,6 +153,8 @@ class EmbeddedGraph:
         self.tables.insert_edges(cols[0], cols[1], cols[2], cols[3], cols[4], now)
         if self._links is not None:
             self._links.inserted([(s, r, d, w) for s, r, d, w, _ in rows])
+        if self._mentions is not None:
+            self._mentions.inserted([(int(s[7:]), d) for s, r, d, _, _ in rows if r == "MENTIONS"])
 
     def delete_memories(self, ids: Sequence[int]) -> None:
         """Drop every stored edge of these memories; a session's FOLLOWS chain is relinked around them."""
@@ -169,12 +175,16 @@ class EmbeddedGraph:
         self.tables.delete_edges_of(gone)
         if self._links is not None:
             self._links.drop()
+        if self._mentions is not None:
+            self._mentions.drop()
         self.insert(relink)
 
     def clear(self) -> None:
         self.tables.clear_edges()
         if self._links is not None:
             self._links.drop()
+        if self._mentions is not None:
+            self._mentions.drop()
 
     def links(self, ids: Sequence[int], rels: Sequence[str]) -> list[tuple[str, str, str, float]] | None:
         """The stored edges of types ``rels`` (of :data:`~selfmem.graph._links.LINK_RELS`) with an end in the
@@ -277,15 +287,21 @@ class EmbeddedGraph:
     def entities(self, phrases: Iterable[str]) -> list[str]:
         """The entity keys of ``phrases`` that some memory mentions."""
         keys = list(dict.fromkeys(key("entity", p) for p in phrases))
+        if self._mentions is not None:
+            return self._mentions.known(keys)
         return self.tables.task_keys(keys) if keys else []
 
     def mentions_of(self, ids: Sequence[int]) -> list[tuple[int, str]]:
         """(memory id, entity key) of the entities these memories mention."""
+        if self._mentions is not None:
+            return self._mentions.of_records(ids)
         return [(int(m[7:]), e) for m, e in self.tables.mentions_of([key("memory", int(i)) for i in ids])]
 
     def mentioned_by(self, entity_keys: Sequence[str], max_df: int) -> list[tuple[int, str]]:
         """(memory id, entity key) of the memories that mention those of ``entity_keys`` mentioned at most
         ``max_df`` times."""
+        if self._mentions is not None:
+            return self._mentions.of_entities(list(entity_keys), max_df)
         return [(int(m[7:]), e) for m, e in self.tables.mentioned_by(list(entity_keys), max_df)]
 
     def walk(self, starts: Sequence[str], rels: Sequence[str], direction: str, depth: int, limit: int) -> Subgraph:

@@ -24,7 +24,7 @@ from scipy import sparse
 
 from ..retrieval._bm25 import STOP_WORDS
 
-__all__ = ["MAX_ENTITIES", "extract_entities", "ppr_scores"]
+__all__ = ["MAX_ENTITIES", "MentionIndex", "extract_entities", "ppr_scores"]
 
 MAX_ENTITIES = 16
 """Entities kept per memory (names first, then content words in text order)."""
@@ -159,3 +159,86 @@ def ppr_scores(seeds: Mapping[str, float], hits: Mapping[int, float],
     for _ in range(steps):
         p = alpha * restart + (1 - alpha) * (walk_t @ p)
     return {r: float(p[ri[r]]) for r in rec}
+
+
+class MentionIndex:
+    """The MENTIONS edges of a store held in memory, both ways, for the entity walk of its one writer.
+
+    Read from the store at the first lookup (one query, the entities as integer codes), then kept: edges added
+    since are held beside the sorted arrays until there are many (then everything is read again), and a
+    delete drops it all (read again at the next lookup). Lookups are binary searches: no query per search.
+
+    Parameters
+    ----------
+    load : callable
+        ``load() -> (memory ids (n,), entity codes (n,), entity keys)`` (:meth:`all_mentions` of the tables).
+    """
+
+    REREAD = 200_000
+    """Edges added since the last read at which the next lookup reads the store again."""
+
+    def __init__(self, load: Callable[[], tuple[np.ndarray, np.ndarray, list[str]]]) -> None:
+        self._load = load
+        self._ready = False
+        self._added: list[tuple[int, str]] = []
+
+    def drop(self) -> None:
+        self._ready = False
+        self._added = []
+
+    def inserted(self, edges: Sequence[tuple[int, str]]) -> None:
+        """Note new (memory id, entity key) edges (committed with the records)."""
+        if self._ready:
+            self._added.extend(edges)
+            if len(self._added) > self.REREAD:
+                self.drop()
+
+    def _build(self) -> None:
+        rec, ent, names = self._load()
+        self._names = names
+        self._code = {n: i for i, n in enumerate(names)}
+        by_rec = np.argsort(rec, kind="stable")
+        self._rec_sorted, self._rec_ents = rec[by_rec], ent[by_rec]
+        by_ent = np.argsort(ent, kind="stable")
+        self._ent_sorted, self._ent_recs = ent[by_ent], rec[by_ent]
+        self._ready = True
+
+    def _ensure(self) -> None:
+        if not self._ready:
+            self._added = []
+            self._build()
+
+    def known(self, keys: Sequence[str]) -> list[str]:
+        """The entity keys among ``keys`` that some memory mentions."""
+        self._ensure()
+        extra = {e for _, e in self._added}
+        return [k for k in keys if k in self._code or k in extra]
+
+    def of_records(self, ids: Sequence[int]) -> list[tuple[int, str]]:
+        """(memory id, entity key) of the entities of these memories."""
+        self._ensure()
+        q = np.asarray(sorted(set(int(i) for i in ids)), np.int64)
+        lo = np.searchsorted(self._rec_sorted, q, "left")
+        hi = np.searchsorted(self._rec_sorted, q, "right")
+        out = [(int(r), self._names[int(c)]) for r, a, b in zip(q, lo, hi) for c in self._rec_ents[a:b]]
+        want = set(q.tolist())
+        return out + [(r, e) for r, e in self._added if r in want]
+
+    def of_entities(self, keys: Sequence[str], max_df: int) -> list[tuple[int, str]]:
+        """(memory id, entity key) of the memories mentioning those of ``keys`` that at most ``max_df``
+        memories mention."""
+        self._ensure()
+        extra: dict[str, list[int]] = {}
+        for r, e in self._added:
+            extra.setdefault(e, []).append(r)
+        out: list[tuple[int, str]] = []
+        for k in keys:
+            code = self._code.get(k)
+            rows = np.zeros(0, np.int64)
+            if code is not None:
+                a, b = np.searchsorted(self._ent_sorted, [code, code + 1])
+                rows = self._ent_recs[a:b]
+            more = extra.get(k, [])
+            if 0 < len(rows) + len(more) <= max_df:
+                out += [(int(r), k) for r in rows] + [(r, k) for r in more]
+        return out

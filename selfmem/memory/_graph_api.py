@@ -19,12 +19,16 @@ from ..graph._links import LINK_RELS
 from . import _validate as v
 
 __all__ = ["check_node", "check_rels", "check_expand", "check_walk", "expand", "neighbours", "Near", "entity_walk",
-           "WALK_SEED_HITS", "WALK_MAX_DF", "WALK_ALPHA"]
+           "WALK_SEED_HITS", "WALK_MAX_DF", "WALK_MAX_DF_CAP", "WALK_ALPHA"]
 
 WALK_SEED_HITS = 3
 """First hits the entity walk restarts at (besides the query's entities)."""
 WALK_MAX_DF = 0.02
-"""Entities that more than this share of the memories mention (at least 5 memories) are left out of the walk."""
+"""Entities that more than this share of the memories mention (at least 5, at most :data:`WALK_MAX_DF_CAP`
+memories) are left out of the walk."""
+WALK_MAX_DF_CAP = 50
+"""The df bound's ceiling, so the walk's subgraph stays small in a large memory (a LoCoMo conversation of 600
+turns has 12)."""
 WALK_ALPHA = 0.5
 """The walk's restart probability per step. The three were the best of the term-graph probe on the LoCoMo dev
 conversations (docs/benchmarks-history.md, issue 42)."""
@@ -201,6 +205,6 @@ def entity_walk(graph: EmbeddedGraph, query: str, first: Sequence[int], n_memori
     """
     seeds = {e: 1.0 for e in graph.entities(extract_entities(query))}
     hits = {int(i): 1.0 / (1 + r) for r, i in enumerate(first[:WALK_SEED_HITS])}
-    max_df = max(5, int(WALK_MAX_DF * n_memories))
+    max_df = min(WALK_MAX_DF_CAP, max(5, int(WALK_MAX_DF * n_memories)))
     scores = ppr_scores(seeds, hits, graph.mentions_of, lambda ents: graph.mentioned_by(ents, max_df), WALK_ALPHA)
     return sorted((i for i in scores if i not in hits), key=lambda i: -scores[i])[:depth]

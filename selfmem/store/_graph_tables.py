@@ -208,6 +208,14 @@ class SqlGraphTables:
         return [(a, b) for a, b in self._rows(f"SELECT src, dst FROM edges WHERE {where} AND rel = 'MENTIONS'",
                                               params)]
 
+    def all_mentions(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """Every MENTIONS edge: (memory ids (n,), entity codes (n,), the entity keys the codes index, sorted)."""
+        names = [r[0] for r in self._rows("SELECT DISTINCT dst FROM edges WHERE rel = 'MENTIONS' ORDER BY dst")]
+        cols = fetch_arrays(self._run(
+            "SELECT CAST(substr(src, 8) AS BIGINT), dense_rank() OVER (ORDER BY dst) - 1 FROM edges "
+            "WHERE rel = 'MENTIONS'"))
+        return np.asarray(cols[0], np.int64), np.asarray(cols[1], np.int64), names
+
     def mentioned_by(self, entity_keys: Sequence[str], max_df: int) -> list[tuple[str, str]]:
         """(memory key, entity key) of the MENTIONS edges entering those of ``entity_keys`` that at most
         ``max_df`` memories mention."""

@@ -5,7 +5,8 @@ with WebGL (``scattergl``), so tens of thousands stay responsive; above ``max_po
 sample is drawn and the title says how many. UMAP is fitted on at most ``fit_sample`` of the drawn
 points and the others are placed with ``transform``, which keeps a 100k-memory map within minutes
 on two cores. A search box above the plot highlights the drawn memories whose text contains what is
-typed (the only hand-written JavaScript: a few lines calling ``Plotly.restyle``).
+typed (the only hand-written JavaScript: a few lines calling ``Plotly.restyle``). The legend's "entities"
+entry shows the graph's entity layer: the names and words that link memories, each joined to its memories.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import html
 import os
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ from .._errors import DependencyError, InvalidInputError, StorageError
 from .._files import atomic_write, check_output
 from .._progress import bar, quiet_libraries, show_progress
 from .._types import Points
+from ..graph._entities import extract_entities
 
 __all__ = ["memory_map", "map_figure", "layout", "MapInfo"]
 
@@ -128,7 +131,7 @@ _SEARCH_JS = """
       'style="width: 28em; padding: 4px"> <span id="selfmem-count"></span>';
   gd.parentNode.insertBefore(box, gd);
   var input = document.getElementById('selfmem-search'), count = document.getElementById('selfmem-count');
-  var base = gd.data.map(function (t) { return t.marker.size; });
+  var base = gd.data.map(function (t) { return t.marker ? t.marker.size : 0; });
   function apply() {
     var q = input.value.trim().toLowerCase(), hits = 0, drawn = 0;
     var sizes = [], opac = [], idx = [];
@@ -196,6 +199,7 @@ def map_figure(memory: Any, *, max_points: int = 50_000, fit_sample: int = 10_00
             cx, cy = np.median(xy[rows], axis=0)
             annotations.append({"x": float(cx), "y": float(cy), "text": html.escape(label[:40]), "showarrow": False,
                                 "font": {"size": 12, "color": "#222"}, "bgcolor": "rgba(255,255,255,0.6)"})
+    _entity_traces(fig, go, points.texts, xy)
     n_topics = sum(t >= 0 for t in tops)
     heading = title or (f"selfmem memory map: {html.escape(str(getattr(memory, 'directory', '')))} — "
                         f"{len(points.ids)} of {points.total} memories drawn, {n_topics} top-level topics "
@@ -206,6 +210,41 @@ def map_figure(memory: Any, *, max_points: int = 50_000, fit_sample: int = 10_00
                       height=800)
     return fig, {"drawn": len(points.ids), "total": points.total, "fitted_on": fitted_on, "topics": n_topics,
                  "method": method}
+
+
+MAP_ENTITIES = 40
+"""Entities the map can show (hidden until their legend entry is clicked)."""
+
+
+def _entity_traces(fig: Any, go: Any, texts: Sequence[str], xy: np.ndarray) -> None:
+    """The entity layer as a toggle: the :data:`MAP_ENTITIES` entities mentioned by the most drawn memories
+    (at least 2, at most 2% of them or 5), each a labelled point at the median of its memories with a line to
+    each of them, in one legend group that starts hidden. The entities are those of the graph's MENTIONS
+    edges (the same extraction, run on the drawn texts: no store query)."""
+    members: dict[str, list[int]] = {}
+    for i, text in enumerate(texts):
+        for e in extract_entities(text):
+            members.setdefault(e, []).append(i)
+    cap = max(5, int(0.02 * len(texts)))
+    shown = sorted((e for e, rows in members.items() if 2 <= len(rows) <= cap), key=lambda e: (-len(members[e]), e))
+    if not shown:
+        return
+    shown = shown[:MAP_ENTITIES]
+    centres = np.array([np.median(xy[members[e]], axis=0) for e in shown])
+    lx: list[float | None] = []
+    ly: list[float | None] = []
+    for e, (cx, cy) in zip(shown, centres):
+        for i in members[e]:
+            lx += [float(cx), float(xy[i, 0]), None]
+            ly += [float(cy), float(xy[i, 1]), None]
+    fig.add_trace(go.Scattergl(x=lx, y=ly, mode="lines", line={"width": 0.6, "color": "rgba(60,60,60,0.35)"},
+                               hoverinfo="skip", legendgroup="entities", showlegend=False, visible="legendonly"))
+    fig.add_trace(go.Scatter(
+        x=centres[:, 0], y=centres[:, 1], mode="markers+text", text=[html.escape(e) for e in shown],
+        textposition="top center", name=f"entities ({len(shown)}): the names and words memories share",
+        marker={"size": 9, "symbol": "diamond", "color": "#111"}, legendgroup="entities", visible="legendonly",
+        hovertext=[f"<b>{html.escape(e)}</b>: mentioned by {len(members[e])} drawn memories" for e in shown],
+        hoverinfo="text"))
 
 
 def memory_map(memory: Any, out: str | os.PathLike[str], *, max_points: int = 50_000, fit_sample: int = 10_000,
