@@ -9,7 +9,8 @@ Measures, for the general model (all-MiniLM-L6-v2) and the own model (SmolLM2-13
 ``EmbeddingConfig.own_layer``), each in PyTorch float32 (``runtime="torch", dtype="float32"``: what a CPU
 without bf16 ran before issue 28), with ``runtime="onnx"`` (what ``"auto"`` picks there: ONNX Runtime float32
 for calls of <= 8 texts, PyTorch float32 for bulk calls) and with ``runtime="onnx-w8"`` (the own model's
-queries on 8-bit weights):
+queries on 8-bit weights), and PyTorch bfloat16 (``runtime="torch", dtype="bfloat16"``: what ``"auto"`` picks
+on a CPU with bf16 instructions; slow where the CPU lacks them):
 
 - query latency: one LoCoMo question at a time through ``embed([q])`` of both models (what
   ``Memory.search`` pays for a query not in its cache), p50 and p95 in ms, after 20 warm-up queries; the
@@ -45,6 +46,7 @@ from selfmem.retrieval._embedders import SentenceTransformerEmbedder, fast_bf16_
 from selfmem.retrieval._own import CausalLMEmbedder
 
 RUNTIMES = {"torch-fp32": {"runtime": "torch", "dtype": "float32", "device": "cpu"},
+            "torch-bf16": {"runtime": "torch", "dtype": "bfloat16", "device": "cpu"},
             "onnx": {"runtime": "onnx", "device": "cpu"},
             "onnx-w8": {"runtime": "onnx-w8", "device": "cpu"}}
 
@@ -157,12 +159,12 @@ def main() -> None:
                        "q-own": np.concatenate([own.embed([q]) for q in queries])}
         print(name, json.dumps(res[name]), flush=True)
     cos = {}
-    for name in ("onnx", "onnx-w8"):
+    for name in ("onnx", "onnx-w8", "torch-bf16"):
         for role in ("general", "own"):
             for part, key in (("bulk", role), ("query", f"q-{role}")):
                 c = (vecs[name][key] * vecs["torch-fp32"][key]).sum(1)
                 cos[f"{name}: {role} {part}"] = {"min": float(c.min()), "mean": float(c.mean())}
-    print("cosine onnx vs torch float32:", json.dumps(cos))
+    print("cosine vs torch float32:", json.dumps(cos))
     if args.recall:
         root = Path(tempfile.mkdtemp(prefix="cpu-fastpath-", dir=args.out if Path(args.out).is_dir() else None))
         for name in args.recall.split(","):
@@ -178,11 +180,11 @@ def main() -> None:
         print(f"| {name} | {r['p50']:.1f} | {r['p95']:.1f} | {r['general p50']:.1f} | {r['own p50']:.1f} | "
               f"{r['dual texts/s']:.1f} | {r['general texts/s']:.1f} | {r['own texts/s']:.1f} | "
               f"{r.get('recall@10', float('nan')):.4f} | {r.get('search p50', float('nan')):.1f} |")
-    for name in ("onnx", "onnx-w8"):
+    for name in ("onnx", "onnx-w8", "torch-bf16"):
         o = res[name]
         print(f"\n{name}: query speed-up {t['p50'] / o['p50']:.2f}x, bulk speed-up "
               f"{o['dual texts/s'] / t['dual texts/s']:.2f}x")
-    print("\n| vectors (ONNX vs PyTorch float32) | cosine min | mean |\n|---|---|---|")
+    print("\n| vectors (against PyTorch float32) | cosine min | mean |\n|---|---|---|")
     for name, c in cos.items():
         print(f"| {name} | {c['min']:.6f} | {c['mean']:.6f} |")
 
