@@ -15,7 +15,7 @@ from ._errors import ConfigError
 from ._types import JSON
 
 __all__ = ["MemoryConfig", "EmbeddingConfig", "IndexConfig", "SearchConfig", "TopicsConfig", "GraphConfig",
-           "DEFAULT_KINDS", "CONFIG_VERSION", "GRAPH_RELS", "EXPAND_RELS"]
+           "DEFAULT_KINDS", "CONFIG_VERSION", "GRAPH_RELS", "EXPAND_RELS", "ENTITY_RELS"]
 
 _T = TypeVar("_T")
 
@@ -337,6 +337,8 @@ class TopicsConfig:
 GRAPH_RELS: tuple[str, ...] = ("IN_TOPIC", "SUBTOPIC_OF", "RELATED_TO", "SIMILAR_TO", "IN_SESSION", "FOLLOWS",
                                 "ABOUT", "SOLVES", "DERIVED_FROM")
 EXPAND_RELS: tuple[str, ...] = ("FOLLOWS", "DERIVED_FROM", "SOLVES", "SIMILAR_TO")
+ENTITY_RELS: tuple[str, ...] = ("MENTIONS",)
+"""The entity layer's edge: walks follow it only when it is named or from an entity (``graph.entities``)."""
 
 
 @dataclass(frozen=True)

@@ -172,10 +172,10 @@ def rebuild(path: str, reembed: bool, as_json: bool) -> None:
 def graph(path: str, node: str, rels: tuple[str, ...], direction: str, depth: int, limit: int, entities: bool,
           url: str | None, as_json: bool) -> None:
     """Show the knowledge graph around NODE (a memory id, or topic:ID, session:NAME, task:ID, entity:PHRASE)."""
-    from .._config import GRAPH_RELS
+    from .._config import ENTITY_RELS, GRAPH_RELS
 
     start: int | str = int(node) if node.isdigit() else node
-    follow = list(dict.fromkeys([*(rels or GRAPH_RELS), "MENTIONS"])) if entities else list(rels) or None
+    follow = list(dict.fromkeys([*(rels or GRAPH_RELS), *ENTITY_RELS])) if entities else list(rels) or None
     with open_memory(path, url) as mem:
         sub = mem.neighbours(start, follow, direction=direction, depth=depth, limit=limit)
 

@@ -154,7 +154,7 @@ class EmbeddedGraph:
         if self._links is not None:
             self._links.inserted([(s, r, d, w) for s, r, d, w, _ in rows])
         if self._mentions is not None:
-            self._mentions.inserted([(int(s[7:]), d) for s, r, d, _, _ in rows if r == "MENTIONS"])
+            self._mentions.inserted(rows)
 
     def delete_memories(self, ids: Sequence[int]) -> None:
         """Drop every stored edge of these memories; a session's FOLLOWS chain is relinked around them."""

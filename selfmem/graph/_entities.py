@@ -24,10 +24,21 @@ from scipy import sparse
 
 from ..retrieval._bm25 import STOP_WORDS
 
-__all__ = ["MAX_ENTITIES", "MentionIndex", "extract_entities", "ppr_scores"]
+__all__ = ["MAX_ENTITIES", "MAX_DF", "MAX_DF_CAP", "MentionIndex", "extract_entities", "max_df", "ppr_scores"]
 
 MAX_ENTITIES = 16
 """Entities kept per memory (names first, then content words in text order)."""
+MAX_DF = 0.02
+"""Entities that more than this share of the memories mention (at least 5, at most :data:`MAX_DF_CAP`) link
+everything: the walk leaves them out and the map does not show them."""
+MAX_DF_CAP = 50
+"""The df bound's ceiling, so the walk's subgraph stays small in a large memory (a LoCoMo conversation of 600
+turns has 12)."""
+
+
+def max_df(n_memories: int) -> int:
+    """The most memories an entity may be mentioned by to link them (:data:`MAX_DF`, :data:`MAX_DF_CAP`)."""
+    return min(MAX_DF_CAP, max(5, int(MAX_DF * n_memories)))
 
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9'\-]*|\d[\d.,:/]*")
 _MORE_STOP = frozenset(
@@ -186,10 +197,11 @@ class MentionIndex:
         self._ready = False
         self._added = []
 
-    def inserted(self, edges: Sequence[tuple[int, str]]) -> None:
-        """Note new (memory id, entity key) edges (committed with the records)."""
+    def inserted(self, rows: Sequence[tuple[str, str, str, float, str]]) -> None:
+        """Note the MENTIONS edges among new edge rows (committed with the records); nothing to do until the
+        index is first read."""
         if self._ready:
-            self._added.extend(edges)
+            self._added.extend((int(s[7:]), d) for s, r, d, _, _ in rows if r == "MENTIONS")
             if len(self._added) > self.REREAD:
                 self.drop()
 

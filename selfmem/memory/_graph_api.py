@@ -7,30 +7,25 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-from .._config import EXPAND_RELS, GRAPH_RELS
+from .._config import ENTITY_RELS, EXPAND_RELS, GRAPH_RELS
 from .._errors import InvalidInputError, RecordNotFoundError
 from .._types import Hit, Record
 from ..graph._build import key, parse_key
 from ..retrieval._index import VectorIndex
 from ..store import Store
 from ..graph._embedded import EmbeddedGraph
-from ..graph._entities import extract_entities, ppr_scores
+from ..graph._entities import extract_entities, max_df, ppr_scores
 from ..graph._links import LINK_RELS
 from . import _validate as v
 
 __all__ = ["check_node", "check_rels", "check_expand", "check_walk", "expand", "neighbours", "Near", "entity_walk",
-           "WALK_SEED_HITS", "WALK_MAX_DF", "WALK_MAX_DF_CAP", "WALK_ALPHA"]
+           "WALK_SEED_HITS", "WALK_ALPHA"]
 
 WALK_SEED_HITS = 3
 """First hits the entity walk restarts at (besides the query's entities)."""
-WALK_MAX_DF = 0.02
-"""Entities that more than this share of the memories mention (at least 5, at most :data:`WALK_MAX_DF_CAP`
-memories) are left out of the walk."""
-WALK_MAX_DF_CAP = 50
-"""The df bound's ceiling, so the walk's subgraph stays small in a large memory (a LoCoMo conversation of 600
-turns has 12)."""
 WALK_ALPHA = 0.5
-"""The walk's restart probability per step. The three were the best of the term-graph probe on the LoCoMo dev
+"""The walk's restart probability per step. It, the seed hits and the df bound (2%,
+:func:`~selfmem.graph._entities.max_df`) were the best of the term-graph probe on the LoCoMo dev
 conversations (docs/benchmarks-history.md, issue 42)."""
 
 _DIRECTIONS = ("out", "in", "both")
@@ -48,13 +43,13 @@ def check_node(graph: EmbeddedGraph, node: object) -> str:
 def check_rels(rel: object, entities: bool = False) -> tuple[str, ...]:
     """None (every edge type; MENTIONS only with ``entities``), one type or a list of types."""
     if rel is None:
-        return GRAPH_RELS + ("MENTIONS",) if entities else GRAPH_RELS
+        return GRAPH_RELS + ENTITY_RELS if entities else GRAPH_RELS
     rels = (rel,) if isinstance(rel, str) else rel
     if not isinstance(rels, (list, tuple)) or not rels or not all(isinstance(r, str) for r in rels):
         raise InvalidInputError(f"rel must be None, an edge type or a list of them, got {rel!r}")
-    bad = [r for r in rels if r not in GRAPH_RELS and r != "MENTIONS"]
+    bad = [r for r in rels if r not in GRAPH_RELS + ENTITY_RELS]
     if bad:
-        raise InvalidInputError(f"unknown edge type(s) {bad}; use some of {[*GRAPH_RELS, 'MENTIONS']}")
+        raise InvalidInputError(f"unknown edge type(s) {bad}; use some of {list(GRAPH_RELS + ENTITY_RELS)}")
     return tuple(dict.fromkeys(rels))
 
 
@@ -200,11 +195,11 @@ def entity_walk(graph: EmbeddedGraph, query: str, first: Sequence[int], n_memori
         The first pass's hits, best first; the first :data:`WALK_SEED_HITS` are restart nodes too
         (weight ``1 / (1 + rank)``).
     n_memories : int
-        The memory's size (for the df bound).
+        The memory's size (for the df bound, :func:`~selfmem.graph._entities.max_df`).
     depth : int
     """
     seeds = {e: 1.0 for e in graph.entities(extract_entities(query))}
     hits = {int(i): 1.0 / (1 + r) for r, i in enumerate(first[:WALK_SEED_HITS])}
-    max_df = min(WALK_MAX_DF_CAP, max(5, int(WALK_MAX_DF * n_memories)))
-    scores = ppr_scores(seeds, hits, graph.mentions_of, lambda ents: graph.mentioned_by(ents, max_df), WALK_ALPHA)
+    bound = max_df(n_memories)
+    scores = ppr_scores(seeds, hits, graph.mentions_of, lambda ents: graph.mentioned_by(ents, bound), WALK_ALPHA)
     return sorted((i for i in scores if i not in hits), key=lambda i: -scores[i])[:depth]

@@ -26,7 +26,7 @@ from .._errors import DependencyError, InvalidInputError, StorageError
 from .._files import atomic_write, check_output
 from .._progress import bar, quiet_libraries, show_progress
 from .._types import Points
-from ..graph._entities import extract_entities
+from ..graph._entities import extract_entities, max_df
 
 __all__ = ["memory_map", "map_figure", "layout", "MapInfo"]
 
@@ -218,14 +218,14 @@ MAP_ENTITIES = 40
 
 def _entity_traces(fig: Any, go: Any, texts: Sequence[str], xy: np.ndarray) -> None:
     """The entity layer as a toggle: the :data:`MAP_ENTITIES` entities mentioned by the most drawn memories
-    (at least 2, at most 2% of them or 5), each a labelled point at the median of its memories with a line to
+    (at least 2, at most :func:`~selfmem.graph._entities.max_df` of them, the walk's bound), each a labelled point at the median of its memories with a line to
     each of them, in one legend group that starts hidden. The entities are those of the graph's MENTIONS
     edges (the same extraction, run on the drawn texts: no store query)."""
     members: dict[str, list[int]] = {}
     for i, text in enumerate(texts):
         for e in extract_entities(text):
             members.setdefault(e, []).append(i)
-    cap = max(5, int(0.02 * len(texts)))
+    cap = max_df(len(texts))
     shown = sorted((e for e, rows in members.items() if 2 <= len(rows) <= cap), key=lambda e: (-len(members[e]), e))
     if not shown:
         return
