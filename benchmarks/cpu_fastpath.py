@@ -9,8 +9,8 @@ Measures, for the general model (all-MiniLM-L6-v2) and the own model (SmolLM2-13
 ``EmbeddingConfig.own_layer``), each in PyTorch float32 (``runtime="torch", dtype="float32"``: what a CPU
 without bf16 ran before issue 28), with ``runtime="onnx"`` (what ``"auto"`` picks there: ONNX Runtime float32
 for calls of <= 8 texts, PyTorch float32 for bulk calls) and with ``runtime="onnx-w8"`` (the own model's
-queries on 8-bit weights), and PyTorch bfloat16 (``runtime="torch", dtype="bfloat16"``: what ``"auto"`` picks
-on a CPU with bf16 instructions; slow where the CPU lacks them):
+queries on 8-bit weights), and PyTorch bfloat16 (``runtime="torch", dtype="bfloat16"``: what ``"auto"`` runs
+bulk calls in on a CPU with bf16 instructions; slow where the CPU lacks them):
 
 - query latency: one LoCoMo question at a time through ``embed([q])`` of both models (what
   ``Memory.search`` pays for a query not in its cache), p50 and p95 in ms, after 20 warm-up queries; the
@@ -21,6 +21,8 @@ on a CPU with bf16 instructions; slow where the CPU lacks them):
 - quality: LoCoMo recall@10 through ``Memory`` (default config: dual view, hybrid search), one memory per
   conversation, one record per turn, every question searched, once per runtime in ``--recall``; with the median time of
   those ``Memory.search`` calls (query embedding included; the runtimes run one after the other here).
+  An entry ``FILL>QUERY`` (``torch-bf16>onnx``: what ``"auto"`` does on a bf16 CPU) fills each memory with one
+  runtime and reopens it with the other for the questions; ``--recall-only`` measures only these.
 
 ``--threads`` sets torch's intra-op threads (ONNX Runtime uses one thread for <= 8 texts, as the
 embedders do; pin the process with ``taskset``).
@@ -101,11 +103,15 @@ def bulk(models: dict[str, tuple], texts: list[str], chunk: int = 250) -> tuple[
             {name: {role: np.concatenate(v) for role, v in d.items()} for name, d in vecs.items()})
 
 
-def recall_at_10(convs, embedding: dict, root: Path) -> tuple[float, float]:
+def recall_at_10(convs, embedding: dict, root: Path, query: dict | None = None) -> tuple[float, float]:
     """Mean recall@10 over every LoCoMo question, default config with ``embedding`` fields replaced, and the
-    median ``Memory.search`` time in ms (query embedding included; not interleaved with the other runtime)."""
+    median ``Memory.search`` time in ms (query embedding included; not interleaved with the other runtime).
+
+    With ``query``, each memory is filled with ``embedding``, closed, and reopened with ``query`` for the
+    searches: the vectors of the memory and of the questions come from different runtimes."""
     base = MemoryConfig()
     cfg = base.replace(embedding=dataclasses.replace(base.embedding, **embedding))
+    qcfg = cfg if query is None else base.replace(embedding=dataclasses.replace(base.embedding, **query))
     scores, lat = [], []
     for c in convs:
         path = root / c.name
@@ -114,7 +120,8 @@ def recall_at_10(convs, embedding: dict, root: Path) -> tuple[float, float]:
             ids = mem.add_many([t.record_text() for t in c.turns], kind="message",
                                metadata=[{"dia_id": t.dia_id} for t in c.turns])
             mem.wait()
-            dia = dict(zip(ids, (t.dia_id for t in c.turns)))
+        dia = dict(zip(ids, (t.dia_id for t in c.turns)))
+        with Memory(path, qcfg, progress=False) as mem:
             for q in c.questions:
                 t0 = time.perf_counter()
                 hits = mem.search(q.question, k=10)
@@ -125,6 +132,20 @@ def recall_at_10(convs, embedding: dict, root: Path) -> tuple[float, float]:
     return float(np.mean(scores)), float(np.median(lat) * 1e3)
 
 
+def recall(args: argparse.Namespace, convs, res: dict[str, dict]) -> None:
+    """``recall_at_10`` for each entry of ``--recall`` (a runtime, or ``FILL>QUERY``), into ``res``."""
+    if not args.recall:
+        return
+    root = Path(tempfile.mkdtemp(prefix="cpu-fastpath-", dir=args.out if Path(args.out).is_dir() else None))
+    for name in args.recall.split(","):
+        fill, _, query = name.partition(">")
+        kw = [{k: v for k, v in RUNTIMES[n].items() if k != "device"} for n in (fill, query or fill)]
+        r = res.setdefault(name, {})
+        r["recall@10"], r["search p50"] = recall_at_10(convs, kw[0], root, kw[1] if query else None)
+        print(name, "recall@10", r["recall@10"], "search p50 ms", r["search p50"], flush=True)
+    shutil.rmtree(root, ignore_errors=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=str(DEFAULT_DATA))
@@ -132,7 +153,10 @@ def main() -> None:
     ap.add_argument("--bulk", type=int, default=1500)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--recall", default="torch-fp32,onnx", help="runtimes whose LoCoMo recall@10 is measured "
-                    "(comma-separated; empty: none)")
+                    "(comma-separated; empty: none); FILL>QUERY fills each memory with one runtime and "
+                    "searches it with another, e.g. torch-bf16>onnx")
+    ap.add_argument("--recall-only", action="store_true", help="measure only --recall (no latency, bulk or "
+                    "vector comparison)")
     ap.add_argument("--out", default="runs/bench")
     args = ap.parse_args()
     import torch
@@ -145,6 +169,10 @@ def main() -> None:
     queries = [q.question for c in convs for q in c.questions][: args.queries]
     turns = [t.record_text() for c in convs for t in c.turns][: args.bulk]
     res: dict[str, dict] = {}
+    if args.recall_only:
+        recall(args, convs, res)
+        print(json.dumps(res, indent=1))
+        return
     models = {}
     for name, kw in RUNTIMES.items():
         t0 = time.perf_counter()
@@ -165,18 +193,13 @@ def main() -> None:
                 c = (vecs[name][key] * vecs["torch-fp32"][key]).sum(1)
                 cos[f"{name}: {role} {part}"] = {"min": float(c.min()), "mean": float(c.mean())}
     print("cosine vs torch float32:", json.dumps(cos))
-    if args.recall:
-        root = Path(tempfile.mkdtemp(prefix="cpu-fastpath-", dir=args.out if Path(args.out).is_dir() else None))
-        for name in args.recall.split(","):
-            kw = RUNTIMES[name]
-            res[name]["recall@10"], res[name]["search p50"] = recall_at_10(
-                convs, {k: v for k, v in kw.items() if k != "device"}, root)
-            print(name, "recall@10", res[name]["recall@10"], "search p50 ms", res[name]["search p50"], flush=True)
-        shutil.rmtree(root, ignore_errors=True)
+    recall(args, convs, res)
     t = res["torch-fp32"]
     print("\n| runtime | query p50 ms (both models) | p95 ms | general p50 | own p50 | bulk dual texts/s | "
           "general texts/s | own texts/s | recall@10 | search p50 ms |\n|---|---|---|---|---|---|---|---|---|---|")
     for name, r in res.items():
+        if "p50" not in r:
+            continue
         print(f"| {name} | {r['p50']:.1f} | {r['p95']:.1f} | {r['general p50']:.1f} | {r['own p50']:.1f} | "
               f"{r['dual texts/s']:.1f} | {r['general texts/s']:.1f} | {r['own texts/s']:.1f} | "
               f"{r.get('recall@10', float('nan')):.4f} | {r.get('search p50', float('nan')):.1f} |")

@@ -17,7 +17,8 @@ from helpers import HASH
 from selfmem import EmbeddingConfig, Memory
 from selfmem._errors import ConfigError, EmbedderMismatchError
 from selfmem.retrieval import _embedders, _onnx
-from selfmem.retrieval._embedders import (HashEmbedder, SentenceTransformerEmbedder, cache_dir, resolve_runtime,
+from selfmem.retrieval._embedders import (HashEmbedder, SentenceTransformerEmbedder, bulk_dtype, cache_dir,
+                                          resolve_dtype, resolve_runtime,
                                           vector_space)
 
 onnx_installed = pytest.mark.skipif(not _onnx.available(), reason="onnxruntime and onnx are not installed")
@@ -100,11 +101,16 @@ def test_export_is_cached_and_reused(onnx_cache, monkeypatch):
 
 
 def test_auto_runtime_follows_the_cpu_and_the_switch(monkeypatch):
-    monkeypatch.setenv("SELFMEM_CPU_BF16", "1")
-    assert _embedders.fast_bf16_cpu() and resolve_runtime("auto", "cpu", "auto") == "torch"
+    monkeypatch.setenv("SELFMEM_CPU_BF16", "1")  # a bf16 CPU: ONNX queries, bulk calls in PyTorch bfloat16
+    assert _embedders.fast_bf16_cpu()
+    assert resolve_runtime("auto", "cpu", "auto") == ("onnx" if _onnx.available() else "torch")
+    assert str(resolve_dtype(bulk_dtype("auto", "onnx", "auto"), "cpu")) == "torch.bfloat16"
+    assert str(resolve_dtype(bulk_dtype("onnx", "onnx", "auto"), "cpu")) == "torch.float32"  # asked for ONNX
+    assert str(resolve_dtype(bulk_dtype("torch", "torch", "auto"), "cpu")) == "torch.bfloat16"
     monkeypatch.setenv("SELFMEM_CPU_BF16", "0")
     assert not _embedders.fast_bf16_cpu()
     assert resolve_runtime("auto", "cpu", "auto") == ("onnx" if _onnx.available() else "torch")
+    assert str(resolve_dtype(bulk_dtype("auto", "onnx", "auto"), "cpu")) == "torch.float32"
     assert resolve_runtime("auto", "cpu", "float32") == "torch"  # an explicit dtype keeps PyTorch
     assert resolve_runtime("auto", "cuda", "auto") == "torch"
     assert resolve_runtime("torch", "cpu", "auto") == "torch"

@@ -41,6 +41,7 @@ __all__ = [
     "resolve_device",
     "resolve_dtype",
     "resolve_runtime",
+    "bulk_dtype",
     "fast_bf16_cpu",
     "vector_space",
     "cache_dir",
@@ -100,8 +101,8 @@ def cache_dir() -> Path:
 def fast_bf16_cpu() -> bool:
     """True when the CPU has bfloat16 matrix instructions (AVX512-BF16 or AMX).
 
-    ``SELFMEM_CPU_BF16=0`` makes it False (a bf16 CPU then takes the path of a CPU without bf16:
-    float32, in ONNX Runtime where installed); ``SELFMEM_CPU_BF16=1`` makes it True.
+    ``SELFMEM_CPU_BF16=0`` makes it False (a bf16 CPU then takes the path of a CPU without bf16: bulk
+    calls in float32); ``SELFMEM_CPU_BF16=1`` makes it True.
     """
     forced = os.environ.get("SELFMEM_CPU_BF16", "").strip()
     if forced in ("0", "1"):
@@ -147,13 +148,15 @@ def vector_space(fingerprint: dict[str, JSON] | None) -> dict[str, JSON] | None:
 def resolve_runtime(runtime: str, device: str, dtype: str) -> str:
     """``"torch"``, ``"onnx"`` or ``"onnx-w8"``: which runtime runs a model on ``device`` at ``dtype``.
 
-    ``auto`` is ONNX Runtime (float32) on a CPU without bfloat16 instructions when ``dtype`` is ``"auto"``
-    and onnxruntime and onnx are installed (2x faster queries there than eager PyTorch; the embedders
-    run bulk calls in PyTorch float32 still); PyTorch
-    everywhere else (CUDA, bf16 CPUs, an explicit dtype). ``onnx`` asks for ONNX Runtime and fails where it
-    cannot serve; ``onnx-w8`` also runs the own model's queries with 8-bit weights (opt-in: faster, but
-    their vectors differ from float32 ones by up to ~1e-4 in cosine, which the own view's whitening
-    magnifies: an exact duplicate scored 0.995, not 1, in a test).
+    ``auto`` is ONNX Runtime (float32) for queries and other calls of at most ``SMALL_BATCH`` texts on a
+    CPU when ``dtype`` is ``"auto"`` and onnxruntime and onnx are installed; bulk calls stay in PyTorch at
+    the ``"auto"`` dtype (:func:`bulk_dtype`: bfloat16 on a CPU with bfloat16 instructions, else float32).
+    Without bf16, ONNX queries are 1.8x faster than eager PyTorch float32; with bf16, a LoCoMo search
+    (query embedding included) takes 27.4 ms against 33.1 in PyTorch bfloat16, with the same recall
+    (docs/benchmarks.md, "CPU without bf16"). PyTorch everywhere else (CUDA, an explicit dtype).
+    ``onnx`` asks for ONNX Runtime and fails where it cannot serve; ``onnx-w8`` also runs the own model's
+    queries with 8-bit weights (opt-in: faster, but their vectors differ from float32 ones by up to ~1e-4
+    in cosine, which the own view's whitening magnifies: an exact duplicate scored 0.995, not 1, in a test).
 
     Raises
     ------
@@ -173,9 +176,16 @@ def resolve_runtime(runtime: str, device: str, dtype: str) -> str:
         if importlib.util.find_spec("onnxruntime") is None:
             raise DependencyError("runtime='onnx' needs onnxruntime: pip install onnxruntime onnx")
         return runtime
-    if dtype != "auto" or device not in ("auto", "cpu") or fast_bf16_cpu() or not _onnx.available():
+    if dtype != "auto" or device not in ("auto", "cpu") or not _onnx.available():
         return "torch"
     return "onnx" if resolve_device(device) == "cpu" else "torch"
+
+
+def bulk_dtype(runtime: str, resolved: str, dtype: str) -> str:
+    """The dtype of the PyTorch calls (bulk ones on the ONNX path): ``dtype`` on the PyTorch path and with
+    ``runtime="auto"`` (so bfloat16 on a CPU with bfloat16 instructions), float32 where ``"onnx"`` or
+    ``"onnx-w8"`` was asked for (ONNX Runtime's precision)."""
+    return dtype if resolved == "torch" or runtime == "auto" else "float32"
 
 
 def file_digest(path: str | Path) -> str:
@@ -397,11 +407,11 @@ class SentenceTransformerEmbedder:
         ``"auto"`` (float16 on CUDA, bfloat16 on CPUs with bfloat16 instructions, else float32),
         ``"float32"``, ``"bfloat16"`` or ``"float16"``.
     runtime : str
-        ``"auto"`` (ONNX Runtime on a CPU without bfloat16 instructions when it is installed, see
+        ``"auto"`` (ONNX Runtime for queries on a CPU when it is installed and ``dtype`` is ``"auto"``, see
         :func:`resolve_runtime`; PyTorch elsewhere), ``"torch"`` or ``"onnx"`` (``"onnx-w8"`` is ``"onnx"``
-        here). On the ONNX path, calls of
-        up to ``SMALL_BATCH`` texts (queries) run in ONNX Runtime, larger ones in PyTorch float32 (as fast
-        there, and faster for MiniLM: docs/benchmarks-history.md, "CPU without bf16").
+        here). On the ONNX path, calls of up to ``SMALL_BATCH`` texts (queries) run in ONNX Runtime, larger
+        ones in PyTorch (:func:`bulk_dtype`: float32 for ``"onnx"``; the ``"auto"`` dtype for ``"auto"``,
+        bfloat16 on a bf16 CPU; docs/benchmarks-history.md, "CPU without bf16").
     """
 
     def __init__(self, model: str = "all-MiniLM-L6-v2", *, device: str = "auto",
@@ -472,7 +482,8 @@ class SentenceTransformerEmbedder:
         if onnx and small:
             return shared_model(("general-model-onnx", str(self.path)), lambda: _Runner.onnx_runtime(self.path))
         device = "cpu" if onnx else resolve_device(self.device)
-        dtype = resolve_dtype("float32" if onnx else self.dtype, device, cuda_default="float16")
+        dtype = resolve_dtype(bulk_dtype(self.runtime, self.resolved_runtime(), self.dtype), device,
+                              cuda_default="float16")
 
         def load() -> _Runner:
             if bert_fits(self.path):  # the fast path: no sentence-transformers import (see _bert)

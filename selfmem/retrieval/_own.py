@@ -19,7 +19,7 @@ from . import _onnx
 from ._causal import (SMOLLM2, CausalLMWeights, cache_dir, layer_outputs, layer_view, load_causal_lm,
                       load_onnx_prefix, load_prefix, loaded_causal_lm)
 from ._embedders import (RUNTIMES, SMALL_BATCH, _set_offline, l2_normalize, padded_batches, resolve_device,
-                         resolve_runtime, threads_for)
+                         bulk_dtype, resolve_runtime, threads_for)
 from ._tensors import Module, Tensor
 
 LayerRun = Callable[[Tensor, Tensor, Sequence[int]], dict[int, Tensor]]
@@ -50,11 +50,11 @@ class CausalLMEmbedder:
         ``"auto"`` (bfloat16 on CUDA and on CPUs with bfloat16 instructions, else float32),
         ``"float32"`` or ``"bfloat16"``. Pooling is always done in float32.
     runtime : str
-        ``"auto"`` (ONNX Runtime, float32, on a CPU without bfloat16 instructions when it is installed; see
-        :func:`._embedders.resolve_runtime`), ``"torch"``, ``"onnx"`` or ``"onnx-w8"``. The ONNX path serves
-        ``embed`` calls of up to ``SMALL_BATCH`` texts (queries) in float32, or with 8-bit weights for
-        ``"onnx-w8"``; larger calls, and ``embed_layers`` of other layers, run in PyTorch float32 (as fast as
-        ONNX Runtime float32 there).
+        ``"auto"`` (ONNX Runtime, float32, for queries on a CPU when it is installed and ``dtype`` is
+        ``"auto"``; see :func:`._embedders.resolve_runtime`), ``"torch"``, ``"onnx"`` or ``"onnx-w8"``. The
+        ONNX path serves ``embed`` calls of up to ``SMALL_BATCH`` texts (queries) in float32, or with 8-bit
+        weights for ``"onnx-w8"``; larger calls, and ``embed_layers`` of other layers, run in PyTorch
+        (float32 for ``"onnx"``; the ``"auto"`` dtype for ``"auto"``, bfloat16 on a bf16 CPU).
 
     Notes
     -----
@@ -204,7 +204,7 @@ class CausalLMEmbedder:
         onnx = self.resolved_runtime() != "torch"
         if onnx and list(layers) == [self.layer] and len(texts) <= SMALL_BATCH:
             return {self.layer: self._embed_onnx(texts, progress)}
-        run, eos, pad = self._runner(top, "float32" if onnx else self.dtype)
+        run, eos, pad = self._runner(top, bulk_dtype(self.runtime, self.resolved_runtime(), self.dtype))
         enc = self._encode(texts, eos)
         device = resolve_device(self.device)
         for idx, ids, mask in padded_batches(enc, self.batch_size, pad, progress=progress,
