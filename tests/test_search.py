@@ -3,6 +3,7 @@
 import re
 from datetime import datetime, timedelta, timezone
 
+import numpy as np
 import pytest
 
 from selfmem import ConfigError, InvalidInputError, Memory, RecordNotFoundError, SearchConfig
@@ -348,6 +349,28 @@ def test_the_entity_walk_reaches_a_memory_that_shares_a_name_only_with_the_best_
         SearchConfig(entity_weight=-1.0)
 
 
+def test_a_memory_only_the_walk_finds_is_read_after_the_fusion(tmp_path, hash_config):
+    """Past the first pass's 30 hits, a memory the walk alone brings is read once it ranks among the best (the
+    fusion ranks ids; records are read for the winners only), scored against the question; with
+    max_distance it is held to the same bound as every hit."""
+    texts = ["Caroline adopted a puppy named Biscuit.", "Biscuit chewed the sofa cushions.",
+             *[f"Caroline went to the park on day {i} with friends and puppy toys." for i in range(80)]]
+    cfg = hash_config.replace(search=SearchConfig(entity_weight=1.0))
+    with Memory(tmp_path / "m", cfg, progress=False) as mem:
+        ids = [mem.add(t) for t in texts]
+        plain = hash_config.replace(search=SearchConfig())
+        with Memory(tmp_path / "m", plain, read_only=True, progress=False) as reader:
+            assert ids[1] not in {h.record.id for h in reader.search("Which puppy did Caroline adopt?", k=30)}
+        hits = mem.search("Which puppy did Caroline adopt?", k=3)
+        walked = [h for h in hits if h.record.id == ids[1]]
+        assert walked and walked[0].record.text == texts[1] and walked[0].keyword == 0.0
+        assert walked[0].distance == pytest.approx(1.0 - walked[0].score) and walked[0].relevance > 0
+        assert [h.rank for h in hits] == [0, 1, 2] and len({h.record.id for h in hits}) == 3
+        bound = walked[0].distance - 1e-6
+        near = mem.search("Which puppy did Caroline adopt?", k=3, max_distance=bound)
+        assert ids[1] not in {h.record.id for h in near} and all(h.distance <= bound for h in near)
+
+
 def test_entities_are_names_and_content_words():
     from selfmem.graph._entities import MAX_ENTITIES, extract_entities
 
@@ -357,3 +380,28 @@ def test_entities_are_names_and_content_words():
     assert extract_entities("The kids' paintings") == ["kids", "painting"]
     assert extract_entities(" ".join(f"item{i}" for i in range(30))) == []  # not words
     assert len(extract_entities(" ".join(w * 4 for w in "abcdefghijklmnopqrstuvwxyz"))) == MAX_ENTITIES
+
+
+def test_the_first_pass_depth_bound_keeps_the_fused_top_k():
+    """first_depth: cutting the first pass at the bound leaves the fused top k as it is with all 30 hits, for
+    random lists (the walk's list may hold memories of the first pass or new ones), and is no cut at all
+    where the other lists weigh too much."""
+    from selfmem.memory._retrieve import first_depth
+
+    def top(lists, k):
+        fused = {}
+        for w, ids in lists:
+            for r, i in enumerate(ids):
+                fused[i] = fused.get(i, 0.0) + w / (60 + r)
+        return sorted(fused, key=lambda i: (-fused[i], i))[:k]
+
+    rng = np.random.default_rng(0)
+    for trial in range(400):
+        k = int(rng.integers(1, 15))
+        w = float(rng.choice([0.05, 0.1, 0.25, 0.5]))
+        first = rng.permutation(200)[:30].tolist()
+        walk = rng.permutation(200)[:30].tolist()
+        d = first_depth(k, w, 30)
+        assert k <= d <= 30
+        assert top([(1.0, first[:d]), (w, walk)], k) == top([(1.0, first), (w, walk)], k), (k, w, d)
+    assert first_depth(10, 0.1, 30) == 19 and first_depth(10, 1.0, 30) == 30

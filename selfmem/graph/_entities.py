@@ -231,8 +231,10 @@ class MentionIndex:
         self._ensure()
         q = np.asarray(sorted(set(int(i) for i in ids)), np.int64)
         lo = np.searchsorted(self._rec_sorted, q, "left")
-        hi = np.searchsorted(self._rec_sorted, q, "right")
-        out = [(int(r), self._names[int(c)]) for r, a, b in zip(q, lo, hi) for c in self._rec_ents[a:b]]
+        counts = np.searchsorted(self._rec_sorted, q, "right") - lo
+        rows = np.repeat(lo - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))  # every a:b
+        names = self._names
+        out = list(zip(np.repeat(q, counts).tolist(), [names[c] for c in self._rec_ents[rows].tolist()]))
         want = set(q.tolist())
         return out + [(r, e) for r, e in self._added if r in want]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -195,47 +196,46 @@ def search(req: SearchRequest, store: Store, views: Views, index: VectorIndex, k
     if not cfg.feedback and not walking:
         return run(req.query, qvec, req.k)
     depth = max(req.k, FEEDBACK_DEPTH)
-    first = run(req.query, qvec, depth)
+    first = run(req.query, qvec, depth if cfg.feedback or req.expand else first_depth(req.k, cfg.entity_weight, depth))
     if not first:
         return first
-    lists = [(1.0, first)]
+    lists = [(1.0, [h.record.id for h in first])]
+    others: dict[int, Hit] = {}
     if cfg.feedback:
         text = " ".join([req.query, *(h.record.text for h in first[:cfg.feedback])])
         with stage("embed"):
             moved = views.index_vectors(views.embed_query(text))
-        lists.append((cfg.feedback_weight, run(text, moved, depth)))
+        second = run(text, moved, depth)
+        lists.append((cfg.feedback_weight, [h.record.id for h in second]))
+        others = {h.record.id: h for h in second}
     if walking:
         assert graph is not None
         with stage("graph"):
             walked = _graph_api.entity_walk(graph, req.query, [h.record.id for h in first], len(index), depth)
-        lists.append((cfg.entity_weight, _walked_hits(walked, lists, store, topics, allowed)))
+        if allowed is not None:  # a memory outside the search's filters is left out
+            ok = set(np.asarray(allowed).tolist())
+            walked = [i for i in walked if i in ok]
+        lists.append((cfg.entity_weight, walked))
     with stage("fusion"):
-        return _fuse(req, lists, qvec, index, keywords)
+        return _fuse(req, lists, first, others, qvec, index=index, keywords=keywords, store=store, topics=topics)
 
 
 FEEDBACK_DEPTH = 30
 """Hits per pass that :data:`SearchConfig.feedback` and :data:`SearchConfig.entity_weight` fuse (at least k)."""
 
 
-def _walked_hits(ids: list[int], lists: list[tuple[float, list[Hit]]], store: Store, topics: TopicRouter,
-                 allowed: np.ndarray | None) -> list[Hit]:
-    """The entity walk's memories as hits (their cosine and BM25 are filled in by :func:`_fuse`); one
-    outside the search's filters is left out."""
-    known = {h.record.id: h for _, hits in lists for h in hits}
-    if allowed is not None:
-        ok = set(np.asarray(allowed).tolist())
-        ids = [i for i in ids if i in ok]
-    with stage("store"):
-        got = store.get([i for i in ids if i not in known])
-    topic_of = topics.top_of([i for i in got])
-    out = []
-    for i in ids:
-        if i in known:
-            out.append(known[i])
-        elif i in got:
-            out.append(Hit(record=got[i], score=0.0, distance=1.0, rank=0, relevance=0.0, keyword=0.0,
-                           topic=topic_of.get(i)))
-    return out
+def first_depth(k: int, others: float, depth: int) -> int:
+    """The first pass's hits that decide the top ``k`` once lists of total weight ``others`` are fused with it.
+
+    The k best of the first pass keep at least ``1 / (60 + k - 1)`` each, so a memory at first-pass rank r
+    (or absent) can enter the top k only if ``1 / (60 + r) + others / 60`` exceeds that; the ranks past the
+    returned depth cannot, and reading their records is wasted (the entity walk at weight 0.1 and k = 10 needs
+    19 of the 30). With ``others`` that large, ``depth`` itself.
+    """
+    room = 1.0 / (59 + k) - others / 60
+    if room <= 0:
+        return depth
+    return min(depth, max(k, math.floor(1.0 / room - 60) + 2))  # + 2: one past the bound, one for rounding
 
 
 def _one_pass(req: SearchRequest, query: str, qvec: np.ndarray, k: int, *, store: Store, index: VectorIndex,
@@ -284,26 +284,58 @@ def _read(c: Candidate) -> Record:
     return c.record
 
 
-def _fuse(req: SearchRequest, lists: list[tuple[float, list[Hit]]], qvec: np.ndarray, index: VectorIndex,
-          keywords: KeywordIndex) -> list[Hit]:
-    """The ranked lists (first pass, ``feedback``'s second pass, the entity walk) fused by weighted reciprocal
-    ranks (``weight / (60 + rank)``) into the top k; a hit the first pass did not find gets its cosine and
-    BM25 against the original query."""
+def _fuse(req: SearchRequest, lists: list[tuple[float, list[int]]], first: list[Hit], others: dict[int, Hit],
+          qvec: np.ndarray, *, index: VectorIndex, keywords: KeywordIndex, store: Store,
+          topics: TopicRouter) -> list[Hit]:
+    """The ranked lists of ids (first pass, ``feedback``'s second pass, the entity walk) fused by weighted
+    reciprocal ranks (``weight / (60 + rank)``) into the top k.
+
+    ``first`` holds the first pass's hits, ``others`` the other passes' hits by id. A memory the first pass
+    did not find gets its cosine and BM25 against the original query, and its record (one the walk alone
+    found) is read only once it ranks among the best: records are read after the fusion, not for every id
+    the passes return.
+    """
     fused: dict[int, float] = {}
-    for weight, hits in lists:
-        for r, h in enumerate(hits):
-            fused[h.record.id] = fused.get(h.record.id, 0.0) + weight / (60 + r)
-    first = lists[0][1]
-    seen = {h.record.id for h in first}
-    by_id = {h.record.id: h for _, hits in reversed(lists[1:]) for h in hits} | {h.record.id: h for h in first}
-    new = [i for i in by_id if i not in seen]
-    if new:
-        cos = (index.vectors(new) @ qvec[0]).tolist()
-        bm = keywords.score_docs(req.query, new).tolist()
-        for i, c, b in zip(new, cos, bm):
-            c = float(min(1.0, max(-1.0, c)))
-            by_id[i] = dataclasses.replace(by_id[i], score=c, distance=1.0 - c, keyword=b)
+    for weight, ids in lists:
+        for r, i in enumerate(ids):
+            fused[i] = fused.get(i, 0.0) + weight / (60 + r)
     order = sorted(fused, key=lambda i: -fused[i])
-    if req.max_distance is not None:
-        order = [i for i in order if by_id[i].distance <= req.max_distance]
-    return [dataclasses.replace(by_id[i], rank=r, relevance=fused[i]) for r, i in enumerate(order[:req.k])]
+    known = {h.record.id: h for h in first}
+    out: list[Hit] = []
+    pos = 0
+    while len(out) < req.k and pos < len(order):
+        batch = order[pos:pos + req.k - len(out)]
+        pos += len(batch)
+        filled = _rescored(req, [i for i in batch if i not in known], others, qvec, index, keywords, store, topics)
+        for i in batch:
+            hit = known.get(i) or filled.get(i)  # None: deleted since a pass found it
+            if hit is not None and (req.max_distance is None or hit.distance <= req.max_distance):
+                out.append(hit)
+    return [dataclasses.replace(h, rank=r, relevance=fused[h.record.id]) for r, h in enumerate(out)]
+
+
+def _rescored(req: SearchRequest, ids: list[int], others: dict[int, Hit], qvec: np.ndarray, index: VectorIndex,
+              keywords: KeywordIndex, store: Store, topics: TopicRouter) -> dict[int, Hit]:
+    """Hits for ids outside the first pass, scored against the original query: another pass's hit, or a new
+    one from the record (read here; an id whose record is gone is left out)."""
+    if not ids:
+        return {}
+    unknown = [i for i in ids if i not in others]
+    got: dict[int, Record] = {}
+    if unknown:
+        with stage("store"):
+            got = dict(store.get(unknown))
+    topic_of = topics.top_of(list(got)) if got else {}
+    base = {i: others[i] if i in others else Hit(record=got[i], score=0.0, distance=1.0, rank=0, relevance=0.0,
+                                                  keyword=0.0, topic=topic_of.get(i))
+            for i in ids if i in others or i in got}
+    keep = list(base)
+    if not keep:
+        return {}
+    cos = (index.vectors(keep) @ qvec[0]).tolist()
+    bm = keywords.score_docs(req.query, keep).tolist()
+    out = {}
+    for i, c, b in zip(keep, cos, bm):
+        c = float(min(1.0, max(-1.0, c)))
+        out[i] = dataclasses.replace(base[i], score=c, distance=1.0 - c, keyword=b)
+    return out

@@ -176,14 +176,18 @@ READ_AHEAD = 16
 def _pick(cands: list[Candidate], order: list[int], dropped: set[int], k: int, dedupe: float) -> list[int]:
     """The first k positions of ``order`` (not dropped) whose vector is not a near-duplicate of a kept one."""
     picks: list[int] = []
-    kept: list[np.ndarray] = []
+    kept: np.ndarray | None = None  # the picks' vectors, row by row (filled up to len(picks))
     for j in order:
         if j in dropped:
             continue
-        if dedupe < 1.0 and kept and float(np.max(np.stack(kept) @ cands[j].vector)) >= dedupe:
-            continue
+        vec = cands[j].vector
+        if dedupe < 1.0:
+            if kept is None:
+                kept = np.empty((k, len(vec)), vec.dtype)
+            elif float(np.max(kept[:len(picks)] @ vec)) >= dedupe:
+                continue
+            kept[len(picks)] = vec
         picks.append(j)
-        kept.append(cands[j].vector)
         if len(picks) == k:
             break
     return picks
