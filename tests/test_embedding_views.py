@@ -157,3 +157,25 @@ def test_whitening_refits_as_the_memory_grows(tmp_path, growth):
         assert sorted(set(fitted)) == [0, 20, 40, 80]  # refits at 2x growth until one was fitted on >= 60
     else:
         assert sorted(set(fitted)) == [0, 20]
+
+
+def test_query_models_run_side_by_side_and_errors_reach_the_caller():
+    """_side_by_side runs every role (the first in the caller's thread, the others in threads of their own)
+    and raises an error from any of them in the caller, after all have ended."""
+    import threading
+
+    from selfmem.retrieval._views import _side_by_side
+
+    seen: dict[str, str] = {}
+    _side_by_side(lambda role: seen.__setitem__(role, threading.current_thread().name), ["general", "own"])
+    assert seen["general"] == threading.current_thread().name and seen["own"] == "selfmem-embed-own"
+    done: list[str] = []
+
+    def failing(role: str) -> None:
+        if role == "own":
+            raise InvalidInputError("own failed")
+        done.append(role)
+
+    with pytest.raises(InvalidInputError, match="own failed"):
+        _side_by_side(failing, ["general", "own"])
+    assert done == ["general"]

@@ -396,7 +396,7 @@ def test_the_first_pass_depth_bound_keeps_the_fused_top_k():
         return sorted(fused, key=lambda i: (-fused[i], i))[:k]
 
     rng = np.random.default_rng(0)
-    for trial in range(400):
+    for _ in range(400):
         k = int(rng.integers(1, 15))
         w = float(rng.choice([0.05, 0.1, 0.25, 0.5]))
         first = rng.permutation(200)[:30].tolist()

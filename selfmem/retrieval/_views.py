@@ -12,7 +12,7 @@ import copy
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +21,7 @@ from .._files import damaged
 from .._errors import CorruptMemoryError, InvalidInputError
 from .._types import JSON
 from ._bulk import BULK_MIN, bulk_embed
-from ._embedders import Embedder, batches, l2_normalize, vector_space
+from ._embedders import SMALL_BATCH, Embedder, HashEmbedder, batches, l2_normalize, vector_space
 from ._post import Whitener, fuse
 
 __all__ = ["Views", "WHITENER_FILE"]
@@ -163,19 +163,27 @@ class Views:
                 if not np.isfinite(arr).all():
                     raise InvalidInputError(f"the {role} embedder returned non-finite values")
                 out[role] = arr
-        for role, emb in self.roles.items():
-            if role == "own" and own_given is not None:
-                out[role] = l2_normalize(own_given)
-                continue
-            if role in out:
-                continue
+        if own_given is not None and "own" in self.roles:
+            out["own"] = l2_normalize(own_given)
+        rest = [r for r in self.roles if r not in out]
+
+        def run(role: str) -> None:
+            emb = self.roles[role]
             parts = [emb.embed(texts[s]) for s in batches(len(texts), chunk, progress=progress,
                                                            desc=f"embedding ({role})")]
-            arr = np.concatenate(parts) if parts else np.zeros((0, emb.dim), np.float32)
-            if arr.shape != (len(texts), emb.dim) or not np.isfinite(arr).all():
+            out[role] = np.concatenate(parts) if parts else np.zeros((0, emb.dim), np.float32)
+
+        if len(texts) <= SMALL_BATCH and len(rest) > 1 and not all(isinstance(self.roles[r], HashEmbedder)
+                                                                      for r in rest):
+            _side_by_side(run, rest)  # a query: the two models at once, one core each
+        else:
+            for role in rest:
+                run(role)
+        for role in rest:
+            arr = out[role]
+            if arr.shape != (len(texts), self.roles[role].dim) or not np.isfinite(arr).all():
                 raise InvalidInputError(f"the {role} embedder returned shape {arr.shape} or non-finite values")
-            out[role] = arr
-        return out
+        return {r: out[r] for r in self.roles}
 
     def embed_query(self, text: str) -> dict[str, np.ndarray]:
         """Raw views of one query, shape (1, dim) each; the last 1,024 distinct queries are cached
@@ -202,3 +210,27 @@ class Views:
             assert self.whitener is not None  # effective_mode is "general" until the own view is whitened
             own = self.whitener.transform(raw["own"])
         return fuse(general, own, self.alpha)
+
+
+def _side_by_side(run: Callable[[str], None], roles: Sequence[str]) -> None:
+    """``run(role)`` for every role at once: the first in this thread, the others in threads of their own
+    (a thread per call, so a forked child holds no pool of dead threads). Each model call of a few texts
+    runs on one intra-op thread (``threads_for``), so on two cores a query's two models take the time of
+    the slower one rather than the sum. An error in any is raised here once all have ended."""
+    errors: list[BaseException] = []
+
+    def guarded(role: str) -> None:
+        try:
+            run(role)
+        except BaseException as exc:  # handed to the caller below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guarded, args=(r,), name=f"selfmem-embed-{r}", daemon=True)
+               for r in roles[1:]]
+    for t in threads:
+        t.start()
+    guarded(roles[0])
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
