@@ -138,27 +138,25 @@ def ppr_scores(seeds: Mapping[str, float], hits: Mapping[int, float],
     """
     if not seeds and not hits:
         return {}
-    edges = set(mentions_of(list(hits)))
-    ents = set(seeds) | {e for _, e in edges}
-    first = mentioned_by(sorted(ents))
-    edges |= set(first)
-    kept = {e for _, e in first}  # the entities under the df bound
+    ents = set(seeds) | {e for _, e in mentions_of(list(hits))}
+    # every edge of the walk: those of the entities under the df bound (a memory's edges to entities over it
+    # are not walked, so the other edges of the memories reached add nothing)
+    edges = set(mentioned_by(sorted(ents)))
+    kept = {e for _, e in edges}
     seeds = {e: w for e, w in seeds.items() if e in kept}
-    records = {r for r, _ in edges} | set(hits)
-    edges |= set(mentions_of(sorted(records - set(hits))))
-    edges = {(r, e) for r, e in edges if e in kept}
     if not edges or not (seeds or hits):
         return {}
     rec = sorted({r for r, _ in edges} | set(hits))
-    ent = sorted({e for _, e in edges} | set(seeds))
+    ent = sorted(kept)
     ri = {r: i for i, r in enumerate(rec)}
     ei = {e: len(rec) + i for i, e in enumerate(ent)}
     n = len(rec) + len(ent)
-    src = np.array([ri[r] for r, _ in edges] + [ei[e] for _, e in edges], np.int64)
-    dst = np.array([ei[e] for _, e in edges] + [ri[r] for r, _ in edges], np.int64)
-    adj = sparse.csr_matrix((np.ones(len(src)), (src, dst)), shape=(n, n))
+    rows = np.fromiter((ri[r] for r, _ in edges), np.int64, len(edges))
+    cols = np.fromiter((ei[e] for _, e in edges), np.int64, len(edges))
+    adj = sparse.csr_matrix((np.ones(2 * len(rows)), (np.concatenate([rows, cols]), np.concatenate([cols, rows]))),
+                            shape=(n, n))  # symmetric: a step from j to i is adj[i, j] / deg[j]
     deg = np.asarray(adj.sum(axis=1)).ravel()
-    step = sparse.diags(np.divide(1.0, deg, out=np.zeros(n), where=deg > 0)) @ adj  # row-stochastic
+    inv = np.divide(1.0, deg, out=np.zeros(n), where=deg > 0)
     restart = np.zeros(n)
     for e, w in seeds.items():
         restart[ei[e]] += w
@@ -166,9 +164,8 @@ def ppr_scores(seeds: Mapping[str, float], hits: Mapping[int, float],
         restart[ri[r]] += w
     restart /= restart.sum()
     p = restart.copy()
-    walk_t = step.T.tocsr()
     for _ in range(steps):
-        p = alpha * restart + (1 - alpha) * (walk_t @ p)
+        p = alpha * restart + (1 - alpha) * (adj @ (p * inv))
     return {r: float(p[ri[r]]) for r in rec}
 
 
