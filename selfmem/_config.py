@@ -95,7 +95,8 @@ class EmbeddingConfig:
         What runs the models: ``"auto"`` (on a CPU, with ``device`` and ``dtype`` on ``"auto"``, when
         onnxruntime is installed: ONNX Runtime float32 for queries and small batches, 1.8x faster than
         eager PyTorch float32 on a CPU without bfloat16 instructions and 1.2x faster than PyTorch bfloat16
-        on one with them, and PyTorch at the ``"auto"`` dtype for bulk calls; PyTorch everywhere else), ``"torch"``, ``"onnx"`` (that CPU path on any CPU) or ``"onnx-w8"``
+        on this project's bf16 CPU (not faster on an H100 machine's CPU: ``"torch"`` there), and PyTorch at
+        the ``"auto"`` dtype for bulk calls; PyTorch everywhere else), ``"torch"``, ``"onnx"`` (that CPU path on any CPU) or ``"onnx-w8"``
         (the same, with the own model's queries on 8-bit weights: 1.27x faster again, vectors within cosine 0.9998 of float32, which
         the own view's whitening magnifies: an exact duplicate scored 0.995 in a test). Vectors from PyTorch and
         ``"onnx"`` agree within cosine 0.99999, so a memory opens with both.

@@ -152,8 +152,10 @@ def resolve_runtime(runtime: str, device: str, dtype: str) -> str:
     CPU when ``dtype`` is ``"auto"`` and onnxruntime and onnx are installed; bulk calls stay in PyTorch at
     the ``"auto"`` dtype (:func:`bulk_dtype`: bfloat16 on a CPU with bfloat16 instructions, else float32).
     Without bf16, ONNX queries are 1.8x faster than eager PyTorch float32; with bf16, a LoCoMo search
-    (query embedding included) takes 27.4 ms against 33.1 in PyTorch bfloat16, with the same recall
-    (docs/benchmarks.md, "CPU without bf16"). PyTorch everywhere else (CUDA, an explicit dtype).
+    (query embedding included) took 27.4 ms against 33.1 in PyTorch bfloat16 on this project's 2-core
+    machine, with the same recall, but was not faster on an H100 machine's CPU (docs/benchmarks.md, "CPU
+    without bf16" and "GPU"; ``runtime="torch"`` keeps PyTorch). PyTorch everywhere else (CUDA, an
+    explicit dtype).
     ``onnx`` asks for ONNX Runtime and fails where it cannot serve; ``onnx-w8`` also runs the own model's
     queries with 8-bit weights (opt-in: faster, but their vectors differ from float32 ones by up to ~1e-4
     in cosine, which the own view's whitening magnifies: an exact duplicate scored 0.995, not 1, in a test).
