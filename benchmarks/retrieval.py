@@ -2,8 +2,9 @@
 
 Usage::
 
-    python benchmarks/retrieval.py [--data ../shared/data] [--out runs/bench] [--latency-sizes 3000,100000] [--cv]
+    python benchmarks/retrieval.py [--data ../shared/data] [--out runs/bench] [--latency-sizes 3000,100000]
                                    [--skip-quality] [--skip-latency]
+    python benchmarks/retrieval.py --cv [--reuse] [--only TEXT] [--exclude TEXT] [--out runs/bench]
 
 Quality: one memory per LoCoMo conversation (default config: MiniLM + SmolLM2 dual embeddings),
 one record per turn; every question is searched with k = 20 in each mode and with several
@@ -123,8 +124,10 @@ def fill_incrementally(path: Path, conv, cfg: MemoryConfig) -> None:
 def cv_settings() -> list[tuple[str, str, dict]]:
     """(name, build variant, config changes) tried by the cross-validation; every setting names its keyword
     weight and expansion (SOLVES is expanded with FOLLOWS as shipped: it finds nothing in LoCoMo)."""
-    def cfg(kw: float = 0.4, rels: tuple[str, ...] = ("SOLVES", "FOLLOWS"), hits: int = 2, **search) -> dict:
-        return {"search": SearchConfig(keyword_weight=kw, **search), "graph": GraphConfig(expand=rels, expand_hits=hits)}
+    def cfg(kw: float = 0.4, rels: tuple[str, ...] = ("SOLVES", "FOLLOWS"), hits: int = 2, replies: bool = False,
+            **search) -> dict:
+        return {"search": SearchConfig(keyword_weight=kw, replies=replies, **search),
+                "graph": GraphConfig(expand=rels, expand_hits=hits)}
 
     out = []
     for build in ("default", "whitening fitted once"):
@@ -146,6 +149,9 @@ def cv_settings() -> list[tuple[str, str, dict]]:
                     cfg(0.5, entity_weight=w)))
     out.append(("default | FOLLOWS x2, keyword weight 0.5, feedback 1 weight 1.0, entity walk weight 0.5", "default",
                 cfg(0.5, feedback=1, feedback_weight=1.0, entity_weight=0.5)))
+    for fb in (0, 1):  # the answers of question hits lifted (issue 42)
+        name = "default | FOLLOWS x2, keyword weight 0.5, " + ("feedback 1 weight 1.0, " if fb else "") + "replies"
+        out.append((name, "default", cfg(0.5, feedback=fb, replies=True)))
     return out
 
 
@@ -155,13 +161,15 @@ def cross_validated(args) -> dict:
     builds = {"default": MemoryConfig(),
               "whitening fitted once": MemoryConfig().replace(
                   embedding=dataclasses.replace(MemoryConfig().embedding, own_refit_growth=0))}
-    settings = [x for x in cv_settings() if args.only in x[0]]
+    settings = [x for x in cv_settings() if args.only in x[0] and not (args.exclude and args.exclude in x[0])]
     shipped = next(name for name, b, ch in settings if b == "default" and ch["graph"] == MemoryConfig().graph
                    and ch["search"] == MemoryConfig().search)
     per_q: dict[str, dict[str, list[tuple[int, dict[str, float]]]]] = {name: {} for name, _, _ in settings}
     root = Path(args.out) / "retrieval-cv"
     for c in tqdm(convs, desc="conversations"):
         for build, cfg in builds.items():
+            if not any(b == build for _, b, _ in settings):
+                continue  # no setting reads this build: do not fill it
             path = root / f"{c.name}-{build.replace(' ', '-')}"
             if not (args.reuse and (path / "memory.duckdb").is_file()):
                 fill_incrementally(path, c, cfg)
@@ -289,6 +297,7 @@ def main() -> None:
     ap.add_argument("--reuse", action="store_true", help="reuse the per-conversation memories of an earlier run")
     ap.add_argument("--only", default="", help="run only the settings whose name contains this (with --cv: the "
                                                "shipped setting must be among them)")
+    ap.add_argument("--exclude", default="", help="with --cv: leave out the settings whose name contains this")
     ap.add_argument("--neighbour", action="store_true",
                     help="time the searches again beside a CPU-bound neighbour process (one busy core)")
     ap.add_argument("--cv", action="store_true",

@@ -5,7 +5,7 @@ Usage::
     python benchmarks/search_latency.py [--data ../shared/data] [--out runs/search-latency]
                                         [--sizes 100000,300000] [--queries 200] [--embedder hash|real]
                                         [--modes hybrid,dense,keyword,topics] [--chunk 5000] [--cores 0] [--no-rebuild]
-                                        [--entity-weight 0]
+                                        [--entity-weight 0] [--feedback N] [--replies on|off]
 
 A memory of N records is filled through ``Memory.add_many`` (sessions of 5,000, so FOLLOWS edges exist for
 the default expansion) with the real texts of LoCoMo then AG News, repeated with a variant suffix until N
@@ -102,6 +102,10 @@ def measure(path: Path, args: argparse.Namespace) -> dict[str, dict[str, float]]
     cfg = config(args.embedder)
     if args.entity_weight:
         cfg = cfg.replace(search=dataclasses.replace(cfg.search, entity_weight=args.entity_weight))
+    if args.feedback is not None or args.replies is not None:
+        cfg = cfg.replace(search=dataclasses.replace(
+            cfg.search, feedback=cfg.search.feedback if args.feedback is None else args.feedback,
+            replies=cfg.search.replies if args.replies is None else args.replies == "on"))
     with Memory(path, cfg, progress=False) as mem:
         mem.wait()
         pin_cores(args.cores)
@@ -150,6 +154,10 @@ def main() -> None:
                     help="skip the rebuild after the fill (the index as the adds left it; a 1M rebuild needs more than 24 GB)")
     ap.add_argument("--entity-weight", type=float, default=0.0,
                     help="search with the entity walk at this weight (SearchConfig.entity_weight; 0: off)")
+    ap.add_argument("--feedback", type=int, default=None,
+                    help="search with this many feedback hits (SearchConfig.feedback; default: the config's)")
+    ap.add_argument("--replies", choices=("on", "off"), default=None,
+                    help="lift the answers of question hits (SearchConfig.replies; default: the config's)")
     ap.add_argument("--cores", type=int, default=0,
                     help="measure on this many CPUs only (0: all; the fill uses all): e.g. 2 on a larger machine")
     args = ap.parse_args()

@@ -57,6 +57,10 @@ def test_a_postgres_memory_behaves_as_the_duckdb_one(tmp_path, pg_url):
                          len(m), sorted((k, v) for k, v in m.stats().graph.items() if k != "IN_TOPIC"),
                          m.neighbours(ids[20], "FOLLOWS").keys,
                          m.stats().index["mode"], bool(m.topics()))
+            asking = m.add_many(["Which grid did it solve?", "It solved grid 7."], session="s3")
+            rows = m._state.store.rank_rows(asking)  # whether a text asks: one SQL for both engines
+            assert rows.ids.tolist() == asking and rows.asks.tolist() == [True, False]
+            m.delete(asking)
             table = m._state.store.top_topic_table()  # what a writer holds in memory, read in one go
             assert np.all(np.diff(table[0]) > 0) and len(table[0]) > 50
             assert dict(zip(*(a.tolist() for a in table))) == m._state.store.top_topics(m._state.store.ids().tolist())

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pytest
 
-from selfmem import ConfigError, InvalidInputError, Memory, RecordNotFoundError, SearchConfig
+from selfmem import ConfigError, GraphConfig, InvalidInputError, Memory, RecordNotFoundError, SearchConfig
 from helpers import Writer, hash_cfg
 from selfmem.retrieval._enrich import CLOSE, OPEN, quote
 from selfmem.retrieval._search import inverse_distance_weights, zscore
@@ -405,3 +405,41 @@ def test_the_first_pass_depth_bound_keeps_the_fused_top_k():
         assert k <= d <= 30
         assert top([(1.0, first[:d]), (w, walk)], k) == top([(1.0, first), (w, walk)], k), (k, w, d)
     assert first_depth(10, 0.1, 30) == 19 and first_depth(10, 1.0, 30) == 30
+
+
+def test_replies_lifts_the_answer_of_a_question_hit_above_it(tmp_path, hash_config):
+    """search.replies: a hit that asks a question brings the next memory of its session (its answer, which
+    shares no word with the query) right above itself; the list stays at k; a filter keeps its hold; a reader
+    (the store's edges) ranks the same; off, the answer is not found; a question at the end of its session
+    has no answer to lift."""
+    turns = ["Melanie: What books have you read lately?", "Caroline: Charlotte's Web, as a kid, and Dune.",
+             "Melanie: Nice!"]
+    other = [f"Note {i}: the weather on day {i} was mild with some wind." for i in range(30)]
+    cfg = hash_config.replace(search=SearchConfig(replies=True))
+    with Memory(tmp_path / "m", cfg, progress=False) as mem:
+        ids = [mem.add(t, kind=kind, session="chat") for t, kind in zip(turns, ("message", "output", "message"))]
+        mem.add_many(other, kind="note", session="notes")
+        last = mem.add("Melanie: And which books do you want to read?", kind="message", session="later")
+        hits = mem.search("Which books have you read?", k=3)
+        assert [h.record.id for h in hits[:2]] == [ids[1], ids[0]]
+        assert hits[0].via == ("FOLLOWS",) and hits[0].expanded_from == ids[0]
+        assert hits[0].distance == pytest.approx(1.0 - hits[0].score)
+        assert [h.rank for h in hits] == [0, 1, 2] and len(hits) == 3
+        assert last in {h.record.id for h in hits}  # its session ends with it: nothing lifted, no error
+        only = [h.record.id for h in mem.search("Which books have you read?", k=3, kinds=["message"])]
+        assert ids[0] in only and ids[1] not in only  # the answer is outside the filter
+        one = mem.search("Which books have you read?", k=1)
+        assert [h.record.id for h in one] == [ids[1]]
+    with Memory(tmp_path / "m", cfg, read_only=True, progress=False) as reader:
+        assert [h.record.id for h in reader.search("Which books have you read?", k=3)] == [h.record.id for h in hits]
+    off = hash_config.replace(search=SearchConfig(replies=False), graph=GraphConfig(expand=()))
+    with Memory(tmp_path / "m", off, read_only=True, progress=False) as plain:
+        assert ids[1] not in {h.record.id for h in plain.search("Which books have you read?", k=2)}
+    alone = off.replace(search=SearchConfig(replies=True), graph=GraphConfig(expand=("SOLVES",)))
+    with Memory(tmp_path / "m", alone, read_only=True, progress=False) as reader:
+        assert ids[1] not in {h.record.id for h in reader.search("Which books have you read?", k=2, expand=False)}
+        got = reader.search("Which books have you read?", k=2)  # no FOLLOWS expansion: the answer is new
+        assert [h.record.id for h in got] == [ids[1], ids[0]] and got[0].relevance == got[1].relevance
+        assert got[0].keyword == 0.0 and got[0].expanded_from == ids[0]
+    with pytest.raises(ConfigError, match="search.replies"):
+        SearchConfig(replies=1)  # type: ignore[arg-type]

@@ -18,7 +18,7 @@ from ..graph._entities import extract_entities, max_df, ppr_scores
 from ..graph._links import LINK_RELS
 from . import _validate as v
 
-__all__ = ["check_node", "check_rels", "check_expand", "check_walk", "expand", "neighbours", "Near", "entity_walk",
+__all__ = ["check_node", "check_rels", "check_expand", "check_walk", "expand", "neighbours", "Near", "entity_walk", "replies", "asks", "successors",
            "WALK_SEED_HITS", "WALK_ALPHA"]
 
 WALK_SEED_HITS = 3
@@ -134,7 +134,6 @@ def expand(hits: list[Hit], k: int, graph: EmbeddedGraph, rels: Sequence[str], n
     pos = {h.record.id: r for r, h in enumerate(hits)}
     top = tuple(h.record.id for h in hits[:n_hits])
     near = read[1] if read is not None and read[0] == top else neighbours(graph, top, rels)
-    prefetched = read[2] if read is not None else {}
     extra: dict[int, tuple[Hit, tuple[str, ...]]] = {}
     ok = None if allowed is None else set(allowed.tolist())
     for h in hits[:n_hits]:
@@ -144,28 +143,13 @@ def expand(hits: list[Hit], k: int, graph: EmbeddedGraph, rels: Sequence[str], n
     if not extra:
         return hits
     new = [i for i in extra if i not in pos]
-    have = {i: known[i] for i in new if known is not None and i in known}
-    unread = [i for i in new if i not in have and i not in prefetched]
-    records = {i: prefetched[i] for i in new if i not in have and i in prefetched}
-    records.update(store.get(unread) if unread else {})
-    fresh = [i for i in new if i not in have and i in records]
-    if store.shared and fresh:  # another process's record, committed after this call caught up: not indexed yet
-        held = set(np.asarray(fresh, dtype=np.int64)[np.isin(fresh, index.ids())].tolist())
-        fresh = [i for i in fresh if i in held]
-        records = {i: r for i, r in records.items() if i in held}
-    cos = dict(zip(fresh, (index.vectors(fresh) @ qvec[0]).tolist())) if fresh else {}
-    for i, (record, c) in have.items():
-        records[i], cos[i] = record, c
-    new = [i for i in new if i in records]
-    topics = topic_of(new)
+    fresh = _new_hits(new, {i: src for i, (src, _) in extra.items()}, store, index, qvec, topic_of, known, read)
     added: dict[int, list[Hit]] = {}
     for i, (src, via) in extra.items():
         if i in pos:  # ranked lower: moved up, keeping its own scores
             hit = dataclasses.replace(hits[pos[i]], via=via, expanded_from=src.record.id)
-        elif i in records:
-            c = float(min(1.0, max(-1.0, cos[i])))
-            hit = Hit(record=records[i], score=c, distance=1.0 - c, rank=0, relevance=src.relevance, keyword=0.0,
-                      topic=topics.get(i), via=via, expanded_from=src.record.id)
+        elif i in fresh:
+            hit = dataclasses.replace(fresh[i], via=via)
         else:
             continue
         added.setdefault(src.record.id, []).append(hit)
@@ -179,6 +163,99 @@ def expand(hits: list[Hit], k: int, graph: EmbeddedGraph, rels: Sequence[str], n
     for h in hits:
         if h.record.id not in extra:
             place(h)
+    return [dataclasses.replace(h, rank=r) for r, h in enumerate(out[:k])]
+
+
+def _new_hits(new: Sequence[int], source: Mapping[int, Hit], store: Store, index: VectorIndex, qvec: np.ndarray,
+              topic_of: Callable[[Sequence[int]], dict[int, int]],
+              known: Mapping[int, tuple[Record, float]] | None,
+              read: tuple[tuple[int, ...], Near, Mapping[int, Record]] | None) -> dict[int, Hit]:
+    """Hits for memories a graph step brought in (``new``, outside the list), each with the relevance of the hit
+    that brought it (``source``) and its own cosine to the query (shape of ``qvec``: (1, dim)); records are read
+    only where neither ``known`` (the search's candidates) nor ``read`` (what it read with its hits) holds them.
+    A memory deleted since, or another process's not indexed yet, is left out."""
+    prefetched = read[2] if read is not None else {}
+    have = {i: known[i] for i in new if known is not None and i in known}
+    unread = [i for i in new if i not in have and i not in prefetched]
+    records = {i: prefetched[i] for i in new if i not in have and i in prefetched}
+    records.update(store.get(unread) if unread else {})
+    fresh = [i for i in new if i not in have and i in records]
+    if store.shared and fresh:  # another process's record, committed after this call caught up: not indexed yet
+        held = set(np.asarray(fresh, dtype=np.int64)[np.isin(fresh, index.ids())].tolist())
+        fresh = [i for i in fresh if i in held]
+        records = {i: r for i, r in records.items() if i in held}
+    cos = dict(zip(fresh, (index.vectors(fresh) @ qvec[0]).tolist())) if fresh else {}
+    for i, (record, c) in have.items():
+        records[i], cos[i] = record, c
+    kept = [i for i in new if i in records]
+    topics = topic_of(kept)
+    out = {}
+    for i in kept:
+        c = float(min(1.0, max(-1.0, cos[i])))
+        out[i] = Hit(record=records[i], score=c, distance=1.0 - c, rank=0, relevance=source[i].relevance,
+                     keyword=0.0, topic=topics.get(i), expanded_from=source[i].record.id)
+    return out
+
+
+def asks(text: str) -> bool:
+    """True when a memory asks a question (its text holds a question mark): :func:`replies` lifts its answer."""
+    return "?" in text
+
+
+def successors(graph: EmbeddedGraph, ids: Sequence[int]) -> dict[int, int]:
+    """The memory that FOLLOWS each of ``ids`` in its session (the next one written there), where one does."""
+    if not ids:
+        return {}
+    held = graph.links(ids, ["FOLLOWS"])
+    rows = held if held is not None else [r[:4] for r in graph.rows([key("memory", i) for i in ids], ["FOLLOWS"], "in")]
+    wanted = set(ids)
+    out: dict[int, int] = {}
+    for src, rel, dst, _ in rows:
+        if rel == "FOLLOWS" and dst.startswith("memory:") and src.startswith("memory:"):
+            before = int(parse_key(dst)[1])
+            if before in wanted:
+                out[before] = int(parse_key(src)[1])
+    return out
+
+
+def replies(hits: list[Hit], k: int, graph: EmbeddedGraph, store: Store, index: VectorIndex, qvec: np.ndarray,
+            allowed: np.ndarray | None, topic_of: Callable[[Sequence[int]], dict[int, int]],
+            read: tuple[Mapping[int, int | None], Mapping[int, Record]] | None = None) -> list[Hit]:
+    """Place the answer of each hit that :func:`asks` a question right above it (``SearchConfig.replies``).
+
+    The answer is the memory that FOLLOWS the question in its session (the next one written there). One
+    ranked higher already, or outside the search filters (``allowed``), stays where it is; one ranked lower
+    moves up, keeping its own scores; a new one carries ``via=("FOLLOWS",)``, ``expanded_from`` (the
+    question) and the question's relevance. The list stays at k. ``read`` holds what the search read with
+    its hits (the :func:`successors` of those hits, None where a hit has none, and their records): only the
+    rest is looked up here.
+    """
+    questions = [h.record.id for h in hits if asks(h.record.text)]
+    if not questions:
+        return hits
+    known, prefetched = read if read is not None else ({}, {})
+    answer = {q: a for q in questions if (a := known.get(q)) is not None}
+    answer.update(successors(graph, [q for q in questions if q not in known]))
+    pos = {h.record.id: r for r, h in enumerate(hits)}
+    ok = None if allowed is None else set(allowed.tolist())
+    lift = {q: a for q, a in answer.items() if pos.get(a, len(hits)) > pos[q] and (ok is None or a in ok)}
+    if not lift:
+        return hits
+    by_id = {h.record.id: h for h in hits}
+    fresh = _new_hits([a for a in lift.values() if a not in pos], {a: by_id[q] for q, a in lift.items()},
+                      store, index, qvec, topic_of, None, ((), {}, prefetched))
+    out: list[Hit] = []
+    placed: set[int] = set()
+    for h in hits:
+        if h.record.id in placed:  # an answer moved up already
+            continue
+        a = lift.get(h.record.id)
+        if a is not None and a not in placed and (a in pos or a in fresh):
+            got = hits[pos[a]] if a in pos else fresh[a]
+            out.append(dataclasses.replace(got, via=("FOLLOWS",), expanded_from=h.record.id))
+            placed.add(a)
+        out.append(h)
+        placed.add(h.record.id)
     return [dataclasses.replace(h, rank=r) for r, h in enumerate(out[:k])]
 
 

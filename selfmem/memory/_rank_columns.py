@@ -1,6 +1,6 @@
 """The columns ranking reads, held in memory: a search reads records only for the hits it returns.
 
-A record's importance and creation time never change after it is added, so a handle can keep them for
+A record's importance, creation time and text never change after it is added, so a handle can keep them for
 every id once read: the first search reads them for all records in one columnar query (17 ms at 300k on
 DuckDB), later ones read only ids they have not seen (records other processes or this one added since).
 Ranking then needs the store only for the texts of the hits it keeps (de-duplication by text) and
@@ -27,10 +27,12 @@ class Columns(NamedTuple):
     """float64."""
     created: np.ndarray
     """float64: seconds since 1970, UTC."""
+    asks: np.ndarray
+    """bool: the text holds a question mark."""
 
 
 class RankColumns:
-    """Importance and creation time per record id (dense arrays, grown as ids grow), read from one store.
+    """Importance, creation time and whether the text asks a question, per record id (dense arrays, grown as ids grow), read from one store.
 
     The cache belongs to one store object: handed another (a reopened or migrated store) it starts over.
     """
@@ -41,6 +43,7 @@ class RankColumns:
         self._present = np.zeros(0, bool)
         self._importance = np.zeros(0)
         self._created = np.zeros(0)
+        self._asks = np.zeros(0, bool)
 
     def get(self, store: Store, ids: np.ndarray) -> Columns:
         """The columns of ``ids`` (int64, shape (n,)), reading from ``store`` only those not seen before."""
@@ -55,14 +58,14 @@ class RankColumns:
         unseen = ids[~seen]
         if len(unseen):
             self._put(unseen, store.rank_rows(unseen))
-        return Columns(self._present[ids], self._importance[ids], self._created[ids])
+        return Columns(self._present[ids], self._importance[ids], self._created[ids], self._asks[ids])
 
-    def _put(self, asked: np.ndarray, rows: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
-        got, importance, created = rows
+    def _put(self, asked: np.ndarray, rows: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> None:
+        got, importance, created, asks = rows
         top = int(max(asked.max(initial=-1), got.max(initial=-1))) + 1
         if top > len(self._known):
             size = max(top, 2 * len(self._known))
-            for name in ("_known", "_present", "_importance", "_created"):
+            for name in ("_known", "_present", "_importance", "_created", "_asks"):
                 old = getattr(self, name)
                 new = np.zeros(size, old.dtype)
                 new[:len(old)] = old
@@ -72,3 +75,4 @@ class RankColumns:
         self._known[got] = self._present[got] = True
         self._importance[got] = importance
         self._created[got] = created
+        self._asks[got] = asks

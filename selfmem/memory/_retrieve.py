@@ -167,7 +167,8 @@ def _moment(name: str, ts: object) -> datetime | None:
 
 def search(req: SearchRequest, store: Store, views: Views, index: VectorIndex, keywords: KeywordIndex,
            topics: TopicRouter, graph: EmbeddedGraph | None = None, columns: RankColumns | None = None) -> list[Hit]:
-    """The search pipeline: filter, embed the query, route (topics mode), gather, rank, wrap as hits, expand.
+    """The search pipeline: filter, embed the query, route (topics mode), gather, rank, wrap as hits, expand
+    (then fuse the second hops' lists, and lift the answers of questions, when the config asks).
 
     ``graph`` is the embedded graph whose ``req.expand`` edge types are followed from the best hits;
     ``columns`` the handle's ranking columns (:mod:`._rank_columns`; None: every candidate's record is read).
@@ -193,8 +194,9 @@ def search(req: SearchRequest, store: Store, views: Views, index: VectorIndex, k
     run = functools.partial(_one_pass, req, store=store, index=index, keywords=keywords, topics=topics, graph=graph,
                             allowed=allowed, columns=columns)
     walking = bool(cfg.entity_weight) and graph is not None
+
     if not cfg.feedback and not walking:
-        return run(req.query, qvec, req.k)
+        return run(req.query, qvec, req.k, answer=True)
     depth = max(req.k, FEEDBACK_DEPTH)
     first = run(req.query, qvec, depth if cfg.feedback or req.expand else first_depth(req.k, cfg.entity_weight, depth))
     if not first:
@@ -217,7 +219,11 @@ def search(req: SearchRequest, store: Store, views: Views, index: VectorIndex, k
             walked = [i for i in walked if i in ok]
         lists.append((cfg.entity_weight, walked))
     with stage("fusion"):
-        return _fuse(req, lists, first, others, qvec, index=index, keywords=keywords, store=store, topics=topics)
+        fused = _fuse(req, lists, first, others, qvec, index=index, keywords=keywords, store=store, topics=topics)
+    if not (cfg.replies and req.expand and graph is not None):
+        return fused
+    with stage("graph"):
+        return _graph_api.replies(fused, req.k, graph, store, index, qvec, allowed, topics.top_of)
 
 
 FEEDBACK_DEPTH = 30
@@ -240,24 +246,42 @@ def first_depth(k: int, others: float, depth: int) -> int:
 
 def _one_pass(req: SearchRequest, query: str, qvec: np.ndarray, k: int, *, store: Store, index: VectorIndex,
               keywords: KeywordIndex, topics: TopicRouter, graph: EmbeddedGraph | None,
-              allowed: np.ndarray | None, columns: RankColumns | None) -> list[Hit]:
-    """Gather, rank, wrap as hits and expand, for one query text and its index vector (shape (1, dim))."""
+              allowed: np.ndarray | None, columns: RankColumns | None, answer: bool = False) -> list[Hit]:
+    """Gather, rank, wrap as hits and expand, for one query text and its index vector (shape (1, dim)); with
+    ``answer`` and ``SearchConfig.replies``, lift the answers of question hits too (:func:`_graph_api.replies`)."""
     cfg = req.config
     columns = None if cfg.use_weight else columns  # use counts change: read with the records
     cands = gather(store, index, keywords, query, qvec, max(cfg.candidates, k), allowed, cfg.mode, columns)
 
     expanding = bool(req.expand) and graph is not None
+    answering = expanding and answer and cfg.replies
     read: list[tuple[tuple[int, ...], _graph_api.Near, dict[int, Record]]] = []
+    follows: dict[int, int | None] = {}
+
+    def questions(ids: list[int]) -> list[int]:
+        """Those of ``ids`` that ask a question, or may: read from the ranking columns (or the candidates'
+        records) before the records themselves are read."""
+        if columns is not None:
+            return [i for i, q in zip(ids, columns.get(store, np.asarray(ids, dtype=np.int64)).asks.tolist()) if q]
+        texts = {c.id: c.record.text for c in cands if c.record is not None}
+        return [i for i in ids if i not in texts or _graph_api.asks(texts[i])]
 
     def fetch(ids: list[int]) -> dict[int, Record]:
-        """The picks' records; on the first read, with the graph neighbours of the best picks (one read)."""
+        """The picks' records; on the first read, with the graph neighbours of the best picks and the
+        memories that follow those of them that ask a question (the answers ``replies`` may lift), in one
+        read."""
         extra: list[int] = []
         if expanding and not read:
             assert graph is not None
             top = tuple(ids[:req.expand_hits])
             with stage("graph"):
                 near = _graph_api.neighbours(graph, top, req.expand)
-            extra = list(dict.fromkeys(o for lst in near.values() for o, _ in lst if o not in ids))
+                brought = [o for lst in near.values() for o, _ in lst]
+                asked = questions(list(dict.fromkeys([*ids, *brought]))) if answering else []
+                after = _graph_api.successors(graph, asked)
+            follows.update({i: after.get(i) for i in asked})
+            picked = set(ids)
+            extra = [o for o in dict.fromkeys([*brought, *after.values()]) if o not in picked]
         with stage("store"):
             got = store.get(ids + extra)
         if expanding and not read:
@@ -276,6 +300,11 @@ def _one_pass(req: SearchRequest, query: str, qvec: np.ndarray, k: int, *, store
                                      allowed, topics.top_of,
                                      {c.id: (c.record, c.cos) for c in cands if c.record is not None},
                                      read[0] if read else None)
+    if answering:
+        assert graph is not None
+        with stage("graph"):
+            hits = _graph_api.replies(hits, k, graph, store, index, qvec, allowed, topics.top_of,
+                                      (follows, read[0][2] if read else {}))
     return hits
 
 

@@ -48,6 +48,8 @@ class RankRows(NamedTuple):
     """float64."""
     created: np.ndarray
     """float64: seconds since 1970, UTC."""
+    asks: np.ndarray
+    """bool: the text holds a question mark (``SearchConfig.replies`` lifts the answers of such hits)."""
 
 
 class SessionSummary(NamedTuple):
