@@ -152,6 +152,9 @@ def cv_settings() -> list[tuple[str, str, dict]]:
     for fb in (0, 1):  # the answers of question hits lifted (issue 42)
         name = "default | FOLLOWS x2, keyword weight 0.5, " + ("feedback 1 weight 1.0, " if fb else "") + "replies"
         out.append((name, "default", cfg(0.5, feedback=fb, replies=True)))
+    for kw, hits in ((0.5, 1), (0.5, 3), (0.4, 2), (0.6, 2)):  # the expansion and fusion around the replies
+        out.append((f"default | FOLLOWS x{hits}, keyword weight {kw}, replies", "default",
+                    cfg(kw, hits=hits, replies=True)))
     return out
 
 
