@@ -234,9 +234,9 @@ class SearchConfig:
         A hit that asks a question (its text holds a ``?``) brings the memory that answers it, the next one
         of its session (its FOLLOWS successor), right above itself: the question matches the query, the
         answer holds what was asked for. Needs the graph (``graph.enabled``), and a search that expands (not
-        ``expand=False``); off: the list as ranked. On by
-        default: on LoCoMo, held out, recall@10 0.713 -> 0.744, and 0.754 with ``feedback=1``
-        (docs/benchmarks-history.md), for about 1.5 ms more search at 100k memories.
+        ``expand=False``); off: the list as ranked. On by default: on LoCoMo, held out, recall@10
+        0.713 -> 0.744, and 0.754 with ``feedback=1`` (docs/benchmarks-history.md), for 0.1-0.2 ms more
+        search at 100k memories and 0.7-0.8 ms at 300k (hash embedders).
     """
 
     mode: SearchMode = "hybrid"

@@ -18,8 +18,8 @@ from ..graph._entities import extract_entities, max_df, ppr_scores
 from ..graph._links import LINK_RELS
 from . import _validate as v
 
-__all__ = ["check_node", "check_rels", "check_expand", "check_walk", "expand", "neighbours", "Near", "entity_walk", "replies", "asks", "successors",
-           "WALK_SEED_HITS", "WALK_ALPHA"]
+__all__ = ["check_node", "check_rels", "check_expand", "check_walk", "expand", "neighbours", "Near", "entity_walk",
+           "replies", "asks", "successors", "WALK_SEED_HITS", "WALK_ALPHA"]
 
 WALK_SEED_HITS = 3
 """First hits the entity walk restarts at (besides the query's entities)."""

@@ -194,7 +194,6 @@ def search(req: SearchRequest, store: Store, views: Views, index: VectorIndex, k
     run = functools.partial(_one_pass, req, store=store, index=index, keywords=keywords, topics=topics, graph=graph,
                             allowed=allowed, columns=columns)
     walking = bool(cfg.entity_weight) and graph is not None
-
     if not cfg.feedback and not walking:
         return run(req.query, qvec, req.k, answer=True)
     depth = max(req.k, FEEDBACK_DEPTH)
