@@ -143,7 +143,8 @@ def expand(hits: list[Hit], k: int, graph: EmbeddedGraph, rels: Sequence[str], n
     if not extra:
         return hits
     new = [i for i in extra if i not in pos]
-    fresh = _new_hits(new, {i: src for i, (src, _) in extra.items()}, store, index, qvec, topic_of, known, read)
+    fresh = _new_hits(new, {i: src for i, (src, _) in extra.items()}, store, index, qvec, topic_of, known,
+                      read[2] if read is not None else {})
     added: dict[int, list[Hit]] = {}
     for i, (src, via) in extra.items():
         if i in pos:  # ranked lower: moved up, keeping its own scores
@@ -168,13 +169,12 @@ def expand(hits: list[Hit], k: int, graph: EmbeddedGraph, rels: Sequence[str], n
 
 def _new_hits(new: Sequence[int], source: Mapping[int, Hit], store: Store, index: VectorIndex, qvec: np.ndarray,
               topic_of: Callable[[Sequence[int]], dict[int, int]],
-              known: Mapping[int, tuple[Record, float]] | None,
-              read: tuple[tuple[int, ...], Near, Mapping[int, Record]] | None) -> dict[int, Hit]:
+              known: Mapping[int, tuple[Record, float]] | None, prefetched: Mapping[int, Record]) -> dict[int, Hit]:
     """Hits for memories a graph step brought in (``new``, outside the list), each with the relevance of the hit
     that brought it (``source``) and its own cosine to the query (shape of ``qvec``: (1, dim)); records are read
-    only where neither ``known`` (the search's candidates) nor ``read`` (what it read with its hits) holds them.
-    A memory deleted since, or another process's not indexed yet, is left out."""
-    prefetched = read[2] if read is not None else {}
+    only where neither ``known`` (the search's candidates, with their cosines) nor ``prefetched`` (records the
+    search read with its hits) holds them. A memory deleted since, or another process's not indexed yet, is
+    left out."""
     have = {i: known[i] for i in new if known is not None and i in known}
     unread = [i for i in new if i not in have and i not in prefetched]
     records = {i: prefetched[i] for i in new if i not in have and i in prefetched}
@@ -243,7 +243,7 @@ def replies(hits: list[Hit], k: int, graph: EmbeddedGraph, store: Store, index: 
         return hits
     by_id = {h.record.id: h for h in hits}
     fresh = _new_hits([a for a in lift.values() if a not in pos], {a: by_id[q] for q, a in lift.items()},
-                      store, index, qvec, topic_of, None, ((), {}, prefetched))
+                      store, index, qvec, topic_of, None, prefetched)
     out: list[Hit] = []
     placed: set[int] = set()
     for h in hits:
