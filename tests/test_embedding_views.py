@@ -179,3 +179,36 @@ def test_query_models_run_side_by_side_and_errors_reach_the_caller():
     with pytest.raises(InvalidInputError, match="own failed"):
         _side_by_side(failing, ["general", "own"])
     assert done == ["general"]
+
+
+def test_a_query_runs_its_models_side_by_side_only_on_the_cpu():
+    """A query's two models run in threads of their own on the CPU; on a GPU they run one after the other in
+    the caller's thread (side by side, the GPU machine's query embedding was several times slower)."""
+    import threading
+
+    import numpy as np
+
+    from selfmem.retrieval._embedders import HashEmbedder
+    from selfmem.retrieval._views import Views
+
+    class Recording:  # a model's place in the views (not a HashEmbedder: those never run side by side)
+        def __init__(self, device: str) -> None:
+            self.inner = HashEmbedder(dim=16)
+            self.dim = 16
+            self.device = device
+            self.threads: list[str] = []
+
+        def fingerprint(self):
+            return self.inner.fingerprint()
+
+        def embed(self, texts, *, progress=False) -> np.ndarray:
+            self.threads.append(threading.current_thread().name)
+            return self.inner.embed(texts, progress=progress)
+
+    for device, apart in (("cpu", True), ("cuda", False)):
+        general, own = Recording(device), Recording(device)
+        views = Views(general, own, mode="dual", alpha=0.5, own_dim=16, shrinkage=0.1, min_fit=10)
+        raw = views.embed_raw(["one query"])
+        assert raw["general"].shape == (1, 16) and raw["own"].shape == (1, 16)
+        me = threading.current_thread().name
+        assert general.threads == [me] and (own.threads == ["selfmem-embed-own"] if apart else own.threads == [me])
