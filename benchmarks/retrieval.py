@@ -142,16 +142,19 @@ def cv_settings() -> list[tuple[str, str, dict]]:
     out.append(("default | FOLLOWS + SIMILAR_TO x2", "default", cfg(rels=("FOLLOWS", "SIMILAR_TO"))))
     out.append(("default | FOLLOWS x2, dense only", "default", cfg(mode="dense")))
     for fb, w in ((1, 1.0), (1, 0.5), (2, 1.0)):  # pseudo-relevance feedback (issue 42)
-        out.append((f"default | FOLLOWS x2, keyword weight 0.5, feedback {fb} weight {w}", "default",
-                    cfg(0.5, feedback=fb, feedback_weight=w)))
+        out.append((f"default | FOLLOWS x2, keyword weight 0.5, feedback {fb} weight {w} (second model call)",
+                    "default", cfg(0.5, feedback=fb, feedback_weight=w)))
     for w in (0.1, 0.25, 0.5, 1.0):  # the entity walk (issue 42)
         out.append((f"default | FOLLOWS x2, keyword weight 0.5, entity walk weight {w}", "default",
                     cfg(0.5, entity_weight=w)))
-    out.append(("default | FOLLOWS x2, keyword weight 0.5, feedback 1 weight 1.0, entity walk weight 0.5", "default",
-                cfg(0.5, feedback=1, feedback_weight=1.0, entity_weight=0.5)))
+    out.append(("default | FOLLOWS x2, keyword weight 0.5, feedback 1 weight 1.0 (second model call), "
+                "entity walk weight 0.5", "default", cfg(0.5, feedback=1, feedback_weight=1.0, entity_weight=0.5)))
     for fb in (0, 1):  # the answers of question hits lifted (issue 42)
-        name = "default | FOLLOWS x2, keyword weight 0.5, " + ("feedback 1 weight 1.0, " if fb else "") + "replies"
+        name = ("default | FOLLOWS x2, keyword weight 0.5, "
+                + ("feedback 1 weight 1.0 (second model call), " if fb else "") + "replies")
         out.append((name, "default", cfg(0.5, feedback=fb, replies=True)))
+    out.append(("default | FOLLOWS x2, keyword weight 0.5, feedback 1 weight 0.5 (second model call), replies",
+                "default", cfg(0.5, feedback=1, feedback_weight=0.5, replies=True)))
     for kw, hits in ((0.5, 1), (0.5, 3), (0.4, 2), (0.6, 2)):  # the expansion and fusion around the replies
         out.append((f"default | FOLLOWS x{hits}, keyword weight {kw}, replies", "default",
                     cfg(kw, hits=hits, replies=True)))

@@ -217,13 +217,14 @@ class SearchConfig:
         Age at which the recency term halves.
     feedback : int
         Pseudo-relevance feedback, a second hop (0, the default: off). The text of the first pass's best
-        ``feedback`` hits is appended to the query, which is embedded (a second model call) and searched
-        again; the two lists of 30 hits (graph expansion included) are fused by reciprocal ranks
+        ``feedback`` hits is appended to the query; that moved query ranks the first pass's candidates and
+        its own dense candidates (in keyword mode: its keyword candidates) by the same relevance, and its
+        list of 30 is fused with the first pass's 30 hits (graph expansion included) by reciprocal ranks
         (``weight / (60 + rank)``). A hit's ``relevance`` is then the fused score; its ``score`` and
-        ``keyword`` stay those of the original query. On LoCoMo, held out: recall@10 0.713 -> 0.730,
-        multi-hop 0.317 -> 0.374 (docs/benchmarks-history.md), at about twice the search time.
+        ``keyword`` stay those of the original query. Measured on LoCoMo in docs/benchmarks-history.md
+        ("Feedback re-scores the candidates").
     feedback_weight : float
-        Weight of the second list in that fusion (the first list's is 1).
+        Weight of the feedback list in that fusion (the first list's is 1).
     entity_weight : float
         The entity walk, a second hop over the graph's entity layer (0, the default: off). A personalized
         PageRank over memories and the entities they MENTION (``graph.entities``), restarting at the query's

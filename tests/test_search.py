@@ -249,6 +249,24 @@ def test_feedback_reaches_a_second_hop_and_scores_against_the_query(tmp_path, ha
         SearchConfig(feedback=-1)
 
 
+def test_feedback_in_dense_mode_keeps_the_filters_and_k_and_scores_against_the_query(tmp_path, hash_config):
+    """The feedback list's own dense candidates (the moved query's) pass the search's filters like the first
+    pass's; the hits number k and carry their cosine against the question itself."""
+    notes = ["alice lives in zanzibar", "zanzibar zanzibar lighthouse", *[f"note{i} w{i}a w{i}b" for i in range(60)]]
+    outputs = [f"zanzibar output {i} alice" for i in range(40)]
+    cfg = hash_config.replace(search=SearchConfig(mode="dense", feedback=1))
+    with Memory(tmp_path / "m", cfg, progress=False) as mem:
+        mem.add_many(notes, kind="note")
+        mem.add_many(outputs, kind="output")
+        hits = mem.search("alice lives", k=8, kinds=["note"])
+        assert len(hits) == 8 and {h.record.kind for h in hits} == {"note"} and hits[0].record.text == notes[0]
+        views = mem._state.views
+        qv = views.index_vectors(views.embed_query("alice lives"))[0]
+        vecs = views.index_vectors(views.embed_raw([h.record.text for h in hits]))
+        assert np.allclose([h.score for h in hits], vecs @ qv, atol=1e-3)
+        assert [h.rank for h in hits] == list(range(8))
+        assert all(a.relevance >= b.relevance for a, b in zip(hits, hits[1:]))
+
 def test_ranking_reads_the_records_of_the_hits_only_and_ranks_as_with_every_record():
     import numpy as np
 

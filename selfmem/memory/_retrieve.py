@@ -18,7 +18,7 @@ from .._timing import stage
 from .._types import Hit, Record
 from ..retrieval._index import VectorIndex
 from ..retrieval._keywords import KeywordIndex
-from ..retrieval._search import Candidate, rank
+from ..retrieval._search import Candidate, rank, relevance
 from ..graph._embedded import EmbeddedGraph
 from ..retrieval._views import Views
 from . import _graph_api
@@ -195,20 +195,16 @@ def search(req: SearchRequest, store: Store, views: Views, index: VectorIndex, k
                             allowed=allowed, columns=columns)
     walking = bool(cfg.entity_weight) and graph is not None
     if not cfg.feedback and not walking:
-        return run(req.query, qvec, req.k, answer=True)
+        return run(req.query, qvec, req.k, answer=True)[0]
     depth = max(req.k, FEEDBACK_DEPTH)
-    first = run(req.query, qvec, depth if cfg.feedback or req.expand else first_depth(req.k, cfg.entity_weight, depth))
+    first, cands = run(req.query, qvec,
+                       depth if cfg.feedback or req.expand else first_depth(req.k, cfg.entity_weight, depth))
     if not first:
         return first
     lists = [(1.0, [h.record.id for h in first])]
-    others: dict[int, Hit] = {}
     if cfg.feedback:
-        text = " ".join([req.query, *(h.record.text for h in first[:cfg.feedback])])
-        with stage("embed"):
-            moved = views.index_vectors(views.embed_query(text))
-        second = run(text, moved, depth)
-        lists.append((cfg.feedback_weight, [h.record.id for h in second]))
-        others = {h.record.id: h for h in second}
+        lists.append((cfg.feedback_weight, _feedback(req, first, cands, depth, views=views, index=index,
+                                                     keywords=keywords, allowed=allowed)))
     if walking:
         assert graph is not None
         with stage("graph"):
@@ -218,7 +214,7 @@ def search(req: SearchRequest, store: Store, views: Views, index: VectorIndex, k
             walked = [i for i in walked if i in ok]
         lists.append((cfg.entity_weight, walked))
     with stage("fusion"):
-        fused = _fuse(req, lists, first, others, qvec, index=index, keywords=keywords, store=store, topics=topics)
+        fused = _fuse(req, lists, first, qvec, index=index, keywords=keywords, store=store, topics=topics)
     if not (cfg.replies and req.expand and graph is not None):
         return fused
     with stage("graph"):
@@ -227,6 +223,45 @@ def search(req: SearchRequest, store: Store, views: Views, index: VectorIndex, k
 
 FEEDBACK_DEPTH = 30
 """Hits per pass that :data:`SearchConfig.feedback` and :data:`SearchConfig.entity_weight` fuse (at least k)."""
+
+
+def _feedback(req: SearchRequest, first: list[Hit], cands: list[Candidate], depth: int, *, views: Views,
+              index: VectorIndex, keywords: KeywordIndex, allowed: np.ndarray | None) -> list[int]:
+    """:data:`SearchConfig.feedback`'s list: the query joined by the text of the first pass's best hits, ranked
+    over the first pass's candidates and the moved query's own dense candidates (ids, best first, at most
+    ``depth``).
+
+    The moved query is that text, embedded (a second model call) and scored by BM25. The first pass's
+    candidates are re-scored rather than gathered again: BM25 candidates for a text of a few dozen words
+    would cost most of a search (the dense index's candidates for the moved vector cost a fraction of a
+    millisecond; in keyword mode the joined text's keyword candidates are taken).
+    """
+    cfg = req.config
+    top = first[:cfg.feedback]
+    text = " ".join([req.query, *(h.record.text for h in top)])
+    with stage("embed"):
+        moved = views.index_vectors(views.embed_query(text))
+    ids = [c.id for c in cands]
+    known = set(ids)
+    found: list[int] = []
+    if cfg.mode == "keyword":
+        with stage("keyword"):
+            found = keywords.candidates(text, cfg.candidates, allowed)[0].tolist()
+    elif len(index):
+        with stage("index"):
+            found = [int(i) for i in index.search(moved, cfg.candidates, allowed)[1][0] if i >= 0]
+    extra = [i for i in dict.fromkeys(found) if i not in known]
+    with stage("index"):
+        vecs = np.stack([c.vector for c in cands])
+        if extra:
+            vecs = np.concatenate([vecs, index.vectors(extra)])
+        cos = vecs.astype(np.float32) @ moved[0].astype(np.float32)
+    ids += extra
+    with stage("keyword"):
+        bm = keywords.score_docs(text, ids)
+    score = relevance(cos, bm, cfg)
+    order = np.lexsort((np.asarray(ids, dtype=np.int64), -score))[:depth]
+    return [ids[j] for j in order.tolist()]
 
 
 def first_depth(k: int, others: float, depth: int) -> int:
@@ -245,9 +280,11 @@ def first_depth(k: int, others: float, depth: int) -> int:
 
 def _one_pass(req: SearchRequest, query: str, qvec: np.ndarray, k: int, *, store: Store, index: VectorIndex,
               keywords: KeywordIndex, topics: TopicRouter, graph: EmbeddedGraph | None,
-              allowed: np.ndarray | None, columns: RankColumns | None, answer: bool = False) -> list[Hit]:
+              allowed: np.ndarray | None, columns: RankColumns | None,
+              answer: bool = False) -> tuple[list[Hit], list[Candidate]]:
     """Gather, rank, wrap as hits and expand, for one query text and its index vector (shape (1, dim)); with
-    ``answer`` and ``SearchConfig.replies``, lift the answers of question hits too (:func:`_graph_api.replies`)."""
+    ``answer`` and ``SearchConfig.replies``, lift the answers of question hits too (:func:`_graph_api.replies`).
+    Returns the hits and the candidates they were ranked from."""
     cfg = req.config
     columns = None if cfg.use_weight else columns  # use counts change: read with the records
     cands = gather(store, index, keywords, query, qvec, max(cfg.candidates, k), allowed, cfg.mode, columns)
@@ -304,7 +341,7 @@ def _one_pass(req: SearchRequest, query: str, qvec: np.ndarray, k: int, *, store
         with stage("graph"):
             hits = _graph_api.replies(hits, k, graph, store, index, qvec, allowed, topics.top_of,
                                       (follows, read[0][2] if read else {}))
-    return hits
+    return hits, cands
 
 
 def _read(c: Candidate) -> Record:
@@ -312,16 +349,14 @@ def _read(c: Candidate) -> Record:
     return c.record
 
 
-def _fuse(req: SearchRequest, lists: list[tuple[float, list[int]]], first: list[Hit], others: dict[int, Hit],
-          qvec: np.ndarray, *, index: VectorIndex, keywords: KeywordIndex, store: Store,
-          topics: TopicRouter) -> list[Hit]:
-    """The ranked lists of ids (first pass, ``feedback``'s second pass, the entity walk) fused by weighted
+def _fuse(req: SearchRequest, lists: list[tuple[float, list[int]]], first: list[Hit], qvec: np.ndarray, *,
+          index: VectorIndex, keywords: KeywordIndex, store: Store, topics: TopicRouter) -> list[Hit]:
+    """The ranked lists of ids (first pass, ``feedback``'s list, the entity walk) fused by weighted
     reciprocal ranks (``weight / (60 + rank)``) into the top k.
 
-    ``first`` holds the first pass's hits, ``others`` the other passes' hits by id. A memory the first pass
-    did not find gets its cosine and BM25 against the original query, and its record (one the walk alone
-    found) is read only once it ranks among the best: records are read after the fusion, not for every id
-    the passes return.
+    ``first`` holds the first pass's hits. A memory the first pass did not find gets its cosine and BM25
+    against the original query, and its record is read only once it ranks among the best: records are read
+    after the fusion, not for every id the lists hold.
     """
     fused: dict[int, float] = {}
     for weight, ids in lists:
@@ -334,7 +369,7 @@ def _fuse(req: SearchRequest, lists: list[tuple[float, list[int]]], first: list[
     while len(out) < req.k and pos < len(order):
         batch = order[pos:pos + req.k - len(out)]
         pos += len(batch)
-        filled = _rescored(req, [i for i in batch if i not in known], others, qvec, index, keywords, store, topics)
+        filled = _rescored(req, [i for i in batch if i not in known], qvec, index, keywords, store, topics)
         for i in batch:
             hit = known.get(i) or filled.get(i)  # None: deleted since a pass found it
             if hit is not None and (req.max_distance is None or hit.distance <= req.max_distance):
@@ -342,21 +377,17 @@ def _fuse(req: SearchRequest, lists: list[tuple[float, list[int]]], first: list[
     return [dataclasses.replace(h, rank=r, relevance=fused[h.record.id]) for r, h in enumerate(out)]
 
 
-def _rescored(req: SearchRequest, ids: list[int], others: dict[int, Hit], qvec: np.ndarray, index: VectorIndex,
-              keywords: KeywordIndex, store: Store, topics: TopicRouter) -> dict[int, Hit]:
-    """Hits for ids outside the first pass, scored against the original query: another pass's hit, or a new
-    one from the record (read here; an id whose record is gone is left out)."""
+def _rescored(req: SearchRequest, ids: list[int], qvec: np.ndarray, index: VectorIndex, keywords: KeywordIndex,
+              store: Store, topics: TopicRouter) -> dict[int, Hit]:
+    """Hits for ids outside the first pass, from their records (read here; an id whose record is gone is left
+    out), scored against the original query."""
     if not ids:
         return {}
-    unknown = [i for i in ids if i not in others]
-    got: dict[int, Record] = {}
-    if unknown:
-        with stage("store"):
-            got = dict(store.get(unknown))
+    with stage("store"):
+        got = dict(store.get(ids))
     topic_of = topics.top_of(list(got)) if got else {}
-    base = {i: others[i] if i in others else Hit(record=got[i], score=0.0, distance=1.0, rank=0, relevance=0.0,
-                                                  keyword=0.0, topic=topic_of.get(i))
-            for i in ids if i in others or i in got}
+    base = {i: Hit(record=got[i], score=0.0, distance=1.0, rank=0, relevance=0.0, keyword=0.0, topic=topic_of.get(i))
+            for i in ids if i in got}
     keep = list(base)
     if not keep:
         return {}

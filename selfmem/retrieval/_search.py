@@ -102,6 +102,16 @@ def inverse_distance_weights(distances: Sequence[float], eps: float = EPS) -> np
     return w / w.sum() if len(w) else w
 
 
+def relevance(cos: np.ndarray, bm25: np.ndarray, cfg: SearchConfig) -> np.ndarray:
+    """The relevance of candidates by ``cfg.mode``: BM25 (keyword), cosine (dense), or their z-scores
+    weighted by ``cfg.keyword_weight`` (hybrid, topics); shape (n,) from two arrays of shape (n,)."""
+    if cfg.mode == "keyword":
+        return np.asarray(bm25, dtype=np.float64).copy()
+    if cfg.mode in ("hybrid", "topics"):
+        return cfg.keyword_weight * zscore(bm25) + (1 - cfg.keyword_weight) * zscore(cos)
+    return np.asarray(cos, dtype=np.float64).copy()
+
+
 def rank(cands: list[Candidate], k: int, cfg: SearchConfig, *, now: datetime | None = None,
          max_distance: float | None = None,
          fetch: Callable[[list[int]], Mapping[int, Record]] | None = None) -> list[tuple[Candidate, float]]:
@@ -128,14 +138,7 @@ def rank(cands: list[Candidate], k: int, cfg: SearchConfig, *, now: datetime | N
     if not cands:
         return []
     cos = np.array([c.cos for c in cands])
-    bm = np.array([c.bm25 for c in cands])
-    if cfg.mode == "keyword":
-        rel = bm
-    elif cfg.mode in ("hybrid", "topics"):
-        rel = cfg.keyword_weight * zscore(bm) + (1 - cfg.keyword_weight) * zscore(cos)
-    else:
-        rel = cos
-    score = rel.copy()
+    score = relevance(cos, np.array([c.bm25 for c in cands]), cfg)
     if cfg.importance_weight:
         score += cfg.importance_weight * np.log(np.maximum([c.importance for c in cands], 1e-6))
     if cfg.recency_weight:
