@@ -33,6 +33,10 @@ e.g. ``--steps fill,real`` then ``--steps hash``):
     that memory searched with the 200 first LoCoMo questions in every mode, the query embedded by the real
     models on the GPU and then on the CPU, the search pinned to ``--cores`` CPUs (default 2, as the project's
     machine), time per stage (``search_latency.measure_memory``; ``latency-real.json``);
+``query``
+    a query's two models one after the other and side by side (``Views``' two ways), on the GPU and on the
+    CPU, pinned to ``--cores`` CPUs, the 200 first LoCoMo questions, alternated twice (``query-embed.json``;
+    no memory needed);
 ``hash``
     ``search_latency.py --embedder hash --sizes N --chunk 100000 --cores 2``: the same breakdown on a memory
     of ``--n`` texts with the hash embedder, where what is measured is the library's own cost
@@ -215,6 +219,11 @@ def run(args: argparse.Namespace) -> None:
                             "--data", data, "--cores", str(args.cores), "--queries", str(args.queries),
                             "--json", str(out / "latency-real.json")], check=True, env=env)
             results["latency_real"] = json.loads((out / "latency-real.json").read_text())
+        elif step == "query":
+            subprocess.run([sys.executable, str(Path(__file__).resolve()), "query-embed", "--data", data,
+                            "--cores", str(args.cores), "--queries", str(args.queries),
+                            "--json", str(out / "query-embed.json")], check=True, env=env)
+            results["query_embed"] = json.loads((out / "query-embed.json").read_text())
         elif step == "hash":
             subprocess.run([sys.executable, str(bench / "search_latency.py"), "--data", data, "--out",
                             str(GPU / "latency"), "--sizes", str(args.n), "--embedder", "hash", "--chunk", "100000",
@@ -223,7 +232,7 @@ def run(args: argparse.Namespace) -> None:
             shutil.copy(GPU / "latency" / "search-latency-hash-gpu.json", out / "latency-hash.json")
             results["latency_hash"] = json.loads((out / "latency-hash.json").read_text())
         else:
-            raise SystemExit(f"unknown step {step!r}: use some of fill, real, hash")
+            raise SystemExit(f"unknown step {step!r}: use some of fill, real, query, hash")
         results.setdefault("step_seconds", {})[step] = round(time.perf_counter() - t0, 1)
         results_path.write_text(json.dumps(results, indent=1, default=str))
         print(f"step {step}: {time.perf_counter() - t0:.0f} s", flush=True)
@@ -258,6 +267,52 @@ def latency_real(args: argparse.Namespace) -> None:
         Path(args.json).write_text(json.dumps(res, indent=1))  # after each device: a cut-off run keeps the first
 
 
+def query_embed(args: argparse.Namespace) -> None:
+    """A query's two models, one after the other and side by side (``Views``' two ways of embedding a query),
+    on the GPU and on the CPU, the process pinned to ``--cores`` CPUs: ms per query (no memory needed)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from gpu_models import locomo_questions
+    from search_latency import pin_cores
+
+    from selfmem.retrieval._embedders import SentenceTransformerEmbedder
+    from selfmem.retrieval._own import CausalLMEmbedder
+    queries = locomo_questions(args.data)[:args.queries]
+    pin_cores(args.cores)
+    res: dict[str, object] = {"queries": len(queries), "cores": args.cores}
+    import numpy as np
+    import torch
+
+    for device in ("cuda", "cpu") if torch.cuda.is_available() else ("cpu",):
+        models = {"general": SentenceTransformerEmbedder(str(UNPACKED / "minilm"), device=device),
+                  "own": CausalLMEmbedder(str(UNPACKED / "smollm2"), layer=9, device=device, batch_size=32)}
+        row: dict[str, object] = {"runtime": {r: m.resolved_runtime() for r, m in models.items()}}
+        for _ in range(2):  # alternated twice: each way measured after the other once
+            for way in ("one after the other", "side by side"):
+                for q in queries[:20]:
+                    _embed_query(models, q, way)
+                ms = []
+                for q in queries:
+                    t = time.perf_counter()
+                    _embed_query(models, q, way)
+                    ms.append((time.perf_counter() - t) * 1e3)
+                row.setdefault(way, []).append({"p50": float(np.percentile(ms, 50)),
+                                                "p95": float(np.percentile(ms, 95)), "mean": float(np.mean(ms))})
+                print(f"{device} {way}: p50 {np.percentile(ms, 50):.1f} ms", flush=True)
+        res[device] = row
+        Path(args.json).write_text(json.dumps(res, indent=1))
+
+
+def _embed_query(models: dict, query: str, way: str) -> None:
+    """One query through both models: in this thread one after the other, or side by side (``Views``)."""
+    from selfmem.retrieval._views import _side_by_side
+
+    if way == "side by side":
+        _side_by_side(lambda role: models[role].embed([query]), list(models))
+    else:
+        for m in models.values():
+            m.embed([query])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -280,8 +335,13 @@ def main() -> None:
         q.add_argument(name, required=True)
     q.add_argument("--cores", type=int, default=2)
     q.add_argument("--queries", type=int, default=200)
+    e = sub.add_parser("query-embed", help=argparse.SUPPRESS)
+    for name in ("--data", "--json"):
+        e.add_argument(name, required=True)
+    e.add_argument("--cores", type=int, default=2)
+    e.add_argument("--queries", type=int, default=200)
     args = ap.parse_args()
-    {"pack": pack, "stage": stage, "run": run, "latency-real": latency_real}[args.cmd](args)
+    {"pack": pack, "stage": stage, "run": run, "latency-real": latency_real, "query-embed": query_embed}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -288,8 +288,14 @@ def latency(n: int, args) -> dict[str, float]:
             mem.search(q, k=10)
             lat.append(time.perf_counter() - t)
         stats = mem.stats()
-    return {"n": stats.records, "index": stats.index["kind"], "p50": float(np.percentile(lat, 50) * 1e3),
-            "p99": float(np.percentile(lat, 99) * 1e3), "queries": len(lat)}
+        from search_latency import measure_memory
+
+        stages = measure_memory(mem, queries, ["hybrid"])["hybrid"]  # the same queries again, time per stage
+    res = {"n": stats.records, "index": stats.index["kind"], "p50": float(np.percentile(lat, 50) * 1e3),
+           "p99": float(np.percentile(lat, 99) * 1e3), "queries": len(lat), "stages_ms": stages,
+           "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": platform.processor()}
+    (Path(args.out) / f"latency-{n}.json").write_text(json.dumps(res, indent=1))
+    return res
 
 
 def main() -> None:
