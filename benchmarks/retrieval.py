@@ -152,7 +152,7 @@ def cv_settings() -> list[tuple[str, str, dict]]:
     for fb in (0, 1):  # the answers of question hits lifted (issue 42)
         name = ("default | FOLLOWS x2, keyword weight 0.5, "
                 + ("feedback 1 weight 1.0 (second model call), " if fb else "") + "replies")
-        out.append((name, "default", cfg(0.5, feedback=fb, replies=True)))
+        out.append((name, "default", cfg(0.5, feedback=fb, replies=True, **({"feedback_weight": 1.0} if fb else {}))))
     out.append(("default | FOLLOWS x2, keyword weight 0.5, feedback 1 weight 0.5 (second model call), replies",
                 "default", cfg(0.5, feedback=1, feedback_weight=0.5, replies=True)))
     for kw, hits in ((0.5, 1), (0.5, 3), (0.4, 2), (0.6, 2)):  # the expansion and fusion around the replies
@@ -223,7 +223,7 @@ def build_large(n: int, args) -> Path:
     path = Path(args.out) / f"latency-{n}"
     if (path / "memory.duckdb").is_file():
         with Memory(path, LATENCY_CONFIG, progress=False) as mem:
-            if len(mem) == n and mem.stats().sessions.get("s0"):
+            if len(mem) == n and len(mem.stats().sessions) > 1:  # the copies sit in sessions of 50
                 return path
     shutil.rmtree(path, ignore_errors=True)
     convs = load_locomo(args.data)
@@ -272,7 +272,8 @@ def build_large(n: int, args) -> Path:
 
 def latency(n: int, args) -> dict[str, float]:
     path = build_large(n, args)
-    queries = [q.question for c in load_locomo(args.data) for q in c.questions][: args.queries]
+    questions = [q.question for c in load_locomo(args.data) for q in c.questions]
+    queries, others = questions[: args.queries], questions[args.queries: 2 * args.queries]
     from selfmem.retrieval import _views
 
     # builds the index, keyword index, topics and graph if missing; SIMILAR_TO edges are left out (their
@@ -290,9 +291,10 @@ def latency(n: int, args) -> dict[str, float]:
         stats = mem.stats()
         from search_latency import measure_memory
 
-        stages = measure_memory(mem, queries, ["hybrid"])["hybrid"]  # the same queries again, time per stage
+        stages = measure_memory(mem, others, ["hybrid"])["hybrid"]  # other questions, time per stage
     res = {"n": stats.records, "index": stats.index["kind"], "p50": float(np.percentile(lat, 50) * 1e3),
            "p99": float(np.percentile(lat, 99) * 1e3), "queries": len(lat), "stages_ms": stages,
+           "stages_queries": len(others),
            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": platform.processor()}
     (Path(args.out) / f"latency-{n}.json").write_text(json.dumps(res, indent=1))
     return res

@@ -105,7 +105,7 @@ def test_a_config_of_the_previous_version_opens_without_the_keys_added_since(tmp
     assert len(older) == len(lines) - 2
     p.write_text("\n".join(older).replace("config_version = 6", "config_version = 3") + "\n")
     cfg = MemoryConfig.read(p)
-    assert cfg.search.feedback == 0 and cfg.search.feedback_weight == 1.0 and cfg.search.entity_weight == 0.0
+    assert cfg.search.feedback == 0 and cfg.search.feedback_weight == 0.5 and cfg.search.entity_weight == 0.0
     p.write_text("\n".join(lines) + "\n")  # still version 6: a gap is damage
     with pytest.raises(ConfigError, match="search.entity_weight"):
         MemoryConfig.read(p)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from selfmem import (GraphConfig, InvalidInputError, Memory, MemoryConfig,
+from selfmem import (GraphConfig, InvalidInputError, Memory, MemoryConfig, SearchConfig,
                      RecordNotFoundError, TopicsConfig)
 from selfmem.cli._app import cli
 from selfmem.graph import _cypher
@@ -229,6 +229,24 @@ def test_expansion_does_not_depend_on_the_list_length(tmp_path):
                 if h.via:
                     assert ids.index(h.expanded_from) < ids.index(h.record.id)
                     assert abs(h.record.id - h.expanded_from) == 1
+
+
+def test_expanding_a_list_of_ids_places_the_neighbours_as_the_search_does(tmp_path):
+    """expand_ids (the feedback list's expansion) orders a ranked list of ids as the search's expansion orders
+    its hits: the same ids in the same order, for every query."""
+    from selfmem.memory._graph_api import expand_ids
+
+    cfg = HASH.replace(graph=GraphConfig(similar_k=0, expand=("FOLLOWS",), expand_hits=3),
+                       search=SearchConfig(replies=False))
+    with Memory(tmp_path / "m", cfg) as mem:
+        for s in range(6):
+            mem.add_many(texts(8, seed=s), session=f"s{s}")
+        graph = mem._state.graph.graph
+        for q in texts(12, seed=9):
+            plain = [h.record.id for h in mem.search(q, k=20, expand=False)]
+            expanded = [h.record.id for h in mem.search(q, k=12)]
+            assert expand_ids(plain, graph, ("FOLLOWS",), 3, None)[:12] == expanded
+            assert expand_ids(plain, graph, (), 3, None) == plain
 
 
 def test_expansion_reads_only_the_neighbours_the_search_has_not_read(tmp_path, monkeypatch):

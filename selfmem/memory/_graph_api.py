@@ -18,8 +18,8 @@ from ..graph._entities import extract_entities, max_df, ppr_scores
 from ..graph._links import LINK_RELS
 from . import _validate as v
 
-__all__ = ["check_node", "check_rels", "check_expand", "check_walk", "expand", "neighbours", "Near", "entity_walk",
-           "replies", "asks", "successors", "WALK_SEED_HITS", "WALK_ALPHA"]
+__all__ = ["check_node", "check_rels", "check_expand", "check_walk", "expand", "expand_ids", "neighbours", "Near",
+           "entity_walk", "replies", "asks", "successors", "WALK_SEED_HITS", "WALK_ALPHA"]
 
 WALK_SEED_HITS = 3
 """First hits the entity walk restarts at (besides the query's entities)."""
@@ -131,40 +131,67 @@ def expand(hits: list[Hit], k: int, graph: EmbeddedGraph, rels: Sequence[str], n
     """
     if not rels or not hits:
         return hits
-    pos = {h.record.id: r for r, h in enumerate(hits)}
-    top = tuple(h.record.id for h in hits[:n_hits])
+    ids = [h.record.id for h in hits]
+    top = tuple(ids[:n_hits])
     near = read[1] if read is not None and read[0] == top else neighbours(graph, top, rels)
-    extra: dict[int, tuple[Hit, tuple[str, ...]]] = {}
-    ok = None if allowed is None else set(allowed.tolist())
-    for h in hits[:n_hits]:
-        for other, via in near.get(h.record.id, []):
-            if other not in extra and pos.get(other, len(hits)) > pos[h.record.id] and (ok is None or other in ok):
-                extra[other] = (h, via)
+    extra = _brought(ids, near, n_hits, allowed)
     if not extra:
         return hits
+    pos = {i: r for r, i in enumerate(ids)}
+    by_id = {h.record.id: h for h in hits}
     new = [i for i in extra if i not in pos]
-    fresh = _new_hits(new, {i: src for i, (src, _) in extra.items()}, store, index, qvec, topic_of, known,
+    fresh = _new_hits(new, {i: by_id[src] for i, (src, _) in extra.items()}, store, index, qvec, topic_of, known,
                       read[2] if read is not None else {})
-    added: dict[int, list[Hit]] = {}
     for i, (src, via) in extra.items():
         if i in pos:  # ranked lower: moved up, keeping its own scores
-            hit = dataclasses.replace(hits[pos[i]], via=via, expanded_from=src.record.id)
+            by_id[i] = dataclasses.replace(by_id[i], via=via, expanded_from=src)
         elif i in fresh:
-            hit = dataclasses.replace(fresh[i], via=via)
-        else:
-            continue
-        added.setdefault(src.record.id, []).append(hit)
-    out: list[Hit] = []
+            by_id[i] = dataclasses.replace(fresh[i], via=via)
+    order = _placed(ids, {i: src for i, (src, _) in extra.items() if i in by_id})
+    return [dataclasses.replace(by_id[i], rank=r) for r, i in enumerate(order[:k])]
 
-    def place(h: Hit) -> None:  # a moved-up hit may be a source itself: its neighbours follow it
-        out.append(h)
-        for e in added.get(h.record.id, ()):
+
+def expand_ids(ids: Sequence[int], graph: EmbeddedGraph, rels: Sequence[str], n_hits: int,
+               allowed: np.ndarray | None) -> list[int]:
+    """:func:`expand` on a ranked list of ids (no records, no scores): the graph neighbours of the best
+    ``n_hits`` placed right after them, by the same rules; the list grows by the neighbours it did not hold."""
+    if not rels or not ids:
+        return list(ids)
+    extra = _brought(ids, neighbours(graph, tuple(ids[:n_hits]), rels), n_hits, allowed)
+    return _placed(ids, {i: src for i, (src, _) in extra.items()}) if extra else list(ids)
+
+
+def _brought(ids: Sequence[int], near: Near, n_hits: int,
+             allowed: np.ndarray | None) -> dict[int, tuple[int, tuple[str, ...]]]:
+    """The neighbours an expansion places, each with the id that brings it and the edge path: those ranked
+    below that id (or absent) and inside the search filters, the first source winning."""
+    pos = {i: r for r, i in enumerate(ids)}
+    ok = None if allowed is None else set(allowed.tolist())
+    extra: dict[int, tuple[int, tuple[str, ...]]] = {}
+    for src in ids[:n_hits]:
+        for other, via in near.get(src, []):
+            if other not in extra and pos.get(other, len(ids)) > pos[src] and (ok is None or other in ok):
+                extra[other] = (src, via)
+    return extra
+
+
+def _placed(ids: Sequence[int], source: Mapping[int, int]) -> list[int]:
+    """``ids`` with every id of ``source`` placed right after the id that brings it (a placed id that brings
+    others is followed by them in turn); ids of ``source`` keep no other place."""
+    added: dict[int, list[int]] = {}
+    for i, src in source.items():
+        added.setdefault(src, []).append(i)
+    out: list[int] = []
+
+    def place(i: int) -> None:
+        out.append(i)
+        for e in added.get(i, ()):
             place(e)
 
-    for h in hits:
-        if h.record.id not in extra:
-            place(h)
-    return [dataclasses.replace(h, rank=r) for r, h in enumerate(out[:k])]
+    for i in ids:
+        if i not in source:
+            place(i)
+    return out
 
 
 def _new_hits(new: Sequence[int], source: Mapping[int, Hit], store: Store, index: VectorIndex, qvec: np.ndarray,

@@ -204,7 +204,7 @@ def search(req: SearchRequest, store: Store, views: Views, index: VectorIndex, k
     lists = [(1.0, [h.record.id for h in first])]
     if cfg.feedback:
         lists.append((cfg.feedback_weight, _feedback(req, first, cands, depth, views=views, index=index,
-                                                     keywords=keywords, allowed=allowed)))
+                                                     keywords=keywords, graph=graph, allowed=allowed)))
     if walking:
         assert graph is not None
         with stage("graph"):
@@ -226,10 +226,11 @@ FEEDBACK_DEPTH = 30
 
 
 def _feedback(req: SearchRequest, first: list[Hit], cands: list[Candidate], depth: int, *, views: Views,
-              index: VectorIndex, keywords: KeywordIndex, allowed: np.ndarray | None) -> list[int]:
+              index: VectorIndex, keywords: KeywordIndex, graph: EmbeddedGraph | None,
+              allowed: np.ndarray | None) -> list[int]:
     """:data:`SearchConfig.feedback`'s list: the query joined by the text of the first pass's best hits, ranked
     over the first pass's candidates and the moved query's own dense candidates (ids, best first, at most
-    ``depth``).
+    ``depth``), expanded over the graph as the first pass is.
 
     The moved query is that text, embedded (a second model call) and scored by BM25. The first pass's
     candidates are re-scored rather than gathered again: BM25 candidates for a text of a few dozen words
@@ -260,8 +261,11 @@ def _feedback(req: SearchRequest, first: list[Hit], cands: list[Candidate], dept
     with stage("keyword"):
         bm = keywords.score_docs(text, ids)
     score = relevance(cos, bm, cfg)
-    order = np.lexsort((np.asarray(ids, dtype=np.int64), -score))[:depth]
-    return [ids[j] for j in order.tolist()]
+    order = [ids[j] for j in np.lexsort((np.asarray(ids, dtype=np.int64), -score))[:depth].tolist()]
+    if not (req.expand and graph is not None):
+        return order
+    with stage("graph"):  # as the first pass: the neighbours of its best hits right after them
+        return _graph_api.expand_ids(order, graph, req.expand, req.expand_hits, allowed)[:depth]
 
 
 def first_depth(k: int, others: float, depth: int) -> int:
