@@ -258,8 +258,11 @@ def _feedback(req: SearchRequest, first: list[Hit], cands: list[Candidate], dept
             vecs = np.concatenate([vecs, index.vectors(extra)])
         cos = vecs.astype(np.float32) @ moved[0].astype(np.float32)
     ids += extra
-    with stage("keyword"):
-        bm = keywords.score_docs(text, ids)
+    if cfg.mode == "dense":  # ranks by cosine alone: no BM25 to compute
+        bm = np.zeros(len(ids))
+    else:
+        with stage("keyword"):
+            bm = keywords.score_docs(text, ids)
     score = relevance(cos, bm, cfg)
     order = [ids[j] for j in np.lexsort((np.asarray(ids, dtype=np.int64), -score))[:depth].tolist()]
     if not (req.expand and graph is not None):
