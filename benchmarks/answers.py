@@ -2,10 +2,15 @@
 
 Usage::
 
-    python benchmarks/answers.py prompts [--data ../shared/data] [--out runs/answers] [--peers]
+    python benchmarks/answers.py prompts [--data ../shared/data] [--out runs/answers] [--peers] [--search k=v,...]
     python benchmarks/answers.py read    --out runs/answers [--model smollm2] [--device auto] [--batch 64]
+                                         [--resume] [--max-seconds S]
     python benchmarks/answers.py server  --out runs/answers [--system enrich-k50-relevance@512] [--conv conv-26]
-    python benchmarks/answers.py score   --out runs/answers [--markdown]
+    python benchmarks/answers.py score   --out runs/answers [--all] [--against runs/answers-before]
+
+``--search replies=false`` builds selfmem's prompts with another search (the default before a change) into its
+own ``--out`` (``--reuse`` with a link to the same ``memories``); ``score --against`` then compares every enrich
+system of the two runs on the same questions. ``gpu_run.py pack-reader`` carries the reader to the GPU machine.
 
 The stages are separate so that the reader can run where it is fast (``read`` needs only torch,
 transformers and ``gguf``: it runs on the GPU machine with the model carried there):
@@ -162,6 +167,8 @@ def build_prompts(args: argparse.Namespace) -> None:
 
     default = MemoryConfig()
     every = default.replace(search=SearchConfig(mode="dense", dedupe=1.0))
+    if args.search:  # the selfmem systems with another search, e.g. the default before a change
+        default = default.replace(search=replace(default.search, **search_overrides(args.search)))
     for c in tqdm(convs, desc="conversations"):
         path = out / "memories" / c.name
         if not (args.reuse and (path / "memory.duckdb").is_file()):
@@ -231,6 +238,24 @@ def build_prompts(args: argparse.Namespace) -> None:
     print(f"{len(rows)} question-system rows, {len(prompts)} distinct prompts -> {out}")
 
 
+def search_overrides(text: str) -> dict[str, Any]:
+    """``"replies=false,feedback=1"`` as SearchConfig fields: true/false, numbers, else the text."""
+    out: dict[str, Any] = {}
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--search takes key=value pairs separated by commas, got {item!r}")
+        low = value.strip().lower()
+        if low in ("true", "false"):
+            out[key.strip()] = low == "true"
+            continue
+        try:
+            out[key.strip()] = int(low) if re.fullmatch(r"-?\d+", low) else float(low)
+        except ValueError:
+            out[key.strip()] = value.strip()
+    return out
+
+
 def _peer_rankings(convs: list[Any], out: Path) -> dict[str, dict[str, list[str]]]:
     from _peers import ensure_peer_venv, peer_rankings
 
@@ -259,25 +284,32 @@ def read(args: argparse.Namespace) -> None:
     out = Path(args.out)
     with gzip.open(Path(args.prompts or out / "prompts.jsonl.gz"), "rt") as fh:
         prompts = [json.loads(line) for line in fh]
+    dest = Path(args.answers or out / "answers.jsonl.gz")
+    answers: dict[str, dict[str, Any]] = {}
+    if args.resume and dest.is_file():  # a run cut short: its answers kept, the rest read
+        answers = load_answers(dest)[1]
+        prompts = [p for p in prompts if p["id"] not in answers]
     llm = TransformersLLM(args.model, device=args.device, batch_size=args.batch)
     tok, _ = llm._model()
     lengths = [len(tok(p["user"])["input_ids"]) for p in prompts]
     order = sorted(range(len(prompts)), key=lengths.__getitem__)  # similar lengths share a batch: less padding
-    answers: dict[str, dict[str, Any]] = {}
     t0 = time.perf_counter()
     step = args.batch * 8
+    import torch
+
+    meta = dict(model=llm.name, device=args.device, cuda=torch.cuda.get_device_name() if torch.cuda.is_available()
+                else None, dtype=llm.dtype, batch=args.batch)
     for start in range(0, len(order), step):
+        if args.max_seconds and time.perf_counter() - t0 > args.max_seconds:
+            print(f"stopped after {args.max_seconds} s: {len(order) - start} prompts left (read again with --resume)")
+            break
         part = [prompts[i] for i in order[start:start + step]]
         gens = llm.generate_many([messages(p["user"]) for p in part], max_tokens=MAX_NEW_TOKENS, seed=0)
         for p, g in zip(part, gens):
             answers[p["id"]] = dict(text=g.text, prompt_tokens=g.prompt_tokens, completion_tokens=g.completion_tokens,
                                     latency_s=g.latency_s / min(args.batch, len(part)))
-        print(f"read {len(answers)}/{len(prompts)} prompts in {time.perf_counter() - t0:.0f} s", flush=True)
-    import torch
-
-    meta = dict(model=llm.name, device=args.device, cuda=torch.cuda.get_device_name() if torch.cuda.is_available()
-                else None, dtype=llm.dtype, batch=args.batch, seconds=time.perf_counter() - t0)
-    dest = Path(args.answers or out / "answers.jsonl.gz")
+        print(f"read {len(answers)} prompts in {time.perf_counter() - t0:.0f} s", flush=True)
+    meta["seconds"] = time.perf_counter() - t0
     dest.parent.mkdir(parents=True, exist_ok=True)
     with gzip.open(dest, "wt") as fh:
         fh.write(json.dumps({"meta": meta}) + "\n")
@@ -462,6 +494,19 @@ def score(args: argparse.Namespace) -> None:
             if name in present:
                 m, lo, hi = paired_difference(scored, ours, name)
                 lines.append(f"| {budget} | {other} | {m:+.3f} [{lo:+.3f}, {hi:+.3f}] |")
+    if args.against:  # the same systems from another prompts run (e.g. the search before a change), paired
+        theirs = load_answers(Path(args.against) / "answers.jsonl.gz")[1]
+        other = score_rows(load_rows(Path(args.against)), answers | theirs)
+        other += held_out(other)[0]
+        lines += ["", f"| system | this run minus {args.against} | F1 difference [95% paired bootstrap] | "
+                  "this run | that run |", "|---|---|---|---|---|"]
+        for s in (s for s in present if s.startswith("enrich")):
+            here = [r for r in scored if r["system"] == s]
+            there = [r | dict(system=s + " (that)") for r in other if r["system"] == s]
+            if there:
+                m, lo, hi = paired_difference(here + there, s, s + " (that)")
+                lines.append(f"| {s} | {m:+.3f} [{lo:+.3f}, {hi:+.3f}] | {table(here, [s])[0]['f1']:.3f} | "
+                             f"{table(there, [s + ' (that)'])[0]['f1']:.3f} |")
     print("\n".join(lines))
     (out / "scores.md").write_text("\n".join(lines) + "\n")
     with gzip.open(out / "scored.jsonl.gz", "wt") as fh:
@@ -484,10 +529,16 @@ def main() -> None:
     ap.add_argument("--model", default="smollm2")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--resume", action="store_true", help="read: keep the answers already in --answers")
+    ap.add_argument("--max-seconds", type=float, default=0, help="read: stop starting new batches after this")
     ap.add_argument("--system", default="enrich-k5-time@512")
     ap.add_argument("--conv", default="conv-26")
     ap.add_argument("--limit", type=int, default=40, help="server: questions sent through the server")
     ap.add_argument("--all", action="store_true", help="score: every enrich setting too")
+    ap.add_argument("--search", default="", help="prompts: SearchConfig overrides for selfmem's systems, e.g. "
+                    "replies=false (with --tag or another --out)")
+    ap.add_argument("--against", default=None, help="score: another prompts run's --out, compared system by "
+                    "system on the same questions (its answers may sit in either folder)")
     args = ap.parse_args()
     if args.data is None:
         from _data import DEFAULT_DATA

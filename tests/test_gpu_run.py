@@ -40,3 +40,17 @@ def test_a_part_is_checked_against_its_manifest_when_staged(tmp_path, monkeypatc
     (part / "data" / "a.txt").write_text("changed on the way")
     with pytest.raises(SystemExit, match="differs from its manifest"):
         gpu_run.stage(argparse.Namespace(part=str(part)))
+
+
+def test_the_readers_model_is_cut_into_pieces_and_joined_back_checked(tmp_path):
+    src = tmp_path / "model.gguf"
+    src.write_bytes(bytes(range(256)) * 41)  # 10,496 bytes: pieces of 4,000, 4,000 and 2,496
+    gpu_run.cut(src, tmp_path / "pieces", 4000)
+    assert sorted(p.name for p in (tmp_path / "pieces").glob("model.gguf.*")) == \
+        ["model.gguf.000", "model.gguf.001", "model.gguf.002"]
+    joined = gpu_run.join(tmp_path / "pieces", tmp_path / "out")
+    assert joined.read_bytes() == src.read_bytes()
+    joined.unlink()
+    (tmp_path / "pieces" / "model.gguf.002").unlink()  # a part not staged
+    with pytest.raises(SystemExit, match="differs from the one packed"):
+        gpu_run.join(tmp_path / "pieces", tmp_path / "out")
