@@ -397,8 +397,15 @@ def through_server(args: argparse.Namespace) -> None:
 
 # -- stage 3: scores ---------------------------------------------------------------------------------------
 def score_rows(rows: list[dict[str, Any]], answers: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every row of the systems whose prompts were all read, scored; the others are named on stderr (a read
+    of some systems only)."""
     scored = []
+    unread = {r["system"] for r in rows if r["prompt"] not in answers}  # a system is scored whole or not at all
+    if unread:
+        print(f"not read, left out: {', '.join(sorted(unread))}", file=sys.stderr)
     for r in rows:
+        if r["system"] in unread:
+            continue
         a = answers[r["prompt"]]
         pred = extract_answer(a["text"])
         scored.append(r | dict(pred=pred, f1=locomo_f1(pred, r["answer"], r["category"]),

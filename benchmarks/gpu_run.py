@@ -39,8 +39,8 @@ e.g. ``--steps fill,real`` then ``--steps hash``):
     no memory needed);
 ``answers``
     the answer benchmark's reader (``answers.py read``) on the GPU, over the prompts that ``pack-reader`` packed
-    with the whole GGUF of the reader, cut into pieces that each fit a carry (``answers.jsonl.gz``; the parts of
-    ``pack`` are still needed for selfmem's own imports)::
+    with the whole GGUF of the reader, cut into pieces that each fit a carry (``answers.jsonl.gz``; the reader imports
+    nothing that only the parts of ``pack`` carry)::
 
         python benchmarks/gpu_run.py pack-reader --prompts runs/answers/prompts.jsonl.gz   # here
         python3 benchmarks/gpu_run.py stage .gpu/reader/r1      # carry [".gpu/reader/r1"], then r2, ...
@@ -214,7 +214,7 @@ def pack_reader(args: argparse.Namespace) -> None:
     sizes = _write_parts(work, out, room, "reader", "r")
     print(f"working tree {tree_bytes() / MIB:.1f} MiB; {len(sizes)} parts: " +
           ", ".join(f"r{k} {s / MIB:.1f} MiB" for k, s in enumerate(sizes, 1)))
-    print("device calls, one after another, after the parts of `pack` (selfmem's imports need their wheels):")
+    print("device calls, one after another:")
     for k in range(1, len(sizes) + 1):
         then = " && python3 benchmarks/gpu_run.py run --steps answers --out $OUT" if k == len(sizes) else ""
         print(f"  carry [\".gpu/reader/r{k}\"]: python3 benchmarks/gpu_run.py stage .gpu/reader/r{k}{then}")
@@ -274,7 +274,7 @@ def _machine() -> dict[str, object]:
 
 def run(args: argparse.Namespace) -> None:
     steps = args.steps.split(",")
-    missing = _missing() + (_missing("reader", "r") if "answers" in steps else [])
+    missing = (_missing() if set(steps) - {"answers"} else []) + (_missing("reader", "r") if "answers" in steps else [])
     if missing:
         raise SystemExit(f"not staged: {', '.join(missing)}; run `gpu_run.py stage .gpu/parts/pK` (and "
                          f"`.gpu/reader/rK` for answers) for each first")

@@ -158,6 +158,12 @@ def cv_settings() -> list[tuple[str, str, dict]]:
     for kw, hits in ((0.5, 1), (0.5, 3), (0.4, 2), (0.6, 2)):  # the expansion and fusion around the replies
         out.append((f"default | FOLLOWS x{hits}, keyword weight {kw}, replies", "default",
                     cfg(kw, hits=hits, replies=True)))
+    for w in (0.25, 0.5, 0.75, 1.0):  # longer memories lifted among equal matches (issue 42)
+        out.append((f"default | FOLLOWS x2, keyword weight 0.5, replies, length weight {w}", "default",
+                    cfg(0.5, replies=True, length_weight=w)))
+    out.append(("default | FOLLOWS x2, keyword weight 0.5, feedback 1 weight 0.5 (second model call), replies, "
+                "length weight 0.5", "default", cfg(0.5, feedback=1, feedback_weight=0.5, replies=True,
+                                                    length_weight=0.5)))
     return out
 
 

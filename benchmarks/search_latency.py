@@ -6,6 +6,7 @@ Usage::
                                         [--sizes 100000,300000] [--queries 200] [--embedder hash|real]
                                         [--modes hybrid,dense,keyword,topics] [--chunk 5000] [--cores 0] [--no-rebuild]
                                         [--entity-weight 0] [--feedback N] [--replies on|off]
+                                        [--length-weight W]
 
 A memory of N records is filled through ``Memory.add_many`` (sessions of 5,000, so FOLLOWS edges exist for
 the default expansion) with the real texts of LoCoMo then AG News, repeated with a variant suffix until N
@@ -102,6 +103,8 @@ def measure(path: Path, args: argparse.Namespace) -> dict[str, dict[str, float]]
     cfg = config(args.embedder)
     if args.entity_weight:
         cfg = cfg.replace(search=dataclasses.replace(cfg.search, entity_weight=args.entity_weight))
+    if args.length_weight is not None:
+        cfg = cfg.replace(search=dataclasses.replace(cfg.search, length_weight=args.length_weight))
     if args.feedback is not None or args.replies is not None:
         cfg = cfg.replace(search=dataclasses.replace(
             cfg.search, feedback=cfg.search.feedback if args.feedback is None else args.feedback,
@@ -156,6 +159,8 @@ def main() -> None:
                     help="search with the entity walk at this weight (SearchConfig.entity_weight; 0: off)")
     ap.add_argument("--feedback", type=int, default=None,
                     help="search with this many feedback hits (SearchConfig.feedback; default: the config's)")
+    ap.add_argument("--length-weight", type=float, default=None,
+                    help="weight of the texts' length (SearchConfig.length_weight; default: the config's)")
     ap.add_argument("--replies", choices=("on", "off"), default=None,
                     help="lift the answers of question hits (SearchConfig.replies; default: the config's)")
     ap.add_argument("--cores", type=int, default=0,

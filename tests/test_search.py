@@ -67,6 +67,20 @@ def test_importance_and_use_weights(tmp_path, hash_config):
         assert m.get(low).importance == pytest.approx(0.1)
 
 
+def test_length_weight_lifts_the_longer_of_two_equal_matches(tmp_path, hash_config):
+    texts = ["garden roses", "garden roses, pruned in March and fed twice with compost from the heap",
+             "an unrelated note about trains"]
+    for mode, weight, best in (("hybrid", 0.0, 0), ("hybrid", 2.0, 1), ("keyword", 2.0, 0), ("dense", 2.0, 0)):
+        cfg = hash_config.replace(search=SearchConfig(mode=mode, length_weight=weight, dedupe=1.0))
+        with Memory(tmp_path / f"m{mode}{weight}", cfg) as m:
+            ids = m.add_many(texts)
+            got = m.search("garden roses", k=2)
+            # the short text matches best; the weight lifts the long one where relevance is in z units only
+            assert [h.record.id for h in got][0] == ids[best], (mode, weight)
+    with pytest.raises(ConfigError, match="length_weight"):
+        SearchConfig(length_weight=float("nan"))
+
+
 def test_zscore_and_weights():
     assert list(zscore([1.0, 1.0])) == [0.0, 0.0]
     w = inverse_distance_weights([0.0, 1.0])
@@ -288,9 +302,11 @@ def test_ranking_reads_the_records_of_the_hits_only_and_ranks_as_with_every_reco
         read.append(list(ids))
         return {i: records[i] for i in ids if i not in gone}
 
-    for cfg in (SearchConfig(), SearchConfig(dedupe=1.0), SearchConfig(mode="dense", importance_weight=0.0)):
+    for cfg in (SearchConfig(), SearchConfig(dedupe=1.0), SearchConfig(mode="dense", importance_weight=0.0),
+                SearchConfig(length_weight=0.5)):
         whole = [Candidate.of(records[i], cos[i], bm[i], vecs[i]) for i in records if i not in gone]
-        lazy = [Candidate(i, cos[i], bm[i], vecs[i], None, records[i].importance) for i in records if i not in gone]
+        lazy = [Candidate(i, cos[i], bm[i], vecs[i], None, records[i].importance, chars=len(records[i].text))
+                for i in records if i not in gone]
         read.clear()
         expected = [(c.id, s) for c, s in rank(whole, 5, cfg)]
         got = rank(lazy, 5, cfg, fetch=fetch)
@@ -317,6 +333,7 @@ def test_ranking_columns_are_read_once_and_follow_adds_deletes_and_a_new_store(t
         store = m._state.live()
         got = cols.get(store, np.asarray(ids))
         assert got.present.all() and got.importance.tolist() == [0.5, 1.0, 2.0]
+        assert got.chars.tolist() == [3, 3, 5]
         created = [m.get(i).created_at.timestamp() for i in ids]
         assert np.allclose(got.created, created)
         new = m.add("four", importance=3.0)
@@ -336,12 +353,13 @@ def test_the_entity_walk_reaches_a_memory_that_shares_a_name_only_with_the_best_
     texts = ["Caroline adopted a puppy named Biscuit.", "Biscuit chewed the sofa cushions.",
              *[f"Caroline went to the park on day {i} with friends." for i in range(40)]]
     kinds = ["note", "message", *["note"] * 40]
+    hash_config = hash_config.replace(search=SearchConfig(length_weight=0.0))  # the walk alone: texts of one length
     with Memory(tmp_path / "plain", hash_config, progress=False) as plain:
         for t, kind in zip(texts, kinds):
             plain.add(t, kind=kind)
         got = [h.record.text for h in plain.search("Which puppy did Caroline adopt?", k=2)]
         assert got[0] == texts[0] and texts[1] not in got  # one hop
-    cfg = hash_config.replace(search=SearchConfig(entity_weight=1.0))
+    cfg = hash_config.replace(search=SearchConfig(entity_weight=1.0, length_weight=0.0))
     with Memory(tmp_path / "walk", cfg, progress=False) as mem:
         for t, kind in zip(texts, kinds):
             mem.add(t, kind=kind)
@@ -373,10 +391,10 @@ def test_a_memory_only_the_walk_finds_is_read_after_the_fusion(tmp_path, hash_co
     max_distance it is held to the same bound as every hit."""
     texts = ["Caroline adopted a puppy named Biscuit.", "Biscuit chewed the sofa cushions.",
              *[f"Caroline went to the park on day {i} with friends and puppy toys." for i in range(80)]]
-    cfg = hash_config.replace(search=SearchConfig(entity_weight=1.0))
+    cfg = hash_config.replace(search=SearchConfig(entity_weight=1.0, length_weight=0.0))  # the walk alone
     with Memory(tmp_path / "m", cfg, progress=False) as mem:
         ids = [mem.add(t) for t in texts]
-        plain = hash_config.replace(search=SearchConfig())
+        plain = hash_config.replace(search=SearchConfig(length_weight=0.0))
         with Memory(tmp_path / "m", plain, read_only=True, progress=False) as reader:
             assert ids[1] not in {h.record.id for h in reader.search("Which puppy did Caroline adopt?", k=30)}
         hits = mem.search("Which puppy did Caroline adopt?", k=3)

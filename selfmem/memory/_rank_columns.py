@@ -29,10 +29,12 @@ class Columns(NamedTuple):
     """float64: seconds since 1970, UTC."""
     asks: np.ndarray
     """bool: the text holds a question mark."""
+    chars: np.ndarray
+    """int64: the text's length in characters."""
 
 
 class RankColumns:
-    """Importance, creation time and whether the text asks a question, per record id (dense arrays, grown as
+    """Importance, creation time, whether the text asks a question and its length, per record id (dense arrays, grown as
     ids grow), read from one store.
 
     The cache belongs to one store object: handed another (a reopened or migrated store) it starts over.
@@ -45,6 +47,7 @@ class RankColumns:
         self._importance = np.zeros(0)
         self._created = np.zeros(0)
         self._asks = np.zeros(0, bool)
+        self._chars = np.zeros(0, np.int64)
 
     def get(self, store: Store, ids: np.ndarray) -> Columns:
         """The columns of ``ids`` (int64, shape (n,)), reading from ``store`` only those not seen before."""
@@ -59,14 +62,15 @@ class RankColumns:
         unseen = ids[~seen]
         if len(unseen):
             self._put(unseen, store.rank_rows(unseen))
-        return Columns(self._present[ids], self._importance[ids], self._created[ids], self._asks[ids])
+        return Columns(self._present[ids], self._importance[ids], self._created[ids], self._asks[ids],
+                       self._chars[ids])
 
-    def _put(self, asked: np.ndarray, rows: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> None:
-        got, importance, created, asks = rows
+    def _put(self, asked: np.ndarray, rows: tuple[np.ndarray, ...]) -> None:
+        got, importance, created, asks, chars = rows
         top = int(max(asked.max(initial=-1), got.max(initial=-1))) + 1
         if top > len(self._known):
             size = max(top, 2 * len(self._known))
-            for name in ("_known", "_present", "_importance", "_created", "_asks"):
+            for name in ("_known", "_present", "_importance", "_created", "_asks", "_chars"):
                 old = getattr(self, name)
                 new = np.zeros(size, old.dtype)
                 new[:len(old)] = old
@@ -77,3 +81,4 @@ class RankColumns:
         self._importance[got] = importance
         self._created[got] = created
         self._asks[got] = asks
+        self._chars[got] = chars

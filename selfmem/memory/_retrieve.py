@@ -73,6 +73,7 @@ def gather(store: Store, index: VectorIndex, keywords: KeywordIndex, query: str,
             keep = cols.present
             ids = [i for i, ok in zip(ids, keep.tolist()) if ok]
             importance, created = cols.importance[keep].tolist(), cols.created[keep].tolist()
+            chars = cols.chars[keep].tolist()
         else:
             records = store.get(ids)
             ids = [i for i in ids if i in records]
@@ -84,7 +85,8 @@ def gather(store: Store, index: VectorIndex, keywords: KeywordIndex, query: str,
         scored.update(zip(rest, keywords.score_docs(query, rest).tolist()))
         bm = [scored[i] for i in ids]
     if columns is not None:
-        return [Candidate(i, cos[j], bm[j], vecs[j], None, importance[j], created[j]) for j, i in enumerate(ids)]
+        return [Candidate(i, cos[j], bm[j], vecs[j], None, importance[j], created[j], chars=chars[j])
+                for j, i in enumerate(ids)]
     return [Candidate.of(records[i], cos[j], bm[j], vecs[j]) for j, i in enumerate(ids)]
 
 

@@ -7,7 +7,8 @@ For candidates C (the union of the dense top-n and the keyword top-n), with cosi
 ``relevance = cos`` (mode ``dense``); ``relevance = bm25`` (mode ``keyword``).
 
 Then ``score = relevance + w_imp * ln(importance) + w_rec * 2 ** (-age_days / half_life) +
-w_use * ln(1 + use_count)``. Near-duplicates (cosine >= ``dedupe`` with a better hit, or the
+w_use * ln(1 + use_count) + w_len * z(ln(1 + characters))``, the last term in modes ``hybrid`` and ``topics``
+only (whose relevance is in z units; a raw cosine or BM25 has a scale of its own). Near-duplicates (cosine >= ``dedupe`` with a better hit, or the
 same text) are dropped, as are hits with cosine distance ``1 - cos`` above ``max_distance``.
 """
 
@@ -81,12 +82,15 @@ class Candidate:
     importance: float = 1.0
     created: float | None = None
     use_count: int = 0
+    chars: int = 0
+    """The text's length in characters (``SearchConfig.length_weight``)."""
 
     @classmethod
     def of(cls, record: Record, cos: float, bm25: float, vector: np.ndarray) -> Candidate:
         """A candidate with its whole record read."""
         created = None if record.created_at is None else record.created_at.timestamp()
-        return cls(record.id, cos, bm25, vector, record, record.importance, created, record.use_count)
+        return cls(record.id, cos, bm25, vector, record, record.importance, created, record.use_count,
+                   len(record.text))
 
 
 def zscore(x: np.ndarray) -> np.ndarray:
@@ -148,6 +152,8 @@ def rank(cands: list[Candidate], k: int, cfg: SearchConfig, *, now: datetime | N
         score += np.where(np.isnan(created), 0.0, cfg.recency_weight * 2.0 ** (-age / cfg.recency_half_life_days))
     if cfg.use_weight:
         score += cfg.use_weight * np.log1p([c.use_count for c in cands])
+    if cfg.length_weight and cfg.mode in ("hybrid", "topics"):  # relevance in z units: the weight means the same
+        score += cfg.length_weight * zscore(np.log1p([c.chars for c in cands]))
     order = np.lexsort((np.fromiter((c.id for c in cands), np.int64, len(cands)), -score))  # ties: by id, so
     # every process ranks alike, whatever order its index holds them in
     if max_distance is not None:

@@ -50,6 +50,8 @@ class RankRows(NamedTuple):
     """float64: seconds since 1970, UTC."""
     asks: np.ndarray
     """bool: the text holds a question mark (``SearchConfig.replies`` lifts the answers of such hits)."""
+    chars: np.ndarray
+    """int64: the text's length in characters (``SearchConfig.length_weight``)."""
 
 
 class SessionSummary(NamedTuple):

@@ -106,16 +106,18 @@ class SqlStore:
                                                            params)}
 
     def rank_rows(self, ids: Ids | None = None) -> RankRows:
-        """Importance, creation time and whether the text asks a question (holds a ``?``) of the records ``ids``
-        (None: all), ascending by id; missing ids are absent."""
+        """Importance, creation time, whether the text asks a question (holds a ``?``) and its length of the
+        records ``ids`` (None: all), ascending by id; missing ids are absent."""
         where, params = ("", []) if ids is None else self.dialect.in_list("id", as_ints(ids))
         if ids is not None and not params:
-            return RankRows(np.zeros(0, np.int64), np.zeros(0), np.zeros(0), np.zeros(0, bool))
+            return RankRows(np.zeros(0, np.int64), np.zeros(0), np.zeros(0), np.zeros(0, bool), np.zeros(0, np.int64))
         epoch = self.dialect.epoch.format(col="created_at")
         # chr(63) is "?": a literal one would read as a placeholder
-        got, imp, created, asks = self._arrays(f"SELECT id, importance, {epoch}, position(chr(63) IN text) > 0 "
-                                               f"FROM records{' WHERE ' + where if where else ''} ORDER BY id", params)
-        return RankRows(got.astype(np.int64), imp.astype(np.float64), created.astype(np.float64), asks.astype(bool))
+        got, imp, created, asks, chars = self._arrays(
+            f"SELECT id, importance, {epoch}, position(chr(63) IN text) > 0, length(text) "
+            f"FROM records{' WHERE ' + where if where else ''} ORDER BY id", params)
+        return RankRows(got.astype(np.int64), imp.astype(np.float64), created.astype(np.float64), asks.astype(bool),
+                        chars.astype(np.int64))
 
     def _arrays(self, sql: str, params: Sequence[object] = ()) -> list[np.ndarray]:
         """The columns of a query's rows as arrays (:func:`~selfmem.store._dialect.fetch_arrays`)."""
