@@ -219,9 +219,10 @@ class SearchConfig:
         Weight of the z-score of ``ln(1 + characters)`` of the candidates' texts, added to the relevance: a
         longer memory says more, so of two that match a query as well it is the likelier to hold what was
         asked for (0: off). Modes ``hybrid`` and ``topics`` only, whose relevance is in z units (``dense`` and
-        ``keyword`` rank by a raw cosine or BM25, on scales of their own). 0.5 was chosen by leave-one-conversation-out on LoCoMo over 0.25-1.0: recall@10
-        held out 0.744 -> 0.760, every question category up (docs/benchmarks-history.md, "Longer memories
-        lifted"); reading the lengths costs nothing per search (a column held with the ranking columns).
+        ``keyword`` rank by a raw cosine or BM25, on scales of their own). 0.5 was chosen by
+        leave-one-conversation-out on LoCoMo over 0.25-1.0: recall@10 held out 0.744 -> 0.760, every question
+        category up (docs/benchmarks-history.md, "Longer memories lifted"); reading the lengths costs nothing
+        per search (a column held with the ranking columns).
     feedback : int
         Pseudo-relevance feedback, a second hop (0, the default: off). The text of the first pass's best
         ``feedback`` hits is appended to the query; that moved query ranks the first pass's candidates and

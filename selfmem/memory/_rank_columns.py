@@ -34,8 +34,8 @@ class Columns(NamedTuple):
 
 
 class RankColumns:
-    """Importance, creation time, whether the text asks a question and its length, per record id (dense arrays, grown as
-    ids grow), read from one store.
+    """Importance, creation time, whether the text asks a question and its length, per record id (dense
+    arrays, grown as ids grow), read from one store.
 
     The cache belongs to one store object: handed another (a reopened or migrated store) it starts over.
     """

@@ -7,9 +7,10 @@ For candidates C (the union of the dense top-n and the keyword top-n), with cosi
 ``relevance = cos`` (mode ``dense``); ``relevance = bm25`` (mode ``keyword``).
 
 Then ``score = relevance + w_imp * ln(importance) + w_rec * 2 ** (-age_days / half_life) +
-w_use * ln(1 + use_count) + w_len * z(ln(1 + characters))``, the last term in modes ``hybrid`` and ``topics``
-only (whose relevance is in z units; a raw cosine or BM25 has a scale of its own). Near-duplicates (cosine >= ``dedupe`` with a better hit, or the
-same text) are dropped, as are hits with cosine distance ``1 - cos`` above ``max_distance``.
+w_use * ln(1 + use_count) + w_len * z(ln(1 + characters))``, the last term in modes ``hybrid`` and
+``topics`` only (whose relevance is in z units; a raw cosine or BM25 has a scale of its own).
+Near-duplicates (cosine >= ``dedupe`` with a better hit, or the same text) are dropped, as are hits with
+cosine distance ``1 - cos`` above ``max_distance``.
 """
 
 from __future__ import annotations
