@@ -107,12 +107,16 @@ def inverse_distance_weights(distances: Sequence[float], eps: float = EPS) -> np
     return w / w.sum() if len(w) else w
 
 
+Z_MODES = ("hybrid", "topics")
+"""Modes whose relevance is in z units (the others rank by a raw cosine or BM25, on scales of their own)."""
+
+
 def relevance(cos: np.ndarray, bm25: np.ndarray, cfg: SearchConfig) -> np.ndarray:
     """The relevance of candidates by ``cfg.mode``: BM25 (keyword), cosine (dense), or their z-scores
     weighted by ``cfg.keyword_weight`` (hybrid, topics); shape (n,) from two arrays of shape (n,)."""
     if cfg.mode == "keyword":
         return np.asarray(bm25, dtype=np.float64).copy()
-    if cfg.mode in ("hybrid", "topics"):
+    if cfg.mode in Z_MODES:
         return cfg.keyword_weight * zscore(bm25) + (1 - cfg.keyword_weight) * zscore(cos)
     return np.asarray(cos, dtype=np.float64).copy()
 
@@ -153,7 +157,7 @@ def rank(cands: list[Candidate], k: int, cfg: SearchConfig, *, now: datetime | N
         score += np.where(np.isnan(created), 0.0, cfg.recency_weight * 2.0 ** (-age / cfg.recency_half_life_days))
     if cfg.use_weight:
         score += cfg.use_weight * np.log1p([c.use_count for c in cands])
-    if cfg.length_weight and cfg.mode in ("hybrid", "topics"):  # relevance in z units: the weight means the same
+    if cfg.length_weight and cfg.mode in Z_MODES:  # a z-score added to one: the weight means the same
         score += cfg.length_weight * zscore(np.log1p([c.chars for c in cands]))
     order = np.lexsort((np.fromiter((c.id for c in cands), np.int64, len(cands)), -score))  # ties: by id, so
     # every process ranks alike, whatever order its index holds them in
