@@ -126,6 +126,7 @@ def cv_settings() -> list[tuple[str, str, dict]]:
     weight and expansion (SOLVES is expanded with FOLLOWS as shipped: it finds nothing in LoCoMo)."""
     def cfg(kw: float = 0.4, rels: tuple[str, ...] = ("SOLVES", "FOLLOWS"), hits: int = 2, replies: bool = False,
             **search) -> dict:
+        search = {"length_weight": 0.0, "sentence_weight": 0.0, **search}  # each row has what its name says
         return {"search": SearchConfig(keyword_weight=kw, replies=replies, **search),
                 "graph": GraphConfig(expand=rels, expand_hits=hits)}
 
@@ -164,6 +165,12 @@ def cv_settings() -> list[tuple[str, str, dict]]:
     out.append(("default | FOLLOWS x2, keyword weight 0.5, feedback 1 weight 0.5 (second model call), replies, "
                 "length weight 0.5", "default", cfg(0.5, feedback=1, feedback_weight=0.5, replies=True,
                                                     length_weight=0.5)))
+    for w in (2.0, 3.0, 5.0, 8.0):  # hits moved by their best sentence match (issue 42)
+        out.append((f"default | FOLLOWS x2, keyword weight 0.5, replies, length weight 0.5, sentence weight {w:g}",
+                    "default", cfg(0.5, replies=True, length_weight=0.5, sentence_weight=w)))
+    out.append(("default | FOLLOWS x2, keyword weight 0.5, feedback 1 weight 0.5 (second model call), replies, "
+                "length weight 0.5, sentence weight 5", "default",
+                cfg(0.5, feedback=1, feedback_weight=0.5, replies=True, length_weight=0.5, sentence_weight=5.0)))
     return out
 
 

@@ -8,7 +8,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -18,7 +18,8 @@ from .._timing import stage
 from .._types import Hit, Record
 from ..retrieval._index import VectorIndex
 from ..retrieval._keywords import KeywordIndex
-from ..retrieval._search import Candidate, rank, relevance
+from ..retrieval import _sentences
+from ..retrieval._search import Z_MODES, Candidate, rank, relevance
 from ..graph._embedded import EmbeddedGraph
 from ..retrieval._views import Views
 from . import _graph_api
@@ -26,6 +27,9 @@ from . import _validate as v
 from ._rank_columns import RankColumns
 from ..store._where import check_where
 from ..store import Store
+
+if TYPE_CHECKING:
+    from ._part_sentences import SentencePart
 
 __all__ = ["gather", "search", "make_request", "SearchRequest", "TopicRouter"]
 
@@ -168,13 +172,32 @@ def _moment(name: str, ts: object) -> datetime | None:
 
 
 def search(req: SearchRequest, store: Store, views: Views, index: VectorIndex, keywords: KeywordIndex,
-           topics: TopicRouter, graph: EmbeddedGraph | None = None, columns: RankColumns | None = None) -> list[Hit]:
+           topics: TopicRouter, graph: EmbeddedGraph | None = None, columns: RankColumns | None = None,
+           sentences: SentencePart | None = None) -> list[Hit]:
     """The search pipeline: filter, embed the query, route (topics mode), gather, rank, wrap as hits, expand
-    (then fuse the second hops' lists, and lift the answers of questions, when the config asks).
+    (then fuse the second hops' lists, and lift the answers of questions, when the config asks), and move
+    the hits by their best sentence match (``SearchConfig.sentence_weight``).
 
     ``graph`` is the embedded graph whose ``req.expand`` edge types are followed from the best hits;
-    ``columns`` the handle's ranking columns (:mod:`._rank_columns`; None: every candidate's record is read).
+    ``columns`` the handle's ranking columns (:mod:`._rank_columns`; None: every candidate's record is read);
+    ``sentences`` the handle's sentence vectors (None or empty: no sentence term).
     """
+    cfg = req.config
+    moving = bool(cfg.sentence_weight) and cfg.mode in Z_MODES and sentences is not None and bool(sentences.units)
+    if not moving:
+        return _search(req, store, views, index, keywords, topics, graph, columns)
+    assert sentences is not None
+    deep = dataclasses.replace(req, k=max(req.k, FEEDBACK_DEPTH))
+    hits = _search(deep, store, views, index, keywords, topics, graph, columns)
+    with stage("fusion"):
+        best = sentences.best([h.record.id for h in hits], views.embed_query(req.query)["general"][0])
+        order = _sentences.rerank(best, cfg.sentence_weight)[:req.k].tolist()
+    return [dataclasses.replace(hits[j], rank=r) for r, j in enumerate(order)]
+
+
+def _search(req: SearchRequest, store: Store, views: Views, index: VectorIndex, keywords: KeywordIndex,
+            topics: TopicRouter, graph: EmbeddedGraph | None, columns: RankColumns | None) -> list[Hit]:
+    """:func:`search` without the sentence term."""
     allowed = None
     cfg = req.config
     if req.filtered:

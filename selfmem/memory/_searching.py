@@ -41,7 +41,7 @@ class Searcher:
         s = self.state
         with single_blas_thread():
             return _retrieve.search(req, s.live(), s.views, s.vectors.index, s.keywords.index, s.topics,
-                                    s.graph.graph if s.graph.available else None, self.columns)
+                                    s.graph.graph if s.graph.available else None, self.columns, s.sentences)
 
     def enrich(self, prompt: str, k: int = 5, *, budget_tokens: int | None = None, mark_used: bool = True,
                order: str = "time", **search: object) -> Enriched:

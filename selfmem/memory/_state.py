@@ -34,6 +34,7 @@ from ._part_checkpoint import CheckpointPart
 from ._part_graph import GraphPart
 from ._part_keywords import KeywordPart
 from ._part_readview import ReadViewPart
+from ._part_sentences import SentencePart
 from ._part_topics import TopicPart
 from ._part_vectors import VectorPart
 from ._parts import AddBatch, Part, PartContext, raw_vectors
@@ -43,7 +44,7 @@ __all__ = ["MemoryState", "guarded", "AUTO_PROGRESS", "OWN_FILES"]
 AUTO_PROGRESS = 512
 """Work (records) from which bars show by default on a terminal."""
 
-PART_TYPES = (VectorPart, KeywordPart, TopicPart, GraphPart, CheckpointPart, ReadViewPart)
+PART_TYPES = (VectorPart, KeywordPart, SentencePart, TopicPart, GraphPart, CheckpointPart, ReadViewPart)
 OWN_FILES = frozenset({STORE_FILE, STORE_FILE + ".wal", CONFIG_FILE, *(f for part in PART_TYPES for f in part.files)})
 """The files a memory directory may hold (anything else makes it a foreign directory)."""
 
@@ -98,9 +99,11 @@ class MemoryState:
             self.views = views
             self.vectors, self.keywords, self.topics = VectorPart(ctx), KeywordPart(ctx), TopicPart(ctx)
             self.graph = GraphPart(ctx, self.vectors)
+            self.sentences = SentencePart(ctx)
             self.readview = ReadViewPart(ctx)
             # the derived parts, in dependency order: adding a part is one more entry here
-            self.parts = [self.vectors, self.keywords, self.topics, self.graph, CheckpointPart(ctx), self.readview]
+            self.parts = [self.vectors, self.keywords, self.sentences, self.topics, self.graph, CheckpointPart(ctx),
+                          self.readview]
             self.seen = opened.store.last_change()  # other writers' later commits are caught up with by poll()
             for part in self.parts:
                 part.open()

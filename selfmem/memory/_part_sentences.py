@@ -1,0 +1,138 @@
+"""The sentence part: the general model's vectors of each memory's sentences (``embedding.sentences``).
+
+Search reads them for its best hits only (:mod:`selfmem.retrieval._sentences`), so they are held in memory
+(float16, about ``3.4 * dim * 2`` bytes a LoCoMo turn: 2.6 kB with all-MiniLM-L6-v2) and saved as
+``sentences.npz`` at close. On open the file is reconciled with the store: records added since it was saved
+(another process, a crash) are embedded again. A memory that held records before it kept sentence vectors
+(made by an older version) is not embedded whole at open: its older records rank as if their sentences
+matched as well as the average, until ``Memory.rebuild()`` embeds them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .._files import NPZ_ERRORS, atomic_write, damaged
+from ..retrieval._sentences import best_match, sentence_units
+from ._parts import AddBatch, Part, PartContext, reconcile
+
+__all__ = ["SentencePart", "SENTENCES_FILE"]
+
+SENTENCES_FILE = "sentences.npz"
+
+
+class SentencePart(Part):
+    """Sentence vectors of one memory, by record id (nothing held when ``embedding.sentences`` is off)."""
+
+    name = "sentence vectors"
+    files = (SENTENCES_FILE,)
+
+    def __init__(self, ctx: PartContext) -> None:
+        super().__init__(ctx)
+        self.units: dict[int, np.ndarray] = {}
+        self.since: int = 0
+        """Records up to this id were stored before the memory kept sentence vectors (none are embedded)."""
+
+    @property
+    def on(self) -> bool:
+        return bool(self.ctx.config.embedding.sentences)
+
+    def _model(self) -> str:
+        return json.dumps(self.ctx.views.general.fingerprint(), sort_keys=True)
+
+    # -- contract -------------------------------------------------------------------
+    def open(self) -> None:
+        if not self.on:
+            return
+        store_ids = self.ctx.store.ids()
+        loaded = self._load()
+        if loaded is None:  # none kept yet: records stored before are left to rebuild()
+            self.since = int(store_ids.max()) if len(store_ids) else 0
+            return
+        missing, extra = reconcile(np.fromiter(self.units, np.int64, len(self.units)), store_ids)
+        for i in extra.tolist():
+            self.units.pop(i, None)
+        missing = missing[missing > self.since]
+        if len(missing):
+            recs = self.ctx.store.get(missing.tolist())
+            self._embed(list(recs), [r.text for r in recs.values()])
+
+    def on_add(self, batch: AddBatch) -> None:
+        if self.on:
+            self._embed(batch.ids.tolist(), batch.texts)
+
+    def lacking(self, ids: np.ndarray) -> np.ndarray:
+        if not self.on:
+            return ids[:0]
+        return np.asarray([i for i in ids.tolist() if i not in self.units], dtype=np.int64)
+
+    def on_delete(self, ids: Sequence[int] | np.ndarray) -> None:
+        for i in np.asarray(ids, dtype=np.int64).tolist():
+            self.units.pop(i, None)
+
+    def rebuild(self) -> None:
+        self.units, self.since = {}, 0
+        if not self.on:
+            return
+        ids, texts = self.ctx.store.texts()
+        self._embed(ids.tolist(), texts)
+        if self.ctx.writable:
+            self.save()
+
+    def save(self) -> None:
+        if not self.on:
+            return
+        ids = np.fromiter(self.units, np.int64, len(self.units))
+        counts = np.array([len(self.units[i]) for i in ids.tolist()], dtype=np.int64)
+        dim = self.ctx.views.general.dim
+        vecs = np.concatenate([self.units[i] for i in ids.tolist()]) if len(ids) else np.zeros((0, dim), np.float16)
+        atomic_write(self.ctx.directory / SENTENCES_FILE, lambda fh: np.savez(
+            fh, ids=ids, counts=counts, vectors=vecs, since=np.int64(self.since), model=np.array(self._model()),
+            owner=np.array(self.ctx.store.store_id)))
+
+    def notes(self) -> list[str]:
+        if self.on and self.since:
+            return [f"records up to id {self.since} were stored before this memory kept sentence vectors: "
+                    "Memory.rebuild() (memctl rebuild) embeds their sentences"]
+        return []
+
+    # -- reads ----------------------------------------------------------------------
+    def best(self, ids: Sequence[int], query: np.ndarray) -> np.ndarray:
+        """Best sentence cosine of each memory against the query's general vector (shape (dim,)); NaN for a
+        memory whose sentences are not held. Shape (len(ids),)."""
+        return best_match([self.units.get(i) for i in ids], query)
+
+    # -- helpers --------------------------------------------------------------------
+    def _embed(self, ids: list[int], texts: Sequence[str]) -> None:
+        if not ids:
+            return
+        units = [sentence_units(t) for t in texts]
+        flat = [u for us in units for u in us]
+        vecs = self.ctx.views.general.embed(flat).astype(np.float16)
+        start = 0
+        for i, us in zip(ids, units):
+            self.units[i] = vecs[start:start + len(us)]
+            start += len(us)
+
+    def _load(self) -> dict[int, np.ndarray] | None:
+        path: Path = self.ctx.directory / SENTENCES_FILE
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                ids, counts, vecs = z["ids"], z["counts"], z["vectors"]
+                since, model, owner = int(z["since"]), str(z["model"]), str(z["owner"])
+        except NPZ_ERRORS + (KeyError,) as exc:
+            damaged(path, exc)
+            return None
+        if owner != self.ctx.store.store_id or model != self._model() or len(ids) != len(counts) \
+                or int(counts.sum()) != len(vecs):
+            return None  # another store's, another model's or damaged: embedded again by rebuild()
+        ends = np.cumsum(counts)
+        self.units = {i: vecs[e - c:e] for i, c, e in zip(ids.tolist(), counts.tolist(), ends.tolist())}
+        self.since = since
+        return self.units
