@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/add_latency.py [--n 100000] [--data ../shared/data] [--out runs/bench] [--inline]
-                                     [--no-entities]
+                                     [--no-entities] [--no-sentences]
 
 The memory uses the hash embedders (general 64 dims + own 48 dims, dual mode) so that the numbers
 measure the library, not the models. Along the way every refit happens: the own-view whitening at
@@ -34,7 +34,8 @@ def run(args: argparse.Namespace) -> dict:
     texts = load_ag_news(args.data)[0]
     path = Path(args.out) / f"add-latency-{'inline' if args.inline else 'background'}"
     shutil.rmtree(path, ignore_errors=True)
-    cfg = MemoryConfig(embedding=EmbeddingConfig(general="hash:64", own="hash:48", mode="dual", own_dim=32),
+    cfg = MemoryConfig(embedding=EmbeddingConfig(general="hash:64", own="hash:48", mode="dual", own_dim=32,
+                                                 sentences=not args.no_sentences),
                        background=not args.inline, graph=GraphConfig(entities=not args.no_entities))
     from selfmem.store import DuckDBStore as Store
 
@@ -89,6 +90,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=100_000)
     ap.add_argument("--inline", action="store_true", help="refit inside the add that makes a refit due")
     ap.add_argument("--no-entities", action="store_true", help="without the graph's entity layer (MENTIONS edges)")
+    ap.add_argument("--no-sentences", action="store_true", help="without sentence vectors (embedding.sentences)")
     args = ap.parse_args()
     res = run(args)
     out = Path(args.out) / f"add_latency_{res['mode']}.json"

@@ -105,6 +105,8 @@ def measure(path: Path, args: argparse.Namespace) -> dict[str, dict[str, float]]
         cfg = cfg.replace(search=dataclasses.replace(cfg.search, entity_weight=args.entity_weight))
     if args.length_weight is not None:
         cfg = cfg.replace(search=dataclasses.replace(cfg.search, length_weight=args.length_weight))
+    if args.sentence_weight is not None:
+        cfg = cfg.replace(search=dataclasses.replace(cfg.search, sentence_weight=args.sentence_weight))
     if args.feedback is not None or args.replies is not None:
         cfg = cfg.replace(search=dataclasses.replace(
             cfg.search, feedback=cfg.search.feedback if args.feedback is None else args.feedback,
@@ -161,6 +163,10 @@ def main() -> None:
                     help="search with this many feedback hits (SearchConfig.feedback; default: the config's)")
     ap.add_argument("--length-weight", type=float, default=None,
                     help="weight of the texts' length (SearchConfig.length_weight; default: the config's)")
+    ap.add_argument("--sentence-weight", type=float, default=None,
+                    help="places a hit moves per SD of its best sentence match (SearchConfig.sentence_weight; "
+                         "default: the config's); a memory filled before sentence vectors were kept has none: "
+                         "fill it again or rebuild it")
     ap.add_argument("--replies", choices=("on", "off"), default=None,
                     help="lift the answers of question hits (SearchConfig.replies; default: the config's)")
     ap.add_argument("--cores", type=int, default=0,

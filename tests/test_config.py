@@ -87,29 +87,36 @@ def test_a_missing_store_beside_derived_files_is_an_error(tmp_path):
 
 
 def test_a_config_of_the_previous_version_opens_without_the_keys_added_since(tmp_path):
-    """config_version 6 had no search.length_weight, 5 no search.replies either, 4 no search.entity_weight nor
-    graph.entities either (3 no search.feedback either): such a file opens with the defaults; a version-7 file
-    that lacks them was damaged."""
+    """config_version 7 had no embedding.sentences nor search.sentence_weight, 6 no search.length_weight
+    either, 5 no search.replies either, 4 no search.entity_weight nor graph.entities either (3 no
+    search.feedback either): such a file opens with the defaults; a version-8 file that lacks them was
+    damaged."""
     from selfmem import MemoryConfig
 
     p = tmp_path / "config.toml"
     MemoryConfig().write(p)
-    current = [ln for ln in p.read_text().splitlines() if not ln.startswith("length_weight =")]
-    p.write_text("\n".join(current).replace("config_version = 7", "config_version = 6") + "\n")
+    full = p.read_text().splitlines()
+    current = [ln for ln in full if not ln.startswith(("sentences =", "sentence_weight ="))]
+    assert len(current) == len(full) - 2
+    p.write_text("\n".join(current).replace("config_version = 8", "config_version = 7") + "\n")
+    cfg = MemoryConfig.read(p)
+    assert cfg.embedding.sentences is True and cfg.search.sentence_weight == MemoryConfig().search.sentence_weight
+    current = [ln for ln in current if not ln.startswith("length_weight =")]
+    p.write_text("\n".join(current).replace("config_version = 8", "config_version = 6") + "\n")
     assert MemoryConfig.read(p).search.length_weight == MemoryConfig().search.length_weight
     whole = [ln for ln in current if not ln.startswith("replies =")]
-    p.write_text("\n".join(whole).replace("config_version = 7", "config_version = 5") + "\n")
+    p.write_text("\n".join(whole).replace("config_version = 8", "config_version = 5") + "\n")
     assert MemoryConfig.read(p).search.replies is MemoryConfig().search.replies
     lines = [ln for ln in whole if not ln.startswith(("entity_weight =", "entities ="))]
     assert len(lines) == len(whole) - 2
-    p.write_text("\n".join(lines).replace("config_version = 7", "config_version = 4") + "\n")
+    p.write_text("\n".join(lines).replace("config_version = 8", "config_version = 4") + "\n")
     cfg = MemoryConfig.read(p)
     assert cfg.search.entity_weight == 0.0 and cfg.graph.entities is True
     older = [ln for ln in lines if not ln.startswith(("feedback =", "feedback_weight ="))]
     assert len(older) == len(lines) - 2
-    p.write_text("\n".join(older).replace("config_version = 7", "config_version = 3") + "\n")
+    p.write_text("\n".join(older).replace("config_version = 8", "config_version = 3") + "\n")
     cfg = MemoryConfig.read(p)
     assert cfg.search.feedback == 0 and cfg.search.feedback_weight == 0.5 and cfg.search.entity_weight == 0.0
-    p.write_text("\n".join(current) + "\n")  # still version 7: a gap is damage
-    with pytest.raises(ConfigError, match="search.length_weight"):
+    p.write_text("\n".join(current) + "\n")  # still version 8: a gap is damage
+    with pytest.raises(ConfigError, match="sentence"):
         MemoryConfig.read(p)

@@ -409,7 +409,7 @@ def test_one_writer_per_directory_in_a_process(tmp_path, hash_config):
         assert len(d) == 2
 
 
-@pytest.mark.parametrize("name", ["keywords.npz", "topics.npz", "own_whitener.npz"])
+@pytest.mark.parametrize("name", ["keywords.npz", "topics.npz", "own_whitener.npz", "sentences.npz"])
 @pytest.mark.parametrize("damage", ["empty", "truncated", "bit flips"])
 def test_a_damaged_derived_file_is_rebuilt_with_a_warning(tmp_path, name, damage):
     import random
@@ -475,12 +475,12 @@ def test_a_damaged_store_is_a_clear_error(tmp_path, hash_config, damage, read_on
             mem.search("grid")
 
 
-@pytest.mark.parametrize("name", ["index.faiss", "keywords.npz", "own_whitener.npz", "topics.npz"])
+@pytest.mark.parametrize("name", ["index.faiss", "keywords.npz", "own_whitener.npz", "topics.npz", "sentences.npz"])
 def test_a_derived_file_copied_from_another_memory_is_not_used(tmp_path, name):
     import shutil
     import warnings
 
-    if name in ("index.faiss", "keywords.npz"):  # no whitening: the two memories' index spaces are the same
+    if name in ("index.faiss", "keywords.npz", "sentences.npz"):  # no whitening: the two memories' index spaces are the same
         cfg = hash_cfg(32, topics=TopicsConfig(min_records=20))
     else:
         cfg = MemoryConfig(embedding=EmbeddingConfig(general="hash:32", own="hash:16", mode="dual", own_dim=8,

@@ -181,6 +181,7 @@ def test_migrate_duckdb_to_postgres_and_back_gives_the_same_search_results(tmp_p
     for name in ("pg", "back"):
         with Memory(tmp_path / name, progress=False) as m:
             assert results(m) == before and m.add("again", key="k50") == ids[50]  # ids and keys kept
+            assert set(m._state.sentences.units) == set(ids[4:])  # the sentence vectors copied, not lost
             assert m.get(ids[10]).session == "s" and m.add("new") > ids[-1]
     out = r.invoke(cli, ["migrate", str(tmp_path / "duck"), str(tmp_path / "back")])
     assert out.exit_code == 6 and "already holds a memory" in out.output

@@ -19,6 +19,7 @@ from .._errors import InvalidInputError
 from .._types import JSON, NewRecord
 from ..retrieval._views import WHITENER_FILE
 from ._memory import Memory
+from ._part_sentences import SENTENCES_FILE
 from ._state import OWN_FILES
 from ._part_vectors import SHARED_DIGEST, SHARED_WHITENER
 from ._opening import CONFIG_FILE, STORE_FILE
@@ -103,6 +104,9 @@ def migrate(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, store: 
         whitener = ctx.directory / WHITENER_FILE
         if whitener.is_file():
             shutil.copy2(whitener, dst_path / WHITENER_FILE)
+        sentences = ctx.directory / SENTENCES_FILE  # made for the same store id and model: reconciled at open
+        if sentences.is_file():
+            shutil.copy2(sentences, dst_path / SENTENCES_FILE)
     with Memory(dst_path, store=store, progress=progress) as target:  # index and keywords are built as it opens
         target._maintenance.repair({"topic model", "knowledge graph"}, index_only=True)  # the rest from the copied records
         _copy_edges(src, target._state.live())

@@ -2,10 +2,11 @@
 
 Search reads them for its best hits only (:mod:`selfmem.retrieval._sentences`), so they are held in memory
 (float16, about ``3.4 * dim * 2`` bytes a LoCoMo turn: 2.6 kB with all-MiniLM-L6-v2) and saved as
-``sentences.npz`` at close. On open the file is reconciled with the store: records added since it was saved
-(another process, a crash) are embedded again. A memory that held records before it kept sentence vectors
-(made by an older version) is not embedded whole at open: its older records rank as if their sentences
-matched as well as the average, until ``Memory.rebuild()`` embeds them.
+``sentences.npz`` (written when a memory is created, and at close). On open the file is reconciled with the
+store: records added since it was saved (another process, a crash) are embedded again; a damaged file, or one
+made for another store or model, is embedded again whole. A memory that held records before it kept sentence
+vectors (made by an older version: it has no such file) is not embedded whole at open: its older records rank
+as if their sentences matched as well as the average, until ``Memory.rebuild()`` embeds them.
 """
 
 from __future__ import annotations
@@ -49,9 +50,14 @@ class SentencePart(Part):
         if not self.on:
             return
         store_ids = self.ctx.store.ids()
-        loaded = self._load()
-        if loaded is None:  # none kept yet: records stored before are left to rebuild()
+        path = self.ctx.directory / SENTENCES_FILE
+        if not path.is_file():  # none kept yet: records stored before are left to rebuild()
             self.since = int(store_ids.max()) if len(store_ids) else 0
+            if self.ctx.writable:  # from here on the memory keeps them (an empty memory: from the start)
+                self.save()
+            return
+        if self._load() is None:  # damaged, or another store's or model's: derived, so embedded again
+            self.rebuild()
             return
         missing, extra = reconcile(np.fromiter(self.units, np.int64, len(self.units)), store_ids)
         for i in extra.tolist():
@@ -120,8 +126,6 @@ class SentencePart(Part):
 
     def _load(self) -> dict[int, np.ndarray] | None:
         path: Path = self.ctx.directory / SENTENCES_FILE
-        if not path.is_file():
-            return None
         try:
             with np.load(path, allow_pickle=False) as z:
                 ids, counts, vecs = z["ids"], z["counts"], z["vectors"]
@@ -129,9 +133,12 @@ class SentencePart(Part):
         except NPZ_ERRORS + (KeyError,) as exc:
             damaged(path, exc)
             return None
-        if owner != self.ctx.store.store_id or model != self._model() or len(ids) != len(counts) \
-                or int(counts.sum()) != len(vecs):
-            return None  # another store's, another model's or damaged: embedded again by rebuild()
+        if owner != self.ctx.store.store_id:
+            damaged(path, ValueError("it was built for another memory's store"))
+            return None
+        if model != self._model() or len(ids) != len(counts) or int(counts.sum()) != len(vecs) \
+                or vecs.ndim != 2 or vecs.shape[1] != self.ctx.views.general.dim:
+            return None  # another model's (re-embedded since) or inconsistent: embedded again whole
         ends = np.cumsum(counts)
         self.units = {i: vecs[e - c:e] for i, c, e in zip(ids.tolist(), counts.tolist(), ends.tolist())}
         self.since = since

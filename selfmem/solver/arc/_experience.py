@@ -41,14 +41,17 @@ def memory_config(general: str = "hash:256") -> Any:
     The general view embeds the record's text (``general``: a model name, or ``"hash:DIM"`` for the
     fast hashing embedder); the own view is a hash embedder of the transformation embedding's
     dimension, never run: the solver passes every own vector itself. The index searches the general view.
-    Search ranks without the length prior (``length_weight=0``): a task's description or a program is not
-    the more relevant for being longer, and the solver's design was tuned without it.
+    Search ranks without the length prior (``length_weight=0``) and without sentence vectors
+    (``embedding.sentences`` off, ``sentence_weight=0``): a task's description or a program is not the more
+    relevant for being longer, its "sentences" are rows of a grid, and the solver's design was tuned without
+    either.
     """
     from ..._config import DEFAULT_KINDS, EmbeddingConfig, MemoryConfig, SearchConfig
 
     kinds = DEFAULT_KINDS + tuple(k for k in ("experience", "abstraction") if k not in DEFAULT_KINDS)
-    return MemoryConfig(embedding=EmbeddingConfig(general=general, own=f"hash:{FEATURE_DIM}", mode="general"),
-                        kinds=kinds, search=SearchConfig(length_weight=0.0))
+    return MemoryConfig(embedding=EmbeddingConfig(general=general, own=f"hash:{FEATURE_DIM}", mode="general",
+                                                  sentences=False),
+                        kinds=kinds, search=SearchConfig(length_weight=0.0, sentence_weight=0.0))
 
 
 @dataclass(frozen=True)
