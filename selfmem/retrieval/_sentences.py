@@ -62,10 +62,13 @@ def best_match(units: Sequence[np.ndarray | None], query: np.ndarray) -> np.ndar
     ndarray, shape (n,) float64; NaN where a memory's sentences are not known.
     """
     out = np.full(len(units), np.nan)
-    q = np.asarray(query, dtype=np.float32)
-    for i, u in enumerate(units):
-        if u is not None and len(u):
-            out[i] = float(np.max(u.astype(np.float32) @ q))
+    held = [i for i, u in enumerate(units) if u is not None and len(u)]
+    if not held:
+        return out
+    parts = [np.asarray(units[i]) for i in held]
+    cos = np.concatenate(parts).astype(np.float32) @ np.asarray(query, dtype=np.float32)  # one product for all
+    starts = np.cumsum([0] + [len(p) for p in parts[:-1]])
+    out[held] = np.maximum.reduceat(cos, starts)
     return out
 
 
