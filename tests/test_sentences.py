@@ -90,3 +90,20 @@ def test_sentence_config_is_checked():
         EmbeddingConfig(sentences="yes")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="sentence_weight"):
         SearchConfig(sentence_weight=-1.0)
+
+
+def test_a_reader_uses_what_the_writer_saved_and_embeds_nothing(tmp_path, hash_config, monkeypatch):
+    from selfmem.memory import _part_sentences
+
+    path = tmp_path / "m"
+    with Memory(path, hash_config) as w:
+        first = w.add_many(["Ann: one. two.", "Bo: three"])
+    monkeypatch.setattr(_part_sentences, "SAVE_AFTER", 4)
+    with Memory(path, hash_config) as w:
+        late = w.add("Cy: four. five.")
+        with Memory(path, hash_config, read_only=True) as r:
+            assert set(r._state.sentences.units) == set(first)  # the writer has not saved `late` yet
+            assert r.search("one two", k=2)
+        w.add("Dee: six.")  # four held: saved while the writer is open
+        with Memory(path, hash_config, read_only=True) as r:
+            assert set(r._state.sentences.units) == {*first, late, late + 1}

@@ -2,7 +2,9 @@
 
 Search reads them for its best hits only (:mod:`selfmem.retrieval._sentences`), so they are held in memory
 (float16, about ``3.4 * dim * 2`` bytes a LoCoMo turn: 2.6 kB with all-MiniLM-L6-v2) and saved as
-``sentences.npz`` (written when a memory is created, and at close). On open the file is reconciled with the
+``sentences.npz`` (written when a memory is created, whenever the vectors held have grown by a quarter, and at
+close). A writer embeds what it adds and what other writers added; a read-only handle embeds nothing and uses
+what the writers saved. On open the file is reconciled with the
 store: records added since it was saved (another process, a crash) are embedded again; a damaged file, or one
 made for another store or model, is embedded again whole. A memory that held records before it kept sentence
 vectors (made by an older version: it has no such file) is not embedded whole at open: its older records rank
@@ -24,6 +26,8 @@ from ._parts import AddBatch, Part, PartContext, reconcile
 __all__ = ["SentencePart", "SENTENCES_FILE"]
 
 SENTENCES_FILE = "sentences.npz"
+SAVE_AFTER = 1000
+SAVE_GROWTH = 1.25
 
 
 class SentencePart(Part):
@@ -37,10 +41,17 @@ class SentencePart(Part):
         self.units: dict[int, np.ndarray] = {}
         self.since: int = 0
         """Records up to this id were stored before the memory kept sentence vectors (none are embedded)."""
+        self._saved = 0  # vectors in the file as last saved or loaded
 
     @property
     def on(self) -> bool:
         return bool(self.ctx.config.embedding.sentences)
+
+    @property
+    def embeds(self) -> bool:
+        """Whether this handle embeds sentences: a writer does; a reader uses what the writers saved (the
+        newest records, which they have not saved yet, rank as if their sentences matched as the average)."""
+        return self.on and self.ctx.writable
 
     def _model(self) -> str:
         return json.dumps(self.ctx.views.general.fingerprint(), sort_keys=True)
@@ -57,22 +68,30 @@ class SentencePart(Part):
                 self.save()
             return
         if self._load() is None:  # damaged, or another store's or model's: derived, so embedded again
-            self.rebuild()
+            if self.ctx.writable:
+                self.rebuild()
             return
         missing, extra = reconcile(np.fromiter(self.units, np.int64, len(self.units)), store_ids)
         for i in extra.tolist():
             self.units.pop(i, None)
         missing = missing[missing > self.since]
-        if len(missing):
+        if len(missing) and self.embeds:
             recs = self.ctx.store.get(missing.tolist())
             self._embed(list(recs), [r.text for r in recs.values()])
 
     def on_add(self, batch: AddBatch) -> None:
-        if self.on:
+        if self.embeds:
             self._embed(batch.ids.tolist(), batch.texts)
 
+    def maintain(self) -> None:
+        """Save once the vectors held have grown by a quarter (and 1,000) since the last save, so that readers
+        and a writer that did not close find most of them (each save writes them all: geometric growth keeps
+        the total written within 5x of the last size)."""
+        if self.embeds and len(self.units) >= max(SAVE_AFTER, SAVE_GROWTH * self._saved):
+            self.save()
+
     def lacking(self, ids: np.ndarray) -> np.ndarray:
-        if not self.on:
+        if not self.embeds:
             return ids[:0]
         return np.asarray([i for i in ids.tolist() if i not in self.units], dtype=np.int64)
 
@@ -90,7 +109,7 @@ class SentencePart(Part):
             self.save()
 
     def save(self) -> None:
-        if not self.on:
+        if not self.embeds:
             return
         ids = np.fromiter(self.units, np.int64, len(self.units))
         counts = np.array([len(self.units[i]) for i in ids.tolist()], dtype=np.int64)
@@ -99,6 +118,7 @@ class SentencePart(Part):
         atomic_write(self.ctx.directory / SENTENCES_FILE, lambda fh: np.savez(
             fh, ids=ids, counts=counts, vectors=vecs, since=np.int64(self.since), model=np.array(self._model()),
             owner=np.array(self.ctx.store.store_id)))
+        self._saved = len(ids)
 
     def notes(self) -> list[str]:
         if self.on and self.since:
@@ -141,5 +161,5 @@ class SentencePart(Part):
             return None  # another model's (re-embedded since) or inconsistent: embedded again whole
         ends = np.cumsum(counts)
         self.units = {i: vecs[e - c:e] for i, c, e in zip(ids.tolist(), counts.tolist(), ends.tolist())}
-        self.since = since
+        self.since, self._saved = since, len(ids)
         return self.units
