@@ -234,9 +234,9 @@ class SearchConfig:
         per search (a column held with the ranking columns).
     sentence_weight : float
         Places a hit moves up per standard deviation of its best sentence match (0: off). The search ranks 20
-        hits (k if more) as usual, then scores the hit at place ``i`` by ``-i + sentence_weight * z``, where ``z`` is the
-        best cosine between the query's general vector and the hit's sentences (``embedding.sentences``),
-        standardised over the 20, and keeps the best k. A memory that says several things is matched by the
+        hits (k if more) as usual, then scores the hit at place ``i`` by ``-i + sentence_weight * z``, where
+        ``z`` is the best cosine between the query's general vector and the hit's sentences
+        (``embedding.sentences``), standardised over the 20, and keeps the best k. A memory that says several things is matched by the
         one it says that the query asks about; a chat line's speaker stays with each sentence. Modes
         ``hybrid`` and ``topics`` only. 5 was chosen by leave-one-conversation-out on LoCoMo over 2-8: recall@10
         held out 0.760 -> 0.790, multi-hop 0.408 -> 0.469 (docs/benchmarks-history.md, "Sentences"); about 1 ms
