@@ -104,7 +104,7 @@ def test_reembed_on_open_then_rebuild_runs_each_model_once(tmp_path):
     Counting.texts = 0
     with Memory(tmp_path / "m", cfg, general=Counting(64, seed="changed"), reembed=True) as m:
         m.rebuild(reembed=True)
-    assert Counting.texts == 30
+    assert Counting.texts == 30 + 30  # the texts once, and their sentences (one each) once
     with Memory(tmp_path / "m", cfg, general=Counting(64, seed="changed")) as m:
         Counting.texts = 0
         m.rebuild(reembed=True)  # asked for explicitly on a memory opened without re-embedding: runs once

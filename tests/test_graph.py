@@ -192,7 +192,8 @@ def test_subgraph_and_networkx(tmp_path):
 
 
 def test_search_expansion_adds_marked_neighbours_and_keeps_k(tmp_path):
-    with Memory(tmp_path / "m", HASH.replace(graph=GraphConfig(similar_k=0, expand_hits=1))) as mem:
+    with Memory(tmp_path / "m", HASH.replace(graph=GraphConfig(similar_k=0, expand_hits=1),
+                                             search=SearchConfig(sentence_weight=0.0))) as mem:  # expansion alone
         ids = mem.add_many(["alpha beta gamma", "unrelated words here", "delta epsilon zeta"], session="s")
         task = mem.add("task about kappa lambda", kind="task", metadata={"task_id": "T"})
         sol = mem.add("answer: mu nu", kind="solution", metadata={"solves": "T"}, parents=[ids[2]])
@@ -237,7 +238,7 @@ def test_expanding_a_list_of_ids_places_the_neighbours_as_the_search_does(tmp_pa
     from selfmem.memory._graph_api import expand_ids
 
     cfg = HASH.replace(graph=GraphConfig(similar_k=0, expand=("FOLLOWS",), expand_hits=3),
-                       search=SearchConfig(replies=False))
+                       search=SearchConfig(replies=False, sentence_weight=0.0))
     with Memory(tmp_path / "m", cfg) as mem:
         for s in range(6):
             mem.add_many(texts(8, seed=s), session=f"s{s}")

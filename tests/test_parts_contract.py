@@ -18,7 +18,8 @@ from selfmem import Memory, TopicsConfig, doctor
 from selfmem.memory._parts import DerivedPart, Part
 
 CFG = hash_cfg(own=32, own_min_fit=40, background=False, topics=TopicsConfig(min_records=30))
-PARTS = ("vector index", "keyword index", "topic model", "knowledge graph", "store checkpoint", "read view")
+PARTS = ("vector index", "keyword index", "sentence vectors", "topic model", "knowledge graph", "store checkpoint",
+         "read view")
 PROTOCOL_METHODS = tuple(n for n, v in vars(DerivedPart).items() if inspect.isfunction(v) and not n.startswith("_"))
 
 

@@ -71,7 +71,7 @@ def test_length_weight_lifts_the_longer_of_two_equal_matches(tmp_path, hash_conf
     texts = ["garden roses", "garden roses, pruned in March and fed twice with compost from the heap",
              "an unrelated note about trains"]
     for mode, weight, best in (("hybrid", 0.0, 0), ("hybrid", 2.0, 1), ("keyword", 2.0, 0), ("dense", 2.0, 0)):
-        cfg = hash_config.replace(search=SearchConfig(mode=mode, length_weight=weight, dedupe=1.0))
+        cfg = hash_config.replace(search=SearchConfig(mode=mode, length_weight=weight, sentence_weight=0.0, dedupe=1.0))
         with Memory(tmp_path / f"m{mode}{weight}", cfg) as m:
             ids = m.add_many(texts)
             got = m.search("garden roses", k=2)
@@ -353,13 +353,13 @@ def test_the_entity_walk_reaches_a_memory_that_shares_a_name_only_with_the_best_
     texts = ["Caroline adopted a puppy named Biscuit.", "Biscuit chewed the sofa cushions.",
              *[f"Caroline went to the park on day {i} with friends." for i in range(40)]]
     kinds = ["note", "message", *["note"] * 40]
-    hash_config = hash_config.replace(search=SearchConfig(length_weight=0.0))  # the walk alone: texts of one length
+    hash_config = hash_config.replace(search=SearchConfig(length_weight=0.0, sentence_weight=0.0))  # the walk alone
     with Memory(tmp_path / "plain", hash_config, progress=False) as plain:
         for t, kind in zip(texts, kinds):
             plain.add(t, kind=kind)
         got = [h.record.text for h in plain.search("Which puppy did Caroline adopt?", k=2)]
         assert got[0] == texts[0] and texts[1] not in got  # one hop
-    cfg = hash_config.replace(search=SearchConfig(entity_weight=1.0, length_weight=0.0))
+    cfg = hash_config.replace(search=SearchConfig(entity_weight=1.0, length_weight=0.0, sentence_weight=0.0))
     with Memory(tmp_path / "walk", cfg, progress=False) as mem:
         for t, kind in zip(texts, kinds):
             mem.add(t, kind=kind)
@@ -391,10 +391,11 @@ def test_a_memory_only_the_walk_finds_is_read_after_the_fusion(tmp_path, hash_co
     max_distance it is held to the same bound as every hit."""
     texts = ["Caroline adopted a puppy named Biscuit.", "Biscuit chewed the sofa cushions.",
              *[f"Caroline went to the park on day {i} with friends and puppy toys." for i in range(80)]]
-    cfg = hash_config.replace(search=SearchConfig(entity_weight=1.0, length_weight=0.0))  # the walk alone
+    # the walk alone
+    cfg = hash_config.replace(search=SearchConfig(entity_weight=1.0, length_weight=0.0, sentence_weight=0.0))
     with Memory(tmp_path / "m", cfg, progress=False) as mem:
         ids = [mem.add(t) for t in texts]
-        plain = hash_config.replace(search=SearchConfig(length_weight=0.0))
+        plain = hash_config.replace(search=SearchConfig(length_weight=0.0, sentence_weight=0.0))
         with Memory(tmp_path / "m", plain, read_only=True, progress=False) as reader:
             assert ids[1] not in {h.record.id for h in reader.search("Which puppy did Caroline adopt?", k=30)}
         hits = mem.search("Which puppy did Caroline adopt?", k=3)
@@ -451,7 +452,7 @@ def test_replies_lifts_the_answer_of_a_question_hit_above_it(tmp_path, hash_conf
     turns = ["Melanie: What books have you read lately?", "Caroline: Charlotte's Web, as a kid, and Dune.",
              "Melanie: Nice!"]
     other = [f"Note {i}: the weather on day {i} was mild with some wind." for i in range(30)]
-    cfg = hash_config.replace(search=SearchConfig(replies=True))
+    cfg = hash_config.replace(search=SearchConfig(replies=True, sentence_weight=0.0))  # the replies alone
     with Memory(tmp_path / "m", cfg, progress=False) as mem:
         ids = [mem.add(t, kind=kind, session="chat") for t, kind in zip(turns, ("message", "output", "message"))]
         mem.add_many(other, kind="note", session="notes")
@@ -471,7 +472,7 @@ def test_replies_lifts_the_answer_of_a_question_hit_above_it(tmp_path, hash_conf
     off = hash_config.replace(search=SearchConfig(replies=False), graph=GraphConfig(expand=()))
     with Memory(tmp_path / "m", off, read_only=True, progress=False) as plain:
         assert ids[1] not in {h.record.id for h in plain.search("Which books have you read?", k=2)}
-    alone = off.replace(search=SearchConfig(replies=True), graph=GraphConfig(expand=("SOLVES",)))
+    alone = off.replace(search=SearchConfig(replies=True, sentence_weight=0.0), graph=GraphConfig(expand=("SOLVES",)))
     with Memory(tmp_path / "m", alone, read_only=True, progress=False) as reader:
         assert ids[1] not in {h.record.id for h in reader.search("Which books have you read?", k=2, expand=False)}
         got = reader.search("Which books have you read?", k=2)  # no FOLLOWS expansion: the answer is new

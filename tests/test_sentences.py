@@ -71,18 +71,31 @@ def test_sentence_vectors_are_saved_forgotten_and_rebuilt(tmp_path, hash_config)
     with Memory(path, hash_config) as m:  # loaded from the file
         assert set(m._state.sentences.units) == {b} and m._state.sentences.since == 0
         assert not [n for n in m.stats().notes if "sentence" in n]
-    (path / SENTENCES_FILE).unlink()  # as a memory made before sentence vectors: its records are not embedded
+    (path / SENTENCES_FILE).unlink()  # lost (a crash before the first save): embedded again at open
     with Memory(path, hash_config) as m:
-        c = m.add("Cy: four. five.")
-        part = m._state.sentences
-        assert set(part.units) == {c} and part.since == b
-        assert [n for n in m.stats().notes if "rebuild" in n and "sentence" in n]
-        m.rebuild()
-        assert set(part.units) == {b, c} and part.since == 0
+        assert set(m._state.sentences.units) == {b}
     (path / SENTENCES_FILE).write_bytes(b"not an npz")  # damaged: derived, so embedded again whole
     with pytest.warns(RuntimeWarning, match=SENTENCES_FILE):
         with Memory(path, hash_config) as m:
-            assert set(m._state.sentences.units) == {b, c}
+            assert set(m._state.sentences.units) == {b}
+
+
+def test_a_memory_from_before_sentences_embeds_its_old_records_on_rebuild(tmp_path, hash_config):
+    path = tmp_path / "m"
+    off = hash_config.replace(embedding=dataclasses.replace(hash_config.embedding, sentences=False))
+    with Memory(path, off) as m:  # as a memory made by an older version: no sentence vectors kept
+        a, b = m.add_many(["Ann: one. two.", "Bo: three"])
+    assert not (path / SENTENCES_FILE).exists()
+    with Memory(path, hash_config) as m:
+        c = m.add("Cy: four. five.")
+        part = m._state.sentences
+        assert set(part.units) == {c} and part.since == b  # the old records are not embedded at open
+        assert [n for n in m.stats().notes if "rebuild" in n and "sentence" in n]
+    with Memory(path, hash_config) as m:  # every process of the store agrees on where they start
+        assert set(m._state.sentences.units) == {c} and m._state.sentences.since == b
+        m.rebuild()
+        assert set(m._state.sentences.units) == {a, b, c} and m._state.sentences.since == 0
+        assert not [n for n in m.stats().notes if "sentence" in n]
 
 
 def test_sentence_config_is_checked():

@@ -2,13 +2,13 @@
 
 Search reads them for its best hits only (:mod:`selfmem.retrieval._sentences`), so they are held in memory
 (float16, about ``3.4 * dim * 2`` bytes a LoCoMo turn: 2.6 kB with all-MiniLM-L6-v2) and saved as
-``sentences.npz`` (written when a memory is created, whenever the vectors held have grown by a quarter, and at
-close). A writer embeds what it adds and what other writers added; a read-only handle embeds nothing and uses
-what the writers saved. On open the file is reconciled with the
-store: records added since it was saved (another process, a crash) are embedded again; a damaged file, or one
-made for another store or model, is embedded again whole. A memory that held records before it kept sentence
-vectors (made by an older version: it has no such file) is not embedded whole at open: its older records rank
-as if their sentences matched as well as the average, until ``Memory.rebuild()`` embeds them.
+``sentences.npz`` whenever the vectors held have grown by a quarter, and at close. A writer embeds what it adds
+and, on open and as it catches up, what is missing (another process's records, its own before a crash; all of
+them when the file is damaged or made for another store or model). A read-only handle embeds nothing: it
+uses what the writers saved. A store that held records before it kept sentence vectors (made by an older
+version, or with ``embedding.sentences`` off) records that in its meta (:data:`SINCE_KEY`): those records are
+not embedded at open, they rank as if their sentences matched as well as the average, until
+``Memory.rebuild()`` embeds them.
 """
 
 from __future__ import annotations
@@ -26,6 +26,9 @@ from ._parts import AddBatch, Part, PartContext, reconcile
 __all__ = ["SentencePart", "SENTENCES_FILE"]
 
 SENTENCES_FILE = "sentences.npz"
+SINCE_KEY = "sentences.since"
+"""Store meta: the last record id stored before the store kept sentence vectors (0: it always did). In the
+store, so that every process of a shared store (and a new directory opened on it) agrees."""
 SAVE_AFTER = 1000
 SAVE_GROWTH = 1.25
 
@@ -40,7 +43,8 @@ class SentencePart(Part):
         super().__init__(ctx)
         self.units: dict[int, np.ndarray] = {}
         self.since: int = 0
-        """Records up to this id were stored before the memory kept sentence vectors (none are embedded)."""
+        """Records up to this id were stored before the memory kept sentence vectors (not embedded until
+        ``rebuild()``)."""
         self._saved = 0  # vectors in the file as last saved or loaded
 
     @property
@@ -60,23 +64,23 @@ class SentencePart(Part):
     def open(self) -> None:
         if not self.on:
             return
-        store_ids = self.ctx.store.ids()
-        path = self.ctx.directory / SENTENCES_FILE
-        if not path.is_file():  # none kept yet: records stored before are left to rebuild()
+        store = self.ctx.store
+        store_ids = store.ids()
+        since = store.get_meta(SINCE_KEY)
+        if since is None:  # the store has not kept them before: the records it holds are left to rebuild()
             self.since = int(store_ids.max()) if len(store_ids) else 0
-            if self.ctx.writable:  # from here on the memory keeps them (an empty memory: from the start)
-                self.save()
-            return
-        if self._load() is None:  # damaged, or another store's or model's: derived, so embedded again
             if self.ctx.writable:
-                self.rebuild()
-            return
+                store.set_meta(SINCE_KEY, str(self.since))
+        else:
+            self.since = int(since)
+        if (self.ctx.directory / SENTENCES_FILE).is_file() and self._load() is None:
+            self.units = {}  # damaged, another store's or another model's: derived, so embedded again below
         missing, extra = reconcile(np.fromiter(self.units, np.int64, len(self.units)), store_ids)
         for i in extra.tolist():
             self.units.pop(i, None)
         missing = missing[missing > self.since]
-        if len(missing) and self.embeds:
-            recs = self.ctx.store.get(missing.tolist())
+        if len(missing) and self.embeds:  # added since the last save: by this process before a crash, or others
+            recs = store.get(missing.tolist())
             self._embed(list(recs), [r.text for r in recs.values()])
 
     def on_add(self, batch: AddBatch) -> None:
@@ -100,13 +104,18 @@ class SentencePart(Part):
             self.units.pop(i, None)
 
     def rebuild(self) -> None:
-        self.units, self.since = {}, 0
-        if not self.on:
+        """Embed every record whose sentences are not held (those from before the store kept them too): the
+        ones held are exact for the model in use (another model's were dropped at open)."""
+        if not self.embeds:
             return
-        ids, texts = self.ctx.store.texts()
-        self._embed(ids.tolist(), texts)
-        if self.ctx.writable:
-            self.save()
+        ids = self.ctx.store.ids()
+        missing = np.setdiff1d(ids, np.fromiter(self.units, np.int64, len(self.units)))
+        if len(missing):
+            recs = self.ctx.store.get(missing.tolist())
+            self._embed(list(recs), [r.text for r in recs.values()])
+        self.since = 0
+        self.ctx.store.set_meta(SINCE_KEY, "0")
+        self.save()
 
     def save(self) -> None:
         if not self.embeds:
@@ -116,7 +125,7 @@ class SentencePart(Part):
         dim = self.ctx.views.general.dim
         vecs = np.concatenate([self.units[i] for i in ids.tolist()]) if len(ids) else np.zeros((0, dim), np.float16)
         atomic_write(self.ctx.directory / SENTENCES_FILE, lambda fh: np.savez(
-            fh, ids=ids, counts=counts, vectors=vecs, since=np.int64(self.since), model=np.array(self._model()),
+            fh, ids=ids, counts=counts, vectors=vecs, model=np.array(self._model()),
             owner=np.array(self.ctx.store.store_id)))
         self._saved = len(ids)
 
@@ -149,7 +158,7 @@ class SentencePart(Part):
         try:
             with np.load(path, allow_pickle=False) as z:
                 ids, counts, vecs = z["ids"], z["counts"], z["vectors"]
-                since, model, owner = int(z["since"]), str(z["model"]), str(z["owner"])
+                model, owner = str(z["model"]), str(z["owner"])
         except NPZ_ERRORS + (KeyError,) as exc:
             damaged(path, exc)
             return None
@@ -161,5 +170,5 @@ class SentencePart(Part):
             return None  # another model's (re-embedded since) or inconsistent: embedded again whole
         ends = np.cumsum(counts)
         self.units = {i: vecs[e - c:e] for i, c, e in zip(ids.tolist(), counts.tolist(), ends.tolist())}
-        self.since, self._saved = since, len(ids)
+        self._saved = len(ids)
         return self.units
