@@ -78,10 +78,8 @@ class SentencePart(Part):
         missing, extra = reconcile(np.fromiter(self.units, np.int64, len(self.units)), store_ids)
         for i in extra.tolist():
             self.units.pop(i, None)
-        missing = missing[missing > self.since]
-        if len(missing) and self.embeds:  # added since the last save: by this process before a crash, or others
-            recs = store.get(missing.tolist())
-            self._embed(list(recs), [r.text for r in recs.values()])
+        if self.embeds:  # added since the last save: by this process before a crash, or by others
+            self._embed_stored(missing[missing > self.since])
 
     def on_add(self, batch: AddBatch) -> None:
         if self.embeds:
@@ -108,11 +106,7 @@ class SentencePart(Part):
         ones held are exact for the model in use (another model's were dropped at open)."""
         if not self.embeds:
             return
-        ids = self.ctx.store.ids()
-        missing = np.setdiff1d(ids, np.fromiter(self.units, np.int64, len(self.units)))
-        if len(missing):
-            recs = self.ctx.store.get(missing.tolist())
-            self._embed(list(recs), [r.text for r in recs.values()])
+        self._embed_stored(np.setdiff1d(self.ctx.store.ids(), np.fromiter(self.units, np.int64, len(self.units))))
         self.since = 0
         self.ctx.store.set_meta(SINCE_KEY, "0")
         self.save()
@@ -142,6 +136,12 @@ class SentencePart(Part):
         return best_match([self.units.get(i) for i in ids], query)
 
     # -- helpers --------------------------------------------------------------------
+    def _embed_stored(self, ids: np.ndarray) -> None:
+        """Embed the sentences of these stored records (read here)."""
+        if len(ids):
+            recs = self.ctx.store.get(ids.tolist())
+            self._embed(list(recs), [r.text for r in recs.values()])
+
     def _embed(self, ids: list[int], texts: Sequence[str]) -> None:
         if not ids:
             return

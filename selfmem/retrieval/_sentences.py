@@ -17,6 +17,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ._search import zscore
+
 __all__ = ["sentence_units", "best_match", "rerank", "MAX_UNITS"]
 
 MAX_UNITS = 16
@@ -90,9 +92,7 @@ def rerank(best: np.ndarray, weight: float) -> np.ndarray:
     best = np.asarray(best, dtype=np.float64)
     known = ~np.isnan(best)
     z = np.zeros(len(best))
-    if known.sum() > 1:
-        sd = best[known].std()
-        if sd > 1e-12:
-            z[known] = (best[known] - best[known].mean()) / sd
+    if known.any():
+        z[known] = zscore(best[known])
     score = -np.arange(len(best), dtype=np.float64) + weight * z
     return np.argsort(-score, kind="stable")
